@@ -1,0 +1,308 @@
+"""Command line: ``python -m drsandbox serve | seed | fault | listener | lag | state``.
+
+Exit codes: 0 ok; 1 the sandbox could not be reached or failed; 2 bad input (unknown fault
+kind, region, service, mode or profile file), in which case nothing was changed.
+``--endpoint`` defaults to the environment variable DRSANDBOX_ENDPOINT.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+
+from .faults import ERROR_KINDS, KINDS, FaultError, check_region, parse_fault
+from .listeners import MODES
+
+
+class UsageError(Exception):
+    """Bad input: reported on stderr, exit code 2."""
+
+
+class Unreachable(Exception):
+    """The sandbox did not answer: exit code 1."""
+
+
+# --------------------------------------------------------------------------- control client
+
+def call(endpoint: str, method: str, path: str, body: dict | None = None, timeout: float = 15.0):
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(endpoint.rstrip("/") + path, data=data, method=method,
+                                 headers={"Content-Type": "application/json"} if data else {})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            return json.loads(resp.read() or b"{}")
+    except urllib.error.HTTPError as e:
+        try:
+            msg = json.loads(e.read()).get("error", str(e))
+        except ValueError:
+            msg = str(e)
+        if e.code == 400:
+            raise UsageError(msg) from e
+        raise Unreachable(f"sandbox answered {e.code}: {msg}") from e
+    except (urllib.error.URLError, OSError) as e:
+        raise Unreachable(f"cannot reach the sandbox at {endpoint}: {getattr(e, 'reason', e)}") from e
+
+
+def _endpoint(args) -> str:
+    ep = args.endpoint or os.environ.get("DRSANDBOX_ENDPOINT")
+    if not ep:
+        raise UsageError("no endpoint: pass --endpoint URL or set DRSANDBOX_ENDPOINT")
+    return ep
+
+
+# --------------------------------------------------------------------------- commands
+
+def cmd_serve(args) -> int:
+    from .profile import ProfileError, load
+
+    try:
+        profile = load(args.profile, args.time_scale)
+    except ProfileError as e:
+        raise UsageError(str(e)) from e
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
+                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    from .server import Sandbox
+
+    sandbox = Sandbox(profile, host=args.host, port=args.port)
+    try:
+        url = sandbox.start()
+    except OSError as e:
+        print(f"drsandbox: cannot listen on {args.host}:{args.port}: {e}", file=sys.stderr)
+        return 1
+    stop = threading.Event()
+
+    def on_signal(signum, frame):
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    print(f"listening on {url}", flush=True)
+    while not stop.wait(0.5):
+        pass
+    sandbox.stop()
+    return 0
+
+
+def cmd_seed(args) -> int:
+    from .seed import seed
+
+    t0 = time.monotonic()
+    topo = seed(_endpoint(args), args.out, args.domain)
+    print(f"seeded {topo['domain']} in {time.monotonic() - t0:.1f}s: "
+          f"{os.path.join(args.out, 'topology.json')}, {os.path.join(args.out, 'drctl.yaml')}", flush=True)
+    return 0
+
+
+def cmd_fault_set(args) -> int:
+    body: dict = {"region": args.region, "service": args.service, "kind": args.kind}
+    if args.kind == "errors":
+        body["rate"] = 1.0 if args.rate is None else args.rate
+        body["error"] = args.error or "5xx"
+    elif args.rate is not None or args.error is not None:
+        raise UsageError("--rate and --error only apply to 'errors'")
+    if args.kind == "latency":
+        if args.ms is None:
+            raise UsageError("latency needs --ms N")
+        body["ms"] = args.ms
+    elif args.ms is not None:
+        raise UsageError("--ms only applies to 'latency'")
+    try:
+        parse_fault(body)  # same validation as the server, before touching it
+    except FaultError as e:
+        raise UsageError(str(e)) from e
+    out = call(_endpoint(args), "POST", "/_sandbox/faults", body)
+    print(out["id"])
+    return 0
+
+
+def cmd_fault_clear(args) -> int:
+    path = "/_sandbox/faults"
+    if args.region:
+        try:
+            check_region(args.region)
+        except FaultError as e:
+            raise UsageError(str(e)) from e
+        path += f"?region={args.region}"
+    out = call(_endpoint(args), "DELETE", path)
+    print(f"cleared {out.get('cleared', 0)} fault(s)")
+    return 0
+
+
+def cmd_fault_list(args) -> int:
+    out = call(_endpoint(args), "GET", "/_sandbox/faults")
+    if args.json:
+        print(json.dumps(out, indent=2))
+    for f in out["faults"] if not args.json else []:
+        print(_fault_line(f))
+    return 0
+
+
+def _fault_line(f: dict) -> str:
+    extra = ""
+    if f["kind"] == "errors":
+        extra = f" rate={f['rate']} error={f['error']}"
+    elif f["kind"] == "latency":
+        extra = f" ms={f['ms']}"
+    return f"{f['id']}  {f['region']}  {f['service'] or '*'}  {f['kind']}{extra}"
+
+
+def cmd_listener_set(args) -> int:
+    if args.mode not in MODES:
+        raise UsageError(f"unknown mode {args.mode!r}: expected one of {', '.join(MODES)}")
+    body = {"name": args.name, "mode": args.mode}
+    if args.delay_ms is not None:
+        body["delay_ms"] = args.delay_ms
+    out = call(_endpoint(args), "POST", "/_sandbox/listeners", body)
+    l = out["listener"]
+    print(f"{l['name']} {l['mode']} {l['url']}")
+    return 0
+
+
+def cmd_listener_list(args) -> int:
+    out = call(_endpoint(args), "GET", "/_sandbox/listeners")
+    for l in out["listeners"]:
+        print(f"{l['name']:<28} {l['region'] or '-':<10} {l['effective_mode']:<9} {l['url']}  {l.get('dns_name', '')}")
+    return 0
+
+
+def cmd_lag_set(args) -> int:
+    seconds = None if args.seconds.lower() in ("none", "null", "auto") else _number(args.seconds)
+    out = call(_endpoint(args), "POST", "/_sandbox/replica-lag",
+               {"region": args.region, "instance_id": args.instance_id, "seconds": seconds})
+    print(f"{args.region}/{args.instance_id} ReplicaLag={out['published']}")
+    return 0
+
+
+def _number(s: str) -> float:
+    try:
+        return float(s)
+    except ValueError as e:
+        raise UsageError(f"seconds must be a number or 'auto', got {s!r}") from e
+
+
+def cmd_state(args) -> int:
+    st = call(_endpoint(args), "GET", "/_sandbox/state")
+    if args.json:
+        print(json.dumps(st, indent=2))
+        return 0
+    print(render_state(st))
+    return 0
+
+
+def render_state(st: dict) -> str:
+    lines = []
+    prof = st.get("profile", {})
+    lines.append(f"profile   {prof.get('name')} (time scale {prof.get('time_scale')})")
+    for region, r in st["regions"].items():
+        dbs = []
+        for d in r["databases"]:
+            if d["role"] == "writer":
+                dbs.append(f"writer {d['id']} ({d['status']})")
+            else:
+                dbs.append(f"replica {d['id']} <- {d['source']} ({d['status']})")
+        asgs = ", ".join(f"{a['name']} {a['in_service']}/{a['desired']} InService (max {a['max']})" for a in r["asgs"])
+        dark = "  [DARK: outage]" if r["dark"] else ""
+        lines.append(f"{region:<10}{'; '.join(dbs) or 'no database'}{dark}")
+        if asgs:
+            lines.append(f"{'':<10}ASGs: {asgs}")
+    r53 = st.get("route53", {})
+    if r53.get("record"):
+        lines.append(f"route53   {r53['record']} -> {r53.get('answer')} "
+                     f"({r53.get('failover') or 'simple'}, {r53.get('answer_region') or '?'})")
+    for hc in r53.get("health_checks", []):
+        lines.append(f"{'':<10}health check {hc['id']} {hc['target']}: {'healthy' if hc['healthy'] else 'UNHEALTHY'}")
+    cf = st.get("cloudfront", {})
+    if cf.get("distribution_id"):
+        lines.append(f"cloudfront {cf['distribution_id']} first origin {cf['first_origin']} "
+                     f"({cf.get('first_origin_region') or '?'}), {cf['status']}")
+    faults = st.get("faults", [])
+    lines.append("faults    " + ("; ".join(_fault_line(f) for f in faults) if faults else "none"))
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- parser
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m drsandbox", description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def endpoint(sp):
+        sp.add_argument("--endpoint", help="sandbox URL (default: $DRSANDBOX_ENDPOINT)")
+
+    s = sub.add_parser("serve", help="run the sandbox until SIGTERM/SIGINT")
+    s.add_argument("--port", type=int, default=0, help="0 picks a free port")
+    s.add_argument("--host", default="127.0.0.1")
+    s.add_argument("--profile", default="realistic", help="instant, realistic, or a JSON/YAML file")
+    s.add_argument("--time-scale", type=float, default=1.0, help="multiply every duration (e.g. 0.5)")
+    s.add_argument("--verbose", action="store_true", help="log every request to stderr")
+    s.set_defaults(func=cmd_serve)
+
+    s = sub.add_parser("seed", help="create the two-region warm-standby topology")
+    endpoint(s)
+    s.add_argument("--out", required=True, help="directory for topology.json and drctl.yaml")
+    s.add_argument("--domain", default="example.test")
+    s.set_defaults(func=cmd_seed)
+
+    f = sub.add_parser("fault", help="inject or clear faults").add_subparsers(dest="action", required=True)
+    s = f.add_parser("set", help="add a fault")
+    s.add_argument("kind", choices=KINDS)
+    s.add_argument("--region", required=True)
+    s.add_argument("--service", help="signing name (rds, ec2, route53, ...); default: every regional service")
+    s.add_argument("--rate", type=float, help="errors: fraction of requests, 0..1 (default 1)")
+    s.add_argument("--error", choices=ERROR_KINDS, help="errors: throttle or 5xx (default 5xx)")
+    s.add_argument("--ms", type=int, help="latency: added delay in milliseconds")
+    endpoint(s)
+    s.set_defaults(func=cmd_fault_set)
+    s = f.add_parser("clear", help="clear all faults, or one region's")
+    s.add_argument("--region")
+    endpoint(s)
+    s.set_defaults(func=cmd_fault_clear)
+    s = f.add_parser("list", help="list active faults")
+    s.add_argument("--json", action="store_true")
+    endpoint(s)
+    s.set_defaults(func=cmd_fault_list)
+
+    l = sub.add_parser("listener", help="local ALB / edge listeners").add_subparsers(dest="action", required=True)
+    s = l.add_parser("set", help="set a listener's mode")
+    s.add_argument("name", help="ALB name or DNS name, 'public' or 'cdn'")
+    s.add_argument("mode", choices=MODES)
+    s.add_argument("--delay-ms", type=int, help="slow: added delay (default 2000)")
+    endpoint(s)
+    s.set_defaults(func=cmd_listener_set)
+    s = l.add_parser("list", help="list listeners")
+    endpoint(s)
+    s.set_defaults(func=cmd_listener_list)
+
+    g = sub.add_parser("lag", help="RDS ReplicaLag").add_subparsers(dest="action", required=True)
+    s = g.add_parser("set", help="pin a replica's ReplicaLag (seconds, or 'auto')")
+    s.add_argument("--region", required=True)
+    s.add_argument("--instance-id", required=True)
+    s.add_argument("--seconds", required=True)
+    endpoint(s)
+    s.set_defaults(func=cmd_lag_set)
+
+    s = sub.add_parser("state", help="short summary of both regions")
+    s.add_argument("--json", action="store_true")
+    endpoint(s)
+    s.set_defaults(func=cmd_state)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)  # argparse itself exits 2 on unknown choices
+    try:
+        return args.func(args)
+    except UsageError as e:
+        print(f"drsandbox: error: {e}", file=sys.stderr)
+        return 2
+    except Unreachable as e:
+        print(f"drsandbox: {e}", file=sys.stderr)
+        return 1

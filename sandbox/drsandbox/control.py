@@ -1,0 +1,175 @@
+"""The control API under ``/_sandbox/`` (JSON in, JSON out; never subject to faults).
+
+    GET    /_sandbox/healthz        200 once ready
+    GET    /_sandbox/faults         {"faults": [...]}
+    POST   /_sandbox/faults         {"region", "service"?, "kind", "rate"?, "error"?, "ms"?} -> {"id"}
+    DELETE /_sandbox/faults[?region=R]
+    GET    /_sandbox/listeners      {"listeners": [...]}
+    POST   /_sandbox/listeners      {"name", "mode", "delay_ms"?}
+    POST   /_sandbox/replica-lag    {"region", "instance_id", "seconds"}
+    GET    /_sandbox/state          summary of both regions
+    GET    /_sandbox/edges, POST /_sandbox/edges   which record / distribution the edges serve
+    POST   /_sandbox/reset          forget all state (moto, faults, listener modes, edges)
+
+Bad input answers 400 ``{"error": "..."}`` and changes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from urllib.parse import parse_qs
+
+from .faults import FaultError, check_region
+from .listeners import ListenerError
+
+log = logging.getLogger("drsandbox.control")
+
+
+class _BadRequest(Exception):
+    pass
+
+
+class ControlApi:
+    def __init__(self, sandbox) -> None:
+        self.sb = sandbox
+        self.routes = {
+            ("GET", "/_sandbox/healthz"): self.healthz,
+            ("GET", "/_sandbox/faults"): self.list_faults,
+            ("POST", "/_sandbox/faults"): self.add_fault,
+            ("DELETE", "/_sandbox/faults"): self.clear_faults,
+            ("GET", "/_sandbox/listeners"): self.list_listeners,
+            ("POST", "/_sandbox/listeners"): self.set_listener,
+            ("POST", "/_sandbox/replica-lag"): self.replica_lag,
+            ("GET", "/_sandbox/state"): self.state,
+            ("GET", "/_sandbox/edges"): self.get_edges,
+            ("POST", "/_sandbox/edges"): self.set_edges,
+            ("POST", "/_sandbox/reset"): self.reset,
+        }
+
+    def __call__(self, environ, start_response):
+        method = environ.get("REQUEST_METHOD", "GET")
+        path = environ.get("PATH_INFO", "").rstrip("/")
+        handler = self.routes.get((method, path))
+        if handler is None:
+            known = any(p == path for _, p in self.routes)
+            status, body = (405, {"error": f"{method} not allowed on {path}"}) if known else \
+                (404, {"error": f"no such control endpoint: {path}"})
+        else:
+            try:
+                status, body = 200, handler(environ)
+            except (_BadRequest, FaultError, ListenerError) as e:
+                status, body = 400, {"error": str(e)}
+            except Exception as e:  # a sandbox bug must still answer, and in JSON
+                log.exception("control API %s %s failed", method, path)
+                status, body = 500, {"error": f"{type(e).__name__}: {e}"}
+        data = json.dumps(body, default=str).encode()
+        reason = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed"}.get(status, "Error")
+        start_response(f"{status} {reason}", [("Content-Type", "application/json"),
+                                              ("Content-Length", str(len(data)))])
+        return [data]
+
+    # ------------------------------------------------------------------ helpers
+    @staticmethod
+    def _json(environ) -> dict:
+        try:
+            n = int(environ.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            n = 0
+        raw = environ["wsgi.input"].read(n) if n > 0 else b""
+        if not raw:
+            raise _BadRequest("request body must be a JSON object")
+        try:
+            body = json.loads(raw)
+        except ValueError as e:
+            raise _BadRequest(f"request body is not valid JSON: {e}") from e
+        if not isinstance(body, dict):
+            raise _BadRequest("request body must be a JSON object")
+        return body
+
+    @staticmethod
+    def _query(environ) -> dict[str, str]:
+        return {k: v[-1] for k, v in parse_qs(environ.get("QUERY_STRING", "")).items()}
+
+    # ------------------------------------------------------------------ handlers
+    def healthz(self, environ) -> dict:
+        return {"ok": True, "endpoint": self.sb.url, "profile": self.sb.profile.as_dict()}
+
+    def list_faults(self, environ) -> dict:
+        return {"faults": [f.public() for f in self.sb.faults.list()]}
+
+    def add_fault(self, environ) -> dict:
+        fault = self.sb.faults.add(self._json(environ))
+        return {"id": fault.id}
+
+    def clear_faults(self, environ) -> dict:
+        q = self._query(environ)
+        unknown = set(q) - {"region"}
+        if unknown:
+            raise _BadRequest(f"unknown query parameter(s): {', '.join(sorted(unknown))}")
+        region = check_region(q["region"]) if "region" in q else None
+        return {"cleared": self.sb.faults.clear(region)}
+
+    def list_listeners(self, environ) -> dict:
+        self.sb.listeners.reconcile()
+        return {"listeners": [l.describe() for l in self.sb.listeners.all()]}
+
+    def set_listener(self, environ) -> dict:
+        body = self._json(environ)
+        unknown = set(body) - {"name", "mode", "delay_ms"}
+        if unknown:
+            raise _BadRequest(f"unknown field(s): {', '.join(sorted(unknown))}")
+        self.sb.listeners.reconcile()
+        listener = self.sb.listeners.find(body.get("name"))
+        listener.set_mode(body.get("mode"), body.get("delay_ms"))
+        return {"listener": listener.describe()}
+
+    def replica_lag(self, environ) -> dict:
+        body = self._json(environ)
+        unknown = set(body) - {"region", "instance_id", "seconds", "account"}
+        if unknown:
+            raise _BadRequest(f"unknown field(s): {', '.join(sorted(unknown))}")
+        if "seconds" not in body:
+            raise _BadRequest("seconds is required (a number, or null to stop overriding)")
+        account = body.get("account") or self.sb.edges["account"]
+        value = self.sb.lag.set(account, body.get("region"), body.get("instance_id"), body["seconds"])
+        return {"region": body["region"], "instance_id": body["instance_id"], "published": value}
+
+    def get_edges(self, environ) -> dict:
+        return {"edges": self.sb.edges, "public_url": self.sb.listeners.public.url,
+                "cdn_url": self.sb.listeners.cdn.url}
+
+    def set_edges(self, environ) -> dict:
+        body = self._json(environ)
+        unknown = set(body) - {"account", "public", "cdn"}
+        if unknown:
+            raise _BadRequest(f"unknown field(s): {', '.join(sorted(unknown))}")
+        edges = dict(self.sb.edges)
+        if "account" in body:
+            if not (isinstance(body["account"], str) and body["account"].isdigit() and len(body["account"]) == 12):
+                raise _BadRequest("account must be a 12-digit account id")
+            edges["account"] = body["account"]
+        if "public" in body:
+            pub = body["public"]
+            if pub is not None:
+                if not isinstance(pub, dict) or not pub.get("zone_id") or not pub.get("record_name"):
+                    raise _BadRequest("public needs zone_id and record_name")
+                pub = {"zone_id": str(pub["zone_id"]).split("/")[-1], "record_name": str(pub["record_name"]),
+                       "record_type": str(pub.get("record_type") or "A")}
+            edges["public"] = pub
+        if "cdn" in body:
+            cdn = body["cdn"]
+            if cdn is not None and (not isinstance(cdn, dict) or not cdn.get("distribution_id")):
+                raise _BadRequest("cdn needs distribution_id")
+            edges["cdn"] = cdn and {"distribution_id": str(cdn["distribution_id"])}
+        self.sb.edges = edges
+        return self.get_edges(environ)
+
+    def reset(self, environ) -> dict:
+        self.sb.reset()
+        return {"reset": True}
+
+    def state(self, environ) -> dict:
+        from .state import summary
+
+        return summary(self.sb)

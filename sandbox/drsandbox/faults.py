@@ -1,0 +1,312 @@
+"""Fault injection: the fault table, request classification and AWS-shaped error answers.
+
+A fault targets one region and optionally one service. The region and service of an API
+request come from its SigV4 credential scope (``Credential=AKID/date/REGION/SERVICE/...``),
+exactly what moto itself routes on. Kinds:
+
+* ``outage``  - the request hangs (polling the table, so clearing the fault releases it);
+  the region's ALB listeners go dark too (see listeners.py).
+* ``errors``  - a fraction ``rate`` of requests get a throttling or 5xx answer in the wire
+  shape of the service's protocol (query XML, EC2 XML, REST-XML, JSON, CBOR).
+* ``latency`` - a fixed delay before the request proceeds.
+
+Global services (Route 53, CloudFront, IAM) sign with us-east-1. A fault with service=null
+(a "regional" fault) deliberately does not touch them: a us-east-1 outage must not take
+down the global Route 53 data plane that a failover relies on. Name the service explicitly
+(``"service": "route53"``) to fault a global API.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import random
+import re
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from functools import lru_cache
+from urllib.parse import parse_qs
+
+KINDS = ("outage", "errors", "latency")
+ERROR_KINDS = ("throttle", "5xx")
+
+# The longest any injected hang or delay may hold a request thread (bounded by design).
+MAX_HANG_SECONDS = 120.0
+
+# SigV4 signing names the sandbox knows, plus friendlier aliases (boto3 client names).
+SIGNING_NAMES = {
+    "rds", "ec2", "elasticloadbalancing", "autoscaling", "route53", "cloudfront", "backup",
+    "monitoring", "dynamodb", "sts", "iam", "s3", "logs", "kms", "sns", "sqs", "events",
+    "lambda", "secretsmanager", "ssm", "tagging", "cloudformation",
+}
+ALIASES = {
+    "elbv2": "elasticloadbalancing", "elb": "elasticloadbalancing", "alb": "elasticloadbalancing",
+    "cloudwatch": "monitoring", "asg": "autoscaling", "resourcegroupstaggingapi": "tagging",
+}
+GLOBAL_SERVICES = {"route53", "cloudfront", "iam"}
+
+
+class FaultError(ValueError):
+    """Invalid fault specification (control API answers 400, CLI exits 2)."""
+
+
+@lru_cache(maxsize=1)
+def valid_regions() -> frozenset[str]:
+    """Every region botocore knows in the standard partitions (aws, aws-cn, aws-us-gov)."""
+    import botocore.session
+
+    s = botocore.session.get_session()
+    regions: set[str] = set()
+    for partition in s.get_available_partitions():
+        if partition not in ("aws", "aws-cn", "aws-us-gov"):
+            continue
+        for svc in ("ec2", "rds", "backup"):
+            regions.update(s.get_available_regions(svc, partition_name=partition))
+    return frozenset(regions)
+
+
+def check_region(region: object) -> str:
+    if not isinstance(region, str) or region not in valid_regions():
+        raise FaultError(f"unknown region {region!r}: expected an AWS region name such as "
+                         "us-east-1 or us-west-2")
+    return region
+
+
+def normalize_service(service: object) -> str | None:
+    if service is None:
+        return None
+    if not isinstance(service, str):
+        raise FaultError(f"service must be a string or null, got {service!r}")
+    s = service.strip().lower()
+    s = ALIASES.get(s, s)
+    if s not in SIGNING_NAMES:
+        raise FaultError(f"unknown service {service!r}: expected one of "
+                         f"{', '.join(sorted(SIGNING_NAMES | set(ALIASES)))}")
+    return s
+
+
+@dataclass
+class Fault:
+    id: str
+    region: str
+    service: str | None
+    kind: str
+    rate: float | None = None
+    error: str | None = None
+    ms: int | None = None
+    started: float = 0.0  # time.time() when set; replica lag grows from here during an outage
+
+    def public(self) -> dict:
+        d = {"id": self.id, "region": self.region, "service": self.service, "kind": self.kind}
+        if self.kind == "errors":
+            d.update(rate=self.rate, error=self.error)
+        if self.kind == "latency":
+            d["ms"] = self.ms
+        return d
+
+    def applies_to(self, region: str, service: str | None) -> bool:
+        if self.region != region:
+            return False
+        if self.service is None:
+            return service not in GLOBAL_SERVICES
+        return self.service == service
+
+
+def parse_fault(body: object) -> dict:
+    """Validate a fault spec (control API body); returns normalized fields or raises."""
+    if not isinstance(body, dict):
+        raise FaultError("body must be a JSON object")
+    allowed = {"region", "service", "kind", "rate", "error", "ms"}
+    unknown = set(body) - allowed
+    if unknown:
+        raise FaultError(f"unknown field(s): {', '.join(sorted(unknown))}")
+    kind = body.get("kind")
+    if kind not in KINDS:
+        raise FaultError(f"unknown fault kind {kind!r}: expected one of {', '.join(KINDS)}")
+    out: dict = {"region": check_region(body.get("region")),
+                 "service": normalize_service(body.get("service")), "kind": kind}
+    if kind == "errors":
+        rate = body.get("rate", 1.0)
+        if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 <= rate <= 1:
+            raise FaultError(f"rate must be a number between 0 and 1, got {rate!r}")
+        error = body.get("error", "5xx")
+        if error not in ERROR_KINDS:
+            raise FaultError(f"error must be one of {', '.join(ERROR_KINDS)}, got {error!r}")
+        out.update(rate=float(rate), error=error)
+    elif "rate" in body or "error" in body:
+        raise FaultError("rate and error only apply to kind 'errors'")
+    if kind == "latency":
+        ms = body.get("ms")
+        if isinstance(ms, bool) or not isinstance(ms, (int, float)) or not 0 <= ms <= MAX_HANG_SECONDS * 1000:
+            raise FaultError(f"latency needs ms between 0 and {int(MAX_HANG_SECONDS * 1000)}, got {ms!r}")
+        out["ms"] = int(ms)
+    elif "ms" in body:
+        raise FaultError("ms only applies to kind 'latency'")
+    return out
+
+
+class FaultTable:
+    """Thread-safe list of active faults; waiters are woken whenever it changes."""
+
+    def __init__(self) -> None:
+        self._faults: list[Fault] = []
+        self._ids = itertools.count(1)
+        self._cv = threading.Condition()
+
+    def add(self, body: object) -> Fault:
+        spec = parse_fault(body)
+        with self._cv:
+            f = Fault(id=f"f{next(self._ids)}", started=time.time(), **spec)
+            self._faults.append(f)
+            self._cv.notify_all()
+            return f
+
+    def clear(self, region: str | None = None) -> int:
+        with self._cv:
+            before = len(self._faults)
+            self._faults = [f for f in self._faults if region is not None and f.region != region]
+            self._cv.notify_all()
+            return before - len(self._faults)
+
+    def list(self) -> list[Fault]:
+        with self._cv:
+            return list(self._faults)
+
+    def matching(self, region: str, service: str | None) -> list[Fault]:
+        with self._cv:
+            return [f for f in self._faults if f.applies_to(region, service)]
+
+    def outage(self, region: str, service: str | None) -> Fault | None:
+        for f in self.matching(region, service):
+            if f.kind == "outage":
+                return f
+        return None
+
+    def region_dark(self, region: str | None) -> bool:
+        """True while ``region`` has an outage that covers its load balancers."""
+        if region is None:
+            return False
+        return self.outage(region, "elasticloadbalancing") is not None
+
+    def wait_change(self, timeout: float) -> None:
+        with self._cv:
+            self._cv.wait(timeout)
+
+
+# --------------------------------------------------------------------------- requests
+
+_CRED_RE = re.compile(r"Credential=([^,\s]+)")
+
+
+def request_scope(environ: dict) -> tuple[str | None, str | None]:
+    """(region, signing service) of an AWS request, from its SigV4 credential scope."""
+    cred = None
+    auth = environ.get("HTTP_AUTHORIZATION", "")
+    m = _CRED_RE.search(auth)
+    if m:
+        cred = m.group(1)
+    else:
+        qs = parse_qs(environ.get("QUERY_STRING", ""))
+        cred = (qs.get("X-Amz-Credential") or [None])[0]
+    if not cred:
+        return None, None
+    parts = cred.split("/")
+    if len(parts) < 5:
+        return None, None
+    return parts[-3], parts[-2].lower()
+
+
+def _protocol(service: str | None, environ: dict) -> str:
+    ct = (environ.get("CONTENT_TYPE") or "").lower()
+    if service == "ec2":
+        return "ec2"
+    if "x-www-form-urlencoded" in ct:
+        return "query"
+    if "cbor" in ct:
+        return "cbor"
+    if "x-amz-json" in ct:
+        return "json"
+    if service in ("route53", "cloudfront", "s3"):
+        return "rest-xml"
+    return "rest-json"
+
+
+_XMLNS = {"route53": "https://route53.amazonaws.com/doc/2013-04-01/",
+          "cloudfront": "http://cloudfront.amazonaws.com/doc/2020-05-31/"}
+
+
+def _cbor_text(s: str) -> bytes:
+    b = s.encode()
+    n = len(b)
+    if n < 24:
+        head = bytes([0x60 + n])
+    elif n < 256:
+        head = bytes([0x78, n])
+    else:
+        head = bytes([0x79]) + n.to_bytes(2, "big")
+    return head + b
+
+
+def _cbor_map(d: dict[str, str]) -> bytes:
+    out = bytes([0xA0 + len(d)])
+    for k, v in d.items():
+        out += _cbor_text(k) + _cbor_text(v)
+    return out
+
+
+def error_response(service: str | None, environ: dict, error: str,
+                   message: str | None = None) -> tuple[int, list[tuple[str, str]], bytes]:
+    """An AWS error answer in the wire shape the caller's protocol expects.
+
+    ``error`` is ``throttle``, ``5xx`` or ``timeout`` (an outage that outlived MAX_HANG_SECONDS).
+    """
+    proto = _protocol(service, environ)
+    rid = str(uuid.uuid4())
+    if error == "throttle":
+        status, fault_type = 400, "Sender"
+        code = {"ec2": "RequestLimitExceeded", "query": "Throttling", "rest-xml": "Throttling"}.get(
+            proto, "ThrottlingException")
+        if proto == "ec2":
+            status = 503  # EC2 answers RequestLimitExceeded with HTTP 503
+        message = message or "Rate exceeded (drsandbox injected fault)"
+    else:
+        status, fault_type = 503, "Receiver"
+        code = "ServiceUnavailableException" if proto in ("json", "cbor", "rest-json") else "ServiceUnavailable"
+        message = message or ("Service unavailable (drsandbox injected fault)" if error == "5xx"
+                              else "Request timed out during a drsandbox region outage")
+    headers = [("x-amzn-RequestId", rid), ("Connection", "close")]
+    if proto == "ec2":
+        body = (f'<?xml version="1.0" encoding="UTF-8"?>\n<Response><Errors><Error><Code>{code}</Code>'
+                f"<Message>{message}</Message></Error></Errors><RequestID>{rid}</RequestID></Response>")
+        headers.append(("Content-Type", "text/xml"))
+        return status, headers, body.encode()
+    if proto in ("query", "rest-xml"):
+        ns = _XMLNS.get(service or "", "")
+        xmlns = f' xmlns="{ns}"' if ns else ""
+        body = (f'<?xml version="1.0"?>\n<ErrorResponse{xmlns}><Error><Type>{fault_type}</Type>'
+                f"<Code>{code}</Code><Message>{message}</Message></Error>"
+                f"<RequestId>{rid}</RequestId></ErrorResponse>")
+        headers.append(("Content-Type", "text/xml"))
+        return status, headers, body.encode()
+    headers.append(("x-amzn-ErrorType", code))
+    if service in ("monitoring", "sqs"):  # awsQueryCompatible services read this header
+        query_code = "Throttling" if error == "throttle" else "ServiceUnavailable"
+        headers.append(("x-amzn-query-error", f"{query_code};{fault_type}"))
+    if proto == "cbor":
+        headers += [("Content-Type", "application/cbor"), ("smithy-protocol", "rpc-v2-cbor")]
+        return status, headers, _cbor_map({"__type": code, "message": message})
+    ct = environ.get("CONTENT_TYPE") or "application/json"
+    headers.append(("Content-Type", ct if "json" in ct else "application/json"))
+    return status, headers, json.dumps({"__type": code, "message": message}).encode()
+
+
+def roll(rate: float) -> bool:
+    return random.random() < rate
+
+
+def fault_dicts(faults: list[Fault]) -> list[dict]:
+    return [f.public() for f in faults]
+
+

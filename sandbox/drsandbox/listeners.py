@@ -1,0 +1,466 @@
+"""Local stand-ins for load balancers, plus the two edge listeners (public DNS name, CDN).
+
+On AWS an ALB's DNS name resolves to the load balancer; here every ELBv2 load balancer that
+exists in moto gets a small HTTP server on 127.0.0.1 (its "listener"), and topology.json
+maps the DNS name to that URL. A listener answers ``/health`` with 200 ``ok`` and any other
+path with a page naming its region (``region=us-east-1``). Like a real ALB it answers 503
+when its target groups have no running targets.
+
+Modes (set through the control API): ``up``; ``down`` (the port is closed: connection
+refused); ``blackhole`` (connections are accepted and never answered); ``slow`` (adds
+``delay_ms``); ``error`` (500). A region ``outage`` fault makes that region's listeners
+behave as ``blackhole`` until it is cleared.
+
+Edges: ``public`` stands for ``api.<domain>``: every request is sent to whichever ALB
+Route 53 currently answers for the failover record (a client that re-resolves DNS on every
+request; failures of that ALB are passed through as they would reach such a client).
+``cdn`` stands for the CloudFront distribution: it tries the members of the default
+behaviour's origin group in order and fails over on connection errors, timeouts and the
+group's failover status codes, using the configuration of the last completed deployment.
+"""
+
+from __future__ import annotations
+
+import errno
+import http.client
+import logging
+import socket
+import struct
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Callable
+
+from .faults import MAX_HANG_SECONDS
+
+log = logging.getLogger("drsandbox.listeners")
+
+MODES = ("up", "down", "blackhole", "slow", "error")
+MAX_DELAY_MS = int(MAX_HANG_SECONDS * 1000)
+
+
+class ListenerError(ValueError):
+    """Bad listener request (unknown name or mode): the control API answers 400."""
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    block_on_close = False
+    request_queue_size = 64
+
+    def __init__(self, addr, handler, listener: "Listener"):
+        self.listener = listener
+        super().__init__(addr, handler)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+    protocol_version = "HTTP/1.1"
+    server_version = "drsandbox"
+    sys_version = ""
+
+    def handle(self) -> None:
+        # Blackhole is decided per connection, before a byte is read: the peer sees an
+        # accepted connection that never answers, exactly like a dead target behind a live
+        # network path. Released connections (mode or fault cleared) are then served.
+        if not self.server.listener.hold_if_blackholed(self.connection):
+            self.close_connection = True
+            return
+        self.close_connection = True
+        try:
+            self.handle_one_request()
+        except (ConnectionError, socket.timeout, OSError):
+            pass
+
+    def _dispatch(self) -> None:
+        self.server.listener.respond(self)
+
+    do_GET = do_HEAD = do_POST = do_PUT = do_DELETE = do_OPTIONS = do_PATCH = _dispatch
+
+    def log_message(self, format: str, *args) -> None:  # noqa: A002 - stdlib signature
+        pass
+
+    def reply(self, status: int, body: bytes, ctype: str = "text/plain; charset=utf-8",
+              headers: list[tuple[str, str]] | None = None) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Connection", "close")
+        for k, v in headers or []:
+            self.send_header(k, v)
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def abort(self) -> None:
+        """Reset the client connection (what a client sees when the real target refuses)."""
+        try:
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.connection.close()
+        except OSError:
+            pass
+
+    def read_body(self) -> bytes:
+        n = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(n) if n > 0 else b""
+
+
+class Listener:
+    """One local HTTP listener with a switchable failure mode."""
+
+    kind = "alb"
+
+    def __init__(self, name: str, region: str | None, manager: "ListenerManager") -> None:
+        self.name = name
+        self.region = region
+        self.manager = manager
+        self.mode = "up"
+        self.delay_ms = 0
+        self.port = 0
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self._changed = threading.Condition()
+
+    # ------------------------------------------------------------------ lifecycle
+    def start(self) -> None:
+        with self._lock:
+            self._bind()
+
+    def _bind(self) -> None:
+        last: OSError | None = None
+        for _ in range(20):
+            try:
+                self._server = _Server(("127.0.0.1", self.port), _Handler, self)
+                break
+            except OSError as e:  # the old port can linger briefly after 'down'
+                last = e
+                if e.errno != errno.EADDRINUSE:
+                    raise
+                time.sleep(0.05)
+        else:
+            log.warning("listener %s: port %s stays busy (%s); moving to a new port", self.name, self.port, last)
+            self._server = _Server(("127.0.0.1", 0), _Handler, self)
+        self.port = self._server.server_address[1]
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.1},
+                                        name=f"listener-{self.name}", daemon=True)
+        self._thread.start()
+
+    def _unbind(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def stop(self) -> None:
+        with self._lock:
+            self._unbind()
+        self._notify()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    # ------------------------------------------------------------------ modes
+    def set_mode(self, mode: str, delay_ms: int | None = None) -> None:
+        if mode not in MODES:
+            raise ListenerError(f"unknown mode {mode!r}: expected one of {', '.join(MODES)}")
+        if delay_ms is not None:
+            if isinstance(delay_ms, bool) or not isinstance(delay_ms, (int, float)) or not 0 <= delay_ms <= MAX_DELAY_MS:
+                raise ListenerError(f"delay_ms must be between 0 and {MAX_DELAY_MS}")
+        with self._lock:
+            if mode == "down" and self._server is not None:
+                self._unbind()
+            elif mode != "down" and self._server is None:
+                self._bind()
+            self.mode = mode
+            if delay_ms is not None:
+                self.delay_ms = int(delay_ms)
+            elif mode == "slow" and not self.delay_ms:
+                self.delay_ms = 2000
+        self._notify()
+
+    def _notify(self) -> None:
+        with self._changed:
+            self._changed.notify_all()
+
+    def effective_mode(self) -> str:
+        if self.mode == "up" and self.manager.faults.region_dark(self.region):
+            return "blackhole"
+        return self.mode
+
+    def hold_if_blackholed(self, conn: socket.socket) -> bool:
+        """Hold a blackholed connection; True once it may be served, False to drop it."""
+        deadline = time.monotonic() + MAX_HANG_SECONDS
+        while self.effective_mode() == "blackhole":
+            if self.manager.stopping.is_set() or time.monotonic() > deadline:
+                return False
+            # Woken by mode changes; faults are polled because they live elsewhere.
+            with self._changed:
+                self._changed.wait(0.1)
+        # Switched to 'down' while held: the port is closed now, so the connection dies too.
+        return self.effective_mode() != "down"
+
+    def describe(self) -> dict:
+        return {"name": self.name, "kind": self.kind, "region": self.region, "mode": self.mode,
+                "effective_mode": self.effective_mode(), "delay_ms": self.delay_ms,
+                "url": self.url, "port": self.port}
+
+    # ------------------------------------------------------------------ serving
+    def respond(self, h: _Handler) -> None:
+        mode = self.effective_mode()
+        if mode == "slow" and self.delay_ms:
+            time.sleep(min(self.delay_ms, MAX_DELAY_MS) / 1000.0)
+        if mode == "error":
+            h.reply(500, b"drsandbox: injected error\n")
+            return
+        self.serve(h)
+
+    def serve(self, h: _Handler) -> None:  # overridden
+        h.reply(404, b"not found\n")
+
+
+class AlbListener(Listener):
+    kind = "alb"
+
+    def __init__(self, name: str, region: str, account: str, arn: str, dns_name: str,
+                 manager: "ListenerManager") -> None:
+        super().__init__(name, region, manager)
+        self.account = account
+        self.arn = arn
+        self.dns_name = dns_name
+
+    def describe(self) -> dict:
+        d = super().describe()
+        d.update(dns_name=self.dns_name, arn=self.arn, account=self.account,
+                 healthy_targets=self.manager.healthy_targets(self))
+        return d
+
+    def serve(self, h: _Handler) -> None:
+        healthy = self.manager.healthy_targets(self)
+        hdrs = [("x-drsandbox-region", self.region or ""), ("x-drsandbox-alb", self.name)]
+        if healthy is None:
+            h.reply(503, b"drsandbox: load balancer no longer exists\n", headers=hdrs)
+            return
+        if healthy == 0:
+            # What an ALB answers when no target in its target groups is healthy.
+            h.reply(503, b"503 Service Temporarily Unavailable (no healthy targets)\n", headers=hdrs)
+            return
+        path = h.path.split("?", 1)[0]
+        if path == "/health":
+            h.reply(200, b"ok", headers=hdrs)
+            return
+        page = (f"<!doctype html><html><head><title>{self.name}</title></head><body>"
+                f"<h1>{self.name}</h1><p>served by region={self.region}</p>"
+                f"<p>alb={self.dns_name} healthy_targets={healthy}</p></body></html>\n")
+        h.reply(200, page.encode(), "text/html; charset=utf-8", hdrs)
+
+
+class EdgeListener(Listener):
+    """Base of ``public`` and ``cdn``: forwards requests to ALB listeners."""
+
+    kind = "edge"
+
+    def forward(self, h: _Handler, target: Listener, body: bytes, host: str, timeout: float):
+        """One HTTP exchange with a local listener; raises OSError/timeout on failure."""
+        conn = http.client.HTTPConnection("127.0.0.1", target.port, timeout=timeout)
+        try:
+            headers = {k: v for k, v in h.headers.items()
+                       if k.lower() not in ("host", "connection", "content-length")}
+            headers["Host"] = host
+            headers["Connection"] = "close"
+            conn.request(h.command, h.path, body=body or None, headers=headers)
+            resp = conn.getresponse()
+            data = resp.read()
+            return resp.status, resp.getheaders(), data
+        finally:
+            conn.close()
+
+    @staticmethod
+    def passthrough_headers(headers) -> list[tuple[str, str]]:
+        skip = {"content-length", "connection", "date", "server", "content-type", "transfer-encoding"}
+        return [(k, v) for k, v in headers if k.lower() not in skip]
+
+
+class PublicEdge(EdgeListener):
+    def __init__(self, manager: "ListenerManager") -> None:
+        super().__init__("public", None, manager)
+
+    def serve(self, h: _Handler) -> None:
+        body = h.read_body()
+        answer = self.manager.public_answer()
+        if answer is None:
+            h.reply(502, b"drsandbox: no public record configured (seed first, or POST /_sandbox/edges)\n")
+            return
+        record, dns = answer
+        target = self.manager.by_dns(dns) if dns else None
+        if target is None:
+            h.reply(502, f"drsandbox: {record} resolves to {dns!r}, which has no local listener\n".encode())
+            return
+        try:
+            # A client reaching the ALB directly waits as long as the ALB makes it wait; the
+            # cap only keeps the thread bounded.
+            status, headers, data = self.forward(h, target, body, record.rstrip("."), MAX_HANG_SECONDS)
+        except (ConnectionRefusedError, ConnectionResetError):
+            h.abort()
+            return
+        except (OSError, http.client.HTTPException):
+            h.abort()
+            return
+        ctype = dict((k.lower(), v) for k, v in headers).get("content-type", "text/plain")
+        h.reply(status, data, ctype, self.passthrough_headers(headers) + [("x-drsandbox-upstream", target.dns_name)])
+
+
+class CdnEdge(EdgeListener):
+    def __init__(self, manager: "ListenerManager") -> None:
+        super().__init__("cdn", None, manager)
+
+    def serve(self, h: _Handler) -> None:
+        body = h.read_body()
+        plan = self.manager.cdn_plan()
+        if plan is None:
+            h.reply(503, b"drsandbox: no deployed CloudFront distribution configured\n")
+            return
+        members, codes, dist_domain = plan
+        # CloudFront only fails over for idempotent methods.
+        can_failover = h.command in ("GET", "HEAD", "OPTIONS")
+        timeout = self.manager.profile.seconds("origin_timeout")
+        last_status, last_err = None, "no origin"
+        for i, (origin_id, domain) in enumerate(members):
+            target = self.manager.by_dns(domain)
+            last = i == len(members) - 1 or not can_failover
+            try:
+                if target is None:
+                    raise ConnectionRefusedError(f"origin {domain} has no local listener")
+                status, headers, data = self.forward(h, target, body, domain, timeout)
+            except (OSError, http.client.HTTPException) as e:
+                last_err = f"{origin_id}: {type(e).__name__}"
+                last_status = 504 if isinstance(e, (socket.timeout, TimeoutError)) else 502
+                if last:
+                    break
+                continue
+            if status in codes and not last:
+                last_status, last_err = status, f"{origin_id}: HTTP {status}"
+                continue
+            ctype = dict((k.lower(), v) for k, v in headers).get("content-type", "text/plain")
+            extra = [("x-drsandbox-origin", origin_id), ("x-cache", "Miss from cloudfront"),
+                     ("via", f"1.1 {dist_domain} (CloudFront)")]
+            h.reply(status, data, ctype, self.passthrough_headers(headers) + extra)
+            return
+        msg = f"drsandbox CloudFront: could not get a response from any origin ({last_err})\n"
+        h.reply(last_status or 502, msg.encode(), headers=[("x-cache", "Error from cloudfront")])
+
+
+class ListenerManager:
+    """Owns every listener; keeps ALB listeners in step with moto's ELBv2 state."""
+
+    def __init__(self, faults, profile, stopping: threading.Event) -> None:
+        self.faults = faults
+        self.profile = profile
+        self.stopping = stopping
+        self._albs: dict[str, AlbListener] = {}  # by load balancer ARN
+        self._lock = threading.RLock()
+        self.public = PublicEdge(self)
+        self.cdn = CdnEdge(self)
+        # Injected by server.py (route53/cloudfront know how to answer; this module does not).
+        self.public_answer: Callable[[], tuple[str, str | None] | None] = lambda: None
+        self.cdn_plan: Callable[[], tuple | None] = lambda: None
+
+    def start(self) -> None:
+        self.public.start()
+        self.cdn.start()
+
+    def stop(self) -> None:
+        with self._lock:
+            listeners = list(self._albs.values())
+            self._albs.clear()
+        for listener in listeners + [self.public, self.cdn]:
+            listener.stop()
+
+    # ------------------------------------------------------------------ ELBv2 sync
+    def reconcile(self) -> None:
+        from moto.elbv2.models import elbv2_backends
+
+        seen: set[str] = set()
+        for account, region, backend in list(elbv2_backends.iter_backends()):
+            for lb in list(backend.load_balancers.values()):
+                seen.add(lb.arn)
+                with self._lock:
+                    if lb.arn in self._albs:
+                        continue
+                    name = lb.name if account == _default_account() else f"{account}/{lb.name}"
+                    listener = AlbListener(name, region, account, lb.arn, lb.dns_name, self)
+                    listener.start()
+                    self._albs[lb.arn] = listener
+        with self._lock:
+            gone = [arn for arn in self._albs if arn not in seen]
+            stale = [self._albs.pop(arn) for arn in gone]
+        for listener in stale:
+            listener.stop()
+
+    def healthy_targets(self, listener: AlbListener) -> int | None:
+        """Running targets behind the load balancer, or None if it no longer exists."""
+        from moto.ec2.models import ec2_backends
+        from moto.elbv2.models import elbv2_backends
+
+        try:
+            backend = elbv2_backends[listener.account][listener.region]
+        except KeyError:
+            return None
+        if listener.arn not in backend.load_balancers:
+            return None
+        ec2 = ec2_backends[listener.account][listener.region]
+        count = 0
+        for tg in list(backend.target_groups.values()):
+            if listener.arn not in tg.load_balancer_arns:
+                continue
+            for target_id in list(tg.targets):
+                if target_id.startswith("i-"):
+                    inst = ec2.get_instance_by_id(target_id)
+                    if inst is not None and inst.state == "running":
+                        count += 1
+                else:  # IP / Lambda targets: no instance to look at, count them as serving
+                    count += 1
+        return count
+
+    # ------------------------------------------------------------------ lookups
+    def all(self) -> list[Listener]:
+        with self._lock:
+            albs = sorted(self._albs.values(), key=lambda l: (l.region or "", l.name))
+        return albs + [self.public, self.cdn]
+
+    def by_dns(self, dns: str) -> AlbListener | None:
+        dns = dns.lower().rstrip(".")
+        if dns.startswith("dualstack."):
+            dns = dns[len("dualstack."):]
+        with self._lock:
+            for listener in self._albs.values():
+                if listener.dns_name.lower() == dns:
+                    return listener
+        return None
+
+    def find(self, name: str) -> Listener:
+        if not isinstance(name, str) or not name:
+            raise ListenerError("name must be a non-empty string")
+        for listener in self.all():
+            if listener.name == name or (isinstance(listener, AlbListener)
+                                         and name.lower().rstrip(".") in (listener.dns_name.lower(), listener.arn.lower())):
+                return listener
+        raise ListenerError(f"unknown listener {name!r}: expected an ALB name, DNS name or ARN, "
+                            "'public' or 'cdn' (GET /_sandbox/listeners lists them)")
+
+    def dns_map(self) -> dict[str, str]:
+        with self._lock:
+            return {l.dns_name: l.url for l in self._albs.values()}
+
+    def reset_modes(self) -> None:
+        for listener in self.all():
+            if listener.mode != "up" or listener.delay_ms:
+                listener.set_mode("up", 0)
+
+
+def _default_account() -> str:
+    from . import DEFAULT_ACCOUNT
+
+    return DEFAULT_ACCOUNT

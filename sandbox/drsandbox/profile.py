@@ -1,0 +1,122 @@
+"""Timing profiles: how long each emulated AWS process takes.
+
+A profile maps a handful of named durations (seconds) to values. ``realistic`` follows the
+issue's numbers (RDS promotion 20 s, CloudFront deployment 15 s, ...); ``instant`` keeps every
+intermediate state visible for a fraction of a second so tests stay fast. A file profile (JSON
+or YAML) may name a ``base`` profile and override any key. ``--time-scale`` multiplies every
+duration, which is how tests shrink time further without changing the shape of the timeline.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+
+# Seconds. Every key is documented in sandbox/README.md.
+REALISTIC: dict[str, float] = {
+    "rds_promotion": 20.0,          # promote_read_replica: modifying -> rebooting -> available
+    "rds_reboot": 10.0,             # reboot_db_instance: rebooting -> available
+    "rds_modify": 10.0,             # modify_db_instance(ApplyImmediately): modifying -> available
+    "cloudfront_deployment": 15.0,  # create/update_distribution: InProgress -> Deployed
+    "cloudfront_invalidation": 5.0,  # create_invalidation: InProgress -> Completed
+    "backup_job": 10.0,             # start_backup_job: CREATED -> RUNNING -> COMPLETED
+    "backup_copy_job": 10.0,        # start_copy_job: CREATED -> RUNNING -> COMPLETED
+    "backup_restore_job": 10.0,     # start_restore_job: PENDING -> RUNNING -> COMPLETED
+    "route53_change_propagation": 5.0,  # get_change: PENDING -> INSYNC
+    "health_check_interval": 10.0,  # probe period of a RequestInterval=10 check (30 -> 3x this)
+    "health_check_timeout": 4.0,    # a probe that takes longer is a failure
+    "origin_timeout": 10.0,         # CloudFront edge: connect/read timeout per origin attempt
+    "replica_lag_period": 60.0,     # how often AWS/RDS ReplicaLag datapoints are published
+}
+
+INSTANT: dict[str, float] = {
+    "rds_promotion": 0.5,
+    "rds_reboot": 0.3,
+    "rds_modify": 0.3,
+    "cloudfront_deployment": 0.3,
+    "cloudfront_invalidation": 0.2,
+    "backup_job": 0.3,
+    "backup_copy_job": 0.4,
+    "backup_restore_job": 0.3,
+    "route53_change_propagation": 0.2,
+    "health_check_interval": 1.0,
+    "health_check_timeout": 0.5,
+    "origin_timeout": 1.0,
+    "replica_lag_period": 1.0,
+}
+
+BUILTIN = {"realistic": REALISTIC, "instant": INSTANT}
+
+# Floors after scaling: below these, a loaded 2-core machine turns timing into flakiness
+# (a localhost HTTP probe can take 50 ms when the box is busy).
+FLOORS = {"health_check_timeout": 0.25, "health_check_interval": 0.2, "origin_timeout": 0.25,
+          "replica_lag_period": 0.2}
+
+
+class ProfileError(ValueError):
+    """A profile name or file that cannot be used (the CLI turns it into exit code 2)."""
+
+
+@dataclass
+class Profile:
+    name: str
+    values: dict[str, float]
+    time_scale: float = 1.0
+    extra: dict = field(default_factory=dict)
+
+    def seconds(self, key: str) -> float:
+        """The scaled duration for ``key``, never below its floor."""
+        v = self.values[key] * self.time_scale
+        return max(v, FLOORS.get(key, 0.0))
+
+    def as_dict(self) -> dict:
+        return {"name": self.name, "time_scale": self.time_scale,
+                "seconds": {k: round(self.seconds(k), 3) for k in sorted(self.values)}}
+
+
+def load(spec: str, time_scale: float = 1.0) -> Profile:
+    """Resolve ``instant``, ``realistic`` or a path to a JSON/YAML file into a Profile."""
+    if not (isinstance(time_scale, (int, float)) and 0 < time_scale <= 1000):
+        raise ProfileError(f"--time-scale must be a number > 0 and <= 1000, got {time_scale!r}")
+    if spec in BUILTIN:
+        return Profile(spec, dict(BUILTIN[spec]), float(time_scale))
+    if not os.path.isfile(spec):
+        raise ProfileError(f"unknown profile {spec!r}: expected 'instant', 'realistic' or a "
+                           "path to a JSON/YAML profile file")
+    try:
+        with open(spec, encoding="utf-8") as f:
+            text = f.read()
+    except OSError as e:
+        raise ProfileError(f"cannot read profile file {spec}: {e}") from e
+    data = _parse(text, spec)
+    if not isinstance(data, dict):
+        raise ProfileError(f"profile file {spec} must hold a mapping of keys to seconds")
+    base = data.pop("base", "realistic")
+    if base not in BUILTIN:
+        raise ProfileError(f"profile file {spec}: base must be 'instant' or 'realistic', got {base!r}")
+    values = dict(BUILTIN[base])
+    for key, value in data.items():
+        if key not in values:
+            raise ProfileError(f"profile file {spec}: unknown key {key!r} "
+                               f"(known: {', '.join(sorted(values))})")
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0 or value > 86400:
+            raise ProfileError(f"profile file {spec}: {key} must be a number of seconds in "
+                               f"[0, 86400], got {value!r}")
+        values[key] = float(value)
+    return Profile(os.path.basename(spec), values, float(time_scale))
+
+
+def _parse(text: str, spec: str):
+    try:
+        return json.loads(text)
+    except ValueError:
+        pass
+    try:
+        import yaml
+    except ImportError as e:  # pragma: no cover - PyYAML is pinned in requirements
+        raise ProfileError("profile file is not JSON and PyYAML is not installed") from e
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        raise ProfileError(f"profile file {spec} is neither valid JSON nor YAML: {e}") from e

@@ -1,0 +1,445 @@
+"""Route 53 made honest: real health checks, answers by health, change propagation.
+
+moto stores health checks and records but never probes anything. Here:
+
+* A checker thread probes every health check's target at its RequestInterval (scaled by the
+  profile: ``health_check_interval`` is the period of a 10 s check, a 30 s check waits 3x)
+  and applies FailureThreshold the way Route 53 does: a healthy check turns unhealthy after
+  that many consecutive failures and healthy again after that many successes. Targets are
+  the sandbox's local listeners (an ALB DNS name, or the public name), or a loopback IP;
+  nothing is ever sent off this machine. Disabled checks count as healthy; Inverted flips.
+* get_health_check_status returns the last real observation (per checker region).
+* TestDNSAnswer (moto: 404) answers from the records and health: for failover records the
+  PRIMARY if it is healthy, else the SECONDARY; if both are unhealthy Route 53 answers the
+  PRIMARY. An alias answer is the target's DNS name.
+* Every change gets its own id and is PENDING until ``route53_change_propagation`` has
+  passed, then INSYNC; an unknown id is NoSuchChange.
+* create_health_check accepts RequestInterval 10 or 30 only and FailureThreshold 1-10;
+  update_health_check honours HealthCheckVersion; a check still used by a record cannot be
+  deleted (HealthCheckInUse).
+"""
+
+from __future__ import annotations
+
+import http.client
+import ipaddress
+import logging
+import random
+import socket
+import string
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from moto.core.responses import ActionResult
+from moto.core.utils import utcnow
+from moto.route53 import urls as r53_urls
+from moto.route53.exceptions import InvalidInput, Route53ClientError
+from moto.route53.models import route53_backends
+from moto.route53.responses import Route53
+
+log = logging.getLogger("drsandbox.route53")
+
+_SB = None  # the running Sandbox (set by install)
+
+# Route 53's default checker regions when a health check names none.
+DEFAULT_CHECKER_REGIONS = ["us-east-1", "us-west-1", "us-west-2", "eu-west-1",
+                           "ap-southeast-1", "ap-southeast-2", "ap-northeast-1", "sa-east-1"]
+_CHECKER_IPS = {r: f"15.177.{i * 8}.{10 + i}" for i, r in enumerate(DEFAULT_CHECKER_REGIONS)}
+
+TIMEOUT_TEXT = ("Failure: Connection timed out. The endpoint or the internet connection is down, "
+                "or requests are being blocked by your firewall.")
+
+
+# --------------------------------------------------------------------------- health checks
+
+@dataclass
+class _State:
+    healthy: bool = True          # Route 53 treats a new check as healthy until proven otherwise
+    ok_streak: int = 0
+    fail_streak: int = 0
+    report: str | None = None
+    checked_at: object = None     # datetime of the last observation
+    next_due: float = 0.0
+    probing: bool = False
+
+
+class HealthChecker:
+    """Probes every health check in every account on its own schedule."""
+
+    def __init__(self, sandbox) -> None:
+        self.sb = sandbox
+        self._states: dict[tuple[str, str], _State] = {}
+        self._lock = threading.Lock()
+        self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="r53-probe")
+        self._thread = threading.Thread(target=self._loop, name="r53-checker", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    def reset(self) -> None:
+        with self._lock:
+            self._states.clear()
+
+    def _loop(self) -> None:
+        while not self.sb.stopping.wait(0.05):
+            try:
+                self._tick()
+            except Exception:  # keep checking whatever one bad check does
+                log.exception("health checker tick failed")
+
+    def _tick(self) -> None:
+        now = time.monotonic()
+        live: set[tuple[str, str]] = set()
+        for account, _, backend in list(route53_backends.iter_backends()):
+            for hc in list(backend.health_checks.values()):
+                key = (account, hc.id)
+                live.add(key)
+                if hc.type_ in ("CALCULATED", "CLOUDWATCH_METRIC", "RECOVERY_CONTROL"):
+                    continue  # evaluated when asked, nothing to probe
+                with self._lock:
+                    st = self._states.setdefault(key, _State())
+                    if st.probing or now < st.next_due:
+                        continue
+                    st.probing = True
+                    st.next_due = now + self.interval(hc)
+                self._pool.submit(self._probe, hc, st)
+        with self._lock:
+            for key in [k for k in self._states if k not in live]:
+                del self._states[key]
+
+    def interval(self, hc) -> float:
+        return self.sb.profile.seconds("health_check_interval") * (int(hc.request_interval or 30) / 10.0)
+
+    def _probe(self, hc, st: _State) -> None:
+        try:
+            ok, text = self.check_once(hc)
+        except Exception as e:  # a probe bug is a failed observation, not a dead checker
+            ok, text = False, f"Failure: {type(e).__name__}: {e}"
+        threshold = int(hc.failure_threshold or 3)
+        with self._lock:
+            st.report, st.checked_at = text, utcnow()
+            if ok:
+                st.ok_streak, st.fail_streak = st.ok_streak + 1, 0
+                if not st.healthy and st.ok_streak >= threshold:
+                    st.healthy = True
+            else:
+                st.fail_streak, st.ok_streak = st.fail_streak + 1, 0
+                if st.healthy and st.fail_streak >= threshold:
+                    st.healthy = False
+            st.probing = False
+
+    # ------------------------------------------------------------------ one probe
+    def _target(self, hc) -> tuple[str, int, str] | str:
+        """(host, port, Host header) to connect to, or a failure text."""
+        fqdn = (hc.fqdn or "").rstrip(".").lower()
+        if fqdn:
+            listener = self.sb.listeners.by_dns(fqdn)
+            if listener is None and fqdn == self.sb.public_record_name():
+                listener = self.sb.listeners.public
+            if listener is not None:
+                return "127.0.0.1", listener.port, fqdn
+            if fqdn == "localhost" or _is_loopback(fqdn):
+                return fqdn, int(hc.port or 80), fqdn
+            return "Failure: DNS resolution failed: Rcode NXDomain(3)"
+        ip = hc.ip_address
+        if ip and _is_loopback(ip):
+            return ip, int(hc.port or 80), ip
+        # Never send traffic off this machine: any other address looks unreachable.
+        return TIMEOUT_TEXT
+
+    def check_once(self, hc) -> tuple[bool, str]:
+        target = self._target(hc)
+        if isinstance(target, str):
+            return False, target
+        host, port, host_header = target
+        timeout = self.sb.profile.seconds("health_check_timeout")
+        kind = (hc.type_ or "HTTP").upper()
+        try:
+            if kind == "TCP":
+                socket.create_connection((host, port), timeout=timeout).close()
+                return True, "Success: TCP connection established."
+            conn = http.client.HTTPConnection(host, port, timeout=timeout)
+            try:
+                conn.request("GET", hc.resource_path or "/", headers={
+                    "Host": host_header, "Connection": "close",
+                    "User-Agent": "Amazon-Route53-Health-Check-Service (ref drsandbox; report http://amzn.to/1vsZADi)"})
+                resp = conn.getresponse()
+                body = resp.read(5120)
+            finally:
+                conn.close()
+        except ConnectionRefusedError:
+            return False, "Failure: Connection refused. The endpoint is not accepting connections."
+        except (socket.timeout, TimeoutError):
+            return False, TIMEOUT_TEXT
+        except (OSError, http.client.HTTPException) as e:
+            return False, f"Failure: Connection error: {type(e).__name__}."
+        reason = http.client.responses.get(resp.status, "")
+        if not 200 <= resp.status < 400:
+            return False, f"Failure: HTTP Status Code {resp.status}, {reason}"
+        if kind.endswith("STR_MATCH") and (hc.search_string or "").encode() not in body:
+            return False, (f"Failure: HTTP Status Code {resp.status}, {reason}. "
+                           "Search string not found in the first 5120 bytes of the response body.")
+        return True, f"Success: HTTP Status Code {resp.status}, {reason}"
+
+    # ------------------------------------------------------------------ answers
+    def raw_healthy(self, account: str, hc, _depth: int = 0) -> bool:
+        """Health before Disabled/Inverted are applied."""
+        kind = (hc.type_ or "").upper()
+        if kind == "CALCULATED":
+            backend = route53_backends[account]["aws"]
+            children = [backend.health_checks.get(c) for c in (hc.children or [])]
+            good = sum(1 for c in children if c is not None and _depth < 5 and self.is_healthy(account, c, _depth + 1))
+            return good >= int(hc.health_threshold or 0)
+        if kind == "CLOUDWATCH_METRIC":
+            return True  # alarms are not evaluated by the sandbox (see README gaps)
+        with self._lock:
+            st = self._states.get((account, hc.id))
+            return True if st is None else st.healthy
+
+    def is_healthy(self, account: str, hc, _depth: int = 0) -> bool:
+        if hc.disabled:
+            return True
+        healthy = self.raw_healthy(account, hc, _depth)
+        return not healthy if hc.inverted else healthy
+
+    def observations(self, account: str, hc) -> list[dict]:
+        with self._lock:
+            st = self._states.get((account, hc.id))
+            report, checked = (st.report, st.checked_at) if st else (None, None)
+        if hc.disabled:
+            report = "Success: Health checking is disabled; Route 53 considers this health check healthy."
+            checked = checked or utcnow()
+        elif report is None:
+            return []
+        elif hc.inverted:
+            # Inverted: the observation still shows what was seen, with the verdict flipped.
+            if report.startswith("Success"):
+                report = "Failure (inverted): " + report[len("Success: "):]
+            else:
+                report = "Success (inverted): " + report.split(": ", 1)[-1]
+        regions = hc.regions or DEFAULT_CHECKER_REGIONS
+        return [{"Region": r, "IPAddress": _CHECKER_IPS.get(r, "15.177.2.10"),
+                 "StatusReport": {"Status": report, "CheckedTime": checked}} for r in regions]
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+# --------------------------------------------------------------------------- DNS answers
+
+def _truthy(v) -> bool:
+    return v is True or (isinstance(v, str) and v.lower() == "true")
+
+
+def record_healthy(account: str, rrset) -> bool:
+    """What Route 53 uses to pick among failover records."""
+    sb = _SB
+    if rrset.health_check_id:
+        hc = route53_backends[account]["aws"].health_checks.get(rrset.health_check_id)
+        if hc is None or not sb.health.is_healthy(account, hc):
+            return False
+    alias = rrset.alias_target or {}
+    if alias and _truthy(alias.get("EvaluateTargetHealth")):
+        listener = sb.listeners.by_dns(alias.get("DNSName", ""))
+        if listener is not None:
+            # An ALB alias is healthy when the load balancer has a healthy target.
+            if listener.effective_mode() not in ("up", "slow"):
+                return False
+            if not sb.listeners.healthy_targets(listener):
+                return False
+    return True
+
+
+def _data(rrset) -> list[str]:
+    if rrset.alias_target:
+        return [str(rrset.alias_target.get("DNSName", "")).rstrip(".")]
+    return list(rrset.records or [])
+
+
+def answer(account: str, zone, name: str, rtype: str) -> tuple[list[str], str, object]:
+    """(record data, DNS response code, chosen record set) for one simulated query."""
+    qname = name.lower().rstrip(".") + "."
+    at_name = [r for r in list(zone.rrsets) if r.name.lower() == qname]
+    if not at_name:
+        return [], "NXDOMAIN", None
+    matches = [r for r in at_name if r.type == rtype] or [r for r in at_name if r.type == "CNAME"]
+    if not matches:
+        return [], "NOERROR", None
+    chosen = None
+    failover = [r for r in matches if r.failover]
+    if failover:
+        primary = next((r for r in failover if r.failover == "PRIMARY"), None)
+        secondary = next((r for r in failover if r.failover == "SECONDARY"), None)
+        if primary is not None and record_healthy(account, primary):
+            chosen = primary
+        elif secondary is not None and record_healthy(account, secondary):
+            chosen = secondary
+        else:
+            # All unhealthy: Route 53 behaves as if all were healthy and answers the primary.
+            chosen = primary or secondary
+    elif any(r.weight is not None for r in matches):
+        healthy = [r for r in matches if record_healthy(account, r)] or matches
+        chosen = max(healthy, key=lambda r: int(r.weight or 0))
+    else:
+        chosen = next((r for r in matches if record_healthy(account, r)), matches[0])
+    return _data(chosen), "NOERROR", chosen
+
+
+# --------------------------------------------------------------------------- changes
+
+_changes: dict[tuple[str, str], tuple[object, float]] = {}
+_changes_lock = threading.Lock()
+
+
+def _new_change_id() -> str:
+    return "C" + "".join(random.choices(string.ascii_uppercase + string.digits, k=13))
+
+
+def _register_change(account: str, submitted) -> dict:
+    cid = _new_change_id()
+    with _changes_lock:
+        _changes[(account, cid)] = (submitted, time.monotonic())
+    return {"Id": f"/change/{cid}", "Status": "PENDING", "SubmittedAt": submitted}
+
+
+def _with_pending_change(original):
+    """Wrap a response method whose result has a ChangeInfo: give it a fresh, PENDING id."""
+
+    def wrapper(self):
+        result = original(self)
+        body = getattr(result, "result", None)
+        if isinstance(body, dict) and isinstance(body.get("ChangeInfo"), dict):
+            body = dict(body)
+            submitted = body["ChangeInfo"].get("SubmittedAt") or utcnow()
+            body["ChangeInfo"] = _register_change(self.current_account, submitted)
+            return ActionResult(body)
+        return result
+
+    wrapper.__name__ = original.__name__
+    return wrapper
+
+
+class NoSuchChange(Route53ClientError):
+    def __init__(self, change_id: str) -> None:
+        super().__init__("NoSuchChange", f"A change with the specified change ID does not exist: {change_id}")
+
+
+class HealthCheckInUse(Route53ClientError):
+    def __init__(self, hc_id: str) -> None:
+        super().__init__("HealthCheckInUse",
+                         f"The health check {hc_id} is still referenced from one or more resource record sets.")
+
+
+class HealthCheckVersionMismatch(Route53ClientError):
+    def __init__(self) -> None:
+        super().__init__("HealthCheckVersionMismatch",
+                         "The value of HealthCheckVersion in the request doesn't match the value of "
+                         "HealthCheckVersion in the health check.")
+
+
+# --------------------------------------------------------------------------- patches
+
+def _get_change(self) -> ActionResult:
+    raw = str(self._get_param("Id") or "")
+    cid = raw.split("/")[-1]
+    with _changes_lock:
+        entry = _changes.get((self.current_account, cid))
+    if entry is None:
+        raise NoSuchChange(raw)
+    submitted, t0 = entry
+    done = time.monotonic() - t0 >= _SB.profile.seconds("route53_change_propagation")
+    return ActionResult({"ChangeInfo": {"Id": f"/change/{cid}", "Status": "INSYNC" if done else "PENDING",
+                                        "SubmittedAt": submitted}})
+
+
+def _get_health_check_status(self) -> ActionResult:
+    hc = self.backend.get_health_check(self._get_param("HealthCheckId"))
+    return ActionResult({"HealthCheckObservations": _SB.health.observations(self.current_account, hc)})
+
+
+def _test_dns_answer(self) -> ActionResult:
+    zone_id = str(self._get_param("HostedZoneId") or "").split("/")[-1]
+    name = self._get_param("RecordName")
+    rtype = self._get_param("RecordType")
+    zone = self.backend.get_hosted_zone(zone_id)
+    data, rcode, _ = answer(self.current_account, zone, name, rtype)
+    return ActionResult({"Nameserver": "ns-2048.awsdns-64.com", "RecordName": name, "RecordType": rtype,
+                         "RecordData": data, "ResponseCode": rcode, "Protocol": "UDP"})
+
+
+def _validated_create(original):
+    def create_health_check(self):
+        config = self._get_param("HealthCheckConfig") or {}
+        interval = config.get("RequestInterval")
+        if interval is not None and int(interval) not in (10, 30):
+            raise InvalidInput(f"Invalid parameter value: RequestInterval must be 10 or 30 seconds, got {interval}.")
+        threshold = config.get("FailureThreshold")
+        if threshold is not None and not 1 <= int(threshold) <= 10:
+            raise InvalidInput(f"Invalid parameter value: FailureThreshold must be between 1 and 10, got {threshold}.")
+        kind = config.get("Type")
+        if kind in ("HTTP", "HTTPS", "HTTP_STR_MATCH", "HTTPS_STR_MATCH", "TCP") and not (
+                config.get("IPAddress") or config.get("FullyQualifiedDomainName")):
+            raise InvalidInput("Invalid parameter: an endpoint health check needs IPAddress or FullyQualifiedDomainName.")
+        return original(self)
+
+    return create_health_check
+
+
+def _versioned_update(original):
+    def update_health_check(self):
+        hc = self.backend.get_health_check(self._get_param("HealthCheckId"))
+        version = self._get_param("HealthCheckVersion")
+        if version is not None and int(version) != int(hc.health_check_version):
+            raise HealthCheckVersionMismatch()
+        result = original(self)
+        hc.health_check_version = int(hc.health_check_version) + 1
+        return result
+
+    return update_health_check
+
+
+def _guarded_delete(original):
+    def delete_health_check(self):
+        hc_id = self._get_param("HealthCheckId")
+        for zone in list(self.backend.zones.values()):
+            if any(r.health_check_id == hc_id for r in list(zone.rrsets)):
+                raise HealthCheckInUse(hc_id)
+        return original(self)
+
+    return delete_health_check
+
+
+_installed = False
+
+
+def install(sandbox) -> None:
+    """Patch moto's Route 53 responses (once per process) and point them at ``sandbox``."""
+    global _SB, _installed
+    _SB = sandbox
+    if _installed:
+        return
+    _installed = True
+    r53_urls.url_paths[r"{0}/(?P<api_version>[\d_-]+)/testdnsanswer$"] = Route53.dispatch
+    Route53.test_dns_answer = _test_dns_answer
+    Route53.get_change = _get_change
+    Route53.get_health_check_status = _get_health_check_status
+    Route53.create_health_check = _validated_create(Route53.create_health_check)
+    Route53.update_health_check = _versioned_update(Route53.update_health_check)
+    Route53.delete_health_check = _guarded_delete(Route53.delete_health_check)
+    for op in ("create_hosted_zone", "delete_hosted_zone", "change_resource_record_sets",
+               "associate_vpc_with_hosted_zone", "disassociate_vpc_from_hosted_zone"):
+        setattr(Route53, op, _with_pending_change(getattr(Route53, op)))
+
+
+def reset() -> None:
+    with _changes_lock:
+        _changes.clear()

@@ -1,0 +1,348 @@
+"""Seed the warm-standby topology of a three-tier app through the AWS APIs, then describe it.
+
+us-east-1 is the primary (production size), us-west-2 the warm standby:
+
+* per region: a VPC with two subnets; frontend and backend ALBs with target groups and an
+  HTTP:80 listener; frontend and backend ASGs on launch templates (primary desired 2,
+  standby desired 1, max 4) registered with the target groups;
+* RDS MySQL ``shop-db-use1`` with the cross-region read replica ``shop-db-usw2``; a private
+  zone ``shop.internal`` per region whose ``db`` CNAME points at that region's instance;
+* a public zone ``<domain>`` with failover alias records for ``api.<domain>`` (PRIMARY ->
+  primary backend ALB with a health check on it, SECONDARY -> standby backend ALB);
+* a CloudFront distribution whose default behaviour targets an origin group (primary
+  frontend ALB first, standby second);
+* Backup vaults in both regions and a plan whose rule copies to us-west-2; one primary
+  instance is backed up and the AMI recovery point copied into the standby vault, and the
+  standby launch templates run that copied AMI.
+
+Everything goes through the public APIs (boto3) except two control calls: telling the edge
+listeners which record and distribution they serve, and reading the listener URLs.
+Writes ``topology.json`` (every id and ARN, plus the DNS name -> local URL map) and
+``drctl.yaml`` (docs/drctl.yaml.example's format) into the output directory.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import uuid
+
+import boto3
+import yaml
+from botocore.config import Config
+
+from .cli import call
+
+PRIMARY, STANDBY = "us-east-1", "us-west-2"
+SHORT = {PRIMARY: "use1", STANDBY: "usw2"}
+APP = "shop"
+TIERS = ("frontend", "backend")
+SIZES = {PRIMARY: {"min": 1, "desired": 2, "max": 4}, STANDBY: {"min": 1, "desired": 1, "max": 4}}
+PRODUCTION_SIZE = 2
+ROLE_ARN = "arn:aws:iam::123456789012:role/service-role/AWSBackupDefaultServiceRole"
+PRIVATE_ZONE = f"{APP}.internal."
+DB_RECORD = f"db.{PRIVATE_ZONE}"
+CIDR = {PRIMARY: "10.10", STANDBY: "10.20"}
+
+
+class SeedError(RuntimeError):
+    pass
+
+
+class _Clients:
+    def __init__(self, endpoint: str) -> None:
+        self.endpoint = endpoint
+        self.session = boto3.session.Session(aws_access_key_id="test", aws_secret_access_key="test")
+        self.cfg = Config(retries={"max_attempts": 2, "mode": "standard"}, connect_timeout=5, read_timeout=60)
+        self._cache: dict = {}
+
+    def __call__(self, service: str, region: str = PRIMARY):
+        key = (service, region)
+        if key not in self._cache:
+            self._cache[key] = self.session.client(service, region_name=region, endpoint_url=self.endpoint,
+                                                   config=self.cfg)
+        return self._cache[key]
+
+
+def _wait(what: str, fn, timeout: float = 300.0, interval: float = 0.05):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = fn()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise SeedError(f"timed out waiting for {what}")
+        time.sleep(interval)
+
+
+def _network(c: _Clients, region: str) -> dict:
+    ec2 = c("ec2", region)
+    vpc = ec2.create_vpc(CidrBlock=f"{CIDR[region]}.0.0/16")["Vpc"]["VpcId"]
+    subnets = [ec2.create_subnet(VpcId=vpc, CidrBlock=f"{CIDR[region]}.{i + 1}.0/24",
+                                 AvailabilityZone=f"{region}{az}")["Subnet"]["SubnetId"]
+               for i, az in enumerate("ab")]
+    sg = ec2.create_security_group(GroupName=f"{APP}-web-{SHORT[region]}", Description="web tier",
+                                   VpcId=vpc)["GroupId"]
+    images = ec2.describe_images(Owners=["amazon"], Filters=[{"Name": "name", "Values": ["amzn2-ami-*"]}])["Images"] \
+        or ec2.describe_images(Owners=["amazon"])["Images"]
+    base_ami = sorted(i["ImageId"] for i in images)[0]
+    return {"vpc_id": vpc, "subnet_ids": subnets, "security_group_id": sg, "base_ami": base_ami}
+
+
+def _tier(c: _Clients, region: str, net: dict, tier: str, ami: str) -> dict:
+    """Launch template, target group, ALB + listener and ASG of one tier in one region."""
+    ec2, elb, asg = c("ec2", region), c("elbv2", region), c("autoscaling", region)
+    name = f"{APP}-{tier}-{SHORT[region]}"
+    lt = ec2.create_launch_template(LaunchTemplateName=name, LaunchTemplateData={
+        "ImageId": ami, "InstanceType": "t3.micro", "SecurityGroupIds": [net["security_group_id"]],
+        "TagSpecifications": [{"ResourceType": "instance", "Tags": [{"Key": "app", "Value": APP},
+                                                                    {"Key": "tier", "Value": tier}]}]})["LaunchTemplate"]
+    tg = elb.create_target_group(Name=name, Protocol="HTTP", Port=80, VpcId=net["vpc_id"], TargetType="instance",
+                                 HealthCheckProtocol="HTTP", HealthCheckPath="/health",
+                                 HealthCheckIntervalSeconds=10, HealthyThresholdCount=2,
+                                 UnhealthyThresholdCount=2)["TargetGroups"][0]
+    lb = elb.create_load_balancer(Name=name, Subnets=net["subnet_ids"], SecurityGroups=[net["security_group_id"]],
+                                  Scheme="internet-facing", Type="application")["LoadBalancers"][0]
+    listener = elb.create_listener(LoadBalancerArn=lb["LoadBalancerArn"], Protocol="HTTP", Port=80,
+                                   DefaultActions=[{"Type": "forward", "TargetGroupArn": tg["TargetGroupArn"]}])
+    size = SIZES[region]
+    asg.create_auto_scaling_group(
+        AutoScalingGroupName=name, LaunchTemplate={"LaunchTemplateId": lt["LaunchTemplateId"], "Version": "$Latest"},
+        MinSize=size["min"], MaxSize=size["max"], DesiredCapacity=size["desired"],
+        VPCZoneIdentifier=",".join(net["subnet_ids"]), TargetGroupARNs=[tg["TargetGroupArn"]],
+        HealthCheckType="ELB", HealthCheckGracePeriod=60,
+        Tags=[{"Key": "app", "Value": APP, "PropagateAtLaunch": True},
+              {"Key": "tier", "Value": tier, "PropagateAtLaunch": True}])
+    return {
+        "alb": {"name": name, "arn": lb["LoadBalancerArn"], "dns_name": lb["DNSName"],
+                "canonical_hosted_zone_id": lb["CanonicalHostedZoneId"],
+                "listener_arn": listener["Listeners"][0]["ListenerArn"], "target_group_arn": tg["TargetGroupArn"]},
+        "asg": {"name": name, "launch_template_id": lt["LaunchTemplateId"], "launch_template_name": name,
+                "ami_id": ami, "min_size": size["min"], "desired_capacity": size["desired"], "max_size": size["max"]},
+    }
+
+
+def _private_zone(c: _Clients, region: str, vpc: str, db_address: str) -> str:
+    r53 = c("route53")
+    zone = r53.create_hosted_zone(Name=PRIVATE_ZONE, CallerReference=f"{APP}-private-{region}-{uuid.uuid4()}",
+                                  VPC={"VPCRegion": region, "VPCId": vpc},
+                                  HostedZoneConfig={"PrivateZone": True, "Comment": f"{APP} {region}"})
+    zone_id = zone["HostedZone"]["Id"].split("/")[-1]
+    r53.change_resource_record_sets(HostedZoneId=zone_id, ChangeBatch={"Changes": [{
+        "Action": "CREATE", "ResourceRecordSet": {"Name": DB_RECORD, "Type": "CNAME", "TTL": 60,
+                                                  "ResourceRecords": [{"Value": db_address}]}}]})
+    return zone_id
+
+
+def _db_address(c: _Clients, region: str, ident: str) -> dict:
+    db = c("rds", region).describe_db_instances(DBInstanceIdentifier=ident)["DBInstances"][0]
+    return db
+
+
+def seed(endpoint: str, out_dir: str, domain: str = "example.test") -> dict:
+    domain = domain.strip(".").lower()
+    if not domain or " " in domain:
+        raise SeedError(f"invalid domain {domain!r}")
+    c = _Clients(endpoint)
+    call(endpoint, "GET", "/_sandbox/healthz")
+    account = c("sts").get_caller_identity()["Account"]
+    regions: dict = {r: {"role": "primary" if r == PRIMARY else "standby"} for r in (PRIMARY, STANDBY)}
+    for r in regions:
+        regions[r]["network"] = _network(c, r)
+
+    # Backup vaults and the plan first: the primary's AMI is backed up and copied before the
+    # standby's launch templates can point at it.
+    vault_arns = {}
+    for r in regions:
+        v = c("backup", r).create_backup_vault(BackupVaultName=f"{APP}-vault-{SHORT[r]}")
+        vault_arns[r] = v["BackupVaultArn"]
+        regions[r]["backup_vault"] = {"name": v["BackupVaultName"], "arn": v["BackupVaultArn"]}
+    b1 = c("backup", PRIMARY)
+    plan = b1.create_backup_plan(BackupPlan={"BackupPlanName": f"{APP}-dr-plan", "Rules": [{
+        "RuleName": "daily-with-dr-copy", "TargetBackupVaultName": regions[PRIMARY]["backup_vault"]["name"],
+        "ScheduleExpression": "cron(0 5 ? * * *)", "Lifecycle": {"DeleteAfterDays": 35},
+        "CopyActions": [{"DestinationBackupVaultArn": vault_arns[STANDBY], "Lifecycle": {"DeleteAfterDays": 35}}]}]})
+    selection = b1.create_backup_selection(BackupPlanId=plan["BackupPlanId"], BackupSelection={
+        "SelectionName": f"{APP}-instances", "IamRoleArn": ROLE_ARN, "Resources": ["arn:aws:ec2:*:*:instance/*"],
+        "ListOfTags": [{"ConditionType": "STRINGEQUALS", "ConditionKey": "app", "ConditionValue": APP}]})
+
+    # Primary compute, then back up one of its instances.
+    net = regions[PRIMARY]["network"]
+    tiers = {t: _tier(c, PRIMARY, net, t, net["base_ami"]) for t in TIERS}
+    regions[PRIMARY]["albs"] = {t: v["alb"] for t, v in tiers.items()}
+    regions[PRIMARY]["asgs"] = {t: v["asg"] for t, v in tiers.items()}
+    group = c("autoscaling", PRIMARY).describe_auto_scaling_groups(
+        AutoScalingGroupNames=[regions[PRIMARY]["asgs"]["frontend"]["name"]])["AutoScalingGroups"][0]
+    instance_id = group["Instances"][0]["InstanceId"]
+    job = b1.start_backup_job(BackupVaultName=regions[PRIMARY]["backup_vault"]["name"], IamRoleArn=ROLE_ARN,
+                              ResourceArn=f"arn:aws:ec2:{PRIMARY}:{account}:instance/{instance_id}")
+
+    # While the backup runs: the primary database and the DNS zones.
+    rds1 = c("rds", PRIMARY)
+    db1 = rds1.create_db_instance(
+        DBInstanceIdentifier=f"{APP}-db-{SHORT[PRIMARY]}", Engine="mysql", EngineVersion="8.0.35",
+        DBInstanceClass="db.t3.micro", MasterUsername="admin", MasterUserPassword="sandbox-password-1",
+        AllocatedStorage=20, BackupRetentionPeriod=7, MultiAZ=False, AvailabilityZone=f"{PRIMARY}a",
+        Tags=[{"Key": "app", "Value": APP}])["DBInstance"]
+    regions[PRIMARY]["database"] = {"instance_id": db1["DBInstanceIdentifier"], "arn": db1["DBInstanceArn"],
+                                    "role": "writer", "source": None}
+
+    _wait("backup job", lambda: b1.describe_backup_job(BackupJobId=job["BackupJobId"])["State"] == "COMPLETED")
+    copy = b1.start_copy_job(RecoveryPointArn=job["RecoveryPointArn"],
+                             SourceBackupVaultName=regions[PRIMARY]["backup_vault"]["name"],
+                             DestinationBackupVaultArn=vault_arns[STANDBY], IamRoleArn=ROLE_ARN)
+
+    # While the copy runs: the read replica in the standby region.
+    rds2 = c("rds", STANDBY)
+    db2 = rds2.create_db_instance_read_replica(
+        DBInstanceIdentifier=f"{APP}-db-{SHORT[STANDBY]}", SourceDBInstanceIdentifier=db1["DBInstanceArn"],
+        SourceRegion=PRIMARY, DBInstanceClass="db.t3.micro", AvailabilityZone=f"{STANDBY}a")["DBInstance"]
+    regions[STANDBY]["database"] = {"instance_id": db2["DBInstanceIdentifier"], "arn": db2["DBInstanceArn"],
+                                    "role": "replica", "source": db1["DBInstanceArn"]}
+    for r in regions:
+        d = regions[r]["database"]
+        desc = _db_address(c, r, d["instance_id"])
+        d["endpoint"] = desc["Endpoint"]["Address"]
+        d["port"] = desc["Endpoint"]["Port"]
+        zone_id = _private_zone(c, r, regions[r]["network"]["vpc_id"], d["endpoint"])
+        d.update(private_zone_id=zone_id, private_zone_name=PRIVATE_ZONE, record_name=DB_RECORD)
+
+    copy_job = _wait("copy job", lambda: (lambda j: j if j["State"] == "COMPLETED" else None)(
+        b1.describe_copy_job(CopyJobId=copy["CopyJobId"])["CopyJob"]))
+    copied_ami = copy_job["DestinationRecoveryPointArn"].split("/")[-1]
+
+    # Standby compute on the copied AMI.
+    net = regions[STANDBY]["network"]
+    tiers = {t: _tier(c, STANDBY, net, t, copied_ami) for t in TIERS}
+    regions[STANDBY]["albs"] = {t: v["alb"] for t, v in tiers.items()}
+    regions[STANDBY]["asgs"] = {t: v["asg"] for t, v in tiers.items()}
+
+    # Public DNS: health check on the primary backend ALB, failover aliases for api.<domain>.
+    r53 = c("route53")
+    record = f"api.{domain}."
+    zone = r53.create_hosted_zone(Name=f"{domain}.", CallerReference=f"{APP}-public-{uuid.uuid4()}",
+                                  HostedZoneConfig={"PrivateZone": False, "Comment": f"{APP} public"})
+    public_zone_id = zone["HostedZone"]["Id"].split("/")[-1]
+    primary_be, standby_be = regions[PRIMARY]["albs"]["backend"], regions[STANDBY]["albs"]["backend"]
+    hc = r53.create_health_check(CallerReference=f"{APP}-api-{uuid.uuid4()}", HealthCheckConfig={
+        "Type": "HTTP", "FullyQualifiedDomainName": primary_be["dns_name"], "Port": 80, "ResourcePath": "/health",
+        "RequestInterval": 10, "FailureThreshold": 3})["HealthCheck"]
+    r53.change_tags_for_resource(ResourceType="healthcheck", ResourceId=hc["Id"],
+                                 AddTags=[{"Key": "Name", "Value": f"{APP}-api-primary"}])
+
+    def alias(set_id, failover, alb, health_check=None):
+        rrset = {"Name": record, "Type": "A", "SetIdentifier": set_id, "Failover": failover,
+                 "AliasTarget": {"HostedZoneId": alb["canonical_hosted_zone_id"], "DNSName": alb["dns_name"],
+                                 "EvaluateTargetHealth": True}}
+        if health_check:
+            rrset["HealthCheckId"] = health_check
+        return {"Action": "CREATE", "ResourceRecordSet": rrset}
+
+    change = r53.change_resource_record_sets(HostedZoneId=public_zone_id, ChangeBatch={
+        "Comment": "api failover", "Changes": [alias("primary", "PRIMARY", primary_be, hc["Id"]),
+                                                alias("secondary", "SECONDARY", standby_be)]})
+
+    # CloudFront: default behaviour -> origin group (primary frontend first).
+    cf = c("cloudfront")
+    origin_ids = {PRIMARY: "primary-frontend", STANDBY: "standby-frontend"}
+    group_id = f"{APP}-frontend-group"
+    origins = [{"Id": origin_ids[r], "DomainName": regions[r]["albs"]["frontend"]["dns_name"],
+                "CustomOriginConfig": {"HTTPPort": 80, "HTTPSPort": 443, "OriginProtocolPolicy": "http-only",
+                                       "OriginReadTimeout": 30, "OriginKeepaliveTimeout": 5}}
+               for r in (PRIMARY, STANDBY)]
+    dist = cf.create_distribution(DistributionConfig={
+        "CallerReference": f"{APP}-{uuid.uuid4()}", "Comment": f"{APP} frontend", "Enabled": True,
+        "Origins": {"Quantity": 2, "Items": origins},
+        "OriginGroups": {"Quantity": 1, "Items": [{
+            "Id": group_id, "FailoverCriteria": {"StatusCodes": {"Quantity": 4, "Items": [500, 502, 503, 504]}},
+            "Members": {"Quantity": 2, "Items": [{"OriginId": origin_ids[PRIMARY]}, {"OriginId": origin_ids[STANDBY]}]}}]},
+        "DefaultCacheBehavior": {"TargetOriginId": group_id, "ViewerProtocolPolicy": "redirect-to-https",
+                                 "CachePolicyId": "4135ea2d-6df8-44a3-9df3-4b5a84be39ad"}})["Distribution"]
+
+    # Tell the edge listeners what they stand for, then wait for everything to settle.
+    call(endpoint, "POST", "/_sandbox/edges", {"account": account,
+                                              "public": {"zone_id": public_zone_id, "record_name": record},
+                                              "cdn": {"distribution_id": dist["Id"]}})
+    _wait("CloudFront deployment", lambda: cf.get_distribution(Id=dist["Id"])["Distribution"]["Status"] == "Deployed")
+    _wait("Route 53 change", lambda: r53.get_change(Id=change["ChangeInfo"]["Id"])["ChangeInfo"]["Status"] == "INSYNC")
+    _wait("ASGs in service", lambda: all(
+        len([i for i in g["Instances"] if i["LifecycleState"] == "InService"]) >= g["DesiredCapacity"]
+        for r in regions for g in c("autoscaling", r).describe_auto_scaling_groups()["AutoScalingGroups"]))
+
+    listeners = call(endpoint, "GET", "/_sandbox/listeners")["listeners"]
+    by_dns = {l["dns_name"]: l["url"] for l in listeners if l.get("dns_name")}
+    edge = {l["name"]: l["url"] for l in listeners if l["kind"] == "edge"}
+    for r in regions:
+        for alb in regions[r]["albs"].values():
+            if alb["dns_name"] not in by_dns:
+                raise SeedError(f"no local listener for {alb['dns_name']}")
+            alb["url"] = by_dns[alb["dns_name"]]
+
+    topology = {
+        "endpoint": endpoint, "account_id": account, "domain": domain,
+        "primary_region": PRIMARY, "standby_region": STANDBY, "regions": regions,
+        "route53": {"public_zone_id": public_zone_id, "public_zone_name": f"{domain}.", "record_name": record,
+                    "record_type": "A", "primary_set_identifier": "primary", "secondary_set_identifier": "secondary",
+                    "health_check_id": hc["Id"], "public_url": edge["public"]},
+        "cloudfront": {"distribution_id": dist["Id"], "arn": dist["ARN"], "domain_name": dist["DomainName"],
+                       "origin_group_id": group_id, "origins": origin_ids, "url": edge["cdn"]},
+        "backup": {"plan_id": plan["BackupPlanId"], "plan_arn": plan["BackupPlanArn"],
+                   "selection_id": selection["SelectionId"], "backup_job_id": job["BackupJobId"],
+                   "recovery_point_arn": job["RecoveryPointArn"], "copy_job_id": copy["CopyJobId"],
+                   "copied_recovery_point_arn": copy_job["DestinationRecoveryPointArn"],
+                   "source_ami_id": job["RecoveryPointArn"].split("/")[-1], "copied_ami_id": copied_ami},
+        "listeners": {**by_dns, record.rstrip("."): edge["public"], dist["DomainName"]: edge["cdn"]},
+    }
+    os.makedirs(out_dir, exist_ok=True)
+    with open(os.path.join(out_dir, "topology.json"), "w", encoding="utf-8") as f:
+        json.dump(topology, f, indent=2, sort_keys=False)
+        f.write("\n")
+    with open(os.path.join(out_dir, "drctl.yaml"), "w", encoding="utf-8") as f:
+        f.write("# drctl environment file for the drsandbox; written by `python -m drsandbox seed`.\n")
+        yaml.safe_dump(drctl_config(topology), f, sort_keys=False, default_flow_style=False)
+    return topology
+
+
+def drctl_config(t: dict) -> dict:
+    """The environment file, key for key in the shape of docs/drctl.yaml.example."""
+    regions = {}
+    for r, reg in t["regions"].items():
+        regions[r] = {
+            "albs": {tier: {"arn": a["arn"], "dns_name": a["dns_name"], "target_group_arn": a["target_group_arn"],
+                            "url": a["url"]} for tier, a in reg["albs"].items()},
+            "asgs": {tier: {"name": g["name"], "launch_template_id": g["launch_template_id"],
+                            "production_size": PRODUCTION_SIZE, "max_size": g["max_size"]}
+                     for tier, g in reg["asgs"].items()},
+            "database": {"instance_id": reg["database"]["instance_id"],
+                         "private_zone_id": reg["database"]["private_zone_id"],
+                         "record_name": reg["database"]["record_name"]},
+            "backup_vault": reg["backup_vault"]["name"],
+        }
+    probes = []
+    for r, reg in t["regions"].items():
+        for tier in TIERS:
+            a = reg["albs"][tier]
+            probes.append({"name": f"{reg['role']}-{tier}", "region": r,
+                           "http": {"url": f"{a['url']}/health", "host": a["dns_name"],
+                                    "expect_status": "200-299", "body_contains": "ok"}})
+    rt = t["route53"]
+    return {
+        "name": "sandbox",
+        "primary_region": t["primary_region"],
+        "standby_region": t["standby_region"],
+        "aws": {"endpoint_url": t["endpoint"], "operation_timeout": "30s", "attempt_timeout": "10s",
+                "max_attempts": 3},
+        "regions": regions,
+        "route53": {"public_zone_id": rt["public_zone_id"], "record_name": rt["record_name"],
+                    "primary_set_identifier": rt["primary_set_identifier"],
+                    "secondary_set_identifier": rt["secondary_set_identifier"],
+                    "health_check_id": rt["health_check_id"], "public_url": rt["public_url"]},
+        "cloudfront": {"distribution_id": t["cloudfront"]["distribution_id"],
+                       "origin_group_id": t["cloudfront"]["origin_group_id"],
+                       "origins": dict(t["cloudfront"]["origins"]), "url": t["cloudfront"]["url"]},
+        "backup": {"plan_id": t["backup"]["plan_id"]},
+        "targets": {"rto": "15m", "rpo": "5m", "max_ami_age": "7d"},
+        "probes": {"interval": "1s", "timeout": "800ms", "failure_threshold": 3, "recovery_threshold": 2,
+                   "targets": probes},
+    }

@@ -1,0 +1,225 @@
+"""The sandbox process: moto in-process behind a fault-injecting WSGI middleware.
+
+``Sandbox`` owns everything that runs: moto's ``ThreadedMotoServer`` (one endpoint for every
+service and region), the per-service patches (rds, route53, cloudfront, backup), the local
+listeners, the Route 53 health checker, the ReplicaLag publisher and the timer that drives
+state transitions. Requests flow::
+
+    client -> Middleware -> /_sandbox/*  control API (never faulted)
+                         -> /moto-api/*  moto's own API (reset also resets the sandbox)
+                         -> faults (by SigV4 region/service) -> moto
+"""
+
+from __future__ import annotations
+
+import http.client
+import logging
+import threading
+import time
+
+from moto.moto_server.threaded_moto_server import ThreadedMotoServer
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+from werkzeug.serving import make_server
+
+from . import DEFAULT_ACCOUNT, backup, cloudfront, rds, route53
+from .faults import MAX_HANG_SECONDS, FaultTable, error_response, request_scope, roll
+from .listeners import ListenerManager
+from .profile import Profile
+from .scheduler import Scheduler
+
+log = logging.getLogger("drsandbox.server")
+
+
+class _QuietHandler(MotoRequestHandler):
+    """moto's request handler without a stderr line per request (use --verbose for that)."""
+
+    def log_request(self, code="-", size="-") -> None:
+        if log.isEnabledFor(logging.DEBUG):
+            super().log_request(code, size)
+
+
+class Middleware:
+    """WSGI layer in front of moto: control API, moto reset hook, fault injection."""
+
+    def __init__(self, app, sandbox: "Sandbox") -> None:
+        self.app = app
+        self.sb = sandbox
+
+    def __call__(self, environ, start_response):
+        path = environ.get("PATH_INFO", "")
+        if path.startswith("/_sandbox"):
+            return self.sb.control(environ, start_response)
+        if path.startswith("/moto-api"):
+            if path.rstrip("/") == "/moto-api/reset" and environ.get("REQUEST_METHOD") == "POST":
+                self.sb.reset()
+                start_response("200 OK", [("Content-Type", "application/json")])
+                return [b'{"status": "ok"}']
+            return self.app(environ, start_response)
+        region, service = request_scope(environ)
+        if region:
+            answer = self.apply_faults(region, service, environ)
+            if answer is not None:
+                status, headers, body = answer
+                start_response(f"{status} {http.client.responses.get(status, '')}", headers)
+                return [body]
+        return self.app(environ, start_response)
+
+    def apply_faults(self, region: str, service: str | None, environ):
+        faults = self.sb.faults
+        if not faults.matching(region, service):
+            return None
+        if faults.outage(region, service) is not None:
+            # Hang like an unreachable region, but poll so clearing the fault releases us.
+            deadline = time.monotonic() + MAX_HANG_SECONDS
+            while faults.outage(region, service) is not None:
+                if self.sb.stopping.is_set() or time.monotonic() > deadline:
+                    return error_response(service, environ, "timeout")
+                faults.wait_change(0.1)
+        active = faults.matching(region, service)
+        delay = sum(f.ms or 0 for f in active if f.kind == "latency")
+        if delay:
+            self.sb.stopping.wait(min(delay / 1000.0, MAX_HANG_SECONDS))
+        for f in active:
+            if f.kind == "errors" and roll(f.rate or 0.0):
+                return error_response(service, environ, f.error or "5xx")
+        return None
+
+
+class _MotoServer(ThreadedMotoServer):
+    """ThreadedMotoServer whose WSGI app is wrapped by our middleware."""
+
+    def __init__(self, sandbox: "Sandbox", host: str, port: int) -> None:
+        super().__init__(ip_address=host, port=port, verbose=False)
+        self.sandbox = sandbox
+        self.error: BaseException | None = None
+
+    def _server_entry(self) -> None:
+        try:
+            app = Middleware(DomainDispatcherApplication(create_backend_app), self.sandbox)
+            self._server = make_server(self._ip_address, self._port, app, True, request_handler=_QuietHandler)
+        except BaseException as e:  # e.g. port in use: report instead of hanging start()
+            self.error = e
+            self._server_ready_event.set()
+            return
+        self._server_ready_event.set()
+        self._server.serve_forever(poll_interval=0.2)
+
+
+class Sandbox:
+    def __init__(self, profile: Profile, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.profile = profile
+        self.host, self.port = host, port
+        self.stopping = threading.Event()
+        self.faults = FaultTable()
+        self.scheduler = Scheduler()
+        self.listeners = ListenerManager(self.faults, profile, self.stopping)
+        self.listeners.public_answer = self.public_answer
+        self.listeners.cdn_plan = self.cdn_plan
+        self.health = route53.HealthChecker(self)
+        self.lag = rds.LagPublisher(self)
+        self.edges: dict = {"account": DEFAULT_ACCOUNT, "public": None, "cdn": None}
+        self._moto: _MotoServer | None = None
+        from .control import ControlApi
+
+        self.control = ControlApi(self)
+        for module in (rds, route53, cloudfront, backup):
+            module.install(self)
+        _install_elbv2_hooks(self)
+
+    # ------------------------------------------------------------------ lifecycle
+    def start(self) -> str:
+        self._moto = _MotoServer(self, self.host, self.port)
+        self._moto.start()
+        if self._moto.error is not None:
+            raise self._moto.error
+        self.port = self._moto.get_host_and_port()[1]
+        self.listeners.start()
+        self.health.start()
+        self.lag.start()
+        threading.Thread(target=self._reconcile_loop, name="listener-reconcile", daemon=True).start()
+        return self.url
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def _reconcile_loop(self) -> None:
+        while not self.stopping.wait(0.5):
+            try:
+                self.listeners.reconcile()
+            except Exception:
+                log.exception("listener reconcile failed")
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.faults.clear()  # wakes every request held by an outage
+        if self._moto is not None and self._moto._server is not None:
+            self._moto._server.shutdown()
+            self._moto._server.server_close()
+        self.listeners.stop()
+        self.health.stop()
+        self.scheduler.stop()
+
+    def reset(self) -> None:
+        """Forget everything: moto state, faults, listener modes, edges, pending transitions."""
+        from moto.moto_api._internal.models import moto_api_backend
+
+        self.scheduler.reset()
+        self.faults.clear()
+        moto_api_backend.reset()
+        self.edges = {"account": DEFAULT_ACCOUNT, "public": None, "cdn": None}
+        self.health.reset()
+        self.lag.reset()
+        route53.reset()
+        self.listeners.reconcile()
+        self.listeners.reset_modes()
+
+    # ------------------------------------------------------------------ edges
+    def public_record_name(self) -> str | None:
+        pub = self.edges.get("public")
+        return pub["record_name"].lower().rstrip(".") if pub else None
+
+    def public_answer(self):
+        """(record name, DNS name Route 53 answers now) for the public edge, or None."""
+        from moto.route53.models import route53_backends
+
+        pub = self.edges.get("public")
+        if not pub:
+            return None
+        zone = route53_backends[self.edges["account"]]["aws"].zones.get(pub["zone_id"])
+        if zone is None:
+            return None
+        data, _, _ = route53.answer(self.edges["account"], zone, pub["record_name"], pub.get("record_type", "A"))
+        return pub["record_name"], (data[0] if data else None)
+
+    def cdn_plan(self):
+        cdn = self.edges.get("cdn") or {}
+        return cloudfront.edge_plan(cdn.get("distribution_id"), self.edges["account"])
+
+
+def _install_elbv2_hooks(sandbox: Sandbox) -> None:
+    """Start/stop a load balancer's listener as soon as it is created/deleted in moto."""
+    from moto.elbv2.models import ELBv2Backend
+
+    global _SB
+    _SB = sandbox
+    if getattr(ELBv2Backend, "_sbx_hooked", False):
+        return
+    ELBv2Backend._sbx_hooked = True
+    create, delete = ELBv2Backend.create_load_balancer, ELBv2Backend.delete_load_balancer
+
+    def create_load_balancer(self, *args, **kwargs):
+        lb = create(self, *args, **kwargs)
+        _SB.listeners.reconcile()
+        return lb
+
+    def delete_load_balancer(self, *args, **kwargs):
+        result = delete(self, *args, **kwargs)
+        _SB.listeners.reconcile()
+        return result
+
+    ELBv2Backend.create_load_balancer = create_load_balancer
+    ELBv2Backend.delete_load_balancer = delete_load_balancer
+
+
+_SB: Sandbox | None = None
