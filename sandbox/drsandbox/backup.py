@@ -449,9 +449,11 @@ def start_restore_job(self) -> str:
             job.update(Status="FAILED", StatusMessage=f"Restore failed: {region} is unavailable.",
                        CompletionDate=time.time())
             return
-        kwargs = {"instance_type": metadata.get("InstanceType", "t3.micro")}
-        if metadata.get("SubnetId"):
-            kwargs["subnet_id"] = metadata["SubnetId"]
+        # The same keyword set moto's own Auto Scaling passes to run_instances.
+        kwargs = {"instance_type": metadata.get("InstanceType", "t3.micro"), "is_instance_type_default": False,
+                  "placement": metadata.get("AvailabilityZone") or f"{region}a", "region_name": region,
+                  "subnet_id": metadata.get("SubnetId"), "tags": {"instance": {"aws:backup:restore-job-id": job_id}},
+                  "launch_template": None}
         reservation = _ec2(account, region).run_instances(ami_id, 1, None, [], **kwargs)
         instance = reservation.instances[0]
         job.update(Status="COMPLETED", PercentDone="100.0", CompletionDate=time.time(),
@@ -485,12 +487,12 @@ _OPERATIONS = [create_backup_selection, get_backup_selection, delete_backup_sele
                start_restore_job, describe_restore_job, list_restore_jobs]
 
 _PATHS = [
-    r"{0}/backup-jobs/?$", r"{0}/backup-jobs/(?P<job_id>[^/]+)$",
-    r"{0}/copy-jobs/?$", r"{0}/copy-jobs/(?P<job_id>[^/]+)$",
-    r"{0}/restore-jobs/?$", r"{0}/restore-jobs/(?P<job_id>[^/]+)$",
-    r"{0}/backup-vaults/(?P<vault>[^/]+)/recovery-points/?$",
+    r"{0}/backup-jobs/$", r"{0}/backup-jobs/(?P<job_id>[^/]+)$",
+    r"{0}/copy-jobs/$", r"{0}/copy-jobs/(?P<job_id>[^/]+)$",
+    r"{0}/restore-jobs/$", r"{0}/restore-jobs/(?P<job_id>[^/]+)$",
+    r"{0}/backup-vaults/(?P<vault>[^/]+)/recovery-points/$",
     r"{0}/backup-vaults/(?P<vault>[^/]+)/recovery-points/(?P<rp>.+)$",
-    r"{0}/resources/(?P<resource>.+)/recovery-points/?$",
+    r"{0}/resources/(?P<resource>.+)/recovery-points/$",
 ]
 
 _installed = False

@@ -85,7 +85,7 @@ def cmd_serve(args) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     print(f"listening on {url}", flush=True)
-    while not stop.wait(0.5):
+    while not stop.wait(0.2):
         pass
     sandbox.stop()
     return 0

@@ -57,8 +57,8 @@ class _Server(ThreadingHTTPServer):
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
     protocol_version = "HTTP/1.1"
-    server_version = "drsandbox"
-    sys_version = ""
+    def version_string(self) -> str:
+        return "drsandbox"
 
     def handle(self) -> None:
         # Blackhole is decided per connection, before a byte is read: the peer sees an
@@ -375,8 +375,12 @@ class ListenerManager:
         with self._lock:
             listeners = list(self._albs.values())
             self._albs.clear()
-        for listener in listeners + [self.public, self.cdn]:
-            listener.stop()
+        # In parallel: each stop waits for its serve loop's poll interval.
+        threads = [threading.Thread(target=l.stop, daemon=True) for l in listeners + [self.public, self.cdn]]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=5)
 
     # ------------------------------------------------------------------ ELBv2 sync
     def reconcile(self) -> None:

@@ -250,12 +250,11 @@ def record_healthy(account: str, rrset) -> bool:
     alias = rrset.alias_target or {}
     if alias and _truthy(alias.get("EvaluateTargetHealth")):
         listener = sb.listeners.by_dns(alias.get("DNSName", ""))
-        if listener is not None:
-            # An ALB alias is healthy when the load balancer has a healthy target.
-            if listener.effective_mode() not in ("up", "slow"):
-                return False
-            if not sb.listeners.healthy_targets(listener):
-                return False
+        # An ALB alias is healthy when the load balancer has a healthy (running, registered)
+        # target. Reachability of the ALB itself is deliberately not consulted: a region
+        # going dark is what the Route 53 health check detects, at its own pace.
+        if listener is not None and not sb.listeners.healthy_targets(listener):
+            return False
     return True
 
 

@@ -1,0 +1,187 @@
+"""Shared fixtures: a sandbox process per session (instant profile, time scale 0.5), reset
+before every test, plus helpers to build small topologies and to wait for conditions.
+
+Every test talks to a real ``python -m drsandbox serve`` process over HTTP, exactly as drctl
+and the aws CLI do; nothing reaches into the sandbox's memory.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+import uuid
+
+import boto3
+import pytest
+from botocore.config import Config
+
+SANDBOX_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REPO = os.path.dirname(SANDBOX_DIR)
+if SANDBOX_DIR not in sys.path:
+    sys.path.insert(0, SANDBOX_DIR)
+
+TIME_SCALE = "0.5"
+ENV = dict(os.environ, PYTHONPATH=SANDBOX_DIR + os.pathsep + os.environ.get("PYTHONPATH", ""),
+           AWS_ACCESS_KEY_ID="test", AWS_SECRET_ACCESS_KEY="test", AWS_DEFAULT_REGION="us-east-1")
+ENV.pop("DRSANDBOX_ENDPOINT", None)
+
+
+class Proc:
+    """A running ``python -m drsandbox serve``."""
+
+    def __init__(self, *args: str, timeout: float = 30.0) -> None:
+        self.started = time.monotonic()
+        self.proc = subprocess.Popen([sys.executable, "-m", "drsandbox", "serve", "--port", "0", *args],
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
+        line: list[str] = []
+        reader = threading.Thread(target=lambda: line.append(self.proc.stdout.readline()), daemon=True)
+        reader.start()
+        reader.join(timeout)
+        if not line or not line[0].startswith("listening on "):
+            self.proc.kill()
+            raise RuntimeError(f"sandbox did not start: {line!r} {self.proc.stderr.read()[-2000:]}")
+        self.ready = time.monotonic()
+        self.url = line[0].split("listening on ", 1)[1].strip()
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 10.0) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        return self.proc.returncode
+
+
+def control(url: str, method: str, path: str, body=None, raw: bytes | None = None, timeout: float = 10.0):
+    """(status, json) of a control API call."""
+    data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
+    req = urllib.request.Request(url + path, data=data, method=method,
+                                 headers={"Content-Type": "application/json"} if data else {})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            return r.status, json.loads(r.read() or b"{}")
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read() or b"{}")
+
+
+def http_get(url: str, timeout: float = 5.0, headers: dict | None = None):
+    """(status, body text, headers) of a plain GET; HTTP errors are returned, not raised."""
+    req = urllib.request.Request(url, headers=headers or {})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            return r.status, r.read().decode(), dict(r.headers)
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode(), dict(e.headers)
+
+
+def wait_for(fn, timeout: float = 10.0, interval: float = 0.05, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = fn()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
+
+
+class Sandbox:
+    """Test-side handle on the shared sandbox."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._clients: dict = {}
+
+    def client(self, service: str, region: str = "us-east-1", retries: int = 1, read_timeout: float = 30.0):
+        key = (service, region, retries, read_timeout)
+        if key not in self._clients:
+            cfg = Config(retries={"total_max_attempts": retries, "mode": "standard"},
+                         connect_timeout=5, read_timeout=read_timeout)
+            self._clients[key] = boto3.client(service, region_name=region, endpoint_url=self.url, config=cfg,
+                                              aws_access_key_id="test", aws_secret_access_key="test")
+        return self._clients[key]
+
+    def control(self, method: str, path: str, body=None, **kw):
+        return control(self.url, method, path, body, **kw)
+
+    def fault(self, **spec) -> str:
+        status, body = self.control("POST", "/_sandbox/faults", spec)
+        assert status == 200, body
+        return body["id"]
+
+    def listener(self, name: str, mode: str, **kw) -> dict:
+        status, body = self.control("POST", "/_sandbox/listeners", {"name": name, "mode": mode, **kw})
+        assert status == 200, body
+        return body["listener"]
+
+    def listeners(self) -> dict:
+        return {l["name"]: l for l in self.control("GET", "/_sandbox/listeners")[1]["listeners"]}
+
+    # ------------------------------------------------------------------ small topologies
+    def make_alb(self, region: str = "us-east-1", name: str | None = None, instances: int = 1) -> dict:
+        """A VPC, an ALB with a target group and ``instances`` running registered targets."""
+        name = name or f"t-{uuid.uuid4().hex[:8]}"
+        ec2, elb = self.client("ec2", region), self.client("elbv2", region)
+        vpc = ec2.create_vpc(CidrBlock="10.99.0.0/16")["Vpc"]["VpcId"]
+        subnets = [ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.99.{i}.0/24", AvailabilityZone=f"{region}{az}")
+                   ["Subnet"]["SubnetId"] for i, az in enumerate("ab")]
+        lb = elb.create_load_balancer(Name=name, Subnets=subnets, Type="application")["LoadBalancers"][0]
+        tg = elb.create_target_group(Name=name, Protocol="HTTP", Port=80, VpcId=vpc,
+                                     HealthCheckPath="/health")["TargetGroups"][0]
+        elb.create_listener(LoadBalancerArn=lb["LoadBalancerArn"], Protocol="HTTP", Port=80,
+                            DefaultActions=[{"Type": "forward", "TargetGroupArn": tg["TargetGroupArn"]}])
+        ids = []
+        if instances:
+            ids = [i["InstanceId"] for i in ec2.run_instances(ImageId="ami-04681a1dbd79675a5", MinCount=instances,
+                                                              MaxCount=instances, SubnetId=subnets[0])["Instances"]]
+            elb.register_targets(TargetGroupArn=tg["TargetGroupArn"], Targets=[{"Id": i} for i in ids])
+        url = self.listeners()[name]["url"]
+        return {"name": name, "arn": lb["LoadBalancerArn"], "dns": lb["DNSName"], "zone": lb["CanonicalHostedZoneId"],
+                "tg": tg["TargetGroupArn"], "instances": ids, "url": url, "vpc": vpc, "subnets": subnets}
+
+
+@pytest.fixture(scope="session")
+def sandbox_proc():
+    proc = Proc("--profile", "instant", "--time-scale", TIME_SCALE)
+    yield proc
+    proc.stop()
+
+
+@pytest.fixture
+def sbx(sandbox_proc) -> Sandbox:
+    status, body = control(sandbox_proc.url, "POST", "/_sandbox/reset")
+    assert status == 200, body
+    return Sandbox(sandbox_proc.url)
+
+
+@pytest.fixture
+def seeded(sbx, tmp_path):
+    """The full warm-standby topology (python -m drsandbox seed), freshly seeded."""
+    out = subprocess.run([sys.executable, "-m", "drsandbox", "seed", "--endpoint", sbx.url, "--out", str(tmp_path)],
+                         env=ENV, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    with open(tmp_path / "topology.json") as f:
+        topo = json.load(f)
+    return sbx, topo, tmp_path
+
+
+def run_cli(*args: str, env: dict | None = None, timeout: float = 60.0) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "drsandbox", *args], env=env or ENV, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def aws_cli(url: str, *args: str, timeout: float = 60.0) -> subprocess.CompletedProcess:
+    """The aws CLI from this virtualenv, as a user would run it."""
+    aws = os.path.join(os.path.dirname(sys.executable), "aws")
+    cmd = [aws, "--endpoint-url", url, "--output", "json", *args] if os.path.exists(aws) else \
+        [sys.executable, "-m", "awscli", "--endpoint-url", url, "--output", "json", *args]
+    return subprocess.run(cmd, env=ENV, capture_output=True, text=True, timeout=timeout)
