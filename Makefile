@@ -1,0 +1,37 @@
+# drctl: the README's two commands are `make demo` and `make test`.
+# Everything here installs what it needs; nothing is set up by hand.
+
+SHELL := /bin/bash
+CARGO ?= cargo
+export CARGO_TERM_COLOR ?= never
+
+-include sandbox/sandbox.mk
+
+DRCTL := $(or $(CARGO_TARGET_DIR),target)/debug/drctl
+
+.PHONY: all build test rust-test lint fmt demo clean-demo bench
+
+all: build
+
+build:
+	$(CARGO) build --bin drctl
+
+## Every test: formatting and lints, Rust (unit, property, crash, lock, sandbox), and the sandbox's own pytest.
+test: sandbox-venv lint rust-test sandbox-test
+
+rust-test: sandbox-venv
+	DRCTL_SANDBOX_PYTHON=$(SANDBOX_PY) $(CARGO) test --all-targets
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --all-targets -- -D warnings
+
+fmt:
+	$(CARGO) fmt --all
+
+## Start the two-region sandbox, seed it, and fail over to us-west-2. See scripts/demo.sh.
+demo: sandbox-venv build
+	SANDBOX_PY=$(SANDBOX_PY) DRCTL=$(DRCTL) bash scripts/demo.sh
+
+bench: build
+	bash benches/run.sh

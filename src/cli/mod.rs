@@ -1,0 +1,222 @@
+//! Command-line surface: clap definitions, the context every command shares, and one file per
+//! group of subcommands. The only place that knows about terminals and exit codes.
+
+pub mod files;
+pub mod inspect;
+pub mod render;
+pub mod session;
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context as _, Result};
+use clap::{Parser, Subcommand, ValueEnum};
+
+use drctl::config::{self, Environment, Source};
+
+#[derive(Parser, Debug)]
+#[command(name = "drctl", version, about = "Disaster-recovery orchestrator for AWS warm-standby deployments", long_about = None)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct Global {
+    /// The environment file.
+    #[arg(long = "env", global = true, env = "DRCTL_ENV", default_value = "drctl.yaml")]
+    pub env_file: PathBuf,
+    /// Where journals and leases live (default: `state_dir` in the environment, else .drctl).
+    #[arg(long, global = true, env = "DRCTL_STATE_DIR")]
+    pub state_dir: Option<PathBuf>,
+    /// Output for people (text) or machines (json).
+    #[arg(long, global = true, value_enum, default_value_t = Output::Text)]
+    pub output: Output,
+    /// Log format on stderr.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    /// AWS named profile (overrides the environment file).
+    #[arg(long, global = true)]
+    pub profile: Option<String>,
+    /// One endpoint for every AWS service (the sandbox). Also AWS_ENDPOINT_URL.
+    #[arg(long, global = true)]
+    pub endpoint_url: Option<String>,
+    /// More logging (-v info, -vv debug).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Output {
+    Text,
+    Json,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct Mutating {
+    /// Do not ask for confirmation; approve `approval` steps as this operator.
+    #[arg(short, long)]
+    pub yes: bool,
+    /// With --yes: still wait for `approval` steps to be approved (`drctl approve`).
+    #[arg(long)]
+    pub wait_approval: bool,
+    /// Ask before each step: yes, skip, abort or roll back (and retry after a failure).
+    #[arg(long)]
+    pub step: bool,
+    /// Take the environment's lease even if another drctl holds it (asks first).
+    #[arg(long)]
+    pub break_lock: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Check runbooks and environment files: syntax, fields, ids, cycles, references.
+    Validate {
+        /// Files to check (runbooks or environment files). Default: the environment file and runbooks/*.yaml.
+        files: Vec<PathBuf>,
+    },
+    /// Print the JSON Schema of the environment file or of runbooks.
+    Schema {
+        #[arg(value_enum, default_value_t = SchemaKind::Runbook)]
+        which: SchemaKind,
+    },
+    /// Dry run: the steps in order and in parallel, what each would change, the critical path.
+    Plan { runbook: PathBuf },
+    /// Execute a runbook.
+    Run {
+        runbook: PathBuf,
+        #[command(flatten)]
+        m: Mutating,
+    },
+    /// Continue a paused or interrupted run. Steps that were in flight are observed again first.
+    Resume {
+        run: String,
+        #[command(flatten)]
+        m: Mutating,
+        /// Allow an in-flight step whose effect cannot be observed to run again.
+        #[arg(long = "rerun", value_name = "STEP")]
+        rerun: Vec<String>,
+    },
+    /// Undo a run's completed steps, newest first, back to a checkpoint (default: all).
+    Rollback {
+        run: String,
+        /// Stop at this checkpoint: steps completed before it stay.
+        #[arg(long)]
+        to: Option<String>,
+        #[command(flatten)]
+        m: Mutating,
+    },
+    /// Show a run (default: the latest): each step's state, times, approvals.
+    Status { run: Option<String> },
+    /// List runs, newest last.
+    History {
+        /// Show at most this many.
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+    },
+    /// Approve a waiting `approval` step of a running run (from a second terminal).
+    Approve {
+        run: String,
+        step: String,
+        #[arg(long)]
+        comment: Option<String>,
+    },
+    /// Print shell completions.
+    Completions { shell: clap_complete::Shell },
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub enum SchemaKind {
+    Env,
+    Runbook,
+}
+
+/// A usage problem found after parsing (exit code 2).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Usage(pub String);
+
+/// The operator said no, or there was no one to ask (exit code 8).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Declined(pub String);
+
+pub fn is_tty() -> bool {
+    std::io::stdin().is_terminal() && std::io::stderr().is_terminal()
+}
+
+/// Ask a yes/no question on the terminal. Without a TTY, refuse and say how to proceed.
+pub fn confirm(question: &str, yes: bool) -> Result<()> {
+    if yes {
+        return Ok(());
+    }
+    if !is_tty() {
+        return Err(Declined(format!("{question}\nno terminal to confirm on: re-run with --yes if you mean it")).into());
+    }
+    eprint!("{question} [y/N] ");
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line).context("reading the answer")?;
+    if matches!(line.trim(), "y" | "Y" | "yes" | "YES") {
+        Ok(())
+    } else {
+        Err(Declined("not confirmed; nothing was changed".into()).into())
+    }
+}
+
+impl Global {
+    pub fn load_env(&self) -> Result<(Source, Environment)> {
+        if !self.env_file.exists() {
+            bail!(Usage(format!(
+                "environment file {} not found: pass --env FILE or set DRCTL_ENV (`python -m drsandbox seed` writes one for the sandbox)",
+                self.env_file.display()
+            )));
+        }
+        Ok(config::load_env(&self.env_file)?)
+    }
+
+    /// State directory: flag/env var, else the environment's `state_dir` (relative to its file),
+    /// else `.drctl`.
+    pub fn state_dir(&self, env: Option<&Environment>) -> PathBuf {
+        if let Some(d) = &self.state_dir {
+            return d.clone();
+        }
+        if let Some(d) = env.and_then(|e| e.state_dir.as_ref()) {
+            let base = self.env_file.parent().unwrap_or(Path::new("."));
+            return base.join(d);
+        }
+        PathBuf::from(".drctl")
+    }
+
+    /// State dir for read-only commands that may run without an environment file.
+    pub fn state_dir_lenient(&self) -> PathBuf {
+        let env = self.env_file.exists().then(|| config::load_env(&self.env_file).ok().map(|(_, e)| e)).flatten();
+        self.state_dir(env.as_ref())
+    }
+
+    pub fn aws_settings(&self, env: &Environment) -> drctl::config::env::AwsSettings {
+        let mut s = env.aws.clone();
+        if let Some(p) = &self.profile {
+            s.profile = Some(p.clone());
+        }
+        if let Some(e) = self.endpoint_url.clone().or_else(|| std::env::var("AWS_ENDPOINT_URL").ok()) {
+            s.endpoint_url = Some(e);
+        }
+        s
+    }
+}
+
+pub fn http_client() -> Result<reqwest::Client> {
+    Ok(reqwest::Client::builder()
+        .connect_timeout(std::time::Duration::from_secs(5))
+        .timeout(std::time::Duration::from_secs(30))
+        .user_agent(concat!("drctl/", env!("CARGO_PKG_VERSION")))
+        .build()?)
+}

@@ -1,0 +1,307 @@
+//! The environment file (`drctl.yaml`): one warm-standby deployment, its two regions and the
+//! resources drctl acts on, by name. Runbooks refer to these by role (`primary`, `standby`) and
+//! by resource name (`frontend`, `backend`), never by raw id.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// A whole environment file.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Environment {
+    /// Environment name. The single-writer lease is per environment.
+    pub name: String,
+    /// The region that serves production in normal operation.
+    pub primary_region: String,
+    /// The warm standby region that a failover moves production to.
+    pub standby_region: String,
+    #[serde(default)]
+    pub aws: AwsSettings,
+    /// Resources per region, keyed by region name. Both regions must be present.
+    pub regions: BTreeMap<String, RegionResources>,
+    #[serde(default)]
+    pub route53: Option<Route53Settings>,
+    #[serde(default)]
+    pub cloudfront: Option<CloudFrontSettings>,
+    #[serde(default)]
+    pub backup: Option<BackupSettings>,
+    #[serde(default)]
+    pub targets: Targets,
+    #[serde(default)]
+    pub probes: Option<ProbeSettings>,
+    /// Where journals and leases live (default `.drctl`, or `--state-dir` / `DRCTL_STATE_DIR`).
+    #[serde(default)]
+    pub state_dir: Option<String>,
+}
+
+/// How drctl talks to AWS. Every call is bounded by both timeouts.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AwsSettings {
+    /// One endpoint for every service (the sandbox). `--endpoint-url` and `AWS_ENDPOINT_URL` win.
+    #[serde(default)]
+    pub endpoint_url: Option<String>,
+    /// Named profile from ~/.aws/config. `--profile` wins.
+    #[serde(default)]
+    pub profile: Option<String>,
+    /// Bound on a whole call, retries included.
+    #[serde(default = "defaults::operation_timeout", with = "humantime_serde")]
+    #[schemars(with = "String")]
+    pub operation_timeout: Duration,
+    /// Bound on one HTTP attempt.
+    #[serde(default = "defaults::attempt_timeout", with = "humantime_serde")]
+    #[schemars(with = "String")]
+    pub attempt_timeout: Duration,
+    /// Attempts per call under the SDK's standard retry mode.
+    #[serde(default = "defaults::max_attempts")]
+    pub max_attempts: u32,
+}
+
+impl Default for AwsSettings {
+    fn default() -> Self {
+        Self {
+            endpoint_url: None,
+            profile: None,
+            operation_timeout: defaults::operation_timeout(),
+            attempt_timeout: defaults::attempt_timeout(),
+            max_attempts: defaults::max_attempts(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RegionResources {
+    #[serde(default)]
+    pub albs: BTreeMap<String, Alb>,
+    #[serde(default)]
+    pub asgs: BTreeMap<String, Asg>,
+    #[serde(default)]
+    pub database: Option<Database>,
+    #[serde(default)]
+    pub backup_vault: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Alb {
+    pub arn: String,
+    pub dns_name: String,
+    #[serde(default)]
+    pub target_group_arn: Option<String>,
+    /// How drctl reaches this ALB over HTTP (on AWS: `https://<dns_name>`).
+    #[serde(default)]
+    pub url: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Asg {
+    pub name: String,
+    #[serde(default)]
+    pub launch_template_id: Option<String>,
+    /// Desired capacity when this region serves production.
+    pub production_size: u32,
+    #[serde(default)]
+    pub max_size: Option<u32>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Database {
+    /// RDS instance in this region (the writer in the primary, the read replica in the standby).
+    pub instance_id: String,
+    /// Private hosted zone of this region.
+    #[serde(default)]
+    pub private_zone_id: Option<String>,
+    /// The CNAME the app uses to find its database.
+    #[serde(default)]
+    pub record_name: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Route53Settings {
+    pub public_zone_id: String,
+    pub record_name: String,
+    #[serde(default = "defaults::primary_id")]
+    pub primary_set_identifier: String,
+    #[serde(default = "defaults::secondary_id")]
+    pub secondary_set_identifier: String,
+    pub health_check_id: String,
+    /// How drctl reaches the public name over HTTP.
+    #[serde(default)]
+    pub public_url: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CloudFrontSettings {
+    pub distribution_id: String,
+    pub origin_group_id: String,
+    /// Origin id per region.
+    pub origins: BTreeMap<String, String>,
+    #[serde(default)]
+    pub url: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BackupSettings {
+    pub plan_id: String,
+}
+
+/// Recovery objectives, used by `check`, drills and reports.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Targets {
+    #[serde(default = "defaults::rto", with = "humantime_serde")]
+    #[schemars(with = "String")]
+    pub rto: Duration,
+    #[serde(default = "defaults::rpo", with = "humantime_serde")]
+    #[schemars(with = "String")]
+    pub rpo: Duration,
+    #[serde(default = "defaults::max_ami_age", with = "humantime_serde")]
+    #[schemars(with = "String")]
+    pub max_ami_age: Duration,
+}
+
+impl Default for Targets {
+    fn default() -> Self {
+        Self {
+            rto: defaults::rto(),
+            rpo: defaults::rpo(),
+            max_ami_age: defaults::max_ami_age(),
+        }
+    }
+}
+
+/// Health probes and the watch policy. Interpreted by `drctl probe` and `drctl watch`.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProbeSettings {
+    #[serde(default = "defaults::probe_interval", with = "humantime_serde")]
+    #[schemars(with = "String")]
+    pub interval: Duration,
+    #[serde(default = "defaults::probe_timeout", with = "humantime_serde")]
+    #[schemars(with = "String")]
+    pub timeout: Duration,
+    #[serde(default = "defaults::failure_threshold")]
+    pub failure_threshold: u32,
+    #[serde(default = "defaults::recovery_threshold")]
+    pub recovery_threshold: u32,
+    #[serde(default)]
+    pub targets: Vec<ProbeTarget>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProbeTarget {
+    pub name: String,
+    pub region: String,
+    #[serde(default)]
+    pub http: Option<HttpProbe>,
+    #[serde(default)]
+    pub tcp: Option<TcpProbe>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HttpProbe {
+    pub url: String,
+    /// Host header (and the name the app is served under), when the URL names the ALB.
+    #[serde(default)]
+    pub host: Option<String>,
+    /// Inclusive status range such as `200-299`, or one code.
+    #[serde(default = "defaults::status_range")]
+    pub expect_status: String,
+    #[serde(default)]
+    pub body_contains: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TcpProbe {
+    pub address: String,
+}
+
+/// Which side of the pair a step acts on. Runbooks are written in roles so one failover
+/// runbook serves any environment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Primary,
+    Standby,
+}
+
+impl std::fmt::Display for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Role::Primary => "primary",
+            Role::Standby => "standby",
+        })
+    }
+}
+
+impl Environment {
+    pub fn region_of(&self, role: Role) -> &str {
+        match role {
+            Role::Primary => &self.primary_region,
+            Role::Standby => &self.standby_region,
+        }
+    }
+
+    /// Resources of the region playing `role`. Validation guarantees both exist.
+    pub fn resources(&self, role: Role) -> &RegionResources {
+        static EMPTY: std::sync::OnceLock<RegionResources> = std::sync::OnceLock::new();
+        self.regions
+            .get(self.region_of(role))
+            .unwrap_or_else(|| EMPTY.get_or_init(RegionResources::default))
+    }
+}
+
+mod defaults {
+    use std::time::Duration;
+    pub fn operation_timeout() -> Duration {
+        Duration::from_secs(30)
+    }
+    pub fn attempt_timeout() -> Duration {
+        Duration::from_secs(10)
+    }
+    pub fn max_attempts() -> u32 {
+        3
+    }
+    pub fn primary_id() -> String {
+        "primary".into()
+    }
+    pub fn secondary_id() -> String {
+        "secondary".into()
+    }
+    pub fn rto() -> Duration {
+        Duration::from_secs(15 * 60)
+    }
+    pub fn rpo() -> Duration {
+        Duration::from_secs(5 * 60)
+    }
+    pub fn max_ami_age() -> Duration {
+        Duration::from_secs(7 * 24 * 3600)
+    }
+    pub fn probe_interval() -> Duration {
+        Duration::from_secs(1)
+    }
+    pub fn probe_timeout() -> Duration {
+        Duration::from_millis(800)
+    }
+    pub fn failure_threshold() -> u32 {
+        3
+    }
+    pub fn recovery_threshold() -> u32 {
+        2
+    }
+    pub fn status_range() -> String {
+        "200-299".into()
+    }
+}

@@ -1,0 +1,197 @@
+//! Runbook files (`runbooks/*.yaml`): an ordered list of steps that form a DAG.
+//!
+//! A step is `id`, `kind`, the kind's parameters under `with`, and the engine's controls
+//! (`depends_on`, `timeout`, `retries`, `on_failure`, `checkpoint`). Steps are read with a
+//! hand-written map visitor instead of `#[serde(flatten)]`: flattening buffers the input and loses
+//! every line:column, and an operator at 3 a.m. needs the line.
+
+use std::fmt;
+use std::time::Duration;
+
+use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, Visitor};
+use serde::{Deserialize, Serialize};
+use serde_saphyr::Spanned;
+
+use crate::steps::StepSpec;
+
+/// A parsed runbook. Semantic checks live in `config::validate`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Runbook {
+    pub name: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    /// How many ready steps may run at once (default 4).
+    #[serde(default)]
+    pub max_parallel: Option<usize>,
+    pub steps: Vec<StepDef>,
+}
+
+/// What the engine does when a step has failed its last attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum OnFailure {
+    /// Stop starting steps, journal a Paused event; `drctl resume` retries the step.
+    #[default]
+    Pause,
+    /// Stop starting steps and end the run as failed. Nothing is undone.
+    Abort,
+    /// Undo every completed step back to the most recent checkpoint, then end as failed.
+    Rollback,
+    /// Record the failure and carry on: dependents still run.
+    Continue,
+}
+
+/// One step as written.
+#[derive(Debug, Clone)]
+pub struct StepDef {
+    pub id: Spanned<String>,
+    pub kind: Spanned<String>,
+    pub spec: StepSpec,
+    pub description: Option<String>,
+    /// `None` means "after the previous step in file order"; `Some(vec![])` means "no
+    /// dependencies".
+    pub depends_on: Option<Vec<Spanned<String>>>,
+    pub timeout: Option<Duration>,
+    pub retries: u32,
+    /// First retry delay; doubles per attempt, with jitter.
+    pub backoff: Duration,
+    pub on_failure: OnFailure,
+    /// A named checkpoint, reached when this step succeeds. `drctl rollback --to NAME` undoes
+    /// what completed after it.
+    pub checkpoint: Option<Spanned<String>>,
+}
+
+pub const STEP_FIELDS: &[&str] = &[
+    "id",
+    "kind",
+    "with",
+    "description",
+    "depends_on",
+    "timeout",
+    "retries",
+    "backoff",
+    "on_failure",
+    "checkpoint",
+];
+
+impl<'de> Deserialize<'de> for StepDef {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_map(StepVisitor)
+    }
+}
+
+struct StepVisitor;
+
+#[derive(Deserialize)]
+struct DurationValue(#[serde(with = "humantime_serde")] Duration);
+
+impl<'de> Visitor<'de> for StepVisitor {
+    type Value = StepDef;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a step: a map with `id`, `kind` and the kind's parameters under `with`")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<StepDef, A::Error> {
+        let mut id: Option<Spanned<String>> = None;
+        let mut kind: Option<Spanned<String>> = None;
+        let mut spec: Option<StepSpec> = None;
+        let mut description = None;
+        let mut depends_on = None;
+        let mut timeout = None;
+        let mut retries = None;
+        let mut backoff = None;
+        let mut on_failure = None;
+        let mut checkpoint = None;
+
+        while let Some(key) = map.next_key::<String>()? {
+            macro_rules! once {
+                ($slot:ident, $name:literal) => {{
+                    if $slot.is_some() {
+                        return Err(de::Error::duplicate_field($name));
+                    }
+                    $slot = Some(map.next_value()?);
+                }};
+            }
+            match key.as_str() {
+                "id" => once!(id, "id"),
+                "kind" => {
+                    if kind.is_some() {
+                        return Err(de::Error::duplicate_field("kind"));
+                    }
+                    let k: Spanned<String> = map.next_value()?;
+                    if !StepSpec::KINDS.contains(&k.value.as_str()) {
+                        return Err(de::Error::custom(format!(
+                            "unknown step kind `{}`; known kinds: {}",
+                            k.value,
+                            StepSpec::KINDS.join(", ")
+                        )));
+                    }
+                    kind = Some(k);
+                }
+                "with" => {
+                    let Some(k) = &kind else {
+                        return Err(de::Error::custom(
+                            "`with` comes before `kind`; write `kind:` first so the parameters can be checked against it",
+                        ));
+                    };
+                    if spec.is_some() {
+                        return Err(de::Error::duplicate_field("with"));
+                    }
+                    spec = Some(map.next_value_seed(SpecSeed(&k.value))?);
+                }
+                "description" => once!(description, "description"),
+                "depends_on" => once!(depends_on, "depends_on"),
+                "timeout" => {
+                    let v: DurationValue = map.next_value()?;
+                    timeout = Some(v.0);
+                }
+                "retries" => once!(retries, "retries"),
+                "backoff" => {
+                    let v: DurationValue = map.next_value()?;
+                    backoff = Some(v.0);
+                }
+                "on_failure" => once!(on_failure, "on_failure"),
+                "checkpoint" => once!(checkpoint, "checkpoint"),
+                other => return Err(de::Error::unknown_field(other, STEP_FIELDS)),
+            }
+        }
+        let id = id.ok_or_else(|| de::Error::missing_field("id"))?;
+        let kind = kind.ok_or_else(|| de::Error::missing_field("kind"))?;
+        let spec = match spec {
+            Some(s) => s,
+            // No `with`: the kind's parameters must all be optional.
+            None => StepSpec::from_empty(&kind.value).map_err(|e| {
+                de::Error::custom(format!("step `{}` (kind {}): {e}", id.value, kind.value))
+            })?,
+        };
+        Ok(StepDef {
+            id,
+            kind,
+            spec,
+            description,
+            depends_on,
+            timeout,
+            retries: retries.unwrap_or(0),
+            backoff: backoff.unwrap_or(Duration::from_secs(1)),
+            on_failure: on_failure.unwrap_or_default(),
+            checkpoint,
+        })
+    }
+}
+
+struct SpecSeed<'a>(&'a str);
+
+impl<'de> DeserializeSeed<'de> for SpecSeed<'_> {
+    type Value = StepSpec;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<StepSpec, D::Error> {
+        StepSpec::deserialize_kind(self.0, d)
+    }
+}
+
+impl StepDef {
+    pub fn id(&self) -> &str {
+        &self.id.value
+    }
+}

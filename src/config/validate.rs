@@ -1,0 +1,243 @@
+//! Meaning checks after parsing: ids, dependencies, cycles, references to the environment, and
+//! the rule that an irreversible step must have an approval before it.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use super::env::Environment;
+use super::runbook::Runbook;
+use super::template;
+use super::{Diagnostic, Source};
+use crate::steps::{Reversibility, StepSpec};
+
+pub fn environment(src: &Source, env: &Environment) -> Vec<Diagnostic> {
+    let mut d = Vec::new();
+    let mut err = |m: String, h: &str| d.push(Diagnostic::at(src, None, m).hint(h));
+    if env.primary_region == env.standby_region {
+        err(format!("primary_region and standby_region are both `{}`", env.primary_region), "a warm standby lives in a second region");
+    }
+    for r in [&env.primary_region, &env.standby_region] {
+        if !env.regions.contains_key(r) {
+            err(format!("region `{r}` has no entry under `regions`"), "add its resources under `regions:`");
+        }
+    }
+    if let Some(cf) = &env.cloudfront {
+        for r in [&env.primary_region, &env.standby_region] {
+            if !cf.origins.contains_key(r) {
+                err(format!("cloudfront.origins has no origin for `{r}`"), "map each region to its origin id");
+            }
+        }
+    }
+    if let Some(p) = &env.probes {
+        let mut seen = HashSet::new();
+        for t in &p.targets {
+            if !seen.insert(&t.name) {
+                err(format!("probe target `{}` is defined twice", t.name), "probe names must be unique");
+            }
+            if !env.regions.contains_key(&t.region) {
+                err(format!("probe `{}` names region `{}`, which is not under `regions`", t.name, t.region), "use one of the environment's regions");
+            }
+            if t.http.is_some() == t.tcp.is_some() {
+                err(format!("probe `{}` needs exactly one of `http` or `tcp`", t.name), "");
+            }
+            if let Some(h) = &t.http {
+                if let Err(m) = crate::steps::http_check::parse_status_range(&h.expect_status) {
+                    err(format!("probe `{}`: {m}", t.name), "");
+                }
+            }
+        }
+    }
+    // Errors from serde carry positions; these structural ones point at the file.
+    d.iter_mut().for_each(|x| {
+        if x.hint.as_deref() == Some("") {
+            x.hint = None
+        }
+    });
+    d
+}
+
+/// The dependencies of each step, by index: `depends_on` if given, else the previous step.
+/// Unknown ids are left out here (reported by `runbook`).
+pub fn edges(rb: &Runbook) -> Vec<Vec<usize>> {
+    let index: HashMap<&str, usize> = rb.steps.iter().enumerate().map(|(i, s)| (s.id(), i)).collect();
+    rb.steps
+        .iter()
+        .enumerate()
+        .map(|(i, s)| match &s.depends_on {
+            Some(deps) => deps.iter().filter_map(|d| index.get(d.value.as_str()).copied()).collect(),
+            None if i == 0 => vec![],
+            None => vec![i - 1],
+        })
+        .collect()
+}
+
+/// Transitive dependencies of each step.
+pub fn ancestors(edges: &[Vec<usize>]) -> Vec<HashSet<usize>> {
+    fn visit(i: usize, edges: &[Vec<usize>], memo: &mut Vec<Option<HashSet<usize>>>, stack: &mut HashSet<usize>) -> HashSet<usize> {
+        if let Some(a) = &memo[i] {
+            return a.clone();
+        }
+        if !stack.insert(i) {
+            return HashSet::new(); // cycle: reported elsewhere
+        }
+        let mut out = HashSet::new();
+        for &d in &edges[i] {
+            out.insert(d);
+            out.extend(visit(d, edges, memo, stack));
+        }
+        stack.remove(&i);
+        memo[i] = Some(out.clone());
+        out
+    }
+    let mut memo = vec![None; edges.len()];
+    (0..edges.len()).map(|i| visit(i, edges, &mut memo, &mut HashSet::new())).collect()
+}
+
+/// A cycle in the graph, as a list of indices, if there is one.
+pub fn find_cycle(edges: &[Vec<usize>]) -> Option<Vec<usize>> {
+    // 0 = new, 1 = on stack, 2 = done
+    fn dfs(i: usize, edges: &[Vec<usize>], mark: &mut [u8], path: &mut Vec<usize>) -> Option<Vec<usize>> {
+        mark[i] = 1;
+        path.push(i);
+        for &d in &edges[i] {
+            if mark[d] == 1 {
+                let start = path.iter().position(|&p| p == d).unwrap_or(0);
+                return Some(path[start..].to_vec());
+            }
+            if mark[d] == 0 {
+                if let Some(c) = dfs(d, edges, mark, path) {
+                    return Some(c);
+                }
+            }
+        }
+        path.pop();
+        mark[i] = 2;
+        None
+    }
+    let mut mark = vec![0u8; edges.len()];
+    for i in 0..edges.len() {
+        if mark[i] == 0 {
+            if let Some(c) = dfs(i, edges, &mut mark, &mut Vec::new()) {
+                return Some(c);
+            }
+        }
+    }
+    None
+}
+
+pub fn runbook(src: &Source, rb: &Runbook, env: Option<&Environment>) -> Vec<Diagnostic> {
+    let mut d = Vec::new();
+    if rb.steps.is_empty() {
+        d.push(Diagnostic::at(src, None, "the runbook has no steps").hint("add at least one step under `steps:`"));
+        return d;
+    }
+    if rb.max_parallel == Some(0) {
+        d.push(Diagnostic::at(src, None, "max_parallel must be at least 1"));
+    }
+    let mut ids: HashMap<&str, usize> = HashMap::new();
+    for (i, s) in rb.steps.iter().enumerate() {
+        let id = s.id();
+        if id.is_empty() || !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+            d.push(Diagnostic::at(src, Some(s.id.referenced), format!("step id `{id}` may use only letters, digits, `-` and `_`")));
+        }
+        if let Some(&first) = ids.get(id) {
+            let l = rb.steps[first].id.referenced.line();
+            d.push(
+                Diagnostic::at(src, Some(s.id.referenced), format!("duplicate step id `{id}` (first defined on line {l})"))
+                    .hint("give every step a unique id"),
+            );
+        } else {
+            ids.insert(id, i);
+        }
+    }
+    for s in &rb.steps {
+        for dep in s.depends_on.iter().flatten() {
+            if dep.value == s.id() {
+                d.push(Diagnostic::at(src, Some(dep.referenced), format!("step `{}` depends on itself", s.id())));
+            } else if !ids.contains_key(dep.value.as_str()) {
+                let known: Vec<&str> = rb.steps.iter().map(|s| s.id()).collect();
+                d.push(
+                    Diagnostic::at(src, Some(dep.referenced), format!("step `{}` depends on `{}`, which is not a step in this runbook", s.id(), dep.value))
+                        .hint(format!("known steps: {}", known.join(", "))),
+                );
+            }
+        }
+    }
+    let mut checkpoints: HashMap<&str, u64> = HashMap::new();
+    for s in &rb.steps {
+        if let Some(cp) = &s.checkpoint {
+            if let Some(line) = checkpoints.insert(&cp.value, cp.referenced.line()) {
+                d.push(Diagnostic::at(src, Some(cp.referenced), format!("checkpoint `{}` is already named on line {line}", cp.value)));
+            }
+        }
+    }
+    let edges = edges(rb);
+    if let Some(cycle) = find_cycle(&edges) {
+        let names: Vec<&str> = cycle.iter().map(|&i| rb.steps[i].id()).collect();
+        let at = rb.steps[cycle[0]].depends_on.as_ref().and_then(|v| v.first()).map(|x| x.referenced);
+        d.push(
+            Diagnostic::at(src, at.or(Some(rb.steps[cycle[0]].id.referenced)), format!("dependency cycle: {} -> {}", names.join(" -> "), names[0]))
+                .hint("remove one of these depends_on edges"),
+        );
+        return d;
+    }
+    let anc = ancestors(&edges);
+    for (i, s) in rb.steps.iter().enumerate() {
+        let step = s.spec.step();
+        if let Reversibility::Irreversible(why) = step.reversibility() {
+            let gated = anc[i].iter().any(|&a| matches!(rb.steps[a].spec, StepSpec::Approval(_)));
+            if !gated {
+                d.push(
+                    Diagnostic::at(src, Some(s.kind.referenced), format!("step `{}` ({}) is irreversible ({why}) and no approval step comes before it", s.id(), s.kind.value))
+                        .hint("add a step of kind `approval` and list it in this step's depends_on (directly or through earlier steps)"),
+                );
+            }
+        }
+        for t in step.templates() {
+            let refs = match template::references(&t.value) {
+                Ok(r) => r,
+                Err(m) => {
+                    d.push(Diagnostic::at(src, Some(t.referenced), m));
+                    continue;
+                }
+            };
+            for (_, path) in refs {
+                let root = path.split('.').next().unwrap_or("");
+                match root {
+                    "steps" => {
+                        let target = path.split('.').nth(1).unwrap_or("");
+                        match ids.get(target) {
+                            None => d.push(Diagnostic::at(src, Some(t.referenced), format!("`${{{path}}}` names step `{target}`, which does not exist"))),
+                            Some(&j) if !anc[i].contains(&j) => d.push(
+                                Diagnostic::at(src, Some(t.referenced), format!("`${{{path}}}` uses the output of `{target}`, which does not run before `{}`", s.id()))
+                                    .hint(format!("add `{target}` to this step's depends_on")),
+                            ),
+                            _ => {}
+                        }
+                    }
+                    "secret" | "run" => {}
+                    "env" | "primary" | "standby" => {
+                        if let Some(env) = env {
+                            let ctx = template::context(env, "run", &BTreeMap::new());
+                            if template::lookup(&ctx, path).is_none_or(|v| v.is_null()) {
+                                d.push(
+                                    Diagnostic::at(src, Some(t.referenced), format!("`${{{path}}}` is not defined in environment `{}`", env.name))
+                                        .hint("check the name against drctl.yaml"),
+                                );
+                            }
+                        }
+                    }
+                    other => d.push(
+                        Diagnostic::at(src, Some(t.referenced), format!("`${{{path}}}`: unknown root `{other}`"))
+                            .hint("references start with env, primary, standby, steps, run or secret"),
+                    ),
+                }
+            }
+        }
+        if let Some(env) = env {
+            for p in step.validate(env) {
+                d.push(Diagnostic::at(src, p.at.or(Some(s.kind.referenced)), format!("step `{}`: {}", s.id(), p.message)));
+            }
+        }
+    }
+    d
+}

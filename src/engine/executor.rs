@@ -1,0 +1,433 @@
+//! The executor: runs a plan's steps as a DAG with bounded parallelism, journaling intent before
+//! each side effect and the outcome after it, and resumes a run from its journal.
+//!
+//! One run, one process, one writer: every journal append goes through [`Engine::log`].
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use rand::Rng;
+use serde_json::Value;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use super::approval::ApprovalSource;
+use super::plan::Plan;
+use super::progress::ProgressSink;
+use crate::config::env::Environment;
+use crate::config::runbook::{OnFailure, StepDef};
+use crate::journal::{Event, JournalError, JournalWriter, Operator, Outcome, Record, ReplayError, RunState, RunStatus, StepPhase};
+use crate::steps::{Approval, ApprovalGate, Observation, Satisfied, StepCx, StepError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    Journal(#[from] JournalError),
+    #[error(transparent)]
+    Replay(#[from] ReplayError),
+    #[error("no checkpoint named `{0}` was reached in this run (reached: {1})")]
+    UnknownCheckpoint(String, String),
+}
+
+/// What an operator chose at a `--step` prompt.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Decision {
+    Go,
+    Skip(String),
+    Retry,
+    Abort,
+    Rollback,
+}
+
+/// The `--step` conversation; provided by the CLI.
+#[async_trait]
+pub trait StepPrompter: Send + Sync {
+    async fn before(&self, step: &StepDef, obs: &Observation) -> Decision;
+    async fn after_failure(&self, step: &StepDef, error: &str) -> Decision;
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum RunEnd {
+    Succeeded { continued_failures: Vec<String> },
+    Paused { reason: String },
+    Aborted { step: String, error: String },
+    RolledBack(super::rollback::RollbackReport),
+}
+
+/// Everything a run needs. Built by the CLI (or a test), then [`Engine::run`].
+pub struct Engine {
+    pub plan: Arc<Plan>,
+    pub run_id: String,
+    pub journal: tokio::sync::Mutex<Box<dyn JournalWriter>>,
+    /// Fencing token of the lease this process holds.
+    pub token: u64,
+    pub env: Arc<Environment>,
+    pub http: reqwest::Client,
+    pub aws: Arc<crate::aws::Aws>,
+    pub shutdown: CancellationToken,
+    pub progress: Arc<dyn ProgressSink>,
+    pub approvals: Arc<dyn ApprovalSource>,
+    pub prompter: Option<Arc<dyn StepPrompter>>,
+    pub operator: Operator,
+    /// In-flight steps whose effect cannot be observed, that the operator allowed to run again.
+    pub rerun: HashSet<String>,
+    pub outputs: Arc<Mutex<BTreeMap<String, Value>>>,
+}
+
+enum StepEnd {
+    Ok,
+    Failed(String),
+    Interrupted,
+    Attention(String),
+    Decision(Decision),
+}
+
+enum AttemptEnd {
+    Done,
+    Skipped,
+    Attention(String),
+    Decision(Decision),
+}
+
+enum Stop {
+    Interrupted,
+    Pause(String),
+    Abort(String, String),
+    Rollback(String, String),
+}
+
+/// Journals approvals as they are granted, and replays ones granted before a crash.
+struct JournaledGate {
+    engine: Arc<Engine>,
+    granted: HashMap<String, Approval>,
+}
+
+#[async_trait]
+impl ApprovalGate for JournaledGate {
+    async fn request(&self, step: &str, message: &str) -> Result<Approval, StepError> {
+        if let Some(a) = self.granted.get(step) {
+            return Ok(a.clone());
+        }
+        self.engine.progress.note(step, &format!("waiting for approval: {message}"));
+        let a = self.engine.approvals.wait(step, message).await?;
+        self.engine
+            .log(Event::ApprovalGranted { step: step.into(), by: a.by.clone(), via: a.via.clone(), comment: a.comment.clone() })
+            .await
+            .map_err(|e| StepError::permanent(e.to_string()))?;
+        Ok(a)
+    }
+}
+
+/// Exponential backoff with ±25% jitter, capped at five minutes.
+pub fn backoff(base: Duration, failures: u32) -> Duration {
+    let exp = base.saturating_mul(1u32 << failures.saturating_sub(1).min(16));
+    let capped = exp.min(Duration::from_secs(300));
+    let jitter = rand::rng().random_range(0.75..1.25);
+    capped.mul_f64(jitter)
+}
+
+impl Engine {
+    /// Append one event durably and show it.
+    pub async fn log(&self, event: Event) -> Result<Record, EngineError> {
+        let r = self.journal.lock().await.append(self.token, event).await?;
+        self.progress.record(&r);
+        Ok(r)
+    }
+
+    pub async fn state(&self) -> Result<RunState, EngineError> {
+        Ok(RunState::replay(self.journal.lock().await.records())?)
+    }
+
+    pub fn step_cx(self: &Arc<Self>, step: &str, gate: Arc<dyn ApprovalGate>) -> StepCx {
+        let progress = self.progress.clone();
+        StepCx {
+            run_id: self.run_id.clone(),
+            step_id: step.to_string(),
+            env: self.env.clone(),
+            http: self.http.clone(),
+            aws: self.aws.clone(),
+            approvals: gate,
+            shutdown: self.shutdown.clone(),
+            outputs: self.outputs.clone(),
+            notes: Arc::new(move |s, m| progress.note(s, m)),
+        }
+    }
+
+    /// Run (or resume) to the end, a pause, an abort or a rollback.
+    pub async fn run(self: Arc<Self>) -> Result<RunEnd, EngineError> {
+        let state = self.state().await?;
+        let plan = self.plan.clone();
+        let n = plan.steps.len();
+
+        #[derive(Clone, Copy, PartialEq)]
+        enum S {
+            Todo,
+            Running,
+            Done,
+            FailedContinue,
+        }
+        let mut st = vec![S::Todo; n];
+        let mut first_attempt = vec![1u32; n];
+        let mut inflight = vec![false; n];
+        let mut granted = HashMap::new();
+        for (i, def) in plan.steps.iter().enumerate() {
+            let id = def.id();
+            let view = state.steps.get(id);
+            if let Some(by) = view.and_then(|v| v.approved_by.clone()) {
+                granted.insert(id.to_string(), Approval { by, via: "journal".into(), comment: None });
+            }
+            first_attempt[i] = view.map_or(0, |v| v.attempts) + 1;
+            match state.step(id) {
+                StepPhase::Succeeded { result, .. } => {
+                    st[i] = S::Done;
+                    self.outputs.lock().expect("outputs").insert(id.into(), result);
+                }
+                StepPhase::Skipped { .. } => st[i] = S::Done,
+                StepPhase::Failed { will_retry: false, .. } if def.on_failure == OnFailure::Continue => st[i] = S::FailedContinue,
+                StepPhase::InFlight { .. } | StepPhase::Failed { prior: Some(_), .. } => inflight[i] = true,
+                _ => {}
+            }
+        }
+        let gate: Arc<dyn ApprovalGate> = Arc::new(JournaledGate { engine: self.clone(), granted });
+
+        let mut set: JoinSet<(usize, StepEnd)> = JoinSet::new();
+        let mut stop: Option<Stop> = None;
+        let mut continued = Vec::new();
+        let max_parallel = if self.prompter.is_some() { 1 } else { plan.max_parallel };
+        loop {
+            if stop.is_none() && self.shutdown.is_cancelled() {
+                stop = Some(Stop::Interrupted);
+            }
+            if stop.is_none() {
+                for i in 0..n {
+                    if set.len() >= max_parallel {
+                        break;
+                    }
+                    let ready = st[i] == S::Todo && plan.deps[i].iter().all(|&d| matches!(st[d], S::Done | S::FailedContinue));
+                    if ready {
+                        st[i] = S::Running;
+                        let me = self.clone();
+                        let cx = self.step_cx(plan.steps[i].id(), gate.clone());
+                        let (attempt, was_inflight) = (first_attempt[i], inflight[i]);
+                        set.spawn(async move { (i, me.run_step(i, cx, attempt, was_inflight).await) });
+                    }
+                }
+            }
+            let Some(joined) = set.join_next().await else { break };
+            let (i, end) = joined.expect("step tasks do not panic");
+            let id = plan.steps[i].id().to_string();
+            match end {
+                StepEnd::Ok => st[i] = S::Done,
+                StepEnd::Failed(err) => match plan.steps[i].on_failure {
+                    OnFailure::Continue => {
+                        st[i] = S::FailedContinue;
+                        continued.push(id);
+                    }
+                    OnFailure::Pause => {
+                        stop.get_or_insert(Stop::Pause(format!("step `{id}` failed: {err}")));
+                    }
+                    OnFailure::Abort => {
+                        stop.get_or_insert(Stop::Abort(id, err));
+                    }
+                    OnFailure::Rollback => {
+                        stop.get_or_insert(Stop::Rollback(id, err));
+                    }
+                },
+                StepEnd::Interrupted => {
+                    stop.get_or_insert(Stop::Interrupted);
+                }
+                StepEnd::Attention(why) => {
+                    stop.get_or_insert(Stop::Pause(why));
+                }
+                StepEnd::Decision(Decision::Rollback) => {
+                    stop.get_or_insert(Stop::Rollback(id, "operator chose to roll back".into()));
+                }
+                StepEnd::Decision(_) => {
+                    stop.get_or_insert(Stop::Abort(id, "operator aborted the run".into()));
+                }
+            }
+        }
+
+        match stop {
+            None => {
+                let message = if continued.is_empty() {
+                    "all steps completed".to_string()
+                } else {
+                    format!("completed; failed but continued: {}", continued.join(", "))
+                };
+                self.log(Event::RunFinished { status: RunStatus::Succeeded, message }).await?;
+                Ok(RunEnd::Succeeded { continued_failures: continued })
+            }
+            Some(Stop::Interrupted) => {
+                let reason = "interrupted: running steps reached a safe point".to_string();
+                self.log(Event::Paused { reason: reason.clone() }).await?;
+                Ok(RunEnd::Paused { reason })
+            }
+            Some(Stop::Pause(reason)) => {
+                self.log(Event::Paused { reason: reason.clone() }).await?;
+                Ok(RunEnd::Paused { reason })
+            }
+            Some(Stop::Abort(step, error)) => {
+                self.log(Event::RunFinished { status: RunStatus::Aborted, message: format!("step `{step}` failed: {error}") }).await?;
+                Ok(RunEnd::Aborted { step, error })
+            }
+            Some(Stop::Rollback(step, error)) => {
+                let cp = self.state().await?.checkpoints.last().map(|c| c.0.clone());
+                let report = super::rollback::rollback(&self, cp.as_deref(), &format!("step `{step}` failed: {error}")).await?;
+                Ok(RunEnd::RolledBack(report))
+            }
+        }
+    }
+
+    async fn run_step(self: Arc<Self>, i: usize, cx: StepCx, mut attempt: u32, mut inflight: bool) -> StepEnd {
+        match self.run_step_inner(i, &cx, &mut attempt, &mut inflight).await {
+            Ok(end) => end,
+            Err(e) => {
+                // The journal failed: nothing more can be recorded, so nothing more may be done.
+                self.shutdown.cancel();
+                StepEnd::Attention(format!("journal write failed: {e}"))
+            }
+        }
+    }
+
+    async fn run_step_inner(&self, i: usize, cx: &StepCx, attempt: &mut u32, inflight: &mut bool) -> Result<StepEnd, EngineError> {
+        let def = &self.plan.steps[i];
+        let id = def.id().to_string();
+        let began = Instant::now();
+        let budget = def.retries + 1;
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            self.log(Event::StepStarted { step: id.clone(), attempt: *attempt }).await?;
+            let timeout = self.plan.timeout(i);
+            let ask = self.prompter.is_some() && tries == 1;
+            let res = tokio::time::timeout(timeout, self.attempt(def, cx, *attempt, inflight, began, ask)).await;
+            let err = match res {
+                Ok(Ok(AttemptEnd::Done | AttemptEnd::Skipped)) => return Ok(StepEnd::Ok),
+                Ok(Ok(AttemptEnd::Attention(why))) => return Ok(StepEnd::Attention(why)),
+                Ok(Ok(AttemptEnd::Decision(d))) => return Ok(StepEnd::Decision(d)),
+                Ok(Err(AttemptErr::Engine(e))) => return Err(e),
+                Ok(Err(AttemptErr::Step(StepError::Interrupted))) => return Ok(StepEnd::Interrupted),
+                Ok(Err(AttemptErr::Step(e))) => e,
+                Err(_) => StepError::Retryable(format!("timed out after {}", humantime::format_duration(timeout))),
+            };
+            if err.is_retryable() && tries < budget && !self.shutdown.is_cancelled() {
+                let delay = backoff(def.backoff, tries);
+                self.log(Event::StepFailed { step: id.clone(), attempt: *attempt, error: err.to_string(), retry_in_ms: Some(delay.as_millis() as u64) }).await?;
+                if cx.sleep(delay).await.is_err() {
+                    return Ok(StepEnd::Interrupted);
+                }
+                *attempt += 1;
+                continue;
+            }
+            self.log(Event::StepFailed { step: id.clone(), attempt: *attempt, error: err.to_string(), retry_in_ms: None }).await?;
+            if let Some(p) = &self.prompter {
+                match p.after_failure(def, &err.to_string()).await {
+                    Decision::Retry | Decision::Go => {
+                        *attempt += 1;
+                        tries = 0;
+                        continue;
+                    }
+                    Decision::Skip(reason) => {
+                        self.log(Event::StepSkipped { step: id, reason, by: self.operator.user.clone() }).await?;
+                        return Ok(StepEnd::Ok);
+                    }
+                    d => return Ok(StepEnd::Decision(d)),
+                }
+            }
+            return Ok(StepEnd::Failed(err.to_string()));
+        }
+    }
+
+    async fn attempt(&self, def: &StepDef, cx: &StepCx, attempt: u32, inflight: &mut bool, began: Instant, ask: bool) -> Result<AttemptEnd, AttemptErr> {
+        let id = def.id().to_string();
+        let step = def.spec.step();
+        let obs = step.observe(cx).await?;
+        let succeed = |outcome, result: Value| Event::StepSucceeded {
+            step: id.clone(),
+            outcome,
+            result,
+            duration_ms: began.elapsed().as_millis() as u64,
+        };
+        match obs.state {
+            Satisfied::Done => {
+                // Done after our own intent was journaled means our earlier execute took effect.
+                let outcome = if *inflight { Outcome::Changed } else { Outcome::AlreadyDone };
+                self.log(succeed(outcome, Value::Null)).await?;
+                self.reached_checkpoint(def).await?;
+                return Ok(AttemptEnd::Done);
+            }
+            Satisfied::Unknown if *inflight && !self.rerun.contains(&id) => {
+                return Ok(AttemptEnd::Attention(format!(
+                    "step `{id}` was in flight when drctl stopped, and a `{}` step cannot observe whether it took effect. \
+                     Check by hand, then `drctl resume {} --rerun {id}` to run it again (or add a `check` command to the step)",
+                    def.kind.value, self.run_id
+                )));
+            }
+            _ => {}
+        }
+        if ask {
+            if let Some(p) = &self.prompter {
+                match p.before(def, &obs).await {
+                    Decision::Go | Decision::Retry => {}
+                    Decision::Skip(reason) => {
+                        self.log(Event::StepSkipped { step: id, reason, by: self.operator.user.clone() }).await?;
+                        return Ok(AttemptEnd::Skipped);
+                    }
+                    d => return Ok(AttemptEnd::Decision(d)),
+                }
+            }
+        }
+        self.log(Event::StepIntent {
+            step: id.clone(),
+            attempt,
+            observed: obs.state,
+            current: obs.current.clone(),
+            intended: obs.intended.clone(),
+            prior: obs.prior.clone(),
+        })
+        .await?;
+        *inflight = true;
+        let result = step.execute(cx, &obs).await?;
+        step.verify(cx, &result).await?;
+        self.outputs.lock().expect("outputs").insert(id.clone(), result.clone());
+        self.log(succeed(Outcome::Changed, result)).await?;
+        self.reached_checkpoint(def).await?;
+        Ok(AttemptEnd::Done)
+    }
+
+    async fn reached_checkpoint(&self, def: &StepDef) -> Result<(), EngineError> {
+        if let Some(cp) = &def.checkpoint {
+            self.log(Event::CheckpointReached { name: cp.value.clone(), step: def.id().into() }).await?;
+        }
+        Ok(())
+    }
+}
+
+enum AttemptErr {
+    Step(StepError),
+    Engine(EngineError),
+}
+
+impl From<StepError> for AttemptErr {
+    fn from(e: StepError) -> Self {
+        AttemptErr::Step(e)
+    }
+}
+
+impl From<EngineError> for AttemptErr {
+    fn from(e: EngineError) -> Self {
+        AttemptErr::Engine(e)
+    }
+}
+
+/// Which steps of a journaled run still have to run, for `status` and `plan` displays.
+pub fn pending_steps(plan: &Plan, state: &RunState) -> Vec<String> {
+    plan.steps
+        .iter()
+        .filter(|s| !matches!(state.step(s.id()), StepPhase::Succeeded { .. } | StepPhase::Skipped { .. }))
+        .map(|s| s.id().to_string())
+        .collect()
+}

@@ -1,0 +1,12 @@
+//! The engine: plan (DAG), executor, rollback, approvals and progress events. It knows nothing
+//! about AWS (steps do) and nothing about the terminal (the CLI's progress sink does).
+
+pub mod approval;
+pub mod executor;
+pub mod plan;
+pub mod progress;
+pub mod rollback;
+
+pub use executor::{Decision, Engine, EngineError, RunEnd, StepPrompter};
+pub use plan::Plan;
+pub use rollback::RollbackReport;

@@ -1,0 +1,142 @@
+//! Rollback: undo completed steps in reverse completion order, back to a named checkpoint or to
+//! the start. Steps that died in flight are undone first, from the prior state their intent
+//! journaled. An irreversible step stops the rollback there, and the report says what that means.
+
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use super::executor::{backoff, Engine, EngineError};
+use crate::journal::{Event, Outcome, RunStatus, StepPhase};
+use crate::steps::Reversibility;
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RollbackReport {
+    pub to: Option<String>,
+    pub undone: Vec<String>,
+    /// Steps passed over: nothing to undo, or already in place before the run.
+    pub passed: Vec<String>,
+    /// The irreversible step the rollback stopped at, and why.
+    pub stopped_at: Option<(String, String)>,
+    pub failed: Option<(String, String)>,
+    /// Completed steps still in effect after the rollback.
+    pub left_in_place: Vec<String>,
+}
+
+impl RollbackReport {
+    pub fn complete(&self) -> bool {
+        self.stopped_at.is_none() && self.failed.is_none()
+    }
+}
+
+pub async fn rollback(engine: &Arc<Engine>, to: Option<&str>, why: &str) -> Result<RollbackReport, EngineError> {
+    let state = engine.state().await?;
+    let from = match to {
+        None => 0,
+        Some(name) => match state.checkpoints.iter().rev().find(|(n, _)| n == name) {
+            Some((_, idx)) => (*idx).min(state.completed.len()),
+            None => {
+                let reached: Vec<&str> = state.checkpoints.iter().map(|c| c.0.as_str()).collect();
+                return Err(EngineError::UnknownCheckpoint(
+                    name.into(),
+                    if reached.is_empty() { "none".into() } else { reached.join(", ") },
+                ));
+            }
+        },
+    };
+    engine.log(Event::RollbackStarted { to: to.map(String::from), operator: engine.operator.clone() }).await?;
+    engine.progress.note("-", why);
+
+    // In-flight work is the most recent; then completed steps, newest first.
+    let mut targets: Vec<String> = engine
+        .plan
+        .steps
+        .iter()
+        .map(|s| s.id().to_string())
+        .filter(|id| matches!(state.step(id), StepPhase::InFlight { .. } | StepPhase::Failed { prior: Some(_), .. }))
+        .collect();
+    targets.extend(state.completed[from..].iter().rev().cloned());
+
+    let gate: Arc<dyn crate::steps::ApprovalGate> = Arc::new(NoApprovals);
+    let mut report = RollbackReport { to: to.map(String::from), undone: vec![], passed: vec![], stopped_at: None, failed: None, left_in_place: vec![] };
+    for id in &targets {
+        let Some(i) = engine.plan.index(id) else { continue };
+        let def = &engine.plan.steps[i];
+        let step = def.spec.step();
+        let (prior, result) = match state.step(id) {
+            StepPhase::Succeeded { outcome: Outcome::AlreadyDone, .. } => {
+                report.passed.push(id.clone());
+                continue;
+            }
+            StepPhase::Succeeded { prior, result, .. } | StepPhase::Undoing { prior, result } | StepPhase::UndoFailed { prior, result, .. } => (prior, result),
+            StepPhase::InFlight { prior, .. } | StepPhase::Failed { prior: Some(prior), .. } => (prior, serde_json::Value::Null),
+            _ => continue,
+        };
+        match step.reversibility() {
+            Reversibility::NothingToUndo => {
+                report.passed.push(id.clone());
+                continue;
+            }
+            Reversibility::Irreversible(what) => {
+                let reason = format!(
+                    "`{id}` ({}) cannot be undone: {what}. Steps completed before it stay in place; \
+                     to go back, run the failback runbook",
+                    def.kind.value
+                );
+                engine.log(Event::RollbackStopped { step: id.clone(), reason: reason.clone() }).await?;
+                report.stopped_at = Some((id.clone(), reason));
+                break;
+            }
+            Reversibility::Reversible => {}
+        }
+        engine.log(Event::UndoStarted { step: id.clone() }).await?;
+        let cx = engine.step_cx(id, gate.clone());
+        let mut last_err = String::new();
+        let mut ok = false;
+        for attempt in 1..=def.retries + 1 {
+            if attempt > 1 && cx.sleep(backoff(def.backoff, attempt - 1)).await.is_err() {
+                break;
+            }
+            match tokio::time::timeout(engine.plan.timeout(i), step.undo(&cx, &prior, &result)).await {
+                Ok(Ok(())) => {
+                    ok = true;
+                    break;
+                }
+                Ok(Err(e)) => last_err = e.to_string(),
+                Err(_) => last_err = format!("undo timed out after {}", humantime::format_duration(engine.plan.timeout(i))),
+            }
+        }
+        if ok {
+            engine.log(Event::Undone { step: id.clone() }).await?;
+            report.undone.push(id.clone());
+        } else {
+            engine.log(Event::UndoFailed { step: id.clone(), error: last_err.clone() }).await?;
+            report.failed = Some((id.clone(), last_err));
+            break;
+        }
+    }
+    let after = engine.state().await?;
+    report.left_in_place = after
+        .completed
+        .iter()
+        .filter(|id| !report.passed.contains(id))
+        .cloned()
+        .collect();
+    engine.log(Event::RollbackFinished { undone: report.undone.clone(), complete: report.complete() }).await?;
+    let (status, message) = if report.complete() {
+        (RunStatus::RolledBack, format!("rolled back{}: {why}", to.map(|t| format!(" to checkpoint `{t}`")).unwrap_or_default()))
+    } else {
+        (RunStatus::Failed, format!("rollback incomplete: {why}"))
+    };
+    engine.log(Event::RunFinished { status, message }).await?;
+    Ok(report)
+}
+
+struct NoApprovals;
+
+#[async_trait::async_trait]
+impl crate::steps::ApprovalGate for NoApprovals {
+    async fn request(&self, step: &str, _m: &str) -> Result<crate::steps::Approval, crate::steps::StepError> {
+        Err(crate::steps::StepError::permanent(format!("step `{step}` asked for approval during a rollback")))
+    }
+}

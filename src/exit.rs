@@ -1,0 +1,21 @@
+//! Exit codes, one per outcome a script may want to branch on. Documented in README.md.
+
+/// Everything asked for was done (or was already in place).
+pub const OK: i32 = 0;
+/// An unexpected error (I/O, a bug). The message says what.
+pub const ERROR: i32 = 1;
+/// Bad input: a file that does not validate, a bad flag or argument. Nothing was executed.
+pub const INVALID: i32 = 2;
+/// Another drctl holds the environment's lease.
+pub const LOCKED: i32 = 3;
+/// A step failed and the run was aborted (or a check found a FAIL).
+pub const FAILED: i32 = 4;
+/// The run is paused (a failure with `on_failure: pause`, a signal, or a step needing a human).
+/// `drctl resume RUN` continues it.
+pub const PAUSED: i32 = 5;
+/// The run was rolled back (completely).
+pub const ROLLED_BACK: i32 = 6;
+/// A rollback stopped at an irreversible step, or an undo failed.
+pub const ROLLBACK_INCOMPLETE: i32 = 7;
+/// The operator declined a confirmation, or a mutating command had no TTY and no `--yes`.
+pub const DECLINED: i32 = 8;

@@ -1,0 +1,207 @@
+//! Journal events: what a run did, in order. The intent is journaled before a side effect and
+//! the outcome after it. Nothing in here is ever a secret: webhook URLs, `exec` environment values
+//! and `${secret.*}` values are never put in an event.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::steps::Satisfied;
+
+/// Who ran a command, from where.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Operator {
+    pub user: String,
+    pub host: String,
+    pub pid: u32,
+}
+
+impl Operator {
+    pub fn current() -> Self {
+        let user = std::env::var("DRCTL_OPERATOR")
+            .or_else(|_| std::env::var("USER"))
+            .or_else(|_| std::env::var("LOGNAME"))
+            .unwrap_or_else(|_| {
+                nix::unistd::User::from_uid(nix::unistd::getuid())
+                    .ok()
+                    .flatten()
+                    .map(|u| u.name)
+                    .unwrap_or_else(|| "unknown".into())
+            });
+        Self {
+            user,
+            host: hostname::get().map(|h| h.to_string_lossy().into_owned()).unwrap_or_default(),
+            pid: std::process::id(),
+        }
+    }
+}
+
+impl std::fmt::Display for Operator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}@{} (pid {})", self.user, self.host, self.pid)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// The step changed something.
+    Changed,
+    /// The target state already held; nothing was done.
+    AlreadyDone,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    Succeeded,
+    Failed,
+    Aborted,
+    RolledBack,
+}
+
+impl std::fmt::Display for RunStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            RunStatus::Succeeded => "succeeded",
+            RunStatus::Failed => "failed",
+            RunStatus::Aborted => "aborted",
+            RunStatus::RolledBack => "rolled back",
+        })
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Event {
+    RunStarted {
+        run_id: String,
+        runbook_name: String,
+        runbook_path: String,
+        runbook_text: String,
+        runbook_sha256: String,
+        env_name: String,
+        env_path: String,
+        env_text: String,
+        env_sha256: String,
+        operator: Operator,
+        /// The command line, for the report ("drctl failover --region us-west-2 --yes").
+        command: String,
+    },
+    Resumed {
+        operator: Operator,
+    },
+    StepStarted {
+        step: String,
+        attempt: u32,
+    },
+    /// Written after observe and before execute: the intent, and what undo needs.
+    StepIntent {
+        step: String,
+        attempt: u32,
+        observed: Satisfied,
+        current: String,
+        intended: String,
+        prior: Value,
+    },
+    StepSucceeded {
+        step: String,
+        outcome: Outcome,
+        result: Value,
+        duration_ms: u64,
+    },
+    StepFailed {
+        step: String,
+        attempt: u32,
+        error: String,
+        /// Set when the engine will try again after this delay.
+        retry_in_ms: Option<u64>,
+    },
+    StepSkipped {
+        step: String,
+        reason: String,
+        by: String,
+    },
+    ApprovalGranted {
+        step: String,
+        by: String,
+        via: String,
+        comment: Option<String>,
+    },
+    CheckpointReached {
+        name: String,
+        step: String,
+    },
+    /// Something an operator should know that did not fail the run (a fence that was skipped).
+    Warning {
+        step: Option<String>,
+        message: String,
+    },
+    Paused {
+        reason: String,
+    },
+    RunFinished {
+        status: RunStatus,
+        message: String,
+    },
+    RollbackStarted {
+        to: Option<String>,
+        operator: Operator,
+    },
+    UndoStarted {
+        step: String,
+    },
+    Undone {
+        step: String,
+    },
+    UndoFailed {
+        step: String,
+        error: String,
+    },
+    /// Rollback stopped here: this step cannot be undone.
+    RollbackStopped {
+        step: String,
+        reason: String,
+    },
+    RollbackFinished {
+        undone: Vec<String>,
+        complete: bool,
+    },
+}
+
+impl Event {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Event::RunStarted { .. } => "run_started",
+            Event::Resumed { .. } => "resumed",
+            Event::StepStarted { .. } => "step_started",
+            Event::StepIntent { .. } => "step_intent",
+            Event::StepSucceeded { .. } => "step_succeeded",
+            Event::StepFailed { .. } => "step_failed",
+            Event::StepSkipped { .. } => "step_skipped",
+            Event::ApprovalGranted { .. } => "approval_granted",
+            Event::CheckpointReached { .. } => "checkpoint_reached",
+            Event::Warning { .. } => "warning",
+            Event::Paused { .. } => "paused",
+            Event::RunFinished { .. } => "run_finished",
+            Event::RollbackStarted { .. } => "rollback_started",
+            Event::UndoStarted { .. } => "undo_started",
+            Event::Undone { .. } => "undone",
+            Event::UndoFailed { .. } => "undo_failed",
+            Event::RollbackStopped { .. } => "rollback_stopped",
+            Event::RollbackFinished { .. } => "rollback_finished",
+        }
+    }
+}
+
+/// One line of the journal.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Record {
+    /// 1, 2, 3, ... with no gaps.
+    pub seq: u64,
+    pub at: DateTime<Utc>,
+    /// Fencing token of the lease the writer held.
+    pub token: u64,
+    #[serde(flatten)]
+    pub event: Event,
+}

@@ -1,0 +1,278 @@
+//! File journal: `<state>/runs/<run-id>/journal.jsonl`, one JSON record per line, each line
+//! written whole and fsync'd before `append` returns.
+//!
+//! A process killed mid-write can leave a partial last line. On open for writing it is cut back
+//! to the last whole record, with a warning; readers skip it (the writer may still be writing).
+//! A bad line anywhere else is corruption, and is refused, never skipped.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use async_trait::async_trait;
+use chrono::Utc;
+
+use super::{Event, JournalError, JournalStore, JournalWriter, Record};
+
+pub struct FileJournalStore {
+    root: PathBuf,
+}
+
+impl FileJournalStore {
+    pub fn new(state_dir: &Path) -> Self {
+        Self { root: state_dir.join("runs") }
+    }
+
+    pub fn run_dir(&self, run_id: &str) -> PathBuf {
+        self.root.join(run_id)
+    }
+
+    fn path(&self, run_id: &str) -> PathBuf {
+        self.run_dir(run_id).join("journal.jsonl")
+    }
+}
+
+fn io(path: &Path) -> impl Fn(std::io::Error) -> JournalError + '_ {
+    move |source| JournalError::Io { path: path.display().to_string(), source }
+}
+
+/// Parse journal bytes. Returns the records, the byte length of the whole-record prefix, and
+/// a warning if a torn tail was found.
+pub fn parse(path: &Path, bytes: &[u8]) -> Result<(Vec<Record>, usize, Option<String>), JournalError> {
+    let mut records = Vec::new();
+    let mut pos = 0;
+    let mut line_no = 0;
+    while pos < bytes.len() {
+        line_no += 1;
+        let end = bytes[pos..].iter().position(|&b| b == b'\n').map(|i| pos + i);
+        let line = &bytes[pos..end.unwrap_or(bytes.len())];
+        match (serde_json::from_slice::<Record>(line), end) {
+            (Ok(r), Some(e)) => {
+                records.push(r);
+                pos = e + 1;
+            }
+            // A whole record whose newline did not make it: keep it, the newline is repaired.
+            (Ok(r), None) => {
+                records.push(r);
+                let warn = format!(
+                    "{}: last record had no trailing newline; kept it ({} records)",
+                    path.display(),
+                    records.len()
+                );
+                return Ok((records, bytes.len(), Some(warn)));
+            }
+            (Err(e), None) => {
+                let warn = format!(
+                    "{}: torn last line ({} bytes, {e}) cut back to the last whole event (#{})",
+                    path.display(),
+                    line.len(),
+                    records.len()
+                );
+                return Ok((records, pos, Some(warn)));
+            }
+            (Err(e), Some(_)) => {
+                return Err(JournalError::Corrupt {
+                    path: path.display().to_string(),
+                    line: line_no,
+                    why: e.to_string(),
+                })
+            }
+        }
+    }
+    Ok((records, pos, None))
+}
+
+struct FileJournal {
+    path: PathBuf,
+    file: std::fs::File,
+    records: Vec<Record>,
+}
+
+#[async_trait]
+impl JournalWriter for FileJournal {
+    async fn append(&mut self, token: u64, event: Event) -> Result<Record, JournalError> {
+        let record = Record {
+            seq: self.records.last().map_or(1, |r| r.seq + 1),
+            at: Utc::now(),
+            token,
+            event,
+        };
+        let mut line = serde_json::to_vec(&record).expect("records serialize");
+        line.push(b'\n');
+        // One write of the whole line, then fsync: a crash leaves a prefix of this line at worst.
+        self.file.write_all(&line).map_err(io(&self.path))?;
+        self.file.sync_data().map_err(io(&self.path))?;
+        test_hooks::after_append(self.records.len() + 1);
+        self.records.push(record.clone());
+        Ok(record)
+    }
+
+    fn records(&self) -> &[Record] {
+        &self.records
+    }
+}
+
+fn sync_dir(dir: &Path) -> Result<(), JournalError> {
+    std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(io(dir))
+}
+
+#[async_trait]
+impl JournalStore for FileJournalStore {
+    async fn create(&self, run_id: &str) -> Result<Box<dyn JournalWriter>, JournalError> {
+        let dir = self.run_dir(run_id);
+        std::fs::create_dir_all(&self.root).map_err(io(&self.root))?;
+        match std::fs::create_dir(&dir) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                return Err(JournalError::Exists(run_id.into()))
+            }
+            Err(e) => return Err(io(&dir)(e)),
+        }
+        let path = self.path(run_id);
+        let file = std::fs::OpenOptions::new()
+            .create_new(true)
+            .append(true)
+            .open(&path)
+            .map_err(io(&path))?;
+        sync_dir(&dir)?;
+        sync_dir(&self.root)?;
+        Ok(Box::new(FileJournal { path, file, records: Vec::new() }))
+    }
+
+    async fn open_writer(&self, run_id: &str) -> Result<(Box<dyn JournalWriter>, Vec<String>), JournalError> {
+        let path = self.path(run_id);
+        let bytes = match std::fs::read(&path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(JournalError::NoSuchRun(run_id.into()))
+            }
+            Err(e) => return Err(io(&path)(e)),
+        };
+        let (records, good, warn) = parse(&path, &bytes)?;
+        let mut file = std::fs::OpenOptions::new().append(true).open(&path).map_err(io(&path))?;
+        if good < bytes.len() {
+            file.set_len(good as u64).map_err(io(&path))?;
+            file.sync_data().map_err(io(&path))?;
+        } else if !bytes.is_empty() && bytes[bytes.len() - 1] != b'\n' {
+            file.write_all(b"\n").map_err(io(&path))?;
+            file.sync_data().map_err(io(&path))?;
+        }
+        Ok((Box::new(FileJournal { path, file, records }), warn.into_iter().collect()))
+    }
+
+    async fn read(&self, run_id: &str) -> Result<(Vec<Record>, Vec<String>), JournalError> {
+        let path = self.path(run_id);
+        let bytes = match std::fs::read(&path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(JournalError::NoSuchRun(run_id.into()))
+            }
+            Err(e) => return Err(io(&path)(e)),
+        };
+        let (records, _, warn) = parse(&path, &bytes)?;
+        Ok((records, warn.into_iter().collect()))
+    }
+
+    async fn list(&self) -> Result<Vec<String>, JournalError> {
+        let mut ids = Vec::new();
+        let entries = match std::fs::read_dir(&self.root) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(ids),
+            Err(e) => return Err(io(&self.root)(e)),
+        };
+        for entry in entries.flatten() {
+            if entry.path().join("journal.jsonl").exists() {
+                ids.push(entry.file_name().to_string_lossy().into_owned());
+            }
+        }
+        // Run ids start with a UTC timestamp, so name order is time order.
+        ids.sort();
+        Ok(ids)
+    }
+}
+
+/// Crash-test hook: `DRCTL_TEST_KILL_AFTER_EVENT=N` makes the process SIGKILL itself right after
+/// its Nth journal record is durable. Used by the crash tests against the real binary; inert
+/// unless the variable is set.
+mod test_hooks {
+    use std::sync::OnceLock;
+
+    pub fn after_append(nth: usize) {
+        static AT: OnceLock<Option<usize>> = OnceLock::new();
+        let at = AT.get_or_init(|| {
+            std::env::var("DRCTL_TEST_KILL_AFTER_EVENT").ok().and_then(|v| v.parse().ok())
+        });
+        if *at == Some(nth) {
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::this(), nix::sys::signal::Signal::SIGKILL);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::journal::Event;
+
+    fn ev(reason: &str) -> Event {
+        Event::Paused { reason: reason.into() }
+    }
+
+    #[tokio::test]
+    async fn torn_tail_is_cut_back_and_whole_events_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FileJournalStore::new(dir.path());
+        let mut j = store.create("r1").await.unwrap();
+        j.append(1, ev("a")).await.unwrap();
+        j.append(1, ev("b")).await.unwrap();
+        drop(j);
+        let path = dir.path().join("runs/r1/journal.jsonl");
+        let mut bytes = std::fs::read(&path).unwrap();
+        bytes.extend_from_slice(br#"{"seq":3,"at":"2026-"#);
+        std::fs::write(&path, &bytes).unwrap();
+
+        // A reader skips the tail without touching the file.
+        let (recs, warns) = store.read("r1").await.unwrap();
+        assert_eq!(recs.len(), 2);
+        assert_eq!(warns.len(), 1);
+        assert_eq!(std::fs::read(&path).unwrap().len(), bytes.len());
+
+        // A writer cuts it back, warns, and continues the sequence.
+        let (mut j, warns) = store.open_writer("r1").await.unwrap();
+        assert!(warns[0].contains("torn last line"), "{warns:?}");
+        let r = j.append(1, ev("c")).await.unwrap();
+        assert_eq!(r.seq, 3);
+        let (recs, warns) = store.read("r1").await.unwrap();
+        assert!(warns.is_empty());
+        assert_eq!(recs.iter().map(|r| r.seq).collect::<Vec<_>>(), vec![1, 2, 3]);
+    }
+
+    #[tokio::test]
+    async fn whole_record_without_newline_is_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FileJournalStore::new(dir.path());
+        let mut j = store.create("r1").await.unwrap();
+        j.append(1, ev("a")).await.unwrap();
+        drop(j);
+        let path = dir.path().join("runs/r1/journal.jsonl");
+        let bytes = std::fs::read(&path).unwrap();
+        std::fs::write(&path, &bytes[..bytes.len() - 1]).unwrap();
+        let (mut j, warns) = store.open_writer("r1").await.unwrap();
+        assert_eq!(warns.len(), 1);
+        j.append(1, ev("b")).await.unwrap();
+        let (recs, _) = store.read("r1").await.unwrap();
+        assert_eq!(recs.len(), 2);
+    }
+
+    #[tokio::test]
+    async fn corrupt_middle_line_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FileJournalStore::new(dir.path());
+        let mut j = store.create("r1").await.unwrap();
+        j.append(1, ev("a")).await.unwrap();
+        drop(j);
+        let path = dir.path().join("runs/r1/journal.jsonl");
+        let mut bytes = b"garbage\n".to_vec();
+        bytes.extend(std::fs::read(&path).unwrap());
+        std::fs::write(&path, &bytes).unwrap();
+        assert!(matches!(store.open_writer("r1").await, Err(JournalError::Corrupt { line: 1, .. })));
+    }
+}

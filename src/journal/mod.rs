@@ -1,0 +1,55 @@
+//! The run journal and the single-writer lease, behind traits shaped for two backends: files
+//! (the default, below) and DynamoDB (conditional writes, next). The engine only sees the traits.
+//!
+//! Journal: an append-only list of [`Record`]s per run; `append` returns only once the record is
+//! durable. Lease: one writer per environment, with a fencing token that grows on every
+//! acquisition; every record carries the token of the lease under which it was written.
+
+pub mod event;
+pub mod file;
+pub mod lease;
+pub mod replay;
+
+use async_trait::async_trait;
+
+pub use event::{Event, Operator, Outcome, Record, RunStatus};
+pub use lease::{LeaseError, LeaseRecord, LeaseRequest, LeaseStore};
+pub use replay::{ReplayError, RunState, StepPhase};
+
+#[derive(Debug, thiserror::Error)]
+pub enum JournalError {
+    #[error("journal I/O on {path}: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("journal {path} line {line} is corrupt ({why}); it is not the last line, so this is not a torn write. Refusing to guess: inspect the file")]
+    Corrupt { path: String, line: usize, why: String },
+    #[error("no run `{0}` (see `drctl history`)")]
+    NoSuchRun(String),
+    #[error("run `{0}` already exists")]
+    Exists(String),
+    #[error(transparent)]
+    Replay(#[from] ReplayError),
+}
+
+/// An open journal that this process may append to (it holds the lease).
+#[async_trait]
+pub trait JournalWriter: Send {
+    /// Append one event durably (fsync'd) and return its record.
+    async fn append(&mut self, token: u64, event: Event) -> Result<Record, JournalError>;
+    fn records(&self) -> &[Record];
+}
+
+/// Where journals live.
+#[async_trait]
+pub trait JournalStore: Send + Sync {
+    async fn create(&self, run_id: &str) -> Result<Box<dyn JournalWriter>, JournalError>;
+    /// Open for appending. A torn last line is cut back and reported in the warnings.
+    async fn open_writer(&self, run_id: &str) -> Result<(Box<dyn JournalWriter>, Vec<String>), JournalError>;
+    /// Read without modifying (safe while another process writes).
+    async fn read(&self, run_id: &str) -> Result<(Vec<Record>, Vec<String>), JournalError>;
+    /// Every run id, oldest first.
+    async fn list(&self) -> Result<Vec<String>, JournalError>;
+}

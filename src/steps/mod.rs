@@ -1,0 +1,246 @@
+//! Step kinds: one file per kind, each with its spec (serde) and its observe / execute /
+//! verify / undo. The set of kinds is closed: [`StepSpec`] lists them all.
+//!
+//! The contract every kind keeps, so that the engine can be crash-safe:
+//! - `observe` is read-only. It says whether the target state already holds, what is there now,
+//!   and captures the `prior` state that undo needs. The engine journals `prior` *before*
+//!   calling `execute`, so an undo is possible even if drctl dies mid-action.
+//! - `execute` is idempotent: called again after a crash it must not do the work twice.
+//! - `verify` waits (bounded by the step timeout) until the change is visible.
+//! - `undo` puts back what `prior` recorded, or the kind declares itself irreversible.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde::de::{self, Deserialize, Deserializer};
+use serde_json::Value;
+use serde_saphyr::Spanned;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::env::Environment;
+use crate::config::template;
+
+pub mod approval;
+pub mod exec;
+pub mod http_check;
+pub mod notify;
+pub mod wait;
+
+/// Whether the state a step wants is already there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Satisfied {
+    /// Target state holds: executing would be a no-op.
+    Done,
+    /// Target state does not hold: execute would change something.
+    NotDone,
+    /// This kind cannot tell (e.g. `exec` without a `check` command).
+    Unknown,
+}
+
+/// The read-only view of a step before it acts.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Observation {
+    pub state: Satisfied,
+    /// What is there now, for people.
+    pub current: String,
+    /// What executing would change, for people.
+    pub intended: String,
+    /// What undo needs to put things back. Journaled before `execute`.
+    pub prior: Value,
+}
+
+impl Observation {
+    pub fn new(state: Satisfied, current: impl Into<String>, intended: impl Into<String>) -> Self {
+        Self {
+            state,
+            current: current.into(),
+            intended: intended.into(),
+            prior: Value::Null,
+        }
+    }
+
+    pub fn with_prior(mut self, prior: Value) -> Self {
+        self.prior = prior;
+        self
+    }
+}
+
+/// Whether and how a completed step can be undone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reversibility {
+    /// Undo puts the prior state back.
+    Reversible,
+    /// Changes nothing that needs undoing (waits, checks, approvals, notifications).
+    NothingToUndo,
+    /// Cannot be undone; the text says why and what to do instead.
+    Irreversible(&'static str),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StepError {
+    /// Worth another attempt (timeouts, throttling, a state that has not settled yet).
+    #[error("{0}")]
+    Retryable(String),
+    /// Another attempt would fail the same way (refused precondition, bad parameters).
+    #[error("{0}")]
+    Permanent(String),
+    /// Shutdown was requested; the step stopped at a safe point.
+    #[error("interrupted by shutdown")]
+    Interrupted,
+}
+
+impl StepError {
+    pub fn retryable(msg: impl Into<String>) -> Self {
+        StepError::Retryable(msg.into())
+    }
+    pub fn permanent(msg: impl Into<String>) -> Self {
+        StepError::Permanent(msg.into())
+    }
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, StepError::Retryable(_))
+    }
+}
+
+/// A problem found while validating a step's parameters against the environment.
+#[derive(Debug, Clone)]
+pub struct Problem {
+    pub at: Option<serde_saphyr::Location>,
+    pub message: String,
+}
+
+/// Who approved a gated step, and how.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, PartialEq)]
+pub struct Approval {
+    pub by: String,
+    /// `prompt`, `cli` (`drctl approve` from another terminal) or `--yes`.
+    pub via: String,
+    #[serde(default)]
+    pub comment: Option<String>,
+}
+
+/// The engine's side of an `approval` step: asks a human and waits.
+#[async_trait]
+pub trait ApprovalGate: Send + Sync {
+    async fn request(&self, step: &str, message: &str) -> Result<Approval, StepError>;
+}
+
+/// Everything a step may use while it runs. Built by the engine, one per step attempt.
+#[derive(Clone)]
+pub struct StepCx {
+    pub run_id: String,
+    pub step_id: String,
+    pub env: Arc<Environment>,
+    pub http: reqwest::Client,
+    pub aws: Arc<crate::aws::Aws>,
+    pub approvals: Arc<dyn ApprovalGate>,
+    pub shutdown: CancellationToken,
+    /// Results of completed steps, for `${steps.ID.KEY}` references.
+    pub outputs: Arc<Mutex<BTreeMap<String, Value>>>,
+    /// Progress notes for the terminal ("waiting for status available").
+    pub notes: Arc<dyn Fn(&str, &str) + Send + Sync>,
+}
+
+impl StepCx {
+    /// Fill `${...}` references from the environment, the run and earlier steps' outputs.
+    pub fn render(&self, text: &str) -> Result<String, StepError> {
+        let outputs = self.outputs.lock().expect("outputs lock").clone();
+        let ctx = template::context(&self.env, &self.run_id, &outputs);
+        template::render(text, &ctx).map_err(StepError::permanent)
+    }
+
+    pub fn note(&self, msg: &str) {
+        (self.notes)(&self.step_id, msg)
+    }
+
+    /// Sleep that ends early, with `Interrupted`, when shutdown is requested.
+    pub async fn sleep(&self, d: Duration) -> Result<(), StepError> {
+        tokio::select! {
+            _ = tokio::time::sleep(d) => Ok(()),
+            _ = self.shutdown.cancelled() => Err(StepError::Interrupted),
+        }
+    }
+}
+
+/// One kind of step. See the module docs for the contract.
+#[async_trait]
+pub trait Step: Send + Sync {
+    async fn observe(&self, cx: &StepCx) -> Result<Observation, StepError>;
+    /// Make the change. Returns data for verify, undo and later steps (`${steps.ID.KEY}`).
+    async fn execute(&self, cx: &StepCx, obs: &Observation) -> Result<Value, StepError>;
+    async fn verify(&self, _cx: &StepCx, _result: &Value) -> Result<(), StepError> {
+        Ok(())
+    }
+    /// Put back what `prior` recorded. `result` is Null if drctl died before journaling it.
+    async fn undo(&self, _cx: &StepCx, _prior: &Value, _result: &Value) -> Result<(), StepError> {
+        Ok(())
+    }
+    fn reversibility(&self) -> Reversibility;
+    /// Strings that may hold `${...}` references, for validation.
+    fn templates(&self) -> Vec<&Spanned<String>> {
+        Vec::new()
+    }
+    /// Kind-specific checks against the environment (resources that must exist).
+    fn validate(&self, _env: &Environment) -> Vec<Problem> {
+        Vec::new()
+    }
+    /// A rough duration for the plan's critical path.
+    fn estimate(&self) -> Duration {
+        Duration::from_secs(1)
+    }
+}
+
+macro_rules! step_kinds {
+    ($( $name:literal => $variant:ident($module:ident :: $ty:ident) ),* $(,)?) => {
+        /// Every step kind drctl knows, with its parameters.
+        #[derive(Debug, Clone)]
+        pub enum StepSpec { $( $variant($module::$ty) ),* }
+
+        impl StepSpec {
+            pub const KINDS: &'static [&'static str] = &[$($name),*];
+
+            pub fn kind(&self) -> &'static str {
+                match self { $(StepSpec::$variant(_) => $name),* }
+            }
+
+            pub fn deserialize_kind<'de, D: Deserializer<'de>>(kind: &str, d: D) -> Result<Self, D::Error> {
+                match kind {
+                    $($name => <$module::$ty as Deserialize>::deserialize(d).map(StepSpec::$variant),)*
+                    other => Err(de::Error::custom(format!("unknown step kind `{other}`"))),
+                }
+            }
+
+            pub fn step(&self) -> &dyn Step {
+                match self { $(StepSpec::$variant(s) => s),* }
+            }
+
+            /// JSON Schema of each kind's `with` parameters.
+            pub fn schemas() -> Vec<(&'static str, schemars::Schema)> {
+                vec![$(($name, schemars::schema_for!($module::$ty))),*]
+            }
+        }
+    };
+}
+
+step_kinds! {
+    "wait" => Wait(wait::Wait),
+    "approval" => Approval(approval::ApprovalStep),
+    "http.check" => HttpCheck(http_check::HttpCheck),
+    "exec" => Exec(exec::Exec),
+    "notify" => Notify(notify::Notify),
+}
+
+impl StepSpec {
+    /// Parameters when a step has no `with`: only kinds whose fields are all optional.
+    pub fn from_empty(kind: &str) -> Result<Self, String> {
+        let d = serde::de::value::MapDeserializer::<_, serde::de::value::Error>::new(
+            std::iter::empty::<(String, String)>(),
+        );
+        Self::deserialize_kind(kind, d).map_err(|e| e.to_string())
+    }
+}
+
+/// Serde helper: `Spanned<String>` fields are plain strings in the schema.
+pub(crate) type Text = Spanned<String>;
