@@ -69,7 +69,7 @@ impl Sandbox {
     /// Call the control API (`/_sandbox/...`).
     pub fn control(&self, method: &str, path: &str, body: Option<serde_json::Value>) -> serde_json::Value {
         let url = format!("{}{}", self.endpoint, path);
-        let client = reqwest::blocking_client();
+        let client = mini_http::Client;
         let mut req = client.request(method.to_string(), &url);
         if let Some(b) = body {
             req = req.json(&b);
@@ -102,10 +102,7 @@ impl Drop for Sandbox {
 }
 
 /// A tiny blocking HTTP client over std, so tests need no extra runtime.
-mod reqwest {
-    pub fn blocking_client() -> Client {
-        Client
-    }
+mod mini_http {
     pub struct Client;
     pub struct Request {
         method: String,
