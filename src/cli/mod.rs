@@ -3,8 +3,10 @@
 
 pub mod files;
 pub mod inspect;
+pub mod probe;
 pub mod render;
 pub mod session;
+pub mod watch;
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -128,6 +130,23 @@ pub enum Command {
         step: String,
         #[arg(long)]
         comment: Option<String>,
+    },
+    /// Probe every target in `probes:` once and print a table. Exit 0 if all answered as
+    /// expected, 4 if any failed.
+    Probe {
+        /// Only these targets (repeatable).
+        #[arg(long = "target", value_name = "NAME")]
+        targets: Vec<String>,
+    },
+    /// Watch the targets continuously; on a confirmed primary outage notify, or fail over
+    /// (`probes.watch` in drctl.yaml). Serves /metrics, /status and /healthz.
+    Watch {
+        /// Address for /metrics, /status and /healthz (port 0 picks a free one).
+        #[arg(long, default_value = "127.0.0.1:9464")]
+        listen: String,
+        /// Only notify, whatever `probes.watch.action` says (for trying a policy out).
+        #[arg(long)]
+        notify_only: bool,
     },
     /// Print shell completions.
     Completions { shell: clap_complete::Shell },

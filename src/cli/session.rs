@@ -99,9 +99,14 @@ pub fn install_signals(token: CancellationToken) {
     });
 }
 
+/// Set by `drctl watch`: runs it starts print plain lines, never a live table over its output.
+pub static FORCE_PLAIN: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 pub fn progress_sink(g: &Global, plan: &Plan, step_mode: bool) -> Arc<dyn ProgressSink> {
     if g.output == Output::Json {
         Arc::new(JsonLines)
+    } else if FORCE_PLAIN.load(std::sync::atomic::Ordering::Relaxed) {
+        Arc::new(Plain)
     } else if is_tty() && !step_mode && std::env::var_os("DRCTL_PLAIN").is_none() {
         Arc::new(Live::new(&plan.steps.iter().map(|s| s.id().to_string()).collect::<Vec<_>>()))
     } else {
@@ -327,6 +332,16 @@ pub async fn start_run(g: &Global, p: Prepared, m: &Mutating) -> Result<i32> {
         m.yes || m.step,
     )?;
     let shutdown = CancellationToken::new();
+    install_signals(shutdown.clone());
+    let (run_id, end) = execute_run(g, p, m, shutdown).await?;
+    Ok(finish(g, &run_id, &end))
+}
+
+/// Take the lease, journal the start, and run the engine to its end. The caller confirmed and
+/// owns `shutdown` (signals, or `drctl watch` stopping). Used by `run` and by `watch`'s
+/// failover action, so both go through the same lease, journal and engine.
+pub async fn execute_run(g: &Global, p: Prepared, m: &Mutating, shutdown: CancellationToken) -> Result<(String, RunEnd)> {
+    let plan = Arc::new(Plan::new(&p.rb));
     let run_id = new_run_id();
     let held = take_lease(g, &p.env, m, &command_line(), Some(&run_id), shutdown.clone()).await?;
     let store = FileJournalStore::new(&g.state_dir(Some(&p.env)));
@@ -351,11 +366,10 @@ pub async fn start_run(g: &Global, p: Prepared, m: &Mutating) -> Result<i32> {
         )
         .await?;
     eprintln!("run {run_id}: journal {}", store.run_dir(&run_id).join("journal.jsonl").display());
-    install_signals(shutdown.clone());
     let engine = build_engine(g, m, Arc::new(p.env), plan, &run_id, &store.run_dir(&run_id), journal, held.lease.token, shutdown, HashSet::new())?;
     let end = engine.run().await;
     held.release().await;
-    Ok(finish(g, &run_id, &end?))
+    Ok((run_id, end?))
 }
 
 /// Re-read a run's runbook and environment from its journal (what ran is what resumes).

@@ -183,18 +183,33 @@ impl Default for Targets {
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProbeSettings {
+    /// Time between two probes of one target.
     #[serde(default = "defaults::probe_interval", with = "humantime_serde")]
     #[schemars(with = "String")]
     pub interval: Duration,
+    /// Bound on one probe: connect, TLS, request and body together.
     #[serde(default = "defaults::probe_timeout", with = "humantime_serde")]
     #[schemars(with = "String")]
     pub timeout: Duration,
+    /// Each probe starts up to this much later than its slot, so that many targets (and many
+    /// watchers) do not fire in lock-step.
+    #[serde(default = "defaults::probe_jitter", with = "humantime_serde")]
+    #[schemars(with = "String")]
+    pub jitter: Duration,
+    /// Consecutive failures that take a target to `down`.
     #[serde(default = "defaults::failure_threshold")]
     pub failure_threshold: u32,
+    /// Consecutive successes that take a `down` target back to `healthy`.
     #[serde(default = "defaults::recovery_threshold")]
     pub recovery_threshold: u32,
+    /// Most probes in flight at once (bounds sockets and memory when many targets hang).
+    #[serde(default = "defaults::max_in_flight")]
+    pub max_in_flight: usize,
     #[serde(default)]
     pub targets: Vec<ProbeTarget>,
+    /// What `drctl watch` decides, and does, when the primary is down.
+    #[serde(default)]
+    pub watch: WatchPolicy,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
@@ -202,6 +217,17 @@ pub struct ProbeSettings {
 pub struct ProbeTarget {
     pub name: String,
     pub region: String,
+    /// Overrides of the settings above, for this target only.
+    #[serde(default, with = "humantime_serde::option")]
+    #[schemars(with = "Option<String>")]
+    pub interval: Option<Duration>,
+    #[serde(default, with = "humantime_serde::option")]
+    #[schemars(with = "Option<String>")]
+    pub timeout: Option<Duration>,
+    #[serde(default)]
+    pub failure_threshold: Option<u32>,
+    #[serde(default)]
+    pub recovery_threshold: Option<u32>,
     #[serde(default)]
     pub http: Option<HttpProbe>,
     #[serde(default)]
@@ -211,13 +237,22 @@ pub struct ProbeTarget {
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HttpProbe {
+    /// `http://` or `https://` URL to GET.
     pub url: String,
     /// Host header (and the name the app is served under), when the URL names the ALB.
     #[serde(default)]
     pub host: Option<String>,
+    /// TLS server name to send and verify, when it differs from the URL's host (an ALB's DNS
+    /// name probed for the app's certificate). The connection still goes to the URL's host.
+    #[serde(default)]
+    pub sni: Option<String>,
+    /// Connect to this `ip:port` instead of resolving the URL's host (curl's `--resolve`).
+    #[serde(default)]
+    pub resolve: Option<String>,
     /// Inclusive status range such as `200-299`, or one code.
     #[serde(default = "defaults::status_range")]
     pub expect_status: String,
+    /// The first 64 KiB of the body must contain this text.
     #[serde(default)]
     pub body_contains: Option<String>,
 }
@@ -225,7 +260,86 @@ pub struct HttpProbe {
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TcpProbe {
+    /// `host:port` to connect to.
     pub address: String,
+}
+
+/// The decision policy of `drctl watch`.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WatchPolicy {
+    /// How long the primary must stay `down` before drctl acts on it.
+    #[serde(default = "defaults::confirm_for", with = "humantime_serde")]
+    #[schemars(with = "String")]
+    pub confirm_for: Duration,
+    /// `notify` (the default) tells people; `failover` also runs `runbook`.
+    #[serde(default)]
+    pub action: WatchAction,
+    /// The failover runbook, relative to the environment file. Required for `failover`.
+    #[serde(default)]
+    pub runbook: Option<String>,
+    /// Also require Route 53's health check of the primary to report unhealthy.
+    #[serde(default)]
+    pub require_route53: bool,
+    /// After acting, no further action for this long (and never until the primary recovered).
+    #[serde(default = "defaults::cooldown", with = "humantime_serde")]
+    #[schemars(with = "String")]
+    pub cooldown: Duration,
+    /// Probe targets that stand for the primary (default: every target in the primary region).
+    /// The primary is down when all of them are down.
+    #[serde(default)]
+    pub primary: Vec<String>,
+    /// Probe targets that stand for the standby (default: every target in the standby region).
+    /// All of them must be healthy before drctl acts.
+    #[serde(default)]
+    pub standby: Vec<String>,
+    /// Where decisions are sent.
+    #[serde(default)]
+    pub notifications: Vec<Notification>,
+    /// Bound on one webhook post.
+    #[serde(default = "defaults::notify_timeout", with = "humantime_serde")]
+    #[schemars(with = "String")]
+    pub notify_timeout: Duration,
+    /// Posts per message before giving up (with backoff between them).
+    #[serde(default = "defaults::notify_attempts")]
+    pub notify_attempts: u32,
+}
+
+impl Default for WatchPolicy {
+    fn default() -> Self {
+        Self {
+            confirm_for: defaults::confirm_for(),
+            action: WatchAction::default(),
+            runbook: None,
+            require_route53: false,
+            cooldown: defaults::cooldown(),
+            primary: Vec::new(),
+            standby: Vec::new(),
+            notifications: Vec::new(),
+            notify_timeout: defaults::notify_timeout(),
+            notify_attempts: defaults::notify_attempts(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum WatchAction {
+    /// Tell people; change nothing.
+    #[default]
+    Notify,
+    /// Tell people and run the failover runbook (once, under the environment's lease).
+    Failover,
+}
+
+/// One notification sink. Webhook URLs may hold tokens: they are never logged or journaled.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase", deny_unknown_fields)]
+pub enum Notification {
+    /// POST a JSON document describing the decision.
+    Webhook(String),
+    /// POST to a Slack incoming webhook (`{"text": ...}`).
+    Slack(String),
 }
 
 /// Which side of the pair a step acts on. Runbooks are written in roles so one failover
@@ -300,6 +414,24 @@ mod defaults {
     }
     pub fn recovery_threshold() -> u32 {
         2
+    }
+    pub fn probe_jitter() -> Duration {
+        Duration::from_millis(100)
+    }
+    pub fn max_in_flight() -> usize {
+        4096
+    }
+    pub fn confirm_for() -> Duration {
+        Duration::from_secs(2)
+    }
+    pub fn cooldown() -> Duration {
+        Duration::from_secs(3600)
+    }
+    pub fn notify_timeout() -> Duration {
+        Duration::from_secs(5)
+    }
+    pub fn notify_attempts() -> u32 {
+        3
     }
     pub fn status_range() -> String {
         "200-299".into()

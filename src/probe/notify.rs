@@ -1,0 +1,122 @@
+//! Notifications of watch decisions: a generic JSON webhook and Slack incoming webhooks.
+//!
+//! Posting happens on its own task behind a bounded queue: a slow or failing webhook delays
+//! other notifications at most, never probing or deciding. Each post has a timeout, and a
+//! message is tried a bounded number of times with backoff. URLs may hold tokens, so they are
+//! never logged: a sink is named by its kind and position (`webhook#1`).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Serialize;
+use serde_json::{json, Value};
+use tokio::sync::mpsc;
+
+use crate::config::env::Notification;
+
+/// How one message fared at one sink.
+#[derive(Debug, Clone, Serialize)]
+pub struct Delivery {
+    pub sink: String,
+    pub ok: bool,
+    pub attempts: u32,
+    pub error: Option<String>,
+}
+
+/// A message: one line for people (Slack) and the whole document for machines (webhooks).
+#[derive(Debug, Clone)]
+pub struct Message {
+    pub text: String,
+    pub document: Value,
+}
+
+#[derive(Clone)]
+pub struct Notifier {
+    tx: Option<mpsc::Sender<Message>>,
+    dropped: Arc<dyn Fn(&Message) + Send + Sync>,
+}
+
+/// Messages waiting beyond this are dropped (and reported): a stuck sink must not grow memory.
+const QUEUE: usize = 256;
+
+impl Notifier {
+    /// A notifier that sends nothing.
+    pub fn none() -> Self {
+        Self { tx: None, dropped: Arc::new(|_| {}) }
+    }
+
+    /// Start the posting task. `report` hears every delivery (for metrics and the journal).
+    pub fn start(
+        sinks: Vec<Notification>,
+        timeout: Duration,
+        attempts: u32,
+        report: Arc<dyn Fn(Delivery) + Send + Sync>,
+    ) -> Self {
+        if sinks.is_empty() {
+            return Self::none();
+        }
+        let client = reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(timeout)
+            .user_agent(concat!("drctl/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .unwrap_or_default();
+        let (tx, mut rx) = mpsc::channel::<Message>(QUEUE);
+        let r2 = report.clone();
+        tokio::spawn(async move {
+            while let Some(m) = rx.recv().await {
+                let posts = sinks.iter().enumerate().map(|(i, s)| deliver(&client, i, s, &m, timeout, attempts.max(1)));
+                for d in futures::future::join_all(posts).await {
+                    r2(d);
+                }
+            }
+        });
+        let dropped: Arc<dyn Fn(&Message) + Send + Sync> = Arc::new(move |_m: &Message| {
+            report(Delivery { sink: "queue".into(), ok: false, attempts: 0, error: Some("notification queue full; message dropped".into()) })
+        });
+        Self { tx: Some(tx), dropped }
+    }
+
+    /// Queue a message; never waits.
+    pub fn send(&self, m: Message) {
+        if let Some(tx) = &self.tx {
+            if let Err(mpsc::error::TrySendError::Full(m)) = tx.try_send(m) {
+                (self.dropped)(&m);
+            }
+        }
+    }
+}
+
+fn sink_name(i: usize, s: &Notification) -> String {
+    match s {
+        Notification::Webhook(_) => format!("webhook#{}", i + 1),
+        Notification::Slack(_) => format!("slack#{}", i + 1),
+    }
+}
+
+async fn deliver(client: &reqwest::Client, i: usize, s: &Notification, m: &Message, timeout: Duration, attempts: u32) -> Delivery {
+    let (url, body) = match s {
+        Notification::Webhook(u) => {
+            let mut doc = m.document.clone();
+            if let Some(o) = doc.as_object_mut() {
+                o.insert("text".into(), json!(m.text));
+            }
+            (u, doc)
+        }
+        Notification::Slack(u) => (u, json!({ "text": m.text })),
+    };
+    let mut last = String::new();
+    for attempt in 1..=attempts {
+        if attempt > 1 {
+            tokio::time::sleep(Duration::from_millis(500) * 2u32.pow(attempt - 2)).await;
+        }
+        // The client's timeout bounds the post; this one also bounds a server that trickles.
+        match tokio::time::timeout(timeout, client.post(url.as_str()).json(&body).send()).await {
+            Ok(Ok(r)) if r.status().is_success() => return Delivery { sink: sink_name(i, s), ok: true, attempts: attempt, error: None },
+            Ok(Ok(r)) => last = format!("answered {}", r.status()),
+            Ok(Err(e)) => last = e.without_url().to_string(),
+            Err(_) => last = format!("no answer within {}", humantime::format_duration(timeout)),
+        }
+    }
+    Delivery { sink: sink_name(i, s), ok: false, attempts, error: Some(last) }
+}
