@@ -95,10 +95,22 @@ pub struct Target {
     pub check: Check,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub enum Check {
     Http(Arc<http::HttpCheck>),
     Tcp(tcp::TcpCheck),
+    /// A probe computed by a function: for tests and for embedding drctl's watch elsewhere.
+    Scripted(Arc<dyn Fn() -> ProbeResult + Send + Sync>),
+}
+
+impl std::fmt::Debug for Check {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Check::Http(h) => h.fmt(f),
+            Check::Tcp(t) => t.fmt(f),
+            Check::Scripted(_) => f.write_str("Scripted"),
+        }
+    }
 }
 
 impl Target {
@@ -106,6 +118,7 @@ impl Target {
         match &self.check {
             Check::Http(h) => h.describe(),
             Check::Tcp(t) => format!("tcp {}", t.address),
+            Check::Scripted(_) => "scripted".into(),
         }
     }
 }
@@ -153,6 +166,7 @@ pub async fn probe_once(t: &Target) -> ProbeResult {
         match &t.check {
             Check::Http(h) => h.probe(t.timeout).await,
             Check::Tcp(c) => c.probe(t.timeout).await,
+            Check::Scripted(f) => f(),
         }
     };
     match tokio::time::timeout(t.timeout, fut).await {
