@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod sandbox;
+pub mod watch;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
