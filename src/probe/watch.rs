@@ -371,6 +371,13 @@ impl Watch {
                 return Err(WatchError::Config(format!("probes.watch.{field} names `{n}`, which is not a probe target")));
             }
         }
+        for (role, list) in [(Role::Primary, &w.primary), (Role::Standby, &w.standby)] {
+            if list.is_empty() && !targets.iter().any(|t| t.role == Some(role)) {
+                return Err(WatchError::Config(format!(
+                    "no probe target stands for the {role}: add targets in its region, or list them under probes.watch.{role}"
+                )));
+            }
+        }
         let metrics = Metrics::new();
         let views = targets
             .iter()
