@@ -95,7 +95,8 @@ class _MotoServer(ThreadedMotoServer):
 
     def _server_entry(self) -> None:
         try:
-            app = Middleware(DomainDispatcherApplication(create_backend_app), self.sandbox)
+            self.dispatcher = DomainDispatcherApplication(create_backend_app)
+            app = Middleware(self.dispatcher, self.sandbox)
             self._server = make_server(self._ip_address, self._port, app, True, request_handler=_QuietHandler)
         except BaseException as e:  # e.g. port in use: report instead of hanging start()
             self.error = e
@@ -137,7 +138,33 @@ class Sandbox:
         self.health.start()
         self.lag.start()
         threading.Thread(target=self._reconcile_loop, name="listener-reconcile", daemon=True).start()
+        threading.Thread(target=self._warm_up, name="warm-up", daemon=True).start()
         return self.url
+
+    # The services and regions a warm-standby rehearsal touches first.
+    WARM_SERVICES = ("sts", "ec2", "elbv2", "autoscaling", "rds", "backup", "route53", "cloudfront", "cloudwatch")
+    WARM_REGIONS = ("us-east-1", "us-west-2")
+
+    def _warm_up(self) -> None:
+        """Pay moto's first-use costs (botocore models, Flask apps, regional backends) while
+        the first client is still starting, instead of inside its first requests."""
+        from moto.backends import get_backend
+        from moto.core.utils import get_service_model
+
+        dispatcher = self._moto.dispatcher
+        for name in self.WARM_SERVICES:
+            if self.stopping.is_set():
+                return
+            try:
+                get_service_model(name)
+                with dispatcher.lock:
+                    if name not in dispatcher.app_instances:
+                        dispatcher.app_instances[name] = dispatcher.create_app(name)
+                backends = get_backend(name)
+                for region in self.WARM_REGIONS if name not in ("route53", "cloudfront") else ("aws",):
+                    backends[DEFAULT_ACCOUNT][region]
+            except Exception:  # warming is an optimisation; a failure only costs time later
+                log.debug("warm-up of %s failed", name, exc_info=True)
 
     @property
     def url(self) -> str:
