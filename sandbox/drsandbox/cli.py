@@ -231,7 +231,8 @@ def render_state(st: dict) -> str:
 # --------------------------------------------------------------------------- parser
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m drsandbox", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m drsandbox",
+                                description="drsandbox: a two-region AWS sandbox (moto + honest fixes) for drctl")
     sub = p.add_subparsers(dest="command", required=True)
 
     def endpoint(sp):
