@@ -92,10 +92,16 @@ def cmd_serve(args) -> int:
 
 
 def cmd_seed(args) -> int:
-    from .seed import seed
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from .seed import SeedError, seed
 
     t0 = time.monotonic()
-    topo = seed(_endpoint(args), args.out, args.domain)
+    try:
+        topo = seed(_endpoint(args), args.out, args.domain, reset=args.reset)
+    except (SeedError, ClientError, BotoCoreError) as e:
+        print(f"drsandbox: seeding failed: {e}", file=sys.stderr)
+        return 1
     print(f"seeded {topo['domain']} in {time.monotonic() - t0:.1f}s: "
           f"{os.path.join(args.out, 'topology.json')}, {os.path.join(args.out, 'drctl.yaml')}", flush=True)
     return 0
@@ -250,6 +256,7 @@ def build_parser() -> argparse.ArgumentParser:
     endpoint(s)
     s.add_argument("--out", required=True, help="directory for topology.json and drctl.yaml")
     s.add_argument("--domain", default="example.test")
+    s.add_argument("--reset", action="store_true", help="forget all sandbox state first")
     s.set_defaults(func=cmd_seed)
 
     f = sub.add_parser("fault", help="inject or clear faults").add_subparsers(dest="action", required=True)

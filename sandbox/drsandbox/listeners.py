@@ -57,6 +57,8 @@ class _Server(ThreadingHTTPServer):
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
     protocol_version = "HTTP/1.1"
+    # Socket reads and writes give up eventually (a blackhole hold does not read the socket).
+    timeout = MAX_HANG_SECONDS + 10
     def version_string(self) -> str:
         return "drsandbox"
 

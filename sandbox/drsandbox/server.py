@@ -33,6 +33,9 @@ log = logging.getLogger("drsandbox.server")
 class _QuietHandler(MotoRequestHandler):
     """moto's request handler without a stderr line per request (use --verbose for that)."""
 
+    # A client that connects and then sends nothing must not hold a thread forever.
+    timeout = MAX_HANG_SECONDS + 10
+
     def log_request(self, code="-", size="-") -> None:
         if log.isEnabledFor(logging.DEBUG):
             super().log_request(code, size)

@@ -168,3 +168,10 @@ def test_state_command(seeded):
     assert st["cloudfront"]["first_origin"] == "primary-frontend"
     assert {a["name"]: a["desired"] for a in st["regions"]["us-west-2"]["asgs"]} == {
         "shop-frontend-usw2": 1, "shop-backend-usw2": 1}
+
+
+def test_seeding_twice_is_refused(seeded):
+    """A second seed on a seeded sandbox stops with a clear message before changing anything."""
+    sbx, _, out = seeded
+    r = run_cli("seed", "--endpoint", sbx.url, "--out", str(out / "again"))
+    assert r.returncode == 1 and "already seeded" in r.stderr and "--reset" in r.stderr
