@@ -65,7 +65,7 @@ pub async fn take_lease(
     };
     if let Some(old) = replaced {
         eprintln!(
-            "note: took over a stale lease (token {}) held by {} on {} pid {} since {}",
+            "note: took over the lease (token {}) held by {} on {} pid {} since {}: it had expired, its process was gone, or --break-lock",
             old.token,
             old.owner,
             old.host,

@@ -125,8 +125,12 @@ impl<'de> Visitor<'de> for StepVisitor {
                     let k: Spanned<String> = map.next_value()?;
                     let kinds = StepSpec::kinds();
                     if !kinds.contains(&k.value.as_str()) {
+                        // A custom error is placed at the enclosing map; carry the kind's own
+                        // place in the message (see `config::yaml_error`).
                         return Err(de::Error::custom(format!(
-                            "unknown step kind `{}`; known kinds: {}",
+                            "@{}:{} unknown step kind `{}`; known kinds: {}",
+                            k.referenced.line(),
+                            k.referenced.column(),
                             k.value,
                             kinds.join(", ")
                         )));
