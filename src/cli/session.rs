@@ -278,6 +278,11 @@ pub fn build_engine(
             tty: is_tty(),
         })
     };
+    let progress = progress_sink(g, &plan, m.step);
+    // The event that opened this session (RunStarted or Resumed) was written before the sink existed.
+    if let Some(r) = journal.records().last() {
+        progress.record(r);
+    }
     Ok(Arc::new(Engine {
         plan: plan.clone(),
         run_id: run_id.into(),
@@ -287,7 +292,7 @@ pub fn build_engine(
         env,
         http: super::http_client()?,
         shutdown,
-        progress: progress_sink(g, &plan, m.step),
+        progress,
         approvals,
         prompter: if m.step {
             Some(Arc::new(CliPrompter))
