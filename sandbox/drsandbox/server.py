@@ -7,7 +7,8 @@ state transitions. Requests flow::
 
     client -> Middleware -> /_sandbox/*  control API (never faulted)
                          -> /moto-api/*  moto's own API (reset also resets the sandbox)
-                         -> faults (by SigV4 region/service) -> moto
+                         -> faults (by SigV4 region/service)
+                         -> RPC v2 CBOR requests translated to JSON (rpcv2.py) -> moto
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from werkzeug.serving import make_server
 
-from . import DEFAULT_ACCOUNT, backup, cloudfront, rds, route53
+from . import DEFAULT_ACCOUNT, backup, cloudfront, rds, route53, rpcv2
 from .faults import MAX_HANG_SECONDS, FaultTable, error_response, request_scope, roll
 from .listeners import ListenerManager
 from .profile import Profile
@@ -65,6 +66,8 @@ class Middleware:
                 status, headers, body = answer
                 start_response(f"{status} {http.client.responses.get(status, '')}", headers)
                 return [body]
+        if rpcv2.is_rpcv2(environ):
+            return rpcv2.handle(self.app, environ, start_response, service)
         return self.app(environ, start_response)
 
     def apply_faults(self, region: str, service: str | None, environ):

@@ -123,3 +123,31 @@ def test_aurora_global_failover_is_a_clear_error(sbx):
         sbx.client("rds").failover_global_cluster(GlobalClusterIdentifier="g", TargetDbClusterIdentifier="c")
     assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
     assert "not emulated" in e.value.response["Error"]["Message"]
+
+
+def test_replica_lag_readable_over_rpcv2_cbor(sbx, monkeypatch):
+    """The Rust SDK's CloudWatch client speaks smithy-rpc-v2-cbor, which moto does not
+    understand; through the sandbox put/get of ReplicaLag work in CBOR, errors included."""
+    import boto3
+    import botocore.model
+    from botocore.config import Config
+
+    monkeypatch.setattr(botocore.model, "PRIORITY_ORDERED_SUPPORTED_PROTOCOLS",
+                        ("smithy-rpc-v2-cbor", "json", "rest-json", "rest-xml", "query", "ec2"))
+    cw = boto3.session.Session().client("cloudwatch", region_name="us-west-2", endpoint_url=sbx.url,
+                                        aws_access_key_id="t", aws_secret_access_key="t",
+                                        config=Config(retries={"total_max_attempts": 1}))
+    assert cw.meta.service_model.resolved_protocol == "smithy-rpc-v2-cbor"
+    sent = []
+    cw.meta.events.register("before-send.*", lambda request, **kw: sent.append(request.headers.get("Content-Type")))
+    _pair(sbx)
+    sbx.control("POST", "/_sandbox/replica-lag", {"region": "us-west-2", "instance_id": "db1-replica", "seconds": 7})
+    point = _lag(cw, "db1-replica")
+    assert point["Maximum"] == 7 and isinstance(point["Timestamp"], datetime.datetime)
+    cw.put_metric_data(Namespace="Custom", MetricData=[{"MetricName": "m", "Value": 1.0}])
+    assert any(m["MetricName"] == "m" for m in cw.list_metrics(Namespace="Custom")["Metrics"])
+    assert set(sent) == {b"application/cbor"} or set(sent) == {"application/cbor"}
+    sbx.fault(region="us-west-2", service="cloudwatch", kind="errors", error="throttle")
+    with pytest.raises(ClientError) as e:
+        cw.list_metrics()
+    assert e.value.response["Error"]["Code"] in ("Throttling", "ThrottlingException")
