@@ -148,11 +148,21 @@ struct CliApprovals {
     file: FileApprovals,
     run_id: String,
     tty: bool,
+    progress: Arc<dyn ProgressSink>,
 }
 
 #[async_trait]
 impl ApprovalSource for CliApprovals {
     async fn wait(&self, step: &str, message: &str) -> Result<Approval, StepError> {
+        self.progress.hold();
+        let a = self.ask(step, message).await;
+        self.progress.release();
+        a
+    }
+}
+
+impl CliApprovals {
+    async fn ask(&self, step: &str, message: &str) -> Result<Approval, StepError> {
         eprintln!("\n  APPROVAL NEEDED for step `{step}`: {message}");
         eprintln!(
             "  approve from another terminal with: drctl approve {} {step}",
@@ -263,6 +273,7 @@ pub fn build_engine(
     rerun: HashSet<String>,
 ) -> Result<Arc<Engine>> {
     let operator = Operator::current();
+    let progress = progress_sink(g, &plan, m.step);
     let file = FileApprovals {
         run_dir: run_dir.to_path_buf(),
         poll: Duration::from_millis(300),
@@ -276,9 +287,9 @@ pub fn build_engine(
             file,
             run_id: run_id.into(),
             tty: is_tty(),
+            progress: progress.clone(),
         })
     };
-    let progress = progress_sink(g, &plan, m.step);
     // The event that opened this session (RunStarted or Resumed) was written before the sink existed.
     if let Some(r) = journal.records().last() {
         progress.record(r);
@@ -330,7 +341,7 @@ pub fn finish(g: &Global, run_id: &str, end: &RunEnd) -> i32 {
             exit::PAUSED
         }
         RunEnd::Aborted { step, error } => {
-            eprintln!("run {run_id} aborted: step `{step}` failed: {error}\n  undo what it did: drctl rollback {run_id}");
+            eprintln!("run {run_id} aborted at step `{step}`: {error}\n  undo what it did: drctl rollback {run_id}");
             exit::FAILED
         }
         RunEnd::RolledBack(r) => rollback_summary(run_id, r),

@@ -142,6 +142,7 @@ impl Engine {
     /// Append one event durably and show it.
     pub async fn log(&self, event: Event) -> Result<Record, EngineError> {
         let r = self.journal.lock().await.append(self.token, event).await?;
+        tracing::info!(run = %self.run_id, seq = r.seq, event = r.event.name(), "journaled");
         self.progress.record(&r);
         Ok(r)
     }
@@ -322,7 +323,7 @@ impl Engine {
             Some(Stop::Abort(step, error)) => {
                 self.log(Event::RunFinished {
                     status: RunStatus::Aborted,
-                    message: format!("step `{step}` failed: {error}"),
+                    message: format!("at step `{step}`: {error}"),
                 })
                 .await?;
                 Ok(RunEnd::Aborted { step, error })
