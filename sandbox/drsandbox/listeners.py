@@ -31,6 +31,7 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Callable
 
+from . import backends
 from .faults import MAX_HANG_SECONDS
 
 log = logging.getLogger("drsandbox.listeners")
@@ -389,7 +390,7 @@ class ListenerManager:
         from moto.elbv2.models import elbv2_backends
 
         seen: set[str] = set()
-        for account, region, backend in list(elbv2_backends.iter_backends()):
+        for account, region, backend in backends(elbv2_backends):
             for lb in list(backend.load_balancers.values()):
                 seen.add(lb.arn)
                 with self._lock:
