@@ -260,18 +260,30 @@ pub fn command_line() -> String {
         .join(" ")
 }
 
+/// A run's journal, opened for writing under the lease.
+pub struct OpenRun<'a> {
+    pub run_id: &'a str,
+    pub run_dir: PathBuf,
+    pub journal: Box<dyn drctl::journal::JournalWriter>,
+    pub token: u64,
+}
+
 pub fn build_engine(
     g: &Global,
     m: &Mutating,
     env: Arc<Environment>,
     plan: Arc<Plan>,
-    run_id: &str,
-    run_dir: &Path,
-    journal: Box<dyn drctl::journal::JournalWriter>,
-    token: u64,
+    open: OpenRun<'_>,
     shutdown: CancellationToken,
     rerun: HashSet<String>,
 ) -> Result<Arc<Engine>> {
+    let OpenRun {
+        run_id,
+        run_dir,
+        journal,
+        token,
+    } = open;
+    let run_dir = run_dir.as_path();
     let operator = Operator::current();
     let progress = progress_sink(g, &plan, m.step);
     let file = FileApprovals {
@@ -463,10 +475,12 @@ pub async fn start_run(g: &Global, p: Prepared, m: &Mutating) -> Result<i32> {
         m,
         Arc::new(p.env),
         plan,
-        &run_id,
-        &store.run_dir(&run_id),
-        journal,
-        held.lease.token,
+        OpenRun {
+            run_id: &run_id,
+            run_dir: store.run_dir(&run_id),
+            journal,
+            token: held.lease.token,
+        },
         shutdown,
         HashSet::new(),
     )?;
@@ -560,10 +574,12 @@ pub async fn resume(g: &Global, run: &str, m: &Mutating, rerun: &[String]) -> Re
         m,
         Arc::new(env),
         plan,
-        run,
-        &store.run_dir(run),
-        journal,
-        held.lease.token,
+        OpenRun {
+            run_id: run,
+            run_dir: store.run_dir(run),
+            journal,
+            token: held.lease.token,
+        },
         shutdown,
         rerun.iter().cloned().collect(),
     )?;
@@ -608,10 +624,12 @@ pub async fn rollback(g: &Global, run: &str, to: Option<&str>, m: &Mutating) -> 
         m,
         Arc::new(env),
         plan,
-        run,
-        &store.run_dir(run),
-        journal,
-        held.lease.token,
+        OpenRun {
+            run_id: run,
+            run_dir: store.run_dir(run),
+            journal,
+            token: held.lease.token,
+        },
         shutdown,
         HashSet::new(),
     )?;

@@ -130,6 +130,9 @@ pub trait ApprovalGate: Send + Sync {
     async fn request(&self, step: &str, message: &str) -> Result<Approval, StepError>;
 }
 
+/// Sink for progress notes: (step id, message).
+pub type Notes = Arc<dyn Fn(&str, &str) + Send + Sync>;
+
 /// Everything a step may use while it runs. Built by the engine, one per step attempt.
 #[derive(Clone)]
 pub struct StepCx {
@@ -143,7 +146,7 @@ pub struct StepCx {
     /// Results of completed steps, for `${steps.ID.KEY}` references.
     pub outputs: Arc<Mutex<BTreeMap<String, Value>>>,
     /// Progress notes for the terminal ("waiting for status available").
-    pub notes: Arc<dyn Fn(&str, &str) + Send + Sync>,
+    pub notes: Notes,
 }
 
 impl StepCx {
@@ -203,6 +206,8 @@ macro_rules! step_kinds {
 
         impl StepSpec {
             /// The kind names, in the order of the list below.
+            // Pushes rather than `vec![]`: a `#[cfg]` may drop an entry.
+            #[allow(clippy::vec_init_then_push)]
             pub fn kinds() -> Vec<&'static str> {
                 let mut v = Vec::new();
                 $( $(#[$attr])* v.push($name); )*
@@ -225,6 +230,7 @@ macro_rules! step_kinds {
             }
 
             /// JSON Schema of each kind's `with` parameters.
+            #[allow(clippy::vec_init_then_push)]
             pub fn schemas() -> Vec<(&'static str, schemars::Schema)> {
                 let mut v = Vec::new();
                 $( $(#[$attr])* v.push(($name, schemars::schema_for!($module::$ty))); )*
