@@ -206,43 +206,49 @@ fn ask(prompt: &str) -> String {
     line.trim().to_string()
 }
 
+/// Print `header`, then ask until a choice is made. `first` is the one choice that differs
+/// between "before a step" (yes) and "after a failure" (retry).
+async fn choose(header: String, first: (&'static str, &'static str, Decision)) -> Decision {
+    tokio::task::spawn_blocking(move || {
+        eprintln!("{header}");
+        let (key, word, decision) = first;
+        let prompt = format!("  [{key}]{} / [s]kip / [a]bort / roll[b]ack? ", &word[1..]);
+        loop {
+            let answer = ask(&prompt);
+            if answer == key || answer == word {
+                return decision;
+            }
+            match answer.as_str() {
+                "s" | "skip" => return Decision::Skip(ask("  reason for skipping: ")),
+                "a" | "abort" => return Decision::Abort,
+                "b" | "rollback" => return Decision::Rollback,
+                _ => {}
+            }
+        }
+    })
+    .await
+    .unwrap_or(Decision::Abort)
+}
+
 #[async_trait]
 impl StepPrompter for CliPrompter {
     async fn before(&self, step: &StepDef, obs: &Observation) -> Decision {
-        let (id, kind) = (step.id().to_string(), step.kind.value.clone());
-        let (cur, int) = (obs.current.clone(), obs.intended.clone());
-        tokio::task::spawn_blocking(move || {
-            eprintln!("\nnext: {id} ({kind})\n  now:  {cur}\n  will: {int}");
-            loop {
-                match ask("  [y]es / [s]kip / [a]bort / roll[b]ack? ").as_str() {
-                    "y" | "yes" => return Decision::Go,
-                    "s" | "skip" => return Decision::Skip(ask("  reason for skipping: ")),
-                    "a" | "abort" => return Decision::Abort,
-                    "b" | "rollback" => return Decision::Rollback,
-                    _ => {}
-                }
-            }
-        })
-        .await
-        .unwrap_or(Decision::Abort)
+        let header = format!(
+            "\nnext: {} ({})\n  now:  {}\n  will: {}",
+            step.id(),
+            step.kind.value,
+            obs.current,
+            obs.intended
+        );
+        choose(header, ("y", "yes", Decision::Go)).await
     }
 
     async fn after_failure(&self, step: &StepDef, error: &str) -> Decision {
-        let (id, error) = (step.id().to_string(), error.to_string());
-        tokio::task::spawn_blocking(move || {
-            eprintln!("\n{id} failed: {error}");
-            loop {
-                match ask("  [r]etry / [s]kip / [a]bort / roll[b]ack? ").as_str() {
-                    "r" | "retry" => return Decision::Retry,
-                    "s" | "skip" => return Decision::Skip(ask("  reason for skipping: ")),
-                    "a" | "abort" => return Decision::Abort,
-                    "b" | "rollback" => return Decision::Rollback,
-                    _ => {}
-                }
-            }
-        })
+        choose(
+            format!("\n{} failed: {error}", step.id()),
+            ("r", "retry", Decision::Retry),
+        )
         .await
-        .unwrap_or(Decision::Abort)
     }
 }
 

@@ -431,12 +431,7 @@ impl Engine {
                         continue;
                     }
                     Decision::Skip(reason) => {
-                        self.log(Event::StepSkipped {
-                            step: id,
-                            reason,
-                            by: self.operator.user.clone(),
-                        })
-                        .await?;
+                        self.skip(id, reason).await?;
                         return Ok(StepEnd::Ok);
                     }
                     d => return Ok(StepEnd::Decision(d)),
@@ -490,12 +485,7 @@ impl Engine {
                 match p.before(def, &obs).await {
                     Decision::Go | Decision::Retry => {}
                     Decision::Skip(reason) => {
-                        self.log(Event::StepSkipped {
-                            step: id,
-                            reason,
-                            by: self.operator.user.clone(),
-                        })
-                        .await?;
+                        self.skip(id, reason).await?;
                         return Ok(AttemptEnd::Skipped);
                     }
                     d => return Ok(AttemptEnd::Decision(d)),
@@ -521,6 +511,16 @@ impl Engine {
         self.log(succeed(Outcome::Changed, result)).await?;
         self.reached_checkpoint(def).await?;
         Ok(AttemptEnd::Done)
+    }
+
+    async fn skip(&self, step: String, reason: String) -> Result<(), EngineError> {
+        self.log(Event::StepSkipped {
+            step,
+            reason,
+            by: self.operator.user.clone(),
+        })
+        .await?;
+        Ok(())
     }
 
     async fn reached_checkpoint(&self, def: &StepDef) -> Result<(), EngineError> {

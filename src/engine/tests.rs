@@ -84,6 +84,32 @@ async fn engine_with(plan: Arc<Plan>, records: Vec<Record>, rerun: &[&str]) -> A
     })
 }
 
+/// A journal as a process killed mid-step leaves it: the intent written, no outcome.
+async fn killed_in_flight(step: &str) -> Vec<Record> {
+    let mut j = MemJournal::default();
+    j.append(1, started()).await.unwrap();
+    j.append(
+        1,
+        Event::StepStarted {
+            step: step.into(),
+            attempt: 1,
+        },
+    )
+    .await
+    .unwrap();
+    let prior = serde_json::json!({"was_done": false});
+    let intent = Event::StepIntent {
+        step: step.into(),
+        attempt: 1,
+        observed: crate::steps::Satisfied::NotDone,
+        current: "".into(),
+        intended: "".into(),
+        prior,
+    };
+    j.append(1, intent).await.unwrap();
+    j.records
+}
+
 async fn records(e: &Engine) -> Vec<Record> {
     e.journal.lock().await.records().to_vec()
 }
@@ -316,32 +342,7 @@ async fn in_flight_unobservable_step_needs_a_human_on_resume() {
         step("a", key, ", unobservable: true", "")
     );
     let p = plan(&y);
-    // A journal as a killed process leaves it: intent written, no outcome.
-    let mut j = MemJournal::default();
-    j.append(1, started()).await.unwrap();
-    j.append(
-        1,
-        Event::StepStarted {
-            step: "a".into(),
-            attempt: 1,
-        },
-    )
-    .await
-    .unwrap();
-    j.append(
-        1,
-        Event::StepIntent {
-            step: "a".into(),
-            attempt: 1,
-            observed: crate::steps::Satisfied::Unknown,
-            current: "".into(),
-            intended: "".into(),
-            prior: serde_json::json!({"was_done": false}),
-        },
-    )
-    .await
-    .unwrap();
-    let e = engine_with(p.clone(), j.records.clone(), &[]).await;
+    let e = engine_with(p.clone(), killed_in_flight("a").await, &[]).await;
     let end = e.clone().run().await.unwrap();
     assert!(
         matches!(end, RunEnd::Paused { ref reason } if reason.contains("--rerun a")),
@@ -364,31 +365,7 @@ async fn in_flight_step_observed_done_counts_as_changed() {
         "name: i\nsteps:\n{}",
         step("a", key, ", done_initially: true", "")
     );
-    let mut j = MemJournal::default();
-    j.append(1, started()).await.unwrap();
-    j.append(
-        1,
-        Event::StepStarted {
-            step: "a".into(),
-            attempt: 1,
-        },
-    )
-    .await
-    .unwrap();
-    j.append(
-        1,
-        Event::StepIntent {
-            step: "a".into(),
-            attempt: 1,
-            observed: crate::steps::Satisfied::NotDone,
-            current: "".into(),
-            intended: "".into(),
-            prior: serde_json::json!({"was_done": false}),
-        },
-    )
-    .await
-    .unwrap();
-    let e = engine_with(plan(&y), j.records, &[]).await;
+    let e = engine_with(plan(&y), killed_in_flight("a").await, &[]).await;
     e.clone().run().await.unwrap();
     let st = RunState::replay(&records(&e).await).unwrap();
     // The earlier process did the work; rollback must undo it, from the journaled prior.
