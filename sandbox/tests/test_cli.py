@@ -79,6 +79,7 @@ def test_bad_profile_exits_2(tmp_path, content, needle):
 
 
 def test_bad_time_scale_exits_2():
+    """A non-positive --time-scale is a usage error (exit 2)."""
     r = run_cli("serve", "--profile", "instant", "--time-scale", "-1", timeout=30)
     assert r.returncode == 2 and "time-scale" in r.stderr
 
@@ -121,6 +122,7 @@ def test_serve_with_file_profile_and_clean_sigterm(tmp_path):
 
 
 def test_sigint_exits_cleanly():
+    """Ctrl-C (SIGINT) ends serve with exit code 0."""
     proc = Proc("--profile", "instant")
     assert proc.stop(signal.SIGINT) == 0
 

@@ -104,8 +104,8 @@ def test_done_when_outage_fails_over_dns(seeded):
     wait_for(lambda: r53.test_dns_answer(HostedZoneId=zone, RecordName="api.example.test",
                                          RecordType="A")["RecordData"] == [standby], timeout=10)
     took = time.monotonic() - t0
-    # One probe timeout (0.25 s) of slack on top of interval x threshold, plus polling.
-    assert took <= HC_INTERVAL * HC_THRESHOLD + 0.6, took
+    # One probe timeout (0.25 s) on top of interval x threshold, plus polling and a busy CPU.
+    assert took <= HC_INTERVAL * HC_THRESHOLD + 1.0, took
     status = json.loads(aws_cli(sbx.url, "route53", "get-health-check-status", "--health-check-id", hc).stdout)
     assert status["HealthCheckObservations"][0]["StatusReport"]["Status"].startswith("Failure")
     answer = json.loads(aws_cli(sbx.url, "route53", "test-dns-answer", "--hosted-zone-id", zone,
