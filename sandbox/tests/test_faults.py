@@ -113,7 +113,7 @@ def test_control_api_not_subject_to_faults(sbx):
     t = time.monotonic()
     assert sbx.control("GET", "/_sandbox/healthz")[0] == 200
     assert sbx.control("GET", "/_sandbox/state")[0] == 200
-    assert time.monotonic() - t < 2
+    assert time.monotonic() - t < 5  # immediate; the bound only tolerates a busy machine
 
 
 @pytest.mark.parametrize("service,region,call,error,code,status", [
