@@ -7,6 +7,10 @@
 #
 # Other makefile code can run the sandbox with $(SANDBOX_PY) -m drsandbox serve ...
 
+# Whether included before or after the including Makefile's first target, this fragment
+# never becomes the default goal.
+_SANDBOX_SAVED_GOAL := $(.DEFAULT_GOAL)
+
 SANDBOX_PY := $(CURDIR)/.venv/bin/python
 
 .venv/.stamp: sandbox/requirements.txt
@@ -20,3 +24,5 @@ sandbox-venv: .venv/.stamp
 
 sandbox-test: .venv/.stamp
 	.venv/bin/python -m pytest -q sandbox/tests
+
+.DEFAULT_GOAL := $(_SANDBOX_SAVED_GOAL)
