@@ -17,12 +17,14 @@ use drctl::engine::approval::{ApprovalSource, AutoApprove, FileApprovals};
 use drctl::engine::progress::ProgressSink;
 use drctl::engine::{Decision, Engine, Plan, RunEnd, StepPrompter};
 use drctl::exit;
-use drctl::journal::file::{FileJournalStore};
+use drctl::journal::file::FileJournalStore;
 use drctl::journal::lease::FileLeaseStore;
-use drctl::journal::{Event, JournalStore, LeaseError, LeaseRecord, LeaseRequest, LeaseStore, Operator, RunState};
+use drctl::journal::{
+    Event, JournalStore, LeaseError, LeaseRecord, LeaseRequest, LeaseStore, Operator, RunState,
+};
 use drctl::steps::{Approval, Observation, StepError};
 
-use super::render::{Live, Plain, JsonLines};
+use super::render::{JsonLines, Live, Plain};
 use super::{confirm, is_tty, Global, Mutating, Output, Usage};
 
 const LEASE_TTL: Duration = Duration::from_secs(60);
@@ -34,7 +36,14 @@ pub struct Held {
 }
 
 /// Take the lease (or say who has it), and renew it in the background until released.
-pub async fn take_lease(g: &Global, env: &Environment, m: &Mutating, command: &str, run_id: Option<&str>, shutdown: CancellationToken) -> Result<Held> {
+pub async fn take_lease(
+    g: &Global,
+    env: &Environment,
+    m: &Mutating,
+    command: &str,
+    run_id: Option<&str>,
+    shutdown: CancellationToken,
+) -> Result<Held> {
     let store = Arc::new(FileLeaseStore::new(&g.state_dir(Some(env))));
     let req = LeaseRequest {
         env: env.name.clone(),
@@ -56,8 +65,12 @@ pub async fn take_lease(g: &Global, env: &Environment, m: &Mutating, command: &s
     };
     if let Some(old) = replaced {
         eprintln!(
-            "note: took over a stale lease (token {}) held by {} on {} pid {} since {}",
-            old.token, old.owner, old.host, old.pid, old.acquired_at.format("%Y-%m-%d %H:%M:%S UTC")
+            "note: took over the lease (token {}) held by {} on {} pid {} since {}: it had expired, its process was gone, or --break-lock",
+            old.token,
+            old.owner,
+            old.host,
+            old.pid,
+            old.acquired_at.format("%Y-%m-%d %H:%M:%S UTC")
         );
     }
     let stop = CancellationToken::new();
@@ -89,12 +102,19 @@ impl Held {
 pub fn install_signals(token: CancellationToken) {
     tokio::spawn(async move {
         use tokio::signal::unix::{signal, SignalKind};
-        let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) else { return };
+        let (Ok(mut int), Ok(mut term)) = (
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::terminate()),
+        ) else {
+            return;
+        };
         tokio::select! { _ = int.recv() => {}, _ = term.recv() => {} }
         eprintln!("\nstopping: starting nothing new; running steps finish at a safe point (Ctrl-C again to quit now)");
         token.cancel();
         tokio::select! { _ = int.recv() => {}, _ = term.recv() => {} }
-        eprintln!("quitting now; the journal is intact: `drctl resume` will re-observe in-flight steps");
+        eprintln!(
+            "quitting now; the journal is intact: `drctl resume` will re-observe in-flight steps"
+        );
         std::process::exit(130);
     });
 }
@@ -108,7 +128,13 @@ pub fn progress_sink(g: &Global, plan: &Plan, step_mode: bool) -> Arc<dyn Progre
     } else if FORCE_PLAIN.load(std::sync::atomic::Ordering::Relaxed) {
         Arc::new(Plain)
     } else if is_tty() && !step_mode && std::env::var_os("DRCTL_PLAIN").is_none() {
-        Arc::new(Live::new(&plan.steps.iter().map(|s| s.id().to_string()).collect::<Vec<_>>()))
+        Arc::new(Live::new(
+            &plan
+                .steps
+                .iter()
+                .map(|s| s.id().to_string())
+                .collect::<Vec<_>>(),
+        ))
     } else {
         Arc::new(Plain)
     }
@@ -116,7 +142,10 @@ pub fn progress_sink(g: &Global, plan: &Plan, step_mode: bool) -> Arc<dyn Progre
 
 pub fn new_run_id() -> String {
     let suffix: u16 = rand::random();
-    format!("{}-{suffix:04x}", chrono::Utc::now().format("%Y%m%d-%H%M%S"))
+    format!(
+        "{}-{suffix:04x}",
+        chrono::Utc::now().format("%Y%m%d-%H%M%S")
+    )
 }
 
 /// The terminal's approval: a prompt on this TTY, or `drctl approve` from another terminal.
@@ -124,13 +153,26 @@ struct CliApprovals {
     file: FileApprovals,
     run_id: String,
     tty: bool,
+    progress: Arc<dyn ProgressSink>,
 }
 
 #[async_trait]
 impl ApprovalSource for CliApprovals {
     async fn wait(&self, step: &str, message: &str) -> Result<Approval, StepError> {
+        self.progress.hold();
+        let a = self.ask(step, message).await;
+        self.progress.release();
+        a
+    }
+}
+
+impl CliApprovals {
+    async fn ask(&self, step: &str, message: &str) -> Result<Approval, StepError> {
         eprintln!("\n  APPROVAL NEEDED for step `{step}`: {message}");
-        eprintln!("  approve from another terminal with: drctl approve {} {step}", self.run_id);
+        eprintln!(
+            "  approve from another terminal with: drctl approve {} {step}",
+            self.run_id
+        );
         if !self.tty {
             return self.file.wait(step, message).await;
         }
@@ -169,43 +211,49 @@ fn ask(prompt: &str) -> String {
     line.trim().to_string()
 }
 
+/// Print `header`, then ask until a choice is made. `first` is the one choice that differs
+/// between "before a step" (yes) and "after a failure" (retry).
+async fn choose(header: String, first: (&'static str, &'static str, Decision)) -> Decision {
+    tokio::task::spawn_blocking(move || {
+        eprintln!("{header}");
+        let (key, word, decision) = first;
+        let prompt = format!("  [{key}]{} / [s]kip / [a]bort / roll[b]ack? ", &word[1..]);
+        loop {
+            let answer = ask(&prompt);
+            if answer == key || answer == word {
+                return decision;
+            }
+            match answer.as_str() {
+                "s" | "skip" => return Decision::Skip(ask("  reason for skipping: ")),
+                "a" | "abort" => return Decision::Abort,
+                "b" | "rollback" => return Decision::Rollback,
+                _ => {}
+            }
+        }
+    })
+    .await
+    .unwrap_or(Decision::Abort)
+}
+
 #[async_trait]
 impl StepPrompter for CliPrompter {
     async fn before(&self, step: &StepDef, obs: &Observation) -> Decision {
-        let (id, kind) = (step.id().to_string(), step.kind.value.clone());
-        let (cur, int) = (obs.current.clone(), obs.intended.clone());
-        tokio::task::spawn_blocking(move || {
-            eprintln!("\nnext: {id} ({kind})\n  now:  {cur}\n  will: {int}");
-            loop {
-                match ask("  [y]es / [s]kip / [a]bort / roll[b]ack? ").as_str() {
-                    "y" | "yes" => return Decision::Go,
-                    "s" | "skip" => return Decision::Skip(ask("  reason for skipping: ")),
-                    "a" | "abort" => return Decision::Abort,
-                    "b" | "rollback" => return Decision::Rollback,
-                    _ => {}
-                }
-            }
-        })
-        .await
-        .unwrap_or(Decision::Abort)
+        let header = format!(
+            "\nnext: {} ({})\n  now:  {}\n  will: {}",
+            step.id(),
+            step.kind.value,
+            obs.current,
+            obs.intended
+        );
+        choose(header, ("y", "yes", Decision::Go)).await
     }
 
     async fn after_failure(&self, step: &StepDef, error: &str) -> Decision {
-        let (id, error) = (step.id().to_string(), error.to_string());
-        tokio::task::spawn_blocking(move || {
-            eprintln!("\n{id} failed: {error}");
-            loop {
-                match ask("  [r]etry / [s]kip / [a]bort / roll[b]ack? ").as_str() {
-                    "r" | "retry" => return Decision::Retry,
-                    "s" | "skip" => return Decision::Skip(ask("  reason for skipping: ")),
-                    "a" | "abort" => return Decision::Abort,
-                    "b" | "rollback" => return Decision::Rollback,
-                    _ => {}
-                }
-            }
-        })
+        choose(
+            format!("\n{} failed: {error}", step.id()),
+            ("r", "retry", Decision::Retry),
+        )
         .await
-        .unwrap_or(Decision::Abort)
     }
 }
 
@@ -217,7 +265,18 @@ pub struct Prepared {
 }
 
 pub fn command_line() -> String {
-    std::env::args().map(|a| if a.contains(' ') { format!("{a:?}") } else { a }).collect::<Vec<_>>().join(" ")
+    std::env::args()
+        .map(|a| if a.contains(' ') { format!("{a:?}") } else { a })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// A run's journal, opened for writing under the lease.
+pub struct OpenRun<'a> {
+    pub run_id: &'a str,
+    pub run_dir: PathBuf,
+    pub journal: Box<dyn drctl::journal::JournalWriter>,
+    pub token: u64,
 }
 
 pub fn build_engine(
@@ -225,20 +284,39 @@ pub fn build_engine(
     m: &Mutating,
     env: Arc<Environment>,
     plan: Arc<Plan>,
-    run_id: &str,
-    run_dir: &Path,
-    journal: Box<dyn drctl::journal::JournalWriter>,
-    token: u64,
+    open: OpenRun<'_>,
     shutdown: CancellationToken,
     rerun: HashSet<String>,
 ) -> Result<Arc<Engine>> {
+    let OpenRun {
+        run_id,
+        run_dir,
+        journal,
+        token,
+    } = open;
+    let run_dir = run_dir.as_path();
     let operator = Operator::current();
-    let file = FileApprovals { run_dir: run_dir.to_path_buf(), poll: Duration::from_millis(300) };
-    let approvals: Arc<dyn ApprovalSource> = if m.yes && !m.wait_approval {
-        Arc::new(AutoApprove { operator: operator.clone() })
-    } else {
-        Arc::new(CliApprovals { file, run_id: run_id.into(), tty: is_tty() })
+    let progress = progress_sink(g, &plan, m.step);
+    let file = FileApprovals {
+        run_dir: run_dir.to_path_buf(),
+        poll: Duration::from_millis(300),
     };
+    let approvals: Arc<dyn ApprovalSource> = if m.yes && !m.wait_approval {
+        Arc::new(AutoApprove {
+            operator: operator.clone(),
+        })
+    } else {
+        Arc::new(CliApprovals {
+            file,
+            run_id: run_id.into(),
+            tty: is_tty(),
+            progress: progress.clone(),
+        })
+    };
+    // The event that opened this session (RunStarted or Resumed) was written before the sink existed.
+    if let Some(r) = journal.records().last() {
+        progress.record(r);
+    }
     Ok(Arc::new(Engine {
         plan: plan.clone(),
         run_id: run_id.into(),
@@ -248,9 +326,13 @@ pub fn build_engine(
         env,
         http: super::http_client()?,
         shutdown,
-        progress: progress_sink(g, &plan, m.step),
+        progress,
         approvals,
-        prompter: if m.step { Some(Arc::new(CliPrompter)) } else { None },
+        prompter: if m.step {
+            Some(Arc::new(CliPrompter))
+        } else {
+            None
+        },
         operator,
         rerun,
         outputs: Arc::new(Mutex::new(BTreeMap::new())),
@@ -260,14 +342,20 @@ pub fn build_engine(
 /// Print how a run ended, with what to do next, and return the exit code.
 pub fn finish(g: &Global, run_id: &str, end: &RunEnd) -> i32 {
     if g.output == Output::Json {
-        println!("{}", serde_json::json!({"type": "summary", "run_id": run_id, "end": format!("{end:?}")}));
+        println!(
+            "{}",
+            serde_json::json!({"type": "summary", "run_id": run_id, "end": format!("{end:?}")})
+        );
     }
     match end {
         RunEnd::Succeeded { continued_failures } => {
             if continued_failures.is_empty() {
                 eprintln!("run {run_id} succeeded");
             } else {
-                eprintln!("run {run_id} completed, but these steps failed and were passed over: {}", continued_failures.join(", "));
+                eprintln!(
+                    "run {run_id} completed, but these steps failed and were passed over: {}",
+                    continued_failures.join(", ")
+                );
             }
             exit::OK
         }
@@ -276,7 +364,7 @@ pub fn finish(g: &Global, run_id: &str, end: &RunEnd) -> i32 {
             exit::PAUSED
         }
         RunEnd::Aborted { step, error } => {
-            eprintln!("run {run_id} aborted: step `{step}` failed: {error}\n  undo what it did: drctl rollback {run_id}");
+            eprintln!("run {run_id} aborted at step `{step}`: {error}\n  undo what it did: drctl rollback {run_id}");
             exit::FAILED
         }
         RunEnd::RolledBack(r) => rollback_summary(run_id, r),
@@ -284,7 +372,14 @@ pub fn finish(g: &Global, run_id: &str, end: &RunEnd) -> i32 {
 }
 
 pub fn rollback_summary(run_id: &str, r: &drctl::engine::RollbackReport) -> i32 {
-    eprintln!("rollback of {run_id}: undid {}", if r.undone.is_empty() { "nothing".into() } else { r.undone.join(", ") });
+    eprintln!(
+        "rollback of {run_id}: undid {}",
+        if r.undone.is_empty() {
+            "nothing".into()
+        } else {
+            r.undone.join(", ")
+        }
+    );
     if let Some((_, why)) = &r.stopped_at {
         eprintln!("STOPPED: {why}");
     }
@@ -304,7 +399,12 @@ pub fn rollback_summary(run_id: &str, r: &drctl::engine::RollbackReport) -> i32 
 pub fn prepare(g: &Global, runbook: &Path) -> Result<Prepared> {
     let (env_src, env) = g.load_env()?;
     let (rb_src, rb) = config::load_runbook(runbook, Some(&env))?;
-    Ok(Prepared { env_src, env, rb_src, rb })
+    Ok(Prepared {
+        env_src,
+        env,
+        rb_src,
+        rb,
+    })
 }
 
 /// `drctl run RUNBOOK`.
@@ -318,13 +418,26 @@ pub async fn start_run(g: &Global, p: Prepared, m: &Mutating) -> Result<i32> {
         bail!(Usage("--step needs a terminal to ask on".into()));
     }
     let plan = Arc::new(Plan::new(&p.rb));
-    let irreversible = plan.steps.iter().filter(|s| matches!(s.spec.step().reversibility(), drctl::steps::Reversibility::Irreversible(_))).count();
+    let irreversible = plan
+        .steps
+        .iter()
+        .filter(|s| {
+            matches!(
+                s.spec.step().reversibility(),
+                drctl::steps::Reversibility::Irreversible(_)
+            )
+        })
+        .count();
     confirm(
         &format!(
             "Run `{}` ({} steps{}) against environment `{}` ({} -> {})?",
             p.rb.name,
             plan.steps.len(),
-            if irreversible > 0 { format!(", {irreversible} IRREVERSIBLE") } else { String::new() },
+            if irreversible > 0 {
+                format!(", {irreversible} IRREVERSIBLE")
+            } else {
+                String::new()
+            },
             p.env.name,
             p.env.primary_region,
             p.env.standby_region
@@ -343,7 +456,15 @@ pub async fn start_run(g: &Global, p: Prepared, m: &Mutating) -> Result<i32> {
 pub async fn execute_run(g: &Global, p: Prepared, m: &Mutating, shutdown: CancellationToken) -> Result<(String, RunEnd)> {
     let plan = Arc::new(Plan::new(&p.rb));
     let run_id = new_run_id();
-    let held = take_lease(g, &p.env, m, &command_line(), Some(&run_id), shutdown.clone()).await?;
+    let held = take_lease(
+        g,
+        &p.env,
+        m,
+        &command_line(),
+        Some(&run_id),
+        shutdown.clone(),
+    )
+    .await?;
     let store = FileJournalStore::new(&g.state_dir(Some(&p.env)));
     let mut journal = store.create(&run_id).await?;
     let operator = Operator::current();
@@ -365,8 +486,24 @@ pub async fn execute_run(g: &Global, p: Prepared, m: &Mutating, shutdown: Cancel
             },
         )
         .await?;
-    eprintln!("run {run_id}: journal {}", store.run_dir(&run_id).join("journal.jsonl").display());
-    let engine = build_engine(g, m, Arc::new(p.env), plan, &run_id, &store.run_dir(&run_id), journal, held.lease.token, shutdown, HashSet::new())?;
+    eprintln!(
+        "run {run_id}: journal {}",
+        store.run_dir(&run_id).join("journal.jsonl").display()
+    );
+    let engine = build_engine(
+        g,
+        m,
+        Arc::new(p.env),
+        plan,
+        OpenRun {
+            run_id: &run_id,
+            run_dir: store.run_dir(&run_id),
+            journal,
+            token: held.lease.token,
+        },
+        shutdown,
+        HashSet::new(),
+    )?;
     let end = engine.run().await;
     held.release().await;
     Ok((run_id, end?))
@@ -375,14 +512,31 @@ pub async fn execute_run(g: &Global, p: Prepared, m: &Mutating, shutdown: Cancel
 /// Re-read a run's runbook and environment from its journal (what ran is what resumes).
 pub fn sources_from_journal(state: &RunState) -> Result<(Environment, Runbook)> {
     let env_src = Source::from_text(&PathBuf::from(&state.env_path), state.env_text.clone());
-    let env = config::parse_env(&env_src).context("the journaled environment no longer parses with this drctl")?;
-    let rb_src = Source::from_text(&PathBuf::from(&state.runbook_path), state.runbook_text.clone());
-    let rb = config::parse_runbook(&rb_src, Some(&env)).context("the journaled runbook no longer parses with this drctl")?;
+    let env = config::parse_env(&env_src)
+        .context("the journaled environment no longer parses with this drctl")?;
+    let rb_src = Source::from_text(
+        &PathBuf::from(&state.runbook_path),
+        state.runbook_text.clone(),
+    );
+    let rb = config::parse_runbook(&rb_src, Some(&env))
+        .context("the journaled runbook no longer parses with this drctl")?;
     Ok((env, rb))
 }
 
 /// Open a run for writing under the lease: `resume` and `rollback`.
-async fn open_run(g: &Global, run: &str, m: &Mutating, shutdown: CancellationToken) -> Result<(FileJournalStore, Box<dyn drctl::journal::JournalWriter>, RunState, Environment, Runbook, Held)> {
+async fn open_run(
+    g: &Global,
+    run: &str,
+    m: &Mutating,
+    shutdown: CancellationToken,
+) -> Result<(
+    FileJournalStore,
+    Box<dyn drctl::journal::JournalWriter>,
+    RunState,
+    Environment,
+    Runbook,
+    Held,
+)> {
     let state_dir = g.state_dir_lenient();
     let store = FileJournalStore::new(&state_dir);
     // Read first to learn the environment, then lock, then open for writing.
@@ -414,13 +568,41 @@ pub async fn resume(g: &Global, run: &str, m: &Mutating, rerun: &[String]) -> Re
     }
     let plan = Arc::new(Plan::new(&rb));
     let pending = drctl::engine::executor::pending_steps(&plan, &state);
-    if let Err(e) = confirm(&format!("Resume run {run} ({} of {} steps left: {})?", pending.len(), plan.steps.len(), pending.join(", ")), m.yes || m.step) {
+    if let Err(e) = confirm(
+        &format!(
+            "Resume run {run} ({} of {} steps left: {})?",
+            pending.len(),
+            plan.steps.len(),
+            pending.join(", ")
+        ),
+        m.yes || m.step,
+    ) {
         held.release().await;
         return Err(e);
     }
-    journal.append(held.lease.token, Event::Resumed { operator: Operator::current() }).await?;
+    journal
+        .append(
+            held.lease.token,
+            Event::Resumed {
+                operator: Operator::current(),
+            },
+        )
+        .await?;
     install_signals(shutdown.clone());
-    let engine = build_engine(g, m, Arc::new(env), plan, run, &store.run_dir(run), journal, held.lease.token, shutdown, rerun.iter().cloned().collect())?;
+    let engine = build_engine(
+        g,
+        m,
+        Arc::new(env),
+        plan,
+        OpenRun {
+            run_id: run,
+            run_dir: store.run_dir(run),
+            journal,
+            token: held.lease.token,
+        },
+        shutdown,
+        rerun.iter().cloned().collect(),
+    )?;
     let end = engine.run().await;
     held.release().await;
     Ok(finish(g, run, &end?))
@@ -434,16 +616,43 @@ pub async fn rollback(g: &Global, run: &str, to: Option<&str>, m: &Mutating) -> 
         if !state.checkpoints.iter().any(|(n, _)| n == cp) {
             held.release().await;
             let reached: Vec<&str> = state.checkpoints.iter().map(|c| c.0.as_str()).collect();
-            bail!(Usage(format!("run {run} never reached checkpoint `{cp}` (reached: {})", if reached.is_empty() { "none".into() } else { reached.join(", ") })));
+            bail!(Usage(format!(
+                "run {run} never reached checkpoint `{cp}` (reached: {})",
+                if reached.is_empty() {
+                    "none".into()
+                } else {
+                    reached.join(", ")
+                }
+            )));
         }
     }
     let plan = Arc::new(Plan::new(&rb));
-    if let Err(e) = confirm(&format!("Roll back run {run}{}?", to.map(|t| format!(" to checkpoint `{t}`")).unwrap_or_else(|| " completely".into())), m.yes) {
+    if let Err(e) = confirm(
+        &format!(
+            "Roll back run {run}{}?",
+            to.map(|t| format!(" to checkpoint `{t}`"))
+                .unwrap_or_else(|| " completely".into())
+        ),
+        m.yes,
+    ) {
         held.release().await;
         return Err(e);
     }
     install_signals(shutdown.clone());
-    let engine = build_engine(g, m, Arc::new(env), plan, run, &store.run_dir(run), journal, held.lease.token, shutdown, HashSet::new())?;
+    let engine = build_engine(
+        g,
+        m,
+        Arc::new(env),
+        plan,
+        OpenRun {
+            run_id: run,
+            run_dir: store.run_dir(run),
+            journal,
+            token: held.lease.token,
+        },
+        shutdown,
+        HashSet::new(),
+    )?;
     let report = drctl::engine::rollback::rollback(&engine, to, "requested by the operator").await;
     held.release().await;
     Ok(rollback_summary(run, &report?))

@@ -36,6 +36,24 @@ pub struct Exec {
     /// Working directory.
     #[serde(default)]
     pub cwd: Option<String>,
+    /// Marks the command as impossible to undo, with the reason (e.g. "deletes the old
+    /// snapshots"). Validation then requires an approval before it, and rollback stops here.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub irreversible: Option<Reason>,
+}
+
+/// `Reversibility::Irreversible` carries a `&'static str` so built-in kinds can name their reason
+/// without allocating. A runbook's own reason is leaked once when the file is parsed: a few bytes
+/// per loaded runbook, for the life of a short-lived process.
+#[derive(Debug, Clone, Copy)]
+pub struct Reason(pub &'static str);
+
+impl<'de> Deserialize<'de> for Reason {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Ok(Reason(Box::leak(s.into_boxed_str())))
+    }
 }
 
 struct Ran {
@@ -45,7 +63,10 @@ struct Ran {
 
 impl Exec {
     async fn run(&self, cx: &StepCx, argv: &[Text]) -> Result<Ran, StepError> {
-        let argv: Vec<String> = argv.iter().map(|a| cx.render(&a.value)).collect::<Result<_, _>>()?;
+        let argv: Vec<String> = argv
+            .iter()
+            .map(|a| cx.render(&a.value))
+            .collect::<Result<_, _>>()?;
         let (prog, args) = argv
             .split_first()
             .ok_or_else(|| StepError::permanent("empty command"))?;
@@ -79,11 +100,17 @@ impl Exec {
         }
         let skip = text.chars().count().saturating_sub(2000);
         let tail: String = text.chars().skip(skip).collect();
-        Ok(Ran { code: out.status.code(), output: tail.trim_end().to_string() })
+        Ok(Ran {
+            code: out.status.code(),
+            output: tail.trim_end().to_string(),
+        })
     }
 
     fn shown(argv: &[Text]) -> String {
-        argv.iter().map(|a| a.value.as_str()).collect::<Vec<_>>().join(" ")
+        argv.iter()
+            .map(|a| a.value.as_str())
+            .collect::<Vec<_>>()
+            .join(" ")
     }
 }
 
@@ -92,13 +119,24 @@ impl Step for Exec {
     async fn observe(&self, cx: &StepCx) -> Result<Observation, StepError> {
         let intended = format!("run `{}`", Self::shown(&self.command));
         let Some(check) = &self.check else {
-            return Ok(Observation::new(Satisfied::Unknown, "no check command", intended));
+            return Ok(Observation::new(
+                Satisfied::Unknown,
+                "no check command",
+                intended,
+            ));
         };
         let ran = self.run(cx, check).await?;
         Ok(if ran.code == Some(0) {
             Observation::new(Satisfied::Done, "check passed: already done", intended)
         } else {
-            Observation::new(Satisfied::NotDone, format!("check exited {:?}", ran.code), intended)
+            Observation::new(
+                Satisfied::NotDone,
+                format!(
+                    "check exited {}",
+                    ran.code.map_or("by signal".into(), |c| c.to_string())
+                ),
+                intended,
+            )
         })
     }
 
@@ -110,7 +148,11 @@ impl Step for Exec {
                 "`{}` exited {}{}",
                 Self::shown(&self.command),
                 code.map_or("by signal".to_string(), |c| c.to_string()),
-                if ran.output.is_empty() { String::new() } else { format!(": {}", ran.output) }
+                if ran.output.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {}", ran.output)
+                }
             ))),
         }
     }
@@ -129,16 +171,24 @@ impl Step for Exec {
     }
 
     async fn undo(&self, cx: &StepCx, _prior: &Value, _result: &Value) -> Result<(), StepError> {
-        let Some(undo) = &self.undo else { return Ok(()) };
+        let Some(undo) = &self.undo else {
+            return Ok(());
+        };
         let ran = self.run(cx, undo).await?;
         match ran.code {
             Some(0) => Ok(()),
-            code => Err(StepError::retryable(format!("undo `{}` exited {code:?}: {}", Self::shown(undo), ran.output))),
+            code => Err(StepError::retryable(format!(
+                "undo `{}` exited {code:?}: {}",
+                Self::shown(undo),
+                ran.output
+            ))),
         }
     }
 
     fn reversibility(&self) -> Reversibility {
-        if self.undo.is_some() {
+        if let Some(Reason(why)) = self.irreversible {
+            Reversibility::Irreversible(why)
+        } else if self.undo.is_some() {
             Reversibility::Reversible
         } else {
             Reversibility::NothingToUndo
@@ -155,7 +205,10 @@ impl Step for Exec {
 
     fn validate(&self, _env: &crate::config::env::Environment) -> Vec<super::Problem> {
         if self.command.is_empty() {
-            return vec![super::Problem { at: None, message: "`command` is empty".into() }];
+            return vec![super::Problem {
+                at: None,
+                message: "`command` is empty".into(),
+            }];
         }
         vec![]
     }

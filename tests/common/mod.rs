@@ -34,7 +34,11 @@ pub fn run(cmd: &mut Command) -> Output {
 }
 
 pub fn text(o: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
 }
 
 /// A minimal valid environment file, for tests that need no AWS.
@@ -48,8 +52,11 @@ pub fn workspace() -> tempfile::TempDir {
 
 /// Journal records of a run, parsed.
 pub fn journal(dir: &Path, run_id: &str) -> Vec<serde_json::Value> {
-    let text = std::fs::read_to_string(dir.join(".drctl/runs").join(run_id).join("journal.jsonl")).expect("journal");
-    text.lines().map(|l| serde_json::from_str(l).expect("json line")).collect()
+    let text = std::fs::read_to_string(dir.join(".drctl/runs").join(run_id).join("journal.jsonl"))
+        .expect("journal");
+    text.lines()
+        .map(|l| serde_json::from_str(l).expect("json line"))
+        .collect()
 }
 
 /// The single run in a workspace's state dir.
