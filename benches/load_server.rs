@@ -22,12 +22,14 @@ fn arg(args: &[String], name: &str, default: &str) -> String {
     args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned().unwrap_or_else(|| default.to_string())
 }
 
-#[tokio::main(flavor = "multi_thread", worker_threads = 1)]
-async fn main() {
+fn main() {
     let args: Vec<String> = std::env::args().collect();
+    // The server gets one worker (it must not starve the prober under test); the scraper, which
+    // stands in for Prometheus, as many as there are cores.
+    let rt = |workers: usize| tokio::runtime::Builder::new_multi_thread().worker_threads(workers).enable_all().build().expect("runtime");
     match args.get(1).map(String::as_str) {
-        Some("serve") => serve(&args).await,
-        Some("scrape") => scrape(&args).await,
+        Some("serve") => rt(1).block_on(serve(&args)),
+        Some("scrape") => rt(std::thread::available_parallelism().map_or(2, |n| n.get())).block_on(scrape(&args)),
         // `cargo bench` / `cargo test --all-targets` run this with no mode: do nothing, so the
         // benchmark only ever runs when probe_bench.sh asks for it.
         _ => eprintln!("load_server: a helper of benches/probe_bench.sh; nothing to do without `serve` or `scrape`"),

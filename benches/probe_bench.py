@@ -228,7 +228,7 @@ def main():
     bb_cfg = os.path.join(work, "blackbox.yml")
     with open(bb_cfg, "w") as f:
         f.write("modules:\n  http_2xx:\n    prober: http\n    timeout: 800ms\n    http:\n"
-                "      preferred_ip_protocol: ip4\n      ip_protocol_fallback: false\n      no_follow_redirects: true\n"
+                "      preferred_ip_protocol: ip4\n      ip_protocol_fallback: false\n      follow_redirects: false\n"
                 "      fail_if_body_not_matches_regexp: [ok]\n")
     bb = start(["prometheus-blackbox-exporter", f"--config.file={bb_cfg}", "--web.listen-address=127.0.0.1:19115",
                 "--log.level=warn"], stdout=subprocess.DEVNULL, stderr=open(os.path.join(work, "bb.err"), "w"))
@@ -282,6 +282,8 @@ def _up(url):
 
 
 if __name__ == "__main__":
+    # A SIGTERM (the shell's timeout) still stops every child through the finally below.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     try:
         main()
     finally:
