@@ -115,10 +115,11 @@ async fn scrape(args: &[String]) {
     let duration = humantime::parse_duration(&arg(args, "--duration", "60s")).unwrap();
     let client = reqwest::Client::builder().pool_max_idle_per_host(4096).timeout(Duration::from_secs(2)).build().unwrap();
     let (ok, failed, errors) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    let missed = Arc::new(AtomicU64::new(0));
     let end = tokio::time::Instant::now() + duration;
     let mut tasks = Vec::new();
     for (i, t) in targets.into_iter().enumerate() {
-        let (client, ok, failed, errors) = (client.clone(), ok.clone(), failed.clone(), errors.clone());
+        let (client, ok, failed, errors, missed) = (client.clone(), ok.clone(), failed.clone(), errors.clone(), missed.clone());
         let url = format!("http://{exporter}/probe?module=http_2xx&target={t}");
         // Spread the targets over the interval, as Prometheus does with its scrape offsets.
         let offset = interval.mul_f64((i as f64 * 0.618_033_988_7) % 1.0);
@@ -126,10 +127,17 @@ async fn scrape(args: &[String]) {
             let mut next = tokio::time::Instant::now() + offset;
             loop {
                 tokio::time::sleep_until(next).await;
-                if next >= end {
+                let now = tokio::time::Instant::now();
+                if now >= end {
                     return;
                 }
+                // Like Prometheus, a scrape that overran its slot makes the next slot skip, it
+                // does not queue up behind it.
                 next += interval;
+                while next <= now {
+                    next += interval;
+                    missed.fetch_add(1, Ordering::Relaxed);
+                }
                 match client.get(&url).send().await {
                     Ok(r) => match r.text().await {
                         Ok(body) if body.contains("\nprobe_success 1") => ok.fetch_add(1, Ordering::Relaxed),
@@ -145,10 +153,11 @@ async fn scrape(args: &[String]) {
         let _ = t.await;
     }
     println!(
-        "{{\"ok\": {}, \"failed\": {}, \"errors\": {}, \"seconds\": {}}}",
+        "{{\"ok\": {}, \"failed\": {}, \"errors\": {}, \"missed\": {}, \"seconds\": {}}}",
         ok.load(Ordering::Relaxed),
         failed.load(Ordering::Relaxed),
         errors.load(Ordering::Relaxed),
+        missed.load(Ordering::Relaxed),
         duration.as_secs_f64()
     );
 }

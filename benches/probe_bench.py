@@ -253,7 +253,7 @@ def main():
     bmem = mem_kib(bb.pid)
     bprobes = sc["ok"] + sc["failed"]
     res["blackbox"] = {
-        "probes": bprobes, "probes_per_s": bprobes / a.window, "ok": sc["ok"], "failed": sc["failed"], "scrape_errors": sc["errors"],
+        "probes": bprobes, "probes_per_s": bprobes / a.window, "ok": sc["ok"], "failed": sc["failed"], "scrape_errors": sc["errors"], "missed_slots": sc["missed"],
         "cpu_s": b1 - b0, "cpu_cores": (b1 - b0) / (s_t1 - s_t0), "cpu_us_per_probe": 1e6 * (b1 - b0) / max(bprobes, 1),
         "rss_mib": bmem["VmRSS"] / 1024, "peak_rss_mib": bmem["VmHWM"] / 1024,
         "load_server_cpu_cores": (l1 - l0) / (s_t1 - s_t0),

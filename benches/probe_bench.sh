@@ -49,7 +49,7 @@ d, b, t, q = r["drctl"], r["blackbox"], r["detection"], r["ratios"]
 print(f"""
 | {r['targets']} targets, 1 s interval, {r['window_s']} s window | drctl watch | blackbox exporter {b['version'].split()[2]} |
 |---|---|---|
-| probes/s achieved | {d['probes_per_s']:.0f} | {b['probes_per_s']:.0f} (ok {b['ok']}, failed {b['failed']}, scrape errors {b['scrape_errors']}) |
+| probes/s achieved | {d['probes_per_s']:.0f} | {b['probes_per_s']:.0f} (ok {b['ok']}, failed {b['failed']}, scrape errors {b['scrape_errors']}, missed slots {b['missed_slots']}) |
 | CPU (cores) | {d['cpu_cores']:.3f} | {b['cpu_cores']:.3f} (+ scraper {b['scraper_cpu_cores']:.3f}) |
 | CPU per probe | {d['cpu_us_per_probe']:.1f} us | {b['cpu_us_per_probe']:.1f} us |
 | RSS (peak) | {d['rss_mib']:.0f} MiB ({d['peak_rss_mib']:.0f}) | {b['rss_mib']:.0f} MiB ({b['peak_rss_mib']:.0f}) |
