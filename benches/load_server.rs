@@ -19,14 +19,24 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 fn arg(args: &[String], name: &str, default: &str) -> String {
-    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned().unwrap_or_else(|| default.to_string())
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .cloned()
+        .unwrap_or_else(|| default.to_string())
 }
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     // The server gets one worker (it must not starve the prober under test); the scraper, which
     // stands in for Prometheus, as many as there are cores.
-    let rt = |workers: usize| tokio::runtime::Builder::new_multi_thread().worker_threads(workers).enable_all().build().expect("runtime");
+    let rt = |workers: usize| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(workers)
+            .enable_all()
+            .build()
+            .expect("runtime")
+    };
     match args.get(1).map(String::as_str) {
         Some("serve") => rt(1).block_on(serve(&args)),
         Some("scrape") => rt(std::thread::available_parallelism().map_or(2, |n| n.get())).block_on(scrape(&args)),
@@ -45,12 +55,16 @@ async fn serve(args: &[String]) {
     for a in 1..=addrs {
         for p in from..from + ports {
             let addr: SocketAddr = format!("127.1.0.{a}:{p}").parse().unwrap();
-            let l = TcpListener::bind(addr).await.unwrap_or_else(|e| panic!("bind {addr}: {e}"));
+            let l = TcpListener::bind(addr)
+                .await
+                .unwrap_or_else(|e| panic!("bind {addr}: {e}"));
             let hole = Arc::new(AtomicBool::new(false));
             holes.insert(addr, hole.clone());
             tokio::spawn(async move {
                 loop {
-                    let Ok((s, _)) = l.accept().await else { continue };
+                    let Ok((s, _)) = l.accept().await else {
+                        continue;
+                    };
                     let hole = hole.clone();
                     tokio::spawn(answer(s, hole));
                 }
@@ -61,7 +75,9 @@ async fn serve(args: &[String]) {
     let l = TcpListener::bind(&control).await.unwrap();
     println!("ready {} listeners; control {control}", holes.len());
     loop {
-        let Ok((mut s, _)) = l.accept().await else { continue };
+        let Ok((mut s, _)) = l.accept().await else {
+            continue;
+        };
         let holes = holes.clone();
         tokio::spawn(async move {
             let mut buf = [0u8; 1024];
@@ -69,13 +85,15 @@ async fn serve(args: &[String]) {
             let req = String::from_utf8_lossy(&buf[..n]);
             let path = req.split_whitespace().nth(1).unwrap_or("");
             let (code, body) = match path.split('/').collect::<Vec<_>>().as_slice() {
-                ["", mode @ ("blackhole" | "up"), addr] => match addr.parse::<SocketAddr>().ok().and_then(|a| holes.get(&a)) {
-                    Some(h) => {
-                        h.store(*mode == "blackhole", Ordering::SeqCst);
-                        (200, "done")
+                ["", mode @ ("blackhole" | "up"), addr] => {
+                    match addr.parse::<SocketAddr>().ok().and_then(|a| holes.get(&a)) {
+                        Some(h) => {
+                            h.store(*mode == "blackhole", Ordering::SeqCst);
+                            (200, "done")
+                        }
+                        None => (404, "no such listener"),
                     }
-                    None => (404, "no such listener"),
-                },
+                }
                 _ => (404, "unknown"),
             };
             let _ = s.write_all(format!("HTTP/1.1 {code} X\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len()).as_bytes()).await;
@@ -110,16 +128,34 @@ async fn answer(mut s: TcpStream, hole: Arc<AtomicBool>) {
 
 async fn scrape(args: &[String]) {
     let exporter = arg(args, "--exporter", "127.0.0.1:9115");
-    let targets: Vec<String> = std::fs::read_to_string(arg(args, "--targets", "targets.txt")).unwrap().lines().map(String::from).collect();
+    let targets: Vec<String> = std::fs::read_to_string(arg(args, "--targets", "targets.txt"))
+        .unwrap()
+        .lines()
+        .map(String::from)
+        .collect();
     let interval = humantime::parse_duration(&arg(args, "--interval", "1s")).unwrap();
     let duration = humantime::parse_duration(&arg(args, "--duration", "60s")).unwrap();
-    let client = reqwest::Client::builder().pool_max_idle_per_host(4096).timeout(Duration::from_secs(2)).build().unwrap();
-    let (ok, failed, errors) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(4096)
+        .timeout(Duration::from_secs(2))
+        .build()
+        .unwrap();
+    let (ok, failed, errors) = (
+        Arc::new(AtomicU64::new(0)),
+        Arc::new(AtomicU64::new(0)),
+        Arc::new(AtomicU64::new(0)),
+    );
     let missed = Arc::new(AtomicU64::new(0));
     let end = tokio::time::Instant::now() + duration;
     let mut tasks = Vec::new();
     for (i, t) in targets.into_iter().enumerate() {
-        let (client, ok, failed, errors, missed) = (client.clone(), ok.clone(), failed.clone(), errors.clone(), missed.clone());
+        let (client, ok, failed, errors, missed) = (
+            client.clone(),
+            ok.clone(),
+            failed.clone(),
+            errors.clone(),
+            missed.clone(),
+        );
         let url = format!("http://{exporter}/probe?module=http_2xx&target={t}");
         // Spread the targets over the interval, as Prometheus does with its scrape offsets.
         let offset = interval.mul_f64((i as f64 * 0.618_033_988_7) % 1.0);
@@ -140,7 +176,9 @@ async fn scrape(args: &[String]) {
                 }
                 match client.get(&url).send().await {
                     Ok(r) => match r.text().await {
-                        Ok(body) if body.contains("\nprobe_success 1") => ok.fetch_add(1, Ordering::Relaxed),
+                        Ok(body) if body.contains("\nprobe_success 1") => {
+                            ok.fetch_add(1, Ordering::Relaxed)
+                        }
                         Ok(_) => failed.fetch_add(1, Ordering::Relaxed),
                         Err(_) => errors.fetch_add(1, Ordering::Relaxed),
                     },

@@ -70,7 +70,10 @@ async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
             cli::inspect::approve(g, &run, &step, comment).await
         }
         Command::Probe { targets } => cli::probe::probe(g, &targets).await,
-        Command::Watch { listen, notify_only } => cli::watch::watch(g, &listen, notify_only).await,
+        Command::Watch {
+            listen,
+            notify_only,
+        } => cli::watch::watch(g, &listen, notify_only).await,
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "drctl", &mut std::io::stdout());
             Ok(exit::OK)

@@ -28,7 +28,9 @@ async fn server(mode: Mode) -> std::net::SocketAddr {
     let addr = l.local_addr().unwrap();
     tokio::spawn(async move {
         loop {
-            let Ok((mut s, _)) = l.accept().await else { return };
+            let Ok((mut s, _)) = l.accept().await else {
+                return;
+            };
             tokio::spawn(async move {
                 let mut buf = vec![0u8; 4096];
                 let n = s.read(&mut buf).await.unwrap_or(0);
@@ -46,7 +48,10 @@ async fn server(mode: Mode) -> std::net::SocketAddr {
                     }
                     Mode::Body(b) => (200, b.into()),
                     Mode::Host(h) => {
-                        if req.lines().any(|l| l.trim_end() == format!("host: {h}") || l.starts_with(&format!("host: {h}:"))) {
+                        if req.lines().any(|l| {
+                            l.trim_end() == format!("host: {h}")
+                                || l.starts_with(&format!("host: {h}:"))
+                        }) {
                             (200, "ok".into())
                         } else {
                             (421, "misdirected".into())
@@ -54,7 +59,10 @@ async fn server(mode: Mode) -> std::net::SocketAddr {
                     }
                     Mode::Close => return,
                 };
-                let resp = format!("HTTP/1.1 {status} X\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
+                let resp = format!(
+                    "HTTP/1.1 {status} X\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
                 let _ = s.write_all(resp.as_bytes()).await;
             });
         }
@@ -69,7 +77,14 @@ async fn refused_port() -> std::net::SocketAddr {
 }
 
 fn http_target(url: String, f: impl FnOnce(&mut HttpProbe)) -> Target {
-    let mut p = HttpProbe { url, host: None, sni: None, resolve: None, expect_status: "200-299".into(), body_contains: Some("ok".into()) };
+    let mut p = HttpProbe {
+        url,
+        host: None,
+        sni: None,
+        resolve: None,
+        expect_status: "200-299".into(),
+        body_contains: Some("ok".into()),
+    };
     f(&mut p);
     let check = HttpCheck::new(&p, &Clients::new().unwrap()).unwrap();
     target(Check::Http(std::sync::Arc::new(check)))
@@ -83,7 +98,10 @@ fn target(check: Check) -> Target {
         interval: Duration::from_secs(1),
         timeout: Duration::from_millis(500),
         jitter: Duration::ZERO,
-        thresholds: Thresholds { failure: 3, recovery: 2 },
+        thresholds: Thresholds {
+            failure: 3,
+            recovery: 2,
+        },
         check,
     }
 }
@@ -106,14 +124,21 @@ async fn refused_hang_slow_5xx_and_body_each_fail_with_their_reason() {
     let t0 = std::time::Instant::now();
     let r = probe_once(&http_target(format!("http://{hang}/"), |_| {})).await;
     assert_eq!(r.reason, Some(Reason::TimedOut), "{r:?}");
-    assert!(t0.elapsed() < Duration::from_millis(900), "a hang is bounded by the timeout: {:?}", t0.elapsed());
+    assert!(
+        t0.elapsed() < Duration::from_millis(900),
+        "a hang is bounded by the timeout: {:?}",
+        t0.elapsed()
+    );
 
     let slow = server(Mode::Slow(1500)).await;
     let r = probe_once(&http_target(format!("http://{slow}/"), |_| {})).await;
     assert_eq!(r.reason, Some(Reason::TimedOut), "{r:?}");
     let slow_ok = server(Mode::Slow(100)).await;
     let r = probe_once(&http_target(format!("http://{slow_ok}/"), |_| {})).await;
-    assert!(r.ok && r.latency >= Duration::from_millis(100), "slow but within the timeout: {r:?}");
+    assert!(
+        r.ok && r.latency >= Duration::from_millis(100),
+        "slow but within the timeout: {r:?}"
+    );
 
     let e = server(Mode::Status(503)).await;
     let r = probe_once(&http_target(format!("http://{e}/"), |_| {})).await;
@@ -139,8 +164,15 @@ async fn refused_hang_slow_5xx_and_body_each_fail_with_their_reason() {
 #[tokio::test]
 async fn host_header_and_resolve_override_reach_the_alb_for_the_apps_name() {
     let a = server(Mode::Host("app.example.test")).await;
-    let r = probe_once(&http_target(format!("http://{a}/"), |p| p.body_contains = None)).await;
-    assert_eq!(r.reason, Some(Reason::WrongStatus), "without Host the ALB misdirects: {r:?}");
+    let r = probe_once(&http_target(format!("http://{a}/"), |p| {
+        p.body_contains = None
+    }))
+    .await;
+    assert_eq!(
+        r.reason,
+        Some(Reason::WrongStatus),
+        "without Host the ALB misdirects: {r:?}"
+    );
     let r = probe_once(&http_target(format!("http://{a}/"), |p| {
         p.host = Some("app.example.test".into());
         p.body_contains = None;
@@ -148,10 +180,13 @@ async fn host_header_and_resolve_override_reach_the_alb_for_the_apps_name() {
     .await;
     assert!(r.ok, "{r:?}");
     // resolve: the URL names the app; the connection goes to the given address.
-    let r = probe_once(&http_target(format!("http://app.example.test:{}/", a.port()), |p| {
-        p.resolve = Some(a.to_string());
-        p.body_contains = None;
-    }))
+    let r = probe_once(&http_target(
+        format!("http://app.example.test:{}/", a.port()),
+        |p| {
+            p.resolve = Some(a.to_string());
+            p.body_contains = None;
+        },
+    ))
     .await;
     assert!(r.ok, "{r:?}");
 }
@@ -159,10 +194,18 @@ async fn host_header_and_resolve_override_reach_the_alb_for_the_apps_name() {
 #[tokio::test]
 async fn tcp_connect_probes() {
     let a = server(Mode::Hang).await;
-    let r = probe_once(&target(Check::Tcp(TcpCheck { address: a.to_string() }))).await;
+    let r = probe_once(&target(Check::Tcp(TcpCheck {
+        address: a.to_string(),
+    })))
+    .await;
     assert!(r.ok, "{r:?}");
     let refused = refused_port().await;
-    let r = probe_once(&target(Check::Tcp(TcpCheck { address: refused.to_string() }))).await;
+    let r = probe_once(&target(Check::Tcp(TcpCheck {
+        address: refused.to_string(),
+    })))
+    .await;
     assert_eq!(r.reason, Some(Reason::Refused), "{r:?}");
-    let _ = TcpProbe { address: String::new() };
+    let _ = TcpProbe {
+        address: String::new(),
+    };
 }

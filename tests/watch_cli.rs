@@ -23,8 +23,16 @@ fn app_server(fail: Arc<AtomicBool>) -> String {
                 let mut s = s;
                 let mut buf = [0u8; 2048];
                 let _ = s.read(&mut buf);
-                let (code, body) = if fail.load(Ordering::Relaxed) { (503, "down") } else { (200, "ok") };
-                let _ = write!(s, "HTTP/1.1 {code} X\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
+                let (code, body) = if fail.load(Ordering::Relaxed) {
+                    (503, "down")
+                } else {
+                    (200, "ok")
+                };
+                let _ = write!(
+                    s,
+                    "HTTP/1.1 {code} X\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
             });
         }
     });
@@ -46,7 +54,8 @@ struct Sample {
 
 fn valid_name(n: &str) -> bool {
     let mut c = n.chars();
-    matches!(c.next(), Some(x) if x.is_ascii_alphabetic() || x == '_' || x == ':') && c.all(|x| x.is_ascii_alphanumeric() || x == '_' || x == ':')
+    matches!(c.next(), Some(x) if x.is_ascii_alphabetic() || x == '_' || x == ':')
+        && c.all(|x| x.is_ascii_alphanumeric() || x == '_' || x == ':')
 }
 
 fn parse_labels(s: &str) -> Result<BTreeMap<String, String>, String> {
@@ -111,13 +120,29 @@ fn parse_exposition(text: &str) -> Result<(HashMap<String, String>, Vec<Sample>)
         }
         if let Some(rest) = line.strip_prefix("# ") {
             let mut parts = rest.splitn(3, ' ');
-            let (kw, name, arg) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+            let (kw, name, arg) = (
+                parts.next().unwrap_or(""),
+                parts.next().unwrap_or(""),
+                parts.next().unwrap_or(""),
+            );
             if !valid_name(name) {
                 return Err(at("bad metric name".into()));
             }
             match kw {
                 "TYPE" => {
-                    if !["counter", "gauge", "histogram", "summary", "untyped", "unknown", "info", "stateset", "gaugehistogram"].contains(&arg) {
+                    if ![
+                        "counter",
+                        "gauge",
+                        "histogram",
+                        "summary",
+                        "untyped",
+                        "unknown",
+                        "info",
+                        "stateset",
+                        "gaugehistogram",
+                    ]
+                    .contains(&arg)
+                    {
                         return Err(at(format!("unknown type {arg}")));
                     }
                     if types.insert(name.into(), arg.into()).is_some() {
@@ -146,7 +171,10 @@ fn parse_exposition(text: &str) -> Result<(HashMap<String, String>, Vec<Sample>)
             }
         };
         let (name, labels) = match series.split_once('{') {
-            Some((n, l)) => (n.to_string(), parse_labels(l.strip_suffix('}').unwrap()).map_err(at)?),
+            Some((n, l)) => (
+                n.to_string(),
+                parse_labels(l.strip_suffix('}').unwrap()).map_err(at)?,
+            ),
             None => (series.clone(), BTreeMap::new()),
         };
         if !valid_name(&name) {
@@ -165,7 +193,9 @@ fn parse_exposition(text: &str) -> Result<(HashMap<String, String>, Vec<Sample>)
             .find(|(f, t)| {
                 let suffixes: &[&str] = match t.as_str() {
                     "counter" => &["_total", "_created"],
-                    "histogram" | "gaugehistogram" => &["_bucket", "_sum", "_count", "_created", "_gcount", "_gsum"],
+                    "histogram" | "gaugehistogram" => {
+                        &["_bucket", "_sum", "_count", "_created", "_gcount", "_gsum"]
+                    }
                     "summary" => &["", "_sum", "_count", "_created"],
                     "info" => &["_info"],
                     _ => &[""],
@@ -180,7 +210,11 @@ fn parse_exposition(text: &str) -> Result<(HashMap<String, String>, Vec<Sample>)
         if name.ends_with("_bucket") && !labels.contains_key("le") {
             return Err(at("bucket without le".into()));
         }
-        samples.push(Sample { name, labels, value });
+        samples.push(Sample {
+            name,
+            labels,
+            value,
+        });
     }
     if !eof {
         return Err("no # EOF at the end (OpenMetrics)".into());
@@ -190,15 +224,25 @@ fn parse_exposition(text: &str) -> Result<(HashMap<String, String>, Vec<Sample>)
     for s in samples.iter().filter(|s| s.name.ends_with("_bucket")) {
         let mut l = s.labels.clone();
         let le = l.remove("le").unwrap();
-        let le: f64 = if le == "+Inf" { f64::INFINITY } else { le.parse().map_err(|_| format!("bad le {le}"))? };
-        buckets.entry((s.name.trim_end_matches("_bucket").to_string(), l)).or_default().push((le, s.value));
+        let le: f64 = if le == "+Inf" {
+            f64::INFINITY
+        } else {
+            le.parse().map_err(|_| format!("bad le {le}"))?
+        };
+        buckets
+            .entry((s.name.trim_end_matches("_bucket").to_string(), l))
+            .or_default()
+            .push((le, s.value));
     }
     for ((fam, labels), mut b) in buckets {
         b.sort_by(|x, y| x.0.partial_cmp(&y.0).unwrap());
         if b.windows(2).any(|w| w[1].1 < w[0].1) {
             return Err(format!("{fam} {labels:?}: buckets are not cumulative"));
         }
-        let count = samples.iter().find(|s| s.name == format!("{fam}_count") && s.labels == labels).ok_or(format!("{fam} has no _count"))?;
+        let count = samples
+            .iter()
+            .find(|s| s.name == format!("{fam}_count") && s.labels == labels)
+            .ok_or(format!("{fam} has no _count"))?;
         if b.last().map(|x| x.0) != Some(f64::INFINITY) || b.last().unwrap().1 != count.value {
             return Err(format!("{fam} {labels:?}: +Inf bucket != _count"));
         }
@@ -209,16 +253,38 @@ fn parse_exposition(text: &str) -> Result<(HashMap<String, String>, Vec<Sample>)
 #[test]
 fn the_parser_rejects_what_it_should() {
     assert!(parse_exposition("# HELP a x\n# TYPE a gauge\na 1\n# EOF\n").is_ok());
-    assert!(parse_exposition("a 1\n# EOF\n").is_err(), "sample without TYPE");
-    assert!(parse_exposition("# HELP a x\n# TYPE a gauge\na{b=\"1} 1\n# EOF\n").is_err(), "unterminated label");
-    assert!(parse_exposition("# HELP a x\n# TYPE a counter\na 1\n# EOF\n").is_err(), "counter sample without _total");
-    assert!(parse_exposition("# HELP a x\n# TYPE a gauge\na one\n# EOF\n").is_err(), "value not a number");
+    assert!(
+        parse_exposition("a 1\n# EOF\n").is_err(),
+        "sample without TYPE"
+    );
+    assert!(
+        parse_exposition("# HELP a x\n# TYPE a gauge\na{b=\"1} 1\n# EOF\n").is_err(),
+        "unterminated label"
+    );
+    assert!(
+        parse_exposition("# HELP a x\n# TYPE a counter\na 1\n# EOF\n").is_err(),
+        "counter sample without _total"
+    );
+    assert!(
+        parse_exposition("# HELP a x\n# TYPE a gauge\na one\n# EOF\n").is_err(),
+        "value not a number"
+    );
 }
 
 // ------------------------------------------------------------------------------------------
 
 fn env_file(primary: &str, standby: &str, hooks: &[String]) -> String {
-    let hooks: String = if hooks.is_empty() { " []\n".into() } else { format!("\n{}", hooks.iter().map(|h| format!("      - webhook: http://{h}/hook\n")).collect::<String>()) };
+    let hooks: String = if hooks.is_empty() {
+        " []\n".into()
+    } else {
+        format!(
+            "\n{}",
+            hooks
+                .iter()
+                .map(|h| format!("      - webhook: http://{h}/hook\n"))
+                .collect::<String>()
+        )
+    };
     format!(
         "{}probes:\n  interval: 200ms\n  timeout: 150ms\n  jitter: 20ms\n  failure_threshold: 2\n  recovery_threshold: 2\n  targets:\n    - name: primary-app\n      region: us-east-1\n      http: {{url: 'http://{primary}/health', host: app.example.test, body_contains: ok}}\n    - name: standby-app\n      region: us-west-2\n      http: {{url: 'http://{standby}/health'}}\n    - name: standby-tcp\n      region: us-west-2\n      tcp: {{address: '{standby}'}}\n  watch:\n    confirm_for: 300ms\n    action: notify\n    notify_timeout: 300ms\n    notify_attempts: 2\n    notifications:{hooks}",
         common::LOCAL_ENV
@@ -234,37 +300,79 @@ fn watch_decides_notifies_serves_metrics_and_stops_on_sigterm() {
     let hang = webhook(true, got.clone());
     let good = webhook(false, got.clone());
     let dir = common::workspace();
-    std::fs::write(dir.path().join("drctl.yaml"), env_file(&primary, &standby, &[hang, good])).unwrap();
+    std::fs::write(
+        dir.path().join("drctl.yaml"),
+        env_file(&primary, &standby, &[hang, good]),
+    )
+    .unwrap();
 
     let w = Watcher::start(dir.path(), &dir.path().join("drctl.yaml"));
-    w.wait_for("primary-app [primary]: unknown -> healthy", Duration::from_secs(5));
-    w.wait_for("standby-tcp [standby]: unknown -> healthy", Duration::from_secs(5));
+    w.wait_for(
+        "primary-app [primary]: unknown -> healthy",
+        Duration::from_secs(5),
+    );
+    w.wait_for(
+        "standby-tcp [standby]: unknown -> healthy",
+        Duration::from_secs(5),
+    );
     let (code, _, body) = get(&w.addr, "/healthz");
     assert_eq!((code, body.as_str()), (200, "ok\n"));
 
     fail.store(true, Ordering::Relaxed);
     let t0 = Instant::now();
-    let down = w.wait_for("primary-app [primary]: failing -> down, wrong_status", Duration::from_secs(5));
+    let down = w.wait_for(
+        "primary-app [primary]: failing -> down, wrong_status",
+        Duration::from_secs(5),
+    );
     let decided = w.wait_for("DECISION act", Duration::from_secs(5));
     // threshold x interval + timeout + jitter, with room for a loaded machine.
-    assert!(down - t0 < Duration::from_millis(2 * 200 + 150 + 20 + 600), "down after {:?}", down - t0);
-    assert!(decided - down >= Duration::from_millis(250), "decided {:?} after down (confirm_for 300ms)", decided - down);
+    assert!(
+        down - t0 < Duration::from_millis(2 * 200 + 150 + 20 + 600),
+        "down after {:?}",
+        down - t0
+    );
+    assert!(
+        decided - down >= Duration::from_millis(250),
+        "decided {:?} after down (confirm_for 300ms)",
+        decided - down
+    );
     // The good webhook hears the decision although the first sink hangs.
     let t1 = Instant::now();
     while got.lock().unwrap().is_empty() && t1.elapsed() < Duration::from_secs(3) {
         std::thread::sleep(Duration::from_millis(20));
     }
     let msgs = got.lock().unwrap().clone();
-    assert!(msgs.iter().any(|m| m.contains("PRIMARY DOWN") && m.contains("\"decision\":\"act\"")), "{msgs:?}");
+    assert!(
+        msgs.iter()
+            .any(|m| m.contains("PRIMARY DOWN") && m.contains("\"decision\":\"act\"")),
+        "{msgs:?}"
+    );
     // Probing goes on while a webhook hangs: the standby keeps being probed.
     let (_, _, status) = get(&w.addr, "/status");
     let st: serde_json::Value = serde_json::from_str(&status).unwrap();
-    let standby_probes = st["targets"].as_array().unwrap().iter().find(|t| t["target"] == "standby-app").unwrap()["probes"].as_u64().unwrap();
+    let standby_probes = st["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["target"] == "standby-app")
+        .unwrap()["probes"]
+        .as_u64()
+        .unwrap();
     std::thread::sleep(Duration::from_millis(600));
     let (_, _, status) = get(&w.addr, "/status");
     let st: serde_json::Value = serde_json::from_str(&status).unwrap();
-    let later = st["targets"].as_array().unwrap().iter().find(|t| t["target"] == "standby-app").unwrap()["probes"].as_u64().unwrap();
-    assert!(later >= standby_probes + 2, "probing stalled: {standby_probes} -> {later}");
+    let later = st["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["target"] == "standby-app")
+        .unwrap()["probes"]
+        .as_u64()
+        .unwrap();
+    assert!(
+        later >= standby_probes + 2,
+        "probing stalled: {standby_probes} -> {later}"
+    );
     assert_eq!(st["decision"]["verdict"], "act");
     assert_eq!(st["decision"]["primary_down"], true);
 
@@ -281,12 +389,50 @@ fn watch_decides_notifies_serves_metrics_and_stops_on_sigterm() {
     ] {
         assert_eq!(types.get(fam).map(String::as_str), Some(ty), "{fam}");
     }
-    let find = |name: &str, l: &[(&str, &str)]| samples.iter().find(|s| s.name == name && l.iter().all(|(k, v)| s.labels.get(*k).map(String::as_str) == Some(*v))).map(|s| s.value);
-    assert_eq!(find("drctl_target_transitions_total", &[("target", "primary-app"), ("from", "failing"), ("to", "down")]), Some(1.0));
-    assert_eq!(find("drctl_target_state", &[("target", "primary-app"), ("state", "down")]), Some(1.0));
-    assert_eq!(find("drctl_probe_up", &[("target", "primary-app")]), Some(0.0));
-    assert_eq!(find("drctl_watch_decisions_total", &[("decision", "act")]), Some(1.0));
-    assert!(find("drctl_probe_duration_seconds_count", &[("target", "standby-app")]).unwrap() >= 3.0);
+    let find = |name: &str, l: &[(&str, &str)]| {
+        samples
+            .iter()
+            .find(|s| {
+                s.name == name
+                    && l.iter()
+                        .all(|(k, v)| s.labels.get(*k).map(String::as_str) == Some(*v))
+            })
+            .map(|s| s.value)
+    };
+    assert_eq!(
+        find(
+            "drctl_target_transitions_total",
+            &[
+                ("target", "primary-app"),
+                ("from", "failing"),
+                ("to", "down")
+            ]
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        find(
+            "drctl_target_state",
+            &[("target", "primary-app"), ("state", "down")]
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        find("drctl_probe_up", &[("target", "primary-app")]),
+        Some(0.0)
+    );
+    assert_eq!(
+        find("drctl_watch_decisions_total", &[("decision", "act")]),
+        Some(1.0)
+    );
+    assert!(
+        find(
+            "drctl_probe_duration_seconds_count",
+            &[("target", "standby-app")]
+        )
+        .unwrap()
+            >= 3.0
+    );
 
     let (status, lines) = w.sigterm();
     assert!(status.success(), "exit {status:?}\n{}", lines.join("\n"));
@@ -302,7 +448,11 @@ fn probe_prints_a_table_and_exits_4_when_a_target_fails() {
     let primary = app_server(fail.clone());
     let standby = app_server(Arc::new(AtomicBool::new(false)));
     let dir = common::workspace();
-    std::fs::write(dir.path().join("drctl.yaml"), env_file(&primary, &standby, &[])).unwrap();
+    std::fs::write(
+        dir.path().join("drctl.yaml"),
+        env_file(&primary, &standby, &[]),
+    )
+    .unwrap();
     let out = common::run(common::drctl(dir.path()).args(["probe"]));
     assert_eq!(out.status.code(), Some(0), "{}", common::text(&out));
     assert!(common::text(&out).contains("all 3 targets answered as expected"));

@@ -21,7 +21,10 @@ pub async fn probe(g: &Global, only: &[String]) -> Result<i32> {
     let (_, env) = g.load_env()?;
     let mut p = probers(&env)?;
     if !only.is_empty() {
-        if let Some(n) = only.iter().find(|n| !p.targets.iter().any(|t| &t.name == *n)) {
+        if let Some(n) = only
+            .iter()
+            .find(|n| !p.targets.iter().any(|t| &t.name == *n))
+        {
             anyhow::bail!(Usage(format!("no probe target named `{n}`")));
         }
         p.targets.retain(|t| only.contains(&t.name));
@@ -41,16 +44,27 @@ pub async fn probe(g: &Global, only: &[String]) -> Result<i32> {
                 })
             })
             .collect();
-        println!("{}", serde_json::to_string_pretty(&json!({"env": env.name, "failed": failed, "targets": rows}))?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(
+                &json!({"env": env.name, "failed": failed, "targets": rows})
+            )?
+        );
     } else {
-        let mut t = table(&["target", "region", "role", "check", "result", "latency", "detail"]);
+        let mut t = table(&[
+            "target", "region", "role", "check", "result", "latency", "detail",
+        ]);
         for (tg, r) in p.targets.iter().zip(&results) {
             t.add_row(vec![
                 tg.name.clone(),
                 tg.region.clone(),
                 tg.role.map_or("-".into(), |r| r.to_string()),
                 tg.describe(),
-                if r.ok { "ok".into() } else { format!("FAIL ({})", r.reason.map_or("error", |x| x.as_str())) },
+                if r.ok {
+                    "ok".into()
+                } else {
+                    format!("FAIL ({})", r.reason.map_or("error", |x| x.as_str()))
+                },
                 format!("{:.1}ms", r.latency.as_secs_f64() * 1000.0),
                 r.detail.clone(),
             ]);

@@ -453,7 +453,12 @@ pub async fn start_run(g: &Global, p: Prepared, m: &Mutating) -> Result<i32> {
 /// Take the lease, journal the start, and run the engine to its end. The caller confirmed and
 /// owns `shutdown` (signals, or `drctl watch` stopping). Used by `run` and by `watch`'s
 /// failover action, so both go through the same lease, journal and engine.
-pub async fn execute_run(g: &Global, p: Prepared, m: &Mutating, shutdown: CancellationToken) -> Result<(String, RunEnd)> {
+pub async fn execute_run(
+    g: &Global,
+    p: Prepared,
+    m: &Mutating,
+    shutdown: CancellationToken,
+) -> Result<(String, RunEnd)> {
     let plan = Arc::new(Plan::new(&p.rb));
     let run_id = new_run_id();
     let held = take_lease(

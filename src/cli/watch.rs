@@ -13,7 +13,10 @@ use tokio_util::sync::CancellationToken;
 use drctl::config::env::{Role, WatchAction};
 use drctl::engine::RunEnd;
 use drctl::exit;
-use drctl::probe::watch::{ActionReport, Actuator, Route53Oracle, Watch, WatchConfig, WatchEvent, WatchJournal, WatchRecord, WatchSink};
+use drctl::probe::watch::{
+    ActionReport, Actuator, Route53Oracle, Watch, WatchConfig, WatchEvent, WatchJournal,
+    WatchRecord, WatchSink,
+};
 
 use super::{Global, Mutating, Output, Usage};
 
@@ -77,27 +80,63 @@ struct RunbookActuator {
 
 #[async_trait]
 impl Actuator for RunbookActuator {
-    async fn failover(&self, runbook: &Path, why: &str, shutdown: CancellationToken) -> ActionReport {
+    async fn failover(
+        &self,
+        runbook: &Path,
+        why: &str,
+        shutdown: CancellationToken,
+    ) -> ActionReport {
         eprintln!("{why}: running {}", runbook.display());
         let p = match super::session::prepare(&self.g, runbook) {
             Ok(p) => p,
-            Err(e) => return ActionReport { ok: false, run_id: None, outcome: format!("runbook not started: {e:#}") },
+            Err(e) => {
+                return ActionReport {
+                    ok: false,
+                    run_id: None,
+                    outcome: format!("runbook not started: {e:#}"),
+                }
+            }
         };
         // The policy is the approval: `action: failover` in drctl.yaml is the operator's standing
         // yes. Never break another holder's lease: a human at work wins.
-        let m = Mutating { yes: true, wait_approval: false, step: false, break_lock: false };
+        let m = Mutating {
+            yes: true,
+            wait_approval: false,
+            step: false,
+            break_lock: false,
+        };
         match super::session::execute_run(&self.g, p, &m, shutdown).await {
             Ok((run_id, end)) => {
                 let (ok, outcome) = match &end {
-                    RunEnd::Succeeded { continued_failures } if continued_failures.is_empty() => (true, "succeeded".to_string()),
-                    RunEnd::Succeeded { continued_failures } => (true, format!("completed; failed but continued: {}", continued_failures.join(", "))),
-                    RunEnd::Paused { reason } => (false, format!("paused: {reason}; `drctl resume {run_id}`")),
-                    RunEnd::Aborted { step, error } => (false, format!("aborted at `{step}`: {error}")),
+                    RunEnd::Succeeded { continued_failures } if continued_failures.is_empty() => {
+                        (true, "succeeded".to_string())
+                    }
+                    RunEnd::Succeeded { continued_failures } => (
+                        true,
+                        format!(
+                            "completed; failed but continued: {}",
+                            continued_failures.join(", ")
+                        ),
+                    ),
+                    RunEnd::Paused { reason } => {
+                        (false, format!("paused: {reason}; `drctl resume {run_id}`"))
+                    }
+                    RunEnd::Aborted { step, error } => {
+                        (false, format!("aborted at `{step}`: {error}"))
+                    }
                     RunEnd::RolledBack(_) => (false, "rolled back".to_string()),
                 };
-                ActionReport { ok, run_id: Some(run_id), outcome }
+                ActionReport {
+                    ok,
+                    run_id: Some(run_id),
+                    outcome,
+                }
             }
-            Err(e) => ActionReport { ok: false, run_id: None, outcome: format!("runbook not started: {e:#}") },
+            Err(e) => ActionReport {
+                ok: false,
+                run_id: None,
+                outcome: format!("runbook not started: {e:#}"),
+            },
         }
     }
 }
@@ -120,12 +159,19 @@ pub async fn watch(g: &Global, listen: &str, notify_only: bool) -> Result<i32> {
     if notify_only {
         policy.action = WatchAction::Notify;
     }
-    let base = g.env_file.parent().map(Path::to_path_buf).unwrap_or_default();
+    let base = g
+        .env_file
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
     let runbook: Option<PathBuf> = policy.runbook.as_ref().map(|r| base.join(r));
     if policy.action == WatchAction::Failover {
-        let rb = runbook.as_ref().ok_or_else(|| Usage("probes.watch.action is failover but no runbook is set".into()))?;
+        let rb = runbook
+            .as_ref()
+            .ok_or_else(|| Usage("probes.watch.action is failover but no runbook is set".into()))?;
         // Fail now, not in the middle of an outage.
-        drctl::config::load_runbook(rb, Some(&env)).with_context(|| format!("the failover runbook {}", rb.display()))?;
+        drctl::config::load_runbook(rb, Some(&env))
+            .with_context(|| format!("the failover runbook {}", rb.display()))?;
     }
     let state_dir = g.state_dir(Some(&env));
     let cfg = WatchConfig {
@@ -136,29 +182,52 @@ pub async fn watch(g: &Global, listen: &str, notify_only: bool) -> Result<i32> {
         max_in_flight: probers.settings.max_in_flight,
         tick: Duration::from_millis(100),
     };
-    let sink = Arc::new(Printer { json: g.output == Output::Json });
+    let sink = Arc::new(Printer {
+        json: g.output == Output::Json,
+    });
     let mut w = Watch::new(cfg, probers.targets, sink).map_err(|e| Usage(e.to_string()))?;
     if policy.action == WatchAction::Failover {
         w.actuator = Some(Arc::new(RunbookActuator { g: g.clone() }));
     }
     if policy.require_route53 {
-        let r53 = env.route53.as_ref().ok_or_else(|| Usage("probes.watch.require_route53 is set but the environment has no `route53:` section".into()))?;
-        let hc = drctl::aws::health_check::HealthCheck::new(&g.aws_settings(&env), &r53.health_check_id).await;
+        let r53 = env.route53.as_ref().ok_or_else(|| {
+            Usage(
+                "probes.watch.require_route53 is set but the environment has no `route53:` section"
+                    .into(),
+            )
+        })?;
+        let hc =
+            drctl::aws::health_check::HealthCheck::new(&g.aws_settings(&env), &r53.health_check_id)
+                .await;
         w.route53 = Some(Arc::new(Route53 { hc }));
     }
     super::session::FORCE_PLAIN.store(true, std::sync::atomic::Ordering::Relaxed);
 
-    let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen}"))?;
     let addr = listener.local_addr()?;
-    eprintln!("http://{addr}/metrics  /status  /healthz; journal {}", WatchJournal::path_for(&state_dir, &env.name).display());
+    eprintln!(
+        "http://{addr}/metrics  /status  /healthz; journal {}",
+        WatchJournal::path_for(&state_dir, &env.name).display()
+    );
 
     let shutdown = CancellationToken::new();
     let http_stop = CancellationToken::new();
-    let server = tokio::spawn(drctl::probe::watch::serve(listener, w.shared.clone(), http_stop.clone()));
+    let server = tokio::spawn(drctl::probe::watch::serve(
+        listener,
+        w.shared.clone(),
+        http_stop.clone(),
+    ));
     let sig = shutdown.clone();
     tokio::spawn(async move {
         use tokio::signal::unix::{signal, SignalKind};
-        let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) else { return };
+        let (Ok(mut int), Ok(mut term)) = (
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::terminate()),
+        ) else {
+            return;
+        };
         tokio::select! { _ = int.recv() => {}, _ = term.recv() => {} }
         eprintln!("stopping: probes stop now; a running failover pauses at a safe point (signal again to quit at once)");
         sig.cancel();

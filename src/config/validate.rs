@@ -68,34 +68,72 @@ pub fn environment(src: &Source, env: &Environment) -> Vec<Diagnostic> {
                     err(format!("probe `{}`: {m}", t.name), "");
                 }
                 if !(h.url.starts_with("http://") || h.url.starts_with("https://")) {
-                    err(format!("probe `{}`: url `{}` must start with http:// or https://", t.name, h.url), "");
+                    err(
+                        format!(
+                            "probe `{}`: url `{}` must start with http:// or https://",
+                            t.name, h.url
+                        ),
+                        "",
+                    );
                 }
                 if let Some(r) = &h.resolve {
                     if r.parse::<std::net::SocketAddr>().is_err() {
-                        err(format!("probe `{}`: resolve `{r}` is not an ip:port", t.name), "like curl's --resolve: the address to connect to, e.g. 10.0.0.5:443");
+                        err(
+                            format!("probe `{}`: resolve `{r}` is not an ip:port", t.name),
+                            "like curl's --resolve: the address to connect to, e.g. 10.0.0.5:443",
+                        );
                     }
                 }
                 if h.sni.is_some() && !h.url.starts_with("https://") {
-                    err(format!("probe `{}`: sni is set but the url is not https://", t.name), "");
+                    err(
+                        format!("probe `{}`: sni is set but the url is not https://", t.name),
+                        "",
+                    );
                 }
             }
             if let Some(tcp) = &t.tcp {
-                if tcp.address.rsplit_once(':').and_then(|(_, port)| port.parse::<u16>().ok()).is_none() {
-                    err(format!("probe `{}`: tcp address `{}` is not host:port", t.name, tcp.address), "");
+                if tcp
+                    .address
+                    .rsplit_once(':')
+                    .and_then(|(_, port)| port.parse::<u16>().ok())
+                    .is_none()
+                {
+                    err(
+                        format!(
+                            "probe `{}`: tcp address `{}` is not host:port",
+                            t.name, tcp.address
+                        ),
+                        "",
+                    );
                 }
             }
             if t.failure_threshold == Some(0) || t.recovery_threshold == Some(0) {
-                err(format!("probe `{}`: thresholds must be at least 1", t.name), "");
+                err(
+                    format!("probe `{}`: thresholds must be at least 1", t.name),
+                    "",
+                );
             }
             if t.interval.is_some_and(|d| d.is_zero()) || t.timeout.is_some_and(|d| d.is_zero()) {
-                err(format!("probe `{}`: interval and timeout must be more than zero", t.name), "");
+                err(
+                    format!(
+                        "probe `{}`: interval and timeout must be more than zero",
+                        t.name
+                    ),
+                    "",
+                );
             }
         }
         if p.failure_threshold == 0 || p.recovery_threshold == 0 {
-            err("probes: failure_threshold and recovery_threshold must be at least 1".into(), "");
+            err(
+                "probes: failure_threshold and recovery_threshold must be at least 1".into(),
+                "",
+            );
         }
         if p.interval.is_zero() || p.timeout.is_zero() {
-            err("probes: interval and timeout must be more than zero".into(), "");
+            err(
+                "probes: interval and timeout must be more than zero".into(),
+                "",
+            );
         }
         if p.max_in_flight == 0 {
             err("probes: max_in_flight must be at least 1".into(), "");
@@ -104,12 +142,18 @@ pub fn environment(src: &Source, env: &Environment) -> Vec<Diagnostic> {
         for (list, field) in [(&w.primary, "primary"), (&w.standby, "standby")] {
             for n in list {
                 if !p.targets.iter().any(|t| &t.name == n) {
-                    err(format!("probes.watch.{field} names `{n}`, which is not a probe target"), "list names from probes.targets");
+                    err(
+                        format!("probes.watch.{field} names `{n}`, which is not a probe target"),
+                        "list names from probes.targets",
+                    );
                 }
             }
         }
         if w.action == super::env::WatchAction::Failover && w.runbook.is_none() {
-            err("probes.watch.action is `failover` but no runbook is given".into(), "set probes.watch.runbook to the failover runbook (relative to this file)");
+            err(
+                "probes.watch.action is `failover` but no runbook is given".into(),
+                "set probes.watch.runbook to the failover runbook (relative to this file)",
+            );
         }
         if w.notify_attempts == 0 {
             err("probes.watch.notify_attempts must be at least 1".into(), "");
@@ -117,7 +161,11 @@ pub fn environment(src: &Source, env: &Environment) -> Vec<Diagnostic> {
         for n in &w.notifications {
             let (super::env::Notification::Webhook(u) | super::env::Notification::Slack(u)) = n;
             if !(u.starts_with("http://") || u.starts_with("https://")) {
-                err("probes.watch.notifications: a webhook URL must start with http:// or https://".into(), "");
+                err(
+                    "probes.watch.notifications: a webhook URL must start with http:// or https://"
+                        .into(),
+                    "",
+                );
             }
         }
     }

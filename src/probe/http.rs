@@ -34,7 +34,11 @@ fn builder() -> reqwest::ClientBuilder {
 
 impl Clients {
     pub fn new() -> Result<Self, ProbeError> {
-        Ok(Self { shared: builder().build().map_err(|e| ProbeError::Client(e.to_string()))? })
+        Ok(Self {
+            shared: builder()
+                .build()
+                .map_err(|e| ProbeError::Client(e.to_string()))?,
+        })
     }
 }
 
@@ -66,7 +70,9 @@ impl Resolve for Override {
             if let Some(a) = fixed {
                 return Ok(Box::new(std::iter::once(a)) as Addrs);
             }
-            let addrs: Vec<SocketAddr> = tokio::net::lookup_host((lookup.as_str(), 0)).await?.collect();
+            let addrs: Vec<SocketAddr> = tokio::net::lookup_host((lookup.as_str(), 0))
+                .await?
+                .collect();
             Ok(Box::new(addrs.into_iter()) as Addrs)
         })
     }
@@ -108,8 +114,18 @@ impl HttpCheck {
     pub fn new(p: &HttpProbe, clients: &Clients) -> Result<Self, String> {
         let mut url = reqwest::Url::parse(&p.url).map_err(|e| format!("url `{}`: {e}", p.url))?;
         let status = crate::steps::http_check::parse_status_range(&p.expect_status)?;
-        let original_host = url.host_str().ok_or_else(|| format!("url `{}` has no host", p.url))?.to_string();
-        let resolve = p.resolve.as_deref().map(|r| r.parse::<SocketAddr>().map_err(|_| format!("resolve `{r}` is not an ip:port"))).transpose()?;
+        let original_host = url
+            .host_str()
+            .ok_or_else(|| format!("url `{}` has no host", p.url))?
+            .to_string();
+        let resolve = p
+            .resolve
+            .as_deref()
+            .map(|r| {
+                r.parse::<SocketAddr>()
+                    .map_err(|_| format!("resolve `{r}` is not an ip:port"))
+            })
+            .transpose()?;
         let client = match (&p.sni, resolve) {
             (None, None) => clients.shared.clone(),
             (sni, addr) => {
@@ -117,7 +133,8 @@ impl HttpCheck {
                 // from it) and the override sends that name to the original host or `resolve`.
                 let name = match sni {
                     Some(s) => {
-                        url.set_host(Some(s)).map_err(|e| format!("sni `{s}`: {e}"))?;
+                        url.set_host(Some(s))
+                            .map_err(|e| format!("sni `{s}`: {e}"))?;
                         s.clone()
                     }
                     None => original_host.clone(),
@@ -126,7 +143,10 @@ impl HttpCheck {
                     Some(a) => Destination::Addr(a),
                     None => Destination::Host(original_host.clone()),
                 };
-                builder().dns_resolver(Arc::new(Override { name, to })).build().map_err(|e| e.to_string())?
+                builder()
+                    .dns_resolver(Arc::new(Override { name, to }))
+                    .build()
+                    .map_err(|e| e.to_string())?
             }
         };
         // Without an explicit Host, an SNI override implies the same name in Host.
@@ -192,7 +212,11 @@ impl HttpCheck {
         };
         let code = resp.status().as_u16();
         if code < self.status.0 || code > self.status.1 {
-            return ProbeResult::fail(Reason::WrongStatus, start.elapsed(), format!("status {code}, expected {}", self.status_text));
+            return ProbeResult::fail(
+                Reason::WrongStatus,
+                start.elapsed(),
+                format!("status {code}, expected {}", self.status_text),
+            );
         }
         let Some(want) = &self.body_contains else {
             return ProbeResult::ok(start.elapsed(), format!("status {code}"));
@@ -211,14 +235,22 @@ impl HttpCheck {
                 Ok(None) => break,
                 Err(e) => {
                     let (reason, why) = classify(&e);
-                    return ProbeResult::fail(reason, start.elapsed(), format!("status {code}, body: {why}"));
+                    return ProbeResult::fail(
+                        reason,
+                        start.elapsed(),
+                        format!("status {code}, body: {why}"),
+                    );
                 }
             }
         }
         if String::from_utf8_lossy(&body).contains(want.as_str()) {
             ProbeResult::ok(start.elapsed(), format!("status {code}"))
         } else {
-            ProbeResult::fail(Reason::WrongBody, start.elapsed(), format!("status {code} but the body lacks {want:?}"))
+            ProbeResult::fail(
+                Reason::WrongBody,
+                start.elapsed(),
+                format!("status {code} but the body lacks {want:?}"),
+            )
         }
     }
 }
@@ -232,7 +264,10 @@ impl HttpCheck {
         let fail = |reason, detail: String| ProbeResult::fail(reason, start.elapsed(), detail);
         let addr = match &p.to {
             PlainDest::Addr(a) => *a,
-            PlainDest::Name(h, port) => match tokio::net::lookup_host((h.as_str(), *port)).await.map(|mut a| a.next()) {
+            PlainDest::Name(h, port) => match tokio::net::lookup_host((h.as_str(), *port))
+                .await
+                .map(|mut a| a.next())
+            {
                 Ok(Some(a)) => a,
                 Ok(None) => return fail(Reason::Dns, format!("{h} has no address")),
                 Err(e) => return fail(Reason::Dns, format!("{h}: {e}")),
@@ -244,7 +279,10 @@ impl HttpCheck {
         };
         let _ = s.set_nodelay(true);
         if let Err(e) = s.write_all(&p.request).await {
-            return fail(super::tcp::io_reason(&e), format!("sending the request: {e}"));
+            return fail(
+                super::tcp::io_reason(&e),
+                format!("sending the request: {e}"),
+            );
         }
         const MAX_HEAD: usize = 16 * 1024;
         let mut buf: Vec<u8> = Vec::with_capacity(1024);
@@ -258,41 +296,86 @@ impl HttpCheck {
                 return fail(Reason::Error, "response head larger than 16 KiB".into());
             }
             match s.read(&mut chunk).await {
-                Ok(0) if buf.is_empty() => return fail(Reason::Reset, "connection closed before an answer".into()),
-                Ok(0) => return fail(Reason::Error, "connection closed inside the response head".into()),
+                Ok(0) if buf.is_empty() => {
+                    return fail(Reason::Reset, "connection closed before an answer".into())
+                }
+                Ok(0) => {
+                    return fail(
+                        Reason::Error,
+                        "connection closed inside the response head".into(),
+                    )
+                }
                 Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                Err(e) => return fail(super::tcp::io_reason(&e), format!("reading the answer: {e}")),
+                Err(e) => {
+                    return fail(
+                        super::tcp::io_reason(&e),
+                        format!("reading the answer: {e}"),
+                    )
+                }
             }
         };
         let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
-        let code = match head.split_whitespace().nth(1).and_then(|c| c.parse::<u16>().ok()) {
+        let code = match head
+            .split_whitespace()
+            .nth(1)
+            .and_then(|c| c.parse::<u16>().ok())
+        {
             Some(c) if head.starts_with("HTTP/1.") => c,
-            _ => return fail(Reason::Error, format!("not an HTTP/1 answer: {:?}", head.lines().next().unwrap_or(""))),
+            _ => {
+                return fail(
+                    Reason::Error,
+                    format!(
+                        "not an HTTP/1 answer: {:?}",
+                        head.lines().next().unwrap_or("")
+                    ),
+                )
+            }
         };
         if code < self.status.0 || code > self.status.1 {
-            return fail(Reason::WrongStatus, format!("status {code}, expected {}", self.status_text));
+            return fail(
+                Reason::WrongStatus,
+                format!("status {code}, expected {}", self.status_text),
+            );
         }
         let Some(want) = &self.body_contains else {
             return ProbeResult::ok(start.elapsed(), format!("status {code}"));
         };
         let lower = head.to_ascii_lowercase();
-        let length = lower.lines().find_map(|l| l.strip_prefix("content-length:").and_then(|v| v.trim().parse::<usize>().ok()));
-        let chunked = lower.lines().any(|l| l.starts_with("transfer-encoding:") && l.contains("chunked"));
+        let length = lower.lines().find_map(|l| {
+            l.strip_prefix("content-length:")
+                .and_then(|v| v.trim().parse::<usize>().ok())
+        });
+        let chunked = lower
+            .lines()
+            .any(|l| l.starts_with("transfer-encoding:") && l.contains("chunked"));
         let mut body = buf.split_off(head_end);
         let limit = length.unwrap_or(MAX_BODY).min(MAX_BODY);
         while body.len() < limit {
             match s.read(&mut chunk).await {
                 Ok(0) => break,
                 Ok(n) => body.extend_from_slice(&chunk[..n]),
-                Err(e) => return fail(super::tcp::io_reason(&e), format!("status {code}, reading the body: {e}")),
+                Err(e) => {
+                    return fail(
+                        super::tcp::io_reason(&e),
+                        format!("status {code}, reading the body: {e}"),
+                    )
+                }
             }
         }
         body.truncate(MAX_BODY);
-        let text = if chunked { dechunk(&body) } else { String::from_utf8_lossy(&body).into_owned() };
+        let text = if chunked {
+            dechunk(&body)
+        } else {
+            String::from_utf8_lossy(&body).into_owned()
+        };
         if text.contains(want.as_str()) {
             ProbeResult::ok(start.elapsed(), format!("status {code}"))
         } else {
-            ProbeResult::fail(Reason::WrongBody, start.elapsed(), format!("status {code} but the body lacks {want:?}"))
+            ProbeResult::fail(
+                Reason::WrongBody,
+                start.elapsed(),
+                format!("status {code} but the body lacks {want:?}"),
+            )
         }
     }
 }
@@ -301,8 +384,12 @@ impl HttpCheck {
 fn dechunk(mut b: &[u8]) -> String {
     let mut out = Vec::new();
     while let Some(i) = b.windows(2).position(|w| w == b"\r\n") {
-        let size = std::str::from_utf8(&b[..i]).ok().and_then(|x| usize::from_str_radix(x.split(';').next().unwrap_or("").trim(), 16).ok());
-        let Some(n) = size.filter(|n| *n > 0) else { break };
+        let size = std::str::from_utf8(&b[..i])
+            .ok()
+            .and_then(|x| usize::from_str_radix(x.split(';').next().unwrap_or("").trim(), 16).ok());
+        let Some(n) = size.filter(|n| *n > 0) else {
+            break;
+        };
         let data = &b[i + 2..];
         out.extend_from_slice(&data[..n.min(data.len())]);
         if data.len() < n + 2 {
@@ -334,15 +421,23 @@ fn classify(e: &reqwest::Error) -> (Reason, String) {
     }
     // The URL is in reqwest's own text; keep the innermost, most specific causes.
     let detail = text.iter().skip(1).cloned().collect::<Vec<_>>().join(": ");
-    let detail = if detail.is_empty() { e.without_url_ref() } else { detail };
+    let detail = if detail.is_empty() {
+        e.without_url_ref()
+    } else {
+        detail
+    };
     let lower = detail.to_lowercase();
     let reason = if let Some(r) = io_reason.filter(|r| *r != Reason::Error) {
         r
     } else if lower.contains("dns error") || lower.contains("failed to lookup") {
         Reason::Dns
-    } else if lower.contains("certificate") || lower.contains("tls") || lower.contains("handshake") {
+    } else if lower.contains("certificate") || lower.contains("tls") || lower.contains("handshake")
+    {
         Reason::Tls
-    } else if lower.contains("connection closed") || lower.contains("reset") || lower.contains("incomplete message") {
+    } else if lower.contains("connection closed")
+        || lower.contains("reset")
+        || lower.contains("incomplete message")
+    {
         Reason::Reset
     } else {
         Reason::Error

@@ -105,18 +105,62 @@ impl Metrics {
         let standby_healthy = Gauge::default();
         let in_flight = Gauge::default();
         let skipped = Counter::default();
-        registry.register("probe_duration_seconds", "Time one probe took, to its answer or its timeout", duration.clone());
-        registry.register("probe_up", "1 if the last probe of the target succeeded, else 0", up.clone());
-        registry.register("target_state", "1 for the target's current state (unknown, healthy, failing, down, recovering)", state.clone());
-        registry.register("target_transitions", "State changes of a target", transitions.clone());
-        registry.register("probe_failures", "Failed probes, by reason", failures.clone());
-        registry.register("watch_decisions", "Decisions of the watch policy (act, withheld_*, suppressed_cooldown)", decisions.clone());
-        registry.register("watch_actions", "Actions the watch started (notify, failover) and how they ended", actions.clone());
-        registry.register("notifications", "Webhook and Slack posts, by sink and outcome", notifications.clone());
-        registry.register("watch_primary_down", "1 while every primary target is down", primary_down.clone());
-        registry.register("watch_standby_healthy", "1 while every standby target is healthy", standby_healthy.clone());
+        registry.register(
+            "probe_duration_seconds",
+            "Time one probe took, to its answer or its timeout",
+            duration.clone(),
+        );
+        registry.register(
+            "probe_up",
+            "1 if the last probe of the target succeeded, else 0",
+            up.clone(),
+        );
+        registry.register(
+            "target_state",
+            "1 for the target's current state (unknown, healthy, failing, down, recovering)",
+            state.clone(),
+        );
+        registry.register(
+            "target_transitions",
+            "State changes of a target",
+            transitions.clone(),
+        );
+        registry.register(
+            "probe_failures",
+            "Failed probes, by reason",
+            failures.clone(),
+        );
+        registry.register(
+            "watch_decisions",
+            "Decisions of the watch policy (act, withheld_*, suppressed_cooldown)",
+            decisions.clone(),
+        );
+        registry.register(
+            "watch_actions",
+            "Actions the watch started (notify, failover) and how they ended",
+            actions.clone(),
+        );
+        registry.register(
+            "notifications",
+            "Webhook and Slack posts, by sink and outcome",
+            notifications.clone(),
+        );
+        registry.register(
+            "watch_primary_down",
+            "1 while every primary target is down",
+            primary_down.clone(),
+        );
+        registry.register(
+            "watch_standby_healthy",
+            "1 while every standby target is healthy",
+            standby_healthy.clone(),
+        );
         registry.register("probes_in_flight", "Probes running now", in_flight.clone());
-        registry.register("probes_skipped", "Probe slots skipped because the previous probe or the in-flight bound overran them", skipped.clone());
+        registry.register(
+            "probes_skipped",
+            "Probe slots skipped because the previous probe or the in-flight bound overran them",
+            skipped.clone(),
+        );
         Self {
             registry,
             duration,
@@ -143,7 +187,13 @@ impl Metrics {
         let states = Phase::ALL
             .iter()
             .map(|p| {
-                let g = self.state.get_or_create(&StateLabels { target: t.name.clone(), state: p.as_str().into() }).clone();
+                let g = self
+                    .state
+                    .get_or_create(&StateLabels {
+                        target: t.name.clone(),
+                        state: p.as_str().into(),
+                    })
+                    .clone();
                 g.set(i64::from(*p == Phase::Unknown));
                 (*p, g)
             })
@@ -159,12 +209,15 @@ impl Metrics {
     }
 
     pub fn decision(&self, d: &str) {
-        self.decisions.get_or_create(&DecisionLabels { decision: d.into() }).inc();
+        self.decisions
+            .get_or_create(&DecisionLabels { decision: d.into() })
+            .inc();
     }
 
     pub fn encode(&self) -> String {
         let mut s = String::new();
-        prometheus_client::encoding::text::encode(&mut s, &self.registry).expect("writing to a String cannot fail");
+        prometheus_client::encoding::text::encode(&mut s, &self.registry)
+            .expect("writing to a String cannot fail");
         s
     }
 }
@@ -174,7 +227,12 @@ impl TargetMetrics {
         self.duration.observe(r.latency.as_secs_f64());
         self.up.set(i64::from(r.ok));
         if let Some(reason) = r.reason {
-            self.failures.get_or_create(&FailureLabels { target: self.name.clone(), reason: reason.as_str().into() }).inc();
+            self.failures
+                .get_or_create(&FailureLabels {
+                    target: self.name.clone(),
+                    reason: reason.as_str().into(),
+                })
+                .inc();
         }
     }
 
@@ -183,7 +241,11 @@ impl TargetMetrics {
             g.set(i64::from(*p == to));
         }
         self.transitions
-            .get_or_create(&TransitionLabels { target: self.name.clone(), from: from.as_str().into(), to: to.as_str().into() })
+            .get_or_create(&TransitionLabels {
+                target: self.name.clone(),
+                from: from.as_str().into(),
+                to: to.as_str().into(),
+            })
             .inc();
     }
 }

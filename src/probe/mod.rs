@@ -74,10 +74,20 @@ pub struct ProbeResult {
 
 impl ProbeResult {
     pub fn ok(latency: Duration, detail: impl Into<String>) -> Self {
-        Self { ok: true, reason: None, detail: detail.into(), latency }
+        Self {
+            ok: true,
+            reason: None,
+            detail: detail.into(),
+            latency,
+        }
     }
     pub fn fail(reason: Reason, latency: Duration, detail: impl Into<String>) -> Self {
-        Self { ok: false, reason: Some(reason), detail: detail.into(), latency }
+        Self {
+            ok: false,
+            reason: Some(reason),
+            detail: detail.into(),
+            latency,
+        }
     }
 }
 
@@ -144,8 +154,16 @@ impl Probers {
     pub fn from_env(env: &Environment) -> Result<Self, ProbeError> {
         let settings = env.probes.clone().ok_or(ProbeError::NoProbes)?;
         let http = http::Clients::new()?;
-        let targets = settings.targets.iter().map(|t| resolve_target(env, &settings, t, &http)).collect::<Result<_, _>>()?;
-        Ok(Self { settings, targets, http })
+        let targets = settings
+            .targets
+            .iter()
+            .map(|t| resolve_target(env, &settings, t, &http))
+            .collect::<Result<_, _>>()?;
+        Ok(Self {
+            settings,
+            targets,
+            http,
+        })
     }
 
     /// Probe one target once, bounded by its timeout whatever happens inside.
@@ -174,11 +192,20 @@ pub async fn probe_once(t: &Target) -> ProbeResult {
             r.latency = start.elapsed();
             r
         }
-        Err(_) => ProbeResult::fail(Reason::TimedOut, start.elapsed(), format!("no answer within {}", humantime::format_duration(t.timeout))),
+        Err(_) => ProbeResult::fail(
+            Reason::TimedOut,
+            start.elapsed(),
+            format!("no answer within {}", humantime::format_duration(t.timeout)),
+        ),
     }
 }
 
-fn resolve_target(env: &Environment, s: &ProbeSettings, t: &ProbeTarget, clients: &http::Clients) -> Result<Target, ProbeError> {
+fn resolve_target(
+    env: &Environment,
+    s: &ProbeSettings,
+    t: &ProbeTarget,
+    clients: &http::Clients,
+) -> Result<Target, ProbeError> {
     let role = if t.region == env.primary_region {
         Some(Role::Primary)
     } else if t.region == env.standby_region {
@@ -186,10 +213,15 @@ fn resolve_target(env: &Environment, s: &ProbeSettings, t: &ProbeTarget, clients
     } else {
         None
     };
-    let err = |message: String| ProbeError::Target { target: t.name.clone(), message };
+    let err = |message: String| ProbeError::Target {
+        target: t.name.clone(),
+        message,
+    };
     let check = match (&t.http, &t.tcp) {
         (Some(h), None) => Check::Http(Arc::new(http::HttpCheck::new(h, clients).map_err(err)?)),
-        (None, Some(c)) => Check::Tcp(tcp::TcpCheck { address: c.address.clone() }),
+        (None, Some(c)) => Check::Tcp(tcp::TcpCheck {
+            address: c.address.clone(),
+        }),
         _ => return Err(err("needs exactly one of `http` or `tcp`".into())),
     };
     Ok(Target {

@@ -42,7 +42,10 @@ const QUEUE: usize = 256;
 impl Notifier {
     /// A notifier that sends nothing.
     pub fn none() -> Self {
-        Self { tx: None, dropped: Arc::new(|_| {}) }
+        Self {
+            tx: None,
+            dropped: Arc::new(|_| {}),
+        }
     }
 
     /// Start the posting task. `report` hears every delivery (for metrics and the journal).
@@ -65,16 +68,27 @@ impl Notifier {
         let r2 = report.clone();
         tokio::spawn(async move {
             while let Some(m) = rx.recv().await {
-                let posts = sinks.iter().enumerate().map(|(i, s)| deliver(&client, i, s, &m, timeout, attempts.max(1)));
+                let posts = sinks
+                    .iter()
+                    .enumerate()
+                    .map(|(i, s)| deliver(&client, i, s, &m, timeout, attempts.max(1)));
                 for d in futures::future::join_all(posts).await {
                     r2(d);
                 }
             }
         });
         let dropped: Arc<dyn Fn(&Message) + Send + Sync> = Arc::new(move |_m: &Message| {
-            report(Delivery { sink: "queue".into(), ok: false, attempts: 0, error: Some("notification queue full; message dropped".into()) })
+            report(Delivery {
+                sink: "queue".into(),
+                ok: false,
+                attempts: 0,
+                error: Some("notification queue full; message dropped".into()),
+            })
         });
-        Self { tx: Some(tx), dropped }
+        Self {
+            tx: Some(tx),
+            dropped,
+        }
     }
 
     /// Queue a message; never waits.
@@ -94,7 +108,14 @@ fn sink_name(i: usize, s: &Notification) -> String {
     }
 }
 
-async fn deliver(client: &reqwest::Client, i: usize, s: &Notification, m: &Message, timeout: Duration, attempts: u32) -> Delivery {
+async fn deliver(
+    client: &reqwest::Client,
+    i: usize,
+    s: &Notification,
+    m: &Message,
+    timeout: Duration,
+    attempts: u32,
+) -> Delivery {
     let (url, body) = match s {
         Notification::Webhook(u) => {
             let mut doc = m.document.clone();
@@ -112,11 +133,23 @@ async fn deliver(client: &reqwest::Client, i: usize, s: &Notification, m: &Messa
         }
         // The client's timeout bounds the post; this one also bounds a server that trickles.
         match tokio::time::timeout(timeout, client.post(url.as_str()).json(&body).send()).await {
-            Ok(Ok(r)) if r.status().is_success() => return Delivery { sink: sink_name(i, s), ok: true, attempts: attempt, error: None },
+            Ok(Ok(r)) if r.status().is_success() => {
+                return Delivery {
+                    sink: sink_name(i, s),
+                    ok: true,
+                    attempts: attempt,
+                    error: None,
+                }
+            }
             Ok(Ok(r)) => last = format!("answered {}", r.status()),
             Ok(Err(e)) => last = e.without_url().to_string(),
             Err(_) => last = format!("no answer within {}", humantime::format_duration(timeout)),
         }
     }
-    Delivery { sink: sink_name(i, s), ok: false, attempts, error: Some(last) }
+    Delivery {
+        sink: sink_name(i, s),
+        ok: false,
+        attempts,
+        error: Some(last),
+    }
 }

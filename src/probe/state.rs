@@ -34,7 +34,13 @@ pub enum Phase {
 }
 
 impl Phase {
-    pub const ALL: [Phase; 5] = [Phase::Unknown, Phase::Healthy, Phase::Failing, Phase::Down, Phase::Recovering];
+    pub const ALL: [Phase; 5] = [
+        Phase::Unknown,
+        Phase::Healthy,
+        Phase::Failing,
+        Phase::Down,
+        Phase::Recovering,
+    ];
 
     pub fn as_str(&self) -> &'static str {
         match self {
@@ -88,7 +94,10 @@ impl TargetState {
             streak: 0,
             last_reason: None,
             last_detail: String::new(),
-            thresholds: Thresholds { failure: thresholds.failure.max(1), recovery: thresholds.recovery.max(1) },
+            thresholds: Thresholds {
+                failure: thresholds.failure.max(1),
+                recovery: thresholds.recovery.max(1),
+            },
         }
     }
 
@@ -106,7 +115,11 @@ impl TargetState {
             (Phase::Failing, true) => (Phase::Healthy, 1),
             (Phase::Down, false) => (Phase::Down, self.streak + 1),
             (Phase::Down, true) | (Phase::Recovering, true) => {
-                let n = if self.phase == Phase::Down { 1 } else { self.streak + 1 };
+                let n = if self.phase == Phase::Down {
+                    1
+                } else {
+                    self.streak + 1
+                };
                 if n >= t.recovery {
                     (Phase::Healthy, n)
                 } else {
@@ -119,7 +132,14 @@ impl TargetState {
         if next == self.phase {
             return None;
         }
-        let tr = Transition { from: self.phase, to: next, at: now, reason: r.reason, detail: r.detail.clone(), streak };
+        let tr = Transition {
+            from: self.phase,
+            to: next,
+            at: now,
+            reason: r.reason,
+            detail: r.detail.clone(),
+            streak,
+        };
         self.phase = next;
         self.since = Some(now);
         Some(tr)
@@ -143,10 +163,17 @@ mod tests {
         ProbeResult::ok(Duration::from_millis(1), "status 200")
     }
     fn fail() -> ProbeResult {
-        ProbeResult::fail(Reason::Refused, Duration::from_millis(1), "connection refused")
+        ProbeResult::fail(
+            Reason::Refused,
+            Duration::from_millis(1),
+            "connection refused",
+        )
     }
     fn st(f: u32, r: u32) -> TargetState {
-        TargetState::new(Thresholds { failure: f, recovery: r })
+        TargetState::new(Thresholds {
+            failure: f,
+            recovery: r,
+        })
     }
 
     #[test]
@@ -157,7 +184,10 @@ mod tests {
         assert_eq!(s.observe(&fail(), now).map(|t| t.to), Some(Phase::Failing));
         assert_eq!(s.observe(&fail(), now), None);
         let down = s.observe(&fail(), now).expect("third failure");
-        assert_eq!((down.from, down.to, down.reason, down.streak), (Phase::Failing, Phase::Down, Some(Reason::Refused), 3));
+        assert_eq!(
+            (down.from, down.to, down.reason, down.streak),
+            (Phase::Failing, Phase::Down, Some(Reason::Refused), 3)
+        );
         assert_eq!(s.observe(&ok(), now).map(|t| t.to), Some(Phase::Recovering));
         assert_eq!(s.observe(&ok(), now).map(|t| t.to), Some(Phase::Healthy));
     }
@@ -185,7 +215,11 @@ mod tests {
         for _ in 0..2 {
             s.observe(&ok(), now);
         }
-        assert_eq!(s.phase, Phase::Recovering, "the streak restarted after the failure");
+        assert_eq!(
+            s.phase,
+            Phase::Recovering,
+            "the streak restarted after the failure"
+        );
         s.observe(&ok(), now);
         assert_eq!(s.phase, Phase::Healthy);
     }

@@ -22,9 +22,17 @@ impl TcpCheck {
             }
             Ok(Err(e)) => {
                 let reason = io_reason(&e);
-                ProbeResult::fail(reason, start.elapsed(), format!("connect to {}: {e}", self.address))
+                ProbeResult::fail(
+                    reason,
+                    start.elapsed(),
+                    format!("connect to {}: {e}", self.address),
+                )
             }
-            Err(_) => ProbeResult::fail(Reason::TimedOut, start.elapsed(), format!("connect to {} timed out", self.address)),
+            Err(_) => ProbeResult::fail(
+                Reason::TimedOut,
+                start.elapsed(),
+                format!("connect to {} timed out", self.address),
+            ),
         }
     }
 }
@@ -34,10 +42,16 @@ pub fn io_reason(e: &std::io::Error) -> Reason {
     use std::io::ErrorKind::*;
     match e.kind() {
         ConnectionRefused => Reason::Refused,
-        ConnectionReset | ConnectionAborted | BrokenPipe | UnexpectedEof | NotConnected => Reason::Reset,
+        ConnectionReset | ConnectionAborted | BrokenPipe | UnexpectedEof | NotConnected => {
+            Reason::Reset
+        }
         TimedOut | WouldBlock => Reason::TimedOut,
         // `lookup_host` failures surface as Other/Uncategorized with a resolver message.
-        _ if e.to_string().contains("failed to lookup address") || e.to_string().contains("Name or service not known") => Reason::Dns,
+        _ if e.to_string().contains("failed to lookup address")
+            || e.to_string().contains("Name or service not known") =>
+        {
+            Reason::Dns
+        }
         _ => Reason::Error,
     }
 }

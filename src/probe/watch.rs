@@ -80,8 +80,13 @@ impl Verdict {
 
 #[derive(Debug, Clone, Copy)]
 enum PolicyState {
-    Armed { down_since: Option<Instant> },
-    Acted { at: Instant, primary_recovered: bool },
+    Armed {
+        down_since: Option<Instant>,
+    },
+    Acted {
+        at: Instant,
+        primary_recovered: bool,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -94,19 +99,29 @@ pub struct Policy {
 
 impl Policy {
     pub fn new(p: &WatchPolicy) -> Self {
-        Self { confirm_for: p.confirm_for, cooldown: p.cooldown, require_route53: p.require_route53, state: PolicyState::Armed { down_since: None } }
+        Self {
+            confirm_for: p.confirm_for,
+            cooldown: p.cooldown,
+            require_route53: p.require_route53,
+            state: PolicyState::Armed { down_since: None },
+        }
     }
 
     /// Start as if an action was taken `ago` (a restart of the watch within the cooldown).
     pub fn acted_before(&mut self, now: Instant, ago: Duration) {
         let at = now.checked_sub(ago).unwrap_or(now);
-        self.state = PolicyState::Acted { at, primary_recovered: false };
+        self.state = PolicyState::Acted {
+            at,
+            primary_recovered: false,
+        };
     }
 
     /// How long the primary has been down, while armed.
     pub fn down_for(&self, now: Instant) -> Option<Duration> {
         match self.state {
-            PolicyState::Armed { down_since: Some(s) } => Some(now - s),
+            PolicyState::Armed {
+                down_since: Some(s),
+            } => Some(now - s),
             _ => None,
         }
     }
@@ -116,7 +131,11 @@ impl Policy {
     }
 
     pub fn evaluate(&mut self, i: &Inputs, now: Instant) -> Verdict {
-        if let PolicyState::Acted { at, primary_recovered } = &mut self.state {
+        if let PolicyState::Acted {
+            at,
+            primary_recovered,
+        } = &mut self.state
+        {
             *primary_recovered |= i.primary_healthy;
             if *primary_recovered && now - *at >= self.cooldown {
                 self.state = PolicyState::Armed { down_since: None };
@@ -126,7 +145,9 @@ impl Policy {
                 return Verdict::Nothing;
             }
         }
-        let PolicyState::Armed { down_since } = &mut self.state else { unreachable!("handled above") };
+        let PolicyState::Armed { down_since } = &mut self.state else {
+            unreachable!("handled above")
+        };
         if !i.primary_down {
             *down_since = None;
             return Verdict::Nothing;
@@ -145,7 +166,10 @@ impl Policy {
                 Some(true) => {}
             }
         }
-        self.state = PolicyState::Acted { at: now, primary_recovered: false };
+        self.state = PolicyState::Acted {
+            at: now,
+            primary_recovered: false,
+        };
         Verdict::Act
     }
 }
@@ -177,13 +201,46 @@ pub struct Evidence {
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum WatchEvent {
-    Started { env: String, targets: usize, action: WatchAction, confirm_for_ms: u64, cooldown_ms: u64, require_route53: bool, runbook: Option<String> },
-    Transition { target: String, region: String, role: Option<Role>, from: Phase, to: Phase, reason: Option<Reason>, detail: String, streak: u32 },
-    Decision { decision: Verdict, action: WatchAction, evidence: Evidence },
-    ActionStarted { action: WatchAction, runbook: Option<String> },
-    ActionFinished { action: WatchAction, ok: bool, run_id: Option<String>, outcome: String },
-    Notified { delivery: Delivery },
-    Stopped { reason: String },
+    Started {
+        env: String,
+        targets: usize,
+        action: WatchAction,
+        confirm_for_ms: u64,
+        cooldown_ms: u64,
+        require_route53: bool,
+        runbook: Option<String>,
+    },
+    Transition {
+        target: String,
+        region: String,
+        role: Option<Role>,
+        from: Phase,
+        to: Phase,
+        reason: Option<Reason>,
+        detail: String,
+        streak: u32,
+    },
+    Decision {
+        decision: Verdict,
+        action: WatchAction,
+        evidence: Evidence,
+    },
+    ActionStarted {
+        action: WatchAction,
+        runbook: Option<String>,
+    },
+    ActionFinished {
+        action: WatchAction,
+        ok: bool,
+        run_id: Option<String>,
+        outcome: String,
+    },
+    Notified {
+        delivery: Delivery,
+    },
+    Stopped {
+        reason: String,
+    },
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -219,9 +276,16 @@ impl WatchJournal {
 
     pub fn open(state_dir: &Path, env: &str) -> Result<Self, JournalIo> {
         let path = Self::path_for(state_dir, env);
-        let io = |source| JournalIo { path: path.display().to_string(), source };
+        let io = |source| JournalIo {
+            path: path.display().to_string(),
+            source,
+        };
         std::fs::create_dir_all(path.parent().expect("has a parent")).map_err(io)?;
-        let file = std::fs::OpenOptions::new().create(true).append(true).open(&path).map_err(io)?;
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map_err(io)?;
         Ok(Self { path, file })
     }
 
@@ -234,7 +298,10 @@ impl WatchJournal {
             serde_json::to_writer(&mut buf, r).expect("records serialize");
             buf.push(b'\n');
         }
-        let io = |source| JournalIo { path: self.path.display().to_string(), source };
+        let io = |source| JournalIo {
+            path: self.path.display().to_string(),
+            source,
+        };
         self.file.write_all(&buf).map_err(io)?;
         self.file.sync_data().map_err(io)
     }
@@ -242,9 +309,13 @@ impl WatchJournal {
     /// When the last action was started, if the journal has one (cooldown survives restarts).
     pub fn last_action(state_dir: &Path, env: &str) -> Option<DateTime<Utc>> {
         let text = std::fs::read_to_string(Self::path_for(state_dir, env)).ok()?;
-        text.lines().rev().filter_map(|l| serde_json::from_str::<Value>(l).ok()).find_map(|v| {
-            (v.get("event")?.as_str()? == "action_started").then(|| v.get("at")?.as_str()?.parse().ok())?
-        })
+        text.lines()
+            .rev()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .find_map(|v| {
+                (v.get("event")?.as_str()? == "action_started")
+                    .then(|| v.get("at")?.as_str()?.parse().ok())?
+            })
     }
 }
 
@@ -264,7 +335,12 @@ pub struct ActionReport {
 /// it; the watch only decides when.
 #[async_trait]
 pub trait Actuator: Send + Sync {
-    async fn failover(&self, runbook: &Path, why: &str, shutdown: CancellationToken) -> ActionReport;
+    async fn failover(
+        &self,
+        runbook: &Path,
+        why: &str,
+        shutdown: CancellationToken,
+    ) -> ActionReport;
 }
 
 /// Route 53's view of the primary (its health check).
@@ -316,7 +392,11 @@ pub struct Shared {
 
 impl Shared {
     pub fn status(&self) -> Value {
-        let targets: Vec<TargetView> = self.targets.iter().map(|t| t.lock().expect("target view").clone()).collect();
+        let targets: Vec<TargetView> = self
+            .targets
+            .iter()
+            .map(|t| t.lock().expect("target view").clone())
+            .collect();
         json!({
             "env": self.env,
             "started_at": self.started_at,
@@ -364,11 +444,17 @@ pub enum WatchError {
 }
 
 impl Watch {
-    pub fn new(cfg: WatchConfig, targets: Vec<Target>, sink: Arc<dyn WatchSink>) -> Result<Self, WatchError> {
+    pub fn new(
+        cfg: WatchConfig,
+        targets: Vec<Target>,
+        sink: Arc<dyn WatchSink>,
+    ) -> Result<Self, WatchError> {
         let w = &cfg.policy;
         for (list, field) in [(&w.primary, "primary"), (&w.standby, "standby")] {
             if let Some(n) = list.iter().find(|n| !targets.iter().any(|t| &t.name == *n)) {
-                return Err(WatchError::Config(format!("probes.watch.{field} names `{n}`, which is not a probe target")));
+                return Err(WatchError::Config(format!(
+                    "probes.watch.{field} names `{n}`, which is not a probe target"
+                )));
             }
         }
         for (role, list) in [(Role::Primary, &w.primary), (Role::Standby, &w.standby)] {
@@ -403,7 +489,14 @@ impl Watch {
             metrics,
             heartbeat: Mutex::new(Instant::now()),
         });
-        Ok(Self { cfg, targets, shared, sink, actuator: None, route53: None })
+        Ok(Self {
+            cfg,
+            targets,
+            shared,
+            sink,
+            actuator: None,
+            route53: None,
+        })
     }
 
     fn members(&self, role: Role) -> Vec<usize> {
@@ -414,7 +507,13 @@ impl Watch {
         self.targets
             .iter()
             .enumerate()
-            .filter(|(_, t)| if names.is_empty() { t.role == Some(role) } else { names.contains(&t.name) })
+            .filter(|(_, t)| {
+                if names.is_empty() {
+                    t.role == Some(role)
+                } else {
+                    names.contains(&t.name)
+                }
+            })
             .map(|(i, _)| i)
             .collect()
     }
@@ -434,8 +533,17 @@ impl Watch {
             policy_cfg.notify_attempts,
             Arc::new(move |d: Delivery| {
                 let outcome = if d.ok { "ok" } else { "failed" };
-                sh2.metrics.notifications.get_or_create(&OutcomeLabels { kind: d.sink.clone(), outcome: outcome.into() }).inc();
-                let _ = tx2.send(WatchRecord { at: Utc::now(), event: WatchEvent::Notified { delivery: d } });
+                sh2.metrics
+                    .notifications
+                    .get_or_create(&OutcomeLabels {
+                        kind: d.sink.clone(),
+                        outcome: outcome.into(),
+                    })
+                    .inc();
+                let _ = tx2.send(WatchRecord {
+                    at: Utc::now(),
+                    event: WatchEvent::Notified { delivery: d },
+                });
             }),
         );
 
@@ -468,7 +576,13 @@ impl Watch {
         let (ttx, mut trx) = mpsc::unbounded_channel::<()>();
         let mut probes = tokio::task::JoinSet::new();
         for (i, t) in self.targets.iter().cloned().enumerate() {
-            let (shared, tx, ttx, permits, stop) = (shared.clone(), tx.clone(), ttx.clone(), permits.clone(), shutdown.clone());
+            let (shared, tx, ttx, permits, stop) = (
+                shared.clone(),
+                tx.clone(),
+                ttx.clone(),
+                permits.clone(),
+                shutdown.clone(),
+            );
             probes.spawn(probe_loop(i, t, shared, tx, ttx, permits, stop));
         }
         drop(ttx);
@@ -500,7 +614,15 @@ impl Watch {
 
             // Collect the action's end, if it has ended.
             if action.as_ref().is_some_and(|h| h.is_finished()) {
-                let report = action.take().expect("checked").await.unwrap_or(ActionReport { ok: false, run_id: None, outcome: "the action task panicked".into() });
+                let report = action
+                    .take()
+                    .expect("checked")
+                    .await
+                    .unwrap_or(ActionReport {
+                        ok: false,
+                        run_id: None,
+                        outcome: "the action task panicked".into(),
+                    });
                 batch.push(self.action_finished(&report, &notifier));
             }
 
@@ -508,22 +630,39 @@ impl Watch {
             let now = Instant::now();
             let (p_down, p_healthy) = all_phases(&shared, &primary);
             let (_, s_healthy) = all_phases(&shared, &standby);
-            let mut inputs = Inputs { primary_down: p_down, primary_healthy: p_healthy, standby_healthy: s_healthy, route53_unhealthy: None };
+            let mut inputs = Inputs {
+                primary_down: p_down,
+                primary_healthy: p_healthy,
+                standby_healthy: s_healthy,
+                route53_unhealthy: None,
+            };
             shared.metrics.primary_down.set(i64::from(p_down));
             shared.metrics.standby_healthy.set(i64::from(s_healthy));
             let down_before = policy.down_for(now);
             let mut verdict = policy.evaluate(&inputs, now);
             let mut route53_error = None;
             if verdict == Verdict::NeedRoute53 {
-                let fresh = route53_cache.as_ref().is_some_and(|(at, _)| now - *at < Duration::from_secs(2));
+                let fresh = route53_cache
+                    .as_ref()
+                    .is_some_and(|(at, _)| now - *at < Duration::from_secs(2));
                 if !fresh {
                     let res = match &self.route53 {
-                        Some(o) => tokio::time::timeout(Duration::from_secs(5), o.primary_unhealthy()).await.unwrap_or_else(|_| Err("Route 53 did not answer within 5s".into())),
-                        None => Err("require_route53 is set but no Route 53 health check is configured".into()),
+                        Some(o) => {
+                            tokio::time::timeout(Duration::from_secs(5), o.primary_unhealthy())
+                                .await
+                                .unwrap_or_else(|_| Err("Route 53 did not answer within 5s".into()))
+                        }
+                        None => Err(
+                            "require_route53 is set but no Route 53 health check is configured"
+                                .into(),
+                        ),
                     };
                     route53_cache = Some((Instant::now(), res));
                 }
-                let res = route53_cache.as_ref().map(|(_, r)| r.clone()).expect("just set");
+                let res = route53_cache
+                    .as_ref()
+                    .map(|(_, r)| r.clone())
+                    .expect("just set");
                 match res {
                     Ok(v) => inputs.route53_unhealthy = Some(v),
                     // Unknown is not agreement: an unreachable Route 53 API withholds the action.
@@ -543,7 +682,10 @@ impl Watch {
                 d.in_cooldown = policy.in_cooldown();
                 d.action_running = action.is_some();
             }
-            if verdict != last_verdict && verdict != Verdict::Nothing && verdict != Verdict::NeedRoute53 {
+            if verdict != last_verdict
+                && verdict != Verdict::Nothing
+                && verdict != Verdict::NeedRoute53
+            {
                 let evidence = Evidence {
                     primary: evidence(&shared, &primary),
                     standby: evidence(&shared, &standby),
@@ -552,7 +694,14 @@ impl Watch {
                     route53_error,
                 };
                 shared.metrics.decision(verdict.as_str());
-                let rec = WatchRecord { at: Utc::now(), event: WatchEvent::Decision { decision: verdict, action: policy_cfg.action, evidence: evidence.clone() } };
+                let rec = WatchRecord {
+                    at: Utc::now(),
+                    event: WatchEvent::Decision {
+                        decision: verdict,
+                        action: policy_cfg.action,
+                        evidence: evidence.clone(),
+                    },
+                };
                 {
                     let mut d = shared.decision.lock().expect("decision view");
                     d.verdict = Some(verdict);
@@ -561,21 +710,47 @@ impl Watch {
                 notifier.send(message(&self.cfg.env, &rec, policy_cfg.action));
                 batch.push(rec);
                 if verdict == Verdict::Act {
-                    batch.push(WatchRecord { at: Utc::now(), event: WatchEvent::ActionStarted { action: policy_cfg.action, runbook: self.cfg.runbook.as_ref().map(|p| p.display().to_string()) } });
+                    batch.push(WatchRecord {
+                        at: Utc::now(),
+                        event: WatchEvent::ActionStarted {
+                            action: policy_cfg.action,
+                            runbook: self.cfg.runbook.as_ref().map(|p| p.display().to_string()),
+                        },
+                    });
                     match (policy_cfg.action, &self.actuator, &self.cfg.runbook) {
                         (WatchAction::Failover, Some(a), Some(rb)) => {
                             // Journal the intent before the side effect.
                             journal.append(&batch)?;
                             batch.drain(..).for_each(|r| self.sink.record(&r));
                             let (a, rb, stop) = (a.clone(), rb.clone(), action_stop.clone());
-                            let why = format!("drctl watch: primary down for {} with the standby healthy", humantime::format_duration(policy.confirm_for));
-                            action = Some(tokio::spawn(async move { a.failover(&rb, &why, stop).await }));
+                            let why = format!(
+                                "drctl watch: primary down for {} with the standby healthy",
+                                humantime::format_duration(policy.confirm_for)
+                            );
+                            action =
+                                Some(tokio::spawn(
+                                    async move { a.failover(&rb, &why, stop).await },
+                                ));
                         }
                         (WatchAction::Failover, _, _) => {
-                            batch.push(self.action_finished(&ActionReport { ok: false, run_id: None, outcome: "no failover runbook or runner configured".into() }, &notifier));
+                            batch.push(self.action_finished(
+                                &ActionReport {
+                                    ok: false,
+                                    run_id: None,
+                                    outcome: "no failover runbook or runner configured".into(),
+                                },
+                                &notifier,
+                            ));
                         }
                         (WatchAction::Notify, _, _) => {
-                            shared.metrics.actions.get_or_create(&OutcomeLabels { kind: "notify".into(), outcome: "ok".into() }).inc();
+                            shared
+                                .metrics
+                                .actions
+                                .get_or_create(&OutcomeLabels {
+                                    kind: "notify".into(),
+                                    outcome: "ok".into(),
+                                })
+                                .inc();
                         }
                     }
                 }
@@ -602,7 +777,10 @@ impl Watch {
         while let Ok(r) = rx.try_recv() {
             batch.push(r);
         }
-        batch.push(WatchRecord { at: Utc::now(), event: WatchEvent::Stopped { reason } });
+        batch.push(WatchRecord {
+            at: Utc::now(),
+            event: WatchEvent::Stopped { reason },
+        });
         journal.append(&batch)?;
         batch.drain(..).for_each(|r| self.sink.record(&r));
         Ok(())
@@ -611,12 +789,28 @@ impl Watch {
     fn action_finished(&self, report: &ActionReport, notifier: &Notifier) -> WatchRecord {
         let action = self.cfg.policy.action;
         let outcome = if report.ok { "ok" } else { "failed" };
-        self.shared.metrics.actions.get_or_create(&OutcomeLabels { kind: format!("{action:?}").to_lowercase(), outcome: outcome.into() }).inc();
+        self.shared
+            .metrics
+            .actions
+            .get_or_create(&OutcomeLabels {
+                kind: format!("{action:?}").to_lowercase(),
+                outcome: outcome.into(),
+            })
+            .inc();
         let rec = WatchRecord {
             at: Utc::now(),
-            event: WatchEvent::ActionFinished { action, ok: report.ok, run_id: report.run_id.clone(), outcome: report.outcome.clone() },
+            event: WatchEvent::ActionFinished {
+                action,
+                ok: report.ok,
+                run_id: report.run_id.clone(),
+                outcome: report.outcome.clone(),
+            },
         };
-        self.shared.decision.lock().expect("decision view").last_action = serde_json::to_value(&rec).ok();
+        self.shared
+            .decision
+            .lock()
+            .expect("decision view")
+            .last_action = serde_json::to_value(&rec).ok();
         notifier.send(message(&self.cfg.env, &rec, action));
         rec
     }
@@ -627,36 +821,76 @@ fn all_phases(shared: &Shared, idx: &[usize]) -> (bool, bool) {
     if idx.is_empty() {
         return (false, false);
     }
-    let phases: Vec<Phase> = idx.iter().map(|&i| shared.targets[i].lock().expect("target view").state.phase).collect();
-    (phases.iter().all(|p| *p == Phase::Down), phases.iter().all(|p| *p == Phase::Healthy))
+    let phases: Vec<Phase> = idx
+        .iter()
+        .map(|&i| shared.targets[i].lock().expect("target view").state.phase)
+        .collect();
+    (
+        phases.iter().all(|p| *p == Phase::Down),
+        phases.iter().all(|p| *p == Phase::Healthy),
+    )
 }
 
 fn evidence(shared: &Shared, idx: &[usize]) -> Vec<TargetEvidence> {
     idx.iter()
         .map(|&i| {
             let v = shared.targets[i].lock().expect("target view");
-            TargetEvidence { target: v.target.clone(), region: v.region.clone(), state: v.state.phase, since: v.state.since, last: v.state.last_detail.clone() }
+            TargetEvidence {
+                target: v.target.clone(),
+                region: v.region.clone(),
+                state: v.state.phase,
+                since: v.state.since,
+                last: v.state.last_detail.clone(),
+            }
         })
         .collect()
 }
 
 fn message(env: &str, rec: &WatchRecord, action: WatchAction) -> Message {
     let text = match &rec.event {
-        WatchEvent::Decision { decision: Verdict::Act, evidence, .. } => {
+        WatchEvent::Decision {
+            decision: Verdict::Act,
+            evidence,
+            ..
+        } => {
             let what = match action {
-                WatchAction::Notify => "notifying only (action: notify); a human decides on failover",
+                WatchAction::Notify => {
+                    "notifying only (action: notify); a human decides on failover"
+                }
                 WatchAction::Failover => "starting the failover runbook",
             };
-            let down: Vec<String> = evidence.primary.iter().map(|t| format!("{} ({})", t.target, t.last)).collect();
+            let down: Vec<String> = evidence
+                .primary
+                .iter()
+                .map(|t| format!("{} ({})", t.target, t.last))
+                .collect();
             format!("drctl watch [{env}]: PRIMARY DOWN, confirmed; standby healthy; {what}. Evidence: {}", down.join(", "))
         }
-        WatchEvent::Decision { decision, .. } => format!("drctl watch [{env}]: primary down, action withheld: {}", decision.as_str()),
-        WatchEvent::ActionFinished { ok, run_id, outcome, .. } => {
-            format!("drctl watch [{env}]: failover {} ({outcome}){}", if *ok { "finished" } else { "did NOT finish" }, run_id.as_ref().map(|r| format!(", run {r}")).unwrap_or_default())
+        WatchEvent::Decision { decision, .. } => format!(
+            "drctl watch [{env}]: primary down, action withheld: {}",
+            decision.as_str()
+        ),
+        WatchEvent::ActionFinished {
+            ok,
+            run_id,
+            outcome,
+            ..
+        } => {
+            format!(
+                "drctl watch [{env}]: failover {} ({outcome}){}",
+                if *ok { "finished" } else { "did NOT finish" },
+                run_id
+                    .as_ref()
+                    .map(|r| format!(", run {r}"))
+                    .unwrap_or_default()
+            )
         }
         _ => format!("drctl watch [{env}]"),
     };
-    Message { text, document: json!({ "source": "drctl-watch", "environment": env, "record": rec }) }
+    Message {
+        text,
+        document: json!({ "source": "drctl-watch", "environment": env, "record": rec }),
+    }
 }
 
 /// Probe one target forever: a slot every `interval` (random phase, plus up to `jitter`), the
@@ -674,7 +908,11 @@ async fn probe_loop(
     let phase = t.interval.mul_f64(rand::rng().random_range(0.0..1.0));
     let mut slot = Instant::now() + phase.min(t.interval);
     loop {
-        let jitter = if t.jitter.is_zero() { Duration::ZERO } else { t.jitter.mul_f64(rand::rng().random_range(0.0..1.0)) };
+        let jitter = if t.jitter.is_zero() {
+            Duration::ZERO
+        } else {
+            t.jitter.mul_f64(rand::rng().random_range(0.0..1.0))
+        };
         tokio::select! {
             _ = tokio::time::sleep_until(slot + jitter) => {}
             _ = stop.cancelled() => return,
@@ -707,7 +945,16 @@ async fn probe_loop(
             m.transition(tr.from, tr.to);
             let _ = tx.send(WatchRecord {
                 at: tr.at,
-                event: WatchEvent::Transition { target: t.name.clone(), region: t.region.clone(), role: t.role, from: tr.from, to: tr.to, reason: tr.reason, detail: tr.detail, streak: tr.streak },
+                event: WatchEvent::Transition {
+                    target: t.name.clone(),
+                    region: t.region.clone(),
+                    role: t.role,
+                    from: tr.from,
+                    to: tr.to,
+                    reason: tr.reason,
+                    detail: tr.detail,
+                    streak: tr.streak,
+                },
             });
             let _ = wake.send(());
         }
@@ -725,7 +972,11 @@ async fn probe_loop(
 // ------------------------------------------------------------------------------------------
 
 /// Serve the watch's HTTP surface on `listener` until `shutdown`.
-pub async fn serve(listener: tokio::net::TcpListener, shared: Arc<Shared>, shutdown: CancellationToken) -> std::io::Result<()> {
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    shared: Arc<Shared>,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
     use axum::http::{header, StatusCode};
     use axum::response::IntoResponse;
     use axum::routing::get;
@@ -733,23 +984,39 @@ pub async fn serve(listener: tokio::net::TcpListener, shared: Arc<Shared>, shutd
     let app = axum::Router::new()
         .route(
             "/metrics",
-            get(|axum::extract::State(s): axum::extract::State<Arc<Shared>>| async move {
-                ([(header::CONTENT_TYPE, super::metrics::CONTENT_TYPE)], s.metrics.encode())
-            }),
+            get(
+                |axum::extract::State(s): axum::extract::State<Arc<Shared>>| async move {
+                    (
+                        [(header::CONTENT_TYPE, super::metrics::CONTENT_TYPE)],
+                        s.metrics.encode(),
+                    )
+                },
+            ),
         )
         .route(
             "/healthz",
-            get(|axum::extract::State(s): axum::extract::State<Arc<Shared>>| async move {
-                if s.alive() {
-                    (StatusCode::OK, "ok\n").into_response()
-                } else {
-                    (StatusCode::SERVICE_UNAVAILABLE, "decision loop stalled\n").into_response()
-                }
-            }),
+            get(
+                |axum::extract::State(s): axum::extract::State<Arc<Shared>>| async move {
+                    if s.alive() {
+                        (StatusCode::OK, "ok\n").into_response()
+                    } else {
+                        (StatusCode::SERVICE_UNAVAILABLE, "decision loop stalled\n").into_response()
+                    }
+                },
+            ),
         )
-        .route("/status", get(|axum::extract::State(s): axum::extract::State<Arc<Shared>>| async move { axum::Json(s.status()) }))
+        .route(
+            "/status",
+            get(
+                |axum::extract::State(s): axum::extract::State<Arc<Shared>>| async move {
+                    axum::Json(s.status())
+                },
+            ),
+        )
         .with_state(shared);
-    axum::serve(listener, app).with_graceful_shutdown(async move { shutdown.cancelled().await }).await
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async move { shutdown.cancelled().await })
+        .await
 }
 
 #[cfg(test)]
@@ -764,8 +1031,18 @@ mod tests {
             ..WatchPolicy::default()
         })
     }
-    const DOWN: Inputs = Inputs { primary_down: true, primary_healthy: false, standby_healthy: true, route53_unhealthy: None };
-    const UP: Inputs = Inputs { primary_down: false, primary_healthy: true, standby_healthy: true, route53_unhealthy: None };
+    const DOWN: Inputs = Inputs {
+        primary_down: true,
+        primary_healthy: false,
+        standby_healthy: true,
+        route53_unhealthy: None,
+    };
+    const UP: Inputs = Inputs {
+        primary_down: false,
+        primary_healthy: true,
+        standby_healthy: true,
+        route53_unhealthy: None,
+    };
 
     #[tokio::test(start_paused = true)]
     async fn acts_only_after_confirm_for_and_then_once() {
@@ -778,7 +1055,11 @@ mod tests {
         assert_eq!(p.evaluate(&DOWN, Instant::now()), Verdict::Act);
         for _ in 0..10 {
             tokio::time::advance(Duration::from_secs(1)).await;
-            assert_eq!(p.evaluate(&DOWN, Instant::now()), Verdict::Nothing, "at most once per outage");
+            assert_eq!(
+                p.evaluate(&DOWN, Instant::now()),
+                Verdict::Nothing,
+                "at most once per outage"
+            );
         }
     }
 
@@ -796,11 +1077,35 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn withheld_while_the_standby_is_unhealthy_or_route53_disagrees() {
         let mut p = policy(0, 60, true);
-        let sick = Inputs { standby_healthy: false, ..DOWN };
-        assert_eq!(p.evaluate(&sick, Instant::now()), Verdict::WithheldStandbyUnhealthy);
+        let sick = Inputs {
+            standby_healthy: false,
+            ..DOWN
+        };
+        assert_eq!(
+            p.evaluate(&sick, Instant::now()),
+            Verdict::WithheldStandbyUnhealthy
+        );
         assert_eq!(p.evaluate(&DOWN, Instant::now()), Verdict::NeedRoute53);
-        assert_eq!(p.evaluate(&Inputs { route53_unhealthy: Some(false), ..DOWN }, Instant::now()), Verdict::WithheldRoute53Disagrees);
-        assert_eq!(p.evaluate(&Inputs { route53_unhealthy: Some(true), ..DOWN }, Instant::now()), Verdict::Act);
+        assert_eq!(
+            p.evaluate(
+                &Inputs {
+                    route53_unhealthy: Some(false),
+                    ..DOWN
+                },
+                Instant::now()
+            ),
+            Verdict::WithheldRoute53Disagrees
+        );
+        assert_eq!(
+            p.evaluate(
+                &Inputs {
+                    route53_unhealthy: Some(true),
+                    ..DOWN
+                },
+                Instant::now()
+            ),
+            Verdict::Act
+        );
     }
 
     #[tokio::test(start_paused = true)]
@@ -812,9 +1117,16 @@ mod tests {
         tokio::time::advance(Duration::from_secs(30)).await;
         assert_eq!(p.evaluate(&UP, Instant::now()), Verdict::Nothing);
         tokio::time::advance(Duration::from_secs(30)).await;
-        assert_eq!(p.evaluate(&DOWN, Instant::now()), Verdict::SuppressedCooldown);
+        assert_eq!(
+            p.evaluate(&DOWN, Instant::now()),
+            Verdict::SuppressedCooldown
+        );
         tokio::time::advance(Duration::from_secs(600)).await;
-        assert_eq!(p.evaluate(&UP, Instant::now()), Verdict::Nothing, "re-armed after cooldown and recovery");
+        assert_eq!(
+            p.evaluate(&UP, Instant::now()),
+            Verdict::Nothing,
+            "re-armed after cooldown and recovery"
+        );
         p.evaluate(&DOWN, Instant::now());
         tokio::time::advance(Duration::from_secs(1)).await;
         assert_eq!(p.evaluate(&DOWN, Instant::now()), Verdict::Act);
@@ -849,12 +1161,19 @@ mod loop_tests {
     fn target(name: &str, role: Role, f: impl Fn() -> bool + Send + Sync + 'static) -> Target {
         Target {
             name: name.into(),
-            region: if role == Role::Primary { "us-east-1".into() } else { "us-west-2".into() },
+            region: if role == Role::Primary {
+                "us-east-1".into()
+            } else {
+                "us-west-2".into()
+            },
             role: Some(role),
             interval: Duration::from_secs(1),
             timeout: Duration::from_millis(800),
             jitter: Duration::from_millis(100),
-            thresholds: Thresholds { failure: 3, recovery: 2 },
+            thresholds: Thresholds {
+                failure: 3,
+                recovery: 2,
+            },
             check: Check::Scripted(Arc::new(move || {
                 if f() {
                     ProbeResult::ok(Duration::from_millis(1), "status 200")
@@ -865,13 +1184,22 @@ mod loop_tests {
         }
     }
 
-    async fn run_for(targets: Vec<Target>, confirm: Duration, secs: u64, during: impl FnOnce() + Send + 'static, at: u64) -> (tempfile::TempDir, Vec<(Instant, WatchRecord)>, Instant) {
+    async fn run_for(
+        targets: Vec<Target>,
+        confirm: Duration,
+        secs: u64,
+        during: impl FnOnce() + Send + 'static,
+        at: u64,
+    ) -> (tempfile::TempDir, Vec<(Instant, WatchRecord)>, Instant) {
         let dir = tempfile::tempdir().unwrap();
         let sink = Arc::new(Collect(Mutex::new(Vec::new())));
         let cfg = WatchConfig {
             env: "t".into(),
             state_dir: dir.path().to_path_buf(),
-            policy: WatchPolicy { confirm_for: confirm, ..WatchPolicy::default() },
+            policy: WatchPolicy {
+                confirm_for: confirm,
+                ..WatchPolicy::default()
+            },
             runbook: None,
             max_in_flight: 16,
             tick: Duration::from_millis(100),
@@ -910,39 +1238,75 @@ mod loop_tests {
     #[tokio::test(start_paused = true)]
     async fn alternating_success_and_failure_never_reaches_down() {
         let n = Arc::new(AtomicU64::new(0));
-        let p = target("primary", Role::Primary, move || n.fetch_add(1, Ordering::Relaxed) % 2 == 0);
+        let p = target("primary", Role::Primary, move || {
+            n.fetch_add(1, Ordering::Relaxed) % 2 == 0
+        });
         let s = target("standby", Role::Standby, || true);
         let (_d, recs, _) = run_for(vec![p, s], Duration::ZERO, 600, || {}, 1).await;
-        assert!(transitions_to(&recs, "primary", Phase::Down).is_empty(), "flapped to down");
+        assert!(
+            transitions_to(&recs, "primary", Phase::Down).is_empty(),
+            "flapped to down"
+        );
         assert!(decisions(&recs).is_empty());
-        assert!(transitions_to(&recs, "primary", Phase::Failing).len() > 100, "the target did flap");
+        assert!(
+            transitions_to(&recs, "primary", Phase::Failing).len() > 100,
+            "the target did flap"
+        );
     }
 
     #[tokio::test(start_paused = true)]
     async fn n_failures_reach_down_within_the_bound_and_the_decision_follows_confirm_for() {
         let dead = Arc::new(AtomicBool::new(false));
         let d2 = dead.clone();
-        let p = target("primary", Role::Primary, move || !d2.load(Ordering::Relaxed));
+        let p = target("primary", Role::Primary, move || {
+            !d2.load(Ordering::Relaxed)
+        });
         let s = target("standby", Role::Standby, || true);
         let confirm = Duration::from_secs(2);
-        let (dir, recs, fault_at) = run_for(vec![p, s], confirm, 30, move || dead.store(true, Ordering::Relaxed), 10).await;
+        let (dir, recs, fault_at) = run_for(
+            vec![p, s],
+            confirm,
+            30,
+            move || dead.store(true, Ordering::Relaxed),
+            10,
+        )
+        .await;
         let down = transitions_to(&recs, "primary", Phase::Down);
         assert_eq!(down.len(), 1, "{recs:#?}");
         let took = down[0] - fault_at;
         // threshold x interval + jitter: the first failing probe lands within one interval.
-        assert!(took <= Duration::from_millis(3 * 1000 + 100), "down after {took:?}");
-        assert!(took >= Duration::from_millis(2000), "down after only {took:?}");
+        assert!(
+            took <= Duration::from_millis(3 * 1000 + 100),
+            "down after {took:?}"
+        );
+        assert!(
+            took >= Duration::from_millis(2000),
+            "down after only {took:?}"
+        );
         let d = decisions(&recs);
         assert_eq!(d.len(), 1, "{d:?}");
         assert_eq!(d[0].1, Verdict::Act);
         let after = d[0].0 - down[0];
-        assert!(after >= confirm && after <= confirm + Duration::from_millis(200), "decided {after:?} after down");
+        assert!(
+            after >= confirm && after <= confirm + Duration::from_millis(200),
+            "decided {after:?} after down"
+        );
         // Journaled, fsync'd, in order.
         let text = std::fs::read_to_string(WatchJournal::path_for(dir.path(), "t")).unwrap();
-        let kinds: Vec<String> = text.lines().map(|l| serde_json::from_str::<Value>(l).unwrap()["event"].as_str().unwrap().to_string()).collect();
+        let kinds: Vec<String> = text
+            .lines()
+            .map(|l| {
+                serde_json::from_str::<Value>(l).unwrap()["event"]
+                    .as_str()
+                    .unwrap()
+                    .to_string()
+            })
+            .collect();
         assert_eq!(kinds.first().map(String::as_str), Some("started"));
         assert_eq!(kinds.last().map(String::as_str), Some("stopped"));
-        assert!(kinds.iter().any(|k| k == "decision") && kinds.iter().any(|k| k == "action_started"));
+        assert!(
+            kinds.iter().any(|k| k == "decision") && kinds.iter().any(|k| k == "action_started")
+        );
     }
 
     #[tokio::test(start_paused = true)]
@@ -951,6 +1315,9 @@ mod loop_tests {
         let s = target("standby", Role::Standby, || false);
         let (_d, recs, _) = run_for(vec![p, s], Duration::from_secs(1), 20, || {}, 1).await;
         let d = decisions(&recs);
-        assert_eq!(d.iter().map(|x| x.1).collect::<Vec<_>>(), vec![Verdict::WithheldStandbyUnhealthy]);
+        assert_eq!(
+            d.iter().map(|x| x.1).collect::<Vec<_>>(),
+            vec![Verdict::WithheldStandbyUnhealthy]
+        );
     }
 }

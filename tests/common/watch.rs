@@ -33,8 +33,12 @@ pub fn webhook(hang: bool, got: Arc<Mutex<Vec<String>>>) -> String {
                 }
                 let mut body = vec![0; len];
                 let _ = r.read_exact(&mut body);
-                got.lock().unwrap().push(String::from_utf8_lossy(&body).into_owned());
-                let _ = s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+                got.lock()
+                    .unwrap()
+                    .push(String::from_utf8_lossy(&body).into_owned());
+                let _ = s.write_all(
+                    b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                );
             });
         }
     });
@@ -44,15 +48,30 @@ pub fn webhook(hang: bool, got: Arc<Mutex<Vec<String>>>) -> String {
 pub fn get(addr: &str, path: &str) -> (u16, String, String) {
     let mut s = TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
     let mut buf = Vec::new();
     s.read_to_end(&mut buf).unwrap();
     let text = String::from_utf8_lossy(&buf).into_owned();
     let (head, body) = text.split_once("\r\n\r\n").unwrap();
     let code = head.split_whitespace().nth(1).unwrap().parse().unwrap();
-    let ctype = head.lines().find_map(|l| l.to_lowercase().strip_prefix("content-type:").map(|v| v.trim().to_string())).unwrap_or_default();
+    let ctype = head
+        .lines()
+        .find_map(|l| {
+            l.to_lowercase()
+                .strip_prefix("content-type:")
+                .map(|v| v.trim().to_string())
+        })
+        .unwrap_or_default();
     // axum may chunk; de-chunk simply.
-    let body = if head.to_lowercase().contains("transfer-encoding: chunked") { dechunk(body) } else { body.to_string() };
+    let body = if head.to_lowercase().contains("transfer-encoding: chunked") {
+        dechunk(body)
+    } else {
+        body.to_string()
+    };
     (code, ctype, body)
 }
 
@@ -95,7 +114,9 @@ impl Watcher {
                 l2.lock().unwrap().push(line);
             }
         });
-        let addr = rx.recv_timeout(Duration::from_secs(20)).expect("watch prints its address");
+        let addr = rx
+            .recv_timeout(Duration::from_secs(20))
+            .expect("watch prints its address");
         Watcher { child, lines, addr }
     }
 
@@ -107,25 +128,40 @@ impl Watcher {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        panic!("no line with {what:?} within {within:?}:\n{}", self.lines.lock().unwrap().join("\n"));
+        panic!(
+            "no line with {what:?} within {within:?}:\n{}",
+            self.lines.lock().unwrap().join("\n")
+        );
     }
 
     pub fn sigterm(mut self) -> (std::process::ExitStatus, Vec<String>) {
-        nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.child.id() as i32), nix::sys::signal::Signal::SIGTERM).unwrap();
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(self.child.id() as i32),
+            nix::sys::signal::Signal::SIGTERM,
+        )
+        .unwrap();
         let t0 = Instant::now();
         loop {
             if let Some(st) = self.child.try_wait().unwrap() {
                 std::thread::sleep(Duration::from_millis(50));
                 return (st, self.lines.lock().unwrap().clone());
             }
-            assert!(t0.elapsed() < Duration::from_secs(10), "watch did not stop within 10 s of SIGTERM");
+            assert!(
+                t0.elapsed() < Duration::from_secs(10),
+                "watch did not stop within 10 s of SIGTERM"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
 
     /// How many lines contain `what`.
     pub fn count(&self, what: &str) -> usize {
-        self.lines.lock().unwrap().iter().filter(|l| l.contains(what)).count()
+        self.lines
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|l| l.contains(what))
+            .count()
     }
 }
 
@@ -135,4 +171,3 @@ impl Drop for Watcher {
         let _ = self.child.wait();
     }
 }
-
