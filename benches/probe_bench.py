@@ -257,8 +257,7 @@ def main():
         "cpu_s": b1 - b0, "cpu_cores": (b1 - b0) / (s_t1 - s_t0), "cpu_us_per_probe": 1e6 * (b1 - b0) / max(bprobes, 1),
         "rss_mib": bmem["VmRSS"] / 1024, "peak_rss_mib": bmem["VmHWM"] / 1024,
         "load_server_cpu_cores": (l1 - l0) / (s_t1 - s_t0),
-        "scraper_cpu_cores": (ru.ru_utime + ru.ru_stime) / (s_t1 - s_t0), "version": subprocess.run(
-            ["prometheus-blackbox-exporter", "--version"], capture_output=True, text=True).stderr.splitlines()[0],
+        "scraper_cpu_cores": (ru.ru_utime + ru.ru_stime) / (s_t1 - s_t0), "version": _version(),
     }
     print("blackbox:", json.dumps(res["blackbox"]), flush=True)
     stop(bb)
@@ -271,6 +270,12 @@ def main():
     with open(a.out, "w") as f:
         json.dump(res, f, indent=2)
     print(json.dumps(res["ratios"]))
+
+
+def _version():
+    r = subprocess.run(["prometheus-blackbox-exporter", "--version"], capture_output=True, text=True)
+    lines = (r.stdout + r.stderr).splitlines()
+    return lines[0] if lines else "blackbox_exporter, version unknown"
 
 
 def _up(url):

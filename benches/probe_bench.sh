@@ -47,7 +47,7 @@ import json
 r = json.load(open("benches/results/latest.json"))
 d, b, t, q = r["drctl"], r["blackbox"], r["detection"], r["ratios"]
 print(f"""
-| {r['targets']} targets, 1 s interval, {r['window_s']} s window | drctl watch | blackbox exporter {b['version'].split()[2]} |
+| {r['targets']} targets, 1 s interval, {r['window_s']} s window | drctl watch | {b['version']} |
 |---|---|---|
 | probes/s achieved | {d['probes_per_s']:.0f} | {b['probes_per_s']:.0f} (ok {b['ok']}, failed {b['failed']}, scrape errors {b['scrape_errors']}, missed slots {b['missed_slots']}) |
 | CPU (cores) | {d['cpu_cores']:.3f} | {b['cpu_cores']:.3f} (+ scraper {b['scraper_cpu_cores']:.3f}) |
