@@ -45,6 +45,9 @@ fn app_server(fail: Arc<AtomicBool>) -> String {
 // well-formed, values are numbers, histograms are cumulative and end in +Inf == _count.
 // ------------------------------------------------------------------------------------------
 
+/// A metric family and a label set: one histogram series.
+type Series = (String, BTreeMap<String, String>);
+
 #[derive(Debug)]
 struct Sample {
     name: String,
@@ -220,7 +223,7 @@ fn parse_exposition(text: &str) -> Result<(HashMap<String, String>, Vec<Sample>)
         return Err("no # EOF at the end (OpenMetrics)".into());
     }
     // Histograms: buckets cumulative, +Inf bucket equals _count.
-    let mut buckets: HashMap<(String, BTreeMap<String, String>), Vec<(f64, f64)>> = HashMap::new();
+    let mut buckets: HashMap<Series, Vec<(f64, f64)>> = HashMap::new();
     for s in samples.iter().filter(|s| s.name.ends_with("_bucket")) {
         let mut l = s.labels.clone();
         let le = l.remove("le").unwrap();

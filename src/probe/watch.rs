@@ -1239,7 +1239,7 @@ mod loop_tests {
     async fn alternating_success_and_failure_never_reaches_down() {
         let n = Arc::new(AtomicU64::new(0));
         let p = target("primary", Role::Primary, move || {
-            n.fetch_add(1, Ordering::Relaxed) % 2 == 0
+            n.fetch_add(1, Ordering::Relaxed).is_multiple_of(2)
         });
         let s = target("standby", Role::Standby, || true);
         let (_d, recs, _) = run_for(vec![p, s], Duration::ZERO, 600, || {}, 1).await;
