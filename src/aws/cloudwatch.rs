@@ -1,0 +1,41 @@
+//! CloudWatch: the one metric drctl reads, RDS ReplicaLag.
+
+use std::time::{Duration, SystemTime};
+
+use aws_sdk_cloudwatch::types::{Dimension, Statistic};
+use aws_smithy_types::DateTime;
+
+use super::{sdk_err, AwsResult};
+
+#[derive(Debug, Clone)]
+pub struct CloudWatch {
+    pub(crate) c: aws_sdk_cloudwatch::Client,
+    pub region: String,
+}
+
+impl CloudWatch {
+    /// The newest `AWS/RDS ReplicaLag` datapoint (seconds) of a replica within `window`, if any.
+    /// Maximum per minute: the conservative reading when deciding whether promotion loses data.
+    pub async fn replica_lag(&self, instance_id: &str, window: Duration) -> AwsResult<Option<f64>> {
+        let now = SystemTime::now();
+        let out = self
+            .c
+            .get_metric_statistics()
+            .namespace("AWS/RDS")
+            .metric_name("ReplicaLag")
+            .dimensions(Dimension::builder().name("DBInstanceIdentifier").value(instance_id).build())
+            .start_time(DateTime::from(now - window))
+            .end_time(DateTime::from(now + Duration::from_secs(60)))
+            .period(60)
+            .statistics(Statistic::Maximum)
+            .send()
+            .await
+            .map_err(sdk_err!("cloudwatch", "GetMetricStatistics", self.region))?;
+        let newest = out
+            .datapoints()
+            .iter()
+            .filter(|d| d.maximum().is_some())
+            .max_by_key(|d| d.timestamp().map(|t| (t.secs(), t.subsec_nanos())).unwrap_or((0, 0)));
+        Ok(newest.and_then(|d| d.maximum()))
+    }
+}
