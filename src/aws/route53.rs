@@ -84,6 +84,15 @@ impl Route53 {
 
     /// UPSERT a simple record (name, type, TTL, values). Returns the change id.
     pub async fn upsert(&self, zone_id: &str, rec: &Record, comment: &str) -> AwsResult<String> {
+        self.change(zone_id, ChangeAction::Upsert, rec, comment).await
+    }
+
+    /// DELETE a simple record exactly as it is. Returns the change id.
+    pub async fn delete(&self, zone_id: &str, rec: &Record, comment: &str) -> AwsResult<String> {
+        self.change(zone_id, ChangeAction::Delete, rec, comment).await
+    }
+
+    async fn change(&self, zone_id: &str, action: ChangeAction, rec: &Record, comment: &str) -> AwsResult<String> {
         let local = |m: String| AwsError::local("route53", "ChangeResourceRecordSets", GLOBAL_REGION, ErrorKind::Other, m);
         let rrs = ResourceRecordSet::builder()
             .name(&rec.name)
@@ -97,7 +106,7 @@ impl Route53 {
             ))
             .build()
             .map_err(|e| local(e.to_string()))?;
-        let change = Change::builder().action(ChangeAction::Upsert).resource_record_set(rrs).build().map_err(|e| local(e.to_string()))?;
+        let change = Change::builder().action(action).resource_record_set(rrs).build().map_err(|e| local(e.to_string()))?;
         let batch = ChangeBatch::builder().comment(comment).changes(change).build().map_err(|e| local(e.to_string()))?;
         let out = self
             .c
@@ -125,6 +134,23 @@ impl Route53 {
             disabled: cfg.and_then(|c| c.disabled()).unwrap_or(false),
             target: cfg.and_then(|c| c.fully_qualified_domain_name().or(c.ip_address())).map(String::from),
         })
+    }
+
+    /// What Route 53's checkers see now, after Inverted/Disabled are applied: `Some(true)`
+    /// when any checker reports success, `None` when there are no observations yet.
+    pub async fn health_check_healthy(&self, id: &str) -> AwsResult<Option<bool>> {
+        let out = self
+            .c
+            .get_health_check_status()
+            .health_check_id(id)
+            .send()
+            .await
+            .map_err(sdk_err!("route53", "GetHealthCheckStatus", GLOBAL_REGION))?;
+        let obs = out.health_check_observations();
+        if obs.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(obs.iter().any(|o| o.status_report().and_then(|r| r.status()).is_some_and(|s| s.starts_with("Success")))))
     }
 
     pub async fn set_inverted(&self, id: &str, inverted: bool) -> AwsResult<()> {

@@ -152,7 +152,17 @@ impl Engine {
             shutdown: self.shutdown.clone(),
             outputs: self.outputs.clone(),
             notes: Arc::new(move |s, m| progress.note(s, m)),
+            warnings: Arc::new(Mutex::new(Vec::new())),
         }
+    }
+
+    /// Journal the warnings a step raised during its attempt.
+    async fn flush_warnings(&self, cx: &StepCx) -> Result<(), EngineError> {
+        let warnings: Vec<String> = std::mem::take(&mut *cx.warnings.lock().expect("warnings"));
+        for message in warnings {
+            self.log(Event::Warning { step: Some(cx.step_id.clone()), message }).await?;
+        }
+        Ok(())
     }
 
     /// Run (or resume) to the end, a pause, an abort or a rollback.
@@ -304,6 +314,7 @@ impl Engine {
             let timeout = self.plan.timeout(i);
             let ask = self.prompter.is_some() && tries == 1;
             let res = tokio::time::timeout(timeout, self.attempt(def, cx, *attempt, inflight, began, ask)).await;
+            self.flush_warnings(cx).await?;
             let err = match res {
                 Ok(Ok(AttemptEnd::Done | AttemptEnd::Skipped)) => return Ok(StepEnd::Ok),
                 Ok(Ok(AttemptEnd::Attention(why))) => return Ok(StepEnd::Attention(why)),
@@ -355,7 +366,11 @@ impl Engine {
             Satisfied::Done => {
                 // Done after our own intent was journaled means our earlier execute took effect.
                 let outcome = if *inflight { Outcome::Changed } else { Outcome::AlreadyDone };
-                self.log(succeed(outcome, Value::Null)).await?;
+                if !obs.result.is_null() {
+                    self.outputs.lock().expect("outputs").insert(id.clone(), obs.result.clone());
+                }
+                self.flush_warnings(cx).await?;
+                self.log(succeed(outcome, obs.result.clone())).await?;
                 self.reached_checkpoint(def).await?;
                 return Ok(AttemptEnd::Done);
             }
@@ -393,6 +408,7 @@ impl Engine {
         let result = step.execute(cx, &obs).await?;
         step.verify(cx, &result).await?;
         self.outputs.lock().expect("outputs").insert(id.clone(), result.clone());
+        self.flush_warnings(cx).await?;
         self.log(succeed(Outcome::Changed, result)).await?;
         self.reached_checkpoint(def).await?;
         Ok(AttemptEnd::Done)
