@@ -9,4 +9,5 @@ pub mod config;
 pub mod engine;
 pub mod exit;
 pub mod journal;
+pub mod readiness;
 pub mod steps;

@@ -54,6 +54,9 @@ async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Command::Status { run } => cli::inspect::status(g, run.as_deref()).await,
         Command::History { limit } => cli::inspect::history(g, limit).await,
         Command::Approve { run, step, comment } => cli::inspect::approve(g, &run, &step, comment).await,
+        Command::Failover { region, runbook, dry_run, m } => cli::failover::failover(g, &region, runbook.as_deref(), dry_run, &m).await,
+        Command::Check { timeout } => cli::check::check(g, timeout).await,
+        Command::IamPolicy { runbook } => cli::iam::iam_policy(g, &runbook),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "drctl", &mut std::io::stdout());
             Ok(exit::OK)

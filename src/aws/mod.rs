@@ -215,7 +215,8 @@ impl Aws {
         let c = self
             .client("cloudwatch", region, |b, r| aws_sdk_cloudwatch::Client::from_conf(aws_sdk_cloudwatch::config::Builder::from(b).region(r).build()))
             .await;
-        cloudwatch::CloudWatch { c, region: region.to_string() }
+        let creds = self.base().await.credentials_provider();
+        cloudwatch::CloudWatch { c, region: region.to_string(), creds, settings: self.settings.clone() }
     }
 
     pub async fn route53(&self) -> route53::Route53 {

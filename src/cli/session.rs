@@ -309,6 +309,12 @@ pub async fn run(g: &Global, runbook: &Path, m: &Mutating) -> Result<i32> {
 }
 
 pub async fn start_run(g: &Global, p: Prepared, m: &Mutating) -> Result<i32> {
+    Ok(start_run_ex(g, p, m).await?.1)
+}
+
+/// Start a run and drive it to its end; returns the run id and the exit code, for callers
+/// (`failover`) that summarise the run from its journal afterwards.
+pub async fn start_run_ex(g: &Global, p: Prepared, m: &Mutating) -> Result<(String, i32)> {
     if m.step && !is_tty() {
         bail!(Usage("--step needs a terminal to ask on".into()));
     }
@@ -355,7 +361,8 @@ pub async fn start_run(g: &Global, p: Prepared, m: &Mutating) -> Result<i32> {
     let engine = build_engine(g, m, Arc::new(p.env), plan, &run_id, &store.run_dir(&run_id), journal, held.lease.token, shutdown, HashSet::new())?;
     let end = engine.run().await;
     held.release().await;
-    Ok(finish(g, &run_id, &end?))
+    let code = finish(g, &run_id, &end?);
+    Ok((run_id, code))
 }
 
 /// Re-read a run's runbook and environment from its journal (what ran is what resumes).
