@@ -65,7 +65,11 @@ pub async fn check_standby(aws: &Aws, env: &Environment, http: &reqwest::Client,
 
     let replica = bounded("database replica", limit, async {
         let db = res.database.as_ref().ok_or("no standby `database` in the environment")?;
-        let d = aws.rds(&standby).await.describe(&db.instance_id).await.map_err(|e| e.to_string())?;
+        let d = match aws.rds(&standby).await.describe(&db.instance_id).await {
+            Ok(d) => d,
+            Err(e) if e.is_not_found() => return Ok((Status::Fail, format!("replica {} does not exist in {standby}: there is nothing to promote", db.instance_id))),
+            Err(e) => return Err(e.to_string()),
+        };
         let Some(src) = &d.replica_source else {
             return Ok((Status::Fail, format!("{} exists but is not a read replica (it is a writer): the standby has no replication", d.id)));
         };

@@ -1,9 +1,10 @@
-//! `route53.force_failover`: make Route 53 answer the SECONDARY (standby) record by inverting
-//! the PRIMARY record's health check. Undo reverts the inversion.
+//! `route53.force_failover`: make Route 53 answer the SECONDARY (standby) record by making the
+//! PRIMARY record's health check report unhealthy: invert it while the primary answers. Undo
+//! puts the inversion back as it was.
 //!
 //! Inverting a check whose target is already failing would make it *healthy* and send users
-//! back to the dead region, so when the check already reports unhealthy the step leaves it as
-//! it is (Route 53 is failing over on its own) and journals a warning instead.
+//! back to the dead region, so a check that already reports unhealthy is left alone (with a
+//! journaled warning), and a check that was inverted and then saw its target die is un-inverted.
 
 use std::time::Duration;
 
@@ -39,45 +40,49 @@ impl ForceFailover {
 impl Step for ForceFailover {
     async fn observe(&self, cx: &StepCx) -> Result<Observation, StepError> {
         let id = self.id(&cx.env)?;
-        let hc = cx.aws.route53().await.health_check(&id).await?;
+        let r53 = cx.aws.route53().await;
+        let hc = r53.health_check(&id).await?;
+        let healthy = r53.health_check_healthy(&id).await?;
         let prior = json!({"health_check_id": id, "inverted": hc.inverted});
-        if hc.inverted {
-            return Ok(Observation::new(Satisfied::Done, format!("health check {id} is inverted"), "nothing: failover already forced")
+        let current = format!("health check {id}: {}, {}", if hc.inverted { "inverted" } else { "not inverted" }, match healthy {
+            Some(true) => "reports healthy",
+            Some(false) => "reports unhealthy",
+            None => "no observations yet",
+        });
+        if healthy == Some(false) {
+            if !hc.inverted {
+                cx.warn(&format!(
+                    "health check {id} already reports the primary unhealthy, so Route 53 answers the SECONDARY without inverting it \
+                     (inverting would mark the dead primary healthy). If the primary recovers, Route 53 will answer it again: \
+                     invert the check then, or disable the PRIMARY record"
+                ));
+            }
+            return Ok(Observation::new(Satisfied::Done, current, "nothing: Route 53 already fails over")
                 .with_prior(prior)
-                .with_result(json!({"health_check_id": id, "inverted": true})));
+                .with_result(json!({"health_check_id": id, "inverted": hc.inverted})));
         }
-        Ok(Observation::new(Satisfied::NotDone, format!("health check {id} is not inverted"), format!("invert health check {id} so Route 53 answers the SECONDARY")).with_prior(prior))
+        Ok(Observation::new(Satisfied::NotDone, current, format!("flip health check {id}'s inversion so it reports the primary unhealthy")).with_prior(prior))
     }
 
     async fn execute(&self, cx: &StepCx, _obs: &Observation) -> Result<Value, StepError> {
         let id = self.id(&cx.env)?;
         let r53 = cx.aws.route53().await;
-        if r53.health_check_healthy(&id).await? == Some(false) {
-            cx.warn(&format!(
-                "health check {id} already reports the primary unhealthy, so Route 53 already answers the SECONDARY; \
-                 not inverting it (that would mark the dead primary healthy). If the primary recovers, Route 53 will \
-                 answer it again: invert the check then, or disable the PRIMARY record"
-            ));
-            return Ok(json!({"health_check_id": id, "inverted": false, "skipped": "primary already unhealthy"}));
-        }
-        r53.set_inverted(&id, true).await?;
-        Ok(json!({"health_check_id": id, "inverted": true}))
+        let hc = r53.health_check(&id).await?;
+        // Healthy and not inverted: the primary answers, so inverting fails it. Healthy *and*
+        // inverted: the primary died after the check was inverted, so un-inverting fails it.
+        let want = !hc.inverted;
+        r53.set_inverted(&id, want).await?;
+        Ok(json!({"health_check_id": id, "inverted": want}))
     }
 
-    async fn verify(&self, cx: &StepCx, result: &Value) -> Result<(), StepError> {
-        if result["inverted"] != json!(true) {
-            return Ok(());
-        }
+    async fn verify(&self, cx: &StepCx, _result: &Value) -> Result<(), StepError> {
         let id = self.id(&cx.env)?;
         let r53 = cx.aws.route53().await;
         cx.poll(&format!("health check {id} to report unhealthy"), self.poll_interval, || async { Ok((r53.health_check_healthy(&id).await? == Some(false)).then_some(())) })
             .await
     }
 
-    async fn undo(&self, cx: &StepCx, prior: &Value, result: &Value) -> Result<(), StepError> {
-        if result["inverted"] == json!(false) {
-            return Ok(());
-        }
+    async fn undo(&self, cx: &StepCx, prior: &Value, _result: &Value) -> Result<(), StepError> {
         let id = self.id(&cx.env)?;
         let was = prior["inverted"].as_bool().unwrap_or(false);
         cx.aws.route53().await.set_inverted(&id, was).await?;
