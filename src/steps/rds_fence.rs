@@ -87,12 +87,18 @@ impl Step for FencePrimary {
             }
             Reach::Up(db) => Observation::new(Satisfied::NotDone, format!("{} is {} and may take writes", db.id, db.status), format!("fence {} ({:?})", db.id, self.method))
                 .with_prior(json!({"status": db.status})),
-            Reach::Unreachable(why) => Observation::new(Satisfied::NotDone, format!("primary unreachable: {why}"), "try to fence; skip with a warning if still unreachable"),
+            Reach::Unreachable(why) => Observation::new(Satisfied::NotDone, format!("primary unreachable: {why}"), "skip the fence with a warning: the primary cannot be reached")
+                .with_prior(json!({"unreachable": why})),
         })
     }
 
-    async fn execute(&self, cx: &StepCx, _obs: &Observation) -> Result<Value, StepError> {
-        let db = match self.reach(cx).await? {
+    async fn execute(&self, cx: &StepCx, obs: &Observation) -> Result<Value, StepError> {
+        // Observe just spent reach_timeout finding the region dark: do not spend it twice.
+        let reach = match obs.prior.get("unreachable").and_then(Value::as_str) {
+            Some(why) => Reach::Unreachable(why.to_string()),
+            None => self.reach(cx).await?,
+        };
+        let db = match reach {
             Reach::Up(db) => db,
             Reach::Unreachable(why) => {
                 cx.warn(&format!(

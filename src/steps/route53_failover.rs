@@ -25,6 +25,15 @@ pub struct ForceFailover {
     #[serde(default = "default_poll", with = "humantime_serde")]
     #[schemars(with = "String")]
     pub poll_interval: Duration,
+    /// How long verify waits for the check to report unhealthy before failing the attempt, so
+    /// that a retry re-observes (the primary may have died after the check was inverted).
+    #[serde(default = "default_settle", with = "humantime_serde")]
+    #[schemars(with = "String")]
+    pub settle_timeout: Duration,
+}
+
+fn default_settle() -> Duration {
+    Duration::from_secs(30)
 }
 
 impl ForceFailover {
@@ -78,8 +87,14 @@ impl Step for ForceFailover {
     async fn verify(&self, cx: &StepCx, _result: &Value) -> Result<(), StepError> {
         let id = self.id(&cx.env)?;
         let r53 = cx.aws.route53().await;
-        cx.poll(&format!("health check {id} to report unhealthy"), self.poll_interval, || async { Ok((r53.health_check_healthy(&id).await? == Some(false)).then_some(())) })
-            .await
+        let what = format!("health check {id} to report unhealthy");
+        let wait = cx.poll(&what, self.poll_interval, || async { Ok((r53.health_check_healthy(&id).await? == Some(false)).then_some(())) });
+        tokio::time::timeout(self.settle_timeout, wait).await.unwrap_or_else(|_| {
+            Err(StepError::retryable(format!(
+                "health check {id} still reports healthy after {}; observing again",
+                humantime::format_duration(self.settle_timeout)
+            )))
+        })
     }
 
     async fn undo(&self, cx: &StepCx, prior: &Value, _result: &Value) -> Result<(), StepError> {
