@@ -14,8 +14,11 @@ fn init_logging(g: &cli::Global) {
         1 => "info",
         _ => "debug",
     };
-    let filter = tracing_subscriber::EnvFilter::try_from_env("DRCTL_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("drctl={level}")));
-    let b = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let filter = tracing_subscriber::EnvFilter::try_from_env("DRCTL_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("drctl={level}")));
+    let b = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     match g.log_format {
         LogFormat::Json => b.json().init(),
         LogFormat::Text => b.init(),
@@ -24,19 +27,27 @@ fn init_logging(g: &cli::Global) {
 
 /// Distinct exit codes for the errors a script may want to tell apart.
 fn code_for(e: &anyhow::Error) -> i32 {
-    if e.downcast_ref::<drctl::config::ConfigError>().is_some() || e.downcast_ref::<cli::Usage>().is_some() {
+    if e.downcast_ref::<drctl::config::ConfigError>().is_some()
+        || e.downcast_ref::<cli::Usage>().is_some()
+    {
         return exit::INVALID;
     }
-    if let Some(drctl::journal::LeaseError::Held(_)) = e.downcast_ref::<drctl::journal::LeaseError>() {
+    if let Some(drctl::journal::LeaseError::Held(_)) =
+        e.downcast_ref::<drctl::journal::LeaseError>()
+    {
         return exit::LOCKED;
     }
     if e.downcast_ref::<cli::Declined>().is_some() {
         return exit::DECLINED;
     }
-    if let Some(drctl::journal::JournalError::NoSuchRun(_)) = e.downcast_ref::<drctl::journal::JournalError>() {
+    if let Some(drctl::journal::JournalError::NoSuchRun(_)) =
+        e.downcast_ref::<drctl::journal::JournalError>()
+    {
         return exit::INVALID;
     }
-    if let Some(drctl::engine::EngineError::UnknownCheckpoint(..)) = e.downcast_ref::<drctl::engine::EngineError>() {
+    if let Some(drctl::engine::EngineError::UnknownCheckpoint(..)) =
+        e.downcast_ref::<drctl::engine::EngineError>()
+    {
         return exit::INVALID;
     }
     exit::ERROR
@@ -50,11 +61,20 @@ async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Command::Plan { runbook } => cli::files::plan(g, &runbook).await,
         Command::Run { runbook, m } => cli::session::run(g, &runbook, &m).await,
         Command::Resume { run, m, rerun } => cli::session::resume(g, &run, &m, &rerun).await,
-        Command::Rollback { run, to, m } => cli::session::rollback(g, &run, to.as_deref(), &m).await,
+        Command::Rollback { run, to, m } => {
+            cli::session::rollback(g, &run, to.as_deref(), &m).await
+        }
         Command::Status { run } => cli::inspect::status(g, run.as_deref()).await,
         Command::History { limit } => cli::inspect::history(g, limit).await,
-        Command::Approve { run, step, comment } => cli::inspect::approve(g, &run, &step, comment).await,
-        Command::Failover { region, runbook, dry_run, m } => cli::failover::failover(g, &region, runbook.as_deref(), dry_run, &m).await,
+        Command::Approve { run, step, comment } => {
+            cli::inspect::approve(g, &run, &step, comment).await
+        }
+        Command::Failover {
+            region,
+            runbook,
+            dry_run,
+            m,
+        } => cli::failover::failover(g, &region, runbook.as_deref(), dry_run, &m).await,
         Command::Check { timeout } => cli::check::check(g, timeout).await,
         Command::IamPolicy { runbook } => cli::iam::iam_policy(g, &runbook),
         Command::Completions { shell } => {
@@ -67,7 +87,10 @@ async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
 fn main() {
     let cli = Cli::parse();
     init_logging(&cli.global);
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
     let code = match rt.block_on(dispatch(cli)) {
         Ok(code) => code,
         Err(e) => {

@@ -6,6 +6,10 @@ fn seeded_environment_validates() {
     let sb = common::sandbox::Sandbox::start();
     let st = sb.state();
     assert!(st.is_object(), "state: {st}");
-    let out = common::run(common::drctl(sb.dir.path()).args(["validate"]).arg(sb.env_file()));
+    let out = common::run(
+        common::drctl(sb.dir.path())
+            .args(["validate"])
+            .arg(sb.env_file()),
+    );
     assert!(out.status.success(), "{}", common::text(&out));
 }

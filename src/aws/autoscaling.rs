@@ -27,25 +27,50 @@ impl AutoScaling {
             .auto_scaling_group_names(name)
             .send()
             .await
-            .map_err(sdk_err!("autoscaling", "DescribeAutoScalingGroups", self.region))?;
-        let g = out
-            .auto_scaling_groups()
-            .first()
-            .ok_or_else(|| AwsError::local("autoscaling", "DescribeAutoScalingGroups", &self.region, ErrorKind::NotFound, format!("no Auto Scaling group {name}")))?;
-        let in_service = g.instances().iter().filter(|i| i.lifecycle_state().map(|s| s.as_str()) == Some("InService")).count() as i32;
+            .map_err(sdk_err!(
+                "autoscaling",
+                "DescribeAutoScalingGroups",
+                self.region
+            ))?;
+        let g = out.auto_scaling_groups().first().ok_or_else(|| {
+            AwsError::local(
+                "autoscaling",
+                "DescribeAutoScalingGroups",
+                &self.region,
+                ErrorKind::NotFound,
+                format!("no Auto Scaling group {name}"),
+            )
+        })?;
+        let in_service = g
+            .instances()
+            .iter()
+            .filter(|i| i.lifecycle_state().map(|s| s.as_str()) == Some("InService"))
+            .count() as i32;
         Ok(Group {
             name: name.to_string(),
             min: g.min_size().unwrap_or(0),
             max: g.max_size().unwrap_or(0),
             desired: g.desired_capacity().unwrap_or(0),
             in_service,
-            launch_template_id: g.launch_template().and_then(|l| l.launch_template_id()).map(String::from),
-            launch_template_version: g.launch_template().and_then(|l| l.version()).map(String::from),
+            launch_template_id: g
+                .launch_template()
+                .and_then(|l| l.launch_template_id())
+                .map(String::from),
+            launch_template_version: g
+                .launch_template()
+                .and_then(|l| l.version())
+                .map(String::from),
         })
     }
 
     /// Set min, desired and (when given) max in one call.
-    pub async fn set_sizes(&self, name: &str, min: i32, desired: i32, max: Option<i32>) -> AwsResult<()> {
+    pub async fn set_sizes(
+        &self,
+        name: &str,
+        min: i32,
+        desired: i32,
+        max: Option<i32>,
+    ) -> AwsResult<()> {
         self.c
             .update_auto_scaling_group()
             .auto_scaling_group_name(name)
@@ -54,7 +79,11 @@ impl AutoScaling {
             .set_max_size(max)
             .send()
             .await
-            .map_err(sdk_err!("autoscaling", "UpdateAutoScalingGroup", self.region))?;
+            .map_err(sdk_err!(
+                "autoscaling",
+                "UpdateAutoScalingGroup",
+                self.region
+            ))?;
         Ok(())
     }
 }

@@ -41,7 +41,10 @@ pub struct CopyJob {
 fn copy_job(j: &aws_sdk_backup::types::CopyJob) -> CopyJob {
     CopyJob {
         id: j.copy_job_id().unwrap_or_default().to_string(),
-        state: j.state().map(|s| s.as_str().to_string()).unwrap_or_default(),
+        state: j
+            .state()
+            .map(|s| s.as_str().to_string())
+            .unwrap_or_default(),
         source_recovery_point_arn: j.source_recovery_point_arn().map(String::from),
         destination_vault_arn: j.destination_backup_vault_arn().map(String::from),
         destination_recovery_point_arn: j.destination_recovery_point_arn().map(String::from),
@@ -59,7 +62,11 @@ impl Backup {
             .backup_vault_name(vault)
             .send()
             .await
-            .map_err(sdk_err!("backup", "ListRecoveryPointsByBackupVault", self.region))?;
+            .map_err(sdk_err!(
+                "backup",
+                "ListRecoveryPointsByBackupVault",
+                self.region
+            ))?;
         let mut v: Vec<RecoveryPoint> = out
             .recovery_points()
             .iter()
@@ -67,7 +74,10 @@ impl Backup {
                 arn: r.recovery_point_arn().unwrap_or_default().to_string(),
                 resource_arn: r.resource_arn().map(String::from),
                 resource_type: r.resource_type().map(String::from),
-                status: r.status().map(|s| s.as_str().to_string()).unwrap_or_default(),
+                status: r
+                    .status()
+                    .map(|s| s.as_str().to_string())
+                    .unwrap_or_default(),
                 created: r.creation_date().map(|d| d.secs()),
             })
             .collect();
@@ -83,13 +93,25 @@ impl Backup {
             .send()
             .await
             .map_err(sdk_err!("backup", "DescribeBackupVault", self.region))?;
-        out.backup_vault_arn()
-            .map(String::from)
-            .ok_or_else(|| AwsError::local("backup", "DescribeBackupVault", &self.region, ErrorKind::NotFound, format!("no vault {vault}")))
+        out.backup_vault_arn().map(String::from).ok_or_else(|| {
+            AwsError::local(
+                "backup",
+                "DescribeBackupVault",
+                &self.region,
+                ErrorKind::NotFound,
+                format!("no vault {vault}"),
+            )
+        })
     }
 
     /// Start copying a recovery point (issued in the source vault's region).
-    pub async fn start_copy(&self, recovery_point_arn: &str, source_vault: &str, destination_vault_arn: &str, role_arn: &str) -> AwsResult<String> {
+    pub async fn start_copy(
+        &self,
+        recovery_point_arn: &str,
+        source_vault: &str,
+        destination_vault_arn: &str,
+        role_arn: &str,
+    ) -> AwsResult<String> {
         let out = self
             .c
             .start_copy_job()
@@ -104,15 +126,31 @@ impl Backup {
     }
 
     pub async fn copy_job(&self, id: &str) -> AwsResult<CopyJob> {
-        let out = self.c.describe_copy_job().copy_job_id(id).send().await.map_err(sdk_err!("backup", "DescribeCopyJob", self.region))?;
-        out.copy_job()
-            .map(copy_job)
-            .ok_or_else(|| AwsError::local("backup", "DescribeCopyJob", &self.region, ErrorKind::NotFound, format!("no copy job {id}")))
+        let out = self
+            .c
+            .describe_copy_job()
+            .copy_job_id(id)
+            .send()
+            .await
+            .map_err(sdk_err!("backup", "DescribeCopyJob", self.region))?;
+        out.copy_job().map(copy_job).ok_or_else(|| {
+            AwsError::local(
+                "backup",
+                "DescribeCopyJob",
+                &self.region,
+                ErrorKind::NotFound,
+                format!("no copy job {id}"),
+            )
+        })
     }
 
     /// Copy jobs issued in this region, newest first.
     pub async fn copy_jobs(&self) -> AwsResult<Vec<CopyJob>> {
-        let out = self.c.list_copy_jobs().send().await.map_err(sdk_err!("backup", "ListCopyJobs", self.region))?;
+        let out = self.c.list_copy_jobs().send().await.map_err(sdk_err!(
+            "backup",
+            "ListCopyJobs",
+            self.region
+        ))?;
         let mut v: Vec<CopyJob> = out.copy_jobs().iter().map(copy_job).collect();
         v.sort_by_key(|j| std::cmp::Reverse(j.created.unwrap_or(0)));
         Ok(v)
@@ -120,10 +158,25 @@ impl Backup {
 
     /// Destination vault ARNs the plan's rules copy to.
     pub async fn plan_copy_destinations(&self, plan_id: &str) -> AwsResult<Vec<String>> {
-        let out = self.c.get_backup_plan().backup_plan_id(plan_id).send().await.map_err(sdk_err!("backup", "GetBackupPlan", self.region))?;
+        let out = self
+            .c
+            .get_backup_plan()
+            .backup_plan_id(plan_id)
+            .send()
+            .await
+            .map_err(sdk_err!("backup", "GetBackupPlan", self.region))?;
         Ok(out
             .backup_plan()
-            .map(|p| p.rules().iter().flat_map(|r| r.copy_actions().iter().map(|c| c.destination_backup_vault_arn().to_string())).collect())
+            .map(|p| {
+                p.rules()
+                    .iter()
+                    .flat_map(|r| {
+                        r.copy_actions()
+                            .iter()
+                            .map(|c| c.destination_backup_vault_arn().to_string())
+                    })
+                    .collect()
+            })
             .unwrap_or_default())
     }
 }

@@ -21,7 +21,10 @@ pub struct Image {
 
 impl Image {
     pub fn created(&self) -> Option<chrono::DateTime<chrono::Utc>> {
-        self.creation_date.as_deref().and_then(|d| chrono::DateTime::parse_from_rfc3339(d).ok()).map(|d| d.with_timezone(&chrono::Utc))
+        self.creation_date
+            .as_deref()
+            .and_then(|d| chrono::DateTime::parse_from_rfc3339(d).ok())
+            .map(|d| d.with_timezone(&chrono::Utc))
     }
 }
 
@@ -37,7 +40,10 @@ pub struct LaunchTemplate {
 fn image(i: &aws_sdk_ec2::types::Image) -> Image {
     Image {
         id: i.image_id().unwrap_or_default().to_string(),
-        state: i.state().map(|s| s.as_str().to_string()).unwrap_or_default(),
+        state: i
+            .state()
+            .map(|s| s.as_str().to_string())
+            .unwrap_or_default(),
         name: i.name().map(String::from),
         creation_date: i.creation_date().map(String::from),
     }
@@ -64,7 +70,12 @@ impl Ec2 {
             .c
             .describe_images()
             .owners("self")
-            .filters(Filter::builder().name(format!("tag:{key}")).values(value).build())
+            .filters(
+                Filter::builder()
+                    .name(format!("tag:{key}"))
+                    .values(value)
+                    .build(),
+            )
             .send()
             .await
             .map_err(sdk_err!("ec2", "DescribeImages", self.region))?;
@@ -79,10 +90,15 @@ impl Ec2 {
             .send()
             .await
             .map_err(sdk_err!("ec2", "DescribeLaunchTemplates", self.region))?;
-        let lt = out
-            .launch_templates()
-            .first()
-            .ok_or_else(|| AwsError::local("ec2", "DescribeLaunchTemplates", &self.region, ErrorKind::NotFound, format!("no launch template {id}")))?;
+        let lt = out.launch_templates().first().ok_or_else(|| {
+            AwsError::local(
+                "ec2",
+                "DescribeLaunchTemplates",
+                &self.region,
+                ErrorKind::NotFound,
+                format!("no launch template {id}"),
+            )
+        })?;
         let default_version = lt.default_version_number().unwrap_or(1);
         let versions = self
             .c
@@ -91,19 +107,36 @@ impl Ec2 {
             .versions(default_version.to_string())
             .send()
             .await
-            .map_err(sdk_err!("ec2", "DescribeLaunchTemplateVersions", self.region))?;
+            .map_err(sdk_err!(
+                "ec2",
+                "DescribeLaunchTemplateVersions",
+                self.region
+            ))?;
         let default_image_id = versions
             .launch_template_versions()
             .first()
             .and_then(|v| v.launch_template_data())
             .and_then(|d| d.image_id())
             .map(String::from);
-        Ok(LaunchTemplate { id: id.to_string(), default_version, latest_version: lt.latest_version_number().unwrap_or(default_version), default_image_id })
+        Ok(LaunchTemplate {
+            id: id.to_string(),
+            default_version,
+            latest_version: lt.latest_version_number().unwrap_or(default_version),
+            default_image_id,
+        })
     }
 
     /// A new version based on `source_version` with `image_id`; returns its number.
-    pub async fn create_version(&self, id: &str, source_version: i64, image_id: &str, description: &str) -> AwsResult<i64> {
-        let data = aws_sdk_ec2::types::RequestLaunchTemplateData::builder().image_id(image_id).build();
+    pub async fn create_version(
+        &self,
+        id: &str,
+        source_version: i64,
+        image_id: &str,
+        description: &str,
+    ) -> AwsResult<i64> {
+        let data = aws_sdk_ec2::types::RequestLaunchTemplateData::builder()
+            .image_id(image_id)
+            .build();
         let out = self
             .c
             .create_launch_template_version()
@@ -116,7 +149,15 @@ impl Ec2 {
             .map_err(sdk_err!("ec2", "CreateLaunchTemplateVersion", self.region))?;
         out.launch_template_version()
             .and_then(|v| v.version_number())
-            .ok_or_else(|| AwsError::local("ec2", "CreateLaunchTemplateVersion", &self.region, ErrorKind::Other, "answer has no version number"))
+            .ok_or_else(|| {
+                AwsError::local(
+                    "ec2",
+                    "CreateLaunchTemplateVersion",
+                    &self.region,
+                    ErrorKind::Other,
+                    "answer has no version number",
+                )
+            })
     }
 
     pub async fn set_default_version(&self, id: &str, version: i64) -> AwsResult<()> {

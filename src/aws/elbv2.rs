@@ -28,8 +28,16 @@ impl Elbv2 {
             .target_health_descriptions()
             .iter()
             .map(|d| TargetHealth {
-                id: d.target().and_then(|t| t.id()).unwrap_or_default().to_string(),
-                state: d.target_health().and_then(|h| h.state()).map(|s| s.as_str().to_string()).unwrap_or_else(|| "unknown".into()),
+                id: d
+                    .target()
+                    .and_then(|t| t.id())
+                    .unwrap_or_default()
+                    .to_string(),
+                state: d
+                    .target_health()
+                    .and_then(|h| h.state())
+                    .map(|s| s.as_str().to_string())
+                    .unwrap_or_else(|| "unknown".into()),
             })
             .collect())
     }

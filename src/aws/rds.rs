@@ -41,17 +41,25 @@ impl Rds {
             .send()
             .await
             .map_err(sdk_err!("rds", "DescribeDBInstances", self.region))?;
-        let db = out
-            .db_instances()
-            .first()
-            .ok_or_else(|| AwsError::local("rds", "DescribeDBInstances", &self.region, ErrorKind::NotFound, format!("no DB instance {id}")))?;
+        let db = out.db_instances().first().ok_or_else(|| {
+            AwsError::local(
+                "rds",
+                "DescribeDBInstances",
+                &self.region,
+                ErrorKind::NotFound,
+                format!("no DB instance {id}"),
+            )
+        })?;
         Ok(DbInstance {
             id: db.db_instance_identifier().unwrap_or(id).to_string(),
             arn: db.db_instance_arn().unwrap_or_default().to_string(),
             status: db.db_instance_status().unwrap_or("unknown").to_string(),
             endpoint: db.endpoint().and_then(|e| e.address()).map(String::from),
             port: db.endpoint().and_then(|e| e.port()),
-            replica_source: db.read_replica_source_db_instance_identifier().filter(|s| !s.is_empty()).map(String::from),
+            replica_source: db
+                .read_replica_source_db_instance_identifier()
+                .filter(|s| !s.is_empty())
+                .map(String::from),
             replicas: db.read_replica_db_instance_identifiers().to_vec(),
         })
     }
@@ -69,12 +77,22 @@ impl Rds {
 
     /// Stop an instance (it takes no connections, so no writes, until started again).
     pub async fn stop(&self, id: &str) -> AwsResult<()> {
-        self.c.stop_db_instance().db_instance_identifier(id).send().await.map_err(sdk_err!("rds", "StopDBInstance", self.region))?;
+        self.c
+            .stop_db_instance()
+            .db_instance_identifier(id)
+            .send()
+            .await
+            .map_err(sdk_err!("rds", "StopDBInstance", self.region))?;
         Ok(())
     }
 
     pub async fn start(&self, id: &str) -> AwsResult<()> {
-        self.c.start_db_instance().db_instance_identifier(id).send().await.map_err(sdk_err!("rds", "StartDBInstance", self.region))?;
+        self.c
+            .start_db_instance()
+            .db_instance_identifier(id)
+            .send()
+            .await
+            .map_err(sdk_err!("rds", "StartDBInstance", self.region))?;
         Ok(())
     }
 

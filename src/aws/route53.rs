@@ -1,6 +1,8 @@
 //! Route 53: records, changes, health checks and the DNS answer, in drctl's own types.
 
-use aws_sdk_route53::types::{Change, ChangeAction, ChangeBatch, ResourceRecord, ResourceRecordSet, RrType};
+use aws_sdk_route53::types::{
+    Change, ChangeAction, ChangeBatch, ResourceRecord, ResourceRecordSet, RrType,
+};
 
 use super::{sdk_err, AwsError, AwsResult, ErrorKind, GLOBAL_REGION};
 
@@ -41,7 +43,8 @@ pub struct HealthCheck {
 
 /// Names compare without case and trailing dot, as DNS does.
 pub fn same_name(a: &str, b: &str) -> bool {
-    a.trim_end_matches('.').eq_ignore_ascii_case(b.trim_end_matches('.'))
+    a.trim_end_matches('.')
+        .eq_ignore_ascii_case(b.trim_end_matches('.'))
 }
 
 fn zone(id: &str) -> &str {
@@ -68,32 +71,63 @@ impl Route53 {
                 name: r.name().to_string(),
                 rtype: r.r#type().as_str().to_string(),
                 ttl: r.ttl(),
-                values: r.resource_records().iter().map(|v| v.value().to_string()).collect(),
+                values: r
+                    .resource_records()
+                    .iter()
+                    .map(|v| v.value().to_string())
+                    .collect(),
                 set_identifier: r.set_identifier().map(String::from),
                 failover: r.failover().map(|f| f.as_str().to_string()),
                 health_check_id: r.health_check_id().map(String::from),
-                alias_dns_name: r.alias_target().map(|a| a.dns_name().trim_end_matches('.').to_string()),
+                alias_dns_name: r
+                    .alias_target()
+                    .map(|a| a.dns_name().trim_end_matches('.').to_string()),
             })
             .collect())
     }
 
     /// The simple (non-alias) record `name`/`rtype`, if present.
-    pub async fn record(&self, zone_id: &str, name: &str, rtype: &str) -> AwsResult<Option<Record>> {
-        Ok(self.records(zone_id, name).await?.into_iter().find(|r| r.rtype.eq_ignore_ascii_case(rtype) && r.set_identifier.is_none()))
+    pub async fn record(
+        &self,
+        zone_id: &str,
+        name: &str,
+        rtype: &str,
+    ) -> AwsResult<Option<Record>> {
+        Ok(self
+            .records(zone_id, name)
+            .await?
+            .into_iter()
+            .find(|r| r.rtype.eq_ignore_ascii_case(rtype) && r.set_identifier.is_none()))
     }
 
     /// UPSERT a simple record (name, type, TTL, values). Returns the change id.
     pub async fn upsert(&self, zone_id: &str, rec: &Record, comment: &str) -> AwsResult<String> {
-        self.change(zone_id, ChangeAction::Upsert, rec, comment).await
+        self.change(zone_id, ChangeAction::Upsert, rec, comment)
+            .await
     }
 
     /// DELETE a simple record exactly as it is. Returns the change id.
     pub async fn delete(&self, zone_id: &str, rec: &Record, comment: &str) -> AwsResult<String> {
-        self.change(zone_id, ChangeAction::Delete, rec, comment).await
+        self.change(zone_id, ChangeAction::Delete, rec, comment)
+            .await
     }
 
-    async fn change(&self, zone_id: &str, action: ChangeAction, rec: &Record, comment: &str) -> AwsResult<String> {
-        let local = |m: String| AwsError::local("route53", "ChangeResourceRecordSets", GLOBAL_REGION, ErrorKind::Other, m);
+    async fn change(
+        &self,
+        zone_id: &str,
+        action: ChangeAction,
+        rec: &Record,
+        comment: &str,
+    ) -> AwsResult<String> {
+        let local = |m: String| {
+            AwsError::local(
+                "route53",
+                "ChangeResourceRecordSets",
+                GLOBAL_REGION,
+                ErrorKind::Other,
+                m,
+            )
+        };
         let rrs = ResourceRecordSet::builder()
             .name(&rec.name)
             .r#type(RrType::from(rec.rtype.as_str()))
@@ -101,13 +135,26 @@ impl Route53 {
             .set_resource_records(Some(
                 rec.values
                     .iter()
-                    .map(|v| ResourceRecord::builder().value(v).build().map_err(|e| local(e.to_string())))
+                    .map(|v| {
+                        ResourceRecord::builder()
+                            .value(v)
+                            .build()
+                            .map_err(|e| local(e.to_string()))
+                    })
                     .collect::<Result<Vec<_>, _>>()?,
             ))
             .build()
             .map_err(|e| local(e.to_string()))?;
-        let change = Change::builder().action(action).resource_record_set(rrs).build().map_err(|e| local(e.to_string()))?;
-        let batch = ChangeBatch::builder().comment(comment).changes(change).build().map_err(|e| local(e.to_string()))?;
+        let change = Change::builder()
+            .action(action)
+            .resource_record_set(rrs)
+            .build()
+            .map_err(|e| local(e.to_string()))?;
+        let batch = ChangeBatch::builder()
+            .comment(comment)
+            .changes(change)
+            .build()
+            .map_err(|e| local(e.to_string()))?;
         let out = self
             .c
             .change_resource_record_sets()
@@ -115,24 +162,48 @@ impl Route53 {
             .change_batch(batch)
             .send()
             .await
-            .map_err(sdk_err!("route53", "ChangeResourceRecordSets", GLOBAL_REGION))?;
-        Ok(out.change_info().map(|c| c.id().to_string()).unwrap_or_default())
+            .map_err(sdk_err!(
+                "route53",
+                "ChangeResourceRecordSets",
+                GLOBAL_REGION
+            ))?;
+        Ok(out
+            .change_info()
+            .map(|c| c.id().to_string())
+            .unwrap_or_default())
     }
 
     /// `PENDING` or `INSYNC`.
     pub async fn change_status(&self, change_id: &str) -> AwsResult<String> {
-        let out = self.c.get_change().id(zone(change_id)).send().await.map_err(sdk_err!("route53", "GetChange", GLOBAL_REGION))?;
-        Ok(out.change_info().map(|c| c.status().as_str().to_string()).unwrap_or_default())
+        let out = self
+            .c
+            .get_change()
+            .id(zone(change_id))
+            .send()
+            .await
+            .map_err(sdk_err!("route53", "GetChange", GLOBAL_REGION))?;
+        Ok(out
+            .change_info()
+            .map(|c| c.status().as_str().to_string())
+            .unwrap_or_default())
     }
 
     pub async fn health_check(&self, id: &str) -> AwsResult<HealthCheck> {
-        let out = self.c.get_health_check().health_check_id(id).send().await.map_err(sdk_err!("route53", "GetHealthCheck", GLOBAL_REGION))?;
+        let out = self
+            .c
+            .get_health_check()
+            .health_check_id(id)
+            .send()
+            .await
+            .map_err(sdk_err!("route53", "GetHealthCheck", GLOBAL_REGION))?;
         let cfg = out.health_check().and_then(|h| h.health_check_config());
         Ok(HealthCheck {
             id: id.to_string(),
             inverted: cfg.and_then(|c| c.inverted()).unwrap_or(false),
             disabled: cfg.and_then(|c| c.disabled()).unwrap_or(false),
-            target: cfg.and_then(|c| c.fully_qualified_domain_name().or(c.ip_address())).map(String::from),
+            target: cfg
+                .and_then(|c| c.fully_qualified_domain_name().or(c.ip_address()))
+                .map(String::from),
         })
     }
 
@@ -150,7 +221,11 @@ impl Route53 {
         if obs.is_empty() {
             return Ok(None);
         }
-        Ok(Some(obs.iter().any(|o| o.status_report().and_then(|r| r.status()).is_some_and(|s| s.starts_with("Success")))))
+        Ok(Some(obs.iter().any(|o| {
+            o.status_report()
+                .and_then(|r| r.status())
+                .is_some_and(|s| s.starts_with("Success"))
+        })))
     }
 
     pub async fn set_inverted(&self, id: &str, inverted: bool) -> AwsResult<()> {
@@ -175,6 +250,10 @@ impl Route53 {
             .send()
             .await
             .map_err(sdk_err!("route53", "TestDNSAnswer", GLOBAL_REGION))?;
-        Ok(out.record_data().iter().map(|s| s.trim_end_matches('.').to_string()).collect())
+        Ok(out
+            .record_data()
+            .iter()
+            .map(|s| s.trim_end_matches('.').to_string())
+            .collect())
     }
 }

@@ -34,27 +34,51 @@ pub fn resolve_runbook(env_file: &Path, given: Option<&str>) -> Result<PathBuf> 
     if given.is_some() && p.is_file() {
         return Ok(p);
     }
-    let file = if name.ends_with(".yaml") || name.ends_with(".yml") { name.to_string() } else { format!("{name}.yaml") };
+    let file = if name.ends_with(".yaml") || name.ends_with(".yml") {
+        name.to_string()
+    } else {
+        format!("{name}.yaml")
+    };
     let mut dirs: Vec<PathBuf> = vec![];
     if let Some(d) = env_file.parent() {
-        dirs.push(if d.as_os_str().is_empty() { PathBuf::from(".") } else { d.to_path_buf() });
+        dirs.push(if d.as_os_str().is_empty() {
+            PathBuf::from(".")
+        } else {
+            d.to_path_buf()
+        });
     }
     dirs.push(PathBuf::from("."));
-    if let Some(prefix) = std::env::current_exe().ok().and_then(|e| e.parent().and_then(|b| b.parent()).map(Path::to_path_buf)) {
+    if let Some(prefix) = std::env::current_exe()
+        .ok()
+        .and_then(|e| e.parent().and_then(|b| b.parent()).map(Path::to_path_buf))
+    {
         dirs.push(prefix.join("share/drctl"));
     }
     dirs.push(PathBuf::from(env!("CARGO_MANIFEST_DIR")));
-    let tried: Vec<PathBuf> = dirs.iter().map(|d| d.join("runbooks").join(&file)).collect();
+    let tried: Vec<PathBuf> = dirs
+        .iter()
+        .map(|d| d.join("runbooks").join(&file))
+        .collect();
     if let Some(found) = tried.iter().find(|p| p.is_file()) {
         return Ok(found.clone());
     }
     bail!(Usage(format!(
         "runbook `{name}` not found; looked in: {}",
-        tried.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+        tried
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
     )))
 }
 
-pub async fn failover(g: &Global, region: &str, runbook: Option<&str>, dry_run: bool, m: &Mutating) -> Result<i32> {
+pub async fn failover(
+    g: &Global,
+    region: &str,
+    runbook: Option<&str>,
+    dry_run: bool,
+    m: &Mutating,
+) -> Result<i32> {
     let (env_src, env) = g.load_env()?;
     if region != env.standby_region {
         let why = if region == env.primary_region {
@@ -62,14 +86,20 @@ pub async fn failover(g: &Global, region: &str, runbook: Option<&str>, dry_run: 
         } else {
             format!("{region} is not a region of `{}`", env.name)
         };
-        bail!(Usage(format!("refusing to fail over to {region}: {why}. The standby region is {}", env.standby_region)));
+        bail!(Usage(format!(
+            "refusing to fail over to {region}: {why}. The standby region is {}",
+            env.standby_region
+        )));
     }
     let path = resolve_runbook(&g.env_file, runbook)?;
     let (rb_src, rb) = config::load_runbook(&path, Some(&env))?;
     let env = Arc::new(env);
     if dry_run {
         let plan = Plan::new(&rb);
-        eprintln!("failover to {region} with {} (dry run: nothing will be changed)", path.display());
+        eprintln!(
+            "failover to {region} with {} (dry run: nothing will be changed)",
+            path.display()
+        );
         super::files::print_plan(g, &env, &plan).await?;
         return Ok(exit::OK);
     }
@@ -79,7 +109,10 @@ pub async fn failover(g: &Global, region: &str, runbook: Option<&str>, dry_run: 
     let state = drctl::readiness::failover_state(&aws, &env, STATE_TIMEOUT).await;
     if state.done() {
         if g.output == Output::Json {
-            println!("{}", json!({"type": "summary", "already_failed_over": true, "region": region, "state": state}));
+            println!(
+                "{}",
+                json!({"type": "summary", "already_failed_over": true, "region": region, "state": state})
+            );
         } else {
             println!(
                 "already failed over to {region}: the standby database is the writer, CloudFront prefers the standby origin \
@@ -105,7 +138,17 @@ pub async fn failover(g: &Global, region: &str, runbook: Option<&str>, dry_run: 
 
     let env = Arc::try_unwrap(env).unwrap_or_else(|a| (*a).clone());
     let state_dir = g.state_dir(Some(&env));
-    let (run_id, code) = start_run_ex(g, Prepared { env_src, env, rb_src, rb }, m).await?;
+    let (run_id, code) = start_run_ex(
+        g,
+        Prepared {
+            env_src,
+            env,
+            rb_src,
+            rb,
+        },
+        m,
+    )
+    .await?;
     let store = FileJournalStore::new(&state_dir);
     let (records, _) = store.read(&run_id).await?;
     summary(g, &run_id, &records, region);
@@ -121,14 +164,21 @@ fn rpo_estimate(records: &[Record]) -> Option<f64> {
 }
 
 fn summary(g: &Global, run_id: &str, records: &[Record], region: &str) {
-    let (Some(first), Some(last)) = (records.first(), records.last()) else { return };
+    let (Some(first), Some(last)) = (records.first(), records.last()) else {
+        return;
+    };
     let rto_ms = (last.at - first.at).num_milliseconds().max(0) as u64;
     let rpo = rpo_estimate(records);
     let mut steps: Vec<(String, String, String)> = vec![];
     let mut warnings = vec![];
     for r in records {
         match &r.event {
-            Event::StepSucceeded { step, outcome, duration_ms, result } => {
+            Event::StepSucceeded {
+                step,
+                outcome,
+                duration_ms,
+                result,
+            } => {
                 let mut what = match outcome {
                     Outcome::AlreadyDone => "already done".to_string(),
                     Outcome::Changed => "done".to_string(),
@@ -138,9 +188,19 @@ fn summary(g: &Global, run_id: &str, records: &[Record], region: &str) {
                 }
                 steps.push((step.clone(), what, fmt_ms(*duration_ms)));
             }
-            Event::StepFailed { step, error, retry_in_ms: None, .. } => steps.push((step.clone(), format!("FAILED: {error}"), "-".into())),
-            Event::StepSkipped { step, reason, .. } => steps.push((step.clone(), format!("skipped: {reason}"), "-".into())),
-            Event::Warning { step, message } => warnings.push(format!("{}{message}", step.as_ref().map(|s| format!("{s}: ")).unwrap_or_default())),
+            Event::StepFailed {
+                step,
+                error,
+                retry_in_ms: None,
+                ..
+            } => steps.push((step.clone(), format!("FAILED: {error}"), "-".into())),
+            Event::StepSkipped { step, reason, .. } => {
+                steps.push((step.clone(), format!("skipped: {reason}"), "-".into()))
+            }
+            Event::Warning { step, message } => warnings.push(format!(
+                "{}{message}",
+                step.as_ref().map(|s| format!("{s}: ")).unwrap_or_default()
+            )),
             _ => {}
         }
     }
@@ -161,13 +221,19 @@ fn summary(g: &Global, run_id: &str, records: &[Record], region: &str) {
         );
         return;
     }
-    println!("\nFailover to {region}: run {run_id} {}", finished.as_deref().unwrap_or("did not finish"));
+    println!(
+        "\nFailover to {region}: run {run_id} {}",
+        finished.as_deref().unwrap_or("did not finish")
+    );
     let mut t = table(&["step", "result", "took"]);
     for (s, w, d) in &steps {
         t.add_row(vec![s.clone(), w.clone(), d.clone()]);
     }
     println!("{t}");
-    println!("RTO so far: {} (from run start to its last event)", fmt_ms(rto_ms));
+    println!(
+        "RTO so far: {} (from run start to its last event)",
+        fmt_ms(rto_ms)
+    );
     match rpo {
         Some(s) => println!("RPO estimate: {s:.0}s of writes (replica lag when it was promoted)"),
         None => println!("RPO estimate: unknown (no promotion recorded lag in this run)"),

@@ -18,7 +18,9 @@ use super::render::table;
 use super::{Global, Output, SchemaKind};
 
 fn looks_like_env(src: &Source) -> bool {
-    src.text.lines().any(|l| l.starts_with("primary_region:") || l.starts_with("standby_region:"))
+    src.text
+        .lines()
+        .any(|l| l.starts_with("primary_region:") || l.starts_with("standby_region:"))
 }
 
 /// `drctl validate [FILES]`: every problem in every file, then exit 2 if there was any.
@@ -29,17 +31,28 @@ pub fn validate(g: &Global, files: &[PathBuf]) -> Result<i32> {
             files.push(g.env_file.clone());
         }
         if let Ok(rd) = std::fs::read_dir("runbooks") {
-            let mut rbs: Vec<PathBuf> = rd.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "yaml" || x == "yml")).collect();
+            let mut rbs: Vec<PathBuf> = rd
+                .flatten()
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|x| x == "yaml" || x == "yml"))
+                .collect();
             rbs.sort();
             files.extend(rbs);
         }
         if files.is_empty() {
-            eprintln!("error: nothing to validate: no {} and no runbooks/*.yaml here; name the files", g.env_file.display());
+            eprintln!(
+                "error: nothing to validate: no {} and no runbooks/*.yaml here; name the files",
+                g.env_file.display()
+            );
             return Ok(exit::INVALID);
         }
     }
     // The environment, when it loads, lets runbook references to it be checked.
-    let env: Option<Environment> = g.env_file.exists().then(|| config::load_env(&g.env_file).ok().map(|(_, e)| e)).flatten();
+    let env: Option<Environment> = g
+        .env_file
+        .exists()
+        .then(|| config::load_env(&g.env_file).ok().map(|(_, e)| e))
+        .flatten();
     let mut bad = 0;
     let mut report = Vec::new();
     for f in &files {
@@ -47,7 +60,8 @@ pub fn validate(g: &Global, files: &[PathBuf]) -> Result<i32> {
             if looks_like_env(&src) {
                 config::parse_env(&src).map(|e| format!("environment `{}`", e.name))
             } else {
-                config::parse_runbook(&src, env.as_ref()).map(|r| format!("runbook `{}`, {} steps", r.name, r.steps.len()))
+                config::parse_runbook(&src, env.as_ref())
+                    .map(|r| format!("runbook `{}`, {} steps", r.name, r.steps.len()))
             }
         });
         match res {
@@ -71,10 +85,16 @@ pub fn validate(g: &Global, files: &[PathBuf]) -> Result<i32> {
         }
     }
     if env.is_none() && g.output == Output::Text && files.iter().any(|f| f != &g.env_file) {
-        eprintln!("note: no loadable environment file ({}), so references to it were not checked", g.env_file.display());
+        eprintln!(
+            "note: no loadable environment file ({}), so references to it were not checked",
+            g.env_file.display()
+        );
     }
     if g.output == Output::Json {
-        println!("{}", serde_json::to_string_pretty(&json!({"files": report}))?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json!({"files": report}))?
+        );
     }
     Ok(if bad > 0 { exit::INVALID } else { exit::OK })
 }
@@ -98,7 +118,11 @@ impl ApprovalGate for PlanNoApprovals {
 }
 
 /// Observe one step read-only, bounded, for `plan` (and `failover --dry-run`).
-pub async fn observe_all(g: &Global, env: &Arc<Environment>, plan: &Plan) -> Result<Vec<(String, String, String)>> {
+pub async fn observe_all(
+    g: &Global,
+    env: &Arc<Environment>,
+    plan: &Plan,
+) -> Result<Vec<(String, String, String)>> {
     let http = super::http_client()?;
     let aws = Arc::new(drctl::aws::Aws::new(g.aws_settings(env)));
     let outputs = Arc::new(Mutex::new(BTreeMap::new()));
@@ -126,7 +150,11 @@ pub async fn observe_all(g: &Global, env: &Arc<Environment>, plan: &Plan) -> Res
                     (state, o.current, o.intended)
                 }
                 Ok(Err(e)) => ("unknown".into(), format!("cannot observe: {e}"), "-".into()),
-                Err(_) => ("unknown".into(), "cannot observe: timed out after 20s".into(), "-".into()),
+                Err(_) => (
+                    "unknown".into(),
+                    "cannot observe: timed out after 20s".into(),
+                    "-".into(),
+                ),
             }
         }
     });
@@ -161,15 +189,23 @@ pub async fn print_plan(g: &Global, env: &Arc<Environment>, plan: &Plan) -> Resu
                 })
             })
             .collect();
-        println!("{}", serde_json::to_string_pretty(&json!({
-            "runbook": plan.name, "environment": env.name, "steps": steps,
-            "critical_path": critical.iter().map(|&i| plan.steps[i].id()).collect::<Vec<_>>(),
-            "critical_path_estimate_s": total.as_secs(),
-        }))?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json!({
+                "runbook": plan.name, "environment": env.name, "steps": steps,
+                "critical_path": critical.iter().map(|&i| plan.steps[i].id()).collect::<Vec<_>>(),
+                "critical_path_estimate_s": total.as_secs(),
+            }))?
+        );
         return Ok(());
     }
-    println!("Plan for `{}` on `{}` ({} -> {}): nothing will be changed.\n", plan.name, env.name, env.primary_region, env.standby_region);
-    let mut t = table(&["#", "step", "kind", "after", "state", "now", "would", "undo"]);
+    println!(
+        "Plan for `{}` on `{}` ({} -> {}): nothing will be changed.\n",
+        plan.name, env.name, env.primary_region, env.standby_region
+    );
+    let mut t = table(&[
+        "#", "step", "kind", "after", "state", "now", "would", "undo",
+    ]);
     for (n, level) in levels.iter().enumerate() {
         for &i in level {
             let s = &plan.steps[i];
@@ -178,7 +214,11 @@ pub async fn print_plan(g: &Global, env: &Arc<Environment>, plan: &Plan) -> Resu
                 format!("{}{mark}", n + 1),
                 s.id().to_string(),
                 s.kind.value.clone(),
-                plan.deps[i].iter().map(|&d| plan.steps[d].id()).collect::<Vec<_>>().join(", "),
+                plan.deps[i]
+                    .iter()
+                    .map(|&d| plan.steps[d].id())
+                    .collect::<Vec<_>>()
+                    .join(", "),
                 observed[i].0.clone(),
                 observed[i].1.clone(),
                 observed[i].2.clone(),
@@ -187,11 +227,18 @@ pub async fn print_plan(g: &Global, env: &Arc<Environment>, plan: &Plan) -> Resu
         }
     }
     println!("{t}");
-    println!("Steps with the same # run in parallel (at most {} at once).", plan.max_parallel);
+    println!(
+        "Steps with the same # run in parallel (at most {} at once).",
+        plan.max_parallel
+    );
     println!(
         "Critical path (*, about {}): {}",
         humantime::format_duration(total),
-        critical.iter().map(|&i| plan.steps[i].id()).collect::<Vec<_>>().join(" -> ")
+        critical
+            .iter()
+            .map(|&i| plan.steps[i].id())
+            .collect::<Vec<_>>()
+            .join(" -> ")
     );
     Ok(())
 }

@@ -13,7 +13,8 @@ use super::Global;
 pub fn iam_policy(g: &Global, runbook: &Path) -> Result<i32> {
     let p = super::session::prepare(g, runbook)?;
     // Group actions by the resource they act on: one statement per resource set.
-    let mut by_resource: BTreeMap<String, std::collections::BTreeSet<&'static str>> = BTreeMap::new();
+    let mut by_resource: BTreeMap<String, std::collections::BTreeSet<&'static str>> =
+        BTreeMap::new();
     for s in &p.rb.steps {
         for (action, resource) in s.spec.step().iam(&p.env) {
             by_resource.entry(resource).or_default().insert(action);
@@ -21,7 +22,10 @@ pub fn iam_policy(g: &Global, runbook: &Path) -> Result<i32> {
     }
     let mut by_actions: BTreeMap<Vec<&'static str>, Vec<String>> = BTreeMap::new();
     for (resource, actions) in by_resource {
-        by_actions.entry(actions.into_iter().collect()).or_default().push(resource);
+        by_actions
+            .entry(actions.into_iter().collect())
+            .or_default()
+            .push(resource);
     }
     let statements: Vec<_> = by_actions
         .into_iter()
@@ -35,6 +39,9 @@ pub fn iam_policy(g: &Global, runbook: &Path) -> Result<i32> {
             })
         })
         .collect();
-    println!("{}", serde_json::to_string_pretty(&json!({"Version": "2012-10-17", "Statement": statements}))?);
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&json!({"Version": "2012-10-17", "Statement": statements}))?
+    );
     Ok(exit::OK)
 }

@@ -17,7 +17,9 @@ use super::{Global, Output, Usage};
 async fn latest(store: &FileJournalStore) -> Result<String> {
     match store.list().await?.pop() {
         Some(r) => Ok(r),
-        None => bail!(Usage("no runs yet in this state directory (see --state-dir)".into())),
+        None => bail!(Usage(
+            "no runs yet in this state directory (see --state-dir)".into()
+        )),
     }
 }
 
@@ -40,18 +42,29 @@ pub async fn status(g: &Global, run: Option<&str>) -> Result<i32> {
     let st = RunState::replay(&records)?;
     let (_, rb) = super::session::sources_from_journal(&st)?;
     if g.output == Output::Json {
-        println!("{}", serde_json::to_string_pretty(&json!({"run": st, "journal_warnings": warnings}))?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json!({"run": st, "journal_warnings": warnings}))?
+        );
         return Ok(exit::OK);
     }
     for w in &warnings {
         eprintln!("note: {w} (the writer may be mid-append)");
     }
     println!("run       {}", st.run_id);
-    println!("runbook   {} ({}, sha256 {})", st.runbook_name, st.runbook_path, &st.runbook_sha256[..12.min(st.runbook_sha256.len())]);
+    println!(
+        "runbook   {} ({}, sha256 {})",
+        st.runbook_name,
+        st.runbook_path,
+        &st.runbook_sha256[..12.min(st.runbook_sha256.len())]
+    );
     println!("env       {}", st.env_name);
     println!("operator  {}", st.operator);
     println!("command   {}", st.command);
-    println!("started   {}", st.started_at.format("%Y-%m-%d %H:%M:%S UTC"));
+    println!(
+        "started   {}",
+        st.started_at.format("%Y-%m-%d %H:%M:%S UTC")
+    );
     println!("last      {}", st.last_at.format("%Y-%m-%d %H:%M:%S UTC"));
     println!("state     {}", phase_text(&st.phase));
     let mut t = table(&["step", "kind", "state", "tries", "took", "approved by"]);
@@ -62,9 +75,16 @@ pub async fn status(g: &Global, run: Option<&str>) -> Result<i32> {
             StepPhase::Pending => "pending".to_string(),
             StepPhase::Started { .. } => "running".into(),
             StepPhase::InFlight { .. } => "in flight".into(),
-            StepPhase::Succeeded { outcome: drctl::journal::Outcome::AlreadyDone, .. } => "already done".into(),
+            StepPhase::Succeeded {
+                outcome: drctl::journal::Outcome::AlreadyDone,
+                ..
+            } => "already done".into(),
             StepPhase::Succeeded { .. } => "done".into(),
-            StepPhase::Failed { error, will_retry: true, .. } => format!("retrying: {error}"),
+            StepPhase::Failed {
+                error,
+                will_retry: true,
+                ..
+            } => format!("retrying: {error}"),
             StepPhase::Failed { error, .. } => format!("FAILED: {error}"),
             StepPhase::Skipped { reason } => format!("skipped: {reason}"),
             StepPhase::Undoing { .. } => "undoing".into(),
@@ -89,7 +109,14 @@ pub async fn status(g: &Global, run: Option<&str>) -> Result<i32> {
         println!("warning: {w}");
     }
     if !st.checkpoints.is_empty() {
-        println!("checkpoints: {}", st.checkpoints.iter().map(|c| c.0.as_str()).collect::<Vec<_>>().join(", "));
+        println!(
+            "checkpoints: {}",
+            st.checkpoints
+                .iter()
+                .map(|c| c.0.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
     }
     Ok(exit::OK)
 }
@@ -115,11 +142,33 @@ pub async fn history(g: &Global, limit: usize) -> Result<i32> {
         println!("no runs yet");
         return Ok(exit::OK);
     }
-    let mut t = table(&["run", "runbook", "env", "operator", "started (UTC)", "state"]);
+    let mut t = table(&[
+        "run",
+        "runbook",
+        "env",
+        "operator",
+        "started (UTC)",
+        "state",
+    ]);
     for r in rows {
         let s = |k: &str| r.get(k).and_then(|v| v.as_str()).unwrap_or("").to_string();
-        let started = r.get("started_at").and_then(|v| v.as_str()).map(|s| s.replace('T', " ").chars().take(19).collect()).unwrap_or_default();
-        t.add_row(vec![s("run_id"), s("runbook"), s("env"), s("operator"), started, if r.get("error").is_some() { s("error") } else { s("state") }]);
+        let started = r
+            .get("started_at")
+            .and_then(|v| v.as_str())
+            .map(|s| s.replace('T', " ").chars().take(19).collect())
+            .unwrap_or_default();
+        t.add_row(vec![
+            s("run_id"),
+            s("runbook"),
+            s("env"),
+            s("operator"),
+            started,
+            if r.get("error").is_some() {
+                s("error")
+            } else {
+                s("state")
+            },
+        ]);
     }
     println!("{t}");
     Ok(exit::OK)
@@ -134,10 +183,15 @@ pub async fn approve(g: &Global, run: &str, step: &str, comment: Option<String>)
         bail!(Usage(format!("run {run} has no step `{step}`")));
     };
     if def.kind.value != "approval" {
-        bail!(Usage(format!("step `{step}` is a `{}` step, not an approval", def.kind.value)));
+        bail!(Usage(format!(
+            "step `{step}` is a `{}` step, not an approval",
+            def.kind.value
+        )));
     }
     if st.is_finished() {
-        bail!(Usage(format!("run {run} has finished; there is nothing to approve")));
+        bail!(Usage(format!(
+            "run {run} has finished; there is nothing to approve"
+        )));
     }
     match st.step(step) {
         StepPhase::Succeeded { .. } => bail!(Usage(format!("step `{step}` is already approved"))),
@@ -145,7 +199,15 @@ pub async fn approve(g: &Global, run: &str, step: &str, comment: Option<String>)
         _ => {}
     }
     let op = Operator::current();
-    write_approval(&store.run_dir(run), step, &Approval { by: op.user.clone(), via: "cli".into(), comment })?;
+    write_approval(
+        &store.run_dir(run),
+        step,
+        &Approval {
+            by: op.user.clone(),
+            via: "cli".into(),
+            comment,
+        },
+    )?;
     println!("approved step `{step}` of run {run} as {}; a waiting run continues within a second (a paused one on `drctl resume`)", op.user);
     Ok(exit::OK)
 }

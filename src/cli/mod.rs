@@ -29,7 +29,12 @@ pub struct Cli {
 #[derive(clap::Args, Debug, Clone)]
 pub struct Global {
     /// The environment file.
-    #[arg(long = "env", global = true, env = "DRCTL_ENV", default_value = "drctl.yaml")]
+    #[arg(
+        long = "env",
+        global = true,
+        env = "DRCTL_ENV",
+        default_value = "drctl.yaml"
+    )]
     pub env_file: PathBuf,
     /// Where journals and leases live (default: `state_dir` in the environment, else .drctl).
     #[arg(long, global = true, env = "DRCTL_STATE_DIR")]
@@ -184,11 +189,16 @@ pub fn confirm(question: &str, yes: bool) -> Result<()> {
         return Ok(());
     }
     if !is_tty() {
-        return Err(Declined(format!("{question}\nno terminal to confirm on: re-run with --yes if you mean it")).into());
+        return Err(Declined(format!(
+            "{question}\nno terminal to confirm on: re-run with --yes if you mean it"
+        ))
+        .into());
     }
     eprint!("{question} [y/N] ");
     let mut line = String::new();
-    std::io::stdin().read_line(&mut line).context("reading the answer")?;
+    std::io::stdin()
+        .read_line(&mut line)
+        .context("reading the answer")?;
     if matches!(line.trim(), "y" | "Y" | "yes" | "YES") {
         Ok(())
     } else {
@@ -222,7 +232,11 @@ impl Global {
 
     /// State dir for read-only commands that may run without an environment file.
     pub fn state_dir_lenient(&self) -> PathBuf {
-        let env = self.env_file.exists().then(|| config::load_env(&self.env_file).ok().map(|(_, e)| e)).flatten();
+        let env = self
+            .env_file
+            .exists()
+            .then(|| config::load_env(&self.env_file).ok().map(|(_, e)| e))
+            .flatten();
         self.state_dir(env.as_ref())
     }
 
@@ -231,7 +245,11 @@ impl Global {
         if let Some(p) = &self.profile {
             s.profile = Some(p.clone());
         }
-        if let Some(e) = self.endpoint_url.clone().or_else(|| std::env::var("AWS_ENDPOINT_URL").ok()) {
+        if let Some(e) = self
+            .endpoint_url
+            .clone()
+            .or_else(|| std::env::var("AWS_ENDPOINT_URL").ok())
+        {
             s.endpoint_url = Some(e);
         }
         s

@@ -15,28 +15,62 @@ pub struct Plain;
 
 pub fn describe(e: &Event) -> Option<String> {
     Some(match e {
-        Event::RunStarted { run_id, runbook_name, env_name, operator, .. } => {
+        Event::RunStarted {
+            run_id,
+            runbook_name,
+            env_name,
+            operator,
+            ..
+        } => {
             format!("run {run_id} started: runbook {runbook_name} on {env_name} by {operator}")
         }
         Event::Resumed { operator } => format!("resumed by {operator}"),
-        Event::StepStarted { step, attempt } if *attempt > 1 => format!("{step}: attempt {attempt}"),
+        Event::StepStarted { step, attempt } if *attempt > 1 => {
+            format!("{step}: attempt {attempt}")
+        }
         Event::StepStarted { step, .. } => format!("{step}: started"),
-        Event::StepIntent { step, current, intended, .. } => format!("{step}: {intended} (now: {current})"),
-        Event::StepSucceeded { step, outcome: Outcome::AlreadyDone, .. } => format!("{step}: already done, nothing changed"),
-        Event::StepSucceeded { step, duration_ms, .. } => {
+        Event::StepIntent {
+            step,
+            current,
+            intended,
+            ..
+        } => format!("{step}: {intended} (now: {current})"),
+        Event::StepSucceeded {
+            step,
+            outcome: Outcome::AlreadyDone,
+            ..
+        } => format!("{step}: already done, nothing changed"),
+        Event::StepSucceeded {
+            step, duration_ms, ..
+        } => {
             format!("{step}: done in {}", fmt_ms(*duration_ms))
         }
-        Event::StepFailed { step, error, retry_in_ms: Some(ms), .. } => format!("{step}: failed ({error}); retrying in {}", fmt_ms(*ms)),
-        Event::StepFailed { step, error, retry_in_ms: None, .. } => format!("{step}: FAILED: {error}"),
+        Event::StepFailed {
+            step,
+            error,
+            retry_in_ms: Some(ms),
+            ..
+        } => format!("{step}: failed ({error}); retrying in {}", fmt_ms(*ms)),
+        Event::StepFailed {
+            step,
+            error,
+            retry_in_ms: None,
+            ..
+        } => format!("{step}: FAILED: {error}"),
         Event::StepSkipped { step, reason, by } => format!("{step}: skipped by {by}: {reason}"),
         Event::ApprovalGranted { step, by, via, .. } => format!("{step}: approved by {by} ({via})"),
         Event::CheckpointReached { name, .. } => format!("checkpoint `{name}` reached"),
-        Event::Warning { step, message } => format!("WARNING {}{message}", step.as_ref().map(|s| format!("{s}: ")).unwrap_or_default()),
+        Event::Warning { step, message } => format!(
+            "WARNING {}{message}",
+            step.as_ref().map(|s| format!("{s}: ")).unwrap_or_default()
+        ),
         Event::Paused { reason } => format!("run paused: {reason}"),
         Event::RunFinished { status, message } => format!("run {status}: {message}"),
         Event::RollbackStarted { to, operator } => format!(
             "rollback started by {operator}{}",
-            to.as_ref().map(|t| format!(" (to checkpoint `{t}`)")).unwrap_or_default()
+            to.as_ref()
+                .map(|t| format!(" (to checkpoint `{t}`)"))
+                .unwrap_or_default()
         ),
         Event::UndoStarted { step } => format!("{step}: undoing"),
         Event::Undone { step } => format!("{step}: undone"),
@@ -45,7 +79,11 @@ pub fn describe(e: &Event) -> Option<String> {
         Event::RollbackFinished { undone, complete } => format!(
             "rollback {}: undid {}",
             if *complete { "finished" } else { "INCOMPLETE" },
-            if undone.is_empty() { "nothing".into() } else { undone.join(", ") }
+            if undone.is_empty() {
+                "nothing".into()
+            } else {
+                undone.join(", ")
+            }
         ),
     })
 }
@@ -67,7 +105,10 @@ impl ProgressSink for Plain {
         }
     }
     fn note(&self, step: &str, message: &str) {
-        eprintln!("{} {step}: {message}", chrono::Utc::now().format("%H:%M:%S"));
+        eprintln!(
+            "{} {step}: {message}",
+            chrono::Utc::now().format("%H:%M:%S")
+        );
     }
 }
 
@@ -79,7 +120,10 @@ impl ProgressSink for JsonLines {
         println!("{}", serde_json::to_string(r).expect("records serialize"));
     }
     fn note(&self, step: &str, message: &str) {
-        println!("{}", serde_json::json!({"type": "note", "step": step, "message": message}));
+        println!(
+            "{}",
+            serde_json::json!({"type": "note", "step": step, "message": message})
+        );
     }
 }
 
@@ -94,7 +138,11 @@ impl Live {
     pub fn new(step_ids: &[String]) -> Self {
         let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
         let width = step_ids.iter().map(|s| s.len()).max().unwrap_or(8).max(8);
-        Self { multi, rows: Mutex::new(HashMap::new()), width }
+        Self {
+            multi,
+            rows: Mutex::new(HashMap::new()),
+            width,
+        }
     }
 
     fn row(&self, step: &str) -> ProgressBar {
@@ -102,8 +150,15 @@ impl Live {
         rows.entry(step.to_string())
             .or_insert_with(|| {
                 let pb = self.multi.add(ProgressBar::new_spinner());
-                let tpl = format!("{{spinner:.cyan}} {{prefix:<{}}} {{elapsed:>4}}  {{wide_msg}}", self.width);
-                pb.set_style(ProgressStyle::with_template(&tpl).expect("template").tick_chars("⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏✓"));
+                let tpl = format!(
+                    "{{spinner:.cyan}} {{prefix:<{}}} {{elapsed:>4}}  {{wide_msg}}",
+                    self.width
+                );
+                pb.set_style(
+                    ProgressStyle::with_template(&tpl)
+                        .expect("template")
+                        .tick_chars("⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏✓"),
+                );
                 pb.set_prefix(step.to_string());
                 pb.enable_steady_tick(Duration::from_millis(120));
                 pb
@@ -113,7 +168,10 @@ impl Live {
 
     fn finish(&self, step: &str, mark: &str, msg: String) {
         let pb = self.row(step);
-        let tpl = format!("{mark} {{prefix:<{}}} {{elapsed:>4}}  {{wide_msg}}", self.width);
+        let tpl = format!(
+            "{mark} {{prefix:<{}}} {{elapsed:>4}}  {{wide_msg}}",
+            self.width
+        );
         pb.set_style(ProgressStyle::with_template(&tpl).expect("template"));
         pb.finish_with_message(msg);
     }
@@ -127,19 +185,45 @@ impl ProgressSink for Live {
     fn record(&self, r: &Record) {
         match &r.event {
             Event::StepStarted { step, attempt } => {
-                self.row(step).set_message(if *attempt > 1 { format!("attempt {attempt}") } else { "observing".into() });
+                self.row(step).set_message(if *attempt > 1 {
+                    format!("attempt {attempt}")
+                } else {
+                    "observing".into()
+                });
             }
-            Event::StepIntent { step, intended, .. } => self.row(step).set_message(intended.clone()),
-            Event::StepSucceeded { step, outcome: Outcome::AlreadyDone, .. } => self.finish(step, "=", "already done".into()),
+            Event::StepIntent { step, intended, .. } => {
+                self.row(step).set_message(intended.clone())
+            }
+            Event::StepSucceeded {
+                step,
+                outcome: Outcome::AlreadyDone,
+                ..
+            } => self.finish(step, "=", "already done".into()),
             Event::StepSucceeded { step, .. } => self.finish(step, "✓", "done".into()),
-            Event::StepFailed { step, error, retry_in_ms: Some(ms), .. } => {
-                self.row(step).set_message(format!("retry in {}: {error}", fmt_ms(*ms)))
+            Event::StepFailed {
+                step,
+                error,
+                retry_in_ms: Some(ms),
+                ..
+            } => self
+                .row(step)
+                .set_message(format!("retry in {}: {error}", fmt_ms(*ms))),
+            Event::StepFailed {
+                step,
+                error,
+                retry_in_ms: None,
+                ..
+            } => self.finish(step, "✗", format!("FAILED: {error}")),
+            Event::StepSkipped { step, reason, .. } => {
+                self.finish(step, "-", format!("skipped: {reason}"))
             }
-            Event::StepFailed { step, error, retry_in_ms: None, .. } => self.finish(step, "✗", format!("FAILED: {error}")),
-            Event::StepSkipped { step, reason, .. } => self.finish(step, "-", format!("skipped: {reason}")),
             Event::UndoStarted { step } => self.row(&format!("undo {step}")).set_message("undoing"),
             Event::Undone { step } => self.finish(&format!("undo {step}"), "↺", "undone".into()),
-            Event::UndoFailed { step, error } => self.finish(&format!("undo {step}"), "✗", format!("UNDO FAILED: {error}")),
+            Event::UndoFailed { step, error } => self.finish(
+                &format!("undo {step}"),
+                "✗",
+                format!("UNDO FAILED: {error}"),
+            ),
             other => {
                 if let Some(line) = describe(other) {
                     self.println(&line);

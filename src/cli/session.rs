@@ -17,12 +17,14 @@ use drctl::engine::approval::{ApprovalSource, AutoApprove, FileApprovals};
 use drctl::engine::progress::ProgressSink;
 use drctl::engine::{Decision, Engine, Plan, RunEnd, StepPrompter};
 use drctl::exit;
-use drctl::journal::file::{FileJournalStore};
+use drctl::journal::file::FileJournalStore;
 use drctl::journal::lease::FileLeaseStore;
-use drctl::journal::{Event, JournalStore, LeaseError, LeaseRecord, LeaseRequest, LeaseStore, Operator, RunState};
+use drctl::journal::{
+    Event, JournalStore, LeaseError, LeaseRecord, LeaseRequest, LeaseStore, Operator, RunState,
+};
 use drctl::steps::{Approval, Observation, StepError};
 
-use super::render::{Live, Plain, JsonLines};
+use super::render::{JsonLines, Live, Plain};
 use super::{confirm, is_tty, Global, Mutating, Output, Usage};
 
 const LEASE_TTL: Duration = Duration::from_secs(60);
@@ -34,7 +36,14 @@ pub struct Held {
 }
 
 /// Take the lease (or say who has it), and renew it in the background until released.
-pub async fn take_lease(g: &Global, env: &Environment, m: &Mutating, command: &str, run_id: Option<&str>, shutdown: CancellationToken) -> Result<Held> {
+pub async fn take_lease(
+    g: &Global,
+    env: &Environment,
+    m: &Mutating,
+    command: &str,
+    run_id: Option<&str>,
+    shutdown: CancellationToken,
+) -> Result<Held> {
     let store = Arc::new(FileLeaseStore::new(&g.state_dir(Some(env))));
     let req = LeaseRequest {
         env: env.name.clone(),
@@ -57,7 +66,11 @@ pub async fn take_lease(g: &Global, env: &Environment, m: &Mutating, command: &s
     if let Some(old) = replaced {
         eprintln!(
             "note: took over a stale lease (token {}) held by {} on {} pid {} since {}",
-            old.token, old.owner, old.host, old.pid, old.acquired_at.format("%Y-%m-%d %H:%M:%S UTC")
+            old.token,
+            old.owner,
+            old.host,
+            old.pid,
+            old.acquired_at.format("%Y-%m-%d %H:%M:%S UTC")
         );
     }
     let stop = CancellationToken::new();
@@ -89,12 +102,19 @@ impl Held {
 pub fn install_signals(token: CancellationToken) {
     tokio::spawn(async move {
         use tokio::signal::unix::{signal, SignalKind};
-        let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) else { return };
+        let (Ok(mut int), Ok(mut term)) = (
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::terminate()),
+        ) else {
+            return;
+        };
         tokio::select! { _ = int.recv() => {}, _ = term.recv() => {} }
         eprintln!("\nstopping: starting nothing new; running steps finish at a safe point (Ctrl-C again to quit now)");
         token.cancel();
         tokio::select! { _ = int.recv() => {}, _ = term.recv() => {} }
-        eprintln!("quitting now; the journal is intact: `drctl resume` will re-observe in-flight steps");
+        eprintln!(
+            "quitting now; the journal is intact: `drctl resume` will re-observe in-flight steps"
+        );
         std::process::exit(130);
     });
 }
@@ -103,7 +123,13 @@ pub fn progress_sink(g: &Global, plan: &Plan, step_mode: bool) -> Arc<dyn Progre
     if g.output == Output::Json {
         Arc::new(JsonLines)
     } else if is_tty() && !step_mode && std::env::var_os("DRCTL_PLAIN").is_none() {
-        Arc::new(Live::new(&plan.steps.iter().map(|s| s.id().to_string()).collect::<Vec<_>>()))
+        Arc::new(Live::new(
+            &plan
+                .steps
+                .iter()
+                .map(|s| s.id().to_string())
+                .collect::<Vec<_>>(),
+        ))
     } else {
         Arc::new(Plain)
     }
@@ -111,7 +137,10 @@ pub fn progress_sink(g: &Global, plan: &Plan, step_mode: bool) -> Arc<dyn Progre
 
 pub fn new_run_id() -> String {
     let suffix: u16 = rand::random();
-    format!("{}-{suffix:04x}", chrono::Utc::now().format("%Y%m%d-%H%M%S"))
+    format!(
+        "{}-{suffix:04x}",
+        chrono::Utc::now().format("%Y%m%d-%H%M%S")
+    )
 }
 
 /// The terminal's approval: a prompt on this TTY, or `drctl approve` from another terminal.
@@ -125,7 +154,10 @@ struct CliApprovals {
 impl ApprovalSource for CliApprovals {
     async fn wait(&self, step: &str, message: &str) -> Result<Approval, StepError> {
         eprintln!("\n  APPROVAL NEEDED for step `{step}`: {message}");
-        eprintln!("  approve from another terminal with: drctl approve {} {step}", self.run_id);
+        eprintln!(
+            "  approve from another terminal with: drctl approve {} {step}",
+            self.run_id
+        );
         if !self.tty {
             return self.file.wait(step, message).await;
         }
@@ -212,9 +244,15 @@ pub struct Prepared {
 }
 
 pub fn command_line() -> String {
-    std::env::args().map(|a| if a.contains(' ') { format!("{a:?}") } else { a }).collect::<Vec<_>>().join(" ")
+    std::env::args()
+        .map(|a| if a.contains(' ') { format!("{a:?}") } else { a })
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
+// The engine's parts come from several places (lease, journal, CLI flags); a struct for them
+// would only be built here.
+#[allow(clippy::too_many_arguments)]
 pub fn build_engine(
     g: &Global,
     m: &Mutating,
@@ -228,11 +266,20 @@ pub fn build_engine(
     rerun: HashSet<String>,
 ) -> Result<Arc<Engine>> {
     let operator = Operator::current();
-    let file = FileApprovals { run_dir: run_dir.to_path_buf(), poll: Duration::from_millis(300) };
+    let file = FileApprovals {
+        run_dir: run_dir.to_path_buf(),
+        poll: Duration::from_millis(300),
+    };
     let approvals: Arc<dyn ApprovalSource> = if m.yes && !m.wait_approval {
-        Arc::new(AutoApprove { operator: operator.clone() })
+        Arc::new(AutoApprove {
+            operator: operator.clone(),
+        })
     } else {
-        Arc::new(CliApprovals { file, run_id: run_id.into(), tty: is_tty() })
+        Arc::new(CliApprovals {
+            file,
+            run_id: run_id.into(),
+            tty: is_tty(),
+        })
     };
     Ok(Arc::new(Engine {
         plan: plan.clone(),
@@ -245,7 +292,11 @@ pub fn build_engine(
         shutdown,
         progress: progress_sink(g, &plan, m.step),
         approvals,
-        prompter: if m.step { Some(Arc::new(CliPrompter)) } else { None },
+        prompter: if m.step {
+            Some(Arc::new(CliPrompter))
+        } else {
+            None
+        },
         operator,
         rerun,
         outputs: Arc::new(Mutex::new(BTreeMap::new())),
@@ -255,14 +306,20 @@ pub fn build_engine(
 /// Print how a run ended, with what to do next, and return the exit code.
 pub fn finish(g: &Global, run_id: &str, end: &RunEnd) -> i32 {
     if g.output == Output::Json {
-        println!("{}", serde_json::json!({"type": "summary", "run_id": run_id, "end": format!("{end:?}")}));
+        println!(
+            "{}",
+            serde_json::json!({"type": "summary", "run_id": run_id, "end": format!("{end:?}")})
+        );
     }
     match end {
         RunEnd::Succeeded { continued_failures } => {
             if continued_failures.is_empty() {
                 eprintln!("run {run_id} succeeded");
             } else {
-                eprintln!("run {run_id} completed, but these steps failed and were passed over: {}", continued_failures.join(", "));
+                eprintln!(
+                    "run {run_id} completed, but these steps failed and were passed over: {}",
+                    continued_failures.join(", ")
+                );
             }
             exit::OK
         }
@@ -279,7 +336,14 @@ pub fn finish(g: &Global, run_id: &str, end: &RunEnd) -> i32 {
 }
 
 pub fn rollback_summary(run_id: &str, r: &drctl::engine::RollbackReport) -> i32 {
-    eprintln!("rollback of {run_id}: undid {}", if r.undone.is_empty() { "nothing".into() } else { r.undone.join(", ") });
+    eprintln!(
+        "rollback of {run_id}: undid {}",
+        if r.undone.is_empty() {
+            "nothing".into()
+        } else {
+            r.undone.join(", ")
+        }
+    );
     if let Some((_, why)) = &r.stopped_at {
         eprintln!("STOPPED: {why}");
     }
@@ -299,7 +363,12 @@ pub fn rollback_summary(run_id: &str, r: &drctl::engine::RollbackReport) -> i32 
 pub fn prepare(g: &Global, runbook: &Path) -> Result<Prepared> {
     let (env_src, env) = g.load_env()?;
     let (rb_src, rb) = config::load_runbook(runbook, Some(&env))?;
-    Ok(Prepared { env_src, env, rb_src, rb })
+    Ok(Prepared {
+        env_src,
+        env,
+        rb_src,
+        rb,
+    })
 }
 
 /// `drctl run RUNBOOK`.
@@ -319,13 +388,26 @@ pub async fn start_run_ex(g: &Global, p: Prepared, m: &Mutating) -> Result<(Stri
         bail!(Usage("--step needs a terminal to ask on".into()));
     }
     let plan = Arc::new(Plan::new(&p.rb));
-    let irreversible = plan.steps.iter().filter(|s| matches!(s.spec.step().reversibility(), drctl::steps::Reversibility::Irreversible(_))).count();
+    let irreversible = plan
+        .steps
+        .iter()
+        .filter(|s| {
+            matches!(
+                s.spec.step().reversibility(),
+                drctl::steps::Reversibility::Irreversible(_)
+            )
+        })
+        .count();
     confirm(
         &format!(
             "Run `{}` ({} steps{}) against environment `{}` ({} -> {})?",
             p.rb.name,
             plan.steps.len(),
-            if irreversible > 0 { format!(", {irreversible} IRREVERSIBLE") } else { String::new() },
+            if irreversible > 0 {
+                format!(", {irreversible} IRREVERSIBLE")
+            } else {
+                String::new()
+            },
             p.env.name,
             p.env.primary_region,
             p.env.standby_region
@@ -334,7 +416,15 @@ pub async fn start_run_ex(g: &Global, p: Prepared, m: &Mutating) -> Result<(Stri
     )?;
     let shutdown = CancellationToken::new();
     let run_id = new_run_id();
-    let held = take_lease(g, &p.env, m, &command_line(), Some(&run_id), shutdown.clone()).await?;
+    let held = take_lease(
+        g,
+        &p.env,
+        m,
+        &command_line(),
+        Some(&run_id),
+        shutdown.clone(),
+    )
+    .await?;
     let store = FileJournalStore::new(&g.state_dir(Some(&p.env)));
     let mut journal = store.create(&run_id).await?;
     let operator = Operator::current();
@@ -356,9 +446,23 @@ pub async fn start_run_ex(g: &Global, p: Prepared, m: &Mutating) -> Result<(Stri
             },
         )
         .await?;
-    eprintln!("run {run_id}: journal {}", store.run_dir(&run_id).join("journal.jsonl").display());
+    eprintln!(
+        "run {run_id}: journal {}",
+        store.run_dir(&run_id).join("journal.jsonl").display()
+    );
     install_signals(shutdown.clone());
-    let engine = build_engine(g, m, Arc::new(p.env), plan, &run_id, &store.run_dir(&run_id), journal, held.lease.token, shutdown, HashSet::new())?;
+    let engine = build_engine(
+        g,
+        m,
+        Arc::new(p.env),
+        plan,
+        &run_id,
+        &store.run_dir(&run_id),
+        journal,
+        held.lease.token,
+        shutdown,
+        HashSet::new(),
+    )?;
     let end = engine.run().await;
     held.release().await;
     let code = finish(g, &run_id, &end?);
@@ -368,14 +472,31 @@ pub async fn start_run_ex(g: &Global, p: Prepared, m: &Mutating) -> Result<(Stri
 /// Re-read a run's runbook and environment from its journal (what ran is what resumes).
 pub fn sources_from_journal(state: &RunState) -> Result<(Environment, Runbook)> {
     let env_src = Source::from_text(&PathBuf::from(&state.env_path), state.env_text.clone());
-    let env = config::parse_env(&env_src).context("the journaled environment no longer parses with this drctl")?;
-    let rb_src = Source::from_text(&PathBuf::from(&state.runbook_path), state.runbook_text.clone());
-    let rb = config::parse_runbook(&rb_src, Some(&env)).context("the journaled runbook no longer parses with this drctl")?;
+    let env = config::parse_env(&env_src)
+        .context("the journaled environment no longer parses with this drctl")?;
+    let rb_src = Source::from_text(
+        &PathBuf::from(&state.runbook_path),
+        state.runbook_text.clone(),
+    );
+    let rb = config::parse_runbook(&rb_src, Some(&env))
+        .context("the journaled runbook no longer parses with this drctl")?;
     Ok((env, rb))
 }
 
 /// Open a run for writing under the lease: `resume` and `rollback`.
-async fn open_run(g: &Global, run: &str, m: &Mutating, shutdown: CancellationToken) -> Result<(FileJournalStore, Box<dyn drctl::journal::JournalWriter>, RunState, Environment, Runbook, Held)> {
+async fn open_run(
+    g: &Global,
+    run: &str,
+    m: &Mutating,
+    shutdown: CancellationToken,
+) -> Result<(
+    FileJournalStore,
+    Box<dyn drctl::journal::JournalWriter>,
+    RunState,
+    Environment,
+    Runbook,
+    Held,
+)> {
     let state_dir = g.state_dir_lenient();
     let store = FileJournalStore::new(&state_dir);
     // Read first to learn the environment, then lock, then open for writing.
@@ -407,13 +528,39 @@ pub async fn resume(g: &Global, run: &str, m: &Mutating, rerun: &[String]) -> Re
     }
     let plan = Arc::new(Plan::new(&rb));
     let pending = drctl::engine::executor::pending_steps(&plan, &state);
-    if let Err(e) = confirm(&format!("Resume run {run} ({} of {} steps left: {})?", pending.len(), plan.steps.len(), pending.join(", ")), m.yes || m.step) {
+    if let Err(e) = confirm(
+        &format!(
+            "Resume run {run} ({} of {} steps left: {})?",
+            pending.len(),
+            plan.steps.len(),
+            pending.join(", ")
+        ),
+        m.yes || m.step,
+    ) {
         held.release().await;
         return Err(e);
     }
-    journal.append(held.lease.token, Event::Resumed { operator: Operator::current() }).await?;
+    journal
+        .append(
+            held.lease.token,
+            Event::Resumed {
+                operator: Operator::current(),
+            },
+        )
+        .await?;
     install_signals(shutdown.clone());
-    let engine = build_engine(g, m, Arc::new(env), plan, run, &store.run_dir(run), journal, held.lease.token, shutdown, rerun.iter().cloned().collect())?;
+    let engine = build_engine(
+        g,
+        m,
+        Arc::new(env),
+        plan,
+        run,
+        &store.run_dir(run),
+        journal,
+        held.lease.token,
+        shutdown,
+        rerun.iter().cloned().collect(),
+    )?;
     let end = engine.run().await;
     held.release().await;
     Ok(finish(g, run, &end?))
@@ -427,16 +574,41 @@ pub async fn rollback(g: &Global, run: &str, to: Option<&str>, m: &Mutating) -> 
         if !state.checkpoints.iter().any(|(n, _)| n == cp) {
             held.release().await;
             let reached: Vec<&str> = state.checkpoints.iter().map(|c| c.0.as_str()).collect();
-            bail!(Usage(format!("run {run} never reached checkpoint `{cp}` (reached: {})", if reached.is_empty() { "none".into() } else { reached.join(", ") })));
+            bail!(Usage(format!(
+                "run {run} never reached checkpoint `{cp}` (reached: {})",
+                if reached.is_empty() {
+                    "none".into()
+                } else {
+                    reached.join(", ")
+                }
+            )));
         }
     }
     let plan = Arc::new(Plan::new(&rb));
-    if let Err(e) = confirm(&format!("Roll back run {run}{}?", to.map(|t| format!(" to checkpoint `{t}`")).unwrap_or_else(|| " completely".into())), m.yes) {
+    if let Err(e) = confirm(
+        &format!(
+            "Roll back run {run}{}?",
+            to.map(|t| format!(" to checkpoint `{t}`"))
+                .unwrap_or_else(|| " completely".into())
+        ),
+        m.yes,
+    ) {
         held.release().await;
         return Err(e);
     }
     install_signals(shutdown.clone());
-    let engine = build_engine(g, m, Arc::new(env), plan, run, &store.run_dir(run), journal, held.lease.token, shutdown, HashSet::new())?;
+    let engine = build_engine(
+        g,
+        m,
+        Arc::new(env),
+        plan,
+        run,
+        &store.run_dir(run),
+        journal,
+        held.lease.token,
+        shutdown,
+        HashSet::new(),
+    )?;
     let report = drctl::engine::rollback::rollback(&engine, to, "requested by the operator").await;
     held.release().await;
     Ok(rollback_summary(run, &report?))

@@ -35,7 +35,11 @@ impl Source {
 
     pub fn from_text(path: &Path, text: String) -> Self {
         let sha256 = hex::encode(Sha256::digest(text.as_bytes()));
-        Self { path: path.to_path_buf(), text, sha256 }
+        Self {
+            path: path.to_path_buf(),
+            text,
+            sha256,
+        }
     }
 
     pub fn name(&self) -> String {
@@ -54,9 +58,19 @@ pub struct Diagnostic {
 }
 
 impl Diagnostic {
-    pub fn at(src: &Source, loc: Option<serde_saphyr::Location>, message: impl Into<String>) -> Self {
+    pub fn at(
+        src: &Source,
+        loc: Option<serde_saphyr::Location>,
+        message: impl Into<String>,
+    ) -> Self {
         let (line, column) = loc.map_or((1, 1), |l| (l.line().max(1), l.column().max(1)));
-        Self { file: src.name(), line, column, message: message.into(), hint: None }
+        Self {
+            file: src.name(),
+            line,
+            column,
+            message: message.into(),
+            hint: None,
+        }
     }
 
     pub fn hint(mut self, hint: impl Into<String>) -> Self {
@@ -67,7 +81,11 @@ impl Diagnostic {
 
 impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}:{}: error: {}", self.file, self.line, self.column, self.message)?;
+        write!(
+            f,
+            "{}:{}:{}: error: {}",
+            self.file, self.line, self.column, self.message
+        )?;
         if let Some(h) = &self.hint {
             write!(f, "\n  hint: {h}")?;
         }
@@ -114,8 +132,8 @@ fn strip_position(msg: &str) -> String {
 }
 
 pub fn parse_env(src: &Source) -> Result<Environment, ConfigError> {
-    let env: Environment =
-        serde_saphyr::from_str(&src.text).map_err(|e| ConfigError::Invalid(vec![yaml_error(src, &e)]))?;
+    let env: Environment = serde_saphyr::from_str(&src.text)
+        .map_err(|e| ConfigError::Invalid(vec![yaml_error(src, &e)]))?;
     let diags = validate::environment(src, &env);
     if diags.is_empty() {
         Ok(env)
@@ -126,8 +144,8 @@ pub fn parse_env(src: &Source) -> Result<Environment, ConfigError> {
 
 /// Parse a runbook and check its shape; `env` adds the checks of references to it.
 pub fn parse_runbook(src: &Source, env: Option<&Environment>) -> Result<Runbook, ConfigError> {
-    let rb: Runbook =
-        serde_saphyr::from_str(&src.text).map_err(|e| ConfigError::Invalid(vec![yaml_error(src, &e)]))?;
+    let rb: Runbook = serde_saphyr::from_str(&src.text)
+        .map_err(|e| ConfigError::Invalid(vec![yaml_error(src, &e)]))?;
     let diags = validate::runbook(src, &rb, env);
     if diags.is_empty() {
         Ok(rb)
@@ -142,7 +160,10 @@ pub fn load_env(path: &Path) -> Result<(Source, Environment), ConfigError> {
     Ok((src, env))
 }
 
-pub fn load_runbook(path: &Path, env: Option<&Environment>) -> Result<(Source, Runbook), ConfigError> {
+pub fn load_runbook(
+    path: &Path,
+    env: Option<&Environment>,
+) -> Result<(Source, Runbook), ConfigError> {
     let src = Source::read(path)?;
     let rb = parse_runbook(&src, env)?;
     Ok((src, rb))

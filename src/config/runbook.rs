@@ -28,7 +28,9 @@ pub struct Runbook {
 }
 
 /// What the engine does when a step has failed its last attempt.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum OnFailure {
     /// Stop starting steps, journal a Paused event; `drctl resume` retries the step.

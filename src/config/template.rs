@@ -65,7 +65,8 @@ pub fn render(text: &str, ctx: &Value) -> Result<String, String> {
         out.push_str(&text[last..start]);
         // Secrets come from drctl's own environment at the moment of use and are never stored.
         if let Some(name) = path.strip_prefix("secret.") {
-            let v = std::env::var(name).map_err(|_| format!("`${{{path}}}`: environment variable {name} is not set"))?;
+            let v = std::env::var(name)
+                .map_err(|_| format!("`${{{path}}}`: environment variable {name} is not set"))?;
             out.push_str(&v);
             let close = text[start..].find('}').expect("checked by references") + start;
             last = close + 1;
@@ -95,7 +96,9 @@ mod tests {
             render("to ${standby.region} x${standby.n} $${lit}", &ctx).unwrap(),
             "to us-west-2 x3 ${lit}"
         );
-        assert!(render("${standby.nope}", &ctx).unwrap_err().contains("standby.nope"));
+        assert!(render("${standby.nope}", &ctx)
+            .unwrap_err()
+            .contains("standby.nope"));
         assert!(render("${standby", &ctx).is_err());
     }
 }

@@ -13,17 +13,29 @@ pub fn environment(src: &Source, env: &Environment) -> Vec<Diagnostic> {
     let mut d = Vec::new();
     let mut err = |m: String, h: &str| d.push(Diagnostic::at(src, None, m).hint(h));
     if env.primary_region == env.standby_region {
-        err(format!("primary_region and standby_region are both `{}`", env.primary_region), "a warm standby lives in a second region");
+        err(
+            format!(
+                "primary_region and standby_region are both `{}`",
+                env.primary_region
+            ),
+            "a warm standby lives in a second region",
+        );
     }
     for r in [&env.primary_region, &env.standby_region] {
         if !env.regions.contains_key(r) {
-            err(format!("region `{r}` has no entry under `regions`"), "add its resources under `regions:`");
+            err(
+                format!("region `{r}` has no entry under `regions`"),
+                "add its resources under `regions:`",
+            );
         }
     }
     if let Some(cf) = &env.cloudfront {
         for r in [&env.primary_region, &env.standby_region] {
             if !cf.origins.contains_key(r) {
-                err(format!("cloudfront.origins has no origin for `{r}`"), "map each region to its origin id");
+                err(
+                    format!("cloudfront.origins has no origin for `{r}`"),
+                    "map each region to its origin id",
+                );
             }
         }
     }
@@ -31,13 +43,25 @@ pub fn environment(src: &Source, env: &Environment) -> Vec<Diagnostic> {
         let mut seen = HashSet::new();
         for t in &p.targets {
             if !seen.insert(&t.name) {
-                err(format!("probe target `{}` is defined twice", t.name), "probe names must be unique");
+                err(
+                    format!("probe target `{}` is defined twice", t.name),
+                    "probe names must be unique",
+                );
             }
             if !env.regions.contains_key(&t.region) {
-                err(format!("probe `{}` names region `{}`, which is not under `regions`", t.name, t.region), "use one of the environment's regions");
+                err(
+                    format!(
+                        "probe `{}` names region `{}`, which is not under `regions`",
+                        t.name, t.region
+                    ),
+                    "use one of the environment's regions",
+                );
             }
             if t.http.is_some() == t.tcp.is_some() {
-                err(format!("probe `{}` needs exactly one of `http` or `tcp`", t.name), "");
+                err(
+                    format!("probe `{}` needs exactly one of `http` or `tcp`", t.name),
+                    "",
+                );
             }
             if let Some(h) = &t.http {
                 if let Err(m) = crate::steps::http_check::parse_status_range(&h.expect_status) {
@@ -58,12 +82,20 @@ pub fn environment(src: &Source, env: &Environment) -> Vec<Diagnostic> {
 /// The dependencies of each step, by index: `depends_on` if given, else the previous step.
 /// Unknown ids are left out here (reported by `runbook`).
 pub fn edges(rb: &Runbook) -> Vec<Vec<usize>> {
-    let index: HashMap<&str, usize> = rb.steps.iter().enumerate().map(|(i, s)| (s.id(), i)).collect();
+    let index: HashMap<&str, usize> = rb
+        .steps
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.id(), i))
+        .collect();
     rb.steps
         .iter()
         .enumerate()
         .map(|(i, s)| match &s.depends_on {
-            Some(deps) => deps.iter().filter_map(|d| index.get(d.value.as_str()).copied()).collect(),
+            Some(deps) => deps
+                .iter()
+                .filter_map(|d| index.get(d.value.as_str()).copied())
+                .collect(),
             None if i == 0 => vec![],
             None => vec![i - 1],
         })
@@ -72,7 +104,12 @@ pub fn edges(rb: &Runbook) -> Vec<Vec<usize>> {
 
 /// Transitive dependencies of each step.
 pub fn ancestors(edges: &[Vec<usize>]) -> Vec<HashSet<usize>> {
-    fn visit(i: usize, edges: &[Vec<usize>], memo: &mut Vec<Option<HashSet<usize>>>, stack: &mut HashSet<usize>) -> HashSet<usize> {
+    fn visit(
+        i: usize,
+        edges: &[Vec<usize>],
+        memo: &mut Vec<Option<HashSet<usize>>>,
+        stack: &mut HashSet<usize>,
+    ) -> HashSet<usize> {
         if let Some(a) = &memo[i] {
             return a.clone();
         }
@@ -89,13 +126,20 @@ pub fn ancestors(edges: &[Vec<usize>]) -> Vec<HashSet<usize>> {
         out
     }
     let mut memo = vec![None; edges.len()];
-    (0..edges.len()).map(|i| visit(i, edges, &mut memo, &mut HashSet::new())).collect()
+    (0..edges.len())
+        .map(|i| visit(i, edges, &mut memo, &mut HashSet::new()))
+        .collect()
 }
 
 /// A cycle in the graph, as a list of indices, if there is one.
 pub fn find_cycle(edges: &[Vec<usize>]) -> Option<Vec<usize>> {
     // 0 = new, 1 = on stack, 2 = done
-    fn dfs(i: usize, edges: &[Vec<usize>], mark: &mut [u8], path: &mut Vec<usize>) -> Option<Vec<usize>> {
+    fn dfs(
+        i: usize,
+        edges: &[Vec<usize>],
+        mark: &mut [u8],
+        path: &mut Vec<usize>,
+    ) -> Option<Vec<usize>> {
         mark[i] = 1;
         path.push(i);
         for &d in &edges[i] {
@@ -127,7 +171,10 @@ pub fn find_cycle(edges: &[Vec<usize>]) -> Option<Vec<usize>> {
 pub fn runbook(src: &Source, rb: &Runbook, env: Option<&Environment>) -> Vec<Diagnostic> {
     let mut d = Vec::new();
     if rb.steps.is_empty() {
-        d.push(Diagnostic::at(src, None, "the runbook has no steps").hint("add at least one step under `steps:`"));
+        d.push(
+            Diagnostic::at(src, None, "the runbook has no steps")
+                .hint("add at least one step under `steps:`"),
+        );
         return d;
     }
     if rb.max_parallel == Some(0) {
@@ -136,14 +183,26 @@ pub fn runbook(src: &Source, rb: &Runbook, env: Option<&Environment>) -> Vec<Dia
     let mut ids: HashMap<&str, usize> = HashMap::new();
     for (i, s) in rb.steps.iter().enumerate() {
         let id = s.id();
-        if id.is_empty() || !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
-            d.push(Diagnostic::at(src, Some(s.id.referenced), format!("step id `{id}` may use only letters, digits, `-` and `_`")));
+        if id.is_empty()
+            || !id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            d.push(Diagnostic::at(
+                src,
+                Some(s.id.referenced),
+                format!("step id `{id}` may use only letters, digits, `-` and `_`"),
+            ));
         }
         if let Some(&first) = ids.get(id) {
             let l = rb.steps[first].id.referenced.line();
             d.push(
-                Diagnostic::at(src, Some(s.id.referenced), format!("duplicate step id `{id}` (first defined on line {l})"))
-                    .hint("give every step a unique id"),
+                Diagnostic::at(
+                    src,
+                    Some(s.id.referenced),
+                    format!("duplicate step id `{id}` (first defined on line {l})"),
+                )
+                .hint("give every step a unique id"),
             );
         } else {
             ids.insert(id, i);
@@ -152,12 +211,24 @@ pub fn runbook(src: &Source, rb: &Runbook, env: Option<&Environment>) -> Vec<Dia
     for s in &rb.steps {
         for dep in s.depends_on.iter().flatten() {
             if dep.value == s.id() {
-                d.push(Diagnostic::at(src, Some(dep.referenced), format!("step `{}` depends on itself", s.id())));
+                d.push(Diagnostic::at(
+                    src,
+                    Some(dep.referenced),
+                    format!("step `{}` depends on itself", s.id()),
+                ));
             } else if !ids.contains_key(dep.value.as_str()) {
                 let known: Vec<&str> = rb.steps.iter().map(|s| s.id()).collect();
                 d.push(
-                    Diagnostic::at(src, Some(dep.referenced), format!("step `{}` depends on `{}`, which is not a step in this runbook", s.id(), dep.value))
-                        .hint(format!("known steps: {}", known.join(", "))),
+                    Diagnostic::at(
+                        src,
+                        Some(dep.referenced),
+                        format!(
+                            "step `{}` depends on `{}`, which is not a step in this runbook",
+                            s.id(),
+                            dep.value
+                        ),
+                    )
+                    .hint(format!("known steps: {}", known.join(", "))),
                 );
             }
         }
@@ -166,17 +237,29 @@ pub fn runbook(src: &Source, rb: &Runbook, env: Option<&Environment>) -> Vec<Dia
     for s in &rb.steps {
         if let Some(cp) = &s.checkpoint {
             if let Some(line) = checkpoints.insert(&cp.value, cp.referenced.line()) {
-                d.push(Diagnostic::at(src, Some(cp.referenced), format!("checkpoint `{}` is already named on line {line}", cp.value)));
+                d.push(Diagnostic::at(
+                    src,
+                    Some(cp.referenced),
+                    format!("checkpoint `{}` is already named on line {line}", cp.value),
+                ));
             }
         }
     }
     let edges = edges(rb);
     if let Some(cycle) = find_cycle(&edges) {
         let names: Vec<&str> = cycle.iter().map(|&i| rb.steps[i].id()).collect();
-        let at = rb.steps[cycle[0]].depends_on.as_ref().and_then(|v| v.first()).map(|x| x.referenced);
+        let at = rb.steps[cycle[0]]
+            .depends_on
+            .as_ref()
+            .and_then(|v| v.first())
+            .map(|x| x.referenced);
         d.push(
-            Diagnostic::at(src, at.or(Some(rb.steps[cycle[0]].id.referenced)), format!("dependency cycle: {} -> {}", names.join(" -> "), names[0]))
-                .hint("remove one of these depends_on edges"),
+            Diagnostic::at(
+                src,
+                at.or(Some(rb.steps[cycle[0]].id.referenced)),
+                format!("dependency cycle: {} -> {}", names.join(" -> "), names[0]),
+            )
+            .hint("remove one of these depends_on edges"),
         );
         return d;
     }
@@ -184,7 +267,9 @@ pub fn runbook(src: &Source, rb: &Runbook, env: Option<&Environment>) -> Vec<Dia
     for (i, s) in rb.steps.iter().enumerate() {
         let step = s.spec.step();
         if let Reversibility::Irreversible(why) = step.reversibility() {
-            let gated = anc[i].iter().any(|&a| matches!(rb.steps[a].spec, StepSpec::Approval(_)));
+            let gated = anc[i]
+                .iter()
+                .any(|&a| matches!(rb.steps[a].spec, StepSpec::Approval(_)));
             if !gated {
                 d.push(
                     Diagnostic::at(src, Some(s.kind.referenced), format!("step `{}` ({}) is irreversible ({why}) and no approval step comes before it", s.id(), s.kind.value))
@@ -220,22 +305,37 @@ pub fn runbook(src: &Source, rb: &Runbook, env: Option<&Environment>) -> Vec<Dia
                             let ctx = template::context(env, "run", &BTreeMap::new());
                             if template::lookup(&ctx, path).is_none_or(|v| v.is_null()) {
                                 d.push(
-                                    Diagnostic::at(src, Some(t.referenced), format!("`${{{path}}}` is not defined in environment `{}`", env.name))
-                                        .hint("check the name against drctl.yaml"),
+                                    Diagnostic::at(
+                                        src,
+                                        Some(t.referenced),
+                                        format!(
+                                            "`${{{path}}}` is not defined in environment `{}`",
+                                            env.name
+                                        ),
+                                    )
+                                    .hint("check the name against drctl.yaml"),
                                 );
                             }
                         }
                     }
                     other => d.push(
-                        Diagnostic::at(src, Some(t.referenced), format!("`${{{path}}}`: unknown root `{other}`"))
-                            .hint("references start with env, primary, standby, steps, run or secret"),
+                        Diagnostic::at(
+                            src,
+                            Some(t.referenced),
+                            format!("`${{{path}}}`: unknown root `{other}`"),
+                        )
+                        .hint("references start with env, primary, standby, steps, run or secret"),
                     ),
                 }
             }
         }
         if let Some(env) = env {
             for p in step.validate(env) {
-                d.push(Diagnostic::at(src, p.at.or(Some(s.kind.referenced)), format!("step `{}`: {}", s.id(), p.message)));
+                d.push(Diagnostic::at(
+                    src,
+                    p.at.or(Some(s.kind.referenced)),
+                    format!("step `{}`: {}", s.id(), p.message),
+                ));
             }
         }
     }

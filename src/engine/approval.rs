@@ -25,7 +25,11 @@ pub struct AutoApprove {
 #[async_trait]
 impl ApprovalSource for AutoApprove {
     async fn wait(&self, _step: &str, _message: &str) -> Result<Approval, StepError> {
-        Ok(Approval { by: self.operator.user.clone(), via: "--yes".into(), comment: None })
+        Ok(Approval {
+            by: self.operator.user.clone(),
+            via: "--yes".into(),
+            comment: None,
+        })
     }
 }
 

@@ -18,7 +18,10 @@ use super::plan::Plan;
 use super::progress::ProgressSink;
 use crate::config::env::Environment;
 use crate::config::runbook::{OnFailure, StepDef};
-use crate::journal::{Event, JournalError, JournalWriter, Operator, Outcome, Record, ReplayError, RunState, RunStatus, StepPhase};
+use crate::journal::{
+    Event, JournalError, JournalWriter, Operator, Outcome, Record, ReplayError, RunState,
+    RunStatus, StepPhase,
+};
 use crate::steps::{Approval, ApprovalGate, Observation, Satisfied, StepCx, StepError};
 
 #[derive(Debug, thiserror::Error)]
@@ -110,10 +113,17 @@ impl ApprovalGate for JournaledGate {
         if let Some(a) = self.granted.get(step) {
             return Ok(a.clone());
         }
-        self.engine.progress.note(step, &format!("waiting for approval: {message}"));
+        self.engine
+            .progress
+            .note(step, &format!("waiting for approval: {message}"));
         let a = self.engine.approvals.wait(step, message).await?;
         self.engine
-            .log(Event::ApprovalGranted { step: step.into(), by: a.by.clone(), via: a.via.clone(), comment: a.comment.clone() })
+            .log(Event::ApprovalGranted {
+                step: step.into(),
+                by: a.by.clone(),
+                via: a.via.clone(),
+                comment: a.comment.clone(),
+            })
             .await
             .map_err(|e| StepError::permanent(e.to_string()))?;
         Ok(a)
@@ -160,7 +170,11 @@ impl Engine {
     async fn flush_warnings(&self, cx: &StepCx) -> Result<(), EngineError> {
         let warnings: Vec<String> = std::mem::take(&mut *cx.warnings.lock().expect("warnings"));
         for message in warnings {
-            self.log(Event::Warning { step: Some(cx.step_id.clone()), message }).await?;
+            self.log(Event::Warning {
+                step: Some(cx.step_id.clone()),
+                message,
+            })
+            .await?;
         }
         Ok(())
     }
@@ -186,26 +200,47 @@ impl Engine {
             let id = def.id();
             let view = state.steps.get(id);
             if let Some(by) = view.and_then(|v| v.approved_by.clone()) {
-                granted.insert(id.to_string(), Approval { by, via: "journal".into(), comment: None });
+                granted.insert(
+                    id.to_string(),
+                    Approval {
+                        by,
+                        via: "journal".into(),
+                        comment: None,
+                    },
+                );
             }
             first_attempt[i] = view.map_or(0, |v| v.attempts) + 1;
             match state.step(id) {
                 StepPhase::Succeeded { result, .. } => {
                     st[i] = S::Done;
-                    self.outputs.lock().expect("outputs").insert(id.into(), result);
+                    self.outputs
+                        .lock()
+                        .expect("outputs")
+                        .insert(id.into(), result);
                 }
                 StepPhase::Skipped { .. } => st[i] = S::Done,
-                StepPhase::Failed { will_retry: false, .. } if def.on_failure == OnFailure::Continue => st[i] = S::FailedContinue,
-                StepPhase::InFlight { .. } | StepPhase::Failed { prior: Some(_), .. } => inflight[i] = true,
+                StepPhase::Failed {
+                    will_retry: false, ..
+                } if def.on_failure == OnFailure::Continue => st[i] = S::FailedContinue,
+                StepPhase::InFlight { .. } | StepPhase::Failed { prior: Some(_), .. } => {
+                    inflight[i] = true
+                }
                 _ => {}
             }
         }
-        let gate: Arc<dyn ApprovalGate> = Arc::new(JournaledGate { engine: self.clone(), granted });
+        let gate: Arc<dyn ApprovalGate> = Arc::new(JournaledGate {
+            engine: self.clone(),
+            granted,
+        });
 
         let mut set: JoinSet<(usize, StepEnd)> = JoinSet::new();
         let mut stop: Option<Stop> = None;
         let mut continued = Vec::new();
-        let max_parallel = if self.prompter.is_some() { 1 } else { plan.max_parallel };
+        let max_parallel = if self.prompter.is_some() {
+            1
+        } else {
+            plan.max_parallel
+        };
         loop {
             if stop.is_none() && self.shutdown.is_cancelled() {
                 stop = Some(Stop::Interrupted);
@@ -215,17 +250,24 @@ impl Engine {
                     if set.len() >= max_parallel {
                         break;
                     }
-                    let ready = st[i] == S::Todo && plan.deps[i].iter().all(|&d| matches!(st[d], S::Done | S::FailedContinue));
+                    let ready = st[i] == S::Todo
+                        && plan.deps[i]
+                            .iter()
+                            .all(|&d| matches!(st[d], S::Done | S::FailedContinue));
                     if ready {
                         st[i] = S::Running;
                         let me = self.clone();
                         let cx = self.step_cx(plan.steps[i].id(), gate.clone());
                         let (attempt, was_inflight) = (first_attempt[i], inflight[i]);
-                        set.spawn(async move { (i, me.run_step(i, cx, attempt, was_inflight).await) });
+                        set.spawn(
+                            async move { (i, me.run_step(i, cx, attempt, was_inflight).await) },
+                        );
                     }
                 }
             }
-            let Some(joined) = set.join_next().await else { break };
+            let Some(joined) = set.join_next().await else {
+                break;
+            };
             let (i, end) = joined.expect("step tasks do not panic");
             let id = plan.steps[i].id().to_string();
             match end {
@@ -267,32 +309,62 @@ impl Engine {
                 } else {
                     format!("completed; failed but continued: {}", continued.join(", "))
                 };
-                self.log(Event::RunFinished { status: RunStatus::Succeeded, message }).await?;
-                Ok(RunEnd::Succeeded { continued_failures: continued })
+                self.log(Event::RunFinished {
+                    status: RunStatus::Succeeded,
+                    message,
+                })
+                .await?;
+                Ok(RunEnd::Succeeded {
+                    continued_failures: continued,
+                })
             }
             Some(Stop::Interrupted) => {
                 let reason = "interrupted: running steps reached a safe point".to_string();
-                self.log(Event::Paused { reason: reason.clone() }).await?;
+                self.log(Event::Paused {
+                    reason: reason.clone(),
+                })
+                .await?;
                 Ok(RunEnd::Paused { reason })
             }
             Some(Stop::Pause(reason)) => {
-                self.log(Event::Paused { reason: reason.clone() }).await?;
+                self.log(Event::Paused {
+                    reason: reason.clone(),
+                })
+                .await?;
                 Ok(RunEnd::Paused { reason })
             }
             Some(Stop::Abort(step, error)) => {
-                self.log(Event::RunFinished { status: RunStatus::Aborted, message: format!("step `{step}` failed: {error}") }).await?;
+                self.log(Event::RunFinished {
+                    status: RunStatus::Aborted,
+                    message: format!("step `{step}` failed: {error}"),
+                })
+                .await?;
                 Ok(RunEnd::Aborted { step, error })
             }
             Some(Stop::Rollback(step, error)) => {
                 let cp = self.state().await?.checkpoints.last().map(|c| c.0.clone());
-                let report = super::rollback::rollback(&self, cp.as_deref(), &format!("step `{step}` failed: {error}")).await?;
+                let report = super::rollback::rollback(
+                    &self,
+                    cp.as_deref(),
+                    &format!("step `{step}` failed: {error}"),
+                )
+                .await?;
                 Ok(RunEnd::RolledBack(report))
             }
         }
     }
 
-    async fn run_step(self: Arc<Self>, i: usize, cx: StepCx, mut attempt: u32, mut inflight: bool) -> StepEnd {
-        match self.run_step_inner(i, &cx, &mut attempt, &mut inflight).await {
+    async fn run_step(
+        self: Arc<Self>,
+        i: usize,
+        cx: StepCx,
+        mut attempt: u32,
+        mut inflight: bool,
+    ) -> StepEnd {
+        match self
+            .run_step_inner(i, &cx, &mut attempt, &mut inflight)
+            .await
+        {
             Ok(end) => end,
             Err(e) => {
                 // The journal failed: nothing more can be recorded, so nothing more may be done.
@@ -302,7 +374,13 @@ impl Engine {
         }
     }
 
-    async fn run_step_inner(&self, i: usize, cx: &StepCx, attempt: &mut u32, inflight: &mut bool) -> Result<StepEnd, EngineError> {
+    async fn run_step_inner(
+        &self,
+        i: usize,
+        cx: &StepCx,
+        attempt: &mut u32,
+        inflight: &mut bool,
+    ) -> Result<StepEnd, EngineError> {
         let def = &self.plan.steps[i];
         let id = def.id().to_string();
         let began = Instant::now();
@@ -310,30 +388,55 @@ impl Engine {
         let mut tries = 0;
         loop {
             tries += 1;
-            self.log(Event::StepStarted { step: id.clone(), attempt: *attempt }).await?;
+            self.log(Event::StepStarted {
+                step: id.clone(),
+                attempt: *attempt,
+            })
+            .await?;
             let timeout = self.plan.timeout(i);
             let ask = self.prompter.is_some() && tries == 1;
-            let res = tokio::time::timeout(timeout, self.attempt(def, cx, *attempt, inflight, began, ask)).await;
+            let res = tokio::time::timeout(
+                timeout,
+                self.attempt(def, cx, *attempt, inflight, began, ask),
+            )
+            .await;
             self.flush_warnings(cx).await?;
             let err = match res {
                 Ok(Ok(AttemptEnd::Done | AttemptEnd::Skipped)) => return Ok(StepEnd::Ok),
                 Ok(Ok(AttemptEnd::Attention(why))) => return Ok(StepEnd::Attention(why)),
                 Ok(Ok(AttemptEnd::Decision(d))) => return Ok(StepEnd::Decision(d)),
                 Ok(Err(AttemptErr::Engine(e))) => return Err(e),
-                Ok(Err(AttemptErr::Step(StepError::Interrupted))) => return Ok(StepEnd::Interrupted),
+                Ok(Err(AttemptErr::Step(StepError::Interrupted))) => {
+                    return Ok(StepEnd::Interrupted)
+                }
                 Ok(Err(AttemptErr::Step(e))) => e,
-                Err(_) => StepError::Retryable(format!("timed out after {}", humantime::format_duration(timeout))),
+                Err(_) => StepError::Retryable(format!(
+                    "timed out after {}",
+                    humantime::format_duration(timeout)
+                )),
             };
             if err.is_retryable() && tries < budget && !self.shutdown.is_cancelled() {
                 let delay = backoff(def.backoff, tries);
-                self.log(Event::StepFailed { step: id.clone(), attempt: *attempt, error: err.to_string(), retry_in_ms: Some(delay.as_millis() as u64) }).await?;
+                self.log(Event::StepFailed {
+                    step: id.clone(),
+                    attempt: *attempt,
+                    error: err.to_string(),
+                    retry_in_ms: Some(delay.as_millis() as u64),
+                })
+                .await?;
                 if cx.sleep(delay).await.is_err() {
                     return Ok(StepEnd::Interrupted);
                 }
                 *attempt += 1;
                 continue;
             }
-            self.log(Event::StepFailed { step: id.clone(), attempt: *attempt, error: err.to_string(), retry_in_ms: None }).await?;
+            self.log(Event::StepFailed {
+                step: id.clone(),
+                attempt: *attempt,
+                error: err.to_string(),
+                retry_in_ms: None,
+            })
+            .await?;
             if let Some(p) = &self.prompter {
                 match p.after_failure(def, &err.to_string()).await {
                     Decision::Retry | Decision::Go => {
@@ -342,7 +445,12 @@ impl Engine {
                         continue;
                     }
                     Decision::Skip(reason) => {
-                        self.log(Event::StepSkipped { step: id, reason, by: self.operator.user.clone() }).await?;
+                        self.log(Event::StepSkipped {
+                            step: id,
+                            reason,
+                            by: self.operator.user.clone(),
+                        })
+                        .await?;
                         return Ok(StepEnd::Ok);
                     }
                     d => return Ok(StepEnd::Decision(d)),
@@ -352,7 +460,15 @@ impl Engine {
         }
     }
 
-    async fn attempt(&self, def: &StepDef, cx: &StepCx, attempt: u32, inflight: &mut bool, began: Instant, ask: bool) -> Result<AttemptEnd, AttemptErr> {
+    async fn attempt(
+        &self,
+        def: &StepDef,
+        cx: &StepCx,
+        attempt: u32,
+        inflight: &mut bool,
+        began: Instant,
+        ask: bool,
+    ) -> Result<AttemptEnd, AttemptErr> {
         let id = def.id().to_string();
         let step = def.spec.step();
         let obs = step.observe(cx).await?;
@@ -365,9 +481,16 @@ impl Engine {
         match obs.state {
             Satisfied::Done => {
                 // Done after our own intent was journaled means our earlier execute took effect.
-                let outcome = if *inflight { Outcome::Changed } else { Outcome::AlreadyDone };
+                let outcome = if *inflight {
+                    Outcome::Changed
+                } else {
+                    Outcome::AlreadyDone
+                };
                 if !obs.result.is_null() {
-                    self.outputs.lock().expect("outputs").insert(id.clone(), obs.result.clone());
+                    self.outputs
+                        .lock()
+                        .expect("outputs")
+                        .insert(id.clone(), obs.result.clone());
                 }
                 self.flush_warnings(cx).await?;
                 self.log(succeed(outcome, obs.result.clone())).await?;
@@ -388,7 +511,12 @@ impl Engine {
                 match p.before(def, &obs).await {
                     Decision::Go | Decision::Retry => {}
                     Decision::Skip(reason) => {
-                        self.log(Event::StepSkipped { step: id, reason, by: self.operator.user.clone() }).await?;
+                        self.log(Event::StepSkipped {
+                            step: id,
+                            reason,
+                            by: self.operator.user.clone(),
+                        })
+                        .await?;
                         return Ok(AttemptEnd::Skipped);
                     }
                     d => return Ok(AttemptEnd::Decision(d)),
@@ -407,7 +535,10 @@ impl Engine {
         *inflight = true;
         let result = step.execute(cx, &obs).await?;
         step.verify(cx, &result).await?;
-        self.outputs.lock().expect("outputs").insert(id.clone(), result.clone());
+        self.outputs
+            .lock()
+            .expect("outputs")
+            .insert(id.clone(), result.clone());
         self.flush_warnings(cx).await?;
         self.log(succeed(Outcome::Changed, result)).await?;
         self.reached_checkpoint(def).await?;
@@ -416,7 +547,11 @@ impl Engine {
 
     async fn reached_checkpoint(&self, def: &StepDef) -> Result<(), EngineError> {
         if let Some(cp) = &def.checkpoint {
-            self.log(Event::CheckpointReached { name: cp.value.clone(), step: def.id().into() }).await?;
+            self.log(Event::CheckpointReached {
+                name: cp.value.clone(),
+                step: def.id().into(),
+            })
+            .await?;
         }
         Ok(())
     }
@@ -443,7 +578,12 @@ impl From<EngineError> for AttemptErr {
 pub fn pending_steps(plan: &Plan, state: &RunState) -> Vec<String> {
     plan.steps
         .iter()
-        .filter(|s| !matches!(state.step(s.id()), StepPhase::Succeeded { .. } | StepPhase::Skipped { .. }))
+        .filter(|s| {
+            !matches!(
+                state.step(s.id()),
+                StepPhase::Succeeded { .. } | StepPhase::Skipped { .. }
+            )
+        })
         .map(|s| s.id().to_string())
         .collect()
 }

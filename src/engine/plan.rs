@@ -60,7 +60,11 @@ impl Plan {
     /// The longest chain by each step's estimate, and its total.
     pub fn critical_path(&self) -> (Vec<usize>, Duration) {
         let n = self.steps.len();
-        let est: Vec<Duration> = self.steps.iter().map(|s| s.spec.step().estimate()).collect();
+        let est: Vec<Duration> = self
+            .steps
+            .iter()
+            .map(|s| s.spec.step().estimate())
+            .collect();
         let mut finish = vec![Duration::ZERO; n];
         let mut via: Vec<Option<usize>> = vec![None; n];
         let mut order: Vec<usize> = (0..n).collect();

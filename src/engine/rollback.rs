@@ -29,7 +29,11 @@ impl RollbackReport {
     }
 }
 
-pub async fn rollback(engine: &Arc<Engine>, to: Option<&str>, why: &str) -> Result<RollbackReport, EngineError> {
+pub async fn rollback(
+    engine: &Arc<Engine>,
+    to: Option<&str>,
+    why: &str,
+) -> Result<RollbackReport, EngineError> {
     let state = engine.state().await?;
     let from = match to {
         None => 0,
@@ -39,12 +43,21 @@ pub async fn rollback(engine: &Arc<Engine>, to: Option<&str>, why: &str) -> Resu
                 let reached: Vec<&str> = state.checkpoints.iter().map(|c| c.0.as_str()).collect();
                 return Err(EngineError::UnknownCheckpoint(
                     name.into(),
-                    if reached.is_empty() { "none".into() } else { reached.join(", ") },
+                    if reached.is_empty() {
+                        "none".into()
+                    } else {
+                        reached.join(", ")
+                    },
                 ));
             }
         },
     };
-    engine.log(Event::RollbackStarted { to: to.map(String::from), operator: engine.operator.clone() }).await?;
+    engine
+        .log(Event::RollbackStarted {
+            to: to.map(String::from),
+            operator: engine.operator.clone(),
+        })
+        .await?;
     engine.progress.note("-", why);
 
     // In-flight work is the most recent; then completed steps, newest first.
@@ -53,23 +66,45 @@ pub async fn rollback(engine: &Arc<Engine>, to: Option<&str>, why: &str) -> Resu
         .steps
         .iter()
         .map(|s| s.id().to_string())
-        .filter(|id| matches!(state.step(id), StepPhase::InFlight { .. } | StepPhase::Failed { prior: Some(_), .. }))
+        .filter(|id| {
+            matches!(
+                state.step(id),
+                StepPhase::InFlight { .. } | StepPhase::Failed { prior: Some(_), .. }
+            )
+        })
         .collect();
     targets.extend(state.completed[from..].iter().rev().cloned());
 
     let gate: Arc<dyn crate::steps::ApprovalGate> = Arc::new(NoApprovals);
-    let mut report = RollbackReport { to: to.map(String::from), undone: vec![], passed: vec![], stopped_at: None, failed: None, left_in_place: vec![] };
+    let mut report = RollbackReport {
+        to: to.map(String::from),
+        undone: vec![],
+        passed: vec![],
+        stopped_at: None,
+        failed: None,
+        left_in_place: vec![],
+    };
     for id in &targets {
-        let Some(i) = engine.plan.index(id) else { continue };
+        let Some(i) = engine.plan.index(id) else {
+            continue;
+        };
         let def = &engine.plan.steps[i];
         let step = def.spec.step();
         let (prior, result) = match state.step(id) {
-            StepPhase::Succeeded { outcome: Outcome::AlreadyDone, .. } => {
+            StepPhase::Succeeded {
+                outcome: Outcome::AlreadyDone,
+                ..
+            } => {
                 report.passed.push(id.clone());
                 continue;
             }
-            StepPhase::Succeeded { prior, result, .. } | StepPhase::Undoing { prior, result } | StepPhase::UndoFailed { prior, result, .. } => (prior, result),
-            StepPhase::InFlight { prior, .. } | StepPhase::Failed { prior: Some(prior), .. } => (prior, serde_json::Value::Null),
+            StepPhase::Succeeded { prior, result, .. }
+            | StepPhase::Undoing { prior, result }
+            | StepPhase::UndoFailed { prior, result, .. } => (prior, result),
+            StepPhase::InFlight { prior, .. }
+            | StepPhase::Failed {
+                prior: Some(prior), ..
+            } => (prior, serde_json::Value::Null),
             _ => continue,
         };
         match step.reversibility() {
@@ -83,7 +118,12 @@ pub async fn rollback(engine: &Arc<Engine>, to: Option<&str>, why: &str) -> Resu
                      to go back, run the failback runbook",
                     def.kind.value
                 );
-                engine.log(Event::RollbackStopped { step: id.clone(), reason: reason.clone() }).await?;
+                engine
+                    .log(Event::RollbackStopped {
+                        step: id.clone(),
+                        reason: reason.clone(),
+                    })
+                    .await?;
                 report.stopped_at = Some((id.clone(), reason));
                 break;
             }
@@ -97,20 +137,32 @@ pub async fn rollback(engine: &Arc<Engine>, to: Option<&str>, why: &str) -> Resu
             if attempt > 1 && cx.sleep(backoff(def.backoff, attempt - 1)).await.is_err() {
                 break;
             }
-            match tokio::time::timeout(engine.plan.timeout(i), step.undo(&cx, &prior, &result)).await {
+            match tokio::time::timeout(engine.plan.timeout(i), step.undo(&cx, &prior, &result))
+                .await
+            {
                 Ok(Ok(())) => {
                     ok = true;
                     break;
                 }
                 Ok(Err(e)) => last_err = e.to_string(),
-                Err(_) => last_err = format!("undo timed out after {}", humantime::format_duration(engine.plan.timeout(i))),
+                Err(_) => {
+                    last_err = format!(
+                        "undo timed out after {}",
+                        humantime::format_duration(engine.plan.timeout(i))
+                    )
+                }
             }
         }
         if ok {
             engine.log(Event::Undone { step: id.clone() }).await?;
             report.undone.push(id.clone());
         } else {
-            engine.log(Event::UndoFailed { step: id.clone(), error: last_err.clone() }).await?;
+            engine
+                .log(Event::UndoFailed {
+                    step: id.clone(),
+                    error: last_err.clone(),
+                })
+                .await?;
             report.failed = Some((id.clone(), last_err));
             break;
         }
@@ -122,9 +174,21 @@ pub async fn rollback(engine: &Arc<Engine>, to: Option<&str>, why: &str) -> Resu
         .filter(|id| !report.passed.contains(id))
         .cloned()
         .collect();
-    engine.log(Event::RollbackFinished { undone: report.undone.clone(), complete: report.complete() }).await?;
+    engine
+        .log(Event::RollbackFinished {
+            undone: report.undone.clone(),
+            complete: report.complete(),
+        })
+        .await?;
     let (status, message) = if report.complete() {
-        (RunStatus::RolledBack, format!("rolled back{}: {why}", to.map(|t| format!(" to checkpoint `{t}`")).unwrap_or_default()))
+        (
+            RunStatus::RolledBack,
+            format!(
+                "rolled back{}: {why}",
+                to.map(|t| format!(" to checkpoint `{t}`"))
+                    .unwrap_or_default()
+            ),
+        )
     } else {
         (RunStatus::Failed, format!("rollback incomplete: {why}"))
     };
@@ -136,7 +200,13 @@ struct NoApprovals;
 
 #[async_trait::async_trait]
 impl crate::steps::ApprovalGate for NoApprovals {
-    async fn request(&self, step: &str, _m: &str) -> Result<crate::steps::Approval, crate::steps::StepError> {
-        Err(crate::steps::StepError::permanent(format!("step `{step}` asked for approval during a rollback")))
+    async fn request(
+        &self,
+        step: &str,
+        _m: &str,
+    ) -> Result<crate::steps::Approval, crate::steps::StepError> {
+        Err(crate::steps::StepError::permanent(format!(
+            "step `{step}` asked for approval during a rollback"
+        )))
     }
 }

@@ -30,7 +30,9 @@ impl Operator {
             });
         Self {
             user,
-            host: hostname::get().map(|h| h.to_string_lossy().into_owned()).unwrap_or_default(),
+            host: hostname::get()
+                .map(|h| h.to_string_lossy().into_owned())
+                .unwrap_or_default(),
             pid: std::process::id(),
         }
     }

@@ -19,7 +19,9 @@ pub struct FileJournalStore {
 
 impl FileJournalStore {
     pub fn new(state_dir: &Path) -> Self {
-        Self { root: state_dir.join("runs") }
+        Self {
+            root: state_dir.join("runs"),
+        }
     }
 
     pub fn run_dir(&self, run_id: &str) -> PathBuf {
@@ -32,18 +34,27 @@ impl FileJournalStore {
 }
 
 fn io(path: &Path) -> impl Fn(std::io::Error) -> JournalError + '_ {
-    move |source| JournalError::Io { path: path.display().to_string(), source }
+    move |source| JournalError::Io {
+        path: path.display().to_string(),
+        source,
+    }
 }
 
 /// Parse journal bytes. Returns the records, the byte length of the whole-record prefix, and
 /// a warning if a torn tail was found.
-pub fn parse(path: &Path, bytes: &[u8]) -> Result<(Vec<Record>, usize, Option<String>), JournalError> {
+pub fn parse(
+    path: &Path,
+    bytes: &[u8],
+) -> Result<(Vec<Record>, usize, Option<String>), JournalError> {
     let mut records = Vec::new();
     let mut pos = 0;
     let mut line_no = 0;
     while pos < bytes.len() {
         line_no += 1;
-        let end = bytes[pos..].iter().position(|&b| b == b'\n').map(|i| pos + i);
+        let end = bytes[pos..]
+            .iter()
+            .position(|&b| b == b'\n')
+            .map(|i| pos + i);
         let line = &bytes[pos..end.unwrap_or(bytes.len())];
         match (serde_json::from_slice::<Record>(line), end) {
             (Ok(r), Some(e)) => {
@@ -112,7 +123,9 @@ impl JournalWriter for FileJournal {
 }
 
 fn sync_dir(dir: &Path) -> Result<(), JournalError> {
-    std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(io(dir))
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io(dir))
 }
 
 #[async_trait]
@@ -135,10 +148,17 @@ impl JournalStore for FileJournalStore {
             .map_err(io(&path))?;
         sync_dir(&dir)?;
         sync_dir(&self.root)?;
-        Ok(Box::new(FileJournal { path, file, records: Vec::new() }))
+        Ok(Box::new(FileJournal {
+            path,
+            file,
+            records: Vec::new(),
+        }))
     }
 
-    async fn open_writer(&self, run_id: &str) -> Result<(Box<dyn JournalWriter>, Vec<String>), JournalError> {
+    async fn open_writer(
+        &self,
+        run_id: &str,
+    ) -> Result<(Box<dyn JournalWriter>, Vec<String>), JournalError> {
         let path = self.path(run_id);
         let bytes = match std::fs::read(&path) {
             Ok(b) => b,
@@ -148,7 +168,10 @@ impl JournalStore for FileJournalStore {
             Err(e) => return Err(io(&path)(e)),
         };
         let (records, good, warn) = parse(&path, &bytes)?;
-        let mut file = std::fs::OpenOptions::new().append(true).open(&path).map_err(io(&path))?;
+        let mut file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .map_err(io(&path))?;
         if good < bytes.len() {
             file.set_len(good as u64).map_err(io(&path))?;
             file.sync_data().map_err(io(&path))?;
@@ -156,7 +179,14 @@ impl JournalStore for FileJournalStore {
             file.write_all(b"\n").map_err(io(&path))?;
             file.sync_data().map_err(io(&path))?;
         }
-        Ok((Box::new(FileJournal { path, file, records }), warn.into_iter().collect()))
+        Ok((
+            Box::new(FileJournal {
+                path,
+                file,
+                records,
+            }),
+            warn.into_iter().collect(),
+        ))
     }
 
     async fn read(&self, run_id: &str) -> Result<(Vec<Record>, Vec<String>), JournalError> {
@@ -199,10 +229,13 @@ mod test_hooks {
     pub fn after_append(nth: usize) {
         static AT: OnceLock<Option<usize>> = OnceLock::new();
         let at = AT.get_or_init(|| {
-            std::env::var("DRCTL_TEST_KILL_AFTER_EVENT").ok().and_then(|v| v.parse().ok())
+            std::env::var("DRCTL_TEST_KILL_AFTER_EVENT")
+                .ok()
+                .and_then(|v| v.parse().ok())
         });
         if *at == Some(nth) {
-            let _ = nix::sys::signal::kill(nix::unistd::Pid::this(), nix::sys::signal::Signal::SIGKILL);
+            let _ =
+                nix::sys::signal::kill(nix::unistd::Pid::this(), nix::sys::signal::Signal::SIGKILL);
         }
     }
 }
@@ -213,7 +246,9 @@ mod tests {
     use crate::journal::Event;
 
     fn ev(reason: &str) -> Event {
-        Event::Paused { reason: reason.into() }
+        Event::Paused {
+            reason: reason.into(),
+        }
     }
 
     #[tokio::test]
@@ -242,7 +277,10 @@ mod tests {
         assert_eq!(r.seq, 3);
         let (recs, warns) = store.read("r1").await.unwrap();
         assert!(warns.is_empty());
-        assert_eq!(recs.iter().map(|r| r.seq).collect::<Vec<_>>(), vec![1, 2, 3]);
+        assert_eq!(
+            recs.iter().map(|r| r.seq).collect::<Vec<_>>(),
+            vec![1, 2, 3]
+        );
     }
 
     #[tokio::test]
@@ -273,6 +311,9 @@ mod tests {
         let mut bytes = b"garbage\n".to_vec();
         bytes.extend(std::fs::read(&path).unwrap());
         std::fs::write(&path, &bytes).unwrap();
-        assert!(matches!(store.open_writer("r1").await, Err(JournalError::Corrupt { line: 1, .. })));
+        assert!(matches!(
+            store.open_writer("r1").await,
+            Err(JournalError::Corrupt { line: 1, .. })
+        ));
     }
 }

@@ -70,9 +70,15 @@ pub enum Staleness {
 pub trait LeaseStore: Send + Sync {
     /// Take the lease if it is free, released, expired, or its holder is provably gone.
     /// Returns the new record and, when a stale lease was taken over, the record it replaced.
-    async fn acquire(&self, req: &LeaseRequest) -> Result<(LeaseRecord, Option<LeaseRecord>), LeaseError>;
+    async fn acquire(
+        &self,
+        req: &LeaseRequest,
+    ) -> Result<(LeaseRecord, Option<LeaseRecord>), LeaseError>;
     /// Take the lease whatever its state (`--break-lock`, after confirmation).
-    async fn break_and_acquire(&self, req: &LeaseRequest) -> Result<(LeaseRecord, Option<LeaseRecord>), LeaseError>;
+    async fn break_and_acquire(
+        &self,
+        req: &LeaseRequest,
+    ) -> Result<(LeaseRecord, Option<LeaseRecord>), LeaseError>;
     async fn renew(&self, lease: &LeaseRecord, ttl: Duration) -> Result<LeaseRecord, LeaseError>;
     async fn release(&self, lease: &LeaseRecord) -> Result<(), LeaseError>;
     async fn current(&self, env: &str) -> Result<Option<LeaseRecord>, LeaseError>;
@@ -85,7 +91,9 @@ pub fn staleness(rec: &LeaseRecord, now: DateTime<Utc>) -> Staleness {
     if rec.expires_at <= now {
         return Staleness::Expired;
     }
-    let this_host = hostname::get().map(|h| h.to_string_lossy().into_owned()).unwrap_or_default();
+    let this_host = hostname::get()
+        .map(|h| h.to_string_lossy().into_owned())
+        .unwrap_or_default();
     if rec.host == this_host && !process_alive(rec.pid, rec.pid_start) {
         return Staleness::HolderGone;
     }
@@ -114,7 +122,9 @@ pub struct FileLeaseStore {
 
 impl FileLeaseStore {
     pub fn new(state_dir: &Path) -> Self {
-        Self { dir: state_dir.join("leases") }
+        Self {
+            dir: state_dir.join("leases"),
+        }
     }
 
     fn path(&self, env: &str) -> PathBuf {
@@ -129,7 +139,10 @@ impl FileLeaseStore {
         f: impl FnOnce(Option<LeaseRecord>) -> Result<(Option<LeaseRecord>, T), LeaseError>,
     ) -> Result<T, LeaseError> {
         let path = self.path(env);
-        let io = |source| LeaseError::Io { path: path.display().to_string(), source };
+        let io = |source| LeaseError::Io {
+            path: path.display().to_string(),
+            source,
+        };
         std::fs::create_dir_all(&self.dir).map_err(io)?;
         let mut file = std::fs::OpenOptions::new()
             .read(true)
@@ -141,7 +154,11 @@ impl FileLeaseStore {
         file.lock().map_err(io)?;
         let mut text = String::new();
         file.read_to_string(&mut text).map_err(io)?;
-        let current = if text.trim().is_empty() { None } else { serde_json::from_str(&text).ok() };
+        let current = if text.trim().is_empty() {
+            None
+        } else {
+            serde_json::from_str(&text).ok()
+        };
         let (next, out) = f(current)?;
         if let Some(rec) = next {
             let bytes = serde_json::to_vec_pretty(&rec).expect("lease serializes");
@@ -166,7 +183,8 @@ impl FileLeaseStore {
             command: req.command.clone(),
             run_id: req.run_id.clone(),
             acquired_at: now,
-            expires_at: now + chrono::Duration::from_std(req.ttl).unwrap_or(chrono::Duration::seconds(60)),
+            expires_at: now
+                + chrono::Duration::from_std(req.ttl).unwrap_or(chrono::Duration::seconds(60)),
             token: prev.as_ref().map_or(0, |p| p.token) + 1,
             released: false,
         }
@@ -175,7 +193,10 @@ impl FileLeaseStore {
 
 #[async_trait]
 impl LeaseStore for FileLeaseStore {
-    async fn acquire(&self, req: &LeaseRequest) -> Result<(LeaseRecord, Option<LeaseRecord>), LeaseError> {
+    async fn acquire(
+        &self,
+        req: &LeaseRequest,
+    ) -> Result<(LeaseRecord, Option<LeaseRecord>), LeaseError> {
         self.with_locked(&req.env, |cur| {
             let replaced = match &cur {
                 None => None,
@@ -190,7 +211,10 @@ impl LeaseStore for FileLeaseStore {
         })
     }
 
-    async fn break_and_acquire(&self, req: &LeaseRequest) -> Result<(LeaseRecord, Option<LeaseRecord>), LeaseError> {
+    async fn break_and_acquire(
+        &self,
+        req: &LeaseRequest,
+    ) -> Result<(LeaseRecord, Option<LeaseRecord>), LeaseError> {
         self.with_locked(&req.env, |cur| {
             let rec = Self::new_record(req, &cur);
             let replaced = cur.filter(|c| !c.released);
@@ -202,11 +226,20 @@ impl LeaseStore for FileLeaseStore {
         self.with_locked(&lease.env, |cur| match cur {
             Some(c) if c.token == lease.token && !c.released => {
                 let mut next = c;
-                next.expires_at = Utc::now() + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::seconds(60));
+                next.expires_at = Utc::now()
+                    + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::seconds(60));
                 Ok((Some(next.clone()), next))
             }
-            Some(c) => Err(LeaseError::Lost { env: lease.env.clone(), ours: lease.token, theirs: c.token }),
-            None => Err(LeaseError::Lost { env: lease.env.clone(), ours: lease.token, theirs: 0 }),
+            Some(c) => Err(LeaseError::Lost {
+                env: lease.env.clone(),
+                ours: lease.token,
+                theirs: c.token,
+            }),
+            None => Err(LeaseError::Lost {
+                env: lease.env.clone(),
+                ours: lease.token,
+                theirs: 0,
+            }),
         })
     }
 
@@ -234,7 +267,13 @@ mod tests {
     use super::*;
 
     fn req(env: &str) -> LeaseRequest {
-        LeaseRequest { env: env.into(), owner: "alice".into(), command: "drctl run".into(), run_id: None, ttl: Duration::from_secs(60) }
+        LeaseRequest {
+            env: env.into(),
+            owner: "alice".into(),
+            command: "drctl run".into(),
+            run_id: None,
+            ttl: Duration::from_secs(60),
+        }
     }
 
     #[tokio::test]
@@ -244,7 +283,10 @@ mod tests {
         let (a, _) = store.acquire(&req("prod")).await.unwrap();
         assert_eq!(a.token, 1);
         let err = store.acquire(&req("prod")).await.unwrap_err();
-        assert!(matches!(err, LeaseError::Held(ref h) if h.token == 1), "{err}");
+        assert!(
+            matches!(err, LeaseError::Held(ref h) if h.token == 1),
+            "{err}"
+        );
         assert!(err.to_string().contains("locked by alice"));
         // Another environment is independent.
         store.acquire(&req("staging")).await.unwrap();
@@ -256,7 +298,14 @@ mod tests {
         let (c, replaced) = store.break_and_acquire(&req("prod")).await.unwrap();
         assert_eq!(c.token, 3);
         assert_eq!(replaced.unwrap().token, 2);
-        assert!(matches!(store.renew(&b, Duration::from_secs(5)).await, Err(LeaseError::Lost { ours: 2, theirs: 3, .. })));
+        assert!(matches!(
+            store.renew(&b, Duration::from_secs(5)).await,
+            Err(LeaseError::Lost {
+                ours: 2,
+                theirs: 3,
+                ..
+            })
+        ));
     }
 
     #[tokio::test]
@@ -267,7 +316,11 @@ mod tests {
         // Pretend the holder was a process that no longer exists.
         a.pid = 0x3fff_fff0;
         a.pid_start = Some(1);
-        std::fs::write(dir.path().join("leases/prod.json"), serde_json::to_vec(&a).unwrap()).unwrap();
+        std::fs::write(
+            dir.path().join("leases/prod.json"),
+            serde_json::to_vec(&a).unwrap(),
+        )
+        .unwrap();
         assert_eq!(staleness(&a, Utc::now()), Staleness::HolderGone);
         let (b, replaced) = store.acquire(&req("prod")).await.unwrap();
         assert_eq!(replaced.unwrap().token, 1);

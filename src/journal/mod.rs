@@ -25,7 +25,11 @@ pub enum JournalError {
         source: std::io::Error,
     },
     #[error("journal {path} line {line} is corrupt ({why}); it is not the last line, so this is not a torn write. Refusing to guess: inspect the file")]
-    Corrupt { path: String, line: usize, why: String },
+    Corrupt {
+        path: String,
+        line: usize,
+        why: String,
+    },
     #[error("no run `{0}` (see `drctl history`)")]
     NoSuchRun(String),
     #[error("run `{0}` already exists")]
@@ -47,7 +51,10 @@ pub trait JournalWriter: Send {
 pub trait JournalStore: Send + Sync {
     async fn create(&self, run_id: &str) -> Result<Box<dyn JournalWriter>, JournalError>;
     /// Open for appending. A torn last line is cut back and reported in the warnings.
-    async fn open_writer(&self, run_id: &str) -> Result<(Box<dyn JournalWriter>, Vec<String>), JournalError>;
+    async fn open_writer(
+        &self,
+        run_id: &str,
+    ) -> Result<(Box<dyn JournalWriter>, Vec<String>), JournalError>;
     /// Read without modifying (safe while another process writes).
     async fn read(&self, run_id: &str) -> Result<(Vec<Record>, Vec<String>), JournalError>;
     /// Every run id, oldest first.

@@ -23,15 +23,38 @@ pub struct ReplayError {
 pub enum StepPhase {
     Pending,
     /// Started, not yet past observe. Nothing was changed by this attempt.
-    Started { attempt: u32 },
+    Started {
+        attempt: u32,
+    },
     /// The intent is journaled: execute may have run, fully, partly or not at all.
-    InFlight { attempt: u32, prior: Value },
-    Succeeded { outcome: Outcome, prior: Value, result: Value },
-    Failed { attempt: u32, error: String, will_retry: bool, prior: Option<Value> },
-    Skipped { reason: String },
-    Undoing { prior: Value, result: Value },
+    InFlight {
+        attempt: u32,
+        prior: Value,
+    },
+    Succeeded {
+        outcome: Outcome,
+        prior: Value,
+        result: Value,
+    },
+    Failed {
+        attempt: u32,
+        error: String,
+        will_retry: bool,
+        prior: Option<Value>,
+    },
+    Skipped {
+        reason: String,
+    },
+    Undoing {
+        prior: Value,
+        result: Value,
+    },
     Undone,
-    UndoFailed { error: String, prior: Value, result: Value },
+    UndoFailed {
+        error: String,
+        prior: Value,
+        result: Value,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -98,7 +121,11 @@ impl RunState {
             command,
         } = &first.event
         else {
-            return Err(ReplayError { seq: first.seq, event: first.event.name(), why: "a journal must begin with run_started".into() });
+            return Err(ReplayError {
+                seq: first.seq,
+                event: first.event.name(),
+                why: "a journal must begin with run_started".into(),
+            });
         };
         let mut st = RunState {
             run_id: run_id.clone(),
@@ -122,7 +149,11 @@ impl RunState {
             last_seq: first.seq,
         };
         if first.seq != 1 {
-            return Err(ReplayError { seq: first.seq, event: "run_started", why: "sequence must start at 1".into() });
+            return Err(ReplayError {
+                seq: first.seq,
+                event: "run_started",
+                why: "sequence must start at 1".into(),
+            });
         }
         for r in &records[1..] {
             st.apply(r)?;
@@ -131,7 +162,9 @@ impl RunState {
     }
 
     pub fn step(&self, id: &str) -> StepPhase {
-        self.steps.get(id).map_or(StepPhase::Pending, |s| s.phase.clone())
+        self.steps
+            .get(id)
+            .map_or(StepPhase::Pending, |s| s.phase.clone())
     }
 
     pub fn is_finished(&self) -> bool {
@@ -150,9 +183,16 @@ impl RunState {
 
     /// Apply one record, or say why it cannot follow what came before.
     pub fn apply(&mut self, r: &Record) -> Result<(), ReplayError> {
-        let bad = |why: String| ReplayError { seq: r.seq, event: r.event.name(), why };
+        let bad = |why: String| ReplayError {
+            seq: r.seq,
+            event: r.event.name(),
+            why,
+        };
         if r.seq != self.last_seq + 1 {
-            return Err(bad(format!("expected sequence number {}", self.last_seq + 1)));
+            return Err(bad(format!(
+                "expected sequence number {}",
+                self.last_seq + 1
+            )));
         }
         let step_events_allowed = matches!(self.phase, RunPhase::Running);
         use StepPhase as P;
@@ -174,27 +214,48 @@ impl RunState {
                 v.attempts = v.attempts.max(*attempt);
                 // An attempt restarted after a crash keeps what the earlier intent recorded.
                 v.phase = match &v.phase {
-                    P::InFlight { prior, .. } => P::InFlight { attempt: *attempt, prior: prior.clone() },
+                    P::InFlight { prior, .. } => P::InFlight {
+                        attempt: *attempt,
+                        prior: prior.clone(),
+                    },
                     _ => P::Started { attempt: *attempt },
                 };
                 v.started_at.get_or_insert(r.at);
             }
-            Event::StepIntent { step, attempt, prior, .. } => {
+            Event::StepIntent {
+                step,
+                attempt,
+                prior,
+                ..
+            } => {
                 if !step_events_allowed {
                     return Err(bad(format!("the run is {:?}", self.phase)));
                 }
                 let v = self.view(step);
                 match &v.phase {
-                    P::Started { .. } => v.phase = P::InFlight { attempt: *attempt, prior: prior.clone() },
+                    P::Started { .. } => {
+                        v.phase = P::InFlight {
+                            attempt: *attempt,
+                            prior: prior.clone(),
+                        }
+                    }
                     // Re-observed after a crash: keep the first prior, it is the state before
                     // drctl touched anything.
                     P::InFlight { prior: first, .. } => {
-                        v.phase = P::InFlight { attempt: *attempt, prior: first.clone() }
+                        v.phase = P::InFlight {
+                            attempt: *attempt,
+                            prior: first.clone(),
+                        }
                     }
                     other => return Err(bad(format!("step `{step}` has not started ({other:?})"))),
                 }
             }
-            Event::StepSucceeded { step, outcome, result, .. } => {
+            Event::StepSucceeded {
+                step,
+                outcome,
+                result,
+                ..
+            } => {
                 if !step_events_allowed {
                     return Err(bad(format!("the run is {:?}", self.phase)));
                 }
@@ -204,11 +265,20 @@ impl RunState {
                     P::InFlight { prior, .. } => prior.clone(),
                     other => return Err(bad(format!("step `{step}` was not running ({other:?})"))),
                 };
-                v.phase = P::Succeeded { outcome: *outcome, prior, result: result.clone() };
+                v.phase = P::Succeeded {
+                    outcome: *outcome,
+                    prior,
+                    result: result.clone(),
+                };
                 v.finished_at = Some(r.at);
                 self.completed.push(step.clone());
             }
-            Event::StepFailed { step, attempt, error, retry_in_ms } => {
+            Event::StepFailed {
+                step,
+                attempt,
+                error,
+                retry_in_ms,
+            } => {
                 if !step_events_allowed {
                     return Err(bad(format!("the run is {:?}", self.phase)));
                 }
@@ -218,7 +288,12 @@ impl RunState {
                     P::InFlight { prior, .. } => Some(prior.clone()),
                     other => return Err(bad(format!("step `{step}` was not running ({other:?})"))),
                 };
-                v.phase = P::Failed { attempt: *attempt, error: error.clone(), will_retry: retry_in_ms.is_some(), prior };
+                v.phase = P::Failed {
+                    attempt: *attempt,
+                    error: error.clone(),
+                    will_retry: retry_in_ms.is_some(),
+                    prior,
+                };
                 v.finished_at = Some(r.at);
             }
             Event::StepSkipped { step, reason, .. } => {
@@ -228,9 +303,15 @@ impl RunState {
                 let v = self.view(step);
                 match &v.phase {
                     P::Pending | P::Started { .. } | P::Failed { .. } => {}
-                    other => return Err(bad(format!("step `{step}` cannot be skipped now ({other:?})"))),
+                    other => {
+                        return Err(bad(format!(
+                            "step `{step}` cannot be skipped now ({other:?})"
+                        )))
+                    }
                 }
-                v.phase = P::Skipped { reason: reason.clone() };
+                v.phase = P::Skipped {
+                    reason: reason.clone(),
+                };
                 v.finished_at = Some(r.at);
             }
             Event::ApprovalGranted { step, by, .. } => {
@@ -242,7 +323,9 @@ impl RunState {
             }
             Event::CheckpointReached { name, step } => {
                 if !matches!(self.step(step), P::Succeeded { .. }) {
-                    return Err(bad(format!("checkpoint `{name}` names step `{step}`, which has not succeeded")));
+                    return Err(bad(format!(
+                        "checkpoint `{name}` names step `{step}`, which has not succeeded"
+                    )));
                 }
                 self.checkpoints.push((name.clone(), self.completed.len()));
             }
@@ -251,17 +334,30 @@ impl RunState {
                 None => message.clone(),
             }),
             Event::Paused { reason } => match self.phase {
-                RunPhase::Running => self.phase = RunPhase::Paused { reason: reason.clone() },
+                RunPhase::Running => {
+                    self.phase = RunPhase::Paused {
+                        reason: reason.clone(),
+                    }
+                }
                 _ => return Err(bad(format!("cannot pause a run that is {:?}", self.phase))),
             },
             Event::RunFinished { status, message } => match self.phase {
                 RunPhase::Running | RunPhase::Paused { .. } | RunPhase::RollingBack => {
-                    self.phase = RunPhase::Finished { status: *status, message: message.clone() }
+                    self.phase = RunPhase::Finished {
+                        status: *status,
+                        message: message.clone(),
+                    }
                 }
                 _ => return Err(bad("the run already finished".into())),
             },
             Event::RollbackStarted { .. } => {
-                if matches!(self.phase, RunPhase::Finished { status: RunStatus::RolledBack, .. }) {
+                if matches!(
+                    self.phase,
+                    RunPhase::Finished {
+                        status: RunStatus::RolledBack,
+                        ..
+                    }
+                ) {
                     // A second rollback to an earlier checkpoint is allowed.
                 }
                 self.phase = RunPhase::RollingBack;
@@ -272,14 +368,25 @@ impl RunState {
                 }
                 let v = self.view(step);
                 v.phase = match &v.phase {
-                    P::Succeeded { prior, result, .. } | P::Undoing { prior, result } | P::UndoFailed { prior, result, .. } => {
-                        P::Undoing { prior: prior.clone(), result: result.clone() }
-                    }
+                    P::Succeeded { prior, result, .. }
+                    | P::Undoing { prior, result }
+                    | P::UndoFailed { prior, result, .. } => P::Undoing {
+                        prior: prior.clone(),
+                        result: result.clone(),
+                    },
                     // A step that died in flight may have changed something: undo from its prior.
-                    P::InFlight { prior, .. } | P::Failed { prior: Some(prior), .. } => {
-                        P::Undoing { prior: prior.clone(), result: Value::Null }
+                    P::InFlight { prior, .. }
+                    | P::Failed {
+                        prior: Some(prior), ..
+                    } => P::Undoing {
+                        prior: prior.clone(),
+                        result: Value::Null,
+                    },
+                    other => {
+                        return Err(bad(format!(
+                            "step `{step}` has nothing to undo ({other:?})"
+                        )))
                     }
-                    other => return Err(bad(format!("step `{step}` has nothing to undo ({other:?})"))),
                 };
             }
             Event::Undone { step } => {
@@ -295,7 +402,11 @@ impl RunState {
                 let P::Undoing { prior, result } = &v.phase else {
                     return Err(bad(format!("step `{step}` was not being undone")));
                 };
-                v.phase = P::UndoFailed { error: error.clone(), prior: prior.clone(), result: result.clone() };
+                v.phase = P::UndoFailed {
+                    error: error.clone(),
+                    prior: prior.clone(),
+                    result: result.clone(),
+                };
             }
             Event::RollbackStopped { .. } => {
                 if self.phase != RunPhase::RollingBack {
@@ -321,31 +432,57 @@ mod tests {
     use serde_json::json;
 
     fn rec(seq: u64, event: Event) -> Record {
-        Record { seq, at: Utc::now(), token: 1, event }
+        Record {
+            seq,
+            at: Utc::now(),
+            token: 1,
+            event,
+        }
     }
 
     fn start() -> Record {
-        rec(1, Event::RunStarted {
-            run_id: "r".into(),
-            runbook_name: "rb".into(),
-            runbook_path: "rb.yaml".into(),
-            runbook_text: String::new(),
-            runbook_sha256: String::new(),
-            env_name: "e".into(),
-            env_path: "drctl.yaml".into(),
-            env_text: String::new(),
-            env_sha256: String::new(),
-            operator: Operator { user: "u".into(), host: "h".into(), pid: 1 },
-            command: "drctl run".into(),
-        })
+        rec(
+            1,
+            Event::RunStarted {
+                run_id: "r".into(),
+                runbook_name: "rb".into(),
+                runbook_path: "rb.yaml".into(),
+                runbook_text: String::new(),
+                runbook_sha256: String::new(),
+                env_name: "e".into(),
+                env_path: "drctl.yaml".into(),
+                env_text: String::new(),
+                env_sha256: String::new(),
+                operator: Operator {
+                    user: "u".into(),
+                    host: "h".into(),
+                    pid: 1,
+                },
+                command: "drctl run".into(),
+            },
+        )
     }
 
     fn started(seq: u64, s: &str) -> Record {
-        rec(seq, Event::StepStarted { step: s.into(), attempt: 1 })
+        rec(
+            seq,
+            Event::StepStarted {
+                step: s.into(),
+                attempt: 1,
+            },
+        )
     }
 
     fn succeeded(seq: u64, s: &str) -> Record {
-        rec(seq, Event::StepSucceeded { step: s.into(), outcome: Outcome::Changed, result: json!(null), duration_ms: 1 })
+        rec(
+            seq,
+            Event::StepSucceeded {
+                step: s.into(),
+                outcome: Outcome::Changed,
+                result: json!(null),
+                duration_ms: 1,
+            },
+        )
     }
 
     #[test]
@@ -353,15 +490,39 @@ mod tests {
         let recs = vec![
             start(),
             started(2, "a"),
-            rec(3, Event::StepIntent { step: "a".into(), attempt: 1, observed: crate::steps::Satisfied::NotDone, current: "".into(), intended: "".into(), prior: json!({"old": 1}) }),
+            rec(
+                3,
+                Event::StepIntent {
+                    step: "a".into(),
+                    attempt: 1,
+                    observed: crate::steps::Satisfied::NotDone,
+                    current: "".into(),
+                    intended: "".into(),
+                    prior: json!({"old": 1}),
+                },
+            ),
             succeeded(4, "a"),
-            rec(5, Event::CheckpointReached { name: "cp".into(), step: "a".into() }),
-            rec(6, Event::RunFinished { status: RunStatus::Succeeded, message: "".into() }),
+            rec(
+                5,
+                Event::CheckpointReached {
+                    name: "cp".into(),
+                    step: "a".into(),
+                },
+            ),
+            rec(
+                6,
+                Event::RunFinished {
+                    status: RunStatus::Succeeded,
+                    message: "".into(),
+                },
+            ),
         ];
         let st = RunState::replay(&recs).unwrap();
         assert_eq!(st.completed, vec!["a"]);
         assert_eq!(st.checkpoints, vec![("cp".to_string(), 1)]);
-        assert!(matches!(st.step("a"), StepPhase::Succeeded { prior, .. } if prior == json!({"old": 1})));
+        assert!(
+            matches!(st.step("a"), StepPhase::Succeeded { prior, .. } if prior == json!({"old": 1}))
+        );
     }
 
     #[test]
@@ -370,17 +531,36 @@ mod tests {
             (vec![started(1, "a")], "must begin with run_started"),
             (vec![start(), succeeded(2, "a")], "was not running"),
             (vec![start(), started(3, "a")], "expected sequence number 2"),
-            (vec![start(), started(2, "a"), succeeded(3, "a"), started(4, "a")], "already"),
             (
-                vec![start(), rec(2, Event::RunFinished { status: RunStatus::Succeeded, message: "".into() }), started(3, "b")],
+                vec![start(), started(2, "a"), succeeded(3, "a"), started(4, "a")],
+                "already",
+            ),
+            (
+                vec![
+                    start(),
+                    rec(
+                        2,
+                        Event::RunFinished {
+                            status: RunStatus::Succeeded,
+                            message: "".into(),
+                        },
+                    ),
+                    started(3, "b"),
+                ],
                 "the run is",
             ),
-            (vec![start(), rec(2, Event::Undone { step: "a".into() })], "was not being undone"),
+            (
+                vec![start(), rec(2, Event::Undone { step: "a".into() })],
+                "was not being undone",
+            ),
             (vec![start(), start()], "must start at 1"),
         ];
         for (recs, want) in cases {
             let err = RunState::replay(&recs).unwrap_err().to_string();
-            assert!(err.contains(want) || err.contains("starts only once"), "{err} !~ {want}");
+            assert!(
+                err.contains(want) || err.contains("starts only once"),
+                "{err} !~ {want}"
+            );
         }
     }
 }

@@ -20,7 +20,11 @@ pub struct ApprovalStep {
 #[async_trait]
 impl Step for ApprovalStep {
     async fn observe(&self, _cx: &StepCx) -> Result<Observation, StepError> {
-        Ok(Observation::new(Satisfied::NotDone, "not approved", "wait for a human approval"))
+        Ok(Observation::new(
+            Satisfied::NotDone,
+            "not approved",
+            "wait for a human approval",
+        ))
     }
 
     async fn execute(&self, cx: &StepCx, _obs: &Observation) -> Result<Value, StepError> {

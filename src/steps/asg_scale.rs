@@ -8,7 +8,10 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{arn, default_poll, default_standby, problem, Observation, Problem, Reversibility, Satisfied, Step, StepCx, StepError};
+use super::{
+    arn, default_poll, default_standby, problem, Observation, Problem, Reversibility, Satisfied,
+    Step, StepCx, StepError,
+};
 use crate::config::env::{Asg, Environment, Role};
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
@@ -37,7 +40,12 @@ impl Scale {
                 self.role,
                 env.region_of(self.role),
                 self.asg,
-                env.resources(self.role).asgs.keys().cloned().collect::<Vec<_>>().join(", ")
+                env.resources(self.role)
+                    .asgs
+                    .keys()
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(", ")
             )
         })
     }
@@ -53,13 +61,30 @@ impl Step for Scale {
     async fn observe(&self, cx: &StepCx) -> Result<Observation, StepError> {
         let asg = self.asg(&cx.env).map_err(StepError::permanent)?;
         let (min, desired) = self.sizes(asg);
-        let g = cx.aws.autoscaling(cx.env.region_of(self.role)).await.group(&asg.name).await?;
-        let current = format!("{}: min {} desired {} max {}, {} InService", g.name, g.min, g.desired, g.max, g.in_service);
+        let g = cx
+            .aws
+            .autoscaling(cx.env.region_of(self.role))
+            .await
+            .group(&asg.name)
+            .await?;
+        let current = format!(
+            "{}: min {} desired {} max {}, {} InService",
+            g.name, g.min, g.desired, g.max, g.in_service
+        );
         let prior = json!({"name": g.name, "min": g.min, "desired": g.desired, "max": g.max});
         if g.min >= min && g.desired >= desired && g.in_service >= desired {
-            return Ok(Observation::new(Satisfied::Done, current, "nothing").with_prior(prior).with_result(json!({"name": g.name, "desired": g.desired, "in_service": g.in_service})));
+            return Ok(Observation::new(Satisfied::Done, current, "nothing")
+                .with_prior(prior)
+                .with_result(
+                    json!({"name": g.name, "desired": g.desired, "in_service": g.in_service}),
+                ));
         }
-        Ok(Observation::new(Satisfied::NotDone, current, format!("min {min} desired {desired}, wait for {desired} InService")).with_prior(prior))
+        Ok(Observation::new(
+            Satisfied::NotDone,
+            current,
+            format!("min {min} desired {desired}, wait for {desired} InService"),
+        )
+        .with_prior(prior))
     }
 
     async fn execute(&self, cx: &StepCx, _obs: &Observation) -> Result<Value, StepError> {
@@ -71,7 +96,10 @@ impl Step for Scale {
         let (min, desired) = (min.max(g.min), desired.max(g.desired));
         let max = (desired > g.max).then_some(desired);
         if max.is_some() {
-            cx.warn(&format!("{}: max {} is below the desired {desired}; raising max to {desired}", asg.name, g.max));
+            cx.warn(&format!(
+                "{}: max {} is below the desired {desired}; raising max to {desired}",
+                asg.name, g.max
+            ));
         }
         a.set_sizes(&asg.name, min, desired, max).await?;
         Ok(json!({"name": asg.name, "min": min, "desired": desired}))
@@ -81,15 +109,28 @@ impl Step for Scale {
         let asg = self.asg(&cx.env).map_err(StepError::permanent)?;
         let want = result["desired"].as_i64().unwrap_or(0) as i32;
         let a = cx.aws.autoscaling(cx.env.region_of(self.role)).await;
-        cx.poll(&format!("{} to have {want} InService instances", asg.name), self.poll_interval, || async { Ok((a.group(&asg.name).await?.in_service >= want).then_some(())) })
-            .await
+        cx.poll(
+            &format!("{} to have {want} InService instances", asg.name),
+            self.poll_interval,
+            || async { Ok((a.group(&asg.name).await?.in_service >= want).then_some(())) },
+        )
+        .await
     }
 
     async fn undo(&self, cx: &StepCx, prior: &Value, _result: &Value) -> Result<(), StepError> {
-        let (Some(name), Some(min), Some(desired), Some(max)) = (prior["name"].as_str(), prior["min"].as_i64(), prior["desired"].as_i64(), prior["max"].as_i64()) else {
+        let (Some(name), Some(min), Some(desired), Some(max)) = (
+            prior["name"].as_str(),
+            prior["min"].as_i64(),
+            prior["desired"].as_i64(),
+            prior["max"].as_i64(),
+        ) else {
             return Err(StepError::permanent("journaled prior sizes are incomplete"));
         };
-        cx.aws.autoscaling(cx.env.region_of(self.role)).await.set_sizes(name, min as i32, desired as i32, Some(max as i32)).await?;
+        cx.aws
+            .autoscaling(cx.env.region_of(self.role))
+            .await
+            .set_sizes(name, min as i32, desired as i32, Some(max as i32))
+            .await?;
         Ok(())
     }
 
@@ -117,10 +158,20 @@ impl Step for Scale {
 
     fn iam(&self, env: &Environment) -> Vec<(&'static str, String)> {
         let region = env.region_of(self.role);
-        let name = self.asg(env).map(|a| a.name.clone()).unwrap_or_else(|_| "*".into());
+        let name = self
+            .asg(env)
+            .map(|a| a.name.clone())
+            .unwrap_or_else(|_| "*".into());
         vec![
             ("autoscaling:DescribeAutoScalingGroups", "*".into()),
-            ("autoscaling:UpdateAutoScalingGroup", arn("autoscaling", region, &format!("autoScalingGroup:*:autoScalingGroupName/{name}"))),
+            (
+                "autoscaling:UpdateAutoScalingGroup",
+                arn(
+                    "autoscaling",
+                    region,
+                    &format!("autoScalingGroup:*:autoScalingGroupName/{name}"),
+                ),
+            ),
         ]
     }
 }

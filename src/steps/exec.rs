@@ -45,7 +45,10 @@ struct Ran {
 
 impl Exec {
     async fn run(&self, cx: &StepCx, argv: &[Text]) -> Result<Ran, StepError> {
-        let argv: Vec<String> = argv.iter().map(|a| cx.render(&a.value)).collect::<Result<_, _>>()?;
+        let argv: Vec<String> = argv
+            .iter()
+            .map(|a| cx.render(&a.value))
+            .collect::<Result<_, _>>()?;
         let (prog, args) = argv
             .split_first()
             .ok_or_else(|| StepError::permanent("empty command"))?;
@@ -79,11 +82,17 @@ impl Exec {
         }
         let skip = text.chars().count().saturating_sub(2000);
         let tail: String = text.chars().skip(skip).collect();
-        Ok(Ran { code: out.status.code(), output: tail.trim_end().to_string() })
+        Ok(Ran {
+            code: out.status.code(),
+            output: tail.trim_end().to_string(),
+        })
     }
 
     fn shown(argv: &[Text]) -> String {
-        argv.iter().map(|a| a.value.as_str()).collect::<Vec<_>>().join(" ")
+        argv.iter()
+            .map(|a| a.value.as_str())
+            .collect::<Vec<_>>()
+            .join(" ")
     }
 }
 
@@ -92,13 +101,21 @@ impl Step for Exec {
     async fn observe(&self, cx: &StepCx) -> Result<Observation, StepError> {
         let intended = format!("run `{}`", Self::shown(&self.command));
         let Some(check) = &self.check else {
-            return Ok(Observation::new(Satisfied::Unknown, "no check command", intended));
+            return Ok(Observation::new(
+                Satisfied::Unknown,
+                "no check command",
+                intended,
+            ));
         };
         let ran = self.run(cx, check).await?;
         Ok(if ran.code == Some(0) {
             Observation::new(Satisfied::Done, "check passed: already done", intended)
         } else {
-            Observation::new(Satisfied::NotDone, format!("check exited {:?}", ran.code), intended)
+            Observation::new(
+                Satisfied::NotDone,
+                format!("check exited {:?}", ran.code),
+                intended,
+            )
         })
     }
 
@@ -110,7 +127,11 @@ impl Step for Exec {
                 "`{}` exited {}{}",
                 Self::shown(&self.command),
                 code.map_or("by signal".to_string(), |c| c.to_string()),
-                if ran.output.is_empty() { String::new() } else { format!(": {}", ran.output) }
+                if ran.output.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {}", ran.output)
+                }
             ))),
         }
     }
@@ -129,11 +150,17 @@ impl Step for Exec {
     }
 
     async fn undo(&self, cx: &StepCx, _prior: &Value, _result: &Value) -> Result<(), StepError> {
-        let Some(undo) = &self.undo else { return Ok(()) };
+        let Some(undo) = &self.undo else {
+            return Ok(());
+        };
         let ran = self.run(cx, undo).await?;
         match ran.code {
             Some(0) => Ok(()),
-            code => Err(StepError::retryable(format!("undo `{}` exited {code:?}: {}", Self::shown(undo), ran.output))),
+            code => Err(StepError::retryable(format!(
+                "undo `{}` exited {code:?}: {}",
+                Self::shown(undo),
+                ran.output
+            ))),
         }
     }
 
@@ -155,7 +182,10 @@ impl Step for Exec {
 
     fn validate(&self, _env: &crate::config::env::Environment) -> Vec<super::Problem> {
         if self.command.is_empty() {
-            return vec![super::Problem { at: None, message: "`command` is empty".into() }];
+            return vec![super::Problem {
+                at: None,
+                message: "`command` is empty".into(),
+            }];
         }
         vec![]
     }

@@ -54,7 +54,10 @@ fn default_interval() -> Duration {
 pub fn parse_status_range(s: &str) -> Result<(u16, u16), String> {
     let bad = || format!("status `{s}` is not a code or a range like 200-299");
     let (lo, hi) = match s.split_once('-') {
-        Some((a, b)) => (a.trim().parse().map_err(|_| bad())?, b.trim().parse().map_err(|_| bad())?),
+        Some((a, b)) => (
+            a.trim().parse().map_err(|_| bad())?,
+            b.trim().parse().map_err(|_| bad())?,
+        ),
         None => {
             let c = s.trim().parse().map_err(|_| bad())?;
             (c, c)
@@ -72,7 +75,10 @@ impl HttpCheck {
         let (lo, hi) = parse_status_range(&self.status)?;
         let mut req = cx.http.get(&url).timeout(self.timeout);
         if let Some(h) = &self.host {
-            req = req.header(reqwest::header::HOST, cx.render(&h.value).map_err(|e| e.to_string())?);
+            req = req.header(
+                reqwest::header::HOST,
+                cx.render(&h.value).map_err(|e| e.to_string())?,
+            );
         }
         let resp = req.send().await.map_err(|e| describe(&url, &e))?;
         let code = resp.status().as_u16();
@@ -111,7 +117,11 @@ impl Step for HttpCheck {
             Ok(s) => s,
             Err(e) => e,
         };
-        Ok(Observation::new(Satisfied::NotDone, current, format!("check {}", self.url.value)))
+        Ok(Observation::new(
+            Satisfied::NotDone,
+            current,
+            format!("check {}", self.url.value),
+        ))
     }
 
     async fn execute(&self, cx: &StepCx, _obs: &Observation) -> Result<Value, StepError> {
@@ -143,7 +153,10 @@ impl Step for HttpCheck {
     fn validate(&self, _env: &crate::config::env::Environment) -> Vec<super::Problem> {
         match parse_status_range(&self.status) {
             Ok(_) => vec![],
-            Err(m) => vec![super::Problem { at: Some(self.url.referenced), message: m }],
+            Err(m) => vec![super::Problem {
+                at: Some(self.url.referenced),
+                message: m,
+            }],
         }
     }
 

@@ -147,6 +147,9 @@ pub trait ApprovalGate: Send + Sync {
     async fn request(&self, step: &str, message: &str) -> Result<Approval, StepError>;
 }
 
+/// Where a step's progress notes go: `(step id, message)`.
+pub type NoteFn = Arc<dyn Fn(&str, &str) + Send + Sync>;
+
 /// Everything a step may use while it runs. Built by the engine, one per step attempt.
 #[derive(Clone)]
 pub struct StepCx {
@@ -160,7 +163,7 @@ pub struct StepCx {
     /// Results of completed steps, for `${steps.ID.KEY}` references.
     pub outputs: Arc<Mutex<BTreeMap<String, Value>>>,
     /// Progress notes for the terminal ("waiting for status available").
-    pub notes: Arc<dyn Fn(&str, &str) + Send + Sync>,
+    pub notes: NoteFn,
     /// Warnings the engine journals (as `Event::Warning`) when the attempt ends.
     pub warnings: Arc<Mutex<Vec<String>>>,
 }
@@ -181,13 +184,21 @@ impl StepCx {
     /// the primary is unreachable). Journaled by the engine, shown as a note now.
     pub fn warn(&self, msg: &str) {
         self.note(&format!("WARNING: {msg}"));
-        self.warnings.lock().expect("warnings lock").push(msg.to_string());
+        self.warnings
+            .lock()
+            .expect("warnings lock")
+            .push(msg.to_string());
     }
 
     /// Poll `check` every `interval` until it yields a value. Bounded by the step timeout the
     /// engine enforces; retryable errors (throttling, a slow region) are noted and polled
     /// through, permanent ones end the wait.
-    pub async fn poll<T, F, Fut>(&self, what: &str, interval: Duration, mut check: F) -> Result<T, StepError>
+    pub async fn poll<T, F, Fut>(
+        &self,
+        what: &str,
+        interval: Duration,
+        mut check: F,
+    ) -> Result<T, StepError>
     where
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = Result<Option<T>, StepError>>,
@@ -201,7 +212,7 @@ impl StepCx {
                 Err(e) => return Err(e),
             }
             n += 1;
-            if n == 1 || n % 10 == 0 {
+            if n == 1 || n.is_multiple_of(10) {
                 self.note(&format!("waiting: {what}"));
             }
             self.sleep(interval).await?;
@@ -326,15 +337,20 @@ fn default_poll() -> Duration {
 
 /// A problem with no better location than the step's `kind`.
 fn problem(message: impl Into<String>) -> Problem {
-    Problem { at: None, message: message.into() }
+    Problem {
+        at: None,
+        message: message.into(),
+    }
 }
 
 /// The database of the region playing `role`, or a permanent error naming what is missing.
 fn database(env: &Environment, role: Role) -> Result<&crate::config::env::Database, StepError> {
-    env.resources(role)
-        .database
-        .as_ref()
-        .ok_or_else(|| StepError::permanent(format!("the {role} region ({}) has no `database` in the environment", env.region_of(role))))
+    env.resources(role).database.as_ref().ok_or_else(|| {
+        StepError::permanent(format!(
+            "the {role} region ({}) has no `database` in the environment",
+            env.region_of(role)
+        ))
+    })
 }
 
 /// `arn:aws:SERVICE:REGION:*:RESOURCE` for IAM statements when the account is not known.

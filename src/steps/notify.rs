@@ -31,7 +31,11 @@ fn default_timeout() -> Duration {
 #[async_trait]
 impl Step for Notify {
     async fn observe(&self, _cx: &StepCx) -> Result<Observation, StepError> {
-        Ok(Observation::new(Satisfied::NotDone, "-", "post a webhook message"))
+        Ok(Observation::new(
+            Satisfied::NotDone,
+            "-",
+            "post a webhook message",
+        ))
     }
 
     async fn execute(&self, cx: &StepCx, _obs: &Observation) -> Result<Value, StepError> {
@@ -51,9 +55,14 @@ impl Step for Notify {
             .send()
             .await
             // The URL may embed a token (Slack): never echo it.
-            .map_err(|e| StepError::retryable(format!("webhook post failed: {}", e.without_url())))?;
+            .map_err(|e| {
+                StepError::retryable(format!("webhook post failed: {}", e.without_url()))
+            })?;
         if !resp.status().is_success() {
-            return Err(StepError::retryable(format!("webhook answered {}", resp.status())));
+            return Err(StepError::retryable(format!(
+                "webhook answered {}",
+                resp.status()
+            )));
         }
         Ok(json!({ "status": resp.status().as_u16() }))
     }

@@ -13,7 +13,10 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{arn, database, default_poll, default_primary, problem, Observation, Problem, Reversibility, Satisfied, Step, StepCx, StepError};
+use super::{
+    arn, database, default_poll, default_primary, problem, Observation, Problem, Reversibility,
+    Satisfied, Step, StepCx, StepError,
+};
 use crate::aws::rds::DbInstance;
 use crate::config::env::{Environment, Role};
 
@@ -65,7 +68,10 @@ impl FencePrimary {
             Ok(Ok(d)) => Ok(Reach::Up(d)),
             Ok(Err(e)) if e.is_unreachable() => Ok(Reach::Unreachable(e.to_string())),
             Ok(Err(e)) => Err(e.into()),
-            Err(_) => Ok(Reach::Unreachable(format!("rds DescribeDBInstances in {region}: no answer within {}", humantime::format_duration(self.reach_timeout)))),
+            Err(_) => Ok(Reach::Unreachable(format!(
+                "rds DescribeDBInstances in {region}: no answer within {}",
+                humantime::format_duration(self.reach_timeout)
+            ))),
         }
     }
 
@@ -82,13 +88,24 @@ impl FencePrimary {
 impl Step for FencePrimary {
     async fn observe(&self, cx: &StepCx) -> Result<Observation, StepError> {
         Ok(match self.reach(cx).await? {
-            Reach::Up(db) if self.fenced(&db) => {
-                Observation::new(Satisfied::Done, format!("{} is {}", db.id, db.status), "nothing: already fenced").with_result(json!({"fenced": true, "instance_id": db.id}))
-            }
-            Reach::Up(db) => Observation::new(Satisfied::NotDone, format!("{} is {} and may take writes", db.id, db.status), format!("fence {} ({:?})", db.id, self.method))
-                .with_prior(json!({"status": db.status})),
-            Reach::Unreachable(why) => Observation::new(Satisfied::NotDone, format!("primary unreachable: {why}"), "skip the fence with a warning: the primary cannot be reached")
-                .with_prior(json!({"unreachable": why})),
+            Reach::Up(db) if self.fenced(&db) => Observation::new(
+                Satisfied::Done,
+                format!("{} is {}", db.id, db.status),
+                "nothing: already fenced",
+            )
+            .with_result(json!({"fenced": true, "instance_id": db.id})),
+            Reach::Up(db) => Observation::new(
+                Satisfied::NotDone,
+                format!("{} is {} and may take writes", db.id, db.status),
+                format!("fence {} ({:?})", db.id, self.method),
+            )
+            .with_prior(json!({"status": db.status})),
+            Reach::Unreachable(why) => Observation::new(
+                Satisfied::NotDone,
+                format!("primary unreachable: {why}"),
+                "skip the fence with a warning: the primary cannot be reached",
+            )
+            .with_prior(json!({"unreachable": why})),
         })
     }
 
@@ -105,7 +122,9 @@ impl Step for FencePrimary {
                     "fence skipped: primary unreachable ({why}). The old primary may still accept writes if its region comes back: \
                      stop it (or set read_only) before it does"
                 ));
-                return Ok(json!({"fenced": false, "skipped": "primary unreachable", "reason": why}));
+                return Ok(
+                    json!({"fenced": false, "skipped": "primary unreachable", "reason": why}),
+                );
             }
         };
         let region = cx.env.region_of(self.role).to_string();
@@ -117,11 +136,15 @@ impl Step for FencePrimary {
                 rds.stop(&db.id).await?;
             }
             FenceMethod::ParameterGroup => {
-                let group = self.parameter_group.as_deref().ok_or_else(|| StepError::permanent("method parameter_group needs `parameter_group`"))?;
+                let group = self.parameter_group.as_deref().ok_or_else(|| {
+                    StepError::permanent("method parameter_group needs `parameter_group`")
+                })?;
                 rds.set_parameter_group(&db.id, group).await?;
             }
         }
-        Ok(json!({"fenced": true, "instance_id": db.id, "method": format!("{:?}", self.method).to_lowercase()}))
+        Ok(
+            json!({"fenced": true, "instance_id": db.id, "method": format!("{:?}", self.method).to_lowercase()}),
+        )
     }
 
     async fn verify(&self, cx: &StepCx, result: &Value) -> Result<(), StepError> {
@@ -158,10 +181,16 @@ impl Step for FencePrimary {
     fn validate(&self, env: &Environment) -> Vec<Problem> {
         let mut p = vec![];
         if env.resources(self.role).database.is_none() {
-            p.push(problem(format!("the {} region ({}) has no `database`", self.role, env.region_of(self.role))));
+            p.push(problem(format!(
+                "the {} region ({}) has no `database`",
+                self.role,
+                env.region_of(self.role)
+            )));
         }
         if self.method == FenceMethod::ParameterGroup && self.parameter_group.is_none() {
-            p.push(problem("method parameter_group needs `parameter_group` (a group with read_only = 1)"));
+            p.push(problem(
+                "method parameter_group needs `parameter_group` (a group with read_only = 1)",
+            ));
         }
         p
     }
@@ -172,14 +201,29 @@ impl Step for FencePrimary {
 
     fn iam(&self, env: &Environment) -> Vec<(&'static str, String)> {
         let region = env.region_of(self.role);
-        let db = env.resources(self.role).database.as_ref().map(|d| d.instance_id.clone()).unwrap_or_else(|| "*".into());
+        let db = env
+            .resources(self.role)
+            .database
+            .as_ref()
+            .map(|d| d.instance_id.clone())
+            .unwrap_or_else(|| "*".into());
         let a = arn("rds", region, &format!("db:{db}"));
         let mut v = vec![("rds:DescribeDBInstances", a.clone())];
         match self.method {
-            FenceMethod::Stop => v.extend([("rds:StopDBInstance", a.clone()), ("rds:StartDBInstance", a)]),
+            FenceMethod::Stop => v.extend([
+                ("rds:StopDBInstance", a.clone()),
+                ("rds:StartDBInstance", a),
+            ]),
             FenceMethod::ParameterGroup => {
                 v.push(("rds:ModifyDBInstance", a));
-                v.push(("rds:ModifyDBInstance", arn("rds", region, &format!("pg:{}", self.parameter_group.as_deref().unwrap_or("*")))));
+                v.push((
+                    "rds:ModifyDBInstance",
+                    arn(
+                        "rds",
+                        region,
+                        &format!("pg:{}", self.parameter_group.as_deref().unwrap_or("*")),
+                    ),
+                ));
             }
         }
         v

@@ -9,7 +9,10 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{arn, database, default_poll, default_standby, problem, Observation, Problem, Reversibility, Satisfied, Step, StepCx, StepError};
+use super::{
+    arn, database, default_poll, default_standby, problem, Observation, Problem, Reversibility,
+    Satisfied, Step, StepCx, StepError,
+};
 use crate::aws::rds::DbInstance;
 use crate::config::env::{Environment, Role};
 
@@ -39,7 +42,12 @@ fn result(db: &DbInstance, lag: Option<f64>) -> Value {
 impl PromoteReplica {
     async fn describe(&self, cx: &StepCx) -> Result<DbInstance, StepError> {
         let db = database(&cx.env, self.role)?;
-        Ok(cx.aws.rds(cx.env.region_of(self.role)).await.describe(&db.instance_id).await?)
+        Ok(cx
+            .aws
+            .rds(cx.env.region_of(self.role))
+            .await
+            .describe(&db.instance_id)
+            .await?)
     }
 }
 
@@ -49,15 +57,24 @@ impl Step for PromoteReplica {
         let db = self.describe(cx).await?;
         let prior = json!({ "replica_source": db.replica_source, "status": db.status });
         if db.is_available_writer() {
-            return Ok(Observation::new(Satisfied::Done, format!("{} is a writer ({})", db.id, db.status), "nothing: already promoted")
-                .with_prior(prior)
-                .with_result(result(&db, None)));
+            return Ok(Observation::new(
+                Satisfied::Done,
+                format!("{} is a writer ({})", db.id, db.status),
+                "nothing: already promoted",
+            )
+            .with_prior(prior)
+            .with_result(result(&db, None)));
         }
         let current = match &db.replica_source {
             Some(src) => format!("{} is a read replica of {src} ({})", db.id, db.status),
             None => format!("{} is being promoted ({})", db.id, db.status),
         };
-        Ok(Observation::new(Satisfied::NotDone, current, format!("promote {} to a standalone writer (IRREVERSIBLE)", db.id)).with_prior(prior))
+        Ok(Observation::new(
+            Satisfied::NotDone,
+            current,
+            format!("promote {} to a standalone writer (IRREVERSIBLE)", db.id),
+        )
+        .with_prior(prior))
     }
 
     async fn execute(&self, cx: &StepCx, _obs: &Observation) -> Result<Value, StepError> {
@@ -67,7 +84,11 @@ impl Step for PromoteReplica {
         // A promotion already under way (drctl died after asking) must not be asked twice.
         let in_progress = !db.is_replica() || db.status != "available";
         let lag = if db.is_replica() {
-            cx.aws.cloudwatch(&region).await.replica_lag(&db.id, Duration::from_secs(600)).await?
+            cx.aws
+                .cloudwatch(&region)
+                .await
+                .replica_lag(&db.id, Duration::from_secs(600))
+                .await?
         } else {
             None
         };
@@ -92,19 +113,35 @@ impl Step for PromoteReplica {
                 None => cx.warn(&format!("promoting {} without ReplicaLag data (force: true): RPO unknown", db.id)),
                 _ => {}
             }
-            cx.note(&format!("promoting {} (replica lag {})", db.id, lag.map(|l| format!("{l:.0}s")).unwrap_or_else(|| "unknown".into())));
-            cx.aws.rds(&region).await.promote_read_replica(&db.id).await?;
+            cx.note(&format!(
+                "promoting {} (replica lag {})",
+                db.id,
+                lag.map(|l| format!("{l:.0}s"))
+                    .unwrap_or_else(|| "unknown".into())
+            ));
+            cx.aws
+                .rds(&region)
+                .await
+                .promote_read_replica(&db.id)
+                .await?;
         } else {
-            cx.note(&format!("{} is already being promoted ({})", db.id, db.status));
+            cx.note(&format!(
+                "{} is already being promoted ({})",
+                db.id, db.status
+            ));
         }
         Ok(result(&db, lag))
     }
 
     async fn verify(&self, cx: &StepCx, _result: &Value) -> Result<(), StepError> {
-        cx.poll("the promoted instance to be available and no longer a replica", self.poll_interval, || async {
-            let db = self.describe(cx).await?;
-            Ok(db.is_available_writer().then_some(()))
-        })
+        cx.poll(
+            "the promoted instance to be available and no longer a replica",
+            self.poll_interval,
+            || async {
+                let db = self.describe(cx).await?;
+                Ok(db.is_available_writer().then_some(()))
+            },
+        )
         .await
     }
 
@@ -114,7 +151,11 @@ impl Step for PromoteReplica {
 
     fn validate(&self, env: &Environment) -> Vec<Problem> {
         match &env.resources(self.role).database {
-            None => vec![problem(format!("the {} region ({}) has no `database`", self.role, env.region_of(self.role)))],
+            None => vec![problem(format!(
+                "the {} region ({}) has no `database`",
+                self.role,
+                env.region_of(self.role)
+            ))],
             Some(_) => vec![],
         }
     }
@@ -125,10 +166,21 @@ impl Step for PromoteReplica {
 
     fn iam(&self, env: &Environment) -> Vec<(&'static str, String)> {
         let region = env.region_of(self.role);
-        let db = env.resources(self.role).database.as_ref().map(|d| d.instance_id.clone()).unwrap_or_else(|| "*".into());
+        let db = env
+            .resources(self.role)
+            .database
+            .as_ref()
+            .map(|d| d.instance_id.clone())
+            .unwrap_or_else(|| "*".into());
         vec![
-            ("rds:DescribeDBInstances", arn("rds", region, &format!("db:{db}"))),
-            ("rds:PromoteReadReplica", arn("rds", region, &format!("db:{db}"))),
+            (
+                "rds:DescribeDBInstances",
+                arn("rds", region, &format!("db:{db}")),
+            ),
+            (
+                "rds:PromoteReadReplica",
+                arn("rds", region, &format!("db:{db}")),
+            ),
             ("cloudwatch:GetMetricStatistics", "*".into()),
         ]
     }

@@ -13,7 +13,9 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{default_poll, problem, Observation, Problem, Reversibility, Satisfied, Step, StepCx, StepError};
+use super::{
+    default_poll, problem, Observation, Problem, Reversibility, Satisfied, Step, StepCx, StepError,
+};
 use crate::config::env::Environment;
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
@@ -41,7 +43,9 @@ impl ForceFailover {
         self.health_check_id
             .clone()
             .or_else(|| env.route53.as_ref().map(|r| r.health_check_id.clone()))
-            .ok_or_else(|| StepError::permanent("no health_check_id and the environment has no `route53`"))
+            .ok_or_else(|| {
+                StepError::permanent("no health_check_id and the environment has no `route53`")
+            })
     }
 }
 
@@ -53,11 +57,19 @@ impl Step for ForceFailover {
         let hc = r53.health_check(&id).await?;
         let healthy = r53.health_check_healthy(&id).await?;
         let prior = json!({"health_check_id": id, "inverted": hc.inverted});
-        let current = format!("health check {id}: {}, {}", if hc.inverted { "inverted" } else { "not inverted" }, match healthy {
-            Some(true) => "reports healthy",
-            Some(false) => "reports unhealthy",
-            None => "no observations yet",
-        });
+        let current = format!(
+            "health check {id}: {}, {}",
+            if hc.inverted {
+                "inverted"
+            } else {
+                "not inverted"
+            },
+            match healthy {
+                Some(true) => "reports healthy",
+                Some(false) => "reports unhealthy",
+                None => "no observations yet",
+            }
+        );
         if healthy == Some(false) {
             if !hc.inverted {
                 cx.warn(&format!(
@@ -66,11 +78,20 @@ impl Step for ForceFailover {
                      invert the check then, or disable the PRIMARY record"
                 ));
             }
-            return Ok(Observation::new(Satisfied::Done, current, "nothing: Route 53 already fails over")
-                .with_prior(prior)
-                .with_result(json!({"health_check_id": id, "inverted": hc.inverted})));
+            return Ok(Observation::new(
+                Satisfied::Done,
+                current,
+                "nothing: Route 53 already fails over",
+            )
+            .with_prior(prior)
+            .with_result(json!({"health_check_id": id, "inverted": hc.inverted})));
         }
-        Ok(Observation::new(Satisfied::NotDone, current, format!("flip health check {id}'s inversion so it reports the primary unhealthy")).with_prior(prior))
+        Ok(Observation::new(
+            Satisfied::NotDone,
+            current,
+            format!("flip health check {id}'s inversion so it reports the primary unhealthy"),
+        )
+        .with_prior(prior))
     }
 
     async fn execute(&self, cx: &StepCx, _obs: &Observation) -> Result<Value, StepError> {
@@ -88,13 +109,17 @@ impl Step for ForceFailover {
         let id = self.id(&cx.env)?;
         let r53 = cx.aws.route53().await;
         let what = format!("health check {id} to report unhealthy");
-        let wait = cx.poll(&what, self.poll_interval, || async { Ok((r53.health_check_healthy(&id).await? == Some(false)).then_some(())) });
-        tokio::time::timeout(self.settle_timeout, wait).await.unwrap_or_else(|_| {
-            Err(StepError::retryable(format!(
-                "health check {id} still reports healthy after {}; observing again",
-                humantime::format_duration(self.settle_timeout)
-            )))
-        })
+        let wait = cx.poll(&what, self.poll_interval, || async {
+            Ok((r53.health_check_healthy(&id).await? == Some(false)).then_some(()))
+        });
+        tokio::time::timeout(self.settle_timeout, wait)
+            .await
+            .unwrap_or_else(|_| {
+                Err(StepError::retryable(format!(
+                    "health check {id} still reports healthy after {}; observing again",
+                    humantime::format_duration(self.settle_timeout)
+                )))
+            })
     }
 
     async fn undo(&self, cx: &StepCx, prior: &Value, _result: &Value) -> Result<(), StepError> {
@@ -110,7 +135,9 @@ impl Step for ForceFailover {
 
     fn validate(&self, env: &Environment) -> Vec<Problem> {
         if self.health_check_id.is_none() && env.route53.is_none() {
-            return vec![problem("no `health_check_id` and the environment has no `route53` section")];
+            return vec![problem(
+                "no `health_check_id` and the environment has no `route53` section",
+            )];
         }
         vec![]
     }
@@ -118,6 +145,10 @@ impl Step for ForceFailover {
     fn iam(&self, env: &Environment) -> Vec<(&'static str, String)> {
         let id = self.id(env).unwrap_or_else(|_| "*".into());
         let a = format!("arn:aws:route53:::healthcheck/{id}");
-        vec![("route53:GetHealthCheck", a.clone()), ("route53:GetHealthCheckStatus", a.clone()), ("route53:UpdateHealthCheck", a)]
+        vec![
+            ("route53:GetHealthCheck", a.clone()),
+            ("route53:GetHealthCheckStatus", a.clone()),
+            ("route53:UpdateHealthCheck", a),
+        ]
     }
 }

@@ -9,7 +9,10 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{default_poll, default_standby, problem, Observation, Problem, Reversibility, Satisfied, Step, StepCx, StepError, Text};
+use super::{
+    default_poll, default_standby, problem, Observation, Problem, Reversibility, Satisfied, Step,
+    StepCx, StepError, Text,
+};
 use crate::aws::route53::Record;
 use crate::config::env::{Environment, Role};
 
@@ -55,12 +58,20 @@ impl UpsertRecord {
             .zone_id
             .clone()
             .or_else(|| db.and_then(|d| d.private_zone_id.clone()))
-            .ok_or_else(|| StepError::permanent(format!("no zone_id given and the {} database has no private_zone_id", self.role)))?;
+            .ok_or_else(|| {
+                StepError::permanent(format!(
+                    "no zone_id given and the {} database has no private_zone_id",
+                    self.role
+                ))
+            })?;
         let name = match &self.name {
             Some(n) => cx.render(&n.value)?,
-            None => db
-                .and_then(|d| d.record_name.clone())
-                .ok_or_else(|| StepError::permanent(format!("no name given and the {} database has no record_name", self.role)))?,
+            None => db.and_then(|d| d.record_name.clone()).ok_or_else(|| {
+                StepError::permanent(format!(
+                    "no name given and the {} database has no record_name",
+                    self.role
+                ))
+            })?,
         };
         Ok((zone, name))
     }
@@ -71,15 +82,37 @@ impl Step for UpsertRecord {
     async fn observe(&self, cx: &StepCx) -> Result<Observation, StepError> {
         let (zone, name) = self.target(cx)?;
         let value = cx.render(&self.value.value)?;
-        let cur = cx.aws.route53().await.record(&zone, &name, &self.rtype).await?;
+        let cur = cx
+            .aws
+            .route53()
+            .await
+            .record(&zone, &name, &self.rtype)
+            .await?;
         let intended = format!("{name} {} -> {value}", self.rtype);
         Ok(match cur {
-            Some(r) if r.values.iter().map(|v| norm(v)).eq([norm(&value)]) && r.ttl == Some(self.ttl) => {
-                Observation::new(Satisfied::Done, format!("{name} {} -> {}", r.rtype, r.values.join(",")), intended).with_result(json!({"name": name, "value": value}))
+            Some(r)
+                if r.values.iter().map(|v| norm(v)).eq([norm(&value)])
+                    && r.ttl == Some(self.ttl) =>
+            {
+                Observation::new(
+                    Satisfied::Done,
+                    format!("{name} {} -> {}", r.rtype, r.values.join(",")),
+                    intended,
+                )
+                .with_result(json!({"name": name, "value": value}))
             }
-            Some(r) => Observation::new(Satisfied::NotDone, format!("{name} {} -> {}", r.rtype, r.values.join(",")), intended)
-                .with_prior(json!({"zone_id": zone, "record": r})),
-            None => Observation::new(Satisfied::NotDone, format!("{name} {} does not exist", self.rtype), intended).with_prior(json!({"zone_id": zone, "record": null})),
+            Some(r) => Observation::new(
+                Satisfied::NotDone,
+                format!("{name} {} -> {}", r.rtype, r.values.join(",")),
+                intended,
+            )
+            .with_prior(json!({"zone_id": zone, "record": r})),
+            None => Observation::new(
+                Satisfied::NotDone,
+                format!("{name} {} does not exist", self.rtype),
+                intended,
+            )
+            .with_prior(json!({"zone_id": zone, "record": null})),
         })
     }
 
@@ -96,18 +129,32 @@ impl Step for UpsertRecord {
             health_check_id: None,
             alias_dns_name: None,
         };
-        let change = cx.aws.route53().await.upsert(&zone, &rec, &format!("drctl run {} step {}", cx.run_id, cx.step_id)).await?;
+        let change = cx
+            .aws
+            .route53()
+            .await
+            .upsert(
+                &zone,
+                &rec,
+                &format!("drctl run {} step {}", cx.run_id, cx.step_id),
+            )
+            .await?;
         Ok(json!({"name": name, "value": value, "change_id": change}))
     }
 
     async fn verify(&self, cx: &StepCx, result: &Value) -> Result<(), StepError> {
-        let Some(change) = result["change_id"].as_str().filter(|c| !c.is_empty()) else { return Ok(()) };
+        let Some(change) = result["change_id"].as_str().filter(|c| !c.is_empty()) else {
+            return Ok(());
+        };
         wait_insync(cx, change, self.poll_interval).await
     }
 
     async fn undo(&self, cx: &StepCx, prior: &Value, _result: &Value) -> Result<(), StepError> {
         let r53 = cx.aws.route53().await;
-        let zone = prior["zone_id"].as_str().map(String::from).map_or_else(|| self.target(cx).map(|t| t.0), Ok)?;
+        let zone = prior["zone_id"]
+            .as_str()
+            .map(String::from)
+            .map_or_else(|| self.target(cx).map(|t| t.0), Ok)?;
         let comment = format!("drctl undo of run {} step {}", cx.run_id, cx.step_id);
         let change = match prior.get("record") {
             Some(Value::Null) | None => {
@@ -119,7 +166,9 @@ impl Step for UpsertRecord {
                 }
             }
             Some(rec) => {
-                let rec: Record = serde_json::from_value(rec.clone()).map_err(|e| StepError::permanent(format!("journaled prior record unreadable: {e}")))?;
+                let rec: Record = serde_json::from_value(rec.clone()).map_err(|e| {
+                    StepError::permanent(format!("journaled prior record unreadable: {e}"))
+                })?;
                 r53.upsert(&zone, &rec, &comment).await?
             }
         };
@@ -140,19 +189,37 @@ impl Step for UpsertRecord {
         let db = env.resources(self.role).database.as_ref();
         let mut p = vec![];
         if self.zone_id.is_none() && db.and_then(|d| d.private_zone_id.as_ref()).is_none() {
-            p.push(problem(format!("no `zone_id` and the {} region's database has no private_zone_id", self.role)));
+            p.push(problem(format!(
+                "no `zone_id` and the {} region's database has no private_zone_id",
+                self.role
+            )));
         }
         if self.name.is_none() && db.and_then(|d| d.record_name.as_ref()).is_none() {
-            p.push(problem(format!("no `name` and the {} region's database has no record_name", self.role)));
+            p.push(problem(format!(
+                "no `name` and the {} region's database has no record_name",
+                self.role
+            )));
         }
         if !(0..=172_800).contains(&self.ttl) {
-            p.push(problem(format!("ttl {} is out of range 0..172800", self.ttl)));
+            p.push(problem(format!(
+                "ttl {} is out of range 0..172800",
+                self.ttl
+            )));
         }
         p
     }
 
     fn iam(&self, env: &Environment) -> Vec<(&'static str, String)> {
-        let zone = self.zone_id.clone().or_else(|| env.resources(self.role).database.as_ref().and_then(|d| d.private_zone_id.clone())).unwrap_or_else(|| "*".into());
+        let zone = self
+            .zone_id
+            .clone()
+            .or_else(|| {
+                env.resources(self.role)
+                    .database
+                    .as_ref()
+                    .and_then(|d| d.private_zone_id.clone())
+            })
+            .unwrap_or_else(|| "*".into());
         let z = format!("arn:aws:route53:::hostedzone/{zone}");
         vec![
             ("route53:ListResourceRecordSets", z.clone()),
@@ -163,8 +230,16 @@ impl Step for UpsertRecord {
 }
 
 /// Wait until a Route 53 change is INSYNC (applied on all of Route 53's servers).
-pub(crate) async fn wait_insync(cx: &StepCx, change: &str, interval: Duration) -> Result<(), StepError> {
+pub(crate) async fn wait_insync(
+    cx: &StepCx,
+    change: &str,
+    interval: Duration,
+) -> Result<(), StepError> {
     let r53 = cx.aws.route53().await;
-    cx.poll(&format!("change {change} to be INSYNC"), interval, || async { Ok((r53.change_status(change).await? == "INSYNC").then_some(())) })
-        .await
+    cx.poll(
+        &format!("change {change} to be INSYNC"),
+        interval,
+        || async { Ok((r53.change_status(change).await? == "INSYNC").then_some(())) },
+    )
+    .await
 }

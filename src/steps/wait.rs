@@ -29,7 +29,10 @@ impl Step for Wait {
     }
 
     async fn execute(&self, cx: &StepCx, _obs: &Observation) -> Result<Value, StepError> {
-        cx.note(&format!("waiting {}", humantime::format_duration(self.duration)));
+        cx.note(&format!(
+            "waiting {}",
+            humantime::format_duration(self.duration)
+        ));
         cx.sleep(self.duration).await?;
         Ok(Value::Null)
     }

@@ -11,7 +11,9 @@ use std::process::{Command, Output};
 /// CARGO_TARGET_DIR across worktrees overwrite each other's `target/debug/drctl`, so a test
 /// run can pin a copy of its own build.
 pub fn drctl_bin() -> PathBuf {
-    std::env::var_os("DRCTL_BIN").map(PathBuf::from).unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_drctl")))
+    std::env::var_os("DRCTL_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_drctl")))
 }
 
 /// `drctl` with a clean, explicit environment rooted at `dir`.
@@ -35,7 +37,11 @@ pub fn run(cmd: &mut Command) -> Output {
 }
 
 pub fn text(o: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
 }
 
 /// A minimal valid environment file, for tests that need no AWS.
@@ -49,8 +55,11 @@ pub fn workspace() -> tempfile::TempDir {
 
 /// Journal records of a run, parsed.
 pub fn journal(dir: &Path, run_id: &str) -> Vec<serde_json::Value> {
-    let text = std::fs::read_to_string(dir.join(".drctl/runs").join(run_id).join("journal.jsonl")).expect("journal");
-    text.lines().map(|l| serde_json::from_str(l).expect("json line")).collect()
+    let text = std::fs::read_to_string(dir.join(".drctl/runs").join(run_id).join("journal.jsonl"))
+        .expect("journal");
+    text.lines()
+        .map(|l| serde_json::from_str(l).expect("json line"))
+        .collect()
 }
 
 /// The single run in a workspace's state dir.

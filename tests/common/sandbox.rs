@@ -18,7 +18,11 @@ pub fn python() -> PathBuf {
         return PathBuf::from(p);
     }
     let p = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python");
-    assert!(p.exists(), "no sandbox venv at {}: run `make sandbox-venv` (make test does)", p.display());
+    assert!(
+        p.exists(),
+        "no sandbox venv at {}: run `make sandbox-venv` (make test does)",
+        p.display()
+    );
     p
 }
 
@@ -45,7 +49,9 @@ impl Sandbox {
                 }
             }
         });
-        let endpoint = rx.recv_timeout(Duration::from_secs(60)).expect("sandbox did not print `listening on` within 60 s");
+        let endpoint = rx
+            .recv_timeout(Duration::from_secs(60))
+            .expect("sandbox did not print `listening on` within 60 s");
         let dir = tempfile::tempdir().expect("tempdir");
         let t = Instant::now();
         let out = Command::new(python())
@@ -53,8 +59,18 @@ impl Sandbox {
             .arg(dir.path())
             .output()
             .expect("run seed");
-        assert!(out.status.success(), "seed failed after {:?}: {}{}", t.elapsed(), String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-        Sandbox { child, endpoint, dir }
+        assert!(
+            out.status.success(),
+            "seed failed after {:?}: {}{}",
+            t.elapsed(),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Sandbox {
+            child,
+            endpoint,
+            dir,
+        }
     }
 
     /// The seeded environment file.
@@ -63,11 +79,19 @@ impl Sandbox {
     }
 
     pub fn topology(&self) -> serde_json::Value {
-        serde_json::from_slice(&std::fs::read(self.dir.path().join("topology.json")).expect("topology.json")).expect("json")
+        serde_json::from_slice(
+            &std::fs::read(self.dir.path().join("topology.json")).expect("topology.json"),
+        )
+        .expect("json")
     }
 
     /// Call the control API (`/_sandbox/...`).
-    pub fn control(&self, method: &str, path: &str, body: Option<serde_json::Value>) -> serde_json::Value {
+    pub fn control(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> serde_json::Value {
         let url = format!("{}{}", self.endpoint, path);
         let client = mini_http::Client;
         let mut req = client.request(method.to_string(), &url);
@@ -126,7 +150,11 @@ mod mini_http {
     }
     impl Client {
         pub fn request(&self, method: String, url: &str) -> Request {
-            Request { method, url: url.to_string(), body: None }
+            Request {
+                method,
+                url: url.to_string(),
+                body: None,
+            }
         }
     }
     impl Request {
@@ -137,18 +165,29 @@ mod mini_http {
         pub fn send(self) -> Result<Response, String> {
             use std::io::{Read, Write};
             let rest = self.url.strip_prefix("http://").ok_or("only http")?;
-            let (host, path) = rest.split_once('/').map(|(h, p)| (h, format!("/{p}"))).unwrap_or((rest, "/".into()));
+            let (host, path) = rest
+                .split_once('/')
+                .map(|(h, p)| (h, format!("/{p}")))
+                .unwrap_or((rest, "/".into()));
             let mut s = std::net::TcpStream::connect(host).map_err(|e| e.to_string())?;
-            s.set_read_timeout(Some(std::time::Duration::from_secs(30))).ok();
+            s.set_read_timeout(Some(std::time::Duration::from_secs(30)))
+                .ok();
             let body = self.body.unwrap_or_default();
             write!(s, "{} {} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}", self.method, path, body.len()).map_err(|e| e.to_string())?;
             let mut buf = Vec::new();
             s.read_to_end(&mut buf).map_err(|e| e.to_string())?;
             let text = String::from_utf8_lossy(&buf).into_owned();
             let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-            let status = head.split_whitespace().nth(1).and_then(|c| c.parse().ok()).ok_or("bad status line")?;
+            let status = head
+                .split_whitespace()
+                .nth(1)
+                .and_then(|c| c.parse().ok())
+                .ok_or("bad status line")?;
             // The control API answers without chunking; tolerate it anyway by returning raw text.
-            Ok(Response { status, body: body.to_string() })
+            Ok(Response {
+                status,
+                body: body.to_string(),
+            })
         }
     }
     impl Response {
