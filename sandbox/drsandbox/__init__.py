@@ -11,3 +11,14 @@ __version__ = "0.1.0"
 
 # The one account every seeded resource lives in (moto's default account).
 DEFAULT_ACCOUNT = "123456789012"
+
+
+def backends(backend_dict) -> list:
+    """(account, region, backend) triples of a moto BackendDict, copied, so other threads may
+    add backends (or reset them) while we look without breaking the iteration."""
+    for _ in range(5):
+        try:
+            return list(backend_dict.iter_backends())
+        except RuntimeError:  # "dictionary changed size during iteration": look again
+            continue
+    return []

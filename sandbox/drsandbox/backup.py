@@ -332,7 +332,7 @@ def list_recovery_points_by_resource(self) -> str:
 def start_copy_job(self) -> str:
     body = _body(self)
     _require(body, "RecoveryPointArn", "SourceBackupVaultName", "DestinationBackupVaultArn", "IamRoleArn")
-    backend, region, account = self.backup_backend, self.region, self.current_account
+    backend, account = self.backup_backend, self.current_account
     src_vault = _vault(backend, body["SourceBackupVaultName"])
     rp = _find_point(backend, body["RecoveryPointArn"], src_vault.backup_vault_name)
     if rp["Status"] != "COMPLETED":

@@ -88,14 +88,24 @@ def cmd_serve(args) -> int:
     while not stop.wait(0.2):
         pass
     sandbox.stop()
-    return 0
+    # Everything is shut down; skip tearing down moto's large in-memory state object by
+    # object (seconds on a busy machine) and leave right away.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 def cmd_seed(args) -> int:
-    from .seed import seed
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from .seed import SeedError, seed
 
     t0 = time.monotonic()
-    topo = seed(_endpoint(args), args.out, args.domain)
+    try:
+        topo = seed(_endpoint(args), args.out, args.domain, reset=args.reset)
+    except (SeedError, ClientError, BotoCoreError) as e:
+        print(f"drsandbox: seeding failed: {e}", file=sys.stderr)
+        return 1
     print(f"seeded {topo['domain']} in {time.monotonic() - t0:.1f}s: "
           f"{os.path.join(args.out, 'topology.json')}, {os.path.join(args.out, 'drctl.yaml')}", flush=True)
     return 0
@@ -231,7 +241,8 @@ def render_state(st: dict) -> str:
 # --------------------------------------------------------------------------- parser
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m drsandbox", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m drsandbox",
+                                description="drsandbox: a two-region AWS sandbox (moto + honest fixes) for drctl")
     sub = p.add_subparsers(dest="command", required=True)
 
     def endpoint(sp):
@@ -249,6 +260,7 @@ def build_parser() -> argparse.ArgumentParser:
     endpoint(s)
     s.add_argument("--out", required=True, help="directory for topology.json and drctl.yaml")
     s.add_argument("--domain", default="example.test")
+    s.add_argument("--reset", action="store_true", help="forget all sandbox state first")
     s.set_defaults(func=cmd_seed)
 
     f = sub.add_parser("fault", help="inject or clear faults").add_subparsers(dest="action", required=True)

@@ -31,6 +31,7 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Callable
 
+from . import backends
 from .faults import MAX_HANG_SECONDS
 
 log = logging.getLogger("drsandbox.listeners")
@@ -57,6 +58,8 @@ class _Server(ThreadingHTTPServer):
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
     protocol_version = "HTTP/1.1"
+    # Socket reads and writes give up eventually (a blackhole hold does not read the socket).
+    timeout = MAX_HANG_SECONDS + 10
     def version_string(self) -> str:
         return "drsandbox"
 
@@ -387,7 +390,7 @@ class ListenerManager:
         from moto.elbv2.models import elbv2_backends
 
         seen: set[str] = set()
-        for account, region, backend in list(elbv2_backends.iter_backends()):
+        for account, region, backend in backends(elbv2_backends):
             for lb in list(backend.load_balancers.values()):
                 seen.add(lb.arn)
                 with self._lock:

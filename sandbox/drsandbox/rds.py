@@ -29,6 +29,8 @@ from moto.rds.exceptions import RDSClientError
 from moto.rds.models import rds_backends
 from moto.rds.responses import RDSResponse
 
+from . import backends
+
 log = logging.getLogger("drsandbox.rds")
 
 _SB = None
@@ -188,7 +190,7 @@ class LagPublisher:
                 log.exception("publishing ReplicaLag failed")
 
     def replicas(self):
-        for account, region, backend in list(rds_backends.iter_backends()):
+        for account, region, backend in backends(rds_backends):
             for db in list(backend.databases.values()):
                 if db.is_replica and db.source_db_instance_identifier:
                     yield account, region, db

@@ -39,6 +39,8 @@ from moto.route53.exceptions import InvalidInput, Route53ClientError
 from moto.route53.models import route53_backends
 from moto.route53.responses import Route53
 
+from . import backends
+
 log = logging.getLogger("drsandbox.route53")
 
 _SB = None  # the running Sandbox (set by install)
@@ -95,7 +97,7 @@ class HealthChecker:
     def _tick(self) -> None:
         now = time.monotonic()
         live: set[tuple[str, str]] = set()
-        for account, _, backend in list(route53_backends.iter_backends()):
+        for account, _, backend in backends(route53_backends):
             for hc in list(backend.health_checks.values()):
                 key = (account, hc.id)
                 live.add(key)

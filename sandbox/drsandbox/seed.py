@@ -141,12 +141,19 @@ def _db_address(c: _Clients, region: str, ident: str) -> dict:
     return db
 
 
-def seed(endpoint: str, out_dir: str, domain: str = "example.test") -> dict:
+def seed(endpoint: str, out_dir: str, domain: str = "example.test", reset: bool = False) -> dict:
     domain = domain.strip(".").lower()
     if not domain or " " in domain:
         raise SeedError(f"invalid domain {domain!r}")
     c = _Clients(endpoint)
     call(endpoint, "GET", "/_sandbox/healthz")
+    if reset:
+        call(endpoint, "POST", "/_sandbox/reset")
+    taken = [lb["LoadBalancerName"] for lb in c("elbv2", PRIMARY).describe_load_balancers()["LoadBalancers"]
+             if lb["LoadBalancerName"] == f"{APP}-frontend-{SHORT[PRIMARY]}"]
+    if taken:
+        raise SeedError(f"this sandbox is already seeded ({taken[0]} exists); seed again with --reset "
+                        "to start over, or restart the sandbox")
     account = c("sts").get_caller_identity()["Account"]
     regions: dict = {r: {"role": "primary" if r == PRIMARY else "standby"} for r in (PRIMARY, STANDBY)}
     for r in regions:

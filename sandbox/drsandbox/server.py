@@ -7,7 +7,8 @@ state transitions. Requests flow::
 
     client -> Middleware -> /_sandbox/*  control API (never faulted)
                          -> /moto-api/*  moto's own API (reset also resets the sandbox)
-                         -> faults (by SigV4 region/service) -> moto
+                         -> faults (by SigV4 region/service)
+                         -> RPC v2 CBOR requests translated to JSON (rpcv2.py) -> moto
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from werkzeug.serving import make_server
 
-from . import DEFAULT_ACCOUNT, backup, cloudfront, rds, route53
+from . import DEFAULT_ACCOUNT, backup, cloudfront, rds, route53, rpcv2
 from .faults import MAX_HANG_SECONDS, FaultTable, error_response, request_scope, roll
 from .listeners import ListenerManager
 from .profile import Profile
@@ -32,6 +33,9 @@ log = logging.getLogger("drsandbox.server")
 
 class _QuietHandler(MotoRequestHandler):
     """moto's request handler without a stderr line per request (use --verbose for that)."""
+
+    # A client that connects and then sends nothing must not hold a thread forever.
+    timeout = MAX_HANG_SECONDS + 10
 
     def log_request(self, code="-", size="-") -> None:
         if log.isEnabledFor(logging.DEBUG):
@@ -62,6 +66,8 @@ class Middleware:
                 status, headers, body = answer
                 start_response(f"{status} {http.client.responses.get(status, '')}", headers)
                 return [body]
+        if rpcv2.is_rpcv2(environ):
+            return rpcv2.handle(self.app, environ, start_response, service)
         return self.app(environ, start_response)
 
     def apply_faults(self, region: str, service: str | None, environ):
@@ -95,7 +101,8 @@ class _MotoServer(ThreadedMotoServer):
 
     def _server_entry(self) -> None:
         try:
-            app = Middleware(DomainDispatcherApplication(create_backend_app), self.sandbox)
+            self.dispatcher = DomainDispatcherApplication(create_backend_app)
+            app = Middleware(self.dispatcher, self.sandbox)
             self._server = make_server(self._ip_address, self._port, app, True, request_handler=_QuietHandler)
         except BaseException as e:  # e.g. port in use: report instead of hanging start()
             self.error = e
@@ -137,7 +144,33 @@ class Sandbox:
         self.health.start()
         self.lag.start()
         threading.Thread(target=self._reconcile_loop, name="listener-reconcile", daemon=True).start()
+        threading.Thread(target=self._warm_up, name="warm-up", daemon=True).start()
         return self.url
+
+    # The services and regions a warm-standby rehearsal touches first.
+    WARM_SERVICES = ("sts", "ec2", "elbv2", "autoscaling", "rds", "backup", "route53", "cloudfront", "cloudwatch")
+    WARM_REGIONS = ("us-east-1", "us-west-2")
+
+    def _warm_up(self) -> None:
+        """Pay moto's first-use costs (botocore models, Flask apps, regional backends) while
+        the first client is still starting, instead of inside its first requests."""
+        from moto.backends import get_backend
+        from moto.core.utils import get_service_model
+
+        dispatcher = self._moto.dispatcher
+        for name in self.WARM_SERVICES:
+            if self.stopping.is_set():
+                return
+            try:
+                get_service_model(name)
+                with dispatcher.lock:
+                    if name not in dispatcher.app_instances:
+                        dispatcher.app_instances[name] = dispatcher.create_app(name)
+                backends = get_backend(name)
+                for region in self.WARM_REGIONS if name not in ("route53", "cloudfront") else ("aws",):
+                    backends[DEFAULT_ACCOUNT][region]
+            except Exception:  # warming is an optimisation; a failure only costs time later
+                log.debug("warm-up of %s failed", name, exc_info=True)
 
     @property
     def url(self) -> str:

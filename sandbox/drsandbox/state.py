@@ -7,6 +7,7 @@ public record, CloudFront's first origin and status, and the active faults.
 
 from __future__ import annotations
 
+from . import backends as moto_backends
 from . import cloudfront, route53
 
 
@@ -16,9 +17,9 @@ def _regions_of(account: str) -> set[str]:
     from moto.rds.models import rds_backends
 
     regions: set[str] = set()
-    for backends, attr in ((rds_backends, "databases"), (autoscaling_backends, "autoscaling_groups"),
-                           (elbv2_backends, "load_balancers")):
-        for acct, region, backend in list(backends.iter_backends()):
+    for backend_dict, attr in ((rds_backends, "databases"), (autoscaling_backends, "autoscaling_groups"),
+                               (elbv2_backends, "load_balancers")):
+        for acct, region, backend in moto_backends(backend_dict):
             if acct == account and getattr(backend, attr, None):
                 regions.add(region)
     return regions

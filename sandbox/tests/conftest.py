@@ -7,11 +7,13 @@ and the aws CLI do; nothing reaches into the sandbox's memory.
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.error
@@ -33,20 +35,35 @@ ENV = dict(os.environ, PYTHONPATH=SANDBOX_DIR + os.pathsep + os.environ.get("PYT
 ENV.pop("DRSANDBOX_ENDPOINT", None)
 
 
+_PROCS: list = []
+
+
+@atexit.register
+def _kill_leftovers() -> None:
+    """Never leave a sandbox behind, whatever happened to the test that started it."""
+    for p in _PROCS:
+        if p.poll() is None:
+            p.kill()
+
+
 class Proc:
     """A running ``python -m drsandbox serve``."""
 
     def __init__(self, *args: str, timeout: float = 30.0) -> None:
         self.started = time.monotonic()
+        # stderr goes to a file: a pipe nobody drains would block the sandbox once it fills.
+        self.stderr = tempfile.TemporaryFile(mode="w+")
         self.proc = subprocess.Popen([sys.executable, "-m", "drsandbox", "serve", "--port", "0", *args],
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
+                                     stdout=subprocess.PIPE, stderr=self.stderr, text=True, env=ENV)
+        _PROCS.append(self.proc)
         line: list[str] = []
         reader = threading.Thread(target=lambda: line.append(self.proc.stdout.readline()), daemon=True)
         reader.start()
         reader.join(timeout)
         if not line or not line[0].startswith("listening on "):
             self.proc.kill()
-            raise RuntimeError(f"sandbox did not start: {line!r} {self.proc.stderr.read()[-2000:]}")
+            self.stderr.seek(0)
+            raise RuntimeError(f"sandbox did not start: {line!r} {self.stderr.read()[-2000:]}")
         self.ready = time.monotonic()
         self.url = line[0].split("listening on ", 1)[1].strip()
 
@@ -166,9 +183,11 @@ def sbx(sandbox_proc) -> Sandbox:
 @pytest.fixture
 def seeded(sbx, tmp_path):
     """The full warm-standby topology (python -m drsandbox seed), freshly seeded."""
-    out = subprocess.run([sys.executable, "-m", "drsandbox", "seed", "--endpoint", sbx.url, "--out", str(tmp_path)],
-                         env=ENV, capture_output=True, text=True, timeout=120)
-    assert out.returncode == 0, out.stderr
+    from drsandbox.seed import seed
+
+    # In-process (same code as `python -m drsandbox seed`, minus an interpreter start-up);
+    # test_cli.py runs the real command.
+    seed(sbx.url, str(tmp_path))
     with open(tmp_path / "topology.json") as f:
         topo = json.load(f)
     return sbx, topo, tmp_path

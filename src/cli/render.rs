@@ -232,6 +232,14 @@ impl ProgressSink for Live {
         }
     }
 
+    fn hold(&self) {
+        self.multi.set_draw_target(ProgressDrawTarget::hidden());
+    }
+
+    fn release(&self) {
+        self.multi.set_draw_target(ProgressDrawTarget::stderr());
+    }
+
     fn note(&self, step: &str, message: &str) {
         let rows = self.rows.lock().expect("rows");
         match rows.get(step) {

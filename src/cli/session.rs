@@ -65,7 +65,7 @@ pub async fn take_lease(
     };
     if let Some(old) = replaced {
         eprintln!(
-            "note: took over a stale lease (token {}) held by {} on {} pid {} since {}",
+            "note: took over the lease (token {}) held by {} on {} pid {} since {}: it had expired, its process was gone, or --break-lock",
             old.token,
             old.owner,
             old.host,
@@ -148,11 +148,21 @@ struct CliApprovals {
     file: FileApprovals,
     run_id: String,
     tty: bool,
+    progress: Arc<dyn ProgressSink>,
 }
 
 #[async_trait]
 impl ApprovalSource for CliApprovals {
     async fn wait(&self, step: &str, message: &str) -> Result<Approval, StepError> {
+        self.progress.hold();
+        let a = self.ask(step, message).await;
+        self.progress.release();
+        a
+    }
+}
+
+impl CliApprovals {
+    async fn ask(&self, step: &str, message: &str) -> Result<Approval, StepError> {
         eprintln!("\n  APPROVAL NEEDED for step `{step}`: {message}");
         eprintln!(
             "  approve from another terminal with: drctl approve {} {step}",
@@ -196,43 +206,49 @@ fn ask(prompt: &str) -> String {
     line.trim().to_string()
 }
 
+/// Print `header`, then ask until a choice is made. `first` is the one choice that differs
+/// between "before a step" (yes) and "after a failure" (retry).
+async fn choose(header: String, first: (&'static str, &'static str, Decision)) -> Decision {
+    tokio::task::spawn_blocking(move || {
+        eprintln!("{header}");
+        let (key, word, decision) = first;
+        let prompt = format!("  [{key}]{} / [s]kip / [a]bort / roll[b]ack? ", &word[1..]);
+        loop {
+            let answer = ask(&prompt);
+            if answer == key || answer == word {
+                return decision;
+            }
+            match answer.as_str() {
+                "s" | "skip" => return Decision::Skip(ask("  reason for skipping: ")),
+                "a" | "abort" => return Decision::Abort,
+                "b" | "rollback" => return Decision::Rollback,
+                _ => {}
+            }
+        }
+    })
+    .await
+    .unwrap_or(Decision::Abort)
+}
+
 #[async_trait]
 impl StepPrompter for CliPrompter {
     async fn before(&self, step: &StepDef, obs: &Observation) -> Decision {
-        let (id, kind) = (step.id().to_string(), step.kind.value.clone());
-        let (cur, int) = (obs.current.clone(), obs.intended.clone());
-        tokio::task::spawn_blocking(move || {
-            eprintln!("\nnext: {id} ({kind})\n  now:  {cur}\n  will: {int}");
-            loop {
-                match ask("  [y]es / [s]kip / [a]bort / roll[b]ack? ").as_str() {
-                    "y" | "yes" => return Decision::Go,
-                    "s" | "skip" => return Decision::Skip(ask("  reason for skipping: ")),
-                    "a" | "abort" => return Decision::Abort,
-                    "b" | "rollback" => return Decision::Rollback,
-                    _ => {}
-                }
-            }
-        })
-        .await
-        .unwrap_or(Decision::Abort)
+        let header = format!(
+            "\nnext: {} ({})\n  now:  {}\n  will: {}",
+            step.id(),
+            step.kind.value,
+            obs.current,
+            obs.intended
+        );
+        choose(header, ("y", "yes", Decision::Go)).await
     }
 
     async fn after_failure(&self, step: &StepDef, error: &str) -> Decision {
-        let (id, error) = (step.id().to_string(), error.to_string());
-        tokio::task::spawn_blocking(move || {
-            eprintln!("\n{id} failed: {error}");
-            loop {
-                match ask("  [r]etry / [s]kip / [a]bort / roll[b]ack? ").as_str() {
-                    "r" | "retry" => return Decision::Retry,
-                    "s" | "skip" => return Decision::Skip(ask("  reason for skipping: ")),
-                    "a" | "abort" => return Decision::Abort,
-                    "b" | "rollback" => return Decision::Rollback,
-                    _ => {}
-                }
-            }
-        })
+        choose(
+            format!("\n{} failed: {error}", step.id()),
+            ("r", "retry", Decision::Retry),
+        )
         .await
-        .unwrap_or(Decision::Abort)
     }
 }
 
@@ -250,22 +266,32 @@ pub fn command_line() -> String {
         .join(" ")
 }
 
-// The engine's parts come from several places (lease, journal, CLI flags); a struct for them
-// would only be built here.
-#[allow(clippy::too_many_arguments)]
+/// A run's journal, opened for writing under the lease.
+pub struct OpenRun<'a> {
+    pub run_id: &'a str,
+    pub run_dir: PathBuf,
+    pub journal: Box<dyn drctl::journal::JournalWriter>,
+    pub token: u64,
+}
+
 pub fn build_engine(
     g: &Global,
     m: &Mutating,
     env: Arc<Environment>,
     plan: Arc<Plan>,
-    run_id: &str,
-    run_dir: &Path,
-    journal: Box<dyn drctl::journal::JournalWriter>,
-    token: u64,
+    open: OpenRun<'_>,
     shutdown: CancellationToken,
     rerun: HashSet<String>,
 ) -> Result<Arc<Engine>> {
+    let OpenRun {
+        run_id,
+        run_dir,
+        journal,
+        token,
+    } = open;
+    let run_dir = run_dir.as_path();
     let operator = Operator::current();
+    let progress = progress_sink(g, &plan, m.step);
     let file = FileApprovals {
         run_dir: run_dir.to_path_buf(),
         poll: Duration::from_millis(300),
@@ -279,8 +305,13 @@ pub fn build_engine(
             file,
             run_id: run_id.into(),
             tty: is_tty(),
+            progress: progress.clone(),
         })
     };
+    // The event that opened this session (RunStarted or Resumed) was written before the sink existed.
+    if let Some(r) = journal.records().last() {
+        progress.record(r);
+    }
     Ok(Arc::new(Engine {
         plan: plan.clone(),
         run_id: run_id.into(),
@@ -290,7 +321,7 @@ pub fn build_engine(
         env,
         http: super::http_client()?,
         shutdown,
-        progress: progress_sink(g, &plan, m.step),
+        progress,
         approvals,
         prompter: if m.step {
             Some(Arc::new(CliPrompter))
@@ -328,7 +359,7 @@ pub fn finish(g: &Global, run_id: &str, end: &RunEnd) -> i32 {
             exit::PAUSED
         }
         RunEnd::Aborted { step, error } => {
-            eprintln!("run {run_id} aborted: step `{step}` failed: {error}\n  undo what it did: drctl rollback {run_id}");
+            eprintln!("run {run_id} aborted at step `{step}`: {error}\n  undo what it did: drctl rollback {run_id}");
             exit::FAILED
         }
         RunEnd::RolledBack(r) => rollback_summary(run_id, r),
@@ -456,10 +487,12 @@ pub async fn start_run_ex(g: &Global, p: Prepared, m: &Mutating) -> Result<(Stri
         m,
         Arc::new(p.env),
         plan,
-        &run_id,
-        &store.run_dir(&run_id),
-        journal,
-        held.lease.token,
+        OpenRun {
+            run_id: &run_id,
+            run_dir: store.run_dir(&run_id),
+            journal,
+            token: held.lease.token,
+        },
         shutdown,
         HashSet::new(),
     )?;
@@ -554,10 +587,12 @@ pub async fn resume(g: &Global, run: &str, m: &Mutating, rerun: &[String]) -> Re
         m,
         Arc::new(env),
         plan,
-        run,
-        &store.run_dir(run),
-        journal,
-        held.lease.token,
+        OpenRun {
+            run_id: run,
+            run_dir: store.run_dir(run),
+            journal,
+            token: held.lease.token,
+        },
         shutdown,
         rerun.iter().cloned().collect(),
     )?;
@@ -602,10 +637,12 @@ pub async fn rollback(g: &Global, run: &str, to: Option<&str>, m: &Mutating) -> 
         m,
         Arc::new(env),
         plan,
-        run,
-        &store.run_dir(run),
-        journal,
-        held.lease.token,
+        OpenRun {
+            run_id: run,
+            run_dir: store.run_dir(run),
+            journal,
+            token: held.lease.token,
+        },
         shutdown,
         HashSet::new(),
     )?;

@@ -111,6 +111,21 @@ fn yaml_error(src: &Source, e: &serde_saphyr::Error) -> Diagnostic {
     let full = e.without_snippet().to_string();
     let msg = full.lines().next().unwrap_or("invalid YAML").to_string();
     let msg = strip_position(&msg);
+    // `@LINE:COL rest`: a visitor's own, more precise place for the error.
+    if let Some((place, rest)) = msg.strip_prefix('@').and_then(|m| m.split_once(' ')) {
+        if let Some((l, c)) = place.split_once(':') {
+            if let (Ok(line), Ok(column)) = (l.parse(), c.parse()) {
+                let d = Diagnostic {
+                    file: src.name(),
+                    line,
+                    column,
+                    message: rest.to_string(),
+                    hint: None,
+                };
+                return d.hint("`drctl schema runbook` lists the kinds and their parameters");
+            }
+        }
+    }
     let hint = if msg.contains("unknown field") {
         "check the spelling; `drctl schema` prints every field this file may have"
     } else if msg.contains("unknown step kind") {

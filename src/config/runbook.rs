@@ -123,11 +123,16 @@ impl<'de> Visitor<'de> for StepVisitor {
                         return Err(de::Error::duplicate_field("kind"));
                     }
                     let k: Spanned<String> = map.next_value()?;
-                    if !StepSpec::KINDS.contains(&k.value.as_str()) {
+                    let kinds = StepSpec::kinds();
+                    if !kinds.contains(&k.value.as_str()) {
+                        // A custom error is placed at the enclosing map; carry the kind's own
+                        // place in the message (see `config::yaml_error`).
                         return Err(de::Error::custom(format!(
-                            "unknown step kind `{}`; known kinds: {}",
+                            "@{}:{} unknown step kind `{}`; known kinds: {}",
+                            k.referenced.line(),
+                            k.referenced.column(),
                             k.value,
-                            StepSpec::KINDS.join(", ")
+                            kinds.join(", ")
                         )));
                     }
                     kind = Some(k);

@@ -44,7 +44,7 @@ pub fn runbook() -> Value {
                     "required": ["id", "kind"],
                     "properties": {
                         "id": { "type": "string", "pattern": "^[A-Za-z0-9_-]+$" },
-                        "kind": { "enum": StepSpec::KINDS },
+                        "kind": { "enum": StepSpec::kinds() },
                         "with": { "type": "object", "description": "The kind's parameters" },
                         "description": { "type": "string" },
                         "depends_on": { "type": "array", "items": { "type": "string" }, "description": "Default: the previous step. [] runs at the start." },

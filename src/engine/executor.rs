@@ -142,6 +142,7 @@ impl Engine {
     /// Append one event durably and show it.
     pub async fn log(&self, event: Event) -> Result<Record, EngineError> {
         let r = self.journal.lock().await.append(self.token, event).await?;
+        tracing::info!(run = %self.run_id, seq = r.seq, event = r.event.name(), "journaled");
         self.progress.record(&r);
         Ok(r)
     }
@@ -336,7 +337,7 @@ impl Engine {
             Some(Stop::Abort(step, error)) => {
                 self.log(Event::RunFinished {
                     status: RunStatus::Aborted,
-                    message: format!("step `{step}` failed: {error}"),
+                    message: format!("at step `{step}`: {error}"),
                 })
                 .await?;
                 Ok(RunEnd::Aborted { step, error })
@@ -445,12 +446,7 @@ impl Engine {
                         continue;
                     }
                     Decision::Skip(reason) => {
-                        self.log(Event::StepSkipped {
-                            step: id,
-                            reason,
-                            by: self.operator.user.clone(),
-                        })
-                        .await?;
+                        self.skip(id, reason).await?;
                         return Ok(StepEnd::Ok);
                     }
                     d => return Ok(StepEnd::Decision(d)),
@@ -511,12 +507,7 @@ impl Engine {
                 match p.before(def, &obs).await {
                     Decision::Go | Decision::Retry => {}
                     Decision::Skip(reason) => {
-                        self.log(Event::StepSkipped {
-                            step: id,
-                            reason,
-                            by: self.operator.user.clone(),
-                        })
-                        .await?;
+                        self.skip(id, reason).await?;
                         return Ok(AttemptEnd::Skipped);
                     }
                     d => return Ok(AttemptEnd::Decision(d)),
@@ -543,6 +534,16 @@ impl Engine {
         self.log(succeed(Outcome::Changed, result)).await?;
         self.reached_checkpoint(def).await?;
         Ok(AttemptEnd::Done)
+    }
+
+    async fn skip(&self, step: String, reason: String) -> Result<(), EngineError> {
+        self.log(Event::StepSkipped {
+            step,
+            reason,
+            by: self.operator.user.clone(),
+        })
+        .await?;
+        Ok(())
     }
 
     async fn reached_checkpoint(&self, def: &StepDef) -> Result<(), EngineError> {

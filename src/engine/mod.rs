@@ -10,3 +10,6 @@ pub mod rollback;
 pub use executor::{Decision, Engine, EngineError, RunEnd, StepPrompter};
 pub use plan::Plan;
 pub use rollback::RollbackReport;
+
+#[cfg(test)]
+mod tests;

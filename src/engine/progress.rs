@@ -8,6 +8,10 @@ pub trait ProgressSink: Send + Sync {
     fn record(&self, r: &Record);
     /// A transient note from a running step ("waiting for status available").
     fn note(&self, step: &str, message: &str);
+    /// Stop redrawing while a human is asked something on the same terminal.
+    fn hold(&self) {}
+    /// Redraw again after `hold`.
+    fn release(&self) {}
 }
 
 /// Reports nothing. For tests and for commands whose caller prints its own summary.

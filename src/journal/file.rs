@@ -31,6 +31,17 @@ impl FileJournalStore {
     fn path(&self, run_id: &str) -> PathBuf {
         self.run_dir(run_id).join("journal.jsonl")
     }
+
+    fn read_bytes(&self, run_id: &str) -> Result<(PathBuf, Vec<u8>), JournalError> {
+        let path = self.path(run_id);
+        match std::fs::read(&path) {
+            Ok(b) => Ok((path, b)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                Err(JournalError::NoSuchRun(run_id.into()))
+            }
+            Err(e) => Err(io(&path)(e)),
+        }
+    }
 }
 
 fn io(path: &Path) -> impl Fn(std::io::Error) -> JournalError + '_ {
@@ -159,14 +170,7 @@ impl JournalStore for FileJournalStore {
         &self,
         run_id: &str,
     ) -> Result<(Box<dyn JournalWriter>, Vec<String>), JournalError> {
-        let path = self.path(run_id);
-        let bytes = match std::fs::read(&path) {
-            Ok(b) => b,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(JournalError::NoSuchRun(run_id.into()))
-            }
-            Err(e) => return Err(io(&path)(e)),
-        };
+        let (path, bytes) = self.read_bytes(run_id)?;
         let (records, good, warn) = parse(&path, &bytes)?;
         let mut file = std::fs::OpenOptions::new()
             .append(true)
@@ -190,14 +194,7 @@ impl JournalStore for FileJournalStore {
     }
 
     async fn read(&self, run_id: &str) -> Result<(Vec<Record>, Vec<String>), JournalError> {
-        let path = self.path(run_id);
-        let bytes = match std::fs::read(&path) {
-            Ok(b) => b,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(JournalError::NoSuchRun(run_id.into()))
-            }
-            Err(e) => return Err(io(&path)(e)),
-        };
+        let (path, bytes) = self.read_bytes(run_id)?;
         let (records, _, warn) = parse(&path, &bytes)?;
         Ok((records, warn.into_iter().collect()))
     }

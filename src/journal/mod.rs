@@ -8,6 +8,8 @@
 pub mod event;
 pub mod file;
 pub mod lease;
+#[cfg(test)]
+pub mod mem;
 pub mod replay;
 
 use async_trait::async_trait;

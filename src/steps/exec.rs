@@ -36,6 +36,24 @@ pub struct Exec {
     /// Working directory.
     #[serde(default)]
     pub cwd: Option<String>,
+    /// Marks the command as impossible to undo, with the reason (e.g. "deletes the old
+    /// snapshots"). Validation then requires an approval before it, and rollback stops here.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub irreversible: Option<Reason>,
+}
+
+/// `Reversibility::Irreversible` carries a `&'static str` so built-in kinds can name their reason
+/// without allocating. A runbook's own reason is leaked once when the file is parsed: a few bytes
+/// per loaded runbook, for the life of a short-lived process.
+#[derive(Debug, Clone, Copy)]
+pub struct Reason(pub &'static str);
+
+impl<'de> Deserialize<'de> for Reason {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Ok(Reason(Box::leak(s.into_boxed_str())))
+    }
 }
 
 struct Ran {
@@ -113,7 +131,10 @@ impl Step for Exec {
         } else {
             Observation::new(
                 Satisfied::NotDone,
-                format!("check exited {:?}", ran.code),
+                format!(
+                    "check exited {}",
+                    ran.code.map_or("by signal".into(), |c| c.to_string())
+                ),
                 intended,
             )
         })
@@ -165,7 +186,9 @@ impl Step for Exec {
     }
 
     fn reversibility(&self) -> Reversibility {
-        if self.undo.is_some() {
+        if let Some(Reason(why)) = self.irreversible {
+            Reversibility::Irreversible(why)
+        } else if self.undo.is_some() {
             Reversibility::Reversible
         } else {
             Reversibility::NothingToUndo

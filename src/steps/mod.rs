@@ -39,6 +39,9 @@ pub mod route53_record;
 pub mod route53_verify;
 pub mod wait;
 
+#[cfg(test)]
+pub mod testing;
+
 /// Whether the state a step wants is already there.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -147,8 +150,8 @@ pub trait ApprovalGate: Send + Sync {
     async fn request(&self, step: &str, message: &str) -> Result<Approval, StepError>;
 }
 
-/// Where a step's progress notes go: `(step id, message)`.
-pub type NoteFn = Arc<dyn Fn(&str, &str) + Send + Sync>;
+/// Sink for progress notes: (step id, message).
+pub type Notes = Arc<dyn Fn(&str, &str) + Send + Sync>;
 
 /// Everything a step may use while it runs. Built by the engine, one per step attempt.
 #[derive(Clone)]
@@ -163,7 +166,7 @@ pub struct StepCx {
     /// Results of completed steps, for `${steps.ID.KEY}` references.
     pub outputs: Arc<Mutex<BTreeMap<String, Value>>>,
     /// Progress notes for the terminal ("waiting for status available").
-    pub notes: NoteFn,
+    pub notes: Notes,
     /// Warnings the engine journals (as `Event::Warning`) when the attempt ends.
     pub warnings: Arc<Mutex<Vec<String>>>,
 }
@@ -262,32 +265,42 @@ pub trait Step: Send + Sync {
 }
 
 macro_rules! step_kinds {
-    ($( $name:literal => $variant:ident($module:ident :: $ty:ident) ),* $(,)?) => {
+    ($( $(#[$attr:meta])* $name:literal => $variant:ident($module:ident :: $ty:ident) ),* $(,)?) => {
         /// Every step kind drctl knows, with its parameters.
         #[derive(Debug, Clone)]
-        pub enum StepSpec { $( $variant($module::$ty) ),* }
+        pub enum StepSpec { $( $(#[$attr])* $variant($module::$ty) ),* }
 
         impl StepSpec {
-            pub const KINDS: &'static [&'static str] = &[$($name),*];
+            /// The kind names, in the order of the list below.
+            // Pushes rather than `vec![]`: a `#[cfg]` may drop an entry.
+            #[allow(clippy::vec_init_then_push)]
+            pub fn kinds() -> Vec<&'static str> {
+                let mut v = Vec::new();
+                $( $(#[$attr])* v.push($name); )*
+                v
+            }
 
             pub fn kind(&self) -> &'static str {
-                match self { $(StepSpec::$variant(_) => $name),* }
+                match self { $( $(#[$attr])* StepSpec::$variant(_) => $name ),* }
             }
 
             pub fn deserialize_kind<'de, D: Deserializer<'de>>(kind: &str, d: D) -> Result<Self, D::Error> {
                 match kind {
-                    $($name => <$module::$ty as Deserialize>::deserialize(d).map(StepSpec::$variant),)*
+                    $( $(#[$attr])* $name => <$module::$ty as Deserialize>::deserialize(d).map(StepSpec::$variant), )*
                     other => Err(de::Error::custom(format!("unknown step kind `{other}`"))),
                 }
             }
 
             pub fn step(&self) -> &dyn Step {
-                match self { $(StepSpec::$variant(s) => s),* }
+                match self { $( $(#[$attr])* StepSpec::$variant(s) => s ),* }
             }
 
             /// JSON Schema of each kind's `with` parameters.
+            #[allow(clippy::vec_init_then_push)]
             pub fn schemas() -> Vec<(&'static str, schemars::Schema)> {
-                vec![$(($name, schemars::schema_for!($module::$ty))),*]
+                let mut v = Vec::new();
+                $( $(#[$attr])* v.push(($name, schemars::schema_for!($module::$ty))); )*
+                v
             }
         }
     };
@@ -310,6 +323,8 @@ step_kinds! {
     "ec2.update_launch_template" => Ec2UpdateLaunchTemplate(ec2_launch_template::UpdateLaunchTemplate),
     "asg.scale" => AsgScale(asg_scale::Scale),
     "elbv2.wait_healthy" => Elbv2WaitHealthy(elbv2_healthy::WaitHealthy),
+    #[cfg(test)]
+    "test.step" => Test(testing::TestStep),
 }
 
 impl StepSpec {

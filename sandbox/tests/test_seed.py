@@ -1,0 +1,185 @@
+"""The seeded warm-standby topology, its files, and the issue's "done when" scenarios, driven
+with the aws CLI as a new user would.
+
+On plain moto none of this works: there are no local listeners, TestDNSAnswer is a 404,
+Backup jobs do not exist, promotion keeps the replica link and IfMatch is ignored.
+"""
+
+import json
+import os
+import time
+
+import yaml
+
+from conftest import REPO, aws_cli, http_get, run_cli, wait_for
+
+HC_INTERVAL, HC_THRESHOLD = 0.5, 3  # instant profile at time scale 0.5, seeded FailureThreshold
+
+
+def _keys_match(example, ours, path="") -> list[str]:
+    """Differences between the example's key layout and ours ('...' in the example is a
+    placeholder for 'same shape')."""
+    problems = []
+    if isinstance(example, dict):
+        if not isinstance(ours, dict):
+            return [f"{path}: expected a mapping"]
+        if set(ours) != set(example):
+            problems.append(f"{path}: keys {sorted(ours)} != example {sorted(example)}")
+        for k in set(ours) & set(example):
+            if example[k] != "...":
+                problems += _keys_match(example[k], ours[k], f"{path}.{k}")
+    elif isinstance(example, list) and example and isinstance(example[0], dict):
+        union = {k for e in example for k in e}
+        required = set.intersection(*(set(e) for e in example))
+        for i, item in enumerate(ours):
+            if not required <= set(item) <= union:
+                problems.append(f"{path}[{i}]: keys {sorted(item)} not within example {sorted(union)}")
+            for k in set(item) & union:
+                sub = next((e[k] for e in example if k in e and e[k] != "..."), None)
+                if isinstance(sub, dict):
+                    problems += _keys_match(sub, item[k], f"{path}[{i}].{k}")
+    return problems
+
+
+def test_drctl_yaml_matches_example_layout(seeded):
+    """drctl.yaml has exactly the keys of docs/drctl.yaml.example (the Rust side denies
+    unknown fields), filled with the seeded ids."""
+    sbx, topo, out = seeded
+    ours = yaml.safe_load((out / "drctl.yaml").read_text())
+    example_path = os.path.join(REPO, "docs", "drctl.yaml.example")
+    if os.path.exists(example_path):
+        with open(example_path) as f:
+            example = yaml.safe_load(f)
+        assert _keys_match(example, ours) == []
+    assert ours["aws"]["endpoint_url"] == sbx.url
+    east = ours["regions"]["us-east-1"]
+    assert east["database"]["instance_id"] == "shop-db-use1"
+    assert ours["regions"]["us-west-2"]["database"]["instance_id"] == "shop-db-usw2"
+    assert ours["route53"]["record_name"] == "api.example.test."
+    assert ours["cloudfront"]["origins"] == {"us-east-1": "primary-frontend", "us-west-2": "standby-frontend"}
+    names = {t["name"] for t in ours["probes"]["targets"]}
+    assert names == {"primary-frontend", "primary-backend", "standby-frontend", "standby-backend"}
+    for t in ours["probes"]["targets"]:
+        assert t["http"]["url"].endswith("/health")
+        assert http_get(t["http"]["url"])[:2] == (200, "ok")
+
+
+def test_topology_lists_every_id_and_listener(seeded):
+    """topology.json maps every ALB DNS name (and the edges) to a live local listener, and
+    the seeded resources exist as described."""
+    sbx, topo, _ = seeded
+    for region, reg in topo["regions"].items():
+        for tier, alb in reg["albs"].items():
+            assert topo["listeners"][alb["dns_name"]] == alb["url"]
+            status, body, _ = http_get(alb["url"] + "/")
+            assert status == 200 and f"region={region}" in body
+        groups = sbx.client("autoscaling", region).describe_auto_scaling_groups()["AutoScalingGroups"]
+        want = 2 if region == "us-east-1" else 1
+        assert all(g["DesiredCapacity"] == want and g["MaxSize"] == 4 for g in groups)
+    assert topo["listeners"]["api.example.test"] == topo["route53"]["public_url"]
+    assert topo["listeners"][topo["cloudfront"]["domain_name"]] == topo["cloudfront"]["url"]
+    # Standby launch templates run the AMI that AWS Backup copied over.
+    lt = topo["regions"]["us-west-2"]["asgs"]["frontend"]
+    assert lt["ami_id"] == topo["backup"]["copied_ami_id"]
+    assert sbx.client("ec2", "us-west-2").describe_images(ImageIds=[lt["ami_id"]])["Images"][0]["State"] == "available"
+    points = sbx.client("backup", "us-west-2").list_recovery_points_by_backup_vault(
+        BackupVaultName="shop-vault-usw2")["RecoveryPoints"]
+    assert [p["Status"] for p in points] == ["COMPLETED"]
+    assert "region=us-east-1" in http_get(topo["route53"]["public_url"] + "/")[1]
+    assert "region=us-east-1" in http_get(topo["cloudfront"]["url"] + "/")[1]
+
+
+def test_done_when_outage_fails_over_dns(seeded):
+    """After `fault set outage --region us-east-1` the primary health check reports failure
+    within interval x threshold and `aws route53 test-dns-answer` returns the standby ALB;
+    the public name then serves region=us-west-2."""
+    sbx, topo, _ = seeded
+    r53 = sbx.client("route53")
+    zone, hc = topo["route53"]["public_zone_id"], topo["route53"]["health_check_id"]
+    standby = topo["regions"]["us-west-2"]["albs"]["backend"]["dns_name"]
+    wait_for(lambda: r53.get_health_check_status(HealthCheckId=hc)["HealthCheckObservations"])
+    r = run_cli("fault", "set", "outage", "--region", "us-east-1", "--endpoint", sbx.url)
+    assert r.returncode == 0, r.stderr
+    t0 = time.monotonic()
+    wait_for(lambda: r53.test_dns_answer(HostedZoneId=zone, RecordName="api.example.test",
+                                         RecordType="A")["RecordData"] == [standby], timeout=10)
+    took = time.monotonic() - t0
+    # One probe timeout (0.25 s) on top of interval x threshold, plus polling and a busy CPU.
+    assert took <= HC_INTERVAL * HC_THRESHOLD + 1.0, took
+    status = json.loads(aws_cli(sbx.url, "route53", "get-health-check-status", "--health-check-id", hc).stdout)
+    assert status["HealthCheckObservations"][0]["StatusReport"]["Status"].startswith("Failure")
+    answer = json.loads(aws_cli(sbx.url, "route53", "test-dns-answer", "--hosted-zone-id", zone,
+                                "--record-name", "api.example.test", "--record-type", "A").stdout)
+    assert answer["RecordData"] == [standby]
+    assert "region=us-west-2" in http_get(topo["route53"]["public_url"] + "/")[1]
+    assert "region=us-west-2" in http_get(topo["cloudfront"]["url"] + "/", timeout=10)[1]
+
+
+def test_done_when_copy_job_via_aws_cli(seeded):
+    """`aws backup start-copy-job` reaches COMPLETED and the AMI is described in us-west-2."""
+    sbx, topo, _ = seeded
+    r = aws_cli(sbx.url, "backup", "start-copy-job", "--region", "us-east-1",
+                "--recovery-point-arn", topo["backup"]["recovery_point_arn"],
+                "--source-backup-vault-name", "shop-vault-use1",
+                "--destination-backup-vault-arn", topo["regions"]["us-west-2"]["backup_vault"]["arn"],
+                "--iam-role-arn", "arn:aws:iam::123456789012:role/backup")
+    assert r.returncode == 0, r.stderr
+    job_id = json.loads(r.stdout)["CopyJobId"]
+
+    def state():
+        out = aws_cli(sbx.url, "backup", "describe-copy-job", "--region", "us-east-1", "--copy-job-id", job_id)
+        job = json.loads(out.stdout)["CopyJob"]
+        return job if job["State"] == "COMPLETED" else None
+
+    job = wait_for(state, timeout=20, interval=0.2)
+    ami = job["DestinationRecoveryPointArn"].split("/")[-1]
+    images = json.loads(aws_cli(sbx.url, "ec2", "describe-images", "--region", "us-west-2", "--image-ids", ami).stdout)
+    assert images["Images"][0]["ImageId"] == ami and images["Images"][0]["State"] == "available"
+
+
+def test_done_when_promote_via_aws_cli(seeded):
+    """`aws rds promote-read-replica` ends with a replica that no longer names a source."""
+    sbx, topo, _ = seeded
+    r = aws_cli(sbx.url, "rds", "promote-read-replica", "--region", "us-west-2", "--db-instance-identifier", "shop-db-usw2")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["DBInstance"]["DBInstanceStatus"] == "modifying"
+
+    def promoted():
+        out = aws_cli(sbx.url, "rds", "describe-db-instances", "--region", "us-west-2",
+                      "--db-instance-identifier", "shop-db-usw2")
+        db = json.loads(out.stdout)["DBInstances"][0]
+        return db if db["DBInstanceStatus"] == "available" else None
+
+    db = wait_for(promoted, timeout=20, interval=0.2)
+    assert "ReadReplicaSourceDBInstanceIdentifier" not in db
+    st = sbx.control("GET", "/_sandbox/state")[1]
+    assert st["regions"]["us-west-2"]["writer"] == ["shop-db-usw2"] and st["replica_links"] == []
+
+
+def test_done_when_stale_etag_via_aws_cli(seeded, tmp_path):
+    """`aws cloudfront update-distribution` with a stale ETag fails with PreconditionFailed."""
+    sbx, topo, _ = seeded
+    dist = topo["cloudfront"]["distribution_id"]
+    got = json.loads(aws_cli(sbx.url, "cloudfront", "get-distribution-config", "--id", dist).stdout)
+    cfg = tmp_path / "cfg.json"
+    cfg.write_text(json.dumps(got["DistributionConfig"]))
+    ok = aws_cli(sbx.url, "cloudfront", "update-distribution", "--id", dist, "--if-match", got["ETag"],
+                 "--distribution-config", f"file://{cfg}")
+    assert ok.returncode == 0, ok.stderr
+    assert json.loads(ok.stdout)["ETag"] != got["ETag"]
+    stale = aws_cli(sbx.url, "cloudfront", "update-distribution", "--id", dist, "--if-match", got["ETag"],
+                    "--distribution-config", f"file://{cfg}")
+    assert stale.returncode != 0 and "PreconditionFailed" in stale.stderr
+
+
+def test_cdn_fails_over_when_primary_frontend_breaks(seeded):
+    """CloudFront's origin group sends users to the standby frontend when the primary one
+    refuses connections or answers 5xx, and back when it recovers."""
+    sbx, topo, _ = seeded
+    primary = topo["regions"]["us-east-1"]["albs"]["frontend"]["dns_name"]
+    for mode in ("down", "error"):
+        sbx.listener(primary, mode)
+        status, body, headers = http_get(topo["cloudfront"]["url"] + "/")
+        assert status == 200 and "region=us-west-2" in body and headers["x-drsandbox-origin"] == "standby-frontend"
+    sbx.listener(primary, "up")
+    assert http_get(topo["cloudfront"]["url"] + "/")[2]["x-drsandbox-origin"] == "primary-frontend"
