@@ -102,10 +102,12 @@ impl Step for PromoteReplica {
                         humantime::format_duration(max_lag)
                     )))
                 }
+                // RDS publishes ReplicaLag once a minute: a young replica (or a sandbox just
+                // seeded) has none yet. Worth another attempt; the step's retries bound it.
                 None if !self.force => {
-                    return Err(StepError::permanent(format!(
+                    return Err(StepError::retryable(format!(
                         "no ReplicaLag data for {} in the last 10 minutes, so the data loss of a promotion is unknown; \
-                         set `force: true` to promote anyway",
+                         waiting for a datapoint (set `force: true` to promote without one)",
                         db.id
                     )))
                 }
