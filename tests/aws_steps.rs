@@ -379,6 +379,20 @@ async fn compute_image_launch_template_scale_and_health() {
         .unwrap()
         .to_string();
 
+    // Names the environment does not define are validation errors naming what exists.
+    let text =
+        "name: t\nsteps:\n  - id: s\n    kind: asg.scale\n    with: { role: standby, asg: nope }\n";
+    let err = config::parse_runbook(
+        &Source::from_text(Path::new("t.yaml"), text.into()),
+        Some(&h.env),
+    )
+    .expect_err("undefined ASG");
+    assert!(
+        err.to_string()
+            .contains("no ASG named `nope` (defined: backend, frontend)"),
+        "{err}"
+    );
+
     // latest_image: the AMI AWS Backup copied into the standby vault.
     let img = h.step("ec2.latest_image", "{ role: standby }");
     let obs = observe(&img, &cx).await;
