@@ -293,6 +293,40 @@ fn check_passes_on_a_ready_standby_and_fails_on_a_missing_replica_or_stale_ami()
     let (code, v) = check_json(&sb);
     assert_eq!(code, Some(0), "{v:#}");
     assert_eq!(v["failed"], 0, "{v:#}");
+
+    // The runbook's least-privilege policy names the actions and the resources of this env.
+    let out = common::run(drctl(&sb).args(["iam-policy", &runbook()]));
+    assert!(out.status.success(), "{}", common::text(&out));
+    let policy: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let stmts = policy["Statement"].as_array().unwrap();
+    let grants = |action: &str, resource: &str| {
+        stmts.iter().any(|st| {
+            st["Action"].as_array().unwrap().iter().any(|a| a == action)
+                && (st["Resource"] == resource
+                    || st["Resource"]
+                        .as_array()
+                        .is_some_and(|r| r.iter().any(|x| x == resource)))
+        })
+    };
+    assert!(
+        grants(
+            "rds:PromoteReadReplica",
+            "arn:aws:rds:us-west-2:*:db:shop-db-usw2"
+        ),
+        "{policy:#}"
+    );
+    assert!(
+        grants(
+            "rds:StopDBInstance",
+            "arn:aws:rds:us-east-1:*:db:shop-db-use1"
+        ),
+        "{policy:#}"
+    );
+    assert!(grants("autoscaling:UpdateAutoScalingGroup", "arn:aws:autoscaling:us-west-2:*:autoScalingGroup:*:autoScalingGroupName/shop-frontend-usw2"), "{policy:#}");
+    assert!(
+        !grants("rds:PromoteReadReplica", "*"),
+        "promotion is not granted on every instance: {policy:#}"
+    );
     let out = common::run(drctl(&sb).args(["check"]));
     assert!(
         common::text(&out).contains("PASS") && common::text(&out).contains("database replica"),
