@@ -191,10 +191,10 @@ async fn rds_fence_then_promote_with_lag_guard() {
         promote.step().reversibility(),
         Reversibility::Irreversible(_)
     ));
-    let obs = observe(&promote, &cx).await;
+    // Refused while observing, before any intent would be journaled.
     let err = promote
         .step()
-        .execute(&cx, &obs)
+        .observe(&cx)
         .await
         .expect_err("lag 900s > 5m must refuse");
     assert!(

@@ -413,3 +413,63 @@ fn check_reports_a_hung_region_as_timed_out() {
     assert_eq!((status, reason), ("FAIL", "timed out after 2s"), "{v:#}");
     sb.clear_faults();
 }
+
+#[test]
+fn a_lagging_replica_pauses_the_run_before_promotion_and_a_rollback_puts_everything_back() {
+    let sb = Sandbox::start();
+    sb.control(
+        "POST",
+        "/_sandbox/replica-lag",
+        Some(json!({"region": "us-west-2", "instance_id": "shop-db-usw2", "seconds": 900})),
+    );
+    let out = failover(&sb);
+    let text = common::text(&out);
+    assert_eq!(out.status.code(), Some(5), "paused: {text}");
+    assert!(
+        text.contains("lags 900s") && text.contains("force: true"),
+        "{text}"
+    );
+    assert!(
+        text.contains("drctl resume") && text.contains("drctl rollback"),
+        "says what to do next: {text}"
+    );
+    let st = sb.state();
+    assert_eq!(db_role(&st), "replica", "nothing promoted: {st:#}");
+
+    // The refusal came before any intent: the journal shows no promotion was attempted.
+    let run = common::only_run(sb.dir.path());
+    let j = common::journal(sb.dir.path(), &run);
+    assert!(
+        step_events(&j, "promote_replica", "step_intent").is_empty(),
+        "no promotion intent journaled"
+    );
+
+    // Roll back: everything done so far is undone, and nothing stops at the promotion.
+    let out = common::run(drctl(&sb).args(["rollback", &run, "--yes"]));
+    assert_eq!(
+        out.status.code(),
+        Some(6),
+        "rolled back: {}",
+        common::text(&out)
+    );
+    let st = sb.state();
+    assert_eq!(
+        region(&st, "us-east-1")["databases"][0]["status"],
+        "available",
+        "fence undone: {st:#}"
+    );
+    assert_eq!(
+        st["cloudfront"]["first_origin_region"], "us-east-1",
+        "{st:#}"
+    );
+    for asg in region(&st, "us-west-2")["asgs"].as_array().unwrap() {
+        assert_eq!(asg["desired"], 1, "standby back at its warm size: {asg}");
+    }
+    assert_eq!(st["route53"]["answer_region"], "us-east-1");
+}
+
+fn db_role(st: &Value) -> &str {
+    region(st, "us-west-2")["databases"][0]["role"]
+        .as_str()
+        .unwrap_or("?")
+}

@@ -40,6 +40,42 @@ fn result(db: &DbInstance, lag: Option<f64>) -> Value {
 }
 
 impl PromoteReplica {
+    /// The replica's lag now, or a refusal: above `max_lag` (permanent: the operator decides),
+    /// or no datapoint (retryable: RDS publishes once a minute). `force` turns both into
+    /// journaled warnings.
+    async fn lag_guard(&self, cx: &StepCx, db: &DbInstance) -> Result<Option<f64>, StepError> {
+        let region = cx.env.region_of(self.role);
+        let max_lag = self.max_lag.unwrap_or(cx.env.targets.rpo);
+        let lag = cx
+            .aws
+            .cloudwatch(region)
+            .await
+            .replica_lag(&db.id, Duration::from_secs(600))
+            .await?;
+        match lag {
+            Some(l) if l > max_lag.as_secs_f64() && !self.force => Err(StepError::permanent(format!(
+                "replica {} lags {l:.0}s behind its source, above max_lag {}: promoting now loses up to {l:.0}s of writes. \
+                 Wait for it to catch up, or set `force: true` to accept the loss",
+                db.id,
+                humantime::format_duration(max_lag)
+            ))),
+            None if !self.force => Err(StepError::retryable(format!(
+                "no ReplicaLag data for {} in the last 10 minutes, so the data loss of a promotion is unknown; \
+                 waiting for a datapoint (set `force: true` to promote without one)",
+                db.id
+            ))),
+            Some(l) if l > max_lag.as_secs_f64() => {
+                cx.warn(&format!("promoting {} with replica lag {l:.0}s above max_lag (force: true)", db.id));
+                Ok(lag)
+            }
+            None => {
+                cx.warn(&format!("promoting {} without ReplicaLag data (force: true): RPO unknown", db.id));
+                Ok(lag)
+            }
+            _ => Ok(lag),
+        }
+    }
+
     async fn describe(&self, cx: &StepCx) -> Result<DbInstance, StepError> {
         let db = database(&cx.env, self.role)?;
         Ok(cx
@@ -53,68 +89,53 @@ impl PromoteReplica {
 
 #[async_trait]
 impl Step for PromoteReplica {
+    /// Read-only, and where the lag guard lives: a refusal here happens before any intent is
+    /// journaled, so the run shows that nothing was attempted and a rollback does not stop at
+    /// a promotion that never started.
     async fn observe(&self, cx: &StepCx) -> Result<Observation, StepError> {
         let db = self.describe(cx).await?;
-        let prior = json!({ "replica_source": db.replica_source, "status": db.status });
         if db.is_available_writer() {
             return Ok(Observation::new(
                 Satisfied::Done,
                 format!("{} is a writer ({})", db.id, db.status),
                 "nothing: already promoted",
             )
-            .with_prior(prior)
+            .with_prior(json!({ "replica_source": db.replica_source, "status": db.status }))
             .with_result(result(&db, None)));
         }
-        let current = match &db.replica_source {
-            Some(src) => format!("{} is a read replica of {src} ({})", db.id, db.status),
-            None => format!("{} is being promoted ({})", db.id, db.status),
+        let (current, lag) = match &db.replica_source {
+            Some(src) if db.status == "available" => {
+                let lag = self.lag_guard(cx, &db).await?;
+                let shown = lag
+                    .map(|l| format!("lag {l:.0}s"))
+                    .unwrap_or_else(|| "lag unknown".into());
+                (
+                    format!("{} is a read replica of {src} ({shown})", db.id),
+                    lag,
+                )
+            }
+            Some(src) => (
+                format!("{} is a read replica of {src} ({})", db.id, db.status),
+                None,
+            ),
+            None => (format!("{} is being promoted ({})", db.id, db.status), None),
         };
         Ok(Observation::new(
             Satisfied::NotDone,
             current,
             format!("promote {} to a standalone writer (IRREVERSIBLE)", db.id),
         )
-        .with_prior(prior))
+        .with_prior(
+            json!({ "replica_source": db.replica_source, "status": db.status, "lag_s": lag }),
+        ))
     }
 
-    async fn execute(&self, cx: &StepCx, _obs: &Observation) -> Result<Value, StepError> {
+    async fn execute(&self, cx: &StepCx, obs: &Observation) -> Result<Value, StepError> {
         let region = cx.env.region_of(self.role).to_string();
         let db = self.describe(cx).await?;
-        let max_lag = self.max_lag.unwrap_or(cx.env.targets.rpo);
+        let lag = obs.prior.get("lag_s").and_then(Value::as_f64);
         // A promotion already under way (drctl died after asking) must not be asked twice.
-        let in_progress = !db.is_replica() || db.status != "available";
-        let lag = if db.is_replica() {
-            cx.aws
-                .cloudwatch(&region)
-                .await
-                .replica_lag(&db.id, Duration::from_secs(600))
-                .await?
-        } else {
-            None
-        };
-        if !in_progress {
-            match lag {
-                Some(l) if l > max_lag.as_secs_f64() && !self.force => {
-                    return Err(StepError::permanent(format!(
-                        "replica {} lags {l:.0}s behind its source, above max_lag {}: promoting now loses up to {l:.0}s of writes. \
-                         Wait for it to catch up, or set `force: true` to accept the loss",
-                        db.id,
-                        humantime::format_duration(max_lag)
-                    )))
-                }
-                // RDS publishes ReplicaLag once a minute: a young replica (or a sandbox just
-                // seeded) has none yet. Worth another attempt; the step's retries bound it.
-                None if !self.force => {
-                    return Err(StepError::retryable(format!(
-                        "no ReplicaLag data for {} in the last 10 minutes, so the data loss of a promotion is unknown; \
-                         waiting for a datapoint (set `force: true` to promote without one)",
-                        db.id
-                    )))
-                }
-                Some(l) if l > max_lag.as_secs_f64() => cx.warn(&format!("promoting {} with replica lag {l:.0}s above max_lag (force: true)", db.id)),
-                None => cx.warn(&format!("promoting {} without ReplicaLag data (force: true): RPO unknown", db.id)),
-                _ => {}
-            }
+        if db.is_replica() && db.status == "available" {
             cx.note(&format!(
                 "promoting {} (replica lag {})",
                 db.id,
