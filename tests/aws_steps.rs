@@ -358,16 +358,39 @@ async fn cloudfront_promote_origin_and_undo() {
     let st = h.state();
     assert_eq!(st["cloudfront"]["first_origin_region"], "us-east-1");
     assert_eq!(st["cloudfront"]["status"], "Deployed");
-    // A stale ETag is refused by the service: the adapter re-read, so it never sent one.
-    let cf = h.aws.cloudfront().await;
-    let g = cf
-        .origin_group(
-            &h.env.cloudfront.as_ref().unwrap().distribution_id,
-            "shop-frontend-group",
-        )
+    // Concurrent writers: each update carries the ETag it read; the losers get
+    // PreconditionFailed from the service, re-read and try again, so none fails.
+    let dist = h.env.cloudfront.as_ref().unwrap().distribution_id.clone();
+    let orders = [
+        ["standby-frontend", "primary-frontend"],
+        ["primary-frontend", "standby-frontend"],
+    ];
+    let writers: Vec<_> = (0..6)
+        .map(|i| {
+            let cf = h.aws.clone();
+            let dist = dist.clone();
+            let order: Vec<String> = orders[i % 2].iter().map(|s| s.to_string()).collect();
+            tokio::spawn(async move {
+                cf.cloudfront()
+                    .await
+                    .set_member_order(&dist, "shop-frontend-group", &order)
+                    .await
+            })
+        })
+        .collect();
+    for w in writers {
+        w.await
+            .unwrap()
+            .expect("no writer fails on a concurrent update");
+    }
+    let g = h
+        .aws
+        .cloudfront()
+        .await
+        .origin_group(&dist, "shop-frontend-group")
         .await
         .unwrap();
-    assert_eq!(g.members, vec!["primary-frontend", "standby-frontend"]);
+    assert_eq!(g.members.len(), 2, "{g:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -17,7 +17,7 @@ pub struct OriginGroup {
 }
 
 /// How many times an update re-reads the configuration after losing an ETag race.
-const PRECONDITION_RETRIES: u32 = 5;
+const PRECONDITION_RETRIES: u32 = 8;
 
 impl CloudFront {
     pub async fn origin_group(
@@ -161,6 +161,9 @@ impl CloudFront {
                         AwsError::from_sdk("cloudfront", "UpdateDistribution", GLOBAL_REGION, e);
                     if err.code.as_deref() == Some("PreconditionFailed") {
                         last = Some(err);
+                        // Someone else wrote in between: let them finish, then read again.
+                        let ms = rand::Rng::random_range(&mut rand::rng(), 20..150);
+                        tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
                         continue;
                     }
                     return Err(err);
