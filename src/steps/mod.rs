@@ -186,7 +186,7 @@ impl StepCx {
     /// Something the operator must know that does not fail the step (a fence skipped because
     /// the primary is unreachable). Journaled by the engine, shown as a note now.
     pub fn warn(&self, msg: &str) {
-        self.note(&format!("WARNING: {msg}"));
+        // Shown once, when the engine journals it at the end of the attempt.
         self.warnings
             .lock()
             .expect("warnings lock")
