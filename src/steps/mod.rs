@@ -184,9 +184,8 @@ impl StepCx {
     }
 
     /// Something the operator must know that does not fail the step (a fence skipped because
-    /// the primary is unreachable). Journaled by the engine, shown as a note now.
+    /// the primary is unreachable). Journaled by the engine at the end of the attempt.
     pub fn warn(&self, msg: &str) {
-        // Shown once, when the engine journals it at the end of the attempt.
         self.warnings
             .lock()
             .expect("warnings lock")
