@@ -10,4 +10,5 @@ pub mod engine;
 pub mod exit;
 pub mod journal;
 pub mod probe;
+pub mod readiness;
 pub mod steps;

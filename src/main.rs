@@ -74,6 +74,14 @@ async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
             listen,
             notify_only,
         } => cli::watch::watch(g, &listen, notify_only).await,
+        Command::Failover {
+            region,
+            runbook,
+            dry_run,
+            m,
+        } => cli::failover::failover(g, &region, runbook.as_deref(), dry_run, &m).await,
+        Command::Check { timeout } => cli::check::check(g, timeout).await,
+        Command::IamPolicy { runbook } => cli::iam::iam_policy(g, &runbook),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "drctl", &mut std::io::stdout());
             Ok(exit::OK)

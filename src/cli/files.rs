@@ -137,6 +137,7 @@ pub async fn observe_all(
             shutdown: CancellationToken::new(),
             outputs: outputs.clone(),
             notes: Arc::new(|_, _| {}),
+            warnings: Arc::new(Mutex::new(Vec::new())),
         };
         async move {
             match tokio::time::timeout(Duration::from_secs(20), s.spec.step().observe(&cx)).await {

@@ -1,7 +1,10 @@
 //! Command-line surface: clap definitions, the context every command shares, and one file per
 //! group of subcommands. The only place that knows about terminals and exit codes.
 
+pub mod check;
+pub mod failover;
 pub mod files;
+pub mod iam;
 pub mod inspect;
 pub mod probe;
 pub mod render;
@@ -153,6 +156,28 @@ pub enum Command {
         #[arg(long)]
         notify_only: bool,
     },
+    /// Fail over production to the standby region: runs the warm-standby failover runbook.
+    Failover {
+        /// The region to fail over to (must be the environment's standby region).
+        #[arg(long)]
+        region: String,
+        /// Runbook path, or a name under runbooks/ (default: warm-standby-failover).
+        #[arg(long)]
+        runbook: Option<String>,
+        /// Show the plan (what each step would change) and change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        #[command(flatten)]
+        m: Mutating,
+    },
+    /// Readiness of the standby region, read-only: PASS/WARN/FAIL per check (exit 4 on any FAIL).
+    Check {
+        /// Bound on each check.
+        #[arg(long, default_value = "20s", value_parser = humantime::parse_duration)]
+        timeout: std::time::Duration,
+    },
+    /// Print the least-privilege IAM policy (JSON) a runbook needs.
+    IamPolicy { runbook: PathBuf },
     /// Print shell completions.
     Completions { shell: clap_complete::Shell },
 }

@@ -414,6 +414,12 @@ pub async fn run(g: &Global, runbook: &Path, m: &Mutating) -> Result<i32> {
 }
 
 pub async fn start_run(g: &Global, p: Prepared, m: &Mutating) -> Result<i32> {
+    Ok(start_run_ex(g, p, m).await?.1)
+}
+
+/// Start a run and drive it to its end; returns the run id and the exit code, for callers
+/// (`failover`) that summarise the run from its journal afterwards.
+pub async fn start_run_ex(g: &Global, p: Prepared, m: &Mutating) -> Result<(String, i32)> {
     if m.step && !is_tty() {
         bail!(Usage("--step needs a terminal to ask on".into()));
     }
@@ -447,7 +453,8 @@ pub async fn start_run(g: &Global, p: Prepared, m: &Mutating) -> Result<i32> {
     let shutdown = CancellationToken::new();
     install_signals(shutdown.clone());
     let (run_id, end) = execute_run(g, p, m, shutdown).await?;
-    Ok(finish(g, &run_id, &end))
+    let code = finish(g, &run_id, &end);
+    Ok((run_id, code))
 }
 
 /// Take the lease, journal the start, and run the engine to its end. The caller confirmed and

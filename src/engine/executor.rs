@@ -163,7 +163,21 @@ impl Engine {
             shutdown: self.shutdown.clone(),
             outputs: self.outputs.clone(),
             notes: Arc::new(move |s, m| progress.note(s, m)),
+            warnings: Arc::new(Mutex::new(Vec::new())),
         }
+    }
+
+    /// Journal the warnings a step raised during its attempt.
+    async fn flush_warnings(&self, cx: &StepCx) -> Result<(), EngineError> {
+        let warnings: Vec<String> = std::mem::take(&mut *cx.warnings.lock().expect("warnings"));
+        for message in warnings {
+            self.log(Event::Warning {
+                step: Some(cx.step_id.clone()),
+                message,
+            })
+            .await?;
+        }
+        Ok(())
     }
 
     /// Run (or resume) to the end, a pause, an abort or a rollback.
@@ -387,6 +401,7 @@ impl Engine {
                 self.attempt(def, cx, *attempt, inflight, began, ask),
             )
             .await;
+            self.flush_warnings(cx).await?;
             let err = match res {
                 Ok(Ok(AttemptEnd::Done | AttemptEnd::Skipped)) => return Ok(StepEnd::Ok),
                 Ok(Ok(AttemptEnd::Attention(why))) => return Ok(StepEnd::Attention(why)),
@@ -467,7 +482,14 @@ impl Engine {
                 } else {
                     Outcome::AlreadyDone
                 };
-                self.log(succeed(outcome, Value::Null)).await?;
+                if !obs.result.is_null() {
+                    self.outputs
+                        .lock()
+                        .expect("outputs")
+                        .insert(id.clone(), obs.result.clone());
+                }
+                self.flush_warnings(cx).await?;
+                self.log(succeed(outcome, obs.result.clone())).await?;
                 self.reached_checkpoint(def).await?;
                 return Ok(AttemptEnd::Done);
             }
@@ -508,6 +530,7 @@ impl Engine {
             .lock()
             .expect("outputs")
             .insert(id.clone(), result.clone());
+        self.flush_warnings(cx).await?;
         self.log(succeed(Outcome::Changed, result)).await?;
         self.reached_checkpoint(def).await?;
         Ok(AttemptEnd::Done)

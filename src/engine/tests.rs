@@ -119,6 +119,40 @@ fn step(id: &str, key: &str, extra: &str, ctl: &str) -> String {
 }
 
 #[tokio::test(start_paused = true)]
+async fn step_warnings_are_journaled_and_already_done_steps_keep_their_outputs() {
+    let key = "warn";
+    testing::reset(key);
+    let y = format!(
+        "name: w\nsteps:\n{}{}",
+        step("a", key, ", warn: primary unreachable", ""),
+        step("b", key, ", done_initially: true", ""),
+    );
+    let e = engine_with(plan(&y), vec![], &[]).await;
+    assert!(matches!(
+        e.clone().run().await.unwrap(),
+        RunEnd::Succeeded { .. }
+    ));
+    let recs = records(&e).await;
+    let pos = |f: &dyn Fn(&Event) -> bool| recs.iter().position(|r| f(&r.event));
+    let warned = pos(&|ev| matches!(ev, Event::Warning { step: Some(s), message } if s == "a" && message == "primary unreachable"))
+        .expect("warning journaled");
+    let a_done = pos(&|ev| matches!(ev, Event::StepSucceeded { step, .. } if step == "a")).unwrap();
+    assert!(warned < a_done, "the warning precedes the step's outcome");
+    let b = recs
+        .iter()
+        .find_map(|r| match &r.event {
+            Event::StepSucceeded { step, result, .. } if step == "b" => Some(result.clone()),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(b, serde_json::json!({"observed": true}));
+    assert_eq!(
+        e.outputs.lock().unwrap()["b"],
+        serde_json::json!({"observed": true})
+    );
+}
+
+#[tokio::test(start_paused = true)]
 async fn parallelism_is_bounded_and_roots_run_together() {
     let key = "par";
     testing::reset(key);

@@ -19,13 +19,24 @@ use serde_json::Value;
 use serde_saphyr::Spanned;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::env::Environment;
+use crate::config::env::{Environment, Role};
 use crate::config::template;
 
 pub mod approval;
+pub mod asg_scale;
+pub mod backup_copy;
+pub mod cloudfront_origin;
+pub mod ec2_image;
+pub mod ec2_launch_template;
+pub mod elbv2_healthy;
 pub mod exec;
 pub mod http_check;
 pub mod notify;
+pub mod rds_fence;
+pub mod rds_promote;
+pub mod route53_failover;
+pub mod route53_record;
+pub mod route53_verify;
 pub mod wait;
 
 #[cfg(test)]
@@ -53,6 +64,9 @@ pub struct Observation {
     pub intended: String,
     /// What undo needs to put things back. Journaled before `execute`.
     pub prior: Value,
+    /// When the state already holds: the step's result as if it had just run (e.g. the
+    /// promoted endpoint), so `${steps.ID.KEY}` works for later steps on a re-run.
+    pub result: Value,
 }
 
 impl Observation {
@@ -62,7 +76,13 @@ impl Observation {
             current: current.into(),
             intended: intended.into(),
             prior: Value::Null,
+            result: Value::Null,
         }
+    }
+
+    pub fn with_result(mut self, result: Value) -> Self {
+        self.result = result;
+        self
     }
 
     pub fn with_prior(mut self, prior: Value) -> Self {
@@ -147,6 +167,8 @@ pub struct StepCx {
     pub outputs: Arc<Mutex<BTreeMap<String, Value>>>,
     /// Progress notes for the terminal ("waiting for status available").
     pub notes: Notes,
+    /// Warnings the engine journals (as `Event::Warning`) when the attempt ends.
+    pub warnings: Arc<Mutex<Vec<String>>>,
 }
 
 impl StepCx {
@@ -159,6 +181,44 @@ impl StepCx {
 
     pub fn note(&self, msg: &str) {
         (self.notes)(&self.step_id, msg)
+    }
+
+    /// Something the operator must know that does not fail the step (a fence skipped because
+    /// the primary is unreachable). Journaled by the engine at the end of the attempt.
+    pub fn warn(&self, msg: &str) {
+        self.warnings
+            .lock()
+            .expect("warnings lock")
+            .push(msg.to_string());
+    }
+
+    /// Poll `check` every `interval` until it yields a value. Bounded by the step timeout the
+    /// engine enforces; retryable errors (throttling, a slow region) are noted and polled
+    /// through, permanent ones end the wait.
+    pub async fn poll<T, F, Fut>(
+        &self,
+        what: &str,
+        interval: Duration,
+        mut check: F,
+    ) -> Result<T, StepError>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<Option<T>, StepError>>,
+    {
+        let mut n = 0u32;
+        loop {
+            match check().await {
+                Ok(Some(v)) => return Ok(v),
+                Ok(None) => {}
+                Err(e) if e.is_retryable() => self.note(&format!("{what}: {e} (will poll again)")),
+                Err(e) => return Err(e),
+            }
+            n += 1;
+            if n == 1 || n.is_multiple_of(10) {
+                self.note(&format!("waiting: {what}"));
+            }
+            self.sleep(interval).await?;
+        }
     }
 
     /// Sleep that ends early, with `Interrupted`, when shutdown is requested.
@@ -195,6 +255,11 @@ pub trait Step: Send + Sync {
     /// A rough duration for the plan's critical path.
     fn estimate(&self) -> Duration {
         Duration::from_secs(1)
+    }
+    /// The IAM actions this step calls, each with the resource ARN it acts on (`*` when the
+    /// API does not support resource-level permissions or the ARN is not known).
+    fn iam(&self, _env: &Environment) -> Vec<(&'static str, String)> {
+        Vec::new()
     }
 }
 
@@ -246,6 +311,17 @@ step_kinds! {
     "http.check" => HttpCheck(http_check::HttpCheck),
     "exec" => Exec(exec::Exec),
     "notify" => Notify(notify::Notify),
+    "rds.promote_replica" => RdsPromote(rds_promote::PromoteReplica),
+    "rds.fence_primary" => RdsFence(rds_fence::FencePrimary),
+    "route53.upsert_record" => Route53Upsert(route53_record::UpsertRecord),
+    "route53.force_failover" => Route53Force(route53_failover::ForceFailover),
+    "route53.verify_failover" => Route53Verify(route53_verify::VerifyFailover),
+    "cloudfront.promote_origin" => CloudFrontPromote(cloudfront_origin::PromoteOrigin),
+    "backup.copy_recovery_point" => BackupCopy(backup_copy::CopyRecoveryPoint),
+    "ec2.latest_image" => Ec2LatestImage(ec2_image::LatestImage),
+    "ec2.update_launch_template" => Ec2UpdateLaunchTemplate(ec2_launch_template::UpdateLaunchTemplate),
+    "asg.scale" => AsgScale(asg_scale::Scale),
+    "elbv2.wait_healthy" => Elbv2WaitHealthy(elbv2_healthy::WaitHealthy),
     #[cfg(test)]
     "test.step" => Test(testing::TestStep),
 }
@@ -262,3 +338,36 @@ impl StepSpec {
 
 /// Serde helper: `Spanned<String>` fields are plain strings in the schema.
 pub(crate) type Text = Spanned<String>;
+
+fn default_standby() -> Role {
+    Role::Standby
+}
+fn default_primary() -> Role {
+    Role::Primary
+}
+fn default_poll() -> Duration {
+    Duration::from_millis(500)
+}
+
+/// A problem with no better location than the step's `kind`.
+fn problem(message: impl Into<String>) -> Problem {
+    Problem {
+        at: None,
+        message: message.into(),
+    }
+}
+
+/// The database of the region playing `role`, or a permanent error naming what is missing.
+fn database(env: &Environment, role: Role) -> Result<&crate::config::env::Database, StepError> {
+    env.resources(role).database.as_ref().ok_or_else(|| {
+        StepError::permanent(format!(
+            "the {role} region ({}) has no `database` in the environment",
+            env.region_of(role)
+        ))
+    })
+}
+
+/// `arn:aws:SERVICE:REGION:*:RESOURCE` for IAM statements when the account is not known.
+fn arn(service: &str, region: &str, resource: &str) -> String {
+    format!("arn:aws:{service}:{region}:*:{resource}")
+}

@@ -39,6 +39,9 @@ pub struct TestStep {
     /// Undo fails.
     #[serde(default)]
     pub undo_fails: bool,
+    /// Raise this warning (`StepCx::warn`) while executing.
+    #[serde(default)]
+    pub warn: Option<String>,
 }
 
 /// What happened, in order, for one key.
@@ -103,14 +106,21 @@ impl Step for TestStep {
         } else {
             Satisfied::NotDone
         };
-        Ok(
-            Observation::new(state, if done { "done" } else { "not done" }, "do it")
-                .with_prior(json!({"was_done": done})),
-        )
+        let obs = Observation::new(state, if done { "done" } else { "not done" }, "do it")
+            .with_prior(json!({"was_done": done}));
+        // Already done: report a result as a re-run would need it for `${steps.ID.KEY}`.
+        Ok(if done {
+            obs.with_result(json!({"observed": true}))
+        } else {
+            obs
+        })
     }
 
     async fn execute(&self, cx: &StepCx, _obs: &Observation) -> Result<Value, StepError> {
         let id = cx.step_id.clone();
+        if let Some(w) = &self.warn {
+            cx.warn(w);
+        }
         let n = with(&self.key, |l| {
             let t = now(l);
             l.events.push((id.clone(), "start", t));

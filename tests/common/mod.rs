@@ -8,9 +8,13 @@ pub mod watch;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-/// The compiled binary under test.
+/// The compiled binary under test. `DRCTL_BIN` overrides it: engineers sharing one
+/// CARGO_TARGET_DIR across worktrees overwrite each other's `target/debug/drctl`, so a test
+/// run can pin a copy of its own build.
 pub fn drctl_bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_drctl"))
+    std::env::var_os("DRCTL_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_drctl")))
 }
 
 /// `drctl` with a clean, explicit environment rooted at `dir`.

@@ -1,0 +1,259 @@
+//! Route 53: records, changes, health checks and the DNS answer, in drctl's own types.
+
+use aws_sdk_route53::types::{
+    Change, ChangeAction, ChangeBatch, ResourceRecord, ResourceRecordSet, RrType,
+};
+
+use super::{sdk_err, AwsError, AwsResult, ErrorKind, GLOBAL_REGION};
+
+#[derive(Debug, Clone)]
+pub struct Route53 {
+    pub(crate) c: aws_sdk_route53::Client,
+}
+
+/// One record set as drctl sees it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Record {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub rtype: String,
+    #[serde(default)]
+    pub ttl: Option<i64>,
+    #[serde(default)]
+    pub values: Vec<String>,
+    #[serde(default)]
+    pub set_identifier: Option<String>,
+    /// `PRIMARY` or `SECONDARY` for failover records.
+    #[serde(default)]
+    pub failover: Option<String>,
+    #[serde(default)]
+    pub health_check_id: Option<String>,
+    /// Alias target DNS name (alias records have no TTL or values).
+    #[serde(default)]
+    pub alias_dns_name: Option<String>,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct HealthCheck {
+    pub id: String,
+    pub inverted: bool,
+    pub disabled: bool,
+    pub target: Option<String>,
+}
+
+/// Names compare without case and trailing dot, as DNS does.
+pub fn same_name(a: &str, b: &str) -> bool {
+    a.trim_end_matches('.')
+        .eq_ignore_ascii_case(b.trim_end_matches('.'))
+}
+
+fn zone(id: &str) -> &str {
+    id.rsplit('/').next().unwrap_or(id)
+}
+
+impl Route53 {
+    /// Every record set named `name` in the zone (all types and set identifiers).
+    pub async fn records(&self, zone_id: &str, name: &str) -> AwsResult<Vec<Record>> {
+        let out = self
+            .c
+            .list_resource_record_sets()
+            .hosted_zone_id(zone(zone_id))
+            .start_record_name(name)
+            .max_items(100)
+            .send()
+            .await
+            .map_err(sdk_err!("route53", "ListResourceRecordSets", GLOBAL_REGION))?;
+        Ok(out
+            .resource_record_sets()
+            .iter()
+            .filter(|r| same_name(r.name(), name))
+            .map(|r| Record {
+                name: r.name().to_string(),
+                rtype: r.r#type().as_str().to_string(),
+                ttl: r.ttl(),
+                values: r
+                    .resource_records()
+                    .iter()
+                    .map(|v| v.value().to_string())
+                    .collect(),
+                set_identifier: r.set_identifier().map(String::from),
+                failover: r.failover().map(|f| f.as_str().to_string()),
+                health_check_id: r.health_check_id().map(String::from),
+                alias_dns_name: r
+                    .alias_target()
+                    .map(|a| a.dns_name().trim_end_matches('.').to_string()),
+            })
+            .collect())
+    }
+
+    /// The simple (non-alias) record `name`/`rtype`, if present.
+    pub async fn record(
+        &self,
+        zone_id: &str,
+        name: &str,
+        rtype: &str,
+    ) -> AwsResult<Option<Record>> {
+        Ok(self
+            .records(zone_id, name)
+            .await?
+            .into_iter()
+            .find(|r| r.rtype.eq_ignore_ascii_case(rtype) && r.set_identifier.is_none()))
+    }
+
+    /// UPSERT a simple record (name, type, TTL, values). Returns the change id.
+    pub async fn upsert(&self, zone_id: &str, rec: &Record, comment: &str) -> AwsResult<String> {
+        self.change(zone_id, ChangeAction::Upsert, rec, comment)
+            .await
+    }
+
+    /// DELETE a simple record exactly as it is. Returns the change id.
+    pub async fn delete(&self, zone_id: &str, rec: &Record, comment: &str) -> AwsResult<String> {
+        self.change(zone_id, ChangeAction::Delete, rec, comment)
+            .await
+    }
+
+    async fn change(
+        &self,
+        zone_id: &str,
+        action: ChangeAction,
+        rec: &Record,
+        comment: &str,
+    ) -> AwsResult<String> {
+        let local = |m: String| {
+            AwsError::local(
+                "route53",
+                "ChangeResourceRecordSets",
+                GLOBAL_REGION,
+                ErrorKind::Other,
+                m,
+            )
+        };
+        let rrs = ResourceRecordSet::builder()
+            .name(&rec.name)
+            .r#type(RrType::from(rec.rtype.as_str()))
+            .ttl(rec.ttl.unwrap_or(60))
+            .set_resource_records(Some(
+                rec.values
+                    .iter()
+                    .map(|v| {
+                        ResourceRecord::builder()
+                            .value(v)
+                            .build()
+                            .map_err(|e| local(e.to_string()))
+                    })
+                    .collect::<Result<Vec<_>, _>>()?,
+            ))
+            .build()
+            .map_err(|e| local(e.to_string()))?;
+        let change = Change::builder()
+            .action(action)
+            .resource_record_set(rrs)
+            .build()
+            .map_err(|e| local(e.to_string()))?;
+        let batch = ChangeBatch::builder()
+            .comment(comment)
+            .changes(change)
+            .build()
+            .map_err(|e| local(e.to_string()))?;
+        let out = self
+            .c
+            .change_resource_record_sets()
+            .hosted_zone_id(zone(zone_id))
+            .change_batch(batch)
+            .send()
+            .await
+            .map_err(sdk_err!(
+                "route53",
+                "ChangeResourceRecordSets",
+                GLOBAL_REGION
+            ))?;
+        Ok(out
+            .change_info()
+            .map(|c| c.id().to_string())
+            .unwrap_or_default())
+    }
+
+    /// `PENDING` or `INSYNC`.
+    pub async fn change_status(&self, change_id: &str) -> AwsResult<String> {
+        let out = self
+            .c
+            .get_change()
+            .id(zone(change_id))
+            .send()
+            .await
+            .map_err(sdk_err!("route53", "GetChange", GLOBAL_REGION))?;
+        Ok(out
+            .change_info()
+            .map(|c| c.status().as_str().to_string())
+            .unwrap_or_default())
+    }
+
+    pub async fn health_check(&self, id: &str) -> AwsResult<HealthCheck> {
+        let out = self
+            .c
+            .get_health_check()
+            .health_check_id(id)
+            .send()
+            .await
+            .map_err(sdk_err!("route53", "GetHealthCheck", GLOBAL_REGION))?;
+        let cfg = out.health_check().and_then(|h| h.health_check_config());
+        Ok(HealthCheck {
+            id: id.to_string(),
+            inverted: cfg.and_then(|c| c.inverted()).unwrap_or(false),
+            disabled: cfg.and_then(|c| c.disabled()).unwrap_or(false),
+            target: cfg
+                .and_then(|c| c.fully_qualified_domain_name().or(c.ip_address()))
+                .map(String::from),
+        })
+    }
+
+    /// What Route 53's checkers see now, after Inverted/Disabled are applied: `Some(true)`
+    /// when any checker reports success, `None` when there are no observations yet.
+    pub async fn health_check_healthy(&self, id: &str) -> AwsResult<Option<bool>> {
+        let out = self
+            .c
+            .get_health_check_status()
+            .health_check_id(id)
+            .send()
+            .await
+            .map_err(sdk_err!("route53", "GetHealthCheckStatus", GLOBAL_REGION))?;
+        let obs = out.health_check_observations();
+        if obs.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(obs.iter().any(|o| {
+            o.status_report()
+                .and_then(|r| r.status())
+                .is_some_and(|s| s.starts_with("Success"))
+        })))
+    }
+
+    pub async fn set_inverted(&self, id: &str, inverted: bool) -> AwsResult<()> {
+        self.c
+            .update_health_check()
+            .health_check_id(id)
+            .inverted(inverted)
+            .send()
+            .await
+            .map_err(sdk_err!("route53", "UpdateHealthCheck", GLOBAL_REGION))?;
+        Ok(())
+    }
+
+    /// What Route 53 answers for `name`/`rtype` now (TestDNSAnswer).
+    pub async fn answer(&self, zone_id: &str, name: &str, rtype: &str) -> AwsResult<Vec<String>> {
+        let out = self
+            .c
+            .test_dns_answer()
+            .hosted_zone_id(zone(zone_id))
+            .record_name(name)
+            .record_type(RrType::from(rtype))
+            .send()
+            .await
+            .map_err(sdk_err!("route53", "TestDNSAnswer", GLOBAL_REGION))?;
+        Ok(out
+            .record_data()
+            .iter()
+            .map(|s| s.trim_end_matches('.').to_string())
+            .collect())
+    }
+}

@@ -1,0 +1,166 @@
+//! `backup.copy_recovery_point`: copy the newest completed recovery point of the source
+//! region's vault into the destination region's vault, and wait for the copy job. A copy is
+//! additive, so there is nothing to undo.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use schemars::JsonSchema;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::{
+    arn, default_poll, default_primary, default_standby, problem, Observation, Problem,
+    Reversibility, Satisfied, Step, StepCx, StepError,
+};
+use crate::config::env::{Environment, Role};
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CopyRecoveryPoint {
+    #[serde(default = "default_primary")]
+    pub from: Role,
+    #[serde(default = "default_standby")]
+    pub to: Role,
+    /// The role AWS Backup assumes for the copy.
+    pub iam_role_arn: String,
+    #[serde(default = "default_poll", with = "humantime_serde")]
+    #[schemars(with = "String")]
+    pub poll_interval: Duration,
+}
+
+impl CopyRecoveryPoint {
+    fn vaults<'a>(&self, env: &'a Environment) -> Result<(&'a str, &'a str), String> {
+        let v = |r: Role| {
+            env.resources(r)
+                .backup_vault
+                .as_deref()
+                .ok_or_else(|| format!("the {r} region ({}) has no backup_vault", env.region_of(r)))
+        };
+        Ok((v(self.from)?, v(self.to)?))
+    }
+
+    /// (newest completed recovery point in the source vault, its completed copy job if any).
+    async fn state(&self, cx: &StepCx) -> Result<(String, Option<String>), StepError> {
+        let (src, _) = self.vaults(&cx.env).map_err(StepError::permanent)?;
+        let b = cx.aws.backup(cx.env.region_of(self.from)).await;
+        let newest = b
+            .recovery_points(src)
+            .await?
+            .into_iter()
+            .find(|p| p.status == "COMPLETED")
+            .ok_or_else(|| {
+                StepError::permanent(format!("vault {src} has no completed recovery point"))
+            })?;
+        let dest_region = cx.env.region_of(self.to);
+        let copied = b
+            .copy_jobs()
+            .await?
+            .into_iter()
+            .find(|j| {
+                j.source_recovery_point_arn.as_deref() == Some(newest.arn.as_str())
+                    && j.state == "COMPLETED"
+                    && j.destination_vault_arn
+                        .as_deref()
+                        .is_some_and(|a| a.contains(dest_region))
+            })
+            .and_then(|j| j.destination_recovery_point_arn);
+        Ok((newest.arn, copied))
+    }
+}
+
+#[async_trait]
+impl Step for CopyRecoveryPoint {
+    async fn observe(&self, cx: &StepCx) -> Result<Observation, StepError> {
+        let (rp, copied) = self.state(cx).await?;
+        Ok(match copied {
+            Some(dest) => Observation::new(
+                Satisfied::Done,
+                format!("{rp} already copied to {dest}"),
+                "nothing",
+            )
+            .with_result(json!({"recovery_point_arn": rp, "destination_recovery_point_arn": dest})),
+            None => Observation::new(
+                Satisfied::NotDone,
+                format!("newest recovery point {rp} not copied yet"),
+                format!("copy it to the {} vault", self.to),
+            ),
+        })
+    }
+
+    async fn execute(&self, cx: &StepCx, _obs: &Observation) -> Result<Value, StepError> {
+        let (rp, _) = self.state(cx).await?;
+        let (src, dst) = self.vaults(&cx.env).map_err(StepError::permanent)?;
+        let dest_arn = cx
+            .aws
+            .backup(cx.env.region_of(self.to))
+            .await
+            .vault_arn(dst)
+            .await?;
+        let job = cx
+            .aws
+            .backup(cx.env.region_of(self.from))
+            .await
+            .start_copy(&rp, src, &dest_arn, &self.iam_role_arn)
+            .await?;
+        Ok(json!({"recovery_point_arn": rp, "copy_job_id": job}))
+    }
+
+    async fn verify(&self, cx: &StepCx, result: &Value) -> Result<(), StepError> {
+        let Some(job) = result["copy_job_id"].as_str() else {
+            return Ok(());
+        };
+        let b = cx.aws.backup(cx.env.region_of(self.from)).await;
+        cx.poll(&format!("copy job {job}"), self.poll_interval, || async {
+            let j = b.copy_job(job).await?;
+            match j.state.as_str() {
+                "COMPLETED" => Ok(Some(())),
+                "FAILED" | "ABORTED" => Err(StepError::retryable(format!(
+                    "copy job {job} {}: {}",
+                    j.state,
+                    j.message.unwrap_or_default()
+                ))),
+                _ => Ok(None),
+            }
+        })
+        .await
+    }
+
+    fn reversibility(&self) -> Reversibility {
+        Reversibility::NothingToUndo
+    }
+
+    fn validate(&self, env: &Environment) -> Vec<Problem> {
+        let mut p = vec![];
+        if let Err(e) = self.vaults(env) {
+            p.push(problem(e));
+        }
+        if self.from == self.to {
+            p.push(problem("`from` and `to` are the same region"));
+        }
+        p
+    }
+
+    fn estimate(&self) -> Duration {
+        Duration::from_secs(600)
+    }
+
+    fn iam(&self, env: &Environment) -> Vec<(&'static str, String)> {
+        let (src, dst) = self.vaults(env).unwrap_or(("*", "*"));
+        let (fr, tr) = (env.region_of(self.from), env.region_of(self.to));
+        vec![
+            (
+                "backup:ListRecoveryPointsByBackupVault",
+                arn("backup", fr, &format!("backup-vault:{src}")),
+            ),
+            ("backup:ListCopyJobs", "*".into()),
+            (
+                "backup:DescribeBackupVault",
+                arn("backup", tr, &format!("backup-vault:{dst}")),
+            ),
+            ("backup:StartCopyJob", arn("backup", fr, "recovery-point:*")),
+            ("backup:DescribeCopyJob", "*".into()),
+            ("iam:PassRole", self.iam_role_arn.clone()),
+        ]
+    }
+}

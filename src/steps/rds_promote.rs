@@ -1,0 +1,210 @@
+//! `rds.promote_replica`: promote the standby region's read replica to a standalone writer.
+//! Irreversible. Refuses while the replica lags more than `max_lag` (unless `force`), and
+//! records the lag at promotion as the run's RPO estimate.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use schemars::JsonSchema;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::{
+    arn, database, default_poll, default_standby, problem, Observation, Problem, Reversibility,
+    Satisfied, Step, StepCx, StepError,
+};
+use crate::aws::rds::DbInstance;
+use crate::config::env::{Environment, Role};
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PromoteReplica {
+    /// The region whose database (a read replica) is promoted.
+    #[serde(default = "default_standby")]
+    pub role: Role,
+    /// Refuse to promote while ReplicaLag is above this (default: the environment's `targets.rpo`).
+    #[serde(default, with = "humantime_serde")]
+    #[schemars(with = "Option<String>")]
+    pub max_lag: Option<Duration>,
+    /// Promote even if the lag is above `max_lag` or unknown: accept losing those writes.
+    #[serde(default)]
+    pub force: bool,
+    /// How often to look at the instance while it is promoted.
+    #[serde(default = "default_poll", with = "humantime_serde")]
+    #[schemars(with = "String")]
+    pub poll_interval: Duration,
+}
+
+fn result(db: &DbInstance, lag: Option<f64>) -> Value {
+    json!({ "instance_id": db.id, "endpoint": db.endpoint, "port": db.port, "rpo_estimate_s": lag })
+}
+
+impl PromoteReplica {
+    /// The replica's lag now, or a refusal: above `max_lag` (permanent: the operator decides),
+    /// or no datapoint (retryable: RDS publishes once a minute). `force` turns both into
+    /// journaled warnings.
+    async fn lag_guard(&self, cx: &StepCx, db: &DbInstance) -> Result<Option<f64>, StepError> {
+        let region = cx.env.region_of(self.role);
+        let max_lag = self.max_lag.unwrap_or(cx.env.targets.rpo);
+        let lag = cx
+            .aws
+            .cloudwatch(region)
+            .await
+            .replica_lag(&db.id, Duration::from_secs(600))
+            .await?;
+        match lag {
+            Some(l) if l > max_lag.as_secs_f64() && !self.force => Err(StepError::permanent(format!(
+                "replica {} lags {l:.0}s behind its source, above max_lag {}: promoting now loses up to {l:.0}s of writes. \
+                 Wait for it to catch up, or set `force: true` to accept the loss",
+                db.id,
+                humantime::format_duration(max_lag)
+            ))),
+            None if !self.force => Err(StepError::retryable(format!(
+                "no ReplicaLag data for {} in the last 10 minutes, so the data loss of a promotion is unknown; \
+                 waiting for a datapoint (set `force: true` to promote without one)",
+                db.id
+            ))),
+            Some(l) if l > max_lag.as_secs_f64() => {
+                cx.warn(&format!("promoting {} with replica lag {l:.0}s above max_lag (force: true)", db.id));
+                Ok(lag)
+            }
+            None => {
+                cx.warn(&format!("promoting {} without ReplicaLag data (force: true): RPO unknown", db.id));
+                Ok(lag)
+            }
+            _ => Ok(lag),
+        }
+    }
+
+    async fn describe(&self, cx: &StepCx) -> Result<DbInstance, StepError> {
+        let db = database(&cx.env, self.role)?;
+        Ok(cx
+            .aws
+            .rds(cx.env.region_of(self.role))
+            .await
+            .describe(&db.instance_id)
+            .await?)
+    }
+}
+
+#[async_trait]
+impl Step for PromoteReplica {
+    /// Read-only, and where the lag guard lives: a refusal here happens before any intent is
+    /// journaled, so the run shows that nothing was attempted and a rollback does not stop at
+    /// a promotion that never started.
+    async fn observe(&self, cx: &StepCx) -> Result<Observation, StepError> {
+        let db = self.describe(cx).await?;
+        if db.is_available_writer() {
+            return Ok(Observation::new(
+                Satisfied::Done,
+                format!("{} is a writer ({})", db.id, db.status),
+                "nothing: already promoted",
+            )
+            .with_prior(json!({ "replica_source": db.replica_source, "status": db.status }))
+            .with_result(result(&db, None)));
+        }
+        let (current, lag) = match &db.replica_source {
+            Some(src) if db.status == "available" => {
+                let lag = self.lag_guard(cx, &db).await?;
+                let shown = lag
+                    .map(|l| format!("lag {l:.0}s"))
+                    .unwrap_or_else(|| "lag unknown".into());
+                (
+                    format!("{} is a read replica of {src} ({shown})", db.id),
+                    lag,
+                )
+            }
+            Some(src) => (
+                format!("{} is a read replica of {src} ({})", db.id, db.status),
+                None,
+            ),
+            None => (format!("{} is being promoted ({})", db.id, db.status), None),
+        };
+        Ok(Observation::new(
+            Satisfied::NotDone,
+            current,
+            format!("promote {} to a standalone writer (IRREVERSIBLE)", db.id),
+        )
+        .with_prior(
+            json!({ "replica_source": db.replica_source, "status": db.status, "lag_s": lag }),
+        ))
+    }
+
+    async fn execute(&self, cx: &StepCx, obs: &Observation) -> Result<Value, StepError> {
+        let region = cx.env.region_of(self.role).to_string();
+        let db = self.describe(cx).await?;
+        let lag = obs.prior.get("lag_s").and_then(Value::as_f64);
+        // A promotion already under way (drctl died after asking) must not be asked twice.
+        if db.is_replica() && db.status == "available" {
+            cx.note(&format!(
+                "promoting {} (replica lag {})",
+                db.id,
+                lag.map(|l| format!("{l:.0}s"))
+                    .unwrap_or_else(|| "unknown".into())
+            ));
+            cx.aws
+                .rds(&region)
+                .await
+                .promote_read_replica(&db.id)
+                .await?;
+        } else {
+            cx.note(&format!(
+                "{} is already being promoted ({})",
+                db.id, db.status
+            ));
+        }
+        Ok(result(&db, lag))
+    }
+
+    async fn verify(&self, cx: &StepCx, _result: &Value) -> Result<(), StepError> {
+        cx.poll(
+            "the promoted instance to be available and no longer a replica",
+            self.poll_interval,
+            || async {
+                let db = self.describe(cx).await?;
+                Ok(db.is_available_writer().then_some(()))
+            },
+        )
+        .await
+    }
+
+    fn reversibility(&self) -> Reversibility {
+        Reversibility::Irreversible("a promoted replica cannot become a replica again; failing back means building a new replica in the old primary region")
+    }
+
+    fn validate(&self, env: &Environment) -> Vec<Problem> {
+        match &env.resources(self.role).database {
+            None => vec![problem(format!(
+                "the {} region ({}) has no `database`",
+                self.role,
+                env.region_of(self.role)
+            ))],
+            Some(_) => vec![],
+        }
+    }
+
+    fn estimate(&self) -> Duration {
+        Duration::from_secs(300)
+    }
+
+    fn iam(&self, env: &Environment) -> Vec<(&'static str, String)> {
+        let region = env.region_of(self.role);
+        let db = env
+            .resources(self.role)
+            .database
+            .as_ref()
+            .map(|d| d.instance_id.clone())
+            .unwrap_or_else(|| "*".into());
+        vec![
+            (
+                "rds:DescribeDBInstances",
+                arn("rds", region, &format!("db:{db}")),
+            ),
+            (
+                "rds:PromoteReadReplica",
+                arn("rds", region, &format!("db:{db}")),
+            ),
+            ("cloudwatch:GetMetricStatistics", "*".into()),
+        ]
+    }
+}

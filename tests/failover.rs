@@ -1,0 +1,475 @@
+//! `drctl failover` and `drctl check` end to end: the real binary against a sandbox started by
+//! each test (instant profile), asserting on what the sandbox holds afterwards, what the journal
+//! recorded and what the operator was shown.
+mod common;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use common::sandbox::Sandbox;
+use serde_json::{json, Value};
+
+fn drctl(sb: &Sandbox) -> std::process::Command {
+    let mut c = common::drctl(sb.dir.path());
+    c.args(["--env", "drctl.yaml"]);
+    c
+}
+
+fn runbook() -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("runbooks/warm-standby-failover.yaml")
+        .display()
+        .to_string()
+}
+
+fn failover(sb: &Sandbox) -> std::process::Output {
+    common::run(drctl(sb).args([
+        "failover",
+        "--region",
+        "us-west-2",
+        "--yes",
+        "--runbook",
+        &runbook(),
+    ]))
+}
+
+/// Poll the sandbox's state until `pred` holds, or panic after `limit`.
+fn wait_state(sb: &Sandbox, what: &str, limit: Duration, pred: impl Fn(&Value) -> bool) -> Value {
+    let t = Instant::now();
+    loop {
+        let st = sb.state();
+        if pred(&st) {
+            return st;
+        }
+        assert!(
+            t.elapsed() < limit,
+            "{what} did not happen within {limit:?}; state: {st:#}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn region<'a>(st: &'a Value, r: &str) -> &'a Value {
+    &st["regions"][r]
+}
+
+/// The sandbox after a failover: standby DB writer, standby ASGs at production size,
+/// CloudFront first origin and Route 53 answer in the standby region.
+fn assert_failed_over(st: &Value) {
+    let west = region(st, "us-west-2");
+    assert_eq!(
+        west["writer"],
+        json!(["shop-db-usw2"]),
+        "standby DB is the writer: {st:#}"
+    );
+    assert!(
+        st["replica_links"].as_array().unwrap().is_empty(),
+        "no replica link left: {st:#}"
+    );
+    for asg in west["asgs"].as_array().unwrap() {
+        assert!(
+            asg["desired"].as_i64().unwrap() >= 2 && asg["in_service"].as_i64().unwrap() >= 2,
+            "standby ASG at production size: {asg}"
+        );
+    }
+    assert_eq!(
+        st["cloudfront"]["first_origin_region"], "us-west-2",
+        "{st:#}"
+    );
+    assert_eq!(st["route53"]["answer_region"], "us-west-2", "{st:#}");
+}
+
+fn step_events<'a>(journal: &'a [Value], step: &str, ty: &str) -> Vec<&'a Value> {
+    journal
+        .iter()
+        .filter(|r| r["type"] == ty && r["step"] == step)
+        .collect()
+}
+
+fn set_aws_timeouts(sb: &Sandbox, op: &str, attempt: &str, attempts: u32) {
+    let p = sb.env_file();
+    let text = std::fs::read_to_string(&p).unwrap();
+    let text = text
+        .replace(
+            "operation_timeout: 30s",
+            &format!("operation_timeout: {op}"),
+        )
+        .replace(
+            "attempt_timeout: 10s",
+            &format!("attempt_timeout: {attempt}"),
+        )
+        .replace("max_attempts: 3", &format!("max_attempts: {attempts}"));
+    assert!(
+        text.contains(&format!("operation_timeout: {op}")),
+        "seeded drctl.yaml changed shape"
+    );
+    std::fs::write(&p, text).unwrap();
+}
+
+#[test]
+fn planned_switchover_fences_promotes_and_a_second_failover_is_a_no_op() {
+    let sb = Sandbox::start();
+    // The wrong region is refused before anything happens.
+    let out = common::run(drctl(&sb).args([
+        "failover",
+        "--region",
+        "us-east-1",
+        "--yes",
+        "--runbook",
+        &runbook(),
+    ]));
+    assert_eq!(out.status.code(), Some(2), "{}", common::text(&out));
+    assert!(
+        common::text(&out).contains("standby region is us-west-2"),
+        "{}",
+        common::text(&out)
+    );
+    // The dry run is the plan and changes nothing.
+    let out = common::run(drctl(&sb).args([
+        "failover",
+        "--region",
+        "us-west-2",
+        "--dry-run",
+        "--runbook",
+        &runbook(),
+    ]));
+    assert!(out.status.success(), "{}", common::text(&out));
+    assert!(
+        common::text(&out).contains("promote_replica")
+            && common::text(&out).contains("IRREVERSIBLE"),
+        "{}",
+        common::text(&out)
+    );
+    assert!(
+        !sb.dir.path().join(".drctl/runs").exists(),
+        "dry run created a run"
+    );
+    assert_eq!(region(&sb.state(), "us-west-2")["writer"], json!([]));
+
+    let t = Instant::now();
+    let out = failover(&sb);
+    let took = t.elapsed();
+    let text = common::text(&out);
+    assert!(out.status.success(), "{text}");
+    let st = sb.state();
+    assert_failed_over(&st);
+    // Fenced: the old primary is stopped, so there are never two writers taking traffic.
+    let east_db = &region(&st, "us-east-1")["databases"][0];
+    assert_eq!(east_db["status"], "stopped", "old primary fenced: {st:#}");
+
+    let run = common::only_run(sb.dir.path());
+    let j = common::journal(sb.dir.path(), &run);
+    let fence = step_events(&j, "fence_primary", "step_succeeded");
+    assert_eq!(fence[0]["result"]["fenced"], true, "{:#?}", fence);
+    let promote = step_events(&j, "promote_replica", "step_succeeded");
+    assert_eq!(promote[0]["outcome"], "changed");
+    assert!(
+        promote[0]["result"]["rpo_estimate_s"].is_number(),
+        "RPO recorded: {:#?}",
+        promote
+    );
+    assert!(j
+        .iter()
+        .any(|r| r["type"] == "approval_granted" && r["step"] == "approve_promotion"));
+    assert!(j
+        .iter()
+        .any(|r| r["type"] == "checkpoint_reached" && r["name"] == "before-promotion"));
+    assert_eq!(j.last().unwrap()["status"], "succeeded");
+    // The summary: durations, RTO, RPO, next steps.
+    for want in [
+        "Failover to us-west-2",
+        "RTO so far",
+        "RPO estimate: 0s",
+        "Next:",
+        "promote_replica",
+    ] {
+        assert!(text.contains(want), "summary lacks {want:?}:\n{text}");
+    }
+    eprintln!("planned switchover took {took:?}");
+
+    // Again: observed as done, no lease taken, no run created.
+    let out = failover(&sb);
+    assert!(out.status.success(), "{}", common::text(&out));
+    assert!(
+        common::text(&out).contains("already failed over"),
+        "{}",
+        common::text(&out)
+    );
+    assert_eq!(
+        common::only_run(sb.dir.path()),
+        run,
+        "a second failover created a run"
+    );
+}
+
+#[test]
+fn failover_completes_with_the_primary_region_down_and_skips_the_fence() {
+    let sb = Sandbox::start();
+    set_aws_timeouts(&sb, "3s", "1s", 2);
+    sb.fault(json!({"region": "us-east-1", "kind": "outage"}));
+    // An operator fails over because the primary is down: wait until Route 53 sees it.
+    wait_state(
+        &sb,
+        "the primary's health check to fail",
+        Duration::from_secs(30),
+        |st| st["route53"]["health_checks"][0]["healthy"] == false,
+    );
+
+    let t = Instant::now();
+    let out = failover(&sb);
+    let took = t.elapsed();
+    let text = common::text(&out);
+    assert!(out.status.success(), "{text}");
+    assert!(took < Duration::from_secs(90), "took {took:?}");
+    assert_failed_over(&sb.state());
+
+    let run = common::only_run(sb.dir.path());
+    let j = common::journal(sb.dir.path(), &run);
+    let fence = step_events(&j, "fence_primary", "step_succeeded");
+    assert_eq!(fence[0]["result"]["fenced"], false, "{fence:#?}");
+    assert_eq!(fence[0]["result"]["skipped"], "primary unreachable");
+    // Bounded: the unreachable region cost about one operation timeout, not a hang.
+    assert!(
+        fence[0]["duration_ms"].as_u64().unwrap() < 15_000,
+        "{fence:#?}"
+    );
+    let warn = j
+        .iter()
+        .find(|r| r["type"] == "warning" && r["step"] == "fence_primary")
+        .expect("fence warning journaled");
+    assert!(
+        warn["message"]
+            .as_str()
+            .unwrap()
+            .contains("primary unreachable"),
+        "{warn}"
+    );
+    assert!(
+        text.contains("skipped: primary unreachable"),
+        "summary shows the skipped fence:\n{text}"
+    );
+    assert!(text.contains("WARNING fence_primary"), "{text}");
+    eprintln!("failover with us-east-1 down took {took:?}");
+}
+
+#[test]
+fn failover_completes_under_30_percent_throttling_in_the_standby_region() {
+    let sb = Sandbox::start();
+    sb.fault(json!({"region": "us-west-2", "kind": "errors", "rate": 0.3, "error": "throttle"}));
+    let t = Instant::now();
+    let out = failover(&sb);
+    let text = common::text(&out);
+    assert!(out.status.success(), "{text}");
+    sb.clear_faults();
+    assert_failed_over(&sb.state());
+    let run = common::only_run(sb.dir.path());
+    assert_eq!(
+        common::journal(sb.dir.path(), &run).last().unwrap()["status"],
+        "succeeded"
+    );
+    eprintln!("failover under throttling took {:?}", t.elapsed());
+}
+
+fn check_json(sb: &Sandbox) -> (Option<i32>, Value) {
+    let out = common::run(drctl(sb).args(["check", "--output", "json", "--timeout", "10s"]));
+    let v: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", common::text(&out)));
+    (out.status.code(), v)
+}
+
+fn status_of<'a>(v: &'a Value, name: &str) -> (&'a str, &'a str) {
+    let c = v["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == name)
+        .unwrap_or_else(|| panic!("no check {name}: {v:#}"));
+    (c["status"].as_str().unwrap(), c["reason"].as_str().unwrap())
+}
+
+#[test]
+fn check_passes_on_a_ready_standby_and_fails_on_a_missing_replica_or_stale_ami() {
+    let sb = Sandbox::start();
+    let (code, v) = check_json(&sb);
+    assert_eq!(code, Some(0), "{v:#}");
+    assert_eq!(v["failed"], 0, "{v:#}");
+
+    // The runbook's least-privilege policy names the actions and the resources of this env.
+    let out = common::run(drctl(&sb).args(["iam-policy", &runbook()]));
+    assert!(out.status.success(), "{}", common::text(&out));
+    let policy: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let stmts = policy["Statement"].as_array().unwrap();
+    let grants = |action: &str, resource: &str| {
+        stmts.iter().any(|st| {
+            st["Action"].as_array().unwrap().iter().any(|a| a == action)
+                && (st["Resource"] == resource
+                    || st["Resource"]
+                        .as_array()
+                        .is_some_and(|r| r.iter().any(|x| x == resource)))
+        })
+    };
+    assert!(
+        grants(
+            "rds:PromoteReadReplica",
+            "arn:aws:rds:us-west-2:*:db:shop-db-usw2"
+        ),
+        "{policy:#}"
+    );
+    assert!(
+        grants(
+            "rds:StopDBInstance",
+            "arn:aws:rds:us-east-1:*:db:shop-db-use1"
+        ),
+        "{policy:#}"
+    );
+    assert!(grants("autoscaling:UpdateAutoScalingGroup", "arn:aws:autoscaling:us-west-2:*:autoScalingGroup:*:autoScalingGroupName/shop-frontend-usw2"), "{policy:#}");
+    assert!(
+        !grants("rds:PromoteReadReplica", "*"),
+        "promotion is not granted on every instance: {policy:#}"
+    );
+    let out = common::run(drctl(&sb).args(["check"]));
+    assert!(
+        common::text(&out).contains("PASS") && common::text(&out).contains("database replica"),
+        "{}",
+        common::text(&out)
+    );
+
+    // A stale AMI: tighten max_ami_age below the seeded AMI's age.
+    let p = sb.env_file();
+    let text = std::fs::read_to_string(&p).unwrap();
+    std::fs::write(&p, text.replace("max_ami_age: 7d", "max_ami_age: 1s")).unwrap();
+    let t = Instant::now();
+    let v = loop {
+        let (code, v) = check_json(&sb);
+        if status_of(&v, "standby AMI").0 == "FAIL" {
+            assert_eq!(code, Some(4), "{v:#}");
+            break v;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(20),
+            "AMI never turned stale: {v:#}"
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    };
+    assert!(
+        status_of(&v, "standby AMI").1.contains("above max_ami_age"),
+        "{v:#}"
+    );
+    std::fs::write(&p, text).unwrap();
+
+    // A missing replica: delete it through the RDS API.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let conf = aws_sdk_rds::Config::builder()
+            .behavior_version(aws_sdk_rds::config::BehaviorVersion::latest())
+            .region(aws_sdk_rds::config::Region::new("us-west-2"))
+            .endpoint_url(&sb.endpoint)
+            .credentials_provider(aws_sdk_rds::config::Credentials::new(
+                "test", "test", None, None, "test",
+            ))
+            .build();
+        let res = aws_sdk_rds::Client::from_conf(conf)
+            .delete_db_instance()
+            .db_instance_identifier("shop-db-usw2")
+            .skip_final_snapshot(true)
+            .send()
+            .await;
+        // moto deletes the instance, then fails (500) unlinking it from its source; the SDK's
+        // retry then finds it gone. Either way the replica no longer exists.
+        if let Err(e) = res {
+            let code = aws_sdk_rds::error::ProvideErrorMetadata::code(&e).map(String::from);
+            assert_eq!(
+                code.as_deref(),
+                Some("DBInstanceNotFound"),
+                "delete replica: {e:?}"
+            );
+        }
+    });
+    let (code, v) = check_json(&sb);
+    assert_eq!(code, Some(4), "{v:#}");
+    let (status, reason) = status_of(&v, "database replica");
+    assert_eq!(status, "FAIL", "{v:#}");
+    assert!(
+        reason.contains("shop-db-usw2") && reason.contains("does not exist"),
+        "{reason}"
+    );
+}
+
+#[test]
+fn check_reports_a_hung_region_as_timed_out() {
+    let sb = Sandbox::start();
+    set_aws_timeouts(&sb, "30s", "30s", 1);
+    sb.fault(json!({"region": "us-west-2", "service": "rds", "kind": "outage"}));
+    let t = Instant::now();
+    let out = common::run(drctl(&sb).args(["check", "--output", "json", "--timeout", "2s"]));
+    assert!(
+        t.elapsed() < Duration::from_secs(15),
+        "check hung: {:?}",
+        t.elapsed()
+    );
+    assert_eq!(out.status.code(), Some(4), "{}", common::text(&out));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let (status, reason) = status_of(&v, "database replica");
+    assert_eq!((status, reason), ("FAIL", "timed out after 2s"), "{v:#}");
+    sb.clear_faults();
+}
+
+#[test]
+fn a_lagging_replica_pauses_the_run_before_promotion_and_a_rollback_puts_everything_back() {
+    let sb = Sandbox::start();
+    sb.control(
+        "POST",
+        "/_sandbox/replica-lag",
+        Some(json!({"region": "us-west-2", "instance_id": "shop-db-usw2", "seconds": 900})),
+    );
+    let out = failover(&sb);
+    let text = common::text(&out);
+    assert_eq!(out.status.code(), Some(5), "paused: {text}");
+    assert!(
+        text.contains("lags 900s") && text.contains("force: true"),
+        "{text}"
+    );
+    assert!(
+        text.contains("drctl resume") && text.contains("drctl rollback"),
+        "says what to do next: {text}"
+    );
+    let st = sb.state();
+    assert_eq!(db_role(&st), "replica", "nothing promoted: {st:#}");
+
+    // The refusal came before any intent: the journal shows no promotion was attempted.
+    let run = common::only_run(sb.dir.path());
+    let j = common::journal(sb.dir.path(), &run);
+    assert!(
+        step_events(&j, "promote_replica", "step_intent").is_empty(),
+        "no promotion intent journaled"
+    );
+
+    // Roll back: everything done so far is undone, and nothing stops at the promotion.
+    let out = common::run(drctl(&sb).args(["rollback", &run, "--yes"]));
+    assert_eq!(
+        out.status.code(),
+        Some(6),
+        "rolled back: {}",
+        common::text(&out)
+    );
+    let st = sb.state();
+    assert_eq!(
+        region(&st, "us-east-1")["databases"][0]["status"],
+        "available",
+        "fence undone: {st:#}"
+    );
+    assert_eq!(
+        st["cloudfront"]["first_origin_region"], "us-east-1",
+        "{st:#}"
+    );
+    for asg in region(&st, "us-west-2")["asgs"].as_array().unwrap() {
+        assert_eq!(asg["desired"], 1, "standby back at its warm size: {asg}");
+    }
+    assert_eq!(st["route53"]["answer_region"], "us-east-1");
+}
+
+fn db_role(st: &Value) -> &str {
+    region(st, "us-west-2")["databases"][0]["role"]
+        .as_str()
+        .unwrap_or("?")
+}
