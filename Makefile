@@ -9,7 +9,7 @@ export CARGO_TERM_COLOR ?= never
 
 DRCTL := $(or $(CARGO_TARGET_DIR),target)/debug/drctl
 
-.PHONY: all build test rust-test lint fmt demo clean-demo bench
+.PHONY: all build test rust-test lint fmt demo bench-journal bench-probe
 
 all: build
 
@@ -33,5 +33,9 @@ fmt:
 demo: sandbox-venv build
 	SANDBOX_PY=$(SANDBOX_PY) DRCTL=$(DRCTL) bash scripts/demo.sh
 
-bench: build
-	bash benches/run.sh
+## Benchmarks (never part of `make test`): results and how to read them in benches/RESULTS.md.
+bench-journal: build
+	DRCTL=$(DRCTL) bash benches/journal_bench.sh
+
+bench-probe:
+	bash benches/probe_bench.sh
