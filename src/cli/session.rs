@@ -100,6 +100,16 @@ impl Held {
 
 /// SIGINT/SIGTERM cancel `token` (a graceful pause); a second SIGINT exits at once.
 pub fn install_signals(token: CancellationToken) {
+    on_signals(
+        token,
+        "\nstopping: starting nothing new; running steps finish at a safe point (Ctrl-C again to quit now)",
+        Some("quitting now; the journal is intact: `drctl resume` will re-observe in-flight steps"),
+    );
+}
+
+/// The first SIGINT/SIGTERM prints `first` and cancels `token`; a second prints `second` and
+/// exits with 130 at once.
+pub fn on_signals(token: CancellationToken, first: &'static str, second: Option<&'static str>) {
     tokio::spawn(async move {
         use tokio::signal::unix::{signal, SignalKind};
         let (Ok(mut int), Ok(mut term)) = (
@@ -109,12 +119,12 @@ pub fn install_signals(token: CancellationToken) {
             return;
         };
         tokio::select! { _ = int.recv() => {}, _ = term.recv() => {} }
-        eprintln!("\nstopping: starting nothing new; running steps finish at a safe point (Ctrl-C again to quit now)");
+        eprintln!("{first}");
         token.cancel();
         tokio::select! { _ = int.recv() => {}, _ = term.recv() => {} }
-        eprintln!(
-            "quitting now; the journal is intact: `drctl resume` will re-observe in-flight steps"
-        );
+        if let Some(m) = second {
+            eprintln!("{m}");
+        }
         std::process::exit(130);
     });
 }

@@ -219,21 +219,11 @@ pub async fn watch(g: &Global, listen: &str, notify_only: bool) -> Result<i32> {
         w.shared.clone(),
         http_stop.clone(),
     ));
-    let sig = shutdown.clone();
-    tokio::spawn(async move {
-        use tokio::signal::unix::{signal, SignalKind};
-        let (Ok(mut int), Ok(mut term)) = (
-            signal(SignalKind::interrupt()),
-            signal(SignalKind::terminate()),
-        ) else {
-            return;
-        };
-        tokio::select! { _ = int.recv() => {}, _ = term.recv() => {} }
-        eprintln!("stopping: probes stop now; a running failover pauses at a safe point (signal again to quit at once)");
-        sig.cancel();
-        tokio::select! { _ = int.recv() => {}, _ = term.recv() => {} }
-        std::process::exit(130);
-    });
+    super::session::on_signals(
+        shutdown.clone(),
+        "stopping: probes stop now; a running failover pauses at a safe point (signal again to quit at once)",
+        None,
+    );
     let res = w.run(shutdown).await;
     http_stop.cancel();
     let _ = tokio::time::timeout(Duration::from_secs(5), server).await;
