@@ -13,6 +13,7 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use super::rds_promote::db_of;
 use super::{
     arn, database, default_poll, default_primary, problem, Observation, Problem, Reversibility,
     Satisfied, Step, StepCx, StepError,
@@ -200,13 +201,7 @@ impl Step for FencePrimary {
     }
 
     fn iam(&self, env: &Environment) -> Vec<(&'static str, String)> {
-        let region = env.region_of(self.role);
-        let db = env
-            .resources(self.role)
-            .database
-            .as_ref()
-            .map(|d| d.instance_id.clone())
-            .unwrap_or_else(|| "*".into());
+        let (region, db) = db_of(env, self.role);
         let a = arn("rds", region, &format!("db:{db}"));
         let mut v = vec![("rds:DescribeDBInstances", a.clone())];
         match self.method {

@@ -188,13 +188,7 @@ impl Step for PromoteReplica {
     }
 
     fn iam(&self, env: &Environment) -> Vec<(&'static str, String)> {
-        let region = env.region_of(self.role);
-        let db = env
-            .resources(self.role)
-            .database
-            .as_ref()
-            .map(|d| d.instance_id.clone())
-            .unwrap_or_else(|| "*".into());
+        let (region, db) = db_of(env, self.role);
         vec![
             (
                 "rds:DescribeDBInstances",
@@ -207,4 +201,14 @@ impl Step for PromoteReplica {
             ("cloudwatch:GetMetricStatistics", "*".into()),
         ]
     }
+}
+
+/// The region and RDS instance id playing `role`, for IAM resource ARNs (`*` when unnamed).
+pub(crate) fn db_of(env: &Environment, role: Role) -> (&str, String) {
+    let db = env
+        .resources(role)
+        .database
+        .as_ref()
+        .map_or_else(|| "*".into(), |d| d.instance_id.clone());
+    (env.region_of(role), db)
 }
