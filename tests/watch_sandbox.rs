@@ -32,11 +32,19 @@ fn watch_fails_over_once_on_a_blackholed_primary_and_not_again_in_the_cooldown()
     let got = Arc::new(Mutex::new(Vec::new()));
     let hook = webhook(false, got.clone());
     std::fs::write(dir.join("failover.yaml"), RUNBOOK).unwrap();
-    let mut env = std::fs::read_to_string(sb.env_file()).unwrap();
-    env.push_str(&format!(
-        "  watch:\n    primary: [primary-backend]\n    standby: [standby-backend]\n    confirm_for: 1s\n    action: failover\n    runbook: failover.yaml\n    cooldown: 10m\n    notifications:\n      - webhook: http://{hook}/hook\n"
-    ));
-    std::fs::write(sb.env_file(), env).unwrap();
+    // Replace the seeded watch policy (notify) with one that fails over through a test runbook.
+    let mut env: serde_json::Value =
+        serde_saphyr::from_str(&std::fs::read_to_string(sb.env_file()).unwrap()).unwrap();
+    env["probes"]["watch"] = serde_json::json!({
+        "primary": ["primary-backend"],
+        "standby": ["standby-backend"],
+        "confirm_for": "1s",
+        "action": "failover",
+        "runbook": "failover.yaml",
+        "cooldown": "10m",
+        "notifications": [{ "webhook": format!("http://{hook}/hook") }],
+    });
+    std::fs::write(sb.env_file(), serde_saphyr::to_string(&env).unwrap()).unwrap();
 
     let w = Watcher::start(dir, &sb.env_file());
     for t in [

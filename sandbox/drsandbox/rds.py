@@ -139,6 +139,18 @@ def _modify(original):
     return modify_db_instance
 
 
+def _delete(original):
+    def delete_db_instance(self):
+        # A cross-region source lists its replica by ARN; moto unlinks by name, fails (HTML 500)
+        # and has already removed the instance by then. AWS deletes the replica and the source
+        # stops listing it: unlink first, by name or ARN, then let moto delete.
+        db = self.backend.databases.get(self.params.get("DBInstanceIdentifier"))
+        if db is not None and db.is_replica:
+            _unlink(db)
+        return original(self)
+    return delete_db_instance
+
+
 def _out_of_scope(name: str):
     def handler(self):
         raise RDSClientError("InvalidGlobalClusterStateFault",
@@ -160,6 +172,7 @@ def install(sandbox) -> None:
     RDSResponse.promote_read_replica = _promote_read_replica
     RDSResponse.reboot_db_instance = _reboot_db_instance
     RDSResponse.modify_db_instance = _modify(RDSResponse.modify_db_instance)
+    RDSResponse.delete_db_instance = _delete(RDSResponse.delete_db_instance)
     RDSResponse.failover_global_cluster = _out_of_scope("FailoverGlobalCluster")
     RDSResponse.switchover_global_cluster = _out_of_scope("SwitchoverGlobalCluster")
 

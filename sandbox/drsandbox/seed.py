@@ -38,6 +38,10 @@ PRIMARY, STANDBY = "us-east-1", "us-west-2"
 SHORT = {PRIMARY: "use1", STANDBY: "usw2"}
 APP = "shop"
 TIERS = ("frontend", "backend")
+# The shipped failover runbook, for the seeded `probes.watch.runbook` (drctl resolves a relative
+# path against drctl.yaml's directory, which is wherever --out puts it, so this one is absolute).
+FAILOVER_RUNBOOK = os.path.normpath(os.path.join(os.path.dirname(__file__), "..", "..", "runbooks",
+                                                 "warm-standby-failover.yaml"))
 SIZES = {PRIMARY: {"min": 1, "desired": 2, "max": 4}, STANDBY: {"min": 1, "desired": 1, "max": 4}}
 PRODUCTION_SIZE = 2
 ROLE_ARN = "arn:aws:iam::123456789012:role/service-role/AWSBackupDefaultServiceRole"
@@ -351,6 +355,12 @@ def drctl_config(t: dict) -> dict:
                        "origins": dict(t["cloudfront"]["origins"]), "url": t["cloudfront"]["url"]},
         "backup": {"plan_id": t["backup"]["plan_id"]},
         "targets": {"rto": "15m", "rpo": "5m", "max_ami_age": "7d"},
-        "probes": {"interval": "1s", "timeout": "800ms", "failure_threshold": 3, "recovery_threshold": 2,
-                   "targets": probes},
+        "probes": {"interval": "1s", "timeout": "800ms", "jitter": "100ms", "failure_threshold": 3,
+                   "recovery_threshold": 2, "max_in_flight": 4096, "targets": probes,
+                   # `drctl watch` notifies by default; set action: failover to let it act.
+                   "watch": {"confirm_for": "2s", "action": "notify", "runbook": FAILOVER_RUNBOOK,
+                             "require_route53": False, "cooldown": "1h",
+                             "primary": [p["name"] for p in probes if p["region"] == t["primary_region"]],
+                             "standby": [p["name"] for p in probes if p["region"] == t["standby_region"]],
+                             "notify_timeout": "5s", "notify_attempts": 3, "notifications": []}},
     }

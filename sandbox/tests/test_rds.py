@@ -43,6 +43,17 @@ def test_promotion_transitions_and_unlinks(sbx):
     w2.get_waiter("db_instance_available").wait(DBInstanceIdentifier="db1-replica", WaiterConfig={"Delay": 1, "MaxAttempts": 3})
 
 
+def test_delete_cross_region_replica_unlinks_it(sbx):
+    """Deleting a cross-region read replica succeeds and its source stops listing it (moto:
+    removes the instance, then answers HTML 500 while unlinking it by the wrong name)."""
+    e1, w2 = _pair(sbx)
+    w2.delete_db_instance(DBInstanceIdentifier="db1-replica", SkipFinalSnapshot=True)
+    with pytest.raises(ClientError) as e:
+        _db(w2, "db1-replica")
+    assert e.value.response["Error"]["Code"] == "DBInstanceNotFound"
+    assert _db(e1, "db1").get("ReadReplicaDBInstanceIdentifiers", []) == []
+
+
 def test_promote_non_replica_is_invalid_state(sbx):
     """Promoting a non-replica is InvalidDBInstanceState (moto accepts it)."""
     e1, w2 = _pair(sbx)
