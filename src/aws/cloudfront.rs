@@ -20,13 +20,14 @@ pub struct OriginGroup {
 const PRECONDITION_RETRIES: u32 = 8;
 
 impl CloudFront {
-    pub async fn origin_group(
+    /// The distribution's configuration and the ETag that guards the next update.
+    async fn config(
         &self,
         distribution_id: &str,
-        group_id: &str,
-    ) -> AwsResult<OriginGroup> {
-        let out = self
-            .c
+    ) -> AwsResult<
+        aws_sdk_cloudfront::operation::get_distribution_config::GetDistributionConfigOutput,
+    > {
+        self.c
             .get_distribution_config()
             .id(distribution_id)
             .send()
@@ -35,7 +36,15 @@ impl CloudFront {
                 "cloudfront",
                 "GetDistributionConfig",
                 GLOBAL_REGION
-            ))?;
+            ))
+    }
+
+    pub async fn origin_group(
+        &self,
+        distribution_id: &str,
+        group_id: &str,
+    ) -> AwsResult<OriginGroup> {
+        let out = self.config(distribution_id).await?;
         let etag = out.e_tag().unwrap_or_default().to_string();
         let cfg = out.distribution_config();
         let group = cfg
@@ -82,17 +91,7 @@ impl CloudFront {
     ) -> AwsResult<Option<String>> {
         let mut last = None;
         for _ in 0..PRECONDITION_RETRIES {
-            let out = self
-                .c
-                .get_distribution_config()
-                .id(distribution_id)
-                .send()
-                .await
-                .map_err(sdk_err!(
-                    "cloudfront",
-                    "GetDistributionConfig",
-                    GLOBAL_REGION
-                ))?;
+            let out = self.config(distribution_id).await?;
             let etag = out.e_tag().unwrap_or_default().to_string();
             let Some(mut cfg) = out.distribution_config().cloned() else {
                 return Err(AwsError::local(
