@@ -130,3 +130,31 @@ fn break_lock_with_yes_takes_a_live_lease_and_fences_the_holder() {
             .unwrap();
     assert_eq!(lease["token"], 2);
 }
+
+#[test]
+fn a_run_that_fails_after_taking_the_lease_releases_it() {
+    let ws = workspace();
+    let dir = ws.path();
+    std::fs::write(dir.join("fast.yaml"), FAST).unwrap();
+    // The journal cannot be created: `runs` is a file where a directory should be.
+    std::fs::create_dir_all(dir.join(".drctl")).unwrap();
+    std::fs::write(dir.join(".drctl/runs"), "").unwrap();
+    let out = run(drctl(dir).args(["run", "fast.yaml", "--yes"]));
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let lease: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join(".drctl/leases/local.json")).unwrap())
+            .unwrap();
+    assert_eq!(
+        lease["released"], true,
+        "the lease outlived the failed command: {lease}"
+    );
+    // So the next command is not locked out, and takes no stale-lease detour.
+    std::fs::remove_file(dir.join(".drctl/runs")).unwrap();
+    let out = run(drctl(dir).args(["run", "fast.yaml", "--yes"]));
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        !text(&out).contains("took over the lease"),
+        "{}",
+        text(&out)
+    );
+}

@@ -29,6 +29,9 @@ use super::{confirm, is_tty, Global, Mutating, Output, Usage};
 
 const LEASE_TTL: Duration = Duration::from_secs(60);
 
+/// A held lease. Dropping it stops the renewal and releases the lease, on every path out of a
+/// command, errors included: a `drctl watch` whose failover failed to start must not keep
+/// renewing a lease that locks every human out.
 pub struct Held {
     store: Arc<FileLeaseStore>,
     pub lease: LeaseRecord,
@@ -91,10 +94,12 @@ pub async fn take_lease(
     Ok(Held { store, lease, stop })
 }
 
-impl Held {
-    pub async fn release(self) {
+impl Drop for Held {
+    fn drop(&mut self) {
         self.stop.cancel();
-        let _ = self.store.release(&self.lease).await;
+        // The file store's release is a short flock'd read-modify-write that never awaits
+        // anything, so it can finish here, even while the runtime shuts down.
+        let _ = futures::executor::block_on(self.store.release(&self.lease));
     }
 }
 
@@ -527,7 +532,7 @@ pub async fn execute_run(
         HashSet::new(),
     )?;
     let end = engine.run().await;
-    held.release().await;
+    drop(held);
     Ok((run_id, end?))
 }
 
@@ -579,18 +584,16 @@ pub async fn resume(g: &Global, run: &str, m: &Mutating, rerun: &[String]) -> Re
     let shutdown = CancellationToken::new();
     let (store, mut journal, state, env, rb, held) = open_run(g, run, m, shutdown.clone()).await?;
     if let drctl::journal::replay::RunPhase::Finished { status, message } = &state.phase {
-        held.release().await;
         bail!(Usage(format!("run {run} already finished ({status}: {message}); nothing to resume. Start a new run: completed steps will be no-ops")));
     }
     for s in rerun {
         if !rb.steps.iter().any(|d| d.id() == s) {
-            held.release().await;
             bail!(Usage(format!("--rerun {s}: no such step in run {run}")));
         }
     }
     let plan = Arc::new(Plan::new(&rb));
     let pending = drctl::engine::executor::pending_steps(&plan, &state);
-    if let Err(e) = confirm(
+    confirm(
         &format!(
             "Resume run {run} ({} of {} steps left: {})?",
             pending.len(),
@@ -598,10 +601,7 @@ pub async fn resume(g: &Global, run: &str, m: &Mutating, rerun: &[String]) -> Re
             pending.join(", ")
         ),
         m.yes || m.step,
-    ) {
-        held.release().await;
-        return Err(e);
-    }
+    )?;
     journal
         .append(
             held.lease.token,
@@ -626,7 +626,7 @@ pub async fn resume(g: &Global, run: &str, m: &Mutating, rerun: &[String]) -> Re
         rerun.iter().cloned().collect(),
     )?;
     let end = engine.run().await;
-    held.release().await;
+    drop(held);
     Ok(finish(g, run, &end?))
 }
 
@@ -636,7 +636,6 @@ pub async fn rollback(g: &Global, run: &str, to: Option<&str>, m: &Mutating) -> 
     let (store, journal, state, env, rb, held) = open_run(g, run, m, shutdown.clone()).await?;
     if let Some(cp) = to {
         if !state.checkpoints.iter().any(|(n, _)| n == cp) {
-            held.release().await;
             let reached: Vec<&str> = state.checkpoints.iter().map(|c| c.0.as_str()).collect();
             bail!(Usage(format!(
                 "run {run} never reached checkpoint `{cp}` (reached: {})",
@@ -649,17 +648,14 @@ pub async fn rollback(g: &Global, run: &str, to: Option<&str>, m: &Mutating) -> 
         }
     }
     let plan = Arc::new(Plan::new(&rb));
-    if let Err(e) = confirm(
+    confirm(
         &format!(
             "Roll back run {run}{}?",
             to.map(|t| format!(" to checkpoint `{t}`"))
                 .unwrap_or_else(|| " completely".into())
         ),
         m.yes,
-    ) {
-        held.release().await;
-        return Err(e);
-    }
+    )?;
     install_signals(shutdown.clone());
     let engine = build_engine(
         g,
@@ -676,6 +672,6 @@ pub async fn rollback(g: &Global, run: &str, to: Option<&str>, m: &Mutating) -> 
         HashSet::new(),
     )?;
     let report = drctl::engine::rollback::rollback(&engine, to, "requested by the operator").await;
-    held.release().await;
+    drop(held);
     Ok(rollback_summary(run, &report?))
 }
