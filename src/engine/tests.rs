@@ -42,19 +42,7 @@ fn plan(yaml: &str) -> Arc<Plan> {
 }
 
 fn started() -> Event {
-    Event::RunStarted {
-        run_id: "r".into(),
-        runbook_name: "rb".into(),
-        runbook_path: "rb.yaml".into(),
-        runbook_text: String::new(),
-        runbook_sha256: String::new(),
-        env_name: "t".into(),
-        env_path: "drctl.yaml".into(),
-        env_text: String::new(),
-        env_sha256: String::new(),
-        operator: op(),
-        command: "test".into(),
-    }
+    Event::test_run_started()
 }
 
 async fn engine_with(plan: Arc<Plan>, records: Vec<Record>, rerun: &[&str]) -> Arc<Engine> {

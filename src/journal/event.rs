@@ -196,6 +196,30 @@ impl Event {
     }
 }
 
+#[cfg(test)]
+impl Event {
+    /// A minimal `RunStarted` for unit tests (operator `tester`).
+    pub fn test_run_started() -> Event {
+        Event::RunStarted {
+            run_id: "r".into(),
+            runbook_name: "rb".into(),
+            runbook_path: "rb.yaml".into(),
+            runbook_text: String::new(),
+            runbook_sha256: String::new(),
+            env_name: "t".into(),
+            env_path: "drctl.yaml".into(),
+            env_text: String::new(),
+            env_sha256: String::new(),
+            operator: Operator {
+                user: "tester".into(),
+                host: "h".into(),
+                pid: 1,
+            },
+            command: "drctl run".into(),
+        }
+    }
+}
+
 /// One line of the journal.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Record {

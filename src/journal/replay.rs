@@ -441,26 +441,7 @@ mod tests {
     }
 
     fn start() -> Record {
-        rec(
-            1,
-            Event::RunStarted {
-                run_id: "r".into(),
-                runbook_name: "rb".into(),
-                runbook_path: "rb.yaml".into(),
-                runbook_text: String::new(),
-                runbook_sha256: String::new(),
-                env_name: "e".into(),
-                env_path: "drctl.yaml".into(),
-                env_text: String::new(),
-                env_sha256: String::new(),
-                operator: Operator {
-                    user: "u".into(),
-                    host: "h".into(),
-                    pid: 1,
-                },
-                command: "drctl run".into(),
-            },
-        )
+        rec(1, Event::test_run_started())
     }
 
     fn started(seq: u64, s: &str) -> Record {
