@@ -15,40 +15,10 @@ import signal
 import sys
 import threading
 import time
-import urllib.error
-import urllib.request
 
+from .control_client import Unreachable, UsageError, call
 from .faults import ERROR_KINDS, KINDS, FaultError, check_region, parse_fault
 from .listeners import MODES
-
-
-class UsageError(Exception):
-    """Bad input: reported on stderr, exit code 2."""
-
-
-class Unreachable(Exception):
-    """The sandbox did not answer: exit code 1."""
-
-
-# --------------------------------------------------------------------------- control client
-
-def call(endpoint: str, method: str, path: str, body: dict | None = None, timeout: float = 15.0):
-    data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(endpoint.rstrip("/") + path, data=data, method=method,
-                                 headers={"Content-Type": "application/json"} if data else {})
-    try:
-        with urllib.request.urlopen(req, timeout=timeout) as resp:
-            return json.loads(resp.read() or b"{}")
-    except urllib.error.HTTPError as e:
-        try:
-            msg = json.loads(e.read()).get("error", str(e))
-        except ValueError:
-            msg = str(e)
-        if e.code == 400:
-            raise UsageError(msg) from e
-        raise Unreachable(f"sandbox answered {e.code}: {msg}") from e
-    except (urllib.error.URLError, OSError) as e:
-        raise Unreachable(f"cannot reach the sandbox at {endpoint}: {getattr(e, 'reason', e)}") from e
 
 
 def _endpoint(args) -> str:

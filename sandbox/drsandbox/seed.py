@@ -32,7 +32,7 @@ import boto3
 import yaml
 from botocore.config import Config
 
-from .cli import call
+from .control_client import call
 
 PRIMARY, STANDBY = "us-east-1", "us-west-2"
 SHORT = {PRIMARY: "use1", STANDBY: "usw2"}
