@@ -1,7 +1,7 @@
 """The sandbox process: moto in-process behind a fault-injecting WSGI middleware.
 
 ``Sandbox`` owns everything that runs: moto's ``ThreadedMotoServer`` (one endpoint for every
-service and region), the per-service patches (rds, route53, cloudfront, backup), the local
+service and region), the per-service patches (rds, route53, cloudfront, backup, ec2), the local
 listeners, the Route 53 health checker, the ReplicaLag publisher and the timer that drives
 state transitions. Requests flow::
 
@@ -22,7 +22,7 @@ from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from werkzeug.serving import make_server
 
-from . import DEFAULT_ACCOUNT, backup, cloudfront, rds, route53, rpcv2
+from . import DEFAULT_ACCOUNT, backup, cloudfront, ec2, rds, route53, rpcv2
 from .faults import MAX_HANG_SECONDS, FaultTable, error_response, request_scope, roll
 from .listeners import ListenerManager
 from .profile import Profile
@@ -129,7 +129,7 @@ class Sandbox:
         from .control import ControlApi
 
         self.control = ControlApi(self)
-        for module in (rds, route53, cloudfront, backup):
+        for module in (rds, route53, cloudfront, backup, ec2):
             module.install(self)
         _install_elbv2_hooks(self)
 
