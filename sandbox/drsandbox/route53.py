@@ -14,6 +14,12 @@ moto stores health checks and records but never probes anything. Here:
   PRIMARY. An alias answer is the target's DNS name.
 * Every change gets its own id and is PENDING until ``route53_change_propagation`` has
   passed, then INSYNC; an unknown id is NoSuchChange.
+* ChangeResourceRecordSets applies a batch atomically: every change is checked against the
+  records as the earlier changes of the same batch leave them, and only a batch without
+  errors replaces the zone's records, in one step (no reader ever sees half a batch). A
+  DELETE must name a record exactly as it is (InvalidChangeBatch "not found" / "values
+  provided do not match" otherwise), a CREATE of an existing name/type/set identifier is
+  InvalidChangeBatch, and a name keeps at most one PRIMARY and one SECONDARY failover record.
 * create_health_check accepts RequestInterval 10 or 30 only and FailureThreshold 1-10;
   update_health_check honours HealthCheckVersion; a check still used by a record cannot be
   deleted (HealthCheckInUse).
@@ -21,6 +27,7 @@ moto stores health checks and records but never probes anything. Here:
 
 from __future__ import annotations
 
+import copy
 import http.client
 import ipaddress
 import logging
@@ -35,9 +42,10 @@ from dataclasses import dataclass
 from moto.core.responses import ActionResult
 from moto.core.utils import utcnow
 from moto.route53 import urls as r53_urls
-from moto.route53.exceptions import InvalidInput, Route53ClientError
-from moto.route53.models import route53_backends
+from moto.route53.exceptions import DnsNameInvalidForZone, InvalidActionValue, InvalidInput, Route53ClientError
+from moto.route53.models import RecordSet, Route53Backend, route53_backends
 from moto.route53.responses import Route53
+from moto.route53.utils import validate_domain_name
 
 from . import backends
 
@@ -266,10 +274,15 @@ def _data(rrset) -> list[str]:
     return list(rrset.records or [])
 
 
+def zone_rrsets(zone) -> list:
+    """The zone's records as of one moment: a batch replaces the whole list at once."""
+    return list(zone.rrsets)
+
+
 def answer(account: str, zone, name: str, rtype: str) -> tuple[list[str], str, object]:
     """(record data, DNS response code, chosen record set) for one simulated query."""
     qname = name.lower().rstrip(".") + "."
-    at_name = [r for r in list(zone.rrsets) if r.name.lower() == qname]
+    at_name = [r for r in zone_rrsets(zone) if r.name.lower() == qname]
     if not at_name:
         return [], "NXDOMAIN", None
     matches = [r for r in at_name if r.type == rtype] or [r for r in at_name if r.type == "CNAME"]
@@ -347,6 +360,106 @@ class HealthCheckVersionMismatch(Route53ClientError):
                          "HealthCheckVersion in the health check.")
 
 
+# --------------------------------------------------------------------------- record changes
+
+class InvalidChangeBatch(Route53ClientError):
+    def __init__(self, message: str) -> None:
+        super().__init__("InvalidChangeBatch", message)
+
+
+_batch_lock = threading.Lock()
+
+
+def _describe(rs: dict) -> str:
+    text = f"[name='{rs.get('Name')}', type='{rs.get('Type')}'"
+    if rs.get("SetIdentifier") is not None:
+        text += f", set-identifier='{rs['SetIdentifier']}'"
+    return text + "]"
+
+
+def _values(rs: dict) -> list[str]:
+    return sorted(str(r.get("Value") if isinstance(r, dict) else r) for r in rs.get("ResourceRecords") or [])
+
+
+def _comparable(rrset) -> dict:
+    """What must match for a DELETE: every value of the record set, normalised."""
+    get = (lambda k: rrset.get(k)) if isinstance(rrset, dict) else (lambda k: _RECORD_ATTRS[k](rrset))
+    alias = get("AliasTarget") or None
+    if alias:
+        alias = {"HostedZoneId": str(alias.get("HostedZoneId", "")).split("/")[-1],
+                 "DNSName": str(alias.get("DNSName", "")).lower().rstrip("."),
+                 "EvaluateTargetHealth": _truthy(alias.get("EvaluateTargetHealth"))}
+    ttl, weight = get("TTL"), get("Weight")
+    return {"TTL": None if ttl is None else int(ttl), "Values": get("Values"), "AliasTarget": alias,
+            "HealthCheckId": get("HealthCheckId") or None, "Failover": get("Failover") or None,
+            "Weight": None if weight is None else int(weight), "Region": get("Region") or None,
+            "GeoLocation": get("GeoLocation") or None, "MultiValueAnswer": _truthy(get("MultiValueAnswer"))}
+
+
+_RECORD_ATTRS = {
+    "AliasTarget": lambda r: r.alias_target, "TTL": lambda r: r.ttl,
+    "Values": lambda r: sorted(str(v) for v in r.records or []),
+    "HealthCheckId": lambda r: r.health_check_id, "Failover": lambda r: r.failover,
+    "Weight": lambda r: r.weight, "Region": lambda r: r.region, "GeoLocation": lambda r: r.geo_location,
+    "MultiValueAnswer": lambda r: r.multi_value_answer,
+}
+
+
+def _request_comparable(rs: dict) -> dict:
+    return _comparable({**rs, "Values": _values(rs)})
+
+
+def _change_resource_record_sets(self, zoneid: str, change_list: list) -> None:
+    """Route53Backend.change_resource_record_sets, all or nothing (see the module docstring)."""
+    zone = self.get_hosted_zone(zoneid)
+    with _batch_lock:
+        work = list(zone.rrsets)
+        journal = []
+        for change in change_list:
+            original = copy.deepcopy(change)
+            action = change.get("Action")
+            if action not in ("CREATE", "UPSERT", "DELETE"):
+                raise InvalidActionValue(action)
+            rs = copy.deepcopy(change["ResourceRecordSet"])
+            validate_domain_name(rs["Name"], code="InvalidChangeBatch")
+            if not rs["Name"].strip(".").lower().endswith(zone.name.strip(".").lower()):
+                raise DnsNameInvalidForZone(name=rs["Name"], zone_name=zone.name)
+            if not rs["Name"].endswith("."):
+                rs["Name"] += "."
+            key = (rs["Name"].lower(), rs.get("Type"), rs.get("SetIdentifier"))
+            at = next((i for i, r in enumerate(work) if (r.name.lower(), r.type, r.set_identifier) == key), None)
+            if action == "DELETE":
+                if at is None:
+                    raise InvalidChangeBatch(f"Tried to delete resource record set {_describe(rs)} but it was not found")
+                if _comparable(work[at]) != _request_comparable(rs):
+                    raise InvalidChangeBatch(f"Tried to delete resource record set {_describe(rs)} but the values "
+                                             "provided do not match the current values")
+                del work[at]
+            else:
+                if action == "CREATE" and at is not None:
+                    raise InvalidChangeBatch(f"Tried to create resource record set {_describe(rs)} but it already exists")
+                if "ResourceRecords" in rs:
+                    rs["ResourceRecords"] = [r["Value"] if isinstance(r, dict) else r for r in rs["ResourceRecords"]]
+                record = RecordSet(rs)
+                if at is None:
+                    work.append(record)
+                else:
+                    work[at] = record
+            journal.append(original)
+        roles: dict = {}
+        for r in work:
+            if r.failover:
+                k = (r.name.lower(), r.type, r.failover)
+                if k in roles:
+                    raise InvalidChangeBatch(
+                        f"RRSet with DNS name {r.name}, type {r.type} cannot have two {r.failover} failover records "
+                        f"(set identifiers '{roles[k]}' and '{r.set_identifier}')")
+                roles[k] = r.set_identifier
+        zone.rrsets = work  # one assignment: readers see the zone before or after the batch
+        for entry in journal:
+            zone.rr_changes.append(entry)
+
+
 # --------------------------------------------------------------------------- patches
 
 def _get_change(self) -> ActionResult:
@@ -412,7 +525,7 @@ def _guarded_delete(original):
     def delete_health_check(self):
         hc_id = self._get_param("HealthCheckId")
         for zone in list(self.backend.zones.values()):
-            if any(r.health_check_id == hc_id for r in list(zone.rrsets)):
+            if any(r.health_check_id == hc_id for r in zone_rrsets(zone)):
                 raise HealthCheckInUse(hc_id)
         return original(self)
 
@@ -436,6 +549,7 @@ def install(sandbox) -> None:
     Route53.create_health_check = _validated_create(Route53.create_health_check)
     Route53.update_health_check = _versioned_update(Route53.update_health_check)
     Route53.delete_health_check = _guarded_delete(Route53.delete_health_check)
+    Route53Backend.change_resource_record_sets = _change_resource_record_sets
     for op in ("create_hosted_zone", "delete_hosted_zone", "change_resource_record_sets",
                "associate_vpc_with_hosted_zone", "disassociate_vpc_from_hosted_zone"):
         setattr(Route53, op, _with_pending_change(getattr(Route53, op)))

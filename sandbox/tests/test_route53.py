@@ -11,7 +11,7 @@ import uuid
 import pytest
 from botocore.exceptions import ClientError
 
-from conftest import wait_for
+from conftest import http_get, wait_for
 
 # Session sandbox: instant profile at time scale 0.5 -> a 10 s check is probed every 0.5 s.
 INTERVAL = 0.5
@@ -182,3 +182,143 @@ def test_health_check_in_use_and_version(sbx):
     with pytest.raises(ClientError) as e:
         r53.update_health_check(HealthCheckId=hc, HealthCheckVersion=1, FailureThreshold=4)
     assert e.value.response["Error"]["Code"] == "HealthCheckVersionMismatch"
+
+
+# --------------------------------------------------------------------------- swapped failover roles
+
+def _failover_pair(r53, zone, name="api.example.test."):
+    rrsets = r53.list_resource_record_sets(HostedZoneId=zone)["ResourceRecordSets"]
+    return {r["Failover"]: r for r in rrsets if r["Name"] == name and r.get("Failover")}
+
+
+def _swap_roles(r53, zone, hc_dns, hc):
+    """drctl's failover hold in one batch: DELETE both records exactly as they are, CREATE them
+    again with Failover exchanged; the new PRIMARY carries no health check, the record of the
+    ALB the check watches (``hc_dns``) keeps it."""
+    pair = _failover_pair(r53, zone)
+    changes = [{"Action": "DELETE", "ResourceRecordSet": r} for r in pair.values()]
+    for role, rec in pair.items():
+        new = {k: v for k, v in rec.items() if k != "HealthCheckId"}
+        new["Failover"] = "SECONDARY" if role == "PRIMARY" else "PRIMARY"
+        if new["Failover"] == "SECONDARY" and rec["AliasTarget"]["DNSName"].rstrip(".") == hc_dns:
+            new["HealthCheckId"] = hc
+        changes.append({"Action": "CREATE", "ResourceRecordSet": new})
+    return r53.change_resource_record_sets(HostedZoneId=zone, ChangeBatch={"Changes": changes})["ChangeInfo"]
+
+
+def test_swapped_roles_hold_after_the_old_primary_recovers(sbx):
+    """The failover hold: with the standby's record PRIMARY (no health check) and the old
+    primary's SECONDARY (keeping its check), TestDNSAnswer and the public edge answer the
+    standby, and keep doing so after the old primary's check is healthy again (moto:
+    TestDNSAnswer is a 404)."""
+    r53 = sbx.client("route53")
+    primary, standby = sbx.make_alb("us-east-1"), sbx.make_alb("us-west-2")
+    hc = _hc(r53, FullyQualifiedDomainName=primary["dns"])
+    zone = _failover_zone(sbx, primary, standby, hc)
+    status, _ = sbx.control("POST", "/_sandbox/edges", {"public": {"zone_id": zone, "record_name": "api.example.test."}})
+    assert status == 200
+    public = sbx.control("GET", "/_sandbox/edges")[1]["public_url"]
+    assert _answer(r53, zone)["RecordData"] == [primary["dns"]]
+    sbx.listener(primary["name"], "down")
+    wait_for(lambda: _answer(r53, zone)["RecordData"] == [standby["dns"]], timeout=6, what="failover by health")
+
+    _swap_roles(r53, zone, primary["dns"], hc)
+    pair = _failover_pair(r53, zone)
+    assert pair["PRIMARY"]["SetIdentifier"] == "secondary" and "HealthCheckId" not in pair["PRIMARY"]
+    assert pair["SECONDARY"]["SetIdentifier"] == "primary" and pair["SECONDARY"]["HealthCheckId"] == hc
+    assert _answer(r53, zone)["RecordData"] == [standby["dns"]]
+
+    sbx.listener(primary["name"], "up")
+    wait_for(lambda: (_status(r53, hc) or "").startswith("Success"), timeout=6, what="old primary probed healthy")
+    wait_for(lambda: all(h["healthy"] for h in sbx.control("GET", "/_sandbox/state")[1]["route53"]["health_checks"]),
+             timeout=6, what="old primary's check healthy again")
+    assert _answer(r53, zone)["RecordData"] == [standby["dns"]]
+    st = sbx.control("GET", "/_sandbox/state")[1]["route53"]
+    assert (st["answer"], st["failover"], st["set_identifier"], st["answer_region"]) == \
+        (standby["dns"], "PRIMARY", "secondary", "us-west-2")
+    assert "region=us-west-2" in http_get(public + "/")[1]
+
+
+def test_change_batch_is_all_or_nothing(sbx):
+    """A batch with one bad change fails with InvalidChangeBatch and changes nothing: a DELETE
+    must name the record exactly as it is (moto: an alias DELETE with another HealthCheckId or a
+    set identifier that does not exist passes, and a batch failing half-way keeps its first
+    half)."""
+    r53 = sbx.client("route53")
+    primary, standby = sbx.make_alb("us-east-1"), sbx.make_alb("us-west-2")
+    hc = _hc(r53, FullyQualifiedDomainName=primary["dns"])
+    zone = _failover_zone(sbx, primary, standby, hc)
+    before = r53.list_resource_record_sets(HostedZoneId=zone)["ResourceRecordSets"]
+    pair = _failover_pair(r53, zone)
+    wrong_check = {**pair["SECONDARY"], "HealthCheckId": hc}
+    missing = {**pair["SECONDARY"], "SetIdentifier": "nope"}
+    elsewhere = {**pair["SECONDARY"], "Name": "api.other.test.", "SetIdentifier": "x"}
+    second_primary = {**pair["SECONDARY"], "Failover": "PRIMARY", "SetIdentifier": "third"}
+    for bad, words in ((wrong_check, "do not match"), (missing, "not found"), (elsewhere, "not permitted"),
+                       (second_primary, "two PRIMARY")):
+        changes = [{"Action": "DELETE", "ResourceRecordSet": pair["PRIMARY"]}]
+        if bad is second_primary:
+            changes += [{"Action": "CREATE", "ResourceRecordSet": pair["PRIMARY"]},
+                        {"Action": "CREATE", "ResourceRecordSet": bad}]
+        else:
+            changes.append({"Action": "DELETE", "ResourceRecordSet": bad})
+        with pytest.raises(ClientError) as e:
+            r53.change_resource_record_sets(HostedZoneId=zone, ChangeBatch={"Changes": changes})
+        assert e.value.response["Error"]["Code"] == "InvalidChangeBatch", bad
+        assert words in e.value.response["Error"]["Message"]
+        assert r53.list_resource_record_sets(HostedZoneId=zone)["ResourceRecordSets"] == before
+    # Deleting the exact record works; creating one that exists does not.
+    with pytest.raises(ClientError) as e:
+        r53.change_resource_record_sets(HostedZoneId=zone, ChangeBatch={"Changes": [
+            {"Action": "CREATE", "ResourceRecordSet": pair["SECONDARY"]}]})
+    assert "already exists" in e.value.response["Error"]["Message"]
+    r53.change_resource_record_sets(HostedZoneId=zone, ChangeBatch={"Changes": [
+        {"Action": "DELETE", "ResourceRecordSet": pair["SECONDARY"]}]})
+    assert list(_failover_pair(r53, zone)) == ["PRIMARY"]
+
+
+def test_swap_batch_is_never_seen_half_applied(sbx):
+    """While role swaps are applied over and over, readers (TestDNSAnswer, the record list,
+    /_sandbox/state and the public edge) always see exactly one PRIMARY and one SECONDARY and
+    an answer. (moto applies a batch change by change, so between the DELETEs and the CREATEs
+    a reader can find no record or one; the window is narrow, which is why
+    test_change_batch_is_all_or_nothing is the deterministic check.)"""
+    import threading
+
+    r53 = sbx.client("route53")
+    primary, standby = sbx.make_alb("us-east-1"), sbx.make_alb("us-west-2")
+    hc = _hc(r53, FullyQualifiedDomainName=primary["dns"])
+    zone = _failover_zone(sbx, primary, standby, hc)
+    sbx.control("POST", "/_sandbox/edges", {"public": {"zone_id": zone, "record_name": "api.example.test."}})
+    public = sbx.control("GET", "/_sandbox/edges")[1]["public_url"]
+    stop, bad, samples = threading.Event(), [], []
+    reader = sbx.client("route53", read_timeout=10)
+
+    def sample():
+        while not stop.is_set():
+            ans = _answer(reader, zone)
+            if ans["ResponseCode"] != "NOERROR" or ans["RecordData"] not in ([primary["dns"]], [standby["dns"]]):
+                bad.append(("answer", ans["RecordData"]))
+            roles = sorted(r.get("Failover") for r in reader.list_resource_record_sets(HostedZoneId=zone)[
+                "ResourceRecordSets"] if r.get("Failover"))
+            if roles != ["PRIMARY", "SECONDARY"]:
+                bad.append(("records", roles))
+            st = sbx.control("GET", "/_sandbox/state")[1]["route53"]
+            if st["answer"] not in (primary["dns"], standby["dns"]):
+                bad.append(("state", st["answer"]))
+            status, body, _ = http_get(public + "/")
+            if status != 200 or "region=" not in body:
+                bad.append(("edge", status))
+            samples.append(1)
+
+    threads = [threading.Thread(target=sample) for _ in range(2)]
+    for t in threads:
+        t.start()
+    try:
+        for _ in range(12):
+            _swap_roles(r53, zone, primary["dns"], hc)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(30)
+    assert samples and bad == []
