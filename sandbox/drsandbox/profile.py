@@ -28,6 +28,11 @@ REALISTIC: dict[str, float] = {
     "health_check_timeout": 4.0,    # a probe that takes longer is a failure
     "origin_timeout": 10.0,         # CloudFront edge: connect/read timeout per origin attempt
     "replica_lag_period": 60.0,     # how often AWS/RDS ReplicaLag datapoints are published
+    "rds_parameter_apply": 5.0,     # DB parameter group change: ParameterApplyStatus applying -> ...
+    "rds_rename": 15.0,             # modify_db_instance(NewDBInstanceIdentifier): renaming -> available
+    "rds_replica_create": 30.0,     # create_db_instance_read_replica: creating -> backing-up -> available
+    "replica_catchup_lag": 120.0,   # ReplicaLag (seconds) a new replica reports once available ...
+    "replica_catchup": 60.0,        # ... falling linearly to 0 over this many seconds
 }
 
 INSTANT: dict[str, float] = {
@@ -44,6 +49,11 @@ INSTANT: dict[str, float] = {
     "health_check_timeout": 0.5,
     "origin_timeout": 1.0,
     "replica_lag_period": 1.0,
+    "rds_parameter_apply": 0.2,
+    "rds_rename": 0.3,
+    "rds_replica_create": 0.6,      # 0.4 s creating, 0.2 s backing-up
+    "replica_catchup_lag": 6.0,
+    "replica_catchup": 3.0,
 }
 
 BUILTIN = {"realistic": REALISTIC, "instant": INSTANT}

@@ -1,8 +1,10 @@
-"""RDS made honest: timed promotion/reboot/modify, unlinked replicas, ReplicaLag metrics.
+"""RDS made honest: timed transitions, replica links, parameter groups, renames, ReplicaLag.
 
 moto promotes a read replica instantly, keeps the replica link on both sides, accepts a
 promotion of a non-replica, has no reboot/modify transitions, accepts ForceFailover on a
-single-AZ instance and publishes no ReplicaLag. Here:
+single-AZ instance, stops a source that has replicas, creates replicas ``available`` at once,
+renames on the spot, reports every parameter group ``in-sync`` and publishes no ReplicaLag.
+Here:
 
 * promote_read_replica: InvalidDBInstanceState unless the instance is an available read
   replica; then ``modifying`` -> ``rebooting`` -> ``available`` over ``rds_promotion``
@@ -10,23 +12,47 @@ single-AZ instance and publishes no ReplicaLag. Here:
   the source no longer lists it).
 * reboot_db_instance: ``rebooting`` -> ``available``; ForceFailover without Multi-AZ is
   InvalidParameterCombination; a Multi-AZ forced failover moves the instance to another AZ.
-* modify_db_instance with ApplyImmediately: ``modifying`` -> ``available``.
-* All three need the instance ``available`` first (InvalidDBInstanceState), as on AWS.
+* modify_db_instance with ApplyImmediately: ``modifying`` -> ``available``; a stopped
+  instance cannot be modified (InvalidDBInstanceState).
+* All of them need the instance ``available`` first (InvalidDBInstanceState), as on AWS.
+* stop_db_instance: InvalidDBInstanceState for a read replica and for an instance that has
+  read replicas (RDS User Guide, "Stopping an Amazon RDS DB instance temporarily").
+* create_db_instance_read_replica: the replica is ``creating`` -> ``backing-up`` ->
+  ``available`` over ``rds_replica_create``, listed with its source all along (the source
+  lists it, by ARN across regions); a cross-region source must be an available instance that
+  is no read replica and has automated backups; a cross-region replica uses the default
+  parameter group unless DBParameterGroupName names one in its own region. Once available
+  its ReplicaLag starts at ``replica_catchup_lag`` and falls to 0 over ``replica_catchup``.
+* Parameter groups: each instance has a ParameterApplyStatus and the values in effect.
+  Associating another group (ModifyDBInstance DBParameterGroupName) goes ``applying`` ->
+  ``pending-reboot``: its values apply at the next reboot (RebootDBInstance, the reboot of a
+  promotion or a rename). Changing a group (ModifyDBParameterGroup) applies ApplyMethod
+  ``immediate`` changes to the instances using it over ``rds_parameter_apply``
+  (``applying`` -> ``in-sync``), ``pending-reboot`` ones at their next reboot. Only
+  ``read_only`` has an effect here: see ``writable``.
+* modify_db_instance NewDBInstanceIdentifier: with ApplyImmediately the instance is
+  ``renaming`` (still under its old id, PendingModifiedValues naming the new one) for
+  ``rds_rename``, then ``available`` under the new id only; replica links follow; an id in
+  use is DBInstanceAlreadyExists. Without ApplyImmediately the rename stays pending.
 * CloudWatch ``AWS/RDS`` ``ReplicaLag`` (dimension DBInstanceIdentifier) is published every
-  ``replica_lag_period`` for every replica: the value set through the control API, else 0,
-  or the seconds since the source region's outage began while one is active.
+  ``replica_lag_period`` for every available replica: the value set through the control API,
+  else the catch-up lag of a new replica, or the seconds since the source region's outage
+  began while one is active, else 0.
 * Aurora global failover/switchover answer a clear, non-retryable error (out of scope).
 """
 
 from __future__ import annotations
 
+import copy
 import logging
 import threading
 import time
 
 from moto.core.responses import ActionResult
-from moto.rds.exceptions import RDSClientError
-from moto.rds.models import rds_backends
+from moto.core.utils import utcnow
+from moto.rds.exceptions import (DBInstanceAlreadyExists, DBInstanceNotFoundError,
+                                 DBParameterGroupNotFoundError, RDSClientError)
+from moto.rds.models import DBInstance, RDSBackend, rds_backends
 from moto.rds.responses import RDSResponse
 
 from . import backends
@@ -34,6 +60,9 @@ from . import backends
 log = logging.getLogger("drsandbox.rds")
 
 _SB = None
+
+# Statuses in which a replica is still being built: no replication yet, so no ReplicaLag.
+BUILDING = ("creating", "backing-up")
 
 
 class InvalidDBInstanceState(RDSClientError):
@@ -46,6 +75,10 @@ def _truthy(v) -> bool:
 
 
 def _require_available(db, action: str) -> None:
+    if db.status == "stopped" and action == "modify":
+        raise InvalidDBInstanceState(
+            f"Cannot modify DB instance {db.db_instance_identifier}: it is stopped. You can't modify a "
+            "stopped DB instance; start it first.")
     if db.status != "available":
         raise InvalidDBInstanceState(
             f"Cannot {action} DB instance {db.db_instance_identifier}: it is {db.status}, not available.")
@@ -65,18 +98,25 @@ def _later(delay: float, db, status: str, then=None) -> None:
     _SB.scheduler.after(delay, step)
 
 
+def is_replica(db) -> bool:
+    return bool(db.is_replica and db.source_db_instance_identifier)
+
+
+def _resolve(account: str, region: str, ref: str):
+    """(backend, DBInstance or None) for an instance named by id (in ``region``) or by ARN."""
+    if ref.startswith("arn:"):
+        parts = ref.split(":")
+        region, ref = parts[3], parts[-1]
+    backend = rds_backends[account][region]
+    return backend, backend.databases.get(ref.lower())
+
+
 def _source_of(db):
     """(backend, source DBInstance) of a replica, or (None, None) if the source is gone."""
     src = db.source_db_instance_identifier
     if not src:
         return None, None
-    if src.startswith("arn:"):
-        parts = src.split(":")
-        region, name = parts[3], parts[-1]
-    else:
-        region, name = db.region, src
-    backend = rds_backends[db.account_id][region]
-    return backend, backend.databases.get(name)
+    return _resolve(db.account_id, db.region, src)
 
 
 def _unlink(db) -> None:
@@ -88,12 +128,141 @@ def _unlink(db) -> None:
     db.source_db_instance_identifier = None
 
 
+# --------------------------------------------------------------------------- parameter groups
+
+def group_read_only(account: str, region: str, name: str | None) -> bool:
+    """Whether DB parameter group ``name`` sets MySQL's read_only (1/ON/TRUE)."""
+    if not name:
+        return False
+    group = rds_backends[account][region].db_parameter_groups.get(name.lower())
+    if group is None:
+        return False
+    value = str((group.parameters.get("read_only") or {}).get("ParameterValue", "")).strip().lower()
+    return value in ("1", "on", "true")
+
+
+def read_only(db) -> bool:
+    """The read_only value in effect on the instance (not necessarily its group's current one)."""
+    frozen = getattr(db, "_sbx_ro", None)
+    if frozen is not None:
+        return frozen
+    return group_read_only(db.account_id, db.region, db.db_parameter_group_name)
+
+
+def apply_status(db) -> str:
+    return getattr(db, "_sbx_pg_status", None) or "in-sync"
+
+
+def parameter_group_name(db) -> str:
+    name = db.db_parameter_group_name
+    if not name or db.is_default_parameter_group(name):
+        return db.default_db_parameter_group_details()[1]
+    return name
+
+
+def writable(db) -> bool:
+    """Accepts writes: available, no read replica, and read_only not in effect. A change to a
+    read_only group counts only once applied (in-sync), never while applying/pending-reboot."""
+    return db.status == "available" and not is_replica(db) and not read_only(db)
+
+
+def _parameter_change(db, before: bool, status: str, done) -> None:
+    """Freeze the values in effect at ``before``, show ``status`` now, run ``done`` after
+    ``rds_parameter_apply`` unless a newer change or a reboot came first."""
+    token = object()
+    db._sbx_ro, db._sbx_pg_status, db._sbx_pg_token = before, status, token
+
+    def finish():
+        if getattr(db, "_sbx_pg_token", None) is token:
+            done()
+
+    _SB.scheduler.after(_SB.profile.seconds("rds_parameter_apply"), finish)
+
+
+def _rebooted(db) -> None:
+    """A reboot applies every pending parameter change: the group's values are in effect."""
+    db._sbx_ro, db._sbx_pg_status, db._sbx_pg_token = None, "in-sync", object()
+
+
+def _pg_status_list(self):
+    return [{"DBParameterGroupName": parameter_group_name(self), "ParameterApplyStatus": apply_status(self)}]
+
+
+def _pending_modified_values(self):
+    new_id = getattr(self, "_sbx_pending_rename", None)
+    return {"DBInstanceIdentifier": new_id} if new_id else None
+
+
+def _modify_parameter_group(original):
+    def modify_db_parameter_group(self):
+        name = (self.params.get("DBParameterGroupName") or "").lower()
+        params = [p for p in (self.params.get("Parameters") or [])]
+        users = [db for db in list(self.backend.databases.values())
+                 if (db.db_parameter_group_name or "").lower() == name]
+        before = {id(db): (read_only(db), apply_status(db) == "pending-reboot") for db in users}
+        result = original(self)
+        methods = {str(p.get("ParameterName", "")).lower(): str(p.get("ApplyMethod") or "immediate").lower()
+                   for p in params}
+        later_reboot = any(m == "pending-reboot" for m in methods.values())
+        ro_now = methods.get("read_only") == "immediate"
+        for db in users:
+            ro_before, was_pending = before[id(db)]
+            waits = later_reboot or was_pending
+
+            def done(db=db, waits=waits):
+                if waits:
+                    # Immediate (dynamic) changes apply anyway; the rest waits for a reboot.
+                    if ro_now:
+                        db._sbx_ro = group_read_only(db.account_id, db.region, db.db_parameter_group_name)
+                    db._sbx_pg_status = "pending-reboot"
+                else:
+                    db._sbx_ro, db._sbx_pg_status = None, "in-sync"
+
+            _parameter_change(db, ro_before, "pending-reboot" if was_pending else "applying", done)
+        return result
+
+    return modify_db_parameter_group
+
+
+# --------------------------------------------------------------------------- renames
+
+def _rename_refs(refs: list, old: tuple[str, str], new: tuple[str, str]) -> list:
+    """A replica list (ids and/or ARNs) with ``old`` (id, arn) replaced by ``new``."""
+    return [new[0] if r == old[0] else new[1] if r == old[1] else r for r in refs]
+
+
+def _finish_rename(db, new_id: str) -> None:
+    backend = rds_backends[db.account_id][db.region]
+    old = (db.db_instance_identifier, db.db_instance_arn)
+    if db.status != "renaming" or backend.databases.get(old[0]) is not db:
+        return
+    if new_id in backend.databases:  # taken meanwhile: the rename does not happen
+        db.status = "available"
+        return
+    del backend.databases[old[0]]
+    db.db_instance_identifier = new_id
+    backend.databases[new_id] = db
+    new = (db.db_instance_identifier, db.db_instance_arn)
+    if is_replica(db):  # the source lists it by id (same region) or ARN: follow the rename
+        _, source = _source_of(db)
+        if source is not None:
+            source.replicas = _rename_refs(source.replicas, old, new)
+    for ref in list(db.replicas):  # its replicas name it as their source
+        _, replica = _resolve(db.account_id, db.region, ref)
+        if replica is not None and replica.source_db_instance_identifier:
+            replica.source_db_instance_identifier = _rename_refs([replica.source_db_instance_identifier], old, new)[0]
+    _SB.lag.renamed(db.account_id, db.region, old[0], new_id)
+    db._sbx_pending_rename = None
+    db.status = "available"
+    _rebooted(db)  # "The DB instance is rebooted when it is renamed."
+
+
 # --------------------------------------------------------------------------- responses
 
 def _promote_read_replica(self) -> ActionResult:
     ident = self.params.get("DBInstanceIdentifier")
     db = self.backend.describe_db_instances(ident)[0]
-    if not db.is_replica or not db.source_db_instance_identifier:
+    if not is_replica(db):
         raise InvalidDBInstanceState(f"DB Instance {ident} is not a read replica.")
     _require_available(db, "promote")
     if self.params.get("BackupRetentionPeriod") is not None:
@@ -102,9 +271,13 @@ def _promote_read_replica(self) -> ActionResult:
         db.preferred_backup_window = self.params["PreferredBackupWindow"]
     total = _SB.profile.seconds("rds_promotion")
     db.status = "modifying"
+
+    def promoted():
+        _unlink(db)
+        _rebooted(db)
+
     # Replication stops, the instance reboots as a standalone writer, then it is available.
-    _later(total * 0.5, db, "rebooting",
-           then=lambda: _later(total * 0.5, db, "available", then=lambda: _unlink(db)))
+    _later(total * 0.5, db, "rebooting", then=lambda: _later(total * 0.5, db, "available", then=promoted))
     return ActionResult({"DBInstance": db})
 
 
@@ -120,7 +293,7 @@ def _reboot_db_instance(self) -> ActionResult:
     if force:
         az = db.availability_zone
         db.availability_zone = az[:-1] + ("b" if az.endswith("a") else "a")
-    _later(_SB.profile.seconds("rds_reboot"), db, "available")
+    _later(_SB.profile.seconds("rds_reboot"), db, "available", then=lambda: _rebooted(db))
     return ActionResult({"DBInstance": db})
 
 
@@ -129,14 +302,107 @@ def _modify(original):
         ident = self.params.get("DBInstanceIdentifier")
         db = self.backend.describe_db_instances(ident)[0]
         _require_available(db, "modify")
+        # moto renames on the spot; the rename is ours (below).
+        new_id = self.params.pop("NewDBInstanceIdentifier", None)
+        if new_id:
+            RDSBackend._validate_db_identifier(new_id)
+            new_id = new_id.lower()
+            if new_id == db.db_instance_identifier:
+                new_id = None
+            elif new_id in self.backend.databases:
+                raise DBInstanceAlreadyExists()
+        group = self.params.get("DBParameterGroupName")
+        old_group, ro_before = (db.db_parameter_group_name or ""), read_only(db)
         result = original(self)
+        db = result.result["DBInstance"]
+        if group and group.lower() != old_group.lower():
+            # "When you associate a new DB parameter group with a DB instance, the modified static
+            # and dynamic parameters are applied only after the DB instance is rebooted."
+            def associated(db=db):
+                db._sbx_pg_status = "pending-reboot"
+
+            _parameter_change(db, ro_before, "applying", associated)
+        if new_id:
+            db._sbx_pending_rename = new_id
         if _truthy(self.params.get("ApplyImmediately")):
-            db = result.result["DBInstance"]
-            db.status = "modifying"
-            _later(_SB.profile.seconds("rds_modify"), db, "available")
+            pending = getattr(db, "_sbx_pending_rename", None)
+            if pending:
+                db.status = "renaming"
+                _SB.scheduler.after(_SB.profile.seconds("rds_rename"), lambda: _finish_rename(db, pending))
+            else:
+                db.status = "modifying"
+                _later(_SB.profile.seconds("rds_modify"), db, "available")
         return result
 
     return modify_db_instance
+
+
+def _stop(original):
+    def stop_db_instance(self):
+        ident = self.params.get("DBInstanceIdentifier")
+        db = self.backend.describe_db_instances(ident)[0]
+        # "You can't stop a DB instance that has a read replica, or that is a read replica."
+        if is_replica(db):
+            raise InvalidDBInstanceState(
+                f"Cannot stop or start a Read-Replica instance: {db.db_instance_identifier} is a read replica "
+                f"of {db.source_db_instance_identifier}.")
+        if db.replicas:
+            raise InvalidDBInstanceState(
+                f"Cannot stop DB instance {db.db_instance_identifier} because it is the source for read replica "
+                f"instance(s) {', '.join(db.replicas)}.")
+        return original(self)
+
+    return stop_db_instance
+
+
+def _create_read_replica(original):
+    def create_db_instance_read_replica(self):
+        ident = str(self.params.get("DBInstanceIdentifier") or "").lower()
+        src_ref = str(self.params.get("SourceDBInstanceIdentifier") or "")
+        if ident in self.backend.databases:
+            raise DBInstanceAlreadyExists()
+        src_backend, source = _resolve(self.current_account, self.region, src_ref)
+        if source is None:
+            raise DBInstanceNotFoundError(src_ref)
+        cross = src_backend.region_name != self.region
+        if cross and is_replica(source):
+            raise InvalidDBInstanceState(
+                f"Cannot create a cross-Region read replica of {source.db_instance_identifier}: it is itself a read "
+                "replica. A cross-Region read replica needs a source that is not a read replica.")
+        if source.status != "available":
+            raise InvalidDBInstanceState(f"Instance {source.db_instance_identifier} is not in available state.")
+        if not source.backup_retention_period:
+            raise InvalidDBInstanceState(
+                "Automated backups are not enabled for this database instance. To enable automated backups, use "
+                "ModifyDBInstance to set the backup retention period to a non-zero value.")
+        group = self.params.get("DBParameterGroupName")
+        if group and not group.lower().startswith("default.") and group.lower() not in self.backend.db_parameter_groups:
+            raise DBParameterGroupNotFoundError(group)
+        result = original(self)
+        replica = result.result["DBInstance"]
+        # moto's replica is a shallow copy of the source: nothing of ours, and no shared lists.
+        for attr in [a for a in vars(replica) if a.startswith("_sbx_")]:
+            delattr(replica, attr)
+        for attr in ("vpc_security_group_ids", "enabled_cloudwatch_logs_exports", "domain_memberships"):
+            if isinstance(getattr(replica, attr, None), list):
+                setattr(replica, attr, copy.copy(getattr(replica, attr)))
+        if cross:
+            # "The read replica uses the default DB parameter group for the specified DB engine."
+            replica.db_parameter_group_name = group or None
+            if not self.params.get("AvailabilityZone"):
+                replica.availability_zone = f"{self.region}a"
+        replica.instance_create_time = utcnow()
+        replica.status = "creating"
+        total = _SB.profile.seconds("rds_replica_create")
+
+        def available():
+            replica._sbx_catchup_start = time.time()
+            _SB.lag.publish(replica.account_id, replica.region, replica)
+
+        _later(total * 2 / 3, replica, "backing-up", then=lambda: _later(total / 3, replica, "available", then=available))
+        return result
+
+    return create_db_instance_read_replica
 
 
 def _delete(original):
@@ -173,8 +439,13 @@ def install(sandbox) -> None:
     RDSResponse.reboot_db_instance = _reboot_db_instance
     RDSResponse.modify_db_instance = _modify(RDSResponse.modify_db_instance)
     RDSResponse.delete_db_instance = _delete(RDSResponse.delete_db_instance)
+    RDSResponse.stop_db_instance = _stop(RDSResponse.stop_db_instance)
+    RDSResponse.create_db_instance_read_replica = _create_read_replica(RDSResponse.create_db_instance_read_replica)
+    RDSResponse.modify_db_parameter_group = _modify_parameter_group(RDSResponse.modify_db_parameter_group)
     RDSResponse.failover_global_cluster = _out_of_scope("FailoverGlobalCluster")
     RDSResponse.switchover_global_cluster = _out_of_scope("SwitchoverGlobalCluster")
+    DBInstance.db_parameter_group_status_list = property(_pg_status_list)
+    DBInstance.pending_modified_values = property(_pending_modified_values)
 
 
 # --------------------------------------------------------------------------- replica lag
@@ -203,22 +474,37 @@ class LagPublisher:
                 log.exception("publishing ReplicaLag failed")
 
     def replicas(self):
+        """Every replica that replicates (a replica still being built has no ReplicaLag yet)."""
         for account, region, backend in backends(rds_backends):
             for db in list(backend.databases.values()):
-                if db.is_replica and db.source_db_instance_identifier:
+                if is_replica(db) and db.status not in BUILDING:
                     yield account, region, db
+
+    def renamed(self, account: str, region: str, old: str, new: str) -> None:
+        """A pinned value follows its instance's rename."""
+        with self._lock:
+            value = self._overrides.pop((account, region, old), None)
+            if value is not None:
+                self._overrides[(account, region, new)] = value
 
     def value(self, account: str, region: str, db) -> float:
         with self._lock:
             override = self._overrides.get((account, region, db.db_instance_identifier))
         if override is not None:
             return override
+        lag = 0.0
         src = db.source_db_instance_identifier or ""
         src_region = src.split(":")[3] if src.startswith("arn:") else region
         outage = self.sb.faults.outage(src_region, "rds")
         if outage is not None:
-            return round(max(0.0, time.time() - outage.started), 1)
-        return 0.0
+            lag = max(0.0, time.time() - outage.started)
+        started = getattr(db, "_sbx_catchup_start", None)
+        if started is not None:
+            # A new replica first replays what changed since its snapshot: high lag, falling to 0.
+            span = self.sb.profile.seconds("replica_catchup")
+            left = 1.0 - (time.time() - started) / span if span > 0 else 0.0
+            lag = max(lag, self.sb.profile.seconds("replica_catchup_lag") * max(0.0, left))
+        return round(lag, 1)
 
     def publish(self, account: str, region: str, db) -> float:
         from moto.cloudwatch.models import cloudwatch_backends
@@ -246,7 +532,7 @@ class LagPublisher:
         db = rds_backends[account][region].databases.get(instance_id)
         if db is None:
             raise FaultError(f"no DB instance {instance_id!r} in {region}")
-        if not (db.is_replica and db.source_db_instance_identifier):
+        if not is_replica(db):
             raise FaultError(f"DB instance {instance_id!r} in {region} is not a read replica")
         with self._lock:
             if seconds is None:

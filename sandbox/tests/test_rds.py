@@ -20,6 +20,7 @@ def _pair(sbx, multi_az=False):
                                 MultiAZ=multi_az)["DBInstance"]
     w2.create_db_instance_read_replica(DBInstanceIdentifier="db1-replica", SourceDBInstanceIdentifier=src["DBInstanceArn"],
                                        SourceRegion="us-east-1", DBInstanceClass="db.t3.micro")
+    wait_for(lambda: _db(w2, "db1-replica")["DBInstanceStatus"] == "available", timeout=10, what="replica available")
     return e1, w2
 
 
@@ -95,11 +96,12 @@ def test_modify_apply_immediately_transitions(sbx):
     assert _db(e1, "db1")["DBInstanceClass"] == "db.t3.small"
 
 
-def _lag(cw, ident):
+def _lag(cw, ident, since=None):
     now = datetime.datetime.now(datetime.timezone.utc)
     r = cw.get_metric_statistics(Namespace="AWS/RDS", MetricName="ReplicaLag",
                                  Dimensions=[{"Name": "DBInstanceIdentifier", "Value": ident}],
-                                 StartTime=now - datetime.timedelta(minutes=10), EndTime=now + datetime.timedelta(minutes=1),
+                                 StartTime=since or now - datetime.timedelta(minutes=10),
+                                 EndTime=now + datetime.timedelta(minutes=1),
                                  Period=60, Statistics=["Maximum", "Minimum"])["Datapoints"]
     return r[0] if r else None
 
@@ -123,9 +125,13 @@ def test_replica_lag_published_and_configurable(sbx):
 def test_replica_lag_grows_during_source_outage(sbx):
     """While the source region is down the replica falls behind: ReplicaLag grows."""
     _pair(sbx)
-    sbx.fault(region="us-east-1", kind="outage")
     cw = sbx.client("cloudwatch", "us-west-2")
-    wait_for(lambda: (_lag(cw, "db1-replica") or {}).get("Maximum", 0) >= 0.5, timeout=6, what="growing lag")
+    wait_for(lambda: (_lag(cw, "db1-replica") or {}).get("Minimum") == 0, timeout=10, what="new replica caught up")
+    # CloudWatch truncates StartTime to the second: look only at datapoints a full second later.
+    since = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(seconds=1.1)
+    wait_for(lambda: (_lag(cw, "db1-replica", since) or {}).get("Maximum") == 0, timeout=5, what="lag 0 before")
+    sbx.fault(region="us-east-1", kind="outage")
+    wait_for(lambda: (_lag(cw, "db1-replica", since) or {}).get("Maximum", 0) >= 0.5, timeout=6, what="growing lag")
 
 
 def test_aurora_global_failover_is_a_clear_error(sbx):
@@ -162,3 +168,195 @@ def test_replica_lag_readable_over_rpcv2_cbor(sbx, monkeypatch):
     with pytest.raises(ClientError) as e:
         cw.list_metrics()
     assert e.value.response["Error"]["Code"] in ("Throttling", "ThrottlingException")
+
+
+# --------------------------------------------------------------------------- stop, replicas, parameter groups, renames
+
+def _code(e) -> str:
+    return e.value.response["Error"]["Code"]
+
+
+def _statuses(client, ident, until="available", timeout=10.0) -> list[str]:
+    """The distinct statuses ``ident`` goes through, in order, until ``until``."""
+    seen: list[str] = []
+
+    def step():
+        s = _db(client, ident)["DBInstanceStatus"]
+        if not seen or seen[-1] != s:
+            seen.append(s)
+        return s == until
+
+    wait_for(step, timeout=timeout, interval=0.02, what=f"{ident} {until}")
+    return seen
+
+
+def test_stop_refused_for_a_replica_and_for_its_source(sbx):
+    """An instance that has a read replica, or is one, cannot be stopped: InvalidDBInstanceState
+    (moto stops the source, and answers InvalidDBClusterStateFault for the replica). Once the
+    replica is gone the source stops; a stopped instance cannot be modified."""
+    e1, w2 = _pair(sbx)
+    for client, ident in ((e1, "db1"), (w2, "db1-replica")):
+        with pytest.raises(ClientError) as e:
+            client.stop_db_instance(DBInstanceIdentifier=ident)
+        assert _code(e) == "InvalidDBInstanceState" and e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+    assert _db(e1, "db1")["DBInstanceStatus"] == "available"
+    w2.delete_db_instance(DBInstanceIdentifier="db1-replica", SkipFinalSnapshot=True)
+    assert e1.stop_db_instance(DBInstanceIdentifier="db1")["DBInstance"]["DBInstanceStatus"] == "stopped"
+    with pytest.raises(ClientError) as e:
+        e1.modify_db_instance(DBInstanceIdentifier="db1", NewDBInstanceIdentifier="db1-old", ApplyImmediately=True)
+    assert _code(e) == "InvalidDBInstanceState" and "stopped" in e.value.response["Error"]["Message"]
+    assert _db(e1, "db1")["DBInstanceStatus"] == "stopped"
+
+
+def test_cross_region_replica_is_created_over_time_and_catches_up(sbx):
+    """CreateDBInstanceReadReplica in the destination region with the source's ARN: the replica
+    goes creating -> backing-up -> available, named with its source all along while the source
+    lists its ARN; once available its ReplicaLag starts high and falls to 0 (moto: available at
+    once, and the replica keeps the source region's parameter group and AZ)."""
+    e1, w2 = sbx.client("rds", "us-east-1"), sbx.client("rds", "us-west-2")
+    src = e1.create_db_instance(DBInstanceIdentifier="db1", Engine="mysql", DBInstanceClass="db.t3.micro",
+                                MasterUsername="admin", MasterUserPassword="password123", AllocatedStorage=20,
+                                BackupRetentionPeriod=7)["DBInstance"]
+    r = w2.create_db_instance_read_replica(DBInstanceIdentifier="db1-replica", SourceDBInstanceIdentifier=src["DBInstanceArn"],
+                                           DBInstanceClass="db.t3.micro")["DBInstance"]
+    assert r["DBInstanceStatus"] == "creating" and r["ReadReplicaSourceDBInstanceIdentifier"] == src["DBInstanceArn"]
+    assert r["AvailabilityZone"].startswith("us-west-2")
+    assert r["DBParameterGroups"][0]["DBParameterGroupName"].startswith("default.mysql")
+    assert _db(e1, "db1")["ReadReplicaDBInstanceIdentifiers"] == [r["DBInstanceArn"]]
+    seen = _statuses(w2, "db1-replica")
+    assert seen[0] == "creating" and seen[-1] == "available" and set(seen) <= {"creating", "backing-up", "available"}
+    assert _db(w2, "db1-replica")["ReadReplicaSourceDBInstanceIdentifier"] == src["DBInstanceArn"]
+    cw = sbx.client("cloudwatch", "us-west-2")
+    first = wait_for(lambda: _lag(cw, "db1-replica"), timeout=5, what="first ReplicaLag datapoint")
+    assert first["Maximum"] >= 2.0  # instant profile: 6 s x time scale 0.5, published when available
+    wait_for(lambda: _lag(cw, "db1-replica")["Minimum"] == 0, timeout=10, what="replica caught up")
+
+
+def test_replica_sources_that_aws_refuses(sbx):
+    """A cross-region replica of a replica, of an instance that is not available or has no
+    automated backups, of an unknown instance, or under a taken id is refused with AWS's
+    error codes (moto creates every one of them)."""
+    e1, w2 = _pair(sbx)
+    rep_arn = _db(w2, "db1-replica")["DBInstanceArn"]
+    src_arn = _db(e1, "db1")["DBInstanceArn"]
+    with pytest.raises(ClientError) as e:
+        e1.create_db_instance_read_replica(DBInstanceIdentifier="cascade", SourceDBInstanceIdentifier=rep_arn)
+    assert _code(e) == "InvalidDBInstanceState" and "read replica" in e.value.response["Error"]["Message"]
+    for ident, retention in (("stopped-db", 1), ("no-backups", 0)):
+        e1.create_db_instance(DBInstanceIdentifier=ident, Engine="mysql", DBInstanceClass="db.t3.micro",
+                              MasterUsername="admin", MasterUserPassword="password123", AllocatedStorage=20,
+                              BackupRetentionPeriod=retention)
+    e1.stop_db_instance(DBInstanceIdentifier="stopped-db")
+    for ident in ("stopped-db", "no-backups"):
+        with pytest.raises(ClientError) as e:
+            w2.create_db_instance_read_replica(DBInstanceIdentifier=f"{ident}-r", SourceDBInstanceIdentifier=
+                                               _db(e1, ident)["DBInstanceArn"])
+        assert _code(e) == "InvalidDBInstanceState", ident
+    with pytest.raises(ClientError) as e:
+        w2.create_db_instance_read_replica(DBInstanceIdentifier="db1-replica", SourceDBInstanceIdentifier=src_arn)
+    assert _code(e) == "DBInstanceAlreadyExists"
+    with pytest.raises(ClientError) as e:
+        w2.create_db_instance_read_replica(DBInstanceIdentifier="x", SourceDBInstanceIdentifier=src_arn.replace("db1", "nope"))
+    assert _code(e) == "DBInstanceNotFound"
+    assert [d["DBInstanceIdentifier"] for d in w2.describe_db_instances()["DBInstances"]] == ["db1-replica"]
+
+
+def _groups(client):
+    client.create_db_parameter_group(DBParameterGroupName="app-rw", DBParameterGroupFamily="mysql8.0", Description="rw")
+    client.create_db_parameter_group(DBParameterGroupName="app-ro", DBParameterGroupFamily="mysql8.0", Description="ro")
+    client.modify_db_parameter_group(DBParameterGroupName="app-ro", Parameters=[
+        {"ParameterName": "read_only", "ParameterValue": "1", "ApplyMethod": "immediate"}])
+
+
+def _state_db(sbx, region, ident):
+    st = sbx.control("GET", "/_sandbox/state")[1]
+    return next(d for d in st["regions"][region]["databases"] if d["id"] == ident)
+
+
+def _pg(client, ident):
+    g = _db(client, ident)["DBParameterGroups"][0]
+    return g["DBParameterGroupName"], g["ParameterApplyStatus"]
+
+
+def test_parameter_group_fence_applies_at_reboot_or_at_once_when_dynamic(sbx):
+    """Associating the read_only=1 group goes applying -> pending-reboot and fences only after
+    a reboot ("the parameters are applied only after the DB instance is rebooted"); a dynamic
+    change (ApplyMethod immediate) to the group an instance uses goes applying -> in-sync with
+    no reboot. /_sandbox/state's writable/read_only follow what is in effect (moto: every
+    group is in-sync at once, nothing is ever pending)."""
+    e1 = sbx.client("rds")
+    _groups(e1)
+    params = e1.describe_db_parameters(DBParameterGroupName="app-ro")["Parameters"]
+    assert {p["ParameterName"]: p["ParameterValue"] for p in params}["read_only"] == "1"
+    e1.create_db_instance(DBInstanceIdentifier="db1", Engine="mysql", DBInstanceClass="db.t3.micro",
+                          MasterUsername="admin", MasterUserPassword="password123", AllocatedStorage=20,
+                          DBParameterGroupName="app-rw")
+    assert _pg(e1, "db1") == ("app-rw", "in-sync")
+    assert _state_db(sbx, "us-east-1", "db1")["writable"] is True
+
+    r = e1.modify_db_instance(DBInstanceIdentifier="db1", DBParameterGroupName="app-ro", ApplyImmediately=True)
+    assert r["DBInstance"]["DBParameterGroups"] == [{"DBParameterGroupName": "app-ro", "ParameterApplyStatus": "applying"}]
+    wait_for(lambda: _pg(e1, "db1") == ("app-ro", "pending-reboot") and _db(e1, "db1")["DBInstanceStatus"] == "available",
+             timeout=5, what="pending-reboot")
+    d = _state_db(sbx, "us-east-1", "db1")
+    assert (d["parameter_group"], d["parameter_apply_status"], d["read_only"], d["writable"]) == \
+        ("app-ro", "pending-reboot", False, True)
+    e1.reboot_db_instance(DBInstanceIdentifier="db1")
+    wait_for(lambda: _db(e1, "db1")["DBInstanceStatus"] == "available", timeout=5)
+    assert _pg(e1, "db1") == ("app-ro", "in-sync")
+    d = _state_db(sbx, "us-east-1", "db1")
+    assert (d["read_only"], d["writable"]) == (True, False)
+
+    # A dynamic change to the group in use: applied without a reboot, after "applying".
+    e1.modify_db_parameter_group(DBParameterGroupName="app-ro", Parameters=[
+        {"ParameterName": "read_only", "ParameterValue": "0", "ApplyMethod": "immediate"}])
+    assert _pg(e1, "db1") == ("app-ro", "applying")
+    assert _state_db(sbx, "us-east-1", "db1")["writable"] is False  # not before it is in-sync
+    wait_for(lambda: _pg(e1, "db1") == ("app-ro", "in-sync"), timeout=5)
+    assert _state_db(sbx, "us-east-1", "db1")["writable"] is True
+    # pending-reboot: waits for the next reboot.
+    e1.modify_db_parameter_group(DBParameterGroupName="app-ro", Parameters=[
+        {"ParameterName": "read_only", "ParameterValue": "1", "ApplyMethod": "pending-reboot"}])
+    wait_for(lambda: _pg(e1, "db1") == ("app-ro", "pending-reboot"), timeout=5)
+    assert _state_db(sbx, "us-east-1", "db1")["writable"] is True
+
+
+def test_rename_moves_the_instance_and_its_links(sbx):
+    """NewDBInstanceIdentifier with ApplyImmediately: renaming (old id, PendingModifiedValues
+    naming the new one), then available under the new id only; replica links, tags and ARNs
+    follow; a taken id is DBInstanceAlreadyExists (moto renames on the spot, stays
+    available, and overwrites a taken id)."""
+    e1, w2 = _pair(sbx)
+    src_arn = _db(e1, "db1")["DBInstanceArn"]
+    e1.add_tags_to_resource(ResourceName=src_arn, Tags=[{"Key": "role", "Value": "primary"}])
+    w2.create_db_instance(DBInstanceIdentifier="taken", Engine="mysql", DBInstanceClass="db.t3.micro",
+                          MasterUsername="admin", MasterUserPassword="password123", AllocatedStorage=20)
+    with pytest.raises(ClientError) as e:
+        w2.modify_db_instance(DBInstanceIdentifier="db1-replica", NewDBInstanceIdentifier="taken", ApplyImmediately=True)
+    assert _code(e) == "DBInstanceAlreadyExists"
+
+    r = e1.modify_db_instance(DBInstanceIdentifier="db1", NewDBInstanceIdentifier="db1-old", ApplyImmediately=True)["DBInstance"]
+    assert (r["DBInstanceIdentifier"], r["DBInstanceStatus"], r["PendingModifiedValues"]) == \
+        ("db1", "renaming", {"DBInstanceIdentifier": "db1-old"})
+    wait_for(lambda: [d["DBInstanceIdentifier"] for d in e1.describe_db_instances()["DBInstances"]] == ["db1-old"],
+             timeout=5, what="rename")
+    wait_for(lambda: _db(e1, "db1-old")["DBInstanceStatus"] == "available", timeout=5)
+    with pytest.raises(ClientError) as e:
+        _db(e1, "db1")
+    assert _code(e) == "DBInstanceNotFound"
+    new_arn = _db(e1, "db1-old")["DBInstanceArn"]
+    assert new_arn.endswith(":db:db1-old") and "PendingModifiedValues" not in _db(e1, "db1-old")
+    assert _db(w2, "db1-replica")["ReadReplicaSourceDBInstanceIdentifier"] == new_arn
+    assert e1.list_tags_for_resource(ResourceName=new_arn)["TagList"] == [{"Key": "role", "Value": "primary"}]
+
+    # Without ApplyImmediately the rename waits (no maintenance window here); applying it later does it.
+    r = w2.modify_db_instance(DBInstanceIdentifier="db1-replica", NewDBInstanceIdentifier="db1-standby")["DBInstance"]
+    assert r["DBInstanceStatus"] == "available" and r["PendingModifiedValues"] == {"DBInstanceIdentifier": "db1-standby"}
+    assert _db(w2, "db1-replica")["DBInstanceIdentifier"] == "db1-replica"
+    w2.modify_db_instance(DBInstanceIdentifier="db1-replica", ApplyImmediately=True)
+    wait_for(lambda: sorted(d["DBInstanceIdentifier"] for d in w2.describe_db_instances()["DBInstances"]) ==
+             ["db1-standby", "taken"], timeout=5, what="second rename")
+    wait_for(lambda: _db(w2, "db1-standby")["DBInstanceStatus"] == "available", timeout=5)
+    assert _db(e1, "db1-old")["ReadReplicaDBInstanceIdentifiers"] == [_db(w2, "db1-standby")["DBInstanceArn"]]
+    st = sbx.control("GET", "/_sandbox/state")[1]
+    assert st["replica_links"] == [{"replica": "us-west-2/db1-standby", "source": new_arn}]
