@@ -6,7 +6,9 @@ us-east-1 is the primary (production size), us-west-2 the warm standby:
   HTTP:80 listener; frontend and backend ASGs on launch templates (primary desired 2,
   standby desired 1, max 4) registered with the target groups;
 * RDS MySQL ``shop-db-use1`` with the cross-region read replica ``shop-db-usw2``; a private
-  zone ``shop.internal`` per region whose ``db`` CNAME points at that region's instance;
+  zone ``shop.internal`` per region whose ``db`` CNAME points at that region's instance; in
+  both regions the DB parameter groups ``shop-mysql`` (read_only=0, used by the instances) and
+  ``shop-mysql-readonly`` (read_only=1, the fence);
 * a public zone ``<domain>`` with failover alias records for ``api.<domain>`` (PRIMARY ->
   primary backend ALB with a health check on it, SECONDARY -> standby backend ALB);
 * a CloudFront distribution whose default behaviour targets an origin group (primary
@@ -49,6 +51,14 @@ PRIVATE_ZONE = f"{APP}.internal."
 DB_RECORD = f"db.{PRIVATE_ZONE}"
 CIDR = {PRIMARY: "10.10", STANDBY: "10.20"}
 BASE_AMI = "ami-04681a1dbd79675a5"  # amzn2-ami-hvm-2.0.20180810-x86_64-gp2
+DB_ENGINE_VERSION, DB_FAMILY = "8.0.35", "mysql8.0"
+PARAMETER_GROUP = f"{APP}-mysql"               # what the instances use: read_only=0
+READONLY_PARAMETER_GROUP = f"{APP}-mysql-readonly"  # the fence: read_only=1
+# drctl's environment schema denies unknown fields; until it knows `parameter_group` and
+# `readonly_parameter_group` under regions.<r>.database, drctl.yaml carries them only when
+# this variable is 1 (topology.json always has them).
+PARAMETER_GROUPS_ENV = "DRSANDBOX_SEED_PARAMETER_GROUPS"
+PARAMETER_GROUPS_DEFAULT = "0"
 
 
 class SeedError(RuntimeError):
@@ -128,6 +138,18 @@ def _tier(c: _Clients, region: str, net: dict, tier: str, ami: str) -> dict:
     }
 
 
+def _parameter_groups(c: _Clients, region: str) -> dict:
+    """The writable and the read-only (fence) DB parameter group of one region."""
+    rds = c("rds", region)
+    for name, value, what in ((PARAMETER_GROUP, "0", "writable"), (READONLY_PARAMETER_GROUP, "1", "read-only fence")):
+        rds.create_db_parameter_group(DBParameterGroupName=name, DBParameterGroupFamily=DB_FAMILY,
+                                      Description=f"{APP} MySQL, {what} (read_only={value})",
+                                      Tags=[{"Key": "app", "Value": APP}])
+        rds.modify_db_parameter_group(DBParameterGroupName=name, Parameters=[
+            {"ParameterName": "read_only", "ParameterValue": value, "ApplyMethod": "immediate"}])
+    return {"parameter_group": PARAMETER_GROUP, "readonly_parameter_group": READONLY_PARAMETER_GROUP}
+
+
 def _private_zone(c: _Clients, region: str, vpc: str, db_address: str) -> str:
     r53 = c("route53")
     zone = r53.create_hosted_zone(Name=PRIVATE_ZONE, CallerReference=f"{APP}-private-{region}-{uuid.uuid4()}",
@@ -191,14 +213,15 @@ def seed(endpoint: str, out_dir: str, domain: str = "example.test", reset: bool 
                               ResourceArn=f"arn:aws:ec2:{PRIMARY}:{account}:instance/{instance_id}")
 
     # While the backup runs: the primary database and the DNS zones.
+    groups = {r: _parameter_groups(c, r) for r in regions}
     rds1 = c("rds", PRIMARY)
     db1 = rds1.create_db_instance(
-        DBInstanceIdentifier=f"{APP}-db-{SHORT[PRIMARY]}", Engine="mysql", EngineVersion="8.0.35",
+        DBInstanceIdentifier=f"{APP}-db-{SHORT[PRIMARY]}", Engine="mysql", EngineVersion=DB_ENGINE_VERSION,
         DBInstanceClass="db.t3.micro", MasterUsername="admin", MasterUserPassword="sandbox-password-1",
         AllocatedStorage=20, BackupRetentionPeriod=7, MultiAZ=False, AvailabilityZone=f"{PRIMARY}a",
-        Tags=[{"Key": "app", "Value": APP}])["DBInstance"]
+        DBParameterGroupName=groups[PRIMARY]["parameter_group"], Tags=[{"Key": "app", "Value": APP}])["DBInstance"]
     regions[PRIMARY]["database"] = {"instance_id": db1["DBInstanceIdentifier"], "arn": db1["DBInstanceArn"],
-                                    "role": "writer", "source": None}
+                                    "role": "writer", "source": None, **groups[PRIMARY]}
 
     _wait("backup job", lambda: b1.describe_backup_job(BackupJobId=job["BackupJobId"])["State"] == "COMPLETED")
     copy = b1.start_copy_job(RecoveryPointArn=job["RecoveryPointArn"],
@@ -207,11 +230,13 @@ def seed(endpoint: str, out_dir: str, domain: str = "example.test", reset: bool 
 
     # While the copy runs: the read replica in the standby region.
     rds2 = c("rds", STANDBY)
+    # (A cross-region replica would get the default parameter group: name the region's own.)
     db2 = rds2.create_db_instance_read_replica(
         DBInstanceIdentifier=f"{APP}-db-{SHORT[STANDBY]}", SourceDBInstanceIdentifier=db1["DBInstanceArn"],
-        SourceRegion=PRIMARY, DBInstanceClass="db.t3.micro", AvailabilityZone=f"{STANDBY}a")["DBInstance"]
+        SourceRegion=PRIMARY, DBInstanceClass="db.t3.micro", AvailabilityZone=f"{STANDBY}a",
+        DBParameterGroupName=groups[STANDBY]["parameter_group"], Tags=[{"Key": "app", "Value": APP}])["DBInstance"]
     regions[STANDBY]["database"] = {"instance_id": db2["DBInstanceIdentifier"], "arn": db2["DBInstanceArn"],
-                                    "role": "replica", "source": db1["DBInstanceArn"]}
+                                    "role": "replica", "source": db1["DBInstanceArn"], **groups[STANDBY]}
     for r in regions:
         d = regions[r]["database"]
         desc = _db_address(c, r, d["instance_id"])
@@ -278,6 +303,7 @@ def seed(endpoint: str, out_dir: str, domain: str = "example.test", reset: bool 
                                               "cdn": {"distribution_id": dist["Id"]}})
     _wait("CloudFront deployment", lambda: cf.get_distribution(Id=dist["Id"])["Distribution"]["Status"] == "Deployed")
     _wait("Route 53 change", lambda: r53.get_change(Id=change["ChangeInfo"]["Id"])["ChangeInfo"]["Status"] == "INSYNC")
+    _wait("read replica", lambda: _db_address(c, STANDBY, db2["DBInstanceIdentifier"])["DBInstanceStatus"] == "available")
     _wait("ASGs in service", lambda: all(
         len([i for i in g["Instances"] if i["LifecycleState"] == "InService"]) >= g["DesiredCapacity"]
         for r in regions for g in c("autoscaling", r).describe_auto_scaling_groups()["AutoScalingGroups"]))
@@ -316,8 +342,12 @@ def seed(endpoint: str, out_dir: str, domain: str = "example.test", reset: bool 
     return topology
 
 
-def drctl_config(t: dict) -> dict:
-    """The environment file, key for key in the shape of docs/drctl.yaml.example."""
+def drctl_config(t: dict, with_parameter_groups: bool | None = None) -> dict:
+    """The environment file, key for key in the shape of docs/drctl.yaml.example (plus the
+    databases' parameter groups when ``with_parameter_groups``, by default when
+    $DRSANDBOX_SEED_PARAMETER_GROUPS is 1)."""
+    if with_parameter_groups is None:
+        with_parameter_groups = os.environ.get(PARAMETER_GROUPS_ENV, PARAMETER_GROUPS_DEFAULT).strip() == "1"
     regions = {}
     for r, reg in t["regions"].items():
         regions[r] = {
@@ -328,7 +358,10 @@ def drctl_config(t: dict) -> dict:
                      for tier, g in reg["asgs"].items()},
             "database": {"instance_id": reg["database"]["instance_id"],
                          "private_zone_id": reg["database"]["private_zone_id"],
-                         "record_name": reg["database"]["record_name"]},
+                         "record_name": reg["database"]["record_name"],
+                         **({"parameter_group": reg["database"]["parameter_group"],
+                             "readonly_parameter_group": reg["database"]["readonly_parameter_group"]}
+                            if with_parameter_groups else {})},
             "backup_vault": reg["backup_vault"]["name"],
         }
     probes = []

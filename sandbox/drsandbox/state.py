@@ -1,14 +1,17 @@
 """A read-only summary of the deployment as a DR operator sees it (``GET /_sandbox/state``).
 
-Per region: which database is the writer, the replica links, the ASGs' desired and
-InService counts, whether the region is dark; globally: Route 53's current answer for the
-public record, CloudFront's first origin and status, and the active faults.
+Per region: which database is the writer, each database's writability and parameter group,
+the replica links, the database the region's app uses (its private zone's ``db`` CNAME), the
+ASGs' desired and InService counts, whether the region is dark; globally: Route 53's current
+answer for the public record, CloudFront's first origin and status, the writable databases
+user traffic can reach right now (``reachable_writers``; more than one is a split brain),
+and the active faults.
 """
 
 from __future__ import annotations
 
 from . import backends as moto_backends
-from . import cloudfront, route53
+from . import cloudfront, rds, route53
 
 
 def _regions_of(account: str) -> set[str]:
@@ -38,10 +41,13 @@ def summary(sb) -> dict:
         dbs, asgs = [], []
         if region in rds_backends[account].keys():
             for db in list(rds_backends[account][region].databases.values()):
-                role = "replica" if db.is_replica and db.source_db_instance_identifier else "writer"
+                role = "replica" if rds.is_replica(db) else "writer"
                 dbs.append({"id": db.db_instance_identifier, "status": db.status, "role": role,
                             "source": db.source_db_instance_identifier if role == "replica" else None,
-                            "replicas": list(db.replicas)})
+                            "replicas": list(db.replicas), "writable": rds.writable(db),
+                            "parameter_group": rds.parameter_group_name(db),
+                            "parameter_apply_status": rds.apply_status(db), "read_only": rds.read_only(db),
+                            "address": db.address})
                 if role == "replica":
                     out["replica_links"].append({"replica": f"{region}/{db.db_instance_identifier}",
                                                  "source": db.source_db_instance_identifier})
@@ -50,9 +56,12 @@ def summary(sb) -> dict:
                 in_service = sum(1 for s in g.instance_states if s.lifecycle_state == "InService")
                 asgs.append({"name": g.name, "min": g.min_size, "desired": g.desired_capacity,
                              "max": g.max_size, "in_service": in_service})
+        app_db = app_database(account, region)
         out["regions"][region] = {
             "writer": [d["id"] for d in dbs if d["role"] == "writer"],
             "databases": dbs, "asgs": asgs, "dark": sb.faults.region_dark(region),
+            "app_database": app_db.db_instance_identifier if app_db else None,
+            "app_database_region": app_db.region if app_db else None,
         }
 
     r53: dict = {"record": None, "answer": None, "answer_region": None, "health_checks": []}
@@ -85,6 +94,58 @@ def summary(sb) -> dict:
               "first_origin_domain": origins.get(first), "first_origin_region": listener.region if listener else None,
               "deployed": deployed is not None}
     out["cloudfront"] = cf
+    reach = reachable(sb, account, out)
+    out["reachable_regions"] = reach["regions"]
+    out["reachable_writers"] = reach["writers"]
+    out["split_brain"] = len(reach["writers"]) > 1
     out["faults"] = [f.public() for f in sb.faults.list()]
     out["edges"] = {"public_url": sb.listeners.public.url, "cdn_url": sb.listeners.cdn.url}
     return out
+
+
+def app_database(account: str, region: str):
+    """The DB instance the region's app talks to: what the ``db`` CNAME of a private zone
+    associated with one of the region's VPCs names (an instance endpoint address), or None."""
+    from moto.rds.models import rds_backends
+    from moto.route53.models import route53_backends
+
+    targets = []
+    for zone in list(route53_backends[account]["aws"].zones.values()):
+        if not zone.private_zone or not any(v.get("vpc_region") == region for v in list(zone.vpcs)):
+            continue
+        for rrset in route53.zone_rrsets(zone):
+            if rrset.type == "CNAME" and rrset.name.lower().split(".", 1)[0] == "db":
+                targets += [str(r).lower().rstrip(".") for r in rrset.records or []]
+    if not targets:
+        return None
+    for _, _, backend in moto_backends(rds_backends):
+        if backend.account_id != account:
+            continue
+        for db in list(backend.databases.values()):
+            if db.address.lower() in targets:
+                return db
+    return None
+
+
+def reachable(sb, account: str, state: dict) -> dict:
+    """Regions user traffic reaches right now, and the writable databases their apps use.
+
+    Traffic reaches region R's app when R is not dark and R is where Route 53's public answer
+    points or where the CloudFront edge sends requests first (the first origin of the last
+    completed deployment). A database counts when the app's ``db`` CNAME names it, its own
+    region is not dark either, and it is writable (``rds.writable``)."""
+    regions = set()
+    if state.get("route53", {}).get("answer_region"):
+        regions.add(state["route53"]["answer_region"])
+    plan = sb.cdn_plan()
+    if plan and plan[0]:
+        listener = sb.listeners.by_dns(plan[0][0][1])
+        if listener is not None:
+            regions.add(listener.region)
+    regions = sorted(r for r in regions if not sb.faults.region_dark(r))
+    writers = set()
+    for region in regions:
+        db = app_database(account, region)
+        if db is not None and not sb.faults.region_dark(db.region) and rds.writable(db):
+            writers.add(db.db_instance_identifier)
+    return {"regions": regions, "writers": sorted(writers)}

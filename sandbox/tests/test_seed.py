@@ -183,3 +183,96 @@ def test_cdn_fails_over_when_primary_frontend_breaks(seeded):
         assert status == 200 and "region=us-west-2" in body and headers["x-drsandbox-origin"] == "standby-frontend"
     sbx.listener(primary, "up")
     assert http_get(topo["cloudfront"]["url"] + "/")[2]["x-drsandbox-origin"] == "primary-frontend"
+
+
+def test_seed_parameter_groups_and_drctl_yaml_switch(seeded, monkeypatch):
+    """Both regions have the writable `shop-mysql` group (used by the instances, in-sync) and
+    the `shop-mysql-readonly` fence (read_only=1); topology.json names both; drctl.yaml carries
+    them under database: only with DRSANDBOX_SEED_PARAMETER_GROUPS=1 (drctl denies unknown
+    fields until it knows them). (Plain moto cannot be seeded: no listeners, no Backup jobs.)"""
+    from drsandbox.seed import drctl_config
+
+    sbx, topo, out = seeded
+    for region, reg in topo["regions"].items():
+        db = reg["database"]
+        assert (db["parameter_group"], db["readonly_parameter_group"]) == ("shop-mysql", "shop-mysql-readonly")
+        rds = sbx.client("rds", region)
+        for group, value in (("shop-mysql", "0"), ("shop-mysql-readonly", "1")):
+            params = rds.describe_db_parameters(DBParameterGroupName=group)["Parameters"]
+            assert {p["ParameterName"]: p["ParameterValue"] for p in params} == {"read_only": value}
+        live = rds.describe_db_instances(DBInstanceIdentifier=db["instance_id"])["DBInstances"][0]
+        assert live["DBParameterGroups"] == [{"DBParameterGroupName": "shop-mysql", "ParameterApplyStatus": "in-sync"}]
+        assert live["DBInstanceStatus"] == "available"
+    written = yaml.safe_load((out / "drctl.yaml").read_text())
+    assert "parameter_group" not in written["regions"]["us-east-1"]["database"]
+    monkeypatch.setenv("DRSANDBOX_SEED_PARAMETER_GROUPS", "1")
+    cfg = drctl_config(topo)
+    for region in topo["regions"]:
+        db = cfg["regions"][region]["database"]
+        assert (db["parameter_group"], db["readonly_parameter_group"]) == ("shop-mysql", "shop-mysql-readonly")
+    monkeypatch.setenv("DRSANDBOX_SEED_PARAMETER_GROUPS", "0")
+    assert "readonly_parameter_group" not in drctl_config(topo)["regions"]["us-west-2"]["database"]
+
+
+def _state(sbx):
+    return sbx.control("GET", "/_sandbox/state")[1]
+
+
+def _point_cdn_at_standby(sbx, topo):
+    """Put the standby frontend first in the origin group (what a failover does) and wait for it."""
+    cf = sbx.client("cloudfront")
+    dist = topo["cloudfront"]["distribution_id"]
+    got = cf.get_distribution_config(Id=dist)
+    cfg = got["DistributionConfig"]
+    members = cfg["OriginGroups"]["Items"][0]["Members"]
+    members["Items"] = list(reversed(members["Items"]))
+    cf.update_distribution(Id=dist, IfMatch=got["ETag"], DistributionConfig=cfg)
+    wait_for(lambda: cf.get_distribution(Id=dist)["Distribution"]["Status"] == "Deployed", timeout=10)
+
+
+def test_split_brain_is_seen_and_ends_with_the_read_only_fence(seeded):
+    """/_sandbox/state: each region's app database (its private zone's db CNAME), the writable
+    databases user traffic can reach, and split_brain. Promoting the standby while the primary
+    stays writable and CloudFront sends users to the standby first is a split brain; it ends
+    once the read_only group is in effect on the old primary (after its reboot), not while the
+    change is pending. (Plain moto has no /_sandbox/state; its promotion keeps the replica
+    link, so the standby would never be writable.)"""
+    sbx, topo, _ = seeded
+    st = _state(sbx)
+    assert st["regions"]["us-east-1"]["app_database"] == "shop-db-use1"
+    assert st["regions"]["us-west-2"]["app_database"] == "shop-db-usw2"
+    assert (st["reachable_regions"], st["reachable_writers"], st["split_brain"]) == (["us-east-1"], ["shop-db-use1"], False)
+    db = {d["id"]: d for r in st["regions"].values() for d in r["databases"]}
+    assert db["shop-db-use1"]["writable"] is True and db["shop-db-usw2"]["writable"] is False
+
+    w2, e1 = sbx.client("rds", "us-west-2"), sbx.client("rds", "us-east-1")
+    w2.promote_read_replica(DBInstanceIdentifier="shop-db-usw2")
+    wait_for(lambda: _state(sbx)["regions"]["us-west-2"]["databases"][0]["writable"], timeout=10, what="standby writable")
+    assert _state(sbx)["split_brain"] is False  # users still reach us-east-1 only
+
+    _point_cdn_at_standby(sbx, topo)
+    st = _state(sbx)
+    assert st["reachable_regions"] == ["us-east-1", "us-west-2"]
+    assert (st["reachable_writers"], st["split_brain"]) == (["shop-db-use1", "shop-db-usw2"], True)
+
+    sbx.fault(region="us-east-1", kind="outage")  # a dark region's app and database are out of reach
+    st = _state(sbx)
+    assert st["reachable_writers"] == ["shop-db-usw2"] and st["split_brain"] is False
+    sbx.control("DELETE", "/_sandbox/faults")
+
+    fence = topo["regions"]["us-east-1"]["database"]["readonly_parameter_group"]
+    e1.modify_db_instance(DBInstanceIdentifier="shop-db-use1", DBParameterGroupName=fence, ApplyImmediately=True)
+    wait_for(lambda: e1.describe_db_instances(DBInstanceIdentifier="shop-db-use1")["DBInstances"][0]
+             ["DBParameterGroups"][0]["ParameterApplyStatus"] == "pending-reboot", timeout=5)
+    wait_for(lambda: e1.describe_db_instances(DBInstanceIdentifier="shop-db-use1")["DBInstances"][0]
+             ["DBInstanceStatus"] == "available", timeout=5)
+    assert _state(sbx)["split_brain"] is True  # associated, not applied: still writable
+    e1.reboot_db_instance(DBInstanceIdentifier="shop-db-use1")
+    wait_for(lambda: not _state(sbx)["split_brain"] and
+             e1.describe_db_instances(DBInstanceIdentifier="shop-db-use1")["DBInstances"][0]["DBInstanceStatus"] == "available",
+             timeout=5, what="fenced")
+    st = _state(sbx)
+    assert st["reachable_writers"] == ["shop-db-usw2"]
+    old = next(d for d in st["regions"]["us-east-1"]["databases"] if d["id"] == "shop-db-use1")
+    assert (old["parameter_group"], old["parameter_apply_status"], old["read_only"], old["writable"]) == \
+        (fence, "in-sync", True, False)
