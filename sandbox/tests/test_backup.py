@@ -128,3 +128,29 @@ def test_backup_validation(sbx):
     with pytest.raises(ClientError) as e:
         b1.describe_copy_job(CopyJobId=str(uuid.uuid4()))
     assert e.value.response["Error"]["Code"] == "ResourceNotFoundException"
+
+
+def test_copy_job_in_reverse_from_the_standby_vault(sbx):
+    """The failback direction: a copy job started in us-west-2 from the standby vault into the
+    us-east-1 vault copies the AMI recovery point into us-east-1's EC2 and completes over time,
+    like the forward copy (moto: no StartCopyJob route, 404)."""
+    b1, b2, v2, resource = _setup(sbx)
+    v1 = b1.describe_backup_vault(BackupVaultName="v1")["BackupVaultArn"]
+    job = _backup(b1, resource)
+    forward = b1.start_copy_job(RecoveryPointArn=job["RecoveryPointArn"], SourceBackupVaultName="v1",
+                                DestinationBackupVaultArn=v2, IamRoleArn=ROLE)
+    copied = wait_for(lambda: (lambda j: j if j["State"] == "COMPLETED" else None)(
+        b1.describe_copy_job(CopyJobId=forward["CopyJobId"])["CopyJob"]), timeout=5)["DestinationRecoveryPointArn"]
+    back = b2.start_copy_job(RecoveryPointArn=copied, SourceBackupVaultName="v2", DestinationBackupVaultArn=v1,
+                             IamRoleArn=ROLE)
+    assert b2.describe_copy_job(CopyJobId=back["CopyJobId"])["CopyJob"]["State"] in ("CREATED", "RUNNING")
+    done = wait_for(lambda: (lambda j: j if j["State"] == "COMPLETED" else None)(
+        b2.describe_copy_job(CopyJobId=back["CopyJobId"])["CopyJob"]), timeout=5)
+    assert done["SourceBackupVaultArn"].endswith("backup-vault:v2") and done["DestinationBackupVaultArn"] == v1
+    assert done["DestinationRecoveryPointArn"].startswith("arn:aws:ec2:us-east-1::image/")
+    ami = done["DestinationRecoveryPointArn"].split("/")[-1]
+    assert sbx.client("ec2", "us-east-1").describe_images(ImageIds=[ami])["Images"][0]["State"] == "available"
+    points = {p["RecoveryPointArn"]: p for p in b1.list_recovery_points_by_backup_vault(BackupVaultName="v1")["RecoveryPoints"]}
+    assert points[done["DestinationRecoveryPointArn"]]["Status"] == "COMPLETED"
+    assert points[done["DestinationRecoveryPointArn"]]["SourceBackupVaultArn"].endswith("backup-vault:v2")
+    assert [j["CopyJobId"] for j in b2.list_copy_jobs(ByDestinationVaultArn=v1)["CopyJobs"]] == [back["CopyJobId"]]
