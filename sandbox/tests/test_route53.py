@@ -245,8 +245,9 @@ def test_change_batch_is_all_or_nothing(sbx):
     set identifier that does not exist passes, and a batch failing half-way keeps its first
     half)."""
     r53 = sbx.client("route53")
-    primary, standby = sbx.make_alb("us-east-1"), sbx.make_alb("us-west-2")
-    hc = _hc(r53, FullyQualifiedDomainName=primary["dns"])
+    primary = {"dns": "p-1.us-east-1.elb.amazonaws.com", "zone": "Z35SXDOTRQ7X7K"}
+    standby = {"dns": "s-1.us-west-2.elb.amazonaws.com", "zone": "Z1H1FL5HABSF5"}
+    hc = _hc(r53, IPAddress="127.0.0.1")
     zone = _failover_zone(sbx, primary, standby, hc)
     before = r53.list_resource_record_sets(HostedZoneId=zone)["ResourceRecordSets"]
     pair = _failover_pair(r53, zone)
