@@ -185,7 +185,11 @@ def render_state(st: dict) -> str:
         dbs = []
         for d in r["databases"]:
             if d["role"] == "writer":
-                dbs.append(f"writer {d['id']} ({d['status']})")
+                mode = "writable" if d.get("writable") else \
+                    (f"read_only via {d.get('parameter_group')}" if d.get("read_only") else "not writable")
+                pending = "" if d.get("parameter_apply_status", "in-sync") == "in-sync" else \
+                    f", {d.get('parameter_group')} {d['parameter_apply_status']}"
+                dbs.append(f"writer {d['id']} ({d['status']}, {mode}{pending})")
             else:
                 dbs.append(f"replica {d['id']} <- {d['source']} ({d['status']})")
         asgs = ", ".join(f"{a['name']} {a['in_service']}/{a['desired']} InService (max {a['max']})" for a in r["asgs"])
@@ -193,6 +197,8 @@ def render_state(st: dict) -> str:
         lines.append(f"{region:<10}{'; '.join(dbs) or 'no database'}{dark}")
         if asgs:
             lines.append(f"{'':<10}ASGs: {asgs}")
+        if r.get("app_database"):
+            lines.append(f"{'':<10}app database (db CNAME): {r['app_database']} ({r.get('app_database_region')})")
     r53 = st.get("route53", {})
     if r53.get("record"):
         lines.append(f"route53   {r53['record']} -> {r53.get('answer')} "
@@ -203,6 +209,10 @@ def render_state(st: dict) -> str:
     if cf.get("distribution_id"):
         lines.append(f"cloudfront {cf['distribution_id']} first origin {cf['first_origin']} "
                      f"({cf.get('first_origin_region') or '?'}), {cf['status']}")
+    if "reachable_writers" in st:
+        writers = ", ".join(st["reachable_writers"]) or "none"
+        lines.append(f"traffic   reaches {', '.join(st.get('reachable_regions') or []) or 'no region'}; "
+                     f"writable databases reached: {writers}" + ("  [SPLIT BRAIN]" if st.get("split_brain") else ""))
     faults = st.get("faults", [])
     lines.append("faults    " + ("; ".join(_fault_line(f) for f in faults) if faults else "none"))
     return "\n".join(lines)

@@ -151,14 +151,17 @@ def test_start_plus_seed_under_10s(tmp_path):
 
 
 def test_state_command(seeded):
-    """state prints which DB is the writer, Route 53's answer, CloudFront's first origin,
-    ASG sizes and faults."""
+    """state prints which DB is the writer (and whether it is writable), each region's app
+    database, Route 53's answer, CloudFront's first origin, the writers traffic reaches, ASG
+    sizes and faults."""
     sbx, topo, _ = seeded
     sbx.fault(region="us-west-2", kind="latency", ms=5)
     r = run_cli("state", "--endpoint", sbx.url)
     assert r.returncode == 0, r.stderr
     out = r.stdout
-    assert "writer shop-db-use1" in out and "replica shop-db-usw2" in out
+    assert "writer shop-db-use1 (available, writable)" in out and "replica shop-db-usw2" in out
+    assert "app database (db CNAME): shop-db-usw2 (us-west-2)" in out
+    assert "traffic   reaches us-east-1; writable databases reached: shop-db-use1" in out and "SPLIT" not in out
     assert f"-> {topo['regions']['us-east-1']['albs']['backend']['dns_name']} (PRIMARY, us-east-1)" in out
     assert "first origin primary-frontend (us-east-1)" in out
     assert "shop-frontend-use1 2/2 InService" in out and "shop-frontend-usw2 1/1 InService" in out
