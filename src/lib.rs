@@ -1,8 +1,8 @@
 //! drctl: disaster-recovery orchestration for AWS warm-standby, multi-region deployments.
 //!
-//! Data flows one way: files -> [`config`] (validated, typed) -> [`engine`] plan -> executor ->
-//! [`steps`] -> [`aws`] adapters. Events flow back: executor -> [`journal`] (durable) and a
-//! progress sink (terminal, logs).
+//! Data flows one way: files -> [`config`] (validated, typed) -> [`run`] (lease, journal,
+//! preflight, summary) -> [`engine`] plan -> executor -> [`steps`] -> [`aws`] traits. Events flow
+//! back: executor -> [`journal`] (durable) and a progress sink (terminal, logs).
 
 pub mod aws;
 pub mod config;
@@ -11,4 +11,6 @@ pub mod exit;
 pub mod journal;
 pub mod probe;
 pub mod readiness;
+pub mod retry;
+pub mod run;
 pub mod steps;

@@ -32,6 +32,14 @@ fn code_for(e: &anyhow::Error) -> i32 {
     {
         return exit::INVALID;
     }
+    if let Some(r) = e.downcast_ref::<drctl::run::RunError>() {
+        if r.is_bad_input() {
+            return exit::INVALID;
+        }
+        if let drctl::run::RunError::Lease(drctl::journal::LeaseError::Held(_)) = r {
+            return exit::LOCKED;
+        }
+    }
     if let Some(drctl::journal::LeaseError::Held(_)) =
         e.downcast_ref::<drctl::journal::LeaseError>()
     {
@@ -59,11 +67,9 @@ async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Command::Validate { files } => cli::files::validate(g, &files),
         Command::Schema { which } => cli::files::schema(which),
         Command::Plan { runbook } => cli::files::plan(g, &runbook).await,
-        Command::Run { runbook, m } => cli::session::run(g, &runbook, &m).await,
-        Command::Resume { run, m, rerun } => cli::session::resume(g, &run, &m, &rerun).await,
-        Command::Rollback { run, to, m } => {
-            cli::session::rollback(g, &run, to.as_deref(), &m).await
-        }
+        Command::Run { runbook, m } => cli::run::run(g, &runbook, &m).await,
+        Command::Resume { run, m, rerun } => cli::run::resume(g, &run, &m, &rerun).await,
+        Command::Rollback { run, to, m } => cli::run::rollback(g, &run, to.as_deref(), &m).await,
         Command::Status { run } => cli::inspect::status(g, run.as_deref()).await,
         Command::History { limit } => cli::inspect::history(g, limit).await,
         Command::Approve { run, step, comment } => {
@@ -101,7 +107,12 @@ fn main() {
         Err(e) => {
             let code = code_for(&e);
             // Config errors already carry file:line:column on each line.
-            if e.downcast_ref::<drctl::config::ConfigError>().is_some() {
+            if e.downcast_ref::<drctl::config::ConfigError>().is_some()
+                || matches!(
+                    e.downcast_ref::<drctl::run::RunError>(),
+                    Some(drctl::run::RunError::Config(_))
+                )
+            {
                 eprintln!("{e}");
             } else {
                 eprintln!("error: {e:#}");

@@ -7,11 +7,10 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::aws::route53::same_name;
+use crate::aws::ec2::{newest_image, ImageSource};
+use crate::aws::route53::{check_records, same_name};
 use crate::aws::Aws;
 use crate::config::env::{Environment, Role};
-use crate::steps::ec2_image::newest_image;
-use crate::steps::route53_verify::check_records;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "UPPERCASE")]
@@ -68,7 +67,7 @@ fn fmt_secs(s: f64) -> String {
 
 /// Every readiness check of the standby region, run concurrently, each within `limit`.
 pub async fn check_standby(
-    aws: &Aws,
+    aws: &dyn Aws,
     env: &Environment,
     http: &reqwest::Client,
     limit: Duration,
@@ -140,7 +139,11 @@ pub async fn check_standby(
     });
 
     let ami = bounded("standby AMI", limit, async {
-        let img = newest_image(aws, &standby, res.backup_vault.as_deref(), None)
+        let vault = res
+            .backup_vault
+            .as_deref()
+            .ok_or("no standby `backup_vault` in the environment")?;
+        let img = newest_image(aws, &standby, ImageSource::Vault(vault))
             .await
             .map_err(|e| e.to_string())?;
         let Some(img) = img else {
@@ -401,7 +404,7 @@ async fn within<T>(
 }
 
 /// Observe the key failover state, read-only, each part within `limit`.
-pub async fn failover_state(aws: &Aws, env: &Environment, limit: Duration) -> FailoverState {
+pub async fn failover_state(aws: &dyn Aws, env: &Environment, limit: Duration) -> FailoverState {
     let standby = env.region_of(Role::Standby).to_string();
     let db = within(limit, async {
         let db = env

@@ -13,10 +13,11 @@ use common::sandbox::Sandbox;
 use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
 
-use drctl::aws::{Aws, ErrorKind};
+use drctl::aws::{Aws, ErrorKind, Sdk};
 use drctl::config::{self, Environment, Source};
 use drctl::steps::{
-    Approval, ApprovalGate, Observation, Reversibility, Satisfied, StepCx, StepError, StepSpec,
+    Approval, ApprovalGate, CxParts, Observation, Reversibility, Satisfied, Services, StepCx,
+    StepError, StepReport, StepSpec,
 };
 
 struct NoApprovals;
@@ -31,7 +32,7 @@ impl ApprovalGate for NoApprovals {
 struct H {
     sb: Sandbox,
     env: Arc<Environment>,
-    aws: Arc<Aws>,
+    aws: Arc<dyn Aws>,
     outputs: Arc<Mutex<BTreeMap<String, Value>>>,
 }
 
@@ -53,7 +54,7 @@ fn harness_with(edit: impl Fn(String) -> String) -> H {
     let text = edit(std::fs::read_to_string(sb.env_file()).unwrap());
     std::fs::write(sb.env_file(), &text).unwrap();
     let (_, env) = config::load_env(&sb.env_file()).expect("seeded env loads");
-    let aws = Arc::new(Aws::new(env.aws.clone()));
+    let aws: Arc<dyn Aws> = Arc::new(Sdk::new(env.aws.clone()));
     H {
         sb,
         env: Arc::new(env),
@@ -67,7 +68,7 @@ impl H {
     /// irreversible kinds validate.
     fn step(&self, kind: &str, with: &str) -> StepSpec {
         let text = format!("name: t\nsteps:\n  - id: ok\n    kind: approval\n  - id: s\n    kind: {kind}\n    with: {with}\n    depends_on: [ok]\n");
-        let rb = config::parse_runbook(
+        let rb = config::parse_runbook::<StepSpec>(
             &Source::from_text(Path::new("t.yaml"), text),
             Some(&self.env),
         )
@@ -76,18 +77,18 @@ impl H {
     }
 
     fn cx(&self) -> StepCx {
-        StepCx {
-            run_id: "test".into(),
-            step_id: "s".into(),
-            env: self.env.clone(),
-            http: reqwest::Client::new(),
-            aws: self.aws.clone(),
-            approvals: Arc::new(NoApprovals),
-            shutdown: CancellationToken::new(),
-            outputs: self.outputs.clone(),
-            notes: Arc::new(|_, _| {}),
-            warnings: Arc::new(Mutex::new(Vec::new())),
-        }
+        StepCx::new(
+            &Services::new(self.aws.clone()),
+            "s",
+            CxParts {
+                run_id: "test".into(),
+                env: self.env.clone(),
+                approvals: Arc::new(NoApprovals),
+                shutdown: CancellationToken::new(),
+                outputs: self.outputs.clone(),
+                notes: Arc::new(|_, _| {}),
+            },
+        )
     }
 
     fn state(&self) -> Value {
@@ -215,13 +216,13 @@ async fn rds_fence_then_promote_with_lag_guard() {
     let (_, result) = apply(&forced, &cx).await;
     assert_eq!(result["rpo_estimate_s"], 900.0);
     assert!(
-        cx.warnings
+        cx.reports
             .lock()
             .unwrap()
             .iter()
-            .any(|w| w.contains("above max_lag")),
+            .any(|r| matches!(r, StepReport::Warning(w) if w.contains("above max_lag"))),
         "{:?}",
-        cx.warnings
+        cx.reports
     );
     let st = h.state();
     assert_eq!(
@@ -405,7 +406,7 @@ async fn compute_image_launch_template_scale_and_health() {
     // Names the environment does not define are validation errors naming what exists.
     let text =
         "name: t\nsteps:\n  - id: s\n    kind: asg.scale\n    with: { role: standby, asg: nope }\n";
-    let err = config::parse_runbook(
+    let err = config::parse_runbook::<StepSpec>(
         &Source::from_text(Path::new("t.yaml"), text.into()),
         Some(&h.env),
     )

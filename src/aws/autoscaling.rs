@@ -1,9 +1,11 @@
 //! Auto Scaling: group sizes and how many instances are in service.
 
+use async_trait::async_trait;
+
 use super::{sdk_err, AwsError, AwsResult, ErrorKind};
 
 #[derive(Debug, Clone)]
-pub struct AutoScaling {
+pub struct SdkAutoScaling {
     pub(crate) c: aws_sdk_autoscaling::Client,
     pub region: String,
 }
@@ -19,8 +21,23 @@ pub struct Group {
     pub launch_template_version: Option<String>,
 }
 
-impl AutoScaling {
-    pub async fn group(&self, name: &str) -> AwsResult<Group> {
+/// Auto Scaling: group sizes.
+#[async_trait]
+pub trait AutoScalingApi: Send + Sync {
+    async fn group(&self, name: &str) -> AwsResult<Group>;
+    /// Set min, desired and (when given) max in one call.
+    async fn set_sizes(
+        &self,
+        name: &str,
+        min: i32,
+        desired: i32,
+        max: Option<i32>,
+    ) -> AwsResult<()>;
+}
+
+#[async_trait]
+impl AutoScalingApi for SdkAutoScaling {
+    async fn group(&self, name: &str) -> AwsResult<Group> {
         let out = self
             .c
             .describe_auto_scaling_groups()
@@ -63,8 +80,7 @@ impl AutoScaling {
         })
     }
 
-    /// Set min, desired and (when given) max in one call.
-    pub async fn set_sizes(
+    async fn set_sizes(
         &self,
         name: &str,
         min: i32,

@@ -1,9 +1,11 @@
 //! AWS Backup: recovery points, copy jobs and the plan's copy rules.
 
+use async_trait::async_trait;
+
 use super::{sdk_err, AwsError, AwsResult, ErrorKind};
 
 #[derive(Debug, Clone)]
-pub struct Backup {
+pub struct SdkBackup {
     pub(crate) c: aws_sdk_backup::Client,
     pub region: String,
 }
@@ -53,9 +55,30 @@ fn copy_job(j: &aws_sdk_backup::types::CopyJob) -> CopyJob {
     }
 }
 
-impl Backup {
+/// AWS Backup: recovery points and copy jobs.
+#[async_trait]
+pub trait BackupApi: Send + Sync {
     /// Recovery points in a vault, newest first.
-    pub async fn recovery_points(&self, vault: &str) -> AwsResult<Vec<RecoveryPoint>> {
+    async fn recovery_points(&self, vault: &str) -> AwsResult<Vec<RecoveryPoint>>;
+    async fn vault_arn(&self, vault: &str) -> AwsResult<String>;
+    /// Start copying a recovery point (issued in the source vault's region).
+    async fn start_copy(
+        &self,
+        recovery_point_arn: &str,
+        source_vault: &str,
+        destination_vault_arn: &str,
+        role_arn: &str,
+    ) -> AwsResult<String>;
+    async fn copy_job(&self, id: &str) -> AwsResult<CopyJob>;
+    /// Copy jobs issued in this region, newest first.
+    async fn copy_jobs(&self) -> AwsResult<Vec<CopyJob>>;
+    /// Destination vault ARNs the plan's rules copy to.
+    async fn plan_copy_destinations(&self, plan_id: &str) -> AwsResult<Vec<String>>;
+}
+
+#[async_trait]
+impl BackupApi for SdkBackup {
+    async fn recovery_points(&self, vault: &str) -> AwsResult<Vec<RecoveryPoint>> {
         let out = self
             .c
             .list_recovery_points_by_backup_vault()
@@ -85,7 +108,7 @@ impl Backup {
         Ok(v)
     }
 
-    pub async fn vault_arn(&self, vault: &str) -> AwsResult<String> {
+    async fn vault_arn(&self, vault: &str) -> AwsResult<String> {
         let out = self
             .c
             .describe_backup_vault()
@@ -104,8 +127,7 @@ impl Backup {
         })
     }
 
-    /// Start copying a recovery point (issued in the source vault's region).
-    pub async fn start_copy(
+    async fn start_copy(
         &self,
         recovery_point_arn: &str,
         source_vault: &str,
@@ -125,7 +147,7 @@ impl Backup {
         Ok(out.copy_job_id().unwrap_or_default().to_string())
     }
 
-    pub async fn copy_job(&self, id: &str) -> AwsResult<CopyJob> {
+    async fn copy_job(&self, id: &str) -> AwsResult<CopyJob> {
         let out = self
             .c
             .describe_copy_job()
@@ -144,8 +166,7 @@ impl Backup {
         })
     }
 
-    /// Copy jobs issued in this region, newest first.
-    pub async fn copy_jobs(&self) -> AwsResult<Vec<CopyJob>> {
+    async fn copy_jobs(&self) -> AwsResult<Vec<CopyJob>> {
         let out = self.c.list_copy_jobs().send().await.map_err(sdk_err!(
             "backup",
             "ListCopyJobs",
@@ -156,8 +177,7 @@ impl Backup {
         Ok(v)
     }
 
-    /// Destination vault ARNs the plan's rules copy to.
-    pub async fn plan_copy_destinations(&self, plan_id: &str) -> AwsResult<Vec<String>> {
+    async fn plan_copy_destinations(&self, plan_id: &str) -> AwsResult<Vec<String>> {
         let out = self
             .c
             .get_backup_plan()

@@ -1,9 +1,15 @@
 //! CloudFront: the order of an origin group's members, changed under an ETag guard.
 
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use crate::retry::{retry, Backoff};
+
 use super::{sdk_err, AwsError, AwsResult, ErrorKind, GLOBAL_REGION};
 
 #[derive(Debug, Clone)]
-pub struct CloudFront {
+pub struct SdkCloudFront {
     pub(crate) c: aws_sdk_cloudfront::Client,
 }
 
@@ -16,10 +22,106 @@ pub struct OriginGroup {
     pub etag: String,
 }
 
-/// How many times an update re-reads the configuration after losing an ETag race.
-const PRECONDITION_RETRIES: u32 = 8;
+/// How many times an update reads the configuration and writes under its ETag before giving
+/// up on a distribution that keeps changing under it.
+const PRECONDITION_ATTEMPTS: u32 = 8;
+/// Short, spread pauses between lost ETag races.
+const RACE_BACKOFF: Backoff = Backoff::new(Duration::from_millis(40))
+    .max(Duration::from_millis(320))
+    .jitter(0.5);
 
-impl CloudFront {
+/// CloudFront: the order of an origin group's members.
+#[async_trait]
+pub trait CloudFrontApi: Send + Sync {
+    async fn origin_group(&self, distribution_id: &str, group_id: &str) -> AwsResult<OriginGroup>;
+    /// Reorder the group's members to `order` (a permutation of the current members). Each
+    /// attempt reads the configuration and its ETag and writes with `IfMatch`; a concurrent
+    /// writer makes it PreconditionFailed, and then it reads again rather than overwrite.
+    /// Returns the new ETag, or `None` when the order already held.
+    async fn set_member_order(
+        &self,
+        distribution_id: &str,
+        group_id: &str,
+        order: &[String],
+    ) -> AwsResult<Option<String>>;
+    /// `Deployed` or `InProgress`.
+    async fn status(&self, distribution_id: &str) -> AwsResult<String>;
+}
+
+impl SdkCloudFront {
+    /// One read-compare-write under the ETag read with the configuration.
+    async fn reorder_once(
+        &self,
+        distribution_id: &str,
+        group_id: &str,
+        order: &[String],
+    ) -> AwsResult<Option<String>> {
+        let out = self.config(distribution_id).await?;
+        let etag = out.e_tag().unwrap_or_default().to_string();
+        let Some(mut cfg) = out.distribution_config().cloned() else {
+            return Err(AwsError::local(
+                "cloudfront",
+                "GetDistributionConfig",
+                GLOBAL_REGION,
+                ErrorKind::Other,
+                "answer has no DistributionConfig",
+            ));
+        };
+        let not_found = || {
+            AwsError::local(
+                "cloudfront",
+                "UpdateDistribution",
+                GLOBAL_REGION,
+                ErrorKind::NotFound,
+                format!("distribution {distribution_id} has no origin group {group_id}"),
+            )
+        };
+        let group = cfg
+            .origin_groups
+            .as_mut()
+            .and_then(|g| g.items.as_mut())
+            .and_then(|items| items.iter_mut().find(|g| g.id == group_id))
+            .ok_or_else(not_found)?;
+        let members = group.members.as_mut().ok_or_else(not_found)?;
+        let current: Vec<String> = members
+            .items
+            .iter()
+            .map(|m| m.origin_id().to_string())
+            .collect();
+        if current == order {
+            return Ok(None);
+        }
+        let mut sorted_cur = current.clone();
+        sorted_cur.sort();
+        let mut sorted_new = order.to_vec();
+        sorted_new.sort();
+        if sorted_cur != sorted_new {
+            return Err(AwsError::local(
+                "cloudfront",
+                "UpdateDistribution",
+                GLOBAL_REGION,
+                ErrorKind::Other,
+                format!("origin group {group_id} has members {current:?}, cannot reorder them to {order:?}"),
+            ));
+        }
+        members.items.sort_by_key(|m| {
+            order
+                .iter()
+                .position(|o| o == m.origin_id())
+                .unwrap_or(usize::MAX)
+        });
+        let res = self
+            .c
+            .update_distribution()
+            .id(distribution_id)
+            .if_match(&etag)
+            .distribution_config(cfg)
+            .send()
+            .await;
+        res.map(|o| Some(o.e_tag().unwrap_or_default().to_string()))
+            .map_err(|e| AwsError::from_sdk("cloudfront", "UpdateDistribution", GLOBAL_REGION, e))
+    }
+
     /// The distribution's configuration and the ETag that guards the next update.
     async fn config(
         &self,
@@ -38,12 +140,11 @@ impl CloudFront {
                 GLOBAL_REGION
             ))
     }
+}
 
-    pub async fn origin_group(
-        &self,
-        distribution_id: &str,
-        group_id: &str,
-    ) -> AwsResult<OriginGroup> {
+#[async_trait]
+impl CloudFrontApi for SdkCloudFront {
+    async fn origin_group(&self, distribution_id: &str, group_id: &str) -> AwsResult<OriginGroup> {
         let out = self.config(distribution_id).await?;
         let etag = out.e_tag().unwrap_or_default().to_string();
         let cfg = out.distribution_config();
@@ -79,109 +180,24 @@ impl CloudFront {
         })
     }
 
-    /// Reorder the group's members to `order` (a permutation of the current members). Each
-    /// attempt reads the configuration and its ETag and writes with `IfMatch`; a concurrent
-    /// writer makes it PreconditionFailed, and then it reads again rather than overwrite.
-    /// Returns the new ETag, or `None` when the order already held.
-    pub async fn set_member_order(
+    async fn set_member_order(
         &self,
         distribution_id: &str,
         group_id: &str,
         order: &[String],
     ) -> AwsResult<Option<String>> {
-        let mut last = None;
-        for _ in 0..PRECONDITION_RETRIES {
-            let out = self.config(distribution_id).await?;
-            let etag = out.e_tag().unwrap_or_default().to_string();
-            let Some(mut cfg) = out.distribution_config().cloned() else {
-                return Err(AwsError::local(
-                    "cloudfront",
-                    "GetDistributionConfig",
-                    GLOBAL_REGION,
-                    ErrorKind::Other,
-                    "answer has no DistributionConfig",
-                ));
-            };
-            let not_found = || {
-                AwsError::local(
-                    "cloudfront",
-                    "UpdateDistribution",
-                    GLOBAL_REGION,
-                    ErrorKind::NotFound,
-                    format!("distribution {distribution_id} has no origin group {group_id}"),
-                )
-            };
-            let group = cfg
-                .origin_groups
-                .as_mut()
-                .and_then(|g| g.items.as_mut())
-                .and_then(|items| items.iter_mut().find(|g| g.id == group_id))
-                .ok_or_else(not_found)?;
-            let members = group.members.as_mut().ok_or_else(not_found)?;
-            let current: Vec<String> = members
-                .items
-                .iter()
-                .map(|m| m.origin_id().to_string())
-                .collect();
-            if current == order {
-                return Ok(None);
-            }
-            let mut sorted_cur = current.clone();
-            sorted_cur.sort();
-            let mut sorted_new = order.to_vec();
-            sorted_new.sort();
-            if sorted_cur != sorted_new {
-                return Err(AwsError::local(
-                    "cloudfront",
-                    "UpdateDistribution",
-                    GLOBAL_REGION,
-                    ErrorKind::Other,
-                    format!("origin group {group_id} has members {current:?}, cannot reorder them to {order:?}"),
-                ));
-            }
-            members.items.sort_by_key(|m| {
-                order
-                    .iter()
-                    .position(|o| o == m.origin_id())
-                    .unwrap_or(usize::MAX)
-            });
-            let res = self
-                .c
-                .update_distribution()
-                .id(distribution_id)
-                .if_match(&etag)
-                .distribution_config(cfg)
-                .send()
-                .await;
-            match res {
-                Ok(o) => return Ok(Some(o.e_tag().unwrap_or_default().to_string())),
-                Err(e) => {
-                    let err =
-                        AwsError::from_sdk("cloudfront", "UpdateDistribution", GLOBAL_REGION, e);
-                    if err.code.as_deref() == Some("PreconditionFailed") {
-                        last = Some(err);
-                        // Someone else wrote in between: let them finish, then read again.
-                        let ms = rand::Rng::random_range(&mut rand::rng(), 20..150);
-                        tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
-                        continue;
-                    }
-                    return Err(err);
-                }
-            }
-        }
-        Err(last.unwrap_or_else(|| {
-            AwsError::local(
-                "cloudfront",
-                "UpdateDistribution",
-                GLOBAL_REGION,
-                ErrorKind::Conflict,
-                "ETag kept changing",
-            )
-        }))
+        // Someone else wrote in between: let them finish, then read again rather than
+        // overwrite their change.
+        retry(
+            RACE_BACKOFF,
+            PRECONDITION_ATTEMPTS,
+            |e: &AwsError| e.code.as_deref() == Some("PreconditionFailed"),
+            |_| self.reorder_once(distribution_id, group_id, order),
+        )
+        .await
     }
 
-    /// `Deployed` or `InProgress`.
-    pub async fn status(&self, distribution_id: &str) -> AwsResult<String> {
+    async fn status(&self, distribution_id: &str) -> AwsResult<String> {
         let out = self
             .c
             .get_distribution()

@@ -2,10 +2,12 @@
 
 use aws_sdk_ec2::types::Filter;
 
+use async_trait::async_trait;
+
 use super::{sdk_err, AwsError, AwsResult, ErrorKind};
 
 #[derive(Debug, Clone)]
-pub struct Ec2 {
+pub struct SdkEc2 {
     pub(crate) c: aws_sdk_ec2::Client,
     pub region: String,
 }
@@ -49,8 +51,27 @@ fn image(i: &aws_sdk_ec2::types::Image) -> Image {
     }
 }
 
-impl Ec2 {
-    pub async fn images(&self, ids: &[String]) -> AwsResult<Vec<Image>> {
+/// EC2: images and launch templates.
+#[async_trait]
+pub trait Ec2Api: Send + Sync {
+    async fn images(&self, ids: &[String]) -> AwsResult<Vec<Image>>;
+    /// Our own images carrying tag `key=value`.
+    async fn images_tagged(&self, key: &str, value: &str) -> AwsResult<Vec<Image>>;
+    async fn launch_template(&self, id: &str) -> AwsResult<LaunchTemplate>;
+    /// A new version based on `source_version` with `image_id`; returns its number.
+    async fn create_version(
+        &self,
+        id: &str,
+        source_version: i64,
+        image_id: &str,
+        description: &str,
+    ) -> AwsResult<i64>;
+    async fn set_default_version(&self, id: &str, version: i64) -> AwsResult<()>;
+}
+
+#[async_trait]
+impl Ec2Api for SdkEc2 {
+    async fn images(&self, ids: &[String]) -> AwsResult<Vec<Image>> {
         if ids.is_empty() {
             return Ok(vec![]);
         }
@@ -64,8 +85,7 @@ impl Ec2 {
         Ok(out.images().iter().map(image).collect())
     }
 
-    /// Our own images carrying tag `key=value`.
-    pub async fn images_tagged(&self, key: &str, value: &str) -> AwsResult<Vec<Image>> {
+    async fn images_tagged(&self, key: &str, value: &str) -> AwsResult<Vec<Image>> {
         let out = self
             .c
             .describe_images()
@@ -82,7 +102,7 @@ impl Ec2 {
         Ok(out.images().iter().map(image).collect())
     }
 
-    pub async fn launch_template(&self, id: &str) -> AwsResult<LaunchTemplate> {
+    async fn launch_template(&self, id: &str) -> AwsResult<LaunchTemplate> {
         let out = self
             .c
             .describe_launch_templates()
@@ -126,8 +146,7 @@ impl Ec2 {
         })
     }
 
-    /// A new version based on `source_version` with `image_id`; returns its number.
-    pub async fn create_version(
+    async fn create_version(
         &self,
         id: &str,
         source_version: i64,
@@ -160,7 +179,7 @@ impl Ec2 {
             })
     }
 
-    pub async fn set_default_version(&self, id: &str, version: i64) -> AwsResult<()> {
+    async fn set_default_version(&self, id: &str, version: i64) -> AwsResult<()> {
         self.c
             .modify_launch_template()
             .launch_template_id(id)
@@ -170,4 +189,38 @@ impl Ec2 {
             .map_err(sdk_err!("ec2", "ModifyLaunchTemplate", self.region))?;
         Ok(())
     }
+}
+
+/// Where to look for the newest AMI of a region.
+#[derive(Debug, Clone, Copy)]
+pub enum ImageSource<'a> {
+    /// The EC2 recovery points (AMIs) AWS Backup put in this vault.
+    Vault(&'a str),
+    /// Our own AMIs carrying tag `key=value`.
+    Tag(&'a str, &'a str),
+}
+
+/// The newest available AMI in `region` from `source`, if any.
+pub async fn newest_image(
+    aws: &dyn super::Aws,
+    region: &str,
+    source: ImageSource<'_>,
+) -> AwsResult<Option<Image>> {
+    let ec2 = aws.ec2(region).await;
+    let images = match source {
+        ImageSource::Tag(k, v) => ec2.images_tagged(k, v).await?,
+        ImageSource::Vault(vault) => {
+            let points = aws.backup(region).await.recovery_points(vault).await?;
+            let ids: Vec<String> = points
+                .iter()
+                .filter(|p| p.status == "COMPLETED")
+                .filter_map(|p| p.image_id().map(String::from))
+                .collect();
+            ec2.images(&ids).await?
+        }
+    };
+    Ok(images
+        .into_iter()
+        .filter(|i| i.state == "available")
+        .max_by_key(|i| i.created()))
 }

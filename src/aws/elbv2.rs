@@ -1,9 +1,11 @@
 //! Elastic Load Balancing v2: the health of a target group's targets.
 
+use async_trait::async_trait;
+
 use super::{sdk_err, AwsResult};
 
 #[derive(Debug, Clone)]
-pub struct Elbv2 {
+pub struct SdkElbv2 {
     pub(crate) c: aws_sdk_elasticloadbalancingv2::Client,
     pub region: String,
 }
@@ -15,8 +17,15 @@ pub struct TargetHealth {
     pub state: String,
 }
 
-impl Elbv2 {
-    pub async fn target_health(&self, target_group_arn: &str) -> AwsResult<Vec<TargetHealth>> {
+/// Elastic Load Balancing v2: target health.
+#[async_trait]
+pub trait Elbv2Api: Send + Sync {
+    async fn target_health(&self, target_group_arn: &str) -> AwsResult<Vec<TargetHealth>>;
+}
+
+#[async_trait]
+impl Elbv2Api for SdkElbv2 {
+    async fn target_health(&self, target_group_arn: &str) -> AwsResult<Vec<TargetHealth>> {
         let out = self
             .c
             .describe_target_health()

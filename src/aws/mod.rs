@@ -1,29 +1,23 @@
-//! Per-service adapters over the AWS SDK: narrow, typed, bounded by timeouts, with errors that
-//! name service, operation, region and request id. Steps talk to these, never to the SDK.
+//! The one door to AWS: a small trait per service ([`rds::RdsApi`], [`route53::Route53Api`],
+//! ...) with only the calls drctl makes, in drctl's own types, and errors that name service,
+//! operation, region and request id, classified so a step knows whether to try again.
 //!
-//! One [`Aws`] per run holds the settings and, lazily, one SDK client per service per region.
-//! Credentials come from aws-config's default chain (environment, profiles, SSO, IMDS), loaded
-//! once and shared by every client, so a run resolves credentials once and not per region.
+//! [`Aws`] hands out those per-service handles. Two implementations: [`Sdk`] (the official AWS
+//! SDK for Rust, one loader, timeouts on every call) and [`fake::FakeAws`] (in memory, with
+//! failure injection, for unit tests of step logic and rollback). Steps talk to the traits,
+//! never to the SDK.
 
 // AwsError is large (it names service, operation, region, request id, code, message) but only
 // ever travels on the cold error path; boxing it would only add noise to every adapter.
 #![allow(clippy::result_large_err)]
 
-use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::Arc;
 
-use aws_config::retry::RetryConfig;
-use aws_config::timeout::TimeoutConfig;
-use aws_config::{BehaviorVersion, Region, SdkConfig};
+use async_trait::async_trait;
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_runtime_api::http::Response as HttpResponse;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use aws_types::request_id::RequestId;
-
-pub mod health_check;
-
-use crate::config::env::AwsSettings;
-use crate::steps::StepError;
 
 pub mod autoscaling;
 pub mod backup;
@@ -31,8 +25,28 @@ pub mod cloudfront;
 pub mod cloudwatch;
 pub mod ec2;
 pub mod elbv2;
+pub mod fake;
 pub mod rds;
 pub mod route53;
+mod sdk;
+
+pub use sdk::Sdk;
+
+/// Per-service handles, one per region where the service is regional. Cheap to call: the SDK
+/// implementation builds each client once and keeps it.
+#[async_trait]
+pub trait Aws: Send + Sync {
+    async fn rds(&self, region: &str) -> Arc<dyn rds::RdsApi>;
+    async fn cloudwatch(&self, region: &str) -> Arc<dyn cloudwatch::CloudWatchApi>;
+    /// Route 53 is global; its control plane lives in us-east-1.
+    async fn route53(&self) -> Arc<dyn route53::Route53Api>;
+    /// CloudFront is global; its control plane lives in us-east-1.
+    async fn cloudfront(&self) -> Arc<dyn cloudfront::CloudFrontApi>;
+    async fn backup(&self, region: &str) -> Arc<dyn backup::BackupApi>;
+    async fn ec2(&self, region: &str) -> Arc<dyn ec2::Ec2Api>;
+    async fn autoscaling(&self, region: &str) -> Arc<dyn autoscaling::AutoScalingApi>;
+    async fn elbv2(&self, region: &str) -> Arc<dyn elbv2::Elbv2Api>;
+}
 
 /// Route 53 and CloudFront are global services whose control plane lives in us-east-1.
 pub const GLOBAL_REGION: &str = "us-east-1";
@@ -216,210 +230,7 @@ pub fn classify(code: Option<&str>, status: u16) -> ErrorKind {
     ErrorKind::Other
 }
 
-impl From<AwsError> for StepError {
-    fn from(e: AwsError) -> Self {
-        if e.is_retryable() {
-            StepError::Retryable(e.to_string())
-        } else {
-            StepError::Permanent(e.to_string())
-        }
-    }
-}
-
 pub type AwsResult<T> = Result<T, AwsError>;
-
-/// A cached SDK client of some service (downcast by [`Aws::client`]).
-type AnyClient = Box<dyn std::any::Any + Send + Sync>;
-
-/// Shared AWS access for one run: settings now, lazily built clients per service and region.
-#[derive(Debug, Default)]
-pub struct Aws {
-    pub settings: AwsSettings,
-    base: tokio::sync::OnceCell<SdkConfig>,
-    clients: Mutex<HashMap<(&'static str, String), AnyClient>>,
-}
-
-impl Aws {
-    pub fn new(settings: AwsSettings) -> Self {
-        Self {
-            settings,
-            base: tokio::sync::OnceCell::new(),
-            clients: Mutex::new(HashMap::new()),
-        }
-    }
-
-    /// The shared configuration: credentials chain, profile, endpoint, timeouts, retries.
-    async fn base(&self) -> &SdkConfig {
-        self.base
-            .get_or_init(|| async {
-                let s = &self.settings;
-                let mut loader = aws_config::defaults(BehaviorVersion::latest())
-                    .region(Region::new(GLOBAL_REGION))
-                    .timeout_config(
-                        TimeoutConfig::builder()
-                            .operation_timeout(s.operation_timeout)
-                            .operation_attempt_timeout(s.attempt_timeout)
-                            .connect_timeout(
-                                s.attempt_timeout.min(std::time::Duration::from_secs(5)),
-                            )
-                            .build(),
-                    )
-                    .retry_config(RetryConfig::standard().with_max_attempts(s.max_attempts.max(1)));
-                if let Some(p) = &s.profile {
-                    loader = loader.profile_name(p);
-                }
-                if let Some(e) = &s.endpoint_url {
-                    loader = loader.endpoint_url(e);
-                }
-                loader.load().await
-            })
-            .await
-    }
-
-    /// One client per service per region, built on first use and kept for the run.
-    async fn client<C: Clone + Send + Sync + 'static>(
-        &self,
-        service: &'static str,
-        region: &str,
-        build: impl FnOnce(&SdkConfig, Region) -> C,
-    ) -> C {
-        let key = (service, region.to_string());
-        if let Some(c) = self
-            .clients
-            .lock()
-            .expect("clients lock")
-            .get(&key)
-            .and_then(|b| b.downcast_ref::<C>())
-        {
-            return c.clone();
-        }
-        let base = self.base().await;
-        let c = build(base, Region::new(region.to_string()));
-        self.clients
-            .lock()
-            .expect("clients lock")
-            .entry(key)
-            .or_insert_with(|| Box::new(c.clone()));
-        c
-    }
-
-    pub async fn rds(&self, region: &str) -> rds::Rds {
-        let c = self
-            .client("rds", region, |b, r| {
-                aws_sdk_rds::Client::from_conf(
-                    aws_sdk_rds::config::Builder::from(b).region(r).build(),
-                )
-            })
-            .await;
-        rds::Rds {
-            c,
-            region: region.to_string(),
-        }
-    }
-
-    pub async fn cloudwatch(&self, region: &str) -> cloudwatch::CloudWatch {
-        let c = self
-            .client("cloudwatch", region, |b, r| {
-                aws_sdk_cloudwatch::Client::from_conf(
-                    aws_sdk_cloudwatch::config::Builder::from(b)
-                        .region(r)
-                        .build(),
-                )
-            })
-            .await;
-        let creds = self.base().await.credentials_provider();
-        cloudwatch::CloudWatch {
-            c,
-            region: region.to_string(),
-            creds,
-            settings: self.settings.clone(),
-        }
-    }
-
-    pub async fn route53(&self) -> route53::Route53 {
-        let c = self
-            .client("route53", GLOBAL_REGION, |b, r| {
-                aws_sdk_route53::Client::from_conf(
-                    aws_sdk_route53::config::Builder::from(b).region(r).build(),
-                )
-            })
-            .await;
-        route53::Route53 { c }
-    }
-
-    pub async fn cloudfront(&self) -> cloudfront::CloudFront {
-        let c = self
-            .client("cloudfront", GLOBAL_REGION, |b, r| {
-                aws_sdk_cloudfront::Client::from_conf(
-                    aws_sdk_cloudfront::config::Builder::from(b)
-                        .region(r)
-                        .build(),
-                )
-            })
-            .await;
-        cloudfront::CloudFront { c }
-    }
-
-    pub async fn backup(&self, region: &str) -> backup::Backup {
-        let c = self
-            .client("backup", region, |b, r| {
-                aws_sdk_backup::Client::from_conf(
-                    aws_sdk_backup::config::Builder::from(b).region(r).build(),
-                )
-            })
-            .await;
-        backup::Backup {
-            c,
-            region: region.to_string(),
-        }
-    }
-
-    pub async fn ec2(&self, region: &str) -> ec2::Ec2 {
-        let c = self
-            .client("ec2", region, |b, r| {
-                aws_sdk_ec2::Client::from_conf(
-                    aws_sdk_ec2::config::Builder::from(b).region(r).build(),
-                )
-            })
-            .await;
-        ec2::Ec2 {
-            c,
-            region: region.to_string(),
-        }
-    }
-
-    pub async fn autoscaling(&self, region: &str) -> autoscaling::AutoScaling {
-        let c = self
-            .client("autoscaling", region, |b, r| {
-                aws_sdk_autoscaling::Client::from_conf(
-                    aws_sdk_autoscaling::config::Builder::from(b)
-                        .region(r)
-                        .build(),
-                )
-            })
-            .await;
-        autoscaling::AutoScaling {
-            c,
-            region: region.to_string(),
-        }
-    }
-
-    pub async fn elbv2(&self, region: &str) -> elbv2::Elbv2 {
-        let c = self
-            .client("elbv2", region, |b, r| {
-                aws_sdk_elasticloadbalancingv2::Client::from_conf(
-                    aws_sdk_elasticloadbalancingv2::config::Builder::from(b)
-                        .region(r)
-                        .build(),
-                )
-            })
-            .await;
-        elbv2::Elbv2 {
-            c,
-            region: region.to_string(),
-        }
-    }
-}
 
 /// `map_err` helper for adapters: `.map_err(err!("rds", "PromoteReadReplica", region))`.
 macro_rules! sdk_err {
@@ -467,7 +278,7 @@ mod tests {
             ErrorKind::Throttled,
             "slow down",
         );
-        assert!(StepError::from(e.clone()).is_retryable());
+        assert!(e.is_retryable());
         assert!(e
             .to_string()
             .contains("rds DescribeDBInstances in us-west-2"));

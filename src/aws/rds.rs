@@ -1,9 +1,11 @@
 //! RDS: the instances drctl promotes and fences, in drctl's own types.
 
+use async_trait::async_trait;
+
 use super::{sdk_err, AwsError, AwsResult, ErrorKind};
 
 #[derive(Debug, Clone)]
-pub struct Rds {
+pub struct SdkRds {
     pub(crate) c: aws_sdk_rds::Client,
     pub region: String,
 }
@@ -31,9 +33,23 @@ impl DbInstance {
     }
 }
 
-impl Rds {
+/// RDS: the instances drctl promotes and fences.
+#[async_trait]
+pub trait RdsApi: Send + Sync {
     /// The instance, or a NotFound error.
-    pub async fn describe(&self, id: &str) -> AwsResult<DbInstance> {
+    async fn describe(&self, id: &str) -> AwsResult<DbInstance>;
+    /// Start promoting a read replica to a standalone writer.
+    async fn promote_read_replica(&self, id: &str) -> AwsResult<()>;
+    /// Stop an instance (it takes no connections, so no writes, until started again).
+    async fn stop(&self, id: &str) -> AwsResult<()>;
+    async fn start(&self, id: &str) -> AwsResult<()>;
+    /// Apply a DB parameter group at once (e.g. one with `read_only = 1`).
+    async fn set_parameter_group(&self, id: &str, group: &str) -> AwsResult<()>;
+}
+
+#[async_trait]
+impl RdsApi for SdkRds {
+    async fn describe(&self, id: &str) -> AwsResult<DbInstance> {
         let out = self
             .c
             .describe_db_instances()
@@ -64,8 +80,7 @@ impl Rds {
         })
     }
 
-    /// Start promoting a read replica to a standalone writer.
-    pub async fn promote_read_replica(&self, id: &str) -> AwsResult<()> {
+    async fn promote_read_replica(&self, id: &str) -> AwsResult<()> {
         self.c
             .promote_read_replica()
             .db_instance_identifier(id)
@@ -75,8 +90,7 @@ impl Rds {
         Ok(())
     }
 
-    /// Stop an instance (it takes no connections, so no writes, until started again).
-    pub async fn stop(&self, id: &str) -> AwsResult<()> {
+    async fn stop(&self, id: &str) -> AwsResult<()> {
         self.c
             .stop_db_instance()
             .db_instance_identifier(id)
@@ -86,7 +100,7 @@ impl Rds {
         Ok(())
     }
 
-    pub async fn start(&self, id: &str) -> AwsResult<()> {
+    async fn start(&self, id: &str) -> AwsResult<()> {
         self.c
             .start_db_instance()
             .db_instance_identifier(id)
@@ -96,8 +110,7 @@ impl Rds {
         Ok(())
     }
 
-    /// Apply a DB parameter group at once (e.g. one with `read_only = 1`).
-    pub async fn set_parameter_group(&self, id: &str, group: &str) -> AwsResult<()> {
+    async fn set_parameter_group(&self, id: &str, group: &str) -> AwsResult<()> {
         self.c
             .modify_db_instance()
             .db_instance_identifier(id)

@@ -4,10 +4,14 @@ use aws_sdk_route53::types::{
     Change, ChangeAction, ChangeBatch, ResourceRecord, ResourceRecordSet, RrType,
 };
 
+use async_trait::async_trait;
+
+use crate::config::env::Route53Settings;
+
 use super::{sdk_err, AwsError, AwsResult, ErrorKind, GLOBAL_REGION};
 
 #[derive(Debug, Clone)]
-pub struct Route53 {
+pub struct SdkRoute53 {
     pub(crate) c: aws_sdk_route53::Client,
 }
 
@@ -41,6 +45,60 @@ pub struct HealthCheck {
     pub target: Option<String>,
 }
 
+/// The failover pair's problems (empty when well formed), and the PRIMARY and SECONDARY.
+pub fn check_records(
+    recs: &[Record],
+    s: &Route53Settings,
+    max_ttl: i64,
+) -> (Vec<String>, Option<Record>, Option<Record>) {
+    let mut problems = vec![];
+    let find = |set: &str, role: &str| {
+        recs.iter()
+            .find(|r| {
+                r.set_identifier.as_deref() == Some(set) && r.failover.as_deref() == Some(role)
+            })
+            .cloned()
+    };
+    let primary = find(&s.primary_set_identifier, "PRIMARY");
+    let secondary = find(&s.secondary_set_identifier, "SECONDARY");
+    if primary.is_none() {
+        problems.push(format!(
+            "no PRIMARY failover record `{}` for {}",
+            s.primary_set_identifier, s.record_name
+        ));
+    }
+    if secondary.is_none() {
+        problems.push(format!(
+            "no SECONDARY failover record `{}` for {}",
+            s.secondary_set_identifier, s.record_name
+        ));
+    }
+    if let Some(p) = &primary {
+        match &p.health_check_id {
+            None => problems.push("the PRIMARY record has no health check".into()),
+            Some(h) if h != &s.health_check_id => problems.push(format!(
+                "the PRIMARY record's health check is {h}, the environment names {}",
+                s.health_check_id
+            )),
+            _ => {}
+        }
+    }
+    for r in primary.iter().chain(secondary.iter()) {
+        if let Some(t) = r.ttl.filter(|t| *t > max_ttl) {
+            problems.push(format!(
+                "record {} TTL is {t}s, above {max_ttl}s: clients keep the old answer that long",
+                r.set_identifier.as_deref().unwrap_or("?")
+            ));
+        }
+    }
+    (problems, primary, secondary)
+}
+
+/// Route 53 calls a check healthy while more than 18% of its checkers report success.
+pub fn healthy_by_vote(ok: usize, total: usize) -> bool {
+    (ok as f64) > 0.18 * (total as f64)
+}
+
 /// Names compare without case and trailing dot, as DNS does.
 pub fn same_name(a: &str, b: &str) -> bool {
     a.trim_end_matches('.')
@@ -51,67 +109,30 @@ fn zone(id: &str) -> &str {
     id.rsplit('/').next().unwrap_or(id)
 }
 
-impl Route53 {
+/// Route 53: records, changes, health checks and the DNS answer.
+#[async_trait]
+pub trait Route53Api: Send + Sync {
     /// Every record set named `name` in the zone (all types and set identifiers).
-    pub async fn records(&self, zone_id: &str, name: &str) -> AwsResult<Vec<Record>> {
-        let out = self
-            .c
-            .list_resource_record_sets()
-            .hosted_zone_id(zone(zone_id))
-            .start_record_name(name)
-            .max_items(100)
-            .send()
-            .await
-            .map_err(sdk_err!("route53", "ListResourceRecordSets", GLOBAL_REGION))?;
-        Ok(out
-            .resource_record_sets()
-            .iter()
-            .filter(|r| same_name(r.name(), name))
-            .map(|r| Record {
-                name: r.name().to_string(),
-                rtype: r.r#type().as_str().to_string(),
-                ttl: r.ttl(),
-                values: r
-                    .resource_records()
-                    .iter()
-                    .map(|v| v.value().to_string())
-                    .collect(),
-                set_identifier: r.set_identifier().map(String::from),
-                failover: r.failover().map(|f| f.as_str().to_string()),
-                health_check_id: r.health_check_id().map(String::from),
-                alias_dns_name: r
-                    .alias_target()
-                    .map(|a| a.dns_name().trim_end_matches('.').to_string()),
-            })
-            .collect())
-    }
-
+    async fn records(&self, zone_id: &str, name: &str) -> AwsResult<Vec<Record>>;
     /// The simple (non-alias) record `name`/`rtype`, if present.
-    pub async fn record(
-        &self,
-        zone_id: &str,
-        name: &str,
-        rtype: &str,
-    ) -> AwsResult<Option<Record>> {
-        Ok(self
-            .records(zone_id, name)
-            .await?
-            .into_iter()
-            .find(|r| r.rtype.eq_ignore_ascii_case(rtype) && r.set_identifier.is_none()))
-    }
-
+    async fn record(&self, zone_id: &str, name: &str, rtype: &str) -> AwsResult<Option<Record>>;
     /// UPSERT a simple record (name, type, TTL, values). Returns the change id.
-    pub async fn upsert(&self, zone_id: &str, rec: &Record, comment: &str) -> AwsResult<String> {
-        self.change(zone_id, ChangeAction::Upsert, rec, comment)
-            .await
-    }
-
+    async fn upsert(&self, zone_id: &str, rec: &Record, comment: &str) -> AwsResult<String>;
     /// DELETE a simple record exactly as it is. Returns the change id.
-    pub async fn delete(&self, zone_id: &str, rec: &Record, comment: &str) -> AwsResult<String> {
-        self.change(zone_id, ChangeAction::Delete, rec, comment)
-            .await
-    }
+    async fn delete(&self, zone_id: &str, rec: &Record, comment: &str) -> AwsResult<String>;
+    /// `PENDING` or `INSYNC`.
+    async fn change_status(&self, change_id: &str) -> AwsResult<String>;
+    async fn health_check(&self, id: &str) -> AwsResult<HealthCheck>;
+    /// What Route 53's checkers see now, after Inverted/Disabled are applied: healthy while
+    /// more than 18% of its checkers report success (Route 53's own rule); `None` when there
+    /// are no observations yet.
+    async fn health_check_healthy(&self, id: &str) -> AwsResult<Option<bool>>;
+    async fn set_inverted(&self, id: &str, inverted: bool) -> AwsResult<()>;
+    /// What Route 53 answers for `name`/`rtype` now (TestDNSAnswer).
+    async fn answer(&self, zone_id: &str, name: &str, rtype: &str) -> AwsResult<Vec<String>>;
+}
 
+impl SdkRoute53 {
     async fn change(
         &self,
         zone_id: &str,
@@ -172,9 +193,62 @@ impl Route53 {
             .map(|c| c.id().to_string())
             .unwrap_or_default())
     }
+}
 
-    /// `PENDING` or `INSYNC`.
-    pub async fn change_status(&self, change_id: &str) -> AwsResult<String> {
+#[async_trait]
+impl Route53Api for SdkRoute53 {
+    async fn records(&self, zone_id: &str, name: &str) -> AwsResult<Vec<Record>> {
+        let out = self
+            .c
+            .list_resource_record_sets()
+            .hosted_zone_id(zone(zone_id))
+            .start_record_name(name)
+            .max_items(100)
+            .send()
+            .await
+            .map_err(sdk_err!("route53", "ListResourceRecordSets", GLOBAL_REGION))?;
+        Ok(out
+            .resource_record_sets()
+            .iter()
+            .filter(|r| same_name(r.name(), name))
+            .map(|r| Record {
+                name: r.name().to_string(),
+                rtype: r.r#type().as_str().to_string(),
+                ttl: r.ttl(),
+                values: r
+                    .resource_records()
+                    .iter()
+                    .map(|v| v.value().to_string())
+                    .collect(),
+                set_identifier: r.set_identifier().map(String::from),
+                failover: r.failover().map(|f| f.as_str().to_string()),
+                health_check_id: r.health_check_id().map(String::from),
+                alias_dns_name: r
+                    .alias_target()
+                    .map(|a| a.dns_name().trim_end_matches('.').to_string()),
+            })
+            .collect())
+    }
+
+    async fn record(&self, zone_id: &str, name: &str, rtype: &str) -> AwsResult<Option<Record>> {
+        Ok(self
+            .records(zone_id, name)
+            .await?
+            .into_iter()
+            .find(|r| r.rtype.eq_ignore_ascii_case(rtype) && r.set_identifier.is_none()))
+    }
+
+    async fn upsert(&self, zone_id: &str, rec: &Record, comment: &str) -> AwsResult<String> {
+        self.change(zone_id, ChangeAction::Upsert, rec, comment)
+            .await
+    }
+
+    async fn delete(&self, zone_id: &str, rec: &Record, comment: &str) -> AwsResult<String> {
+        self.change(zone_id, ChangeAction::Delete, rec, comment)
+            .await
+    }
+
+    async fn change_status(&self, change_id: &str) -> AwsResult<String> {
         let out = self
             .c
             .get_change()
@@ -188,7 +262,7 @@ impl Route53 {
             .unwrap_or_default())
     }
 
-    pub async fn health_check(&self, id: &str) -> AwsResult<HealthCheck> {
+    async fn health_check(&self, id: &str) -> AwsResult<HealthCheck> {
         let out = self
             .c
             .get_health_check()
@@ -207,9 +281,7 @@ impl Route53 {
         })
     }
 
-    /// What Route 53's checkers see now, after Inverted/Disabled are applied: `Some(true)`
-    /// when any checker reports success, `None` when there are no observations yet.
-    pub async fn health_check_healthy(&self, id: &str) -> AwsResult<Option<bool>> {
+    async fn health_check_healthy(&self, id: &str) -> AwsResult<Option<bool>> {
         let out = self
             .c
             .get_health_check_status()
@@ -221,14 +293,18 @@ impl Route53 {
         if obs.is_empty() {
             return Ok(None);
         }
-        Ok(Some(obs.iter().any(|o| {
-            o.status_report()
-                .and_then(|r| r.status())
-                .is_some_and(|s| s.starts_with("Success"))
-        })))
+        let ok = obs
+            .iter()
+            .filter(|o| {
+                o.status_report()
+                    .and_then(|r| r.status())
+                    .is_some_and(|s| s.starts_with("Success"))
+            })
+            .count();
+        Ok(Some(healthy_by_vote(ok, obs.len())))
     }
 
-    pub async fn set_inverted(&self, id: &str, inverted: bool) -> AwsResult<()> {
+    async fn set_inverted(&self, id: &str, inverted: bool) -> AwsResult<()> {
         self.c
             .update_health_check()
             .health_check_id(id)
@@ -239,8 +315,7 @@ impl Route53 {
         Ok(())
     }
 
-    /// What Route 53 answers for `name`/`rtype` now (TestDNSAnswer).
-    pub async fn answer(&self, zone_id: &str, name: &str, rtype: &str) -> AwsResult<Vec<String>> {
+    async fn answer(&self, zone_id: &str, name: &str, rtype: &str) -> AwsResult<Vec<String>> {
         let out = self
             .c
             .test_dns_answer()

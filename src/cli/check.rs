@@ -1,6 +1,5 @@
 //! `drctl check`: readiness of the standby region, read-only, as a PASS/WARN/FAIL table.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Result;
@@ -14,9 +13,8 @@ use super::{Global, Output};
 
 pub async fn check(g: &Global, limit: Duration) -> Result<i32> {
     let (_, env) = g.load_env()?;
-    let aws = Arc::new(drctl::aws::Aws::new(g.aws_settings(&env)));
-    let http = super::http_client()?;
-    let checks = check_standby(&aws, &env, &http, limit).await;
+    let services = g.aws_source().services(&env);
+    let checks = check_standby(services.aws.as_ref(), &env, &services.http, limit).await;
     let failed = checks.iter().filter(|c| c.status == Status::Fail).count();
     let warned = checks.iter().filter(|c| c.status == Status::Warn).count();
     if g.output == Output::Json {

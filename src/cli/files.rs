@@ -1,18 +1,15 @@
 //! `validate`, `schema` and `plan`: commands that read files and change nothing.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use anyhow::Result;
 use serde_json::json;
-use tokio_util::sync::CancellationToken;
 
 use drctl::config::{self, ConfigError, Environment, Source};
-use drctl::engine::Plan;
 use drctl::exit;
-use drctl::steps::{Approval, ApprovalGate, Reversibility, StepCx, StepError};
+use drctl::run::observe::observe_plan;
+use drctl::run::NewRun;
+use drctl::steps::{Reversibility, StepSpec};
 
 use super::render::table;
 use super::{Global, Output, SchemaKind};
@@ -60,7 +57,7 @@ pub fn validate(g: &Global, files: &[PathBuf]) -> Result<i32> {
             if looks_like_env(&src) {
                 config::parse_env(&src).map(|e| format!("environment `{}`", e.name))
             } else {
-                config::parse_runbook(&src, env.as_ref())
+                config::parse_runbook::<StepSpec>(&src, env.as_ref())
                     .map(|r| format!("runbook `{}`, {} steps", r.name, r.steps.len()))
             }
         });
@@ -102,76 +99,21 @@ pub fn validate(g: &Global, files: &[PathBuf]) -> Result<i32> {
 pub fn schema(which: SchemaKind) -> Result<i32> {
     let s = match which {
         SchemaKind::Env => config::schema::environment(),
-        SchemaKind::Runbook => config::schema::runbook(),
+        SchemaKind::Runbook => config::schema::runbook::<StepSpec>(),
     };
     println!("{}", serde_json::to_string_pretty(&s)?);
     Ok(exit::OK)
 }
 
-struct PlanNoApprovals;
-
-#[async_trait::async_trait]
-impl ApprovalGate for PlanNoApprovals {
-    async fn request(&self, _s: &str, _m: &str) -> Result<Approval, StepError> {
-        Err(StepError::permanent("plan does not ask for approvals"))
-    }
-}
-
-/// Observe one step read-only, bounded, for `plan` (and `failover --dry-run`).
-pub async fn observe_all(
-    g: &Global,
-    env: &Arc<Environment>,
-    plan: &Plan,
-) -> Result<Vec<(String, String, String)>> {
-    let http = super::http_client()?;
-    let aws = Arc::new(drctl::aws::Aws::new(g.aws_settings(env)));
-    let outputs = Arc::new(Mutex::new(BTreeMap::new()));
-    let futs = plan.steps.iter().map(|s| {
-        let cx = StepCx {
-            run_id: "plan".into(),
-            step_id: s.id().into(),
-            env: env.clone(),
-            http: http.clone(),
-            aws: aws.clone(),
-            approvals: Arc::new(PlanNoApprovals),
-            shutdown: CancellationToken::new(),
-            outputs: outputs.clone(),
-            notes: Arc::new(|_, _| {}),
-            warnings: Arc::new(Mutex::new(Vec::new())),
-        };
-        async move {
-            match tokio::time::timeout(Duration::from_secs(20), s.spec.step().observe(&cx)).await {
-                Ok(Ok(o)) => {
-                    let state = match o.state {
-                        drctl::steps::Satisfied::Done => "already done".to_string(),
-                        drctl::steps::Satisfied::NotDone => "to do".to_string(),
-                        drctl::steps::Satisfied::Unknown => "to do (cannot observe)".to_string(),
-                    };
-                    (state, o.current, o.intended)
-                }
-                Ok(Err(e)) => ("unknown".into(), format!("cannot observe: {e}"), "-".into()),
-                Err(_) => (
-                    "unknown".into(),
-                    "cannot observe: timed out after 20s".into(),
-                    "-".into(),
-                ),
-            }
-        }
-    });
-    // Observation is read-only, so all steps are observed at once.
-    Ok(futures::future::join_all(futs).await)
-}
-
 pub async fn plan(g: &Global, runbook: &Path) -> Result<i32> {
-    let p = super::session::prepare(g, runbook)?;
-    let env = Arc::new(p.env);
-    let plan = Plan::new(&p.rb);
-    print_plan(g, &env, &plan).await?;
+    let run = super::run::prepare(g, runbook)?;
+    print_plan(g, &run).await?;
     Ok(exit::OK)
 }
 
-pub async fn print_plan(g: &Global, env: &Arc<Environment>, plan: &Plan) -> Result<()> {
-    let observed = observe_all(g, env, plan).await?;
+pub async fn print_plan(g: &Global, run: &NewRun) -> Result<()> {
+    let (env, plan) = (&run.env, &run.plan);
+    let observed = observe_plan(&g.aws_source().services(env), env, plan).await;
     let (critical, total) = plan.critical_path();
     let levels = plan.levels();
     if g.output == Output::Json {
@@ -183,7 +125,7 @@ pub async fn print_plan(g: &Global, env: &Arc<Environment>, plan: &Plan) -> Resu
                 json!({
                     "id": s.id(), "kind": s.kind.value, "level": plan.level[i],
                     "depends_on": plan.deps[i].iter().map(|&d| plan.steps[d].id()).collect::<Vec<_>>(),
-                    "state": observed[i].0, "current": observed[i].1, "intended": observed[i].2,
+                    "state": observed[i].seen.to_string(), "current": observed[i].current, "intended": observed[i].intended,
                     "reversibility": rev_text(s.spec.step().reversibility()),
                     "critical": critical.contains(&i),
                 })
@@ -219,9 +161,9 @@ pub async fn print_plan(g: &Global, env: &Arc<Environment>, plan: &Plan) -> Resu
                     .map(|&d| plan.steps[d].id())
                     .collect::<Vec<_>>()
                     .join(", "),
-                observed[i].0.clone(),
-                observed[i].1.clone(),
-                observed[i].2.clone(),
+                observed[i].seen.to_string(),
+                observed[i].current.clone(),
+                observed[i].intended.clone(),
                 rev_text(s.spec.step().reversibility()),
             ]);
         }

@@ -11,7 +11,7 @@ use drctl::exit;
 use super::Global;
 
 pub fn iam_policy(g: &Global, runbook: &Path) -> Result<i32> {
-    let p = super::session::prepare(g, runbook)?;
+    let p = super::run::prepare(g, runbook)?;
     // Group actions by the resource they act on: one statement per resource set.
     let mut by_resource: BTreeMap<String, std::collections::BTreeSet<&'static str>> =
         BTreeMap::new();

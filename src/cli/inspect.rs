@@ -40,7 +40,7 @@ pub async fn status(g: &Global, run: Option<&str>) -> Result<i32> {
     };
     let (records, warnings) = store.read(&run).await?;
     let st = RunState::replay(&records)?;
-    let (_, rb) = super::session::sources_from_journal(&st)?;
+    let (_, rb) = drctl::run::sources_from_journal(&st)?;
     if g.output == Output::Json {
         println!(
             "{}",
@@ -178,7 +178,7 @@ pub async fn approve(g: &Global, run: &str, step: &str, comment: Option<String>)
     let store = FileJournalStore::new(&g.state_dir_lenient());
     let (records, _) = store.read(run).await?;
     let st = RunState::replay(&records)?;
-    let (_, rb) = super::session::sources_from_journal(&st)?;
+    let (_, rb) = drctl::run::sources_from_journal(&st)?;
     let Some(def) = rb.steps.iter().find(|s| s.id() == step) else {
         bail!(Usage(format!("run {run} has no step `{step}`")));
     };

@@ -8,7 +8,7 @@ pub mod iam;
 pub mod inspect;
 pub mod probe;
 pub mod render;
-pub mod session;
+pub mod run;
 pub mod watch;
 
 use std::io::IsTerminal;
@@ -18,6 +18,8 @@ use anyhow::{bail, Context as _, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 
 use drctl::config::{self, Environment, Source};
+use drctl::journal::Operator;
+use drctl::run::{AwsSource, Context};
 
 #[derive(Parser, Debug)]
 #[command(name = "drctl", version, about = "Disaster-recovery orchestrator for AWS warm-standby deployments", long_about = None)]
@@ -259,26 +261,33 @@ impl Global {
         self.state_dir(env.as_ref())
     }
 
-    pub fn aws_settings(&self, env: &Environment) -> drctl::config::env::AwsSettings {
-        let mut s = env.aws.clone();
-        if let Some(p) = &self.profile {
-            s.profile = Some(p.clone());
+    /// Where AWS comes from: the SDK, with `--profile` and `--endpoint-url` (or
+    /// AWS_ENDPOINT_URL) over the environment's settings.
+    pub fn aws_source(&self) -> AwsSource {
+        AwsSource::Sdk {
+            profile: self.profile.clone(),
+            endpoint_url: self
+                .endpoint_url
+                .clone()
+                .or_else(|| std::env::var("AWS_ENDPOINT_URL").ok()),
         }
-        if let Some(e) = self
-            .endpoint_url
-            .clone()
-            .or_else(|| std::env::var("AWS_ENDPOINT_URL").ok())
-        {
-            s.endpoint_url = Some(e);
+    }
+
+    /// The run context for commands that start or continue runs.
+    pub fn context(&self, state_dir: PathBuf) -> Context {
+        Context {
+            state_dir,
+            aws: self.aws_source(),
+            operator: Operator::current(),
+            command: command_line(),
         }
-        s
     }
 }
 
-pub fn http_client() -> Result<reqwest::Client> {
-    Ok(reqwest::Client::builder()
-        .connect_timeout(std::time::Duration::from_secs(5))
-        .timeout(std::time::Duration::from_secs(30))
-        .user_agent(concat!("drctl/", env!("CARGO_PKG_VERSION")))
-        .build()?)
+/// The command line as typed, for the journal and the lease.
+pub fn command_line() -> String {
+    std::env::args()
+        .map(|a| if a.contains(' ') { format!("{a:?}") } else { a })
+        .collect::<Vec<_>>()
+        .join(" ")
 }

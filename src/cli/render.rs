@@ -8,7 +8,7 @@ use std::time::Duration;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use drctl::engine::progress::ProgressSink;
-use drctl::journal::{Event, Outcome, Record};
+use drctl::journal::{Event, Measure, Outcome, Record};
 
 /// One line per event, for logs and pipes.
 pub struct Plain;
@@ -64,6 +64,11 @@ pub fn describe(e: &Event) -> Option<String> {
             "WARNING {}{message}",
             step.as_ref().map(|s| format!("{s}: ")).unwrap_or_default()
         ),
+        Event::Measured {
+            step,
+            measure: Measure::RpoSeconds,
+            value,
+        } => format!("{step}: RPO {value:.0}s (replica lag when promoted)"),
         Event::Paused { reason } => format!("run paused: {reason}"),
         Event::RunFinished { status, message } => format!("run {status}: {message}"),
         Event::RollbackStarted { to, operator } => format!(
@@ -110,6 +115,9 @@ impl ProgressSink for Plain {
             chrono::Utc::now().format("%H:%M:%S")
         );
     }
+    fn notice(&self, message: &str) {
+        eprintln!("{message}");
+    }
 }
 
 /// JSON lines on stdout: every journal record and every note.
@@ -124,6 +132,10 @@ impl ProgressSink for JsonLines {
             "{}",
             serde_json::json!({"type": "note", "step": step, "message": message})
         );
+    }
+    /// Messages for people stay on stderr: stdout is JSON only.
+    fn notice(&self, message: &str) {
+        eprintln!("{message}");
     }
 }
 
@@ -230,6 +242,10 @@ impl ProgressSink for Live {
                 }
             }
         }
+    }
+
+    fn notice(&self, message: &str) {
+        self.println(message);
     }
 
     fn hold(&self) {

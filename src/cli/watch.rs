@@ -7,18 +7,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context as _, Result};
-use async_trait::async_trait;
 use tokio_util::sync::CancellationToken;
 
 use drctl::config::env::{Role, WatchAction};
-use drctl::engine::RunEnd;
 use drctl::exit;
-use drctl::probe::watch::{
-    ActionReport, Actuator, Route53Oracle, Watch, WatchConfig, WatchEvent, WatchJournal,
-    WatchRecord, WatchSink,
-};
+use drctl::probe::watch::{Watch, WatchConfig, WatchEvent, WatchJournal, WatchRecord, WatchSink};
+use drctl::run::watch::{HealthCheckOracle, RunbookActuator};
 
-use super::{Global, Mutating, Output, Usage};
+use super::render::Plain;
+use super::{Global, Output, Usage};
 
 /// Lines on stderr for people, or JSON lines on stdout with `--output json`.
 struct Printer {
@@ -73,85 +70,6 @@ impl WatchSink for Printer {
     }
 }
 
-/// Runs the failover runbook as `drctl run RUNBOOK --yes` would, under the environment's lease.
-struct RunbookActuator {
-    g: Global,
-}
-
-#[async_trait]
-impl Actuator for RunbookActuator {
-    async fn failover(
-        &self,
-        runbook: &Path,
-        why: &str,
-        shutdown: CancellationToken,
-    ) -> ActionReport {
-        eprintln!("{why}: running {}", runbook.display());
-        let p = match super::session::prepare(&self.g, runbook) {
-            Ok(p) => p,
-            Err(e) => {
-                return ActionReport {
-                    ok: false,
-                    run_id: None,
-                    outcome: format!("runbook not started: {e:#}"),
-                }
-            }
-        };
-        // The policy is the approval: `action: failover` in drctl.yaml is the operator's standing
-        // yes. Never break another holder's lease: a human at work wins.
-        let m = Mutating {
-            yes: true,
-            wait_approval: false,
-            step: false,
-            break_lock: false,
-        };
-        match super::session::execute_run(&self.g, p, &m, shutdown).await {
-            Ok((run_id, end)) => {
-                let (ok, outcome) = match &end {
-                    RunEnd::Succeeded { continued_failures } if continued_failures.is_empty() => {
-                        (true, "succeeded".to_string())
-                    }
-                    RunEnd::Succeeded { continued_failures } => (
-                        true,
-                        format!(
-                            "completed; failed but continued: {}",
-                            continued_failures.join(", ")
-                        ),
-                    ),
-                    RunEnd::Paused { reason } => {
-                        (false, format!("paused: {reason}; `drctl resume {run_id}`"))
-                    }
-                    RunEnd::Aborted { step, error } => {
-                        (false, format!("aborted at `{step}`: {error}"))
-                    }
-                    RunEnd::RolledBack(_) => (false, "rolled back".to_string()),
-                };
-                ActionReport {
-                    ok,
-                    run_id: Some(run_id),
-                    outcome,
-                }
-            }
-            Err(e) => ActionReport {
-                ok: false,
-                run_id: None,
-                outcome: format!("runbook not started: {e:#}"),
-            },
-        }
-    }
-}
-
-struct Route53 {
-    hc: drctl::aws::health_check::HealthCheck,
-}
-
-#[async_trait]
-impl Route53Oracle for Route53 {
-    async fn primary_unhealthy(&self) -> Result<bool, String> {
-        self.hc.unhealthy().await.map_err(|e| e.to_string())
-    }
-}
-
 pub async fn watch(g: &Global, listen: &str, notify_only: bool) -> Result<i32> {
     let (_, env) = g.load_env()?;
     let probers = super::probe::probers(&env)?;
@@ -170,7 +88,7 @@ pub async fn watch(g: &Global, listen: &str, notify_only: bool) -> Result<i32> {
             .as_ref()
             .ok_or_else(|| Usage("probes.watch.action is failover but no runbook is set".into()))?;
         // Fail now, not in the middle of an outage.
-        drctl::config::load_runbook(rb, Some(&env))
+        drctl::run::load_runbook(rb, &env)
             .with_context(|| format!("the failover runbook {}", rb.display()))?;
     }
     let state_dir = g.state_dir(Some(&env));
@@ -187,7 +105,12 @@ pub async fn watch(g: &Global, listen: &str, notify_only: bool) -> Result<i32> {
     });
     let mut w = Watch::new(cfg, probers.targets, sink).map_err(|e| Usage(e.to_string()))?;
     if policy.action == WatchAction::Failover {
-        w.actuator = Some(Arc::new(RunbookActuator { g: g.clone() }));
+        // Runs it starts print plain lines, never a live table over the watch's own output.
+        w.actuator = Some(Arc::new(RunbookActuator {
+            ctx: g.context(state_dir.clone()),
+            env_file: g.env_file.clone(),
+            progress: Arc::new(Plain),
+        }));
     }
     if policy.require_route53 {
         let r53 = env.route53.as_ref().ok_or_else(|| {
@@ -196,12 +119,11 @@ pub async fn watch(g: &Global, listen: &str, notify_only: bool) -> Result<i32> {
                     .into(),
             )
         })?;
-        let hc =
-            drctl::aws::health_check::HealthCheck::new(&g.aws_settings(&env), &r53.health_check_id)
-                .await;
-        w.route53 = Some(Arc::new(Route53 { hc }));
+        w.route53 = Some(Arc::new(HealthCheckOracle {
+            aws: g.aws_source().aws(&env),
+            health_check_id: r53.health_check_id.clone(),
+        }));
     }
-    super::session::FORCE_PLAIN.store(true, std::sync::atomic::Ordering::Relaxed);
 
     let listener = tokio::net::TcpListener::bind(listen)
         .await
@@ -219,7 +141,7 @@ pub async fn watch(g: &Global, listen: &str, notify_only: bool) -> Result<i32> {
         w.shared.clone(),
         http_stop.clone(),
     ));
-    super::session::on_signals(
+    super::run::on_signals(
         shutdown.clone(),
         "stopping: probes stop now; a running failover pauses at a safe point (signal again to quit at once)",
         None,

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest, Sha256};
 
 pub use env::Environment;
-pub use runbook::Runbook;
+pub use runbook::{Problem, Runbook, StepKinds};
 
 /// A file as read, kept so the journal can record exactly what ran.
 #[derive(Debug, Clone)]
@@ -158,8 +158,11 @@ pub fn parse_env(src: &Source) -> Result<Environment, ConfigError> {
 }
 
 /// Parse a runbook and check its shape; `env` adds the checks of references to it.
-pub fn parse_runbook(src: &Source, env: Option<&Environment>) -> Result<Runbook, ConfigError> {
-    let rb: Runbook = serde_saphyr::from_str(&src.text)
+pub fn parse_runbook<S: StepKinds>(
+    src: &Source,
+    env: Option<&Environment>,
+) -> Result<Runbook<S>, ConfigError> {
+    let rb: Runbook<S> = serde_saphyr::from_str(&src.text)
         .map_err(|e| ConfigError::Invalid(vec![yaml_error(src, &e)]))?;
     let diags = validate::runbook(src, &rb, env);
     if diags.is_empty() {
@@ -175,11 +178,31 @@ pub fn load_env(path: &Path) -> Result<(Source, Environment), ConfigError> {
     Ok((src, env))
 }
 
-pub fn load_runbook(
+pub fn load_runbook<S: StepKinds>(
     path: &Path,
     env: Option<&Environment>,
-) -> Result<(Source, Runbook), ConfigError> {
+) -> Result<(Source, Runbook<S>), ConfigError> {
     let src = Source::read(path)?;
     let rb = parse_runbook(&src, env)?;
     Ok((src, rb))
+}
+
+/// An HTTP status expectation as written (`200`, `200-299`): the inclusive range it means.
+/// Shared by `http.check` steps and probe targets.
+pub fn parse_status_range(s: &str) -> Result<(u16, u16), String> {
+    let bad = || format!("status `{s}` is not a code or a range like 200-299");
+    let (lo, hi) = match s.split_once('-') {
+        Some((a, b)) => (
+            a.trim().parse().map_err(|_| bad())?,
+            b.trim().parse().map_err(|_| bad())?,
+        ),
+        None => {
+            let c = s.trim().parse().map_err(|_| bad())?;
+            (c, c)
+        }
+    };
+    if !(100..=599).contains(&lo) || !(100..=599).contains(&hi) || lo > hi {
+        return Err(bad());
+    }
+    Ok((lo, hi))
 }

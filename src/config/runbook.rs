@@ -6,25 +6,71 @@
 //! every line:column, and an operator at 3 a.m. needs the line.
 
 use std::fmt;
+use std::marker::PhantomData;
 use std::time::Duration;
 
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, Visitor};
 use serde::{Deserialize, Serialize};
 use serde_saphyr::Spanned;
 
-use crate::steps::StepSpec;
+use super::env::Environment;
+
+/// The closed set of step kinds and their parameters. Config parses and checks a step's `with`
+/// through this trait without knowing any kind: the layer above (`steps::StepSpec`) implements
+/// it, so the arrow points one way (config knows nothing of steps).
+pub trait StepKinds: Sized + Clone + fmt::Debug + Send + Sync + 'static {
+    /// Every kind name, in a stable order.
+    fn kinds() -> Vec<&'static str>;
+    /// The parameters (`with`) of a step of `kind`.
+    fn deserialize_kind<'de, D: Deserializer<'de>>(kind: &str, d: D) -> Result<Self, D::Error>;
+    /// JSON Schema of each kind's parameters.
+    fn schemas() -> Vec<(&'static str, schemars::Schema)>;
+    /// Why a completed step of this kind cannot be undone, if it cannot.
+    fn irreversible(&self) -> Option<&'static str>;
+    /// An `approval` step: a human gate that may stand before irreversible steps.
+    fn is_approval(&self) -> bool;
+    /// Strings that may hold `${...}` references, for validation.
+    fn templates(&self) -> Vec<&Spanned<String>>;
+    /// Kind-specific checks against the environment (resources that must exist).
+    fn validate(&self, env: &Environment) -> Vec<Problem>;
+
+    /// Parameters when a step has no `with`: only kinds whose fields are all optional.
+    fn from_empty(kind: &str) -> Result<Self, String> {
+        let d = serde::de::value::MapDeserializer::<_, serde::de::value::Error>::new(
+            std::iter::empty::<(String, String)>(),
+        );
+        Self::deserialize_kind(kind, d).map_err(|e| e.to_string())
+    }
+}
+
+/// A problem found while validating a step's parameters against the environment.
+#[derive(Debug, Clone)]
+pub struct Problem {
+    pub at: Option<serde_saphyr::Location>,
+    pub message: String,
+}
+
+impl Problem {
+    /// A problem with no better location than the step's `kind`.
+    pub fn new(message: impl Into<String>) -> Self {
+        Problem {
+            at: None,
+            message: message.into(),
+        }
+    }
+}
 
 /// A parsed runbook. Semantic checks live in `config::validate`.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Runbook {
+#[serde(deny_unknown_fields, bound(deserialize = "S: StepKinds"))]
+pub struct Runbook<S> {
     pub name: String,
     #[serde(default)]
     pub description: Option<String>,
     /// How many ready steps may run at once (default 4).
     #[serde(default)]
     pub max_parallel: Option<usize>,
-    pub steps: Vec<StepDef>,
+    pub steps: Vec<StepDef<S>>,
 }
 
 /// What the engine does when a step has failed its last attempt.
@@ -46,10 +92,10 @@ pub enum OnFailure {
 
 /// One step as written.
 #[derive(Debug, Clone)]
-pub struct StepDef {
+pub struct StepDef<S> {
     pub id: Spanned<String>,
     pub kind: Spanned<String>,
-    pub spec: StepSpec,
+    pub spec: S,
     pub description: Option<String>,
     /// `None` means "after the previous step in file order"; `Some(vec![])` means "no
     /// dependencies".
@@ -77,28 +123,28 @@ pub const STEP_FIELDS: &[&str] = &[
     "checkpoint",
 ];
 
-impl<'de> Deserialize<'de> for StepDef {
+impl<'de, S: StepKinds> Deserialize<'de> for StepDef<S> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_map(StepVisitor)
+        d.deserialize_map(StepVisitor(PhantomData))
     }
 }
 
-struct StepVisitor;
+struct StepVisitor<S>(PhantomData<S>);
 
 #[derive(Deserialize)]
 struct DurationValue(#[serde(with = "humantime_serde")] Duration);
 
-impl<'de> Visitor<'de> for StepVisitor {
-    type Value = StepDef;
+impl<'de, S: StepKinds> Visitor<'de> for StepVisitor<S> {
+    type Value = StepDef<S>;
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("a step: a map with `id`, `kind` and the kind's parameters under `with`")
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<StepDef, A::Error> {
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<StepDef<S>, A::Error> {
         let mut id: Option<Spanned<String>> = None;
         let mut kind: Option<Spanned<String>> = None;
-        let mut spec: Option<StepSpec> = None;
+        let mut spec: Option<S> = None;
         let mut description = None;
         let mut depends_on = None;
         let mut timeout = None;
@@ -123,7 +169,7 @@ impl<'de> Visitor<'de> for StepVisitor {
                         return Err(de::Error::duplicate_field("kind"));
                     }
                     let k: Spanned<String> = map.next_value()?;
-                    let kinds = StepSpec::kinds();
+                    let kinds = S::kinds();
                     if !kinds.contains(&k.value.as_str()) {
                         // A custom error is placed at the enclosing map; carry the kind's own
                         // place in the message (see `config::yaml_error`).
@@ -146,7 +192,7 @@ impl<'de> Visitor<'de> for StepVisitor {
                     if spec.is_some() {
                         return Err(de::Error::duplicate_field("with"));
                     }
-                    spec = Some(map.next_value_seed(SpecSeed(&k.value))?);
+                    spec = Some(map.next_value_seed(SpecSeed(&k.value, PhantomData))?);
                 }
                 "description" => once!(description, "description"),
                 "depends_on" => once!(depends_on, "depends_on"),
@@ -169,7 +215,7 @@ impl<'de> Visitor<'de> for StepVisitor {
         let spec = match spec {
             Some(s) => s,
             // No `with`: the kind's parameters must all be optional.
-            None => StepSpec::from_empty(&kind.value).map_err(|e| {
+            None => S::from_empty(&kind.value).map_err(|e| {
                 de::Error::custom(format!("step `{}` (kind {}): {e}", id.value, kind.value))
             })?,
         };
@@ -188,16 +234,16 @@ impl<'de> Visitor<'de> for StepVisitor {
     }
 }
 
-struct SpecSeed<'a>(&'a str);
+struct SpecSeed<'a, S>(&'a str, PhantomData<S>);
 
-impl<'de> DeserializeSeed<'de> for SpecSeed<'_> {
-    type Value = StepSpec;
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<StepSpec, D::Error> {
-        StepSpec::deserialize_kind(self.0, d)
+impl<'de, S: StepKinds> DeserializeSeed<'de> for SpecSeed<'_, S> {
+    type Value = S;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<S, D::Error> {
+        S::deserialize_kind(self.0, d)
     }
 }
 
-impl StepDef {
+impl<S> StepDef<S> {
     pub fn id(&self) -> &str {
         &self.id.value
     }

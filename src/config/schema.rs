@@ -4,16 +4,15 @@
 use serde_json::{json, Value};
 
 use super::env::Environment;
-use super::runbook::OnFailure;
-use crate::steps::StepSpec;
+use super::runbook::{OnFailure, StepKinds};
 
 pub fn environment() -> Value {
     serde_json::to_value(schemars::schema_for!(Environment)).expect("schema serializes")
 }
 
-pub fn runbook() -> Value {
+pub fn runbook<S: StepKinds>() -> Value {
     let on_failure = serde_json::to_value(schemars::schema_for!(OnFailure)).expect("schema");
-    let variants: Vec<Value> = StepSpec::schemas()
+    let variants: Vec<Value> = S::schemas()
         .into_iter()
         .map(|(kind, schema)| {
             let mut with = serde_json::to_value(schema).expect("schema");
@@ -44,7 +43,7 @@ pub fn runbook() -> Value {
                     "required": ["id", "kind"],
                     "properties": {
                         "id": { "type": "string", "pattern": "^[A-Za-z0-9_-]+$" },
-                        "kind": { "enum": StepSpec::kinds() },
+                        "kind": { "enum": S::kinds() },
                         "with": { "type": "object", "description": "The kind's parameters" },
                         "description": { "type": "string" },
                         "depends_on": { "type": "array", "items": { "type": "string" }, "description": "Default: the previous step. [] runs at the start." },

@@ -4,10 +4,9 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use super::env::Environment;
-use super::runbook::Runbook;
+use super::runbook::{Runbook, StepKinds};
 use super::template;
 use super::{Diagnostic, Source};
-use crate::steps::{Reversibility, StepSpec};
 
 pub fn environment(src: &Source, env: &Environment) -> Vec<Diagnostic> {
     let mut d = Vec::new();
@@ -64,7 +63,7 @@ pub fn environment(src: &Source, env: &Environment) -> Vec<Diagnostic> {
                 );
             }
             if let Some(h) = &t.http {
-                if let Err(m) = crate::steps::http_check::parse_status_range(&h.expect_status) {
+                if let Err(m) = super::parse_status_range(&h.expect_status) {
                     err(format!("probe `{}`: {m}", t.name), "");
                 }
                 if !(h.url.starts_with("http://") || h.url.starts_with("https://")) {
@@ -180,7 +179,7 @@ pub fn environment(src: &Source, env: &Environment) -> Vec<Diagnostic> {
 
 /// The dependencies of each step, by index: `depends_on` if given, else the previous step.
 /// Unknown ids are left out here (reported by `runbook`).
-pub fn edges(rb: &Runbook) -> Vec<Vec<usize>> {
+pub fn edges<S>(rb: &Runbook<S>) -> Vec<Vec<usize>> {
     let index: HashMap<&str, usize> = rb
         .steps
         .iter()
@@ -267,7 +266,11 @@ pub fn find_cycle(edges: &[Vec<usize>]) -> Option<Vec<usize>> {
     None
 }
 
-pub fn runbook(src: &Source, rb: &Runbook, env: Option<&Environment>) -> Vec<Diagnostic> {
+pub fn runbook<S: StepKinds>(
+    src: &Source,
+    rb: &Runbook<S>,
+    env: Option<&Environment>,
+) -> Vec<Diagnostic> {
     let mut d = Vec::new();
     if rb.steps.is_empty() {
         d.push(
@@ -364,11 +367,8 @@ pub fn runbook(src: &Source, rb: &Runbook, env: Option<&Environment>) -> Vec<Dia
     }
     let anc = ancestors(&edges);
     for (i, s) in rb.steps.iter().enumerate() {
-        let step = s.spec.step();
-        if let Reversibility::Irreversible(why) = step.reversibility() {
-            let gated = anc[i]
-                .iter()
-                .any(|&a| matches!(rb.steps[a].spec, StepSpec::Approval(_)));
+        if let Some(why) = s.spec.irreversible() {
+            let gated = anc[i].iter().any(|&a| rb.steps[a].spec.is_approval());
             if !gated {
                 d.push(
                     Diagnostic::at(src, Some(s.kind.referenced), format!("step `{}` ({}) is irreversible ({why}) and no approval step comes before it", s.id(), s.kind.value))
@@ -376,7 +376,7 @@ pub fn runbook(src: &Source, rb: &Runbook, env: Option<&Environment>) -> Vec<Dia
                 );
             }
         }
-        for t in step.templates() {
+        for t in s.spec.templates() {
             let refs = match template::references(&t.value) {
                 Ok(r) => r,
                 Err(m) => {
@@ -429,7 +429,7 @@ pub fn runbook(src: &Source, rb: &Runbook, env: Option<&Environment>) -> Vec<Dia
             }
         }
         if let Some(env) = env {
-            for p in step.validate(env) {
+            for p in s.spec.validate(env) {
                 d.push(Diagnostic::at(
                     src,
                     p.at.or(Some(s.kind.referenced)),

@@ -3,81 +3,19 @@
 //!
 //! One run, one process, one writer: every journal append goes through [`Engine::log`].
 
-use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Instant;
 
-use async_trait::async_trait;
-use rand::Rng;
 use serde_json::Value;
 use tokio::task::JoinSet;
-use tokio_util::sync::CancellationToken;
 
-use super::approval::ApprovalSource;
+use super::core::{Decision, Engine, EngineError, JournaledGate, RunEnd};
 use super::plan::Plan;
-use super::progress::ProgressSink;
-use crate::config::env::Environment;
-use crate::config::runbook::{OnFailure, StepDef};
-use crate::journal::{
-    Event, JournalError, JournalWriter, Operator, Outcome, Record, ReplayError, RunState,
-    RunStatus, StepPhase,
-};
-use crate::steps::{Approval, ApprovalGate, Observation, Satisfied, StepCx, StepError};
-
-#[derive(Debug, thiserror::Error)]
-pub enum EngineError {
-    #[error(transparent)]
-    Journal(#[from] JournalError),
-    #[error(transparent)]
-    Replay(#[from] ReplayError),
-    #[error("no checkpoint named `{0}` was reached in this run (reached: {1})")]
-    UnknownCheckpoint(String, String),
-}
-
-/// What an operator chose at a `--step` prompt.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Decision {
-    Go,
-    Skip(String),
-    Retry,
-    Abort,
-    Rollback,
-}
-
-/// The `--step` conversation; provided by the CLI.
-#[async_trait]
-pub trait StepPrompter: Send + Sync {
-    async fn before(&self, step: &StepDef, obs: &Observation) -> Decision;
-    async fn after_failure(&self, step: &StepDef, error: &str) -> Decision;
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub enum RunEnd {
-    Succeeded { continued_failures: Vec<String> },
-    Paused { reason: String },
-    Aborted { step: String, error: String },
-    RolledBack(super::rollback::RollbackReport),
-}
-
-/// Everything a run needs. Built by the CLI (or a test), then [`Engine::run`].
-pub struct Engine {
-    pub plan: Arc<Plan>,
-    pub run_id: String,
-    pub journal: tokio::sync::Mutex<Box<dyn JournalWriter>>,
-    /// Fencing token of the lease this process holds.
-    pub token: u64,
-    pub env: Arc<Environment>,
-    pub http: reqwest::Client,
-    pub aws: Arc<crate::aws::Aws>,
-    pub shutdown: CancellationToken,
-    pub progress: Arc<dyn ProgressSink>,
-    pub approvals: Arc<dyn ApprovalSource>,
-    pub prompter: Option<Arc<dyn StepPrompter>>,
-    pub operator: Operator,
-    /// In-flight steps whose effect cannot be observed, that the operator allowed to run again.
-    pub rerun: HashSet<String>,
-    pub outputs: Arc<Mutex<BTreeMap<String, Value>>>,
-}
+use crate::config::runbook::OnFailure;
+use crate::journal::{Event, Outcome, RunState, RunStatus, StepPhase};
+use crate::retry::Backoff;
+use crate::steps::{Approval, ApprovalGate, Satisfied, StepCx, StepDef, StepError};
 
 enum StepEnd {
     Ok,
@@ -101,85 +39,7 @@ enum Stop {
     Rollback(String, String),
 }
 
-/// Journals approvals as they are granted, and replays ones granted before a crash.
-struct JournaledGate {
-    engine: Arc<Engine>,
-    granted: HashMap<String, Approval>,
-}
-
-#[async_trait]
-impl ApprovalGate for JournaledGate {
-    async fn request(&self, step: &str, message: &str) -> Result<Approval, StepError> {
-        if let Some(a) = self.granted.get(step) {
-            return Ok(a.clone());
-        }
-        self.engine
-            .progress
-            .note(step, &format!("waiting for approval: {message}"));
-        let a = self.engine.approvals.wait(step, message).await?;
-        self.engine
-            .log(Event::ApprovalGranted {
-                step: step.into(),
-                by: a.by.clone(),
-                via: a.via.clone(),
-                comment: a.comment.clone(),
-            })
-            .await
-            .map_err(|e| StepError::permanent(e.to_string()))?;
-        Ok(a)
-    }
-}
-
-/// Exponential backoff with ±25% jitter, capped at five minutes.
-pub fn backoff(base: Duration, failures: u32) -> Duration {
-    let exp = base.saturating_mul(1u32 << failures.saturating_sub(1).min(16));
-    let capped = exp.min(Duration::from_secs(300));
-    let jitter = rand::rng().random_range(0.75..1.25);
-    capped.mul_f64(jitter)
-}
-
 impl Engine {
-    /// Append one event durably and show it.
-    pub async fn log(&self, event: Event) -> Result<Record, EngineError> {
-        let r = self.journal.lock().await.append(self.token, event).await?;
-        tracing::info!(run = %self.run_id, seq = r.seq, event = r.event.name(), "journaled");
-        self.progress.record(&r);
-        Ok(r)
-    }
-
-    pub async fn state(&self) -> Result<RunState, EngineError> {
-        Ok(RunState::replay(self.journal.lock().await.records())?)
-    }
-
-    pub fn step_cx(self: &Arc<Self>, step: &str, gate: Arc<dyn ApprovalGate>) -> StepCx {
-        let progress = self.progress.clone();
-        StepCx {
-            run_id: self.run_id.clone(),
-            step_id: step.to_string(),
-            env: self.env.clone(),
-            http: self.http.clone(),
-            aws: self.aws.clone(),
-            approvals: gate,
-            shutdown: self.shutdown.clone(),
-            outputs: self.outputs.clone(),
-            notes: Arc::new(move |s, m| progress.note(s, m)),
-            warnings: Arc::new(Mutex::new(Vec::new())),
-        }
-    }
-
-    /// Journal the warnings a step raised during its attempt.
-    async fn flush_warnings(&self, cx: &StepCx) -> Result<(), EngineError> {
-        let warnings: Vec<String> = std::mem::take(&mut *cx.warnings.lock().expect("warnings"));
-        for message in warnings {
-            self.log(Event::Warning {
-                step: Some(cx.step_id.clone()),
-                message,
-            })
-            .await?;
-        }
-        Ok(())
-    }
-
     /// Run (or resume) to the end, a pause, an abort or a rollback.
     pub async fn run(self: Arc<Self>) -> Result<RunEnd, EngineError> {
         let state = self.state().await?;
@@ -401,7 +261,7 @@ impl Engine {
                 self.attempt(def, cx, *attempt, inflight, began, ask),
             )
             .await;
-            self.flush_warnings(cx).await?;
+            self.flush_reports(cx).await?;
             let err = match res {
                 Ok(Ok(AttemptEnd::Done | AttemptEnd::Skipped)) => return Ok(StepEnd::Ok),
                 Ok(Ok(AttemptEnd::Attention(why))) => return Ok(StepEnd::Attention(why)),
@@ -417,7 +277,7 @@ impl Engine {
                 )),
             };
             if err.is_retryable() && tries < budget && !self.shutdown.is_cancelled() {
-                let delay = backoff(def.backoff, tries);
+                let delay = Backoff::new(def.backoff).delay(tries);
                 self.log(Event::StepFailed {
                     step: id.clone(),
                     attempt: *attempt,
@@ -488,7 +348,7 @@ impl Engine {
                         .expect("outputs")
                         .insert(id.clone(), obs.result.clone());
                 }
-                self.flush_warnings(cx).await?;
+                self.flush_reports(cx).await?;
                 self.log(succeed(outcome, obs.result.clone())).await?;
                 self.reached_checkpoint(def).await?;
                 return Ok(AttemptEnd::Done);
@@ -525,12 +385,15 @@ impl Engine {
         .await?;
         *inflight = true;
         let result = step.execute(cx, &obs).await?;
+        // What execute measured or warned about is journaled before the (long) verify, so a
+        // crash while waiting does not lose it.
+        self.flush_reports(cx).await?;
         step.verify(cx, &result).await?;
         self.outputs
             .lock()
             .expect("outputs")
             .insert(id.clone(), result.clone());
-        self.flush_warnings(cx).await?;
+        self.flush_reports(cx).await?;
         self.log(succeed(Outcome::Changed, result)).await?;
         self.reached_checkpoint(def).await?;
         Ok(AttemptEnd::Done)

@@ -2,12 +2,13 @@
 //! about AWS (steps do) and nothing about the terminal (the CLI's progress sink does).
 
 pub mod approval;
+mod core;
 pub mod executor;
 pub mod plan;
 pub mod progress;
 pub mod rollback;
 
-pub use executor::{Decision, Engine, EngineError, RunEnd, StepPrompter};
+pub use self::core::{Decision, Engine, EngineError, EngineParts, RunEnd, StepPrompter};
 pub use plan::Plan;
 pub use rollback::RollbackReport;
 

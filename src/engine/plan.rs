@@ -2,8 +2,8 @@
 
 use std::time::Duration;
 
-use crate::config::runbook::{Runbook, StepDef};
 use crate::config::validate;
+use crate::steps::{Runbook, StepDef};
 
 #[derive(Debug, Clone)]
 pub struct Plan {

@@ -8,6 +8,8 @@ pub trait ProgressSink: Send + Sync {
     fn record(&self, r: &Record);
     /// A transient note from a running step ("waiting for status available").
     fn note(&self, step: &str, message: &str);
+    /// A message for the operator outside any step ("took over the lease", "journal at ...").
+    fn notice(&self, message: &str);
     /// Stop redrawing while a human is asked something on the same terminal.
     fn hold(&self) {}
     /// Redraw again after `hold`.
@@ -20,4 +22,5 @@ pub struct Silent;
 impl ProgressSink for Silent {
     fn record(&self, _r: &Record) {}
     fn note(&self, _step: &str, _message: &str) {}
+    fn notice(&self, _message: &str) {}
 }

@@ -6,8 +6,10 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use super::executor::{backoff, Engine, EngineError};
-use crate::journal::{Event, Outcome, RunStatus, StepPhase};
+use super::core::{Engine, EngineError};
+use super::plan::Plan;
+use crate::journal::{Event, Outcome, RunState, RunStatus, StepPhase};
+use crate::retry::Backoff;
 use crate::steps::Reversibility;
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -29,12 +31,25 @@ impl RollbackReport {
     }
 }
 
-pub async fn rollback(
-    engine: &Arc<Engine>,
+/// What a rollback would do, worked out from the journal alone (for the confirmation, and
+/// by the rollback itself).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RollbackPlan {
+    /// Steps to undo, in the order they will be undone (in-flight first, then newest first).
+    pub undo: Vec<String>,
+    /// The irreversible step the rollback will stop at, if any.
+    pub stops_at: Option<String>,
+    /// Steps it will pass over: nothing to undo, or already in place before the run.
+    pub passed: Vec<String>,
+}
+
+/// Which steps a rollback to `to` (or all the way) visits, newest first: in-flight work first,
+/// then completed steps back to the checkpoint.
+fn visit_order(
+    plan: &Plan,
+    state: &RunState,
     to: Option<&str>,
-    why: &str,
-) -> Result<RollbackReport, EngineError> {
-    let state = engine.state().await?;
+) -> Result<Vec<String>, EngineError> {
     let from = match to {
         None => 0,
         Some(name) => match state.checkpoints.iter().rev().find(|(n, _)| n == name) {
@@ -52,17 +67,7 @@ pub async fn rollback(
             }
         },
     };
-    engine
-        .log(Event::RollbackStarted {
-            to: to.map(String::from),
-            operator: engine.operator.clone(),
-        })
-        .await?;
-    engine.progress.note("-", why);
-
-    // In-flight work is the most recent; then completed steps, newest first.
-    let mut targets: Vec<String> = engine
-        .plan
+    let mut targets: Vec<String> = plan
         .steps
         .iter()
         .map(|s| s.id().to_string())
@@ -74,6 +79,58 @@ pub async fn rollback(
         })
         .collect();
     targets.extend(state.completed[from..].iter().rev().cloned());
+    Ok(targets)
+}
+
+/// What a rollback of this run to `to` would undo, pass over, and stop at.
+pub fn plan_rollback(
+    plan: &Plan,
+    state: &RunState,
+    to: Option<&str>,
+) -> Result<RollbackPlan, EngineError> {
+    let mut out = RollbackPlan {
+        undo: vec![],
+        stops_at: None,
+        passed: vec![],
+    };
+    for id in visit_order(plan, state, to)? {
+        let Some(i) = plan.index(&id) else { continue };
+        if matches!(
+            state.step(&id),
+            StepPhase::Succeeded {
+                outcome: Outcome::AlreadyDone,
+                ..
+            }
+        ) {
+            out.passed.push(id);
+            continue;
+        }
+        match plan.steps[i].spec.step().reversibility() {
+            Reversibility::NothingToUndo => out.passed.push(id),
+            Reversibility::Irreversible(_) => {
+                out.stops_at = Some(id);
+                break;
+            }
+            Reversibility::Reversible => out.undo.push(id),
+        }
+    }
+    Ok(out)
+}
+
+pub async fn rollback(
+    engine: &Arc<Engine>,
+    to: Option<&str>,
+    why: &str,
+) -> Result<RollbackReport, EngineError> {
+    let state = engine.state().await?;
+    let targets = visit_order(&engine.plan, &state, to)?;
+    engine
+        .log(Event::RollbackStarted {
+            to: to.map(String::from),
+            operator: engine.operator.clone(),
+        })
+        .await?;
+    engine.progress.note("-", why);
 
     let gate: Arc<dyn crate::steps::ApprovalGate> = Arc::new(NoApprovals);
     let mut report = RollbackReport {
@@ -114,8 +171,7 @@ pub async fn rollback(
             }
             Reversibility::Irreversible(what) => {
                 let reason = format!(
-                    "`{id}` ({}) cannot be undone: {what}. Steps completed before it stay in place; \
-                     to go back, run the failback runbook",
+                    "`{id}` ({}) cannot be undone: {what}. Steps completed before it stay in place",
                     def.kind.value
                 );
                 engine
@@ -134,7 +190,12 @@ pub async fn rollback(
         let mut last_err = String::new();
         let mut ok = false;
         for attempt in 1..=def.retries + 1 {
-            if attempt > 1 && cx.sleep(backoff(def.backoff, attempt - 1)).await.is_err() {
+            if attempt > 1
+                && cx
+                    .sleep(Backoff::new(def.backoff).delay(attempt - 1))
+                    .await
+                    .is_err()
+            {
                 break;
             }
             match tokio::time::timeout(engine.plan.timeout(i), step.undo(&cx, &prior, &result))

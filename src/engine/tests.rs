@@ -1,9 +1,9 @@
 //! Engine unit tests: a counting test step, an in-memory journal and paused tokio time, so
 //! hours of backoff and timeouts run in microseconds and every assertion is exact.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use proptest::prelude::*;
@@ -11,11 +11,12 @@ use tokio_util::sync::CancellationToken;
 
 use super::approval::AutoApprove;
 use super::progress::Silent;
-use super::{Engine, Plan, RunEnd};
+use super::{Engine, EngineParts, Plan, RunEnd};
+use crate::aws::fake::FakeAws;
 use crate::config::{self, Environment, Source};
 use crate::journal::mem::MemJournal;
 use crate::journal::{Event, JournalWriter, Operator, Record, RunState, StepPhase};
-use crate::steps::testing;
+use crate::steps::{testing, Services};
 
 const ENV: &str = "name: t\nprimary_region: us-east-1\nstandby_region: us-west-2\nregions:\n  us-east-1: {}\n  us-west-2: {}\n";
 
@@ -54,21 +55,19 @@ async fn engine_with(plan: Arc<Plan>, records: Vec<Record>, rerun: &[&str]) -> A
             .await
             .unwrap();
     }
-    Arc::new(Engine {
+    Engine::new(EngineParts {
         plan,
         run_id: "r".into(),
-        journal: tokio::sync::Mutex::new(Box::new(j)),
+        journal: Box::new(j),
         token: 1,
         env: env(),
-        http: reqwest::Client::new(),
-        aws: Arc::new(crate::aws::Aws::default()),
+        services: Services::new(Arc::new(FakeAws::new())),
         shutdown: CancellationToken::new(),
         progress: Arc::new(Silent),
         approvals: Arc::new(AutoApprove { operator: op() }),
         prompter: None,
         operator: op(),
         rerun: rerun.iter().map(|s| s.to_string()).collect(),
-        outputs: Arc::new(Mutex::new(BTreeMap::new())),
     })
 }
 
@@ -99,7 +98,7 @@ async fn killed_in_flight(step: &str) -> Vec<Record> {
 }
 
 async fn records(e: &Engine) -> Vec<Record> {
-    e.journal.lock().await.records().to_vec()
+    e.records().await
 }
 
 fn step(id: &str, key: &str, extra: &str, ctl: &str) -> String {

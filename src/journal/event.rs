@@ -6,8 +6,6 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::steps::Satisfied;
-
 /// Who ran a command, from where.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Operator {
@@ -42,6 +40,27 @@ impl std::fmt::Display for Operator {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}@{} (pid {})", self.user, self.host, self.pid)
     }
+}
+
+/// Whether the state a step wants was already there when it was observed (journaled with the
+/// intent; steps report it through `steps::Observation`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Satisfied {
+    /// Target state holds: executing would be a no-op.
+    Done,
+    /// Target state does not hold: execute would change something.
+    NotDone,
+    /// This kind cannot tell (e.g. `exec` without a `check` command).
+    Unknown,
+}
+
+/// A number a step measured that summaries and reports need.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Measure {
+    /// Seconds of writes a promotion may have lost: the replica's lag when it was promoted.
+    RpoSeconds,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -139,6 +158,13 @@ pub enum Event {
         step: Option<String>,
         message: String,
     },
+    /// A measurement a step made (the replica lag at promotion), journaled as soon as the
+    /// step's side effect is done, so a resumed run keeps it.
+    Measured {
+        step: String,
+        measure: Measure,
+        value: f64,
+    },
     Paused {
         reason: String,
     },
@@ -184,6 +210,7 @@ impl Event {
             Event::ApprovalGranted { .. } => "approval_granted",
             Event::CheckpointReached { .. } => "checkpoint_reached",
             Event::Warning { .. } => "warning",
+            Event::Measured { .. } => "measured",
             Event::Paused { .. } => "paused",
             Event::RunFinished { .. } => "run_finished",
             Event::RollbackStarted { .. } => "rollback_started",

@@ -97,6 +97,8 @@ pub struct RunState {
     /// Checkpoint name -> how many entries of `completed` existed when it was reached.
     pub checkpoints: Vec<(String, usize)>,
     pub warnings: Vec<String>,
+    /// Measurements by kind, the latest of each (a resumed promotion keeps its RPO).
+    pub measured: BTreeMap<super::Measure, (String, f64)>,
     pub last_seq: u64,
 }
 
@@ -146,6 +148,7 @@ impl RunState {
             completed: Vec::new(),
             checkpoints: Vec::new(),
             warnings: Vec::new(),
+            measured: BTreeMap::new(),
             last_seq: first.seq,
         };
         if first.seq != 1 {
@@ -333,6 +336,13 @@ impl RunState {
                 Some(s) => format!("{s}: {message}"),
                 None => message.clone(),
             }),
+            Event::Measured {
+                step,
+                measure,
+                value,
+            } => {
+                self.measured.insert(*measure, (step.clone(), *value));
+            }
             Event::Paused { reason } => match self.phase {
                 RunPhase::Running => {
                     self.phase = RunPhase::Paused {
@@ -476,7 +486,7 @@ mod tests {
                 Event::StepIntent {
                     step: "a".into(),
                     attempt: 1,
-                    observed: crate::steps::Satisfied::NotDone,
+                    observed: crate::journal::Satisfied::NotDone,
                     current: "".into(),
                     intended: "".into(),
                     prior: json!({"old": 1}),

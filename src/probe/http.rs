@@ -113,7 +113,7 @@ enum PlainDest {
 impl HttpCheck {
     pub fn new(p: &HttpProbe, clients: &Clients) -> Result<Self, String> {
         let mut url = reqwest::Url::parse(&p.url).map_err(|e| format!("url `{}`: {e}", p.url))?;
-        let status = crate::steps::http_check::parse_status_range(&p.expect_status)?;
+        let status = crate::config::parse_status_range(&p.expect_status)?;
         let original_host = url
             .host_str()
             .ok_or_else(|| format!("url `{}` has no host", p.url))?

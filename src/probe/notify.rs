@@ -13,6 +13,7 @@ use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
 use crate::config::env::Notification;
+use crate::retry::{retry, Backoff};
 
 /// How one message fared at one sink.
 #[derive(Debug, Clone, Serialize)]
@@ -126,30 +127,33 @@ async fn deliver(
         }
         Notification::Slack(u) => (u, json!({ "text": m.text })),
     };
-    let mut last = String::new();
-    for attempt in 1..=attempts {
-        if attempt > 1 {
-            tokio::time::sleep(Duration::from_millis(500) * 2u32.pow(attempt - 2)).await;
-        }
-        // The client's timeout bounds the post; this one also bounds a server that trickles.
-        match tokio::time::timeout(timeout, client.post(url.as_str()).json(&body).send()).await {
-            Ok(Ok(r)) if r.status().is_success() => {
-                return Delivery {
-                    sink: sink_name(i, s),
-                    ok: true,
-                    attempts: attempt,
-                    error: None,
+    let mut tried = 0;
+    let res = retry(
+        Backoff::new(Duration::from_millis(500)),
+        attempts,
+        |_| true,
+        |attempt| {
+            tried = attempt;
+            let post = client.post(url.as_str()).json(&body).send();
+            async move {
+                // The client's timeout bounds the post; this one also bounds a server that trickles.
+                match tokio::time::timeout(timeout, post).await {
+                    Ok(Ok(r)) if r.status().is_success() => Ok(()),
+                    Ok(Ok(r)) => Err(format!("answered {}", r.status())),
+                    Ok(Err(e)) => Err(e.without_url().to_string()),
+                    Err(_) => Err(format!(
+                        "no answer within {}",
+                        humantime::format_duration(timeout)
+                    )),
                 }
             }
-            Ok(Ok(r)) => last = format!("answered {}", r.status()),
-            Ok(Err(e)) => last = e.without_url().to_string(),
-            Err(_) => last = format!("no answer within {}", humantime::format_duration(timeout)),
-        }
-    }
+        },
+    )
+    .await;
     Delivery {
         sink: sink_name(i, s),
-        ok: false,
-        attempts,
-        error: Some(last),
+        ok: res.is_ok(),
+        attempts: tried,
+        error: res.err(),
     }
 }

@@ -13,7 +13,7 @@ use super::{
     arn, default_standby, problem, Observation, Problem, Reversibility, Satisfied, Step, StepCx,
     StepError,
 };
-use crate::aws::ec2::Image;
+use crate::aws::ec2::{Image, ImageSource};
 use crate::aws::Aws;
 use crate::config::env::{Environment, Role};
 
@@ -31,39 +31,27 @@ pub struct LatestImage {
 }
 
 /// The newest available AMI in `region`, from `vault`'s recovery points or by `tag`.
-pub async fn newest_image(
-    aws: &Aws,
+async fn newest_image(
+    aws: &dyn Aws,
     region: &str,
     vault: Option<&str>,
     tag: Option<&str>,
 ) -> Result<Option<Image>, StepError> {
-    let ec2 = aws.ec2(region).await;
-    let images = match (tag, vault) {
+    let source = match (tag, vault) {
         (Some(t), _) => {
             let (k, v) = t
                 .split_once('=')
                 .ok_or_else(|| StepError::permanent(format!("tag `{t}` is not key=value")))?;
-            ec2.images_tagged(k, v).await?
+            ImageSource::Tag(k, v)
         }
-        (None, Some(vault)) => {
-            let points = aws.backup(region).await.recovery_points(vault).await?;
-            let ids: Vec<String> = points
-                .iter()
-                .filter(|p| p.status == "COMPLETED")
-                .filter_map(|p| p.image_id().map(String::from))
-                .collect();
-            ec2.images(&ids).await?
-        }
+        (None, Some(vault)) => ImageSource::Vault(vault),
         (None, None) => {
             return Err(StepError::permanent(
                 "neither a vault nor a tag to find images by",
             ))
         }
     };
-    Ok(images
-        .into_iter()
-        .filter(|i| i.state == "available")
-        .max_by_key(|i| i.created()))
+    Ok(crate::aws::ec2::newest_image(aws, region, source).await?)
 }
 
 impl LatestImage {
@@ -75,17 +63,22 @@ impl LatestImage {
 
     async fn find(&self, cx: &StepCx) -> Result<Image, StepError> {
         let region = cx.env.region_of(self.role);
-        newest_image(&cx.aws, region, self.vault(&cx.env), self.tag.as_deref())
-            .await?
-            .ok_or_else(|| {
-                StepError::permanent(match &self.tag {
-                    Some(t) => format!("no available AMI tagged {t} in {region}"),
-                    None => format!(
-                        "no available AMI among the recovery points of vault {} in {region}",
-                        self.vault(&cx.env).unwrap_or("?")
-                    ),
-                })
+        newest_image(
+            cx.aws.as_ref(),
+            region,
+            self.vault(&cx.env),
+            self.tag.as_deref(),
+        )
+        .await?
+        .ok_or_else(|| {
+            StepError::permanent(match &self.tag {
+                Some(t) => format!("no available AMI tagged {t} in {region}"),
+                None => format!(
+                    "no available AMI among the recovery points of vault {} in {region}",
+                    self.vault(&cx.env).unwrap_or("?")
+                ),
             })
+        })
     }
 }
 

@@ -9,6 +9,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::{Observation, Reversibility, Satisfied, Step, StepCx, StepError, Text};
+use crate::config::parse_status_range;
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -48,25 +49,6 @@ fn default_timeout() -> Duration {
 }
 fn default_interval() -> Duration {
     Duration::from_secs(1)
-}
-
-/// Parse `200-299` or `200` into an inclusive range.
-pub fn parse_status_range(s: &str) -> Result<(u16, u16), String> {
-    let bad = || format!("status `{s}` is not a code or a range like 200-299");
-    let (lo, hi) = match s.split_once('-') {
-        Some((a, b)) => (
-            a.trim().parse().map_err(|_| bad())?,
-            b.trim().parse().map_err(|_| bad())?,
-        ),
-        None => {
-            let c = s.trim().parse().map_err(|_| bad())?;
-            (c, c)
-        }
-    };
-    if !(100..=599).contains(&lo) || !(100..=599).contains(&hi) || lo > hi {
-        return Err(bad());
-    }
-    Ok((lo, hi))
 }
 
 impl HttpCheck {

@@ -19,8 +19,16 @@ use serde_json::Value;
 use serde_saphyr::Spanned;
 use tokio_util::sync::CancellationToken;
 
+use crate::aws::{Aws, AwsError};
 use crate::config::env::{Environment, Role};
-use crate::config::template;
+pub use crate::config::Problem;
+use crate::config::{template, StepKinds};
+pub use crate::journal::{Measure, Satisfied};
+
+/// A runbook whose steps are drctl's kinds.
+pub type Runbook = crate::config::Runbook<StepSpec>;
+/// One step of a [`Runbook`].
+pub type StepDef = crate::config::runbook::StepDef<StepSpec>;
 
 pub mod approval;
 pub mod asg_scale;
@@ -41,18 +49,6 @@ pub mod wait;
 
 #[cfg(test)]
 pub mod testing;
-
-/// Whether the state a step wants is already there.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Satisfied {
-    /// Target state holds: executing would be a no-op.
-    Done,
-    /// Target state does not hold: execute would change something.
-    NotDone,
-    /// This kind cannot tell (e.g. `exec` without a `check` command).
-    Unknown,
-}
 
 /// The read-only view of a step before it acts.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -115,6 +111,16 @@ pub enum StepError {
     Interrupted,
 }
 
+impl From<AwsError> for StepError {
+    fn from(e: AwsError) -> Self {
+        if e.is_retryable() {
+            StepError::Retryable(e.to_string())
+        } else {
+            StepError::Permanent(e.to_string())
+        }
+    }
+}
+
 impl StepError {
     pub fn retryable(msg: impl Into<String>) -> Self {
         StepError::Retryable(msg.into())
@@ -125,13 +131,6 @@ impl StepError {
     pub fn is_retryable(&self) -> bool {
         matches!(self, StepError::Retryable(_))
     }
-}
-
-/// A problem found while validating a step's parameters against the environment.
-#[derive(Debug, Clone)]
-pub struct Problem {
-    pub at: Option<serde_saphyr::Location>,
-    pub message: String,
 }
 
 /// Who approved a gated step, and how.
@@ -153,6 +152,43 @@ pub trait ApprovalGate: Send + Sync {
 /// Sink for progress notes: (step id, message).
 pub type Notes = Arc<dyn Fn(&str, &str) + Send + Sync>;
 
+/// What steps reach the world through: AWS and plain HTTP. The engine carries it without
+/// looking inside (steno's `ExecContextType`): only steps know what it holds.
+#[derive(Clone)]
+pub struct Services {
+    pub aws: Arc<dyn Aws>,
+    pub http: reqwest::Client,
+}
+
+impl Services {
+    pub fn new(aws: Arc<dyn Aws>) -> Self {
+        Self {
+            aws,
+            http: http_client(),
+        }
+    }
+}
+
+/// The client for `http.check` and notifications: bounded connect and whole-request times.
+pub fn http_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(5))
+        .timeout(Duration::from_secs(30))
+        .user_agent(concat!("drctl/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .expect("a client with rustls and no system configuration builds")
+}
+
+/// Something a step tells the journal besides its result, journaled by the engine after the
+/// step's execute and again at the end of the attempt.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StepReport {
+    /// Something the operator must know that does not fail the step.
+    Warning(String),
+    /// A number reports need (the replica lag at promotion is the run's RPO).
+    Measured(Measure, f64),
+}
+
 /// Everything a step may use while it runs. Built by the engine, one per step attempt.
 #[derive(Clone)]
 pub struct StepCx {
@@ -160,18 +196,56 @@ pub struct StepCx {
     pub step_id: String,
     pub env: Arc<Environment>,
     pub http: reqwest::Client,
-    pub aws: Arc<crate::aws::Aws>,
+    pub aws: Arc<dyn Aws>,
     pub approvals: Arc<dyn ApprovalGate>,
     pub shutdown: CancellationToken,
     /// Results of completed steps, for `${steps.ID.KEY}` references.
     pub outputs: Arc<Mutex<BTreeMap<String, Value>>>,
     /// Progress notes for the terminal ("waiting for status available").
     pub notes: Notes,
-    /// Warnings the engine journals (as `Event::Warning`) when the attempt ends.
-    pub warnings: Arc<Mutex<Vec<String>>>,
+    /// Warnings and measurements the engine journals.
+    pub reports: Arc<Mutex<Vec<StepReport>>>,
+}
+
+/// The run-wide parts of a [`StepCx`].
+pub struct CxParts {
+    pub run_id: String,
+    pub env: Arc<Environment>,
+    pub approvals: Arc<dyn ApprovalGate>,
+    pub shutdown: CancellationToken,
+    pub outputs: Arc<Mutex<BTreeMap<String, Value>>>,
+    pub notes: Notes,
 }
 
 impl StepCx {
+    pub fn new(services: &Services, step_id: &str, p: CxParts) -> Self {
+        StepCx {
+            run_id: p.run_id,
+            step_id: step_id.to_string(),
+            env: p.env,
+            http: services.http.clone(),
+            aws: services.aws.clone(),
+            approvals: p.approvals,
+            shutdown: p.shutdown,
+            outputs: p.outputs,
+            notes: p.notes,
+            reports: Arc::new(Mutex::new(Vec::new())),
+        }
+    }
+
+    /// What the step reported since the last call (the engine journals it).
+    pub fn take_reports(&self) -> Vec<StepReport> {
+        std::mem::take(&mut *self.reports.lock().expect("reports lock"))
+    }
+
+    /// Record a measurement (journaled by the engine).
+    pub fn measure(&self, what: Measure, value: f64) {
+        self.reports
+            .lock()
+            .expect("reports lock")
+            .push(StepReport::Measured(what, value));
+    }
+
     /// Fill `${...}` references from the environment, the run and earlier steps' outputs.
     pub fn render(&self, text: &str) -> Result<String, StepError> {
         let outputs = self.outputs.lock().expect("outputs lock").clone();
@@ -186,10 +260,10 @@ impl StepCx {
     /// Something the operator must know that does not fail the step (a fence skipped because
     /// the primary is unreachable). Journaled by the engine at the end of the attempt.
     pub fn warn(&self, msg: &str) {
-        self.warnings
+        self.reports
             .lock()
-            .expect("warnings lock")
-            .push(msg.to_string());
+            .expect("reports lock")
+            .push(StepReport::Warning(msg.to_string()));
     }
 
     /// Poll `check` every `interval` until it yields a value. Bounded by the step timeout the
@@ -270,36 +344,57 @@ macro_rules! step_kinds {
         pub enum StepSpec { $( $(#[$attr])* $variant($module::$ty) ),* }
 
         impl StepSpec {
+            pub fn kind(&self) -> &'static str {
+                match self { $( $(#[$attr])* StepSpec::$variant(_) => $name ),* }
+            }
+
+            pub fn step(&self) -> &dyn Step {
+                match self { $( $(#[$attr])* StepSpec::$variant(s) => s ),* }
+            }
+        }
+
+        impl StepKinds for StepSpec {
             /// The kind names, in the order of the list below.
             // Pushes rather than `vec![]`: a `#[cfg]` may drop an entry.
             #[allow(clippy::vec_init_then_push)]
-            pub fn kinds() -> Vec<&'static str> {
+            fn kinds() -> Vec<&'static str> {
                 let mut v = Vec::new();
                 $( $(#[$attr])* v.push($name); )*
                 v
             }
 
-            pub fn kind(&self) -> &'static str {
-                match self { $( $(#[$attr])* StepSpec::$variant(_) => $name ),* }
-            }
-
-            pub fn deserialize_kind<'de, D: Deserializer<'de>>(kind: &str, d: D) -> Result<Self, D::Error> {
+            fn deserialize_kind<'de, D: Deserializer<'de>>(kind: &str, d: D) -> Result<Self, D::Error> {
                 match kind {
                     $( $(#[$attr])* $name => <$module::$ty as Deserialize>::deserialize(d).map(StepSpec::$variant), )*
                     other => Err(de::Error::custom(format!("unknown step kind `{other}`"))),
                 }
             }
 
-            pub fn step(&self) -> &dyn Step {
-                match self { $( $(#[$attr])* StepSpec::$variant(s) => s ),* }
-            }
-
             /// JSON Schema of each kind's `with` parameters.
             #[allow(clippy::vec_init_then_push)]
-            pub fn schemas() -> Vec<(&'static str, schemars::Schema)> {
+            fn schemas() -> Vec<(&'static str, schemars::Schema)> {
                 let mut v = Vec::new();
                 $( $(#[$attr])* v.push(($name, schemars::schema_for!($module::$ty))); )*
                 v
+            }
+
+            fn irreversible(&self) -> Option<&'static str> {
+                match self.step().reversibility() {
+                    Reversibility::Irreversible(why) => Some(why),
+                    _ => None,
+                }
+            }
+
+            fn is_approval(&self) -> bool {
+                matches!(self, StepSpec::Approval(_))
+            }
+
+            fn templates(&self) -> Vec<&Spanned<String>> {
+                self.step().templates()
+            }
+
+            fn validate(&self, env: &Environment) -> Vec<Problem> {
+                self.step().validate(env)
             }
         }
     };
@@ -326,16 +421,6 @@ step_kinds! {
     "test.step" => Test(testing::TestStep),
 }
 
-impl StepSpec {
-    /// Parameters when a step has no `with`: only kinds whose fields are all optional.
-    pub fn from_empty(kind: &str) -> Result<Self, String> {
-        let d = serde::de::value::MapDeserializer::<_, serde::de::value::Error>::new(
-            std::iter::empty::<(String, String)>(),
-        );
-        Self::deserialize_kind(kind, d).map_err(|e| e.to_string())
-    }
-}
-
 /// Serde helper: `Spanned<String>` fields are plain strings in the schema.
 pub(crate) type Text = Spanned<String>;
 
@@ -351,10 +436,7 @@ fn default_poll() -> Duration {
 
 /// A problem with no better location than the step's `kind`.
 fn problem(message: impl Into<String>) -> Problem {
-    Problem {
-        at: None,
-        message: message.into(),
-    }
+    Problem::new(message)
 }
 
 /// The database of the region playing `role`, or a permanent error naming what is missing.

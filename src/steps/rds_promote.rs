@@ -10,8 +10,8 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::{
-    arn, database, default_poll, default_standby, problem, Observation, Problem, Reversibility,
-    Satisfied, Step, StepCx, StepError,
+    arn, database, default_poll, default_standby, problem, Measure, Observation, Problem,
+    Reversibility, Satisfied, Step, StepCx, StepError,
 };
 use crate::aws::rds::DbInstance;
 use crate::config::env::{Environment, Role};
@@ -147,6 +147,10 @@ impl Step for PromoteReplica {
                 .await
                 .promote_read_replica(&db.id)
                 .await?;
+            if let Some(l) = lag {
+                // The run's RPO: journaled before the promotion's long verify.
+                cx.measure(Measure::RpoSeconds, l);
+            }
         } else {
             cx.note(&format!(
                 "{} is already being promoted ({})",

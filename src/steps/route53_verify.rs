@@ -13,7 +13,7 @@ use super::{
     default_poll, default_standby, problem, Observation, Problem, Reversibility, Satisfied, Step,
     StepCx, StepError,
 };
-use crate::aws::route53::{same_name, Record, Route53};
+use crate::aws::route53::{check_records, same_name, Record, Route53Api};
 use crate::config::env::{Environment, Role, Route53Settings};
 
 fn default_max_ttl() -> i64 {
@@ -33,55 +33,6 @@ pub struct VerifyFailover {
     pub poll_interval: Duration,
 }
 
-/// The failover pair's problems (empty when well formed), and the PRIMARY and SECONDARY.
-pub fn check_records(
-    recs: &[Record],
-    s: &Route53Settings,
-    max_ttl: i64,
-) -> (Vec<String>, Option<Record>, Option<Record>) {
-    let mut problems = vec![];
-    let find = |set: &str, role: &str| {
-        recs.iter()
-            .find(|r| {
-                r.set_identifier.as_deref() == Some(set) && r.failover.as_deref() == Some(role)
-            })
-            .cloned()
-    };
-    let primary = find(&s.primary_set_identifier, "PRIMARY");
-    let secondary = find(&s.secondary_set_identifier, "SECONDARY");
-    if primary.is_none() {
-        problems.push(format!(
-            "no PRIMARY failover record `{}` for {}",
-            s.primary_set_identifier, s.record_name
-        ));
-    }
-    if secondary.is_none() {
-        problems.push(format!(
-            "no SECONDARY failover record `{}` for {}",
-            s.secondary_set_identifier, s.record_name
-        ));
-    }
-    if let Some(p) = &primary {
-        match &p.health_check_id {
-            None => problems.push("the PRIMARY record has no health check".into()),
-            Some(h) if h != &s.health_check_id => problems.push(format!(
-                "the PRIMARY record's health check is {h}, the environment names {}",
-                s.health_check_id
-            )),
-            _ => {}
-        }
-    }
-    for r in primary.iter().chain(secondary.iter()) {
-        if let Some(t) = r.ttl.filter(|t| *t > max_ttl) {
-            problems.push(format!(
-                "record {} TTL is {t}s, above {max_ttl}s: clients keep the old answer that long",
-                r.set_identifier.as_deref().unwrap_or("?")
-            ));
-        }
-    }
-    (problems, primary, secondary)
-}
-
 fn target(r: &Record) -> Option<String> {
     r.alias_dns_name
         .clone()
@@ -92,7 +43,7 @@ fn target(r: &Record) -> Option<String> {
 impl VerifyFailover {
     async fn state(
         &self,
-        r53: &Route53,
+        r53: &dyn Route53Api,
         s: &Route53Settings,
     ) -> Result<(Vec<String>, Option<String>, Vec<String>), StepError> {
         let recs = r53.records(&s.public_zone_id, &s.record_name).await?;
@@ -121,7 +72,7 @@ impl Step for VerifyFailover {
             .route53
             .clone()
             .ok_or_else(|| StepError::permanent("the environment has no `route53`"))?;
-        let (problems, _want, answer) = self.state(&cx.aws.route53().await, &s).await?;
+        let (problems, _want, answer) = self.state(cx.aws.route53().await.as_ref(), &s).await?;
         let mut current = format!("{} answers {}", s.record_name, answer.join(","));
         if !problems.is_empty() {
             current.push_str(&format!("; {}", problems.join("; ")));
@@ -140,7 +91,7 @@ impl Step for VerifyFailover {
             .clone()
             .ok_or_else(|| StepError::permanent("the environment has no `route53`"))?;
         let r53 = cx.aws.route53().await;
-        let (problems, want, _) = self.state(&r53, &s).await?;
+        let (problems, want, _) = self.state(r53.as_ref(), &s).await?;
         if !problems.is_empty() {
             return Err(StepError::permanent(format!(
                 "failover records are not set up for failover: {}",
@@ -155,7 +106,7 @@ impl Step for VerifyFailover {
                 &format!("Route 53 to answer {want}"),
                 self.poll_interval,
                 || async {
-                    let (_, _, answer) = self.state(&r53, &s).await?;
+                    let (_, _, answer) = self.state(r53.as_ref(), &s).await?;
                     Ok(answer
                         .iter()
                         .any(|a| same_name(a, &want))

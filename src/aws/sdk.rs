@@ -1,0 +1,181 @@
+//! [`Sdk`]: the AWS SDK for Rust behind the per-service traits. One loader for every client
+//! drctl makes (runs, `check`, the watch's Route 53 oracle): credentials from aws-config's
+//! default chain (environment, profiles, SSO, IMDS), loaded once and shared, so a run resolves
+//! credentials once and not per region; operation and attempt timeouts and standard retries on
+//! every call; one SDK client per service per region, built on first use and kept.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+
+use super::{autoscaling, backup, cloudfront, cloudwatch, ec2, elbv2, rds, route53};
+use super::{Aws, GLOBAL_REGION};
+use crate::config::env::AwsSettings;
+
+/// A cached per-service handle (downcast by [`Sdk::handle`]).
+type AnyHandle = Box<dyn std::any::Any + Send + Sync>;
+
+/// AWS through the SDK: settings now, clients lazily.
+#[derive(Debug, Default)]
+pub struct Sdk {
+    pub settings: AwsSettings,
+    base: tokio::sync::OnceCell<SdkConfig>,
+    handles: Mutex<HashMap<(&'static str, String), AnyHandle>>,
+}
+
+impl Sdk {
+    pub fn new(settings: AwsSettings) -> Self {
+        Self {
+            settings,
+            base: tokio::sync::OnceCell::new(),
+            handles: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The shared configuration: credentials chain, profile, endpoint, timeouts, retries.
+    async fn base(&self) -> &SdkConfig {
+        self.base
+            .get_or_init(|| async {
+                let s = &self.settings;
+                let mut loader = aws_config::defaults(BehaviorVersion::latest())
+                    .region(Region::new(GLOBAL_REGION))
+                    .timeout_config(
+                        TimeoutConfig::builder()
+                            .operation_timeout(s.operation_timeout)
+                            .operation_attempt_timeout(s.attempt_timeout)
+                            .connect_timeout(
+                                s.attempt_timeout.min(std::time::Duration::from_secs(5)),
+                            )
+                            .build(),
+                    )
+                    .retry_config(RetryConfig::standard().with_max_attempts(s.max_attempts.max(1)));
+                if let Some(p) = &s.profile {
+                    loader = loader.profile_name(p);
+                }
+                if let Some(e) = &s.endpoint_url {
+                    loader = loader.endpoint_url(e);
+                }
+                loader.load().await
+            })
+            .await
+    }
+
+    /// One handle per service per region, built on first use and kept for the process.
+    async fn handle<H: ?Sized + Send + Sync + 'static>(
+        &self,
+        service: &'static str,
+        region: &str,
+        build: impl FnOnce(&SdkConfig, Region) -> Arc<H>,
+    ) -> Arc<H> {
+        let key = (service, region.to_string());
+        if let Some(h) = self
+            .handles
+            .lock()
+            .expect("handles lock")
+            .get(&key)
+            .and_then(|b| b.downcast_ref::<Arc<H>>())
+        {
+            return h.clone();
+        }
+        let base = self.base().await;
+        let h = build(base, Region::new(region.to_string()));
+        self.handles
+            .lock()
+            .expect("handles lock")
+            .entry(key)
+            .or_insert_with(|| Box::new(h.clone()));
+        h
+    }
+}
+
+/// `Client::from_conf` for an SDK crate, in `region`.
+macro_rules! client {
+    ($krate:ident, $base:expr, $region:expr) => {
+        $krate::Client::from_conf($krate::config::Builder::from($base).region($region).build())
+    };
+}
+
+#[async_trait]
+impl Aws for Sdk {
+    async fn rds(&self, region: &str) -> Arc<dyn rds::RdsApi> {
+        self.handle("rds", region, |b, r| {
+            Arc::new(rds::SdkRds {
+                c: client!(aws_sdk_rds, b, r),
+                region: region.to_string(),
+            }) as Arc<dyn rds::RdsApi>
+        })
+        .await
+    }
+
+    async fn cloudwatch(&self, region: &str) -> Arc<dyn cloudwatch::CloudWatchApi> {
+        self.handle("cloudwatch", region, |b, r| {
+            Arc::new(cloudwatch::SdkCloudWatch {
+                c: client!(aws_sdk_cloudwatch, b, r),
+                region: region.to_string(),
+            }) as Arc<dyn cloudwatch::CloudWatchApi>
+        })
+        .await
+    }
+
+    async fn route53(&self) -> Arc<dyn route53::Route53Api> {
+        self.handle("route53", GLOBAL_REGION, |b, r| {
+            Arc::new(route53::SdkRoute53 {
+                c: client!(aws_sdk_route53, b, r),
+            }) as Arc<dyn route53::Route53Api>
+        })
+        .await
+    }
+
+    async fn cloudfront(&self) -> Arc<dyn cloudfront::CloudFrontApi> {
+        self.handle("cloudfront", GLOBAL_REGION, |b, r| {
+            Arc::new(cloudfront::SdkCloudFront {
+                c: client!(aws_sdk_cloudfront, b, r),
+            }) as Arc<dyn cloudfront::CloudFrontApi>
+        })
+        .await
+    }
+
+    async fn backup(&self, region: &str) -> Arc<dyn backup::BackupApi> {
+        self.handle("backup", region, |b, r| {
+            Arc::new(backup::SdkBackup {
+                c: client!(aws_sdk_backup, b, r),
+                region: region.to_string(),
+            }) as Arc<dyn backup::BackupApi>
+        })
+        .await
+    }
+
+    async fn ec2(&self, region: &str) -> Arc<dyn ec2::Ec2Api> {
+        self.handle("ec2", region, |b, r| {
+            Arc::new(ec2::SdkEc2 {
+                c: client!(aws_sdk_ec2, b, r),
+                region: region.to_string(),
+            }) as Arc<dyn ec2::Ec2Api>
+        })
+        .await
+    }
+
+    async fn autoscaling(&self, region: &str) -> Arc<dyn autoscaling::AutoScalingApi> {
+        self.handle("autoscaling", region, |b, r| {
+            Arc::new(autoscaling::SdkAutoScaling {
+                c: client!(aws_sdk_autoscaling, b, r),
+                region: region.to_string(),
+            }) as Arc<dyn autoscaling::AutoScalingApi>
+        })
+        .await
+    }
+
+    async fn elbv2(&self, region: &str) -> Arc<dyn elbv2::Elbv2Api> {
+        self.handle("elbv2", region, |b, r| {
+            Arc::new(elbv2::SdkElbv2 {
+                c: client!(aws_sdk_elasticloadbalancingv2, b, r),
+                region: region.to_string(),
+            }) as Arc<dyn elbv2::Elbv2Api>
+        })
+        .await
+    }
+}

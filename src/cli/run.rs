@@ -1,0 +1,355 @@
+//! `run`, `resume`, `rollback`: ask the operator (confirmations, approvals, `--step`), hand the
+//! run to the library (`drctl::run`), and show how it ended. Signals become a graceful pause.
+
+use std::io::BufRead;
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::{bail, Result};
+use async_trait::async_trait;
+use tokio_util::sync::CancellationToken;
+
+use drctl::engine::progress::ProgressSink;
+use drctl::engine::{Decision, StepPrompter};
+use drctl::journal::{LeaseError, Operator};
+use drctl::run::summary::RunOutcome;
+use drctl::run::{
+    ApprovalPrompt, Approvals, Context, Hooks, NewRun, Resume, Rollback, RunError, RunSummary,
+};
+use drctl::steps::{Approval, Observation, StepDef};
+
+use super::render::{JsonLines, Live, Plain};
+use super::{confirm, is_tty, Global, Mutating, Output, Usage};
+
+/// SIGINT/SIGTERM cancel `token` (a graceful pause); a second SIGINT exits at once.
+pub fn install_signals(token: CancellationToken) {
+    on_signals(
+        token,
+        "\nstopping: starting nothing new; running steps finish at a safe point (Ctrl-C again to quit now)",
+        Some("quitting now; the journal is intact: `drctl resume` will re-observe in-flight steps"),
+    );
+}
+
+/// The first SIGINT/SIGTERM prints `first` and cancels `token`; a second prints `second` and
+/// exits with 130 at once.
+pub fn on_signals(token: CancellationToken, first: &'static str, second: Option<&'static str>) {
+    tokio::spawn(async move {
+        use tokio::signal::unix::{signal, SignalKind};
+        let (Ok(mut int), Ok(mut term)) = (
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::terminate()),
+        ) else {
+            return;
+        };
+        tokio::select! { _ = int.recv() => {}, _ = term.recv() => {} }
+        eprintln!("{first}");
+        token.cancel();
+        tokio::select! { _ = int.recv() => {}, _ = term.recv() => {} }
+        if let Some(m) = second {
+            eprintln!("{m}");
+        }
+        std::process::exit(130);
+    });
+}
+
+/// JSON lines with `--output json`, a live table on a terminal, plain lines otherwise.
+pub fn progress_sink(g: &Global, step_ids: &[String], step_mode: bool) -> Arc<dyn ProgressSink> {
+    if g.output == Output::Json {
+        Arc::new(JsonLines)
+    } else if is_tty() && !step_mode {
+        Arc::new(Live::new(step_ids))
+    } else {
+        Arc::new(Plain)
+    }
+}
+
+/// The operator's terminal as a source of approvals: type `yes` here, or run `drctl approve`
+/// from another terminal.
+struct TerminalPrompt {
+    progress: Arc<dyn ProgressSink>,
+}
+
+/// Redraws the live table again when the prompt ends, however it ends.
+struct Held(Arc<dyn ProgressSink>);
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        self.0.release();
+    }
+}
+
+#[async_trait]
+impl ApprovalPrompt for TerminalPrompt {
+    async fn ask(&self, run_id: &str, step: &str, message: &str) -> Option<Approval> {
+        self.progress.hold();
+        let _redraw = Held(self.progress.clone());
+        eprintln!("\n  APPROVAL NEEDED for step `{step}`: {message}");
+        eprintln!("  approve from another terminal with: drctl approve {run_id} {step}");
+        if !is_tty() {
+            return None;
+        }
+        eprint!("  type `yes` to approve here: ");
+        let step_owned = step.to_string();
+        let typed = tokio::task::spawn_blocking(move || {
+            let mut line = String::new();
+            loop {
+                line.clear();
+                if std::io::stdin().lock().read_line(&mut line).unwrap_or(0) == 0 {
+                    return false;
+                }
+                if line.trim() == "yes" {
+                    return true;
+                }
+                eprint!("  type `yes` to approve step `{step_owned}` (or Ctrl-C to pause): ");
+            }
+        })
+        .await;
+        matches!(typed, Ok(true)).then(|| Approval {
+            by: Operator::current().user,
+            via: "prompt".into(),
+            comment: None,
+        })
+    }
+}
+
+/// `--step`: ask before each step.
+struct CliPrompter;
+
+fn ask(prompt: &str) -> String {
+    eprint!("{prompt}");
+    let mut line = String::new();
+    let _ = std::io::stdin().read_line(&mut line);
+    line.trim().to_string()
+}
+
+/// Print `header`, then ask until a choice is made. `first` is the one choice that differs
+/// between "before a step" (yes) and "after a failure" (retry).
+async fn choose(header: String, first: (&'static str, &'static str, Decision)) -> Decision {
+    tokio::task::spawn_blocking(move || {
+        eprintln!("{header}");
+        let (key, word, decision) = first;
+        let prompt = format!("  [{key}]{} / [s]kip / [a]bort / roll[b]ack? ", &word[1..]);
+        loop {
+            let answer = ask(&prompt);
+            if answer == key || answer == word {
+                return decision;
+            }
+            match answer.as_str() {
+                "s" | "skip" => return Decision::Skip(ask("  reason for skipping: ")),
+                "a" | "abort" => return Decision::Abort,
+                "b" | "rollback" => return Decision::Rollback,
+                _ => {}
+            }
+        }
+    })
+    .await
+    .unwrap_or(Decision::Abort)
+}
+
+#[async_trait]
+impl StepPrompter for CliPrompter {
+    async fn before(&self, step: &StepDef, obs: &Observation) -> Decision {
+        let header = format!(
+            "\nnext: {} ({})\n  now:  {}\n  will: {}",
+            step.id(),
+            step.kind.value,
+            obs.current,
+            obs.intended
+        );
+        choose(header, ("y", "yes", Decision::Go)).await
+    }
+
+    async fn after_failure(&self, step: &StepDef, error: &str) -> Decision {
+        choose(
+            format!("\n{} failed: {error}", step.id()),
+            ("r", "retry", Decision::Retry),
+        )
+        .await
+    }
+}
+
+/// How this command's run talks to the operator.
+pub fn hooks(g: &Global, m: &Mutating, step_ids: &[String]) -> Result<Hooks> {
+    if m.step && !is_tty() {
+        bail!(Usage("--step needs a terminal to ask on".into()));
+    }
+    let progress = progress_sink(g, step_ids, m.step);
+    Ok(Hooks {
+        approvals: if m.yes && !m.wait_approval {
+            Approvals::Auto
+        } else {
+            Approvals::Ask(Arc::new(TerminalPrompt {
+                progress: progress.clone(),
+            }))
+        },
+        progress,
+        prompter: m
+            .step
+            .then(|| Arc::new(CliPrompter) as Arc<dyn StepPrompter>),
+        break_lock: false,
+    })
+}
+
+/// Run `go` under the lease; if another drctl holds it and `--break-lock` was given, ask, then
+/// try once more taking it over.
+pub async fn with_lease<F, Fut>(m: &Mutating, mut hooks: Hooks, go: F) -> Result<RunSummary>
+where
+    F: Fn(Hooks) -> Fut,
+    Fut: std::future::Future<Output = Result<RunSummary, RunError>>,
+{
+    match go(hooks.clone()).await {
+        Err(RunError::Lease(e @ LeaseError::Held(_))) if m.break_lock => {
+            confirm(&format!("{e}\nBreak this lock? If that drctl is still running, two operators will act at once."), m.yes)?;
+            hooks.break_lock = true;
+            Ok(go(hooks).await?)
+        }
+        Err(RunError::Lease(e @ LeaseError::Held(_))) => Err(anyhow::Error::new(e).context(
+            "another drctl is working on this environment; wait for it, or if it is gone, re-run with --break-lock",
+        )),
+        other => Ok(other?),
+    }
+}
+
+/// Print how a run ended, with what to do next, and return the exit code.
+pub fn finish(g: &Global, s: &RunSummary) -> i32 {
+    let run_id = &s.run_id;
+    if g.output == Output::Json {
+        let mut v = serde_json::to_value(s).unwrap_or_default();
+        v["type"] = "summary".into();
+        println!("{v}");
+    }
+    match s.outcome {
+        RunOutcome::Succeeded if s.continued_failures.is_empty() => {
+            eprintln!("run {run_id} succeeded")
+        }
+        RunOutcome::Succeeded => eprintln!(
+            "run {run_id} completed, but these steps failed and were passed over: {}",
+            s.continued_failures.join(", ")
+        ),
+        RunOutcome::Paused => eprintln!(
+            "run {run_id} paused: {}\n  status: drctl status {run_id}\n  resume: drctl resume {run_id}\n  undo:   drctl rollback {run_id}",
+            s.reason.as_deref().unwrap_or("")
+        ),
+        RunOutcome::Aborted => eprintln!(
+            "run {run_id} aborted at step `{}`: {}\n  undo what it did: drctl rollback {run_id}",
+            s.aborted_at.as_deref().unwrap_or("?"),
+            s.reason.as_deref().unwrap_or("")
+        ),
+        RunOutcome::RolledBack | RunOutcome::RollbackIncomplete => {
+            if let Some(r) = &s.rollback {
+                eprintln!(
+                    "rollback of {run_id}: undid {}",
+                    if r.undone.is_empty() {
+                        "nothing".into()
+                    } else {
+                        r.undone.join(", ")
+                    }
+                );
+                if let Some((_, why)) = &r.stopped_at {
+                    eprintln!("STOPPED: {why}");
+                }
+                if let Some((step, err)) = &r.failed {
+                    eprintln!("UNDO FAILED at `{step}`: {err}\n  fix the cause, then run `drctl rollback {run_id}` again");
+                }
+                if !r.left_in_place.is_empty() {
+                    eprintln!("still in effect: {}", r.left_in_place.join(", "));
+                }
+            }
+        }
+    }
+    s.exit_code()
+}
+
+/// Confirm, then start `run` and drive it to its end. `failover` uses it too.
+pub async fn start(g: &Global, ctx: &Context, run: &NewRun, m: &Mutating) -> Result<RunSummary> {
+    let hooks = hooks(g, m, &run.step_ids())?;
+    let irreversible = run.irreversible_steps();
+    confirm(
+        &format!(
+            "Run `{}` ({} steps{}) against environment `{}` ({} -> {})?",
+            run.rb.name,
+            run.plan.steps.len(),
+            if irreversible > 0 {
+                format!(", {irreversible} IRREVERSIBLE")
+            } else {
+                String::new()
+            },
+            run.env.name,
+            run.env.primary_region,
+            run.env.standby_region
+        ),
+        m.yes || m.step,
+    )?;
+    let shutdown = CancellationToken::new();
+    install_signals(shutdown.clone());
+    with_lease(m, hooks, |h| {
+        let sd = shutdown.clone();
+        async move { run.execute(ctx, &h, sd).await }
+    })
+    .await
+}
+
+/// The environment file and `runbook`, read and checked.
+pub fn prepare(g: &Global, runbook: &Path) -> Result<NewRun> {
+    let (env_src, env) = g.load_env()?;
+    let (rb_src, rb) = drctl::run::load_runbook(runbook, &env)?;
+    Ok(NewRun::new(env_src, env, rb_src, rb))
+}
+
+/// `drctl run RUNBOOK`.
+pub async fn run(g: &Global, runbook: &Path, m: &Mutating) -> Result<i32> {
+    let run = prepare(g, runbook)?;
+    let ctx = g.context(g.state_dir(Some(&run.env)));
+    let s = start(g, &ctx, &run, m).await?;
+    Ok(finish(g, &s))
+}
+
+/// `drctl resume RUN`.
+pub async fn resume(g: &Global, run: &str, m: &Mutating, rerun: &[String]) -> Result<i32> {
+    let ctx = g.context(g.state_dir_lenient());
+    let r = Resume::load(&ctx, run, rerun).await?;
+    let hooks = hooks(g, m, &r.step_ids())?;
+    let pending = r.pending();
+    confirm(
+        &format!(
+            "Resume run {run} ({} of {} steps left: {})?",
+            pending.len(),
+            r.total_steps(),
+            pending.join(", ")
+        ),
+        m.yes || m.step,
+    )?;
+    let shutdown = CancellationToken::new();
+    install_signals(shutdown.clone());
+    let (r, ctx) = (&r, &ctx);
+    let s = with_lease(m, hooks, |h| {
+        let sd = shutdown.clone();
+        async move { r.execute(ctx, &h, sd).await }
+    })
+    .await?;
+    Ok(finish(g, &s))
+}
+
+/// `drctl rollback RUN [--to CHECKPOINT]`.
+pub async fn rollback(g: &Global, run: &str, to: Option<&str>, m: &Mutating) -> Result<i32> {
+    let ctx = g.context(g.state_dir_lenient());
+    let r = Rollback::load(&ctx, run, to).await?;
+    let hooks = hooks(g, m, &r.step_ids())?;
+    confirm(
+        &format!(
+            "Roll back run {run}{}?",
+            to.map(|t| format!(" to checkpoint `{t}`"))
+                .unwrap_or_else(|| " completely".into())
+        ),
+        m.yes,
+    )?;
+    let shutdown = CancellationToken::new();
+    install_signals(shutdown.clone());
+    let (r, ctx) = (&r, &ctx);
+    let s = with_lease(m, hooks, |h| {
+        let sd = shutdown.clone();
+        async move { r.execute(ctx, &h, sd).await }
+    })
+    .await?;
+    Ok(finish(g, &s))
+}

@@ -1,0 +1,106 @@
+//! `drctl failover --region R`: the checks before a failover starts. The region must be the
+//! environment's standby; a failover already done is observed (read-only, bounded) and
+//! reported as such, without taking the lease or creating a run.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::{Context, RunError};
+use crate::config::Environment;
+use crate::readiness::{failover_state, FailoverState};
+
+pub const DEFAULT_RUNBOOK: &str = "warm-standby-failover";
+
+/// How long the "already failed over?" look may take before we just run the (idempotent)
+/// runbook.
+const STATE_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// Refuse any region but the environment's standby, saying why.
+pub fn check_region(env: &Environment, region: &str) -> Result<(), RunError> {
+    if region == env.standby_region {
+        return Ok(());
+    }
+    let why = if region == env.primary_region {
+        format!(
+            "{region} is the primary region of `{}`: production already runs there",
+            env.name
+        )
+    } else {
+        format!("{region} is not a region of `{}`", env.name)
+    };
+    Err(RunError::Refused(format!(
+        "refusing to fail over to {region}: {why}. The standby region is {}",
+        env.standby_region
+    )))
+}
+
+/// What the preflight observed.
+pub enum Preflight {
+    /// Production already runs in the standby region: nothing to do.
+    AlreadyDone(FailoverState),
+    /// Go ahead; here is what was seen (parts may be unknown).
+    Proceed(FailoverState),
+}
+
+/// The region guard, then a read-only look at whether the failover already happened.
+pub async fn preflight(
+    ctx: &Context,
+    env: &Environment,
+    region: &str,
+) -> Result<Preflight, RunError> {
+    check_region(env, region)?;
+    let aws = ctx.aws.aws(env);
+    let state = failover_state(aws.as_ref(), env, STATE_TIMEOUT).await;
+    Ok(if state.done() {
+        Preflight::AlreadyDone(state)
+    } else {
+        Preflight::Proceed(state)
+    })
+}
+
+/// A path as given, else `runbooks/NAME[.yaml]` beside the environment file, in the current
+/// directory, in the install's share dir (`<prefix>/share/drctl/runbooks`), and finally in the
+/// source tree this binary was built from.
+pub fn resolve_runbook(env_file: &Path, given: Option<&str>) -> Result<PathBuf, RunError> {
+    let name = given.unwrap_or(DEFAULT_RUNBOOK);
+    let p = PathBuf::from(name);
+    if given.is_some() && p.is_file() {
+        return Ok(p);
+    }
+    let file = if name.ends_with(".yaml") || name.ends_with(".yml") {
+        name.to_string()
+    } else {
+        format!("{name}.yaml")
+    };
+    let mut dirs: Vec<PathBuf> = vec![];
+    if let Some(d) = env_file.parent() {
+        dirs.push(if d.as_os_str().is_empty() {
+            PathBuf::from(".")
+        } else {
+            d.to_path_buf()
+        });
+    }
+    dirs.push(PathBuf::from("."));
+    if let Some(prefix) = std::env::current_exe()
+        .ok()
+        .and_then(|e| e.parent().and_then(|b| b.parent()).map(Path::to_path_buf))
+    {
+        dirs.push(prefix.join("share/drctl"));
+    }
+    dirs.push(PathBuf::from(env!("CARGO_MANIFEST_DIR")));
+    let tried: Vec<PathBuf> = dirs
+        .iter()
+        .map(|d| d.join("runbooks").join(&file))
+        .collect();
+    if let Some(found) = tried.iter().find(|p| p.is_file()) {
+        return Ok(found.clone());
+    }
+    Err(RunError::Refused(format!(
+        "runbook `{name}` not found; looked in: {}",
+        tried
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    )))
+}

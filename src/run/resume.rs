@@ -1,0 +1,264 @@
+//! Going on with a run that exists: `resume` (run the steps still to do) and `rollback` (undo
+//! completed steps back to a checkpoint). Each has a preflight that reads the journal and
+//! refuses what makes no sense before the lease is taken or anything is written.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use tokio_util::sync::CancellationToken;
+
+use super::summary::RunSummary;
+use super::{approvals, lease, sources_from_journal, Context, Hooks, RunError};
+use crate::config::Environment;
+use crate::engine::executor::pending_steps;
+use crate::engine::rollback::{plan_rollback, RollbackPlan};
+use crate::engine::{Engine, EngineParts, Plan, RunEnd};
+use crate::journal::file::FileJournalStore;
+use crate::journal::replay::RunPhase;
+use crate::journal::{Event, JournalStore, JournalWriter, RunState};
+
+/// A journaled run, read and replayed, with what it ran.
+struct Loaded {
+    state: RunState,
+    env: Arc<Environment>,
+    plan: Arc<Plan>,
+}
+
+async fn load(ctx: &Context, run: &str) -> Result<Loaded, RunError> {
+    let store = FileJournalStore::new(&ctx.state_dir);
+    let (records, _) = store.read(run).await?;
+    let state = RunState::replay(&records)?;
+    let (env, rb) = sources_from_journal(&state)?;
+    Ok(Loaded {
+        state,
+        env: Arc::new(env),
+        plan: Arc::new(Plan::new(&rb)),
+    })
+}
+
+fn refuse_finished(run: &str, state: &RunState) -> Result<(), RunError> {
+    if let RunPhase::Finished { status, message } = &state.phase {
+        return Err(RunError::Refused(format!("run {run} already finished ({status}: {message}); nothing to resume. Start a new run: completed steps will be no-ops")));
+    }
+    Ok(())
+}
+
+/// Take the lease for an existing run and open its journal for appending.
+async fn open(
+    ctx: &Context,
+    hooks: &Hooks,
+    run: &str,
+    env: &str,
+    shutdown: CancellationToken,
+) -> Result<(lease::Held, Box<dyn JournalWriter>, RunState), RunError> {
+    let held = lease::take(ctx, hooks, env, run, shutdown).await?;
+    let store = FileJournalStore::new(&ctx.state_dir);
+    let (journal, warnings) = store.open_writer(run).await?;
+    for w in warnings {
+        hooks.progress.notice(&format!("warning: {w}"));
+    }
+    let state = RunState::replay(journal.records())?;
+    Ok((held, journal, state))
+}
+
+/// A run's journal opened for appending under a lease with `token`.
+struct Opened<'a> {
+    run: &'a str,
+    journal: Box<dyn JournalWriter>,
+    token: u64,
+}
+
+fn engine(
+    ctx: &Context,
+    hooks: &Hooks,
+    l: &Loaded,
+    o: Opened<'_>,
+    shutdown: CancellationToken,
+    rerun: HashSet<String>,
+) -> Arc<Engine> {
+    let Opened {
+        run,
+        journal,
+        token,
+    } = o;
+    let run_dir = FileJournalStore::new(&ctx.state_dir).run_dir(run);
+    Engine::new(EngineParts {
+        plan: l.plan.clone(),
+        run_id: run.to_string(),
+        journal,
+        token,
+        env: l.env.clone(),
+        services: ctx.aws.services(&l.env),
+        shutdown: shutdown.clone(),
+        progress: hooks.progress.clone(),
+        approvals: approvals::source(&hooks.approvals, &ctx.operator, run, run_dir, shutdown),
+        prompter: hooks.prompter.clone(),
+        operator: ctx.operator.clone(),
+        rerun,
+    })
+}
+
+/// `drctl resume RUN`: a paused or interrupted run, checked and ready to go on.
+pub struct Resume {
+    pub run_id: String,
+    loaded: Loaded,
+    rerun: HashSet<String>,
+}
+
+impl Resume {
+    /// Read the run and refuse what cannot be resumed. Writes nothing.
+    pub async fn load(ctx: &Context, run: &str, rerun: &[String]) -> Result<Resume, RunError> {
+        let loaded = load(ctx, run).await?;
+        refuse_finished(run, &loaded.state)?;
+        for s in rerun {
+            if loaded.plan.index(s).is_none() {
+                return Err(RunError::Refused(format!(
+                    "--rerun {s}: no such step in run {run}"
+                )));
+            }
+        }
+        Ok(Resume {
+            run_id: run.to_string(),
+            loaded,
+            rerun: rerun.iter().cloned().collect(),
+        })
+    }
+
+    pub fn step_ids(&self) -> Vec<String> {
+        self.loaded
+            .plan
+            .steps
+            .iter()
+            .map(|s| s.id().to_string())
+            .collect()
+    }
+
+    /// Steps still to run, in plan order.
+    pub fn pending(&self) -> Vec<String> {
+        pending_steps(&self.loaded.plan, &self.loaded.state)
+    }
+
+    pub fn total_steps(&self) -> usize {
+        self.loaded.plan.steps.len()
+    }
+
+    pub async fn execute(
+        &self,
+        ctx: &Context,
+        hooks: &Hooks,
+        shutdown: CancellationToken,
+    ) -> Result<RunSummary, RunError> {
+        let run = self.run_id.as_str();
+        let (held, mut journal, state) =
+            open(ctx, hooks, run, &self.loaded.env.name, shutdown.clone()).await?;
+        // It may have finished between the preflight and the lease.
+        refuse_finished(run, &state)?;
+        journal
+            .append(
+                held.token(),
+                Event::Resumed {
+                    operator: ctx.operator.clone(),
+                },
+            )
+            .await?;
+        if let Some(r) = journal.records().last() {
+            hooks.progress.record(r);
+        }
+        let opened = Opened {
+            run,
+            journal,
+            token: held.token(),
+        };
+        let e = engine(
+            ctx,
+            hooks,
+            &self.loaded,
+            opened,
+            shutdown,
+            self.rerun.clone(),
+        );
+        let end = e.clone().run().await?;
+        drop(held);
+        Ok(RunSummary::build(
+            &e.records().await,
+            &self.loaded.plan,
+            &end,
+        ))
+    }
+}
+
+/// `drctl rollback RUN [--to CHECKPOINT]`: what would be undone, checked and ready.
+pub struct Rollback {
+    pub run_id: String,
+    pub to: Option<String>,
+    loaded: Loaded,
+    /// What the rollback will undo, pass over and stop at, read from the journal.
+    pub plan: RollbackPlan,
+}
+
+impl Rollback {
+    /// Read the run and work out what a rollback would do. Writes nothing.
+    pub async fn load(ctx: &Context, run: &str, to: Option<&str>) -> Result<Rollback, RunError> {
+        let loaded = load(ctx, run).await?;
+        if let Some(cp) = to {
+            if !loaded.state.checkpoints.iter().any(|(n, _)| n == cp) {
+                let reached: Vec<&str> = loaded
+                    .state
+                    .checkpoints
+                    .iter()
+                    .map(|c| c.0.as_str())
+                    .collect();
+                return Err(RunError::Refused(format!(
+                    "run {run} never reached checkpoint `{cp}` (reached: {})",
+                    if reached.is_empty() {
+                        "none".into()
+                    } else {
+                        reached.join(", ")
+                    }
+                )));
+            }
+        }
+        let plan = plan_rollback(&loaded.plan, &loaded.state, to)?;
+        Ok(Rollback {
+            run_id: run.to_string(),
+            to: to.map(String::from),
+            loaded,
+            plan,
+        })
+    }
+
+    pub fn step_ids(&self) -> Vec<String> {
+        self.loaded
+            .plan
+            .steps
+            .iter()
+            .map(|s| s.id().to_string())
+            .collect()
+    }
+
+    pub async fn execute(
+        &self,
+        ctx: &Context,
+        hooks: &Hooks,
+        shutdown: CancellationToken,
+    ) -> Result<RunSummary, RunError> {
+        let run = self.run_id.as_str();
+        let (held, journal, _) =
+            open(ctx, hooks, run, &self.loaded.env.name, shutdown.clone()).await?;
+        let opened = Opened {
+            run,
+            journal,
+            token: held.token(),
+        };
+        let e = engine(ctx, hooks, &self.loaded, opened, shutdown, HashSet::new());
+        let report =
+            crate::engine::rollback::rollback(&e, self.to.as_deref(), "requested by the operator")
+                .await?;
+        drop(held);
+        Ok(RunSummary::build(
+            &e.records().await,
+            &self.loaded.plan,
+            &RunEnd::RolledBack(report),
+        ))
+    }
+}

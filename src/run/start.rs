@@ -1,0 +1,121 @@
+//! A new run of a runbook: prepared (parsed, validated, planned) without side effects, then
+//! executed under the environment's lease.
+
+use std::collections::HashSet;
+use std::path::Path;
+use std::sync::Arc;
+
+use tokio_util::sync::CancellationToken;
+
+use super::summary::RunSummary;
+use super::{approvals, lease, new_run_id, Context, Hooks, RunError};
+use crate::config::{self, Environment, Source};
+use crate::engine::{Engine, EngineParts, Plan};
+use crate::journal::file::FileJournalStore;
+use crate::journal::{Event, JournalStore};
+use crate::steps::{Runbook, StepSpec};
+
+/// A runbook and its environment, parsed and validated, ready to run. Nothing has been written.
+pub struct NewRun {
+    pub env_src: Source,
+    pub env: Arc<Environment>,
+    pub rb_src: Source,
+    pub rb: Runbook,
+    pub plan: Arc<Plan>,
+}
+
+impl NewRun {
+    /// Read and check both files.
+    pub fn prepare(env_file: &Path, runbook: &Path) -> Result<NewRun, RunError> {
+        let (env_src, env) = config::load_env(env_file)?;
+        let (rb_src, rb) = config::load_runbook::<StepSpec>(runbook, Some(&env))?;
+        Ok(Self::new(env_src, env, rb_src, rb))
+    }
+
+    pub fn new(env_src: Source, env: Environment, rb_src: Source, rb: Runbook) -> NewRun {
+        let plan = Arc::new(Plan::new(&rb));
+        NewRun {
+            env_src,
+            env: Arc::new(env),
+            rb_src,
+            rb,
+            plan,
+        }
+    }
+
+    pub fn step_ids(&self) -> Vec<String> {
+        self.plan.steps.iter().map(|s| s.id().to_string()).collect()
+    }
+
+    /// How many steps cannot be undone (for the confirmation).
+    pub fn irreversible_steps(&self) -> usize {
+        self.plan
+            .steps
+            .iter()
+            .filter(|s| config::StepKinds::irreversible(&s.spec).is_some())
+            .count()
+    }
+
+    /// Take the lease, journal the start, and run the engine to its end. The caller confirmed
+    /// and owns `shutdown` (signals, or a watch stopping).
+    pub async fn execute(
+        &self,
+        ctx: &Context,
+        hooks: &Hooks,
+        shutdown: CancellationToken,
+    ) -> Result<RunSummary, RunError> {
+        let run_id = new_run_id();
+        let held = lease::take(ctx, hooks, &self.env.name, &run_id, shutdown.clone()).await?;
+        let store = FileJournalStore::new(&ctx.state_dir);
+        let mut journal = store.create(&run_id).await?;
+        journal
+            .append(
+                held.token(),
+                Event::RunStarted {
+                    run_id: run_id.clone(),
+                    runbook_name: self.rb.name.clone(),
+                    runbook_path: self.rb_src.name(),
+                    runbook_text: self.rb_src.text.clone(),
+                    runbook_sha256: self.rb_src.sha256.clone(),
+                    env_name: self.env.name.clone(),
+                    env_path: self.env_src.name(),
+                    env_text: self.env_src.text.clone(),
+                    env_sha256: self.env_src.sha256.clone(),
+                    operator: ctx.operator.clone(),
+                    command: ctx.command.clone(),
+                },
+            )
+            .await?;
+        hooks.progress.notice(&format!(
+            "run {run_id}: journal {}",
+            store.run_dir(&run_id).join("journal.jsonl").display()
+        ));
+        // The opening event was written before the engine (and its sink) existed.
+        if let Some(r) = journal.records().last() {
+            hooks.progress.record(r);
+        }
+        let engine = Engine::new(EngineParts {
+            plan: self.plan.clone(),
+            run_id: run_id.clone(),
+            journal,
+            token: held.token(),
+            env: self.env.clone(),
+            services: ctx.aws.services(&self.env),
+            shutdown: shutdown.clone(),
+            progress: hooks.progress.clone(),
+            approvals: approvals::source(
+                &hooks.approvals,
+                &ctx.operator,
+                &run_id,
+                store.run_dir(&run_id),
+                shutdown,
+            ),
+            prompter: hooks.prompter.clone(),
+            operator: ctx.operator.clone(),
+            rerun: HashSet::new(),
+        });
+        let end = engine.clone().run().await?;
+        drop(held);
+        Ok(RunSummary::build(&engine.records().await, &self.plan, &end))
+    }
+}

@@ -1,0 +1,219 @@
+//! A run's summary, read back from its journal: the outcome, each step's result and duration,
+//! the elapsed time (RTO so far), the RPO a promotion measured, warnings, and what to do next.
+//! The terminal, `--output json`, reports and notifications all render from this one type.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::engine::{Plan, RollbackReport, RunEnd};
+use crate::exit;
+use crate::journal::{Event, Measure, Outcome, Record};
+
+/// How a run ended (or stopped for now).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunOutcome {
+    Succeeded,
+    Paused,
+    Aborted,
+    RolledBack,
+    /// A rollback stopped at an irreversible step, or an undo failed.
+    RollbackIncomplete,
+}
+
+/// One step's result as the journal tells it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum StepResult {
+    Done,
+    AlreadyDone,
+    /// Done, but the step itself reports it skipped its effect (a fence of an unreachable region).
+    DoneSkipped {
+        why: String,
+    },
+    Skipped {
+        reason: String,
+    },
+    Failed {
+        error: String,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StepLine {
+    pub id: String,
+    #[serde(flatten)]
+    pub result: StepResult,
+    pub duration_ms: Option<u64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RunSummary {
+    pub run_id: String,
+    pub runbook: String,
+    pub env: String,
+    pub outcome: RunOutcome,
+    /// Why it paused, or the error it aborted with.
+    pub reason: Option<String>,
+    /// The step an aborted run stopped at.
+    pub aborted_at: Option<String>,
+    /// Steps that failed and were passed over (`on_failure: continue`).
+    pub continued_failures: Vec<String>,
+    pub rollback: Option<RollbackReport>,
+    /// Steps that ended, in the order they ended.
+    pub steps: Vec<StepLine>,
+    /// Steps still to do (pending or in flight), in plan order.
+    pub unfinished: Vec<String>,
+    /// From the run's first journal event to its last.
+    pub elapsed_ms: u64,
+    /// The replica lag a promotion measured: the writes the run may have lost.
+    pub rpo_s: Option<f64>,
+    pub warnings: Vec<String>,
+}
+
+impl RunSummary {
+    /// Fold a run's journal (and how the engine said it ended) into its summary.
+    pub fn build(records: &[Record], plan: &Plan, end: &RunEnd) -> RunSummary {
+        let mut run_id = String::new();
+        let mut runbook = plan.name.clone();
+        let mut env = String::new();
+        let mut order: Vec<String> = vec![];
+        let mut ended: BTreeMap<String, StepLine> = BTreeMap::new();
+        let mut warnings = vec![];
+        let mut rpo_s = None;
+        for r in records {
+            let mut end_step = |id: &str, result: StepResult, duration_ms: Option<u64>| {
+                order.retain(|s| s != id);
+                order.push(id.to_string());
+                ended.insert(
+                    id.to_string(),
+                    StepLine {
+                        id: id.to_string(),
+                        result,
+                        duration_ms,
+                    },
+                );
+            };
+            match &r.event {
+                Event::RunStarted {
+                    run_id: id,
+                    runbook_name,
+                    env_name,
+                    ..
+                } => {
+                    run_id = id.clone();
+                    runbook = runbook_name.clone();
+                    env = env_name.clone();
+                }
+                Event::StepSucceeded {
+                    step,
+                    outcome,
+                    result,
+                    duration_ms,
+                } => {
+                    let res = match (outcome, result.get("skipped").and_then(|v| v.as_str())) {
+                        (_, Some(why)) => StepResult::DoneSkipped { why: why.into() },
+                        (Outcome::AlreadyDone, None) => StepResult::AlreadyDone,
+                        (Outcome::Changed, None) => StepResult::Done,
+                    };
+                    end_step(step, res, Some(*duration_ms));
+                }
+                Event::StepFailed {
+                    step,
+                    error,
+                    retry_in_ms: None,
+                    ..
+                } => end_step(
+                    step,
+                    StepResult::Failed {
+                        error: error.clone(),
+                    },
+                    None,
+                ),
+                Event::StepSkipped { step, reason, .. } => end_step(
+                    step,
+                    StepResult::Skipped {
+                        reason: reason.clone(),
+                    },
+                    None,
+                ),
+                Event::StepStarted { step, .. } => {
+                    // A retried or resumed step is no longer ended.
+                    ended.remove(step);
+                    order.retain(|s| s != step);
+                }
+                Event::Warning { step, message } => warnings.push(format!(
+                    "{}{message}",
+                    step.as_ref().map(|s| format!("{s}: ")).unwrap_or_default()
+                )),
+                Event::Measured {
+                    measure: Measure::RpoSeconds,
+                    value,
+                    ..
+                } => rpo_s = Some(*value),
+                _ => {}
+            }
+        }
+        let elapsed_ms = match (records.first(), records.last()) {
+            (Some(a), Some(b)) => (b.at - a.at).num_milliseconds().max(0) as u64,
+            _ => 0,
+        };
+        let unfinished = plan
+            .steps
+            .iter()
+            .map(|s| s.id().to_string())
+            .filter(|id| !ended.contains_key(id))
+            .collect();
+        let steps = order.iter().filter_map(|id| ended.remove(id)).collect();
+        let mut s = RunSummary {
+            run_id,
+            runbook,
+            env,
+            outcome: RunOutcome::Succeeded,
+            reason: None,
+            aborted_at: None,
+            continued_failures: vec![],
+            rollback: None,
+            steps,
+            unfinished,
+            elapsed_ms,
+            rpo_s,
+            warnings,
+        };
+        match end {
+            RunEnd::Succeeded { continued_failures } => {
+                s.continued_failures = continued_failures.clone()
+            }
+            RunEnd::Paused { reason } => {
+                s.outcome = RunOutcome::Paused;
+                s.reason = Some(reason.clone());
+            }
+            RunEnd::Aborted { step, error } => {
+                s.outcome = RunOutcome::Aborted;
+                s.aborted_at = Some(step.clone());
+                s.reason = Some(error.clone());
+            }
+            RunEnd::RolledBack(r) => {
+                s.outcome = if r.complete() {
+                    RunOutcome::RolledBack
+                } else {
+                    RunOutcome::RollbackIncomplete
+                };
+                s.rollback = Some(r.clone());
+            }
+        }
+        s
+    }
+
+    /// The exit code a script sees for this outcome (see `drctl::exit`).
+    pub fn exit_code(&self) -> i32 {
+        match self.outcome {
+            RunOutcome::Succeeded => exit::OK,
+            RunOutcome::Paused => exit::PAUSED,
+            RunOutcome::Aborted => exit::FAILED,
+            RunOutcome::RolledBack => exit::ROLLED_BACK,
+            RunOutcome::RollbackIncomplete => exit::ROLLBACK_INCOMPLETE,
+        }
+    }
+}
