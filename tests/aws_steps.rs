@@ -169,13 +169,33 @@ async fn rds_fence_then_promote_with_lag_guard() {
     let h = harness();
     let cx = h.cx();
 
-    // Fence: the old primary stops; idempotent; undo starts it again.
-    let fence = h.step("rds.fence_primary", "{ role: primary, method: stop }");
+    // Fence: the old primary turns read-only while it keeps its replica; idempotent; undo
+    // makes it writable again.
+    assert_eq!(db(&h.state(), "us-east-1")["writable"], true);
+    let fence = h.step(
+        "rds.fence_primary",
+        "{ role: primary, method: read_only, poll_interval: 100ms }",
+    );
     let (obs, result) = apply(&fence, &cx).await;
     assert_eq!(result["fenced"], true);
-    assert_eq!(db(&h.state(), "us-east-1")["status"], "stopped");
+    let st = h.state();
+    assert_eq!(db(&st, "us-east-1")["writable"], false, "{st:#}");
+    assert_eq!(db(&st, "us-east-1")["status"], "available");
     assert_done(&fence, &cx).await;
     undo(&fence, &cx, &obs, &result).await;
+    h.wait_state("the primary to take writes again", |st| {
+        db(st, "us-east-1")["writable"] == true
+    });
+
+    // Stopping is refused by RDS while the primary has a read replica, as on AWS.
+    let stop = h.step("rds.fence_primary", "{ role: primary, method: stop }");
+    let obs = observe(&stop, &cx).await;
+    let err = stop
+        .step()
+        .execute(&cx, &obs)
+        .await
+        .expect_err("an instance with a read replica cannot be stopped");
+    assert!(err.to_string().contains("InvalidDBInstanceState"), "{err}");
     assert_eq!(db(&h.state(), "us-east-1")["status"], "available");
 
     // Promote refuses above max_lag, and records nothing.

@@ -153,9 +153,11 @@ fn planned_switchover_fences_promotes_and_a_second_failover_is_a_no_op() {
     assert!(out.status.success(), "{text}");
     let st = sb.state();
     assert_failed_over(&st);
-    // Fenced: the old primary is stopped, so there are never two writers taking traffic.
+    // Fenced: the old primary is read-only (it kept its replica until the promotion, so RDS
+    // would not stop it), so there are never two writers taking traffic.
     let east_db = &region(&st, "us-east-1")["databases"][0];
-    assert_eq!(east_db["status"], "stopped", "old primary fenced: {st:#}");
+    assert_eq!(east_db["writable"], false, "old primary fenced: {st:#}");
+    assert_eq!(st["split_brain"], false, "{st:#}");
 
     let run = common::only_run(sb.dir.path());
     let j = common::journal(sb.dir.path(), &run);
@@ -317,8 +319,8 @@ fn check_passes_on_a_ready_standby_and_fails_on_a_missing_replica_or_stale_ami()
     );
     assert!(
         grants(
-            "rds:StopDBInstance",
-            "arn:aws:rds:us-east-1:*:db:shop-db-use1"
+            "rds:ModifyDBParameterGroup",
+            "arn:aws:rds:us-east-1:*:pg:shop-mysql"
         ),
         "{policy:#}"
     );

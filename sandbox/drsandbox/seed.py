@@ -54,11 +54,6 @@ BASE_AMI = "ami-04681a1dbd79675a5"  # amzn2-ami-hvm-2.0.20180810-x86_64-gp2
 DB_ENGINE_VERSION, DB_FAMILY = "8.0.35", "mysql8.0"
 PARAMETER_GROUP = f"{APP}-mysql"               # what the instances use: read_only=0
 READONLY_PARAMETER_GROUP = f"{APP}-mysql-readonly"  # the fence: read_only=1
-# drctl's environment schema denies unknown fields; until it knows `parameter_group` and
-# `readonly_parameter_group` under regions.<r>.database, drctl.yaml carries them only when
-# this variable is 1 (topology.json always has them).
-PARAMETER_GROUPS_ENV = "DRSANDBOX_SEED_PARAMETER_GROUPS"
-PARAMETER_GROUPS_DEFAULT = "0"
 
 
 class SeedError(RuntimeError):
@@ -342,12 +337,10 @@ def seed(endpoint: str, out_dir: str, domain: str = "example.test", reset: bool 
     return topology
 
 
-def drctl_config(t: dict, with_parameter_groups: bool | None = None) -> dict:
-    """The environment file, key for key in the shape of docs/drctl.yaml.example (plus the
-    databases' parameter groups when ``with_parameter_groups``, by default when
-    $DRSANDBOX_SEED_PARAMETER_GROUPS is 1)."""
-    if with_parameter_groups is None:
-        with_parameter_groups = os.environ.get(PARAMETER_GROUPS_ENV, PARAMETER_GROUPS_DEFAULT).strip() == "1"
+def drctl_config(t: dict) -> dict:
+    """The environment file, key for key in the shape of docs/drctl.yaml.example. Each
+    database names the parameter group it uses (its own), where drctl's fence sets
+    read_only; the read-only group stays in topology.json for people fencing by hand."""
     regions = {}
     for r, reg in t["regions"].items():
         regions[r] = {
@@ -359,9 +352,7 @@ def drctl_config(t: dict, with_parameter_groups: bool | None = None) -> dict:
             "database": {"instance_id": reg["database"]["instance_id"],
                          "private_zone_id": reg["database"]["private_zone_id"],
                          "record_name": reg["database"]["record_name"],
-                         **({"parameter_group": reg["database"]["parameter_group"],
-                             "readonly_parameter_group": reg["database"]["readonly_parameter_group"]}
-                            if with_parameter_groups else {})},
+                         "parameter_group": reg["database"]["parameter_group"]},
             "backup_vault": reg["backup_vault"]["name"],
         }
     probes = []

@@ -185,13 +185,11 @@ def test_cdn_fails_over_when_primary_frontend_breaks(seeded):
     assert http_get(topo["cloudfront"]["url"] + "/")[2]["x-drsandbox-origin"] == "primary-frontend"
 
 
-def test_seed_parameter_groups_and_drctl_yaml_switch(seeded, monkeypatch):
+def test_seed_parameter_groups(seeded):
     """Both regions have the writable `shop-mysql` group (used by the instances, in-sync) and
-    the `shop-mysql-readonly` fence (read_only=1); topology.json names both; drctl.yaml carries
-    them under database: only with DRSANDBOX_SEED_PARAMETER_GROUPS=1 (drctl denies unknown
-    fields until it knows them). (Plain moto cannot be seeded: no listeners, no Backup jobs.)"""
-    from drsandbox.seed import drctl_config
-
+    the `shop-mysql-readonly` group (read_only=1); topology.json names both; drctl.yaml names
+    the group each database uses, where drctl's fence sets read_only. (Plain moto cannot be
+    seeded: no listeners, no Backup jobs.)"""
     sbx, topo, out = seeded
     for region, reg in topo["regions"].items():
         db = reg["database"]
@@ -204,14 +202,10 @@ def test_seed_parameter_groups_and_drctl_yaml_switch(seeded, monkeypatch):
         assert live["DBParameterGroups"] == [{"DBParameterGroupName": "shop-mysql", "ParameterApplyStatus": "in-sync"}]
         assert live["DBInstanceStatus"] == "available"
     written = yaml.safe_load((out / "drctl.yaml").read_text())
-    assert "parameter_group" not in written["regions"]["us-east-1"]["database"]
-    monkeypatch.setenv("DRSANDBOX_SEED_PARAMETER_GROUPS", "1")
-    cfg = drctl_config(topo)
     for region in topo["regions"]:
-        db = cfg["regions"][region]["database"]
-        assert (db["parameter_group"], db["readonly_parameter_group"]) == ("shop-mysql", "shop-mysql-readonly")
-    monkeypatch.setenv("DRSANDBOX_SEED_PARAMETER_GROUPS", "0")
-    assert "readonly_parameter_group" not in drctl_config(topo)["regions"]["us-west-2"]["database"]
+        db = written["regions"][region]["database"]
+        assert db["parameter_group"] == "shop-mysql"
+        assert "readonly_parameter_group" not in db
 
 
 def _state(sbx):

@@ -100,7 +100,8 @@ pub struct Call {
 #[derive(Debug, Clone)]
 pub struct FakeDb {
     pub db: DbInstance,
-    pub parameter_group: Option<String>,
+    /// Reads left before a parameter change is `in-sync`.
+    pub applying: u32,
     /// (reads left, the status after them, whether the replica link goes too).
     pub pending: Option<(u32, String, bool)>,
     /// ReplicaLag datapoint, if any.
@@ -143,6 +144,8 @@ pub struct FakeCopy {
 pub struct World {
     /// (region, id) -> instance.
     pub dbs: BTreeMap<(String, String), FakeDb>,
+    /// (region, group) -> parameter values.
+    pub parameter_groups: BTreeMap<(String, String), BTreeMap<String, String>>,
     /// zone id -> record sets.
     pub zones: BTreeMap<String, Vec<Record>>,
     /// change id -> reads left before INSYNC.
@@ -322,11 +325,17 @@ impl FakeAws {
                     port: Some(3306),
                     replica_source: replica_of.map(String::from),
                     replicas: vec![],
+                    parameter_group: Some(format!("{id}-params")),
+                    parameter_apply_status: Some("in-sync".into()),
                 },
-                parameter_group: None,
+                applying: 0,
                 pending: None,
                 lag,
             },
+        );
+        w.parameter_groups.insert(
+            (region.into(), format!("{id}-params")),
+            [("read_only".to_string(), "0".to_string())].into(),
         );
         if let Some(src) = replica_of {
             let arn = format!("arn:aws:rds:{region}:123456789012:db:{id}");
@@ -535,6 +544,12 @@ impl RdsApi for Handle {
         let Some(d) = w.dbs.get_mut(&self.key(id)) else {
             return self.not_found("rds", "DescribeDBInstances", format!("no DB instance {id}"));
         };
+        if d.applying > 0 {
+            d.applying -= 1;
+            if d.applying == 0 {
+                d.db.parameter_apply_status = Some("in-sync".into());
+            }
+        }
         if let Some((left, status, unlink)) = d.pending.take() {
             if left <= 1 {
                 d.db.status = status;
@@ -622,15 +637,31 @@ impl RdsApi for Handle {
         Ok(())
     }
 
-    async fn set_parameter_group(&self, id: &str, group: &str) -> AwsResult<()> {
-        self.f
-            .enter("rds", "ModifyDBInstance", &self.region, true)
-            .await?;
+    async fn parameter(&self, group: &str, name: &str) -> AwsResult<Option<String>> {
+        self.f.enter("rds", "DescribeDBParameters", &self.region, false).await?;
+        match self.f.world().parameter_groups.get(&self.key(group)) {
+            Some(g) => Ok(g.get(name).cloned()),
+            None => self.not_found("rds", "DescribeDBParameters", format!("no DB parameter group {group}")),
+        }
+    }
+
+    async fn set_parameter(&self, group: &str, name: &str, value: &str) -> AwsResult<()> {
+        self.f.enter("rds", "ModifyDBParameterGroup", &self.region, true).await?;
         let mut w = self.f.world();
-        let Some(d) = w.dbs.get_mut(&self.key(id)) else {
-            return self.not_found("rds", "ModifyDBInstance", format!("no DB instance {id}"));
+        if group.starts_with("default.") {
+            return self.refuse("rds", "ModifyDBParameterGroup", "InvalidDBParameterGroupState", ErrorKind::Other,
+                format!("default parameter group {group} cannot be modified"));
+        }
+        let Some(g) = w.parameter_groups.get_mut(&self.key(group)) else {
+            return self.not_found("rds", "ModifyDBParameterGroup", format!("no DB parameter group {group}"));
         };
-        d.parameter_group = Some(group.into());
+        g.insert(name.into(), value.into());
+        for d in w.dbs.values_mut() {
+            if d.db.parameter_group.as_deref() == Some(group) && d.db.arn.contains(&format!(":{}:", self.region)) {
+                d.db.parameter_apply_status = Some("applying".into());
+                d.applying = SETTLE_READS;
+            }
+        }
         Ok(())
     }
 }

@@ -22,6 +22,10 @@ pub struct DbInstance {
     pub replica_source: Option<String>,
     /// Read replicas of this instance (ids or ARNs).
     pub replicas: Vec<String>,
+    /// The DB parameter group in use and whether its settings are applied (`in-sync`,
+    /// `applying`, `pending-reboot`).
+    pub parameter_group: Option<String>,
+    pub parameter_apply_status: Option<String>,
 }
 
 impl DbInstance {
@@ -43,8 +47,11 @@ pub trait RdsApi: Send + Sync {
     /// Stop an instance (it takes no connections, so no writes, until started again).
     async fn stop(&self, id: &str) -> AwsResult<()>;
     async fn start(&self, id: &str) -> AwsResult<()>;
-    /// Apply a DB parameter group at once (e.g. one with `read_only = 1`).
-    async fn set_parameter_group(&self, id: &str, group: &str) -> AwsResult<()>;
+    /// A parameter's value in a DB parameter group (`None`: not set in the group).
+    async fn parameter(&self, group: &str, name: &str) -> AwsResult<Option<String>>;
+    /// Set a dynamic parameter in a DB parameter group, applied at once to every instance
+    /// that uses the group (ModifyDBParameterGroup, ApplyMethod immediate: no reboot).
+    async fn set_parameter(&self, group: &str, name: &str, value: &str) -> AwsResult<()>;
 }
 
 #[async_trait]
@@ -77,6 +84,16 @@ impl RdsApi for SdkRds {
                 .filter(|s| !s.is_empty())
                 .map(String::from),
             replicas: db.read_replica_db_instance_identifiers().to_vec(),
+            parameter_group: db
+                .db_parameter_groups()
+                .first()
+                .and_then(|g| g.db_parameter_group_name())
+                .map(String::from),
+            parameter_apply_status: db
+                .db_parameter_groups()
+                .first()
+                .and_then(|g| g.parameter_apply_status())
+                .map(String::from),
         })
     }
 
@@ -110,15 +127,40 @@ impl RdsApi for SdkRds {
         Ok(())
     }
 
-    async fn set_parameter_group(&self, id: &str, group: &str) -> AwsResult<()> {
-        self.c
-            .modify_db_instance()
-            .db_instance_identifier(id)
+    async fn parameter(&self, group: &str, name: &str) -> AwsResult<Option<String>> {
+        // Groups hold hundreds of parameters: page until the one we want.
+        let mut pages = self
+            .c
+            .describe_db_parameters()
             .db_parameter_group_name(group)
-            .apply_immediately(true)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(sdk_err!("rds", "DescribeDBParameters", self.region))?;
+            if let Some(p) = page
+                .parameters()
+                .iter()
+                .find(|p| p.parameter_name() == Some(name))
+            {
+                return Ok(p.parameter_value().map(String::from));
+            }
+        }
+        Ok(None)
+    }
+
+    async fn set_parameter(&self, group: &str, name: &str, value: &str) -> AwsResult<()> {
+        let param = aws_sdk_rds::types::Parameter::builder()
+            .parameter_name(name)
+            .parameter_value(value)
+            .apply_method(aws_sdk_rds::types::ApplyMethod::Immediate)
+            .build();
+        self.c
+            .modify_db_parameter_group()
+            .db_parameter_group_name(group)
+            .parameters(param)
             .send()
             .await
-            .map_err(sdk_err!("rds", "ModifyDBInstance", self.region))?;
+            .map_err(sdk_err!("rds", "ModifyDBParameterGroup", self.region))?;
         Ok(())
     }
 }

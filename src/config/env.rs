@@ -120,6 +120,10 @@ pub struct Database {
     /// The CNAME the app uses to find its database.
     #[serde(default)]
     pub record_name: Option<String>,
+    /// The DB parameter group the instance uses, its own: the `read_only` fence sets
+    /// `read_only = 1` in it. Names the group in the IAM policy (else `pg:*`).
+    #[serde(default)]
+    pub parameter_group: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]

@@ -2,9 +2,17 @@
 //! so that two writers never exist. Best effort and bounded: an unreachable primary region is
 //! a journaled warning and the step succeeds as "skipped: primary unreachable".
 //!
-//! Methods: `stop` (StopDBInstance: no connections at all; what the sandbox supports) and
-//! `parameter_group` (ModifyDBInstance to a group with `read_only = 1`, applied at once: the
-//! honest fence on AWS, where an instance that still has read replicas cannot be stopped).
+//! Methods:
+//! - `read_only` (default): set MySQL's dynamic `read_only = 1` in the DB parameter group the
+//!   instance uses (ModifyDBParameterGroup, ApplyMethod immediate: no reboot), then wait until
+//!   RDS reports the group `in-sync` and the value in effect. Works while the instance still has
+//!   read replicas, which AWS does not allow to be stopped. The group must be the instance's
+//!   own: every instance using it becomes read-only, and a `default.*` group cannot be changed.
+//! - `stop` (StopDBInstance: no connections at all): only for an instance without replicas
+//!   (after a promotion unlinked them); RDS refuses it otherwise.
+//!
+//! (Associating a different, read-only parameter group is not a fence: RDS applies a newly
+//! associated group only at the next reboot, and the instance takes writes until then.)
 
 use std::time::Duration;
 
@@ -24,12 +32,28 @@ use crate::config::env::{Environment, Role};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum FenceMethod {
+    ReadOnly,
     Stop,
-    ParameterGroup,
+}
+
+impl FenceMethod {
+    fn name(self) -> &'static str {
+        match self {
+            FenceMethod::ReadOnly => "read_only",
+            FenceMethod::Stop => "stop",
+        }
+    }
 }
 
 fn default_method() -> FenceMethod {
-    FenceMethod::Stop
+    FenceMethod::ReadOnly
+}
+
+/// The MySQL parameter that refuses writes from every user without SUPER.
+const READ_ONLY: &str = "read_only";
+
+fn is_on(v: Option<&str>) -> bool {
+    matches!(v, Some("1" | "ON" | "on" | "true" | "TRUE"))
 }
 fn default_reach() -> Duration {
     Duration::from_secs(15)
@@ -43,9 +67,6 @@ pub struct FencePrimary {
     pub role: Role,
     #[serde(default = "default_method")]
     pub method: FenceMethod,
-    /// With `method: parameter_group`: a DB parameter group that sets `read_only = 1`.
-    #[serde(default)]
-    pub parameter_group: Option<String>,
     /// How long to try to reach the primary before declaring it unreachable.
     #[serde(default = "default_reach", with = "humantime_serde")]
     #[schemars(with = "String")]
@@ -76,11 +97,23 @@ impl FencePrimary {
         }
     }
 
-    fn fenced(&self, db: &DbInstance) -> bool {
+    /// Whether `db` takes no writes now, by this step's method. A stopped instance takes
+    /// none, whatever the method.
+    async fn fenced(&self, cx: &StepCx, db: &DbInstance) -> Result<bool, StepError> {
+        if matches!(db.status.as_str(), "stopped" | "stopping") {
+            return Ok(true);
+        }
         match self.method {
-            FenceMethod::Stop => matches!(db.status.as_str(), "stopped" | "stopping"),
-            // The parameter group is not in our DbInstance view; a modify is cheap and idempotent.
-            FenceMethod::ParameterGroup => false,
+            FenceMethod::Stop => Ok(false),
+            FenceMethod::ReadOnly => {
+                let Some(group) = &db.parameter_group else {
+                    return Ok(false);
+                };
+                let rds = cx.aws.rds(cx.env.region_of(self.role)).await;
+                let value = rds.parameter(group, READ_ONLY).await?;
+                Ok(is_on(value.as_deref())
+                    && db.parameter_apply_status.as_deref() == Some("in-sync"))
+            }
         }
     }
 }
@@ -89,18 +122,33 @@ impl FencePrimary {
 impl Step for FencePrimary {
     async fn observe(&self, cx: &StepCx) -> Result<Observation, StepError> {
         Ok(match self.reach(cx).await? {
-            Reach::Up(db) if self.fenced(&db) => Observation::new(
+            Reach::Up(db) if self.fenced(cx, &db).await? => Observation::new(
                 Satisfied::Done,
-                format!("{} is {}", db.id, db.status),
+                format!("{} is {} and takes no writes", db.id, db.status),
                 "nothing: already fenced",
             )
-            .with_result(json!({"fenced": true, "instance_id": db.id})),
-            Reach::Up(db) => Observation::new(
-                Satisfied::NotDone,
-                format!("{} is {} and may take writes", db.id, db.status),
-                format!("fence {} ({:?})", db.id, self.method),
-            )
-            .with_prior(json!({"status": db.status})),
+            .with_result(json!({"fenced": true, "instance_id": db.id, "method": self.method.name()})),
+            Reach::Up(db) => {
+                let read_only = match (&db.parameter_group, self.method) {
+                    (Some(g), FenceMethod::ReadOnly) => cx
+                        .aws
+                        .rds(cx.env.region_of(self.role))
+                        .await
+                        .parameter(g, READ_ONLY)
+                        .await?,
+                    _ => None,
+                };
+                Observation::new(
+                    Satisfied::NotDone,
+                    format!("{} is {} and may take writes", db.id, db.status),
+                    format!("fence {} ({})", db.id, self.method.name()),
+                )
+                .with_prior(json!({
+                    "status": db.status,
+                    "parameter_group": db.parameter_group,
+                    "read_only": read_only,
+                }))
+            }
             Reach::Unreachable(why) => Observation::new(
                 Satisfied::NotDone,
                 format!("primary unreachable: {why}"),
@@ -130,31 +178,49 @@ impl Step for FencePrimary {
         };
         let region = cx.env.region_of(self.role).to_string();
         let rds = cx.aws.rds(&region).await;
-        match self.method {
-            FenceMethod::Stop if self.fenced(&db) => {}
-            FenceMethod::Stop => {
-                cx.note(&format!("stopping {} so it takes no writes", db.id));
-                rds.stop(&db.id).await?;
-            }
-            FenceMethod::ParameterGroup => {
-                let group = self.parameter_group.as_deref().ok_or_else(|| {
-                    StepError::permanent("method parameter_group needs `parameter_group`")
-                })?;
-                rds.set_parameter_group(&db.id, group).await?;
+        if !self.fenced(cx, &db).await? {
+            match self.method {
+                FenceMethod::Stop => {
+                    cx.note(&format!("stopping {} so it takes no writes", db.id));
+                    rds.stop(&db.id).await?;
+                }
+                FenceMethod::ReadOnly => {
+                    let group = db
+                        .parameter_group
+                        .as_deref()
+                        .filter(|g| !g.starts_with("default."))
+                        .ok_or_else(|| {
+                            StepError::permanent(format!(
+                                "{} uses {}, which cannot be changed: give the instance a DB parameter group of its own \
+                                 (ModifyDBInstance, applied at its next reboot) so drctl can set read_only in it",
+                                db.id,
+                                db.parameter_group.as_deref().unwrap_or("no parameter group")
+                            ))
+                        })?;
+                    cx.note(&format!("setting read_only = 1 in {group} ({})", db.id));
+                    rds.set_parameter(group, READ_ONLY, "1").await?;
+                }
             }
         }
-        Ok(
-            json!({"fenced": true, "instance_id": db.id, "method": format!("{:?}", self.method).to_lowercase()}),
-        )
+        Ok(json!({
+            "fenced": true,
+            "instance_id": db.id,
+            "method": self.method.name(),
+            "parameter_group": db.parameter_group,
+        }))
     }
 
     async fn verify(&self, cx: &StepCx, result: &Value) -> Result<(), StepError> {
-        if result["fenced"] != json!(true) || self.method != FenceMethod::Stop {
+        if result["fenced"] != json!(true) {
             return Ok(());
         }
-        cx.poll("the old primary to stop", self.poll_interval, || async {
+        let what = match self.method {
+            FenceMethod::Stop => "the old primary to stop",
+            FenceMethod::ReadOnly => "RDS to report read_only in effect on the old primary",
+        };
+        cx.poll(what, self.poll_interval, || async {
             Ok(match self.reach(cx).await? {
-                Reach::Up(db) => self.fenced(&db).then_some(()),
+                Reach::Up(db) => self.fenced(cx, &db).await?.then_some(()),
                 // It went dark after we stopped it: nothing more to wait for.
                 Reach::Unreachable(_) => Some(()),
             })
@@ -162,15 +228,30 @@ impl Step for FencePrimary {
         .await
     }
 
-    async fn undo(&self, cx: &StepCx, _prior: &Value, result: &Value) -> Result<(), StepError> {
-        if result["fenced"] != json!(true) || self.method != FenceMethod::Stop {
+    async fn undo(&self, cx: &StepCx, prior: &Value, result: &Value) -> Result<(), StepError> {
+        // A fence skipped for an unreachable primary changed nothing. `result` is Null when
+        // drctl died before journaling it: undo from what `prior` says was there.
+        if result["fenced"] == json!(false) || prior.get("unreachable").is_some() {
             return Ok(());
         }
         let db = database(&cx.env, self.role)?;
         let rds = cx.aws.rds(cx.env.region_of(self.role)).await;
-        let cur = rds.describe(&db.instance_id).await?;
-        if cur.status == "stopped" {
-            rds.start(&db.instance_id).await?;
+        match self.method {
+            FenceMethod::Stop => {
+                let cur = rds.describe(&db.instance_id).await?;
+                if cur.status == "stopped" {
+                    rds.start(&db.instance_id).await?;
+                }
+            }
+            FenceMethod::ReadOnly => {
+                let Some(group) = prior["parameter_group"].as_str() else {
+                    return Ok(());
+                };
+                let was = prior["read_only"].as_str().unwrap_or("0");
+                if !is_on(Some(was)) {
+                    rds.set_parameter(group, READ_ONLY, was).await?;
+                }
+            }
         }
         Ok(())
     }
@@ -188,11 +269,6 @@ impl Step for FencePrimary {
                 env.region_of(self.role)
             )));
         }
-        if self.method == FenceMethod::ParameterGroup && self.parameter_group.is_none() {
-            p.push(problem(
-                "method parameter_group needs `parameter_group` (a group with read_only = 1)",
-            ));
-        }
         p
     }
 
@@ -209,16 +285,17 @@ impl Step for FencePrimary {
                 ("rds:StopDBInstance", a.clone()),
                 ("rds:StartDBInstance", a),
             ]),
-            FenceMethod::ParameterGroup => {
-                v.push(("rds:ModifyDBInstance", a));
-                v.push((
-                    "rds:ModifyDBInstance",
-                    arn(
-                        "rds",
-                        region,
-                        &format!("pg:{}", self.parameter_group.as_deref().unwrap_or("*")),
-                    ),
-                ));
+            FenceMethod::ReadOnly => {
+                // The instance's own group, as the environment names it (else any group).
+                let group = env
+                    .resources(self.role)
+                    .database
+                    .as_ref()
+                    .and_then(|d| d.parameter_group.clone())
+                    .unwrap_or_else(|| "*".into());
+                let pg = arn("rds", region, &format!("pg:{group}"));
+                v.push(("rds:DescribeDBParameters", pg.clone()));
+                v.push(("rds:ModifyDBParameterGroup", pg));
             }
         }
         v
