@@ -19,3 +19,6 @@ pub const ROLLED_BACK: i32 = 6;
 pub const ROLLBACK_INCOMPLETE: i32 = 7;
 /// The operator declined a confirmation, or a mutating command had no TTY and no `--yes`.
 pub const DECLINED: i32 = 8;
+/// `drctl status`: the environment is not protected (failed over and not yet reprotected, no
+/// replica, or it could not be observed). Not an alarm by itself; 4 is.
+pub const UNPROTECTED: i32 = 9;

@@ -14,3 +14,4 @@ pub mod readiness;
 pub mod retry;
 pub mod run;
 pub mod steps;
+pub mod topology;

@@ -70,7 +70,8 @@ async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Command::Run { runbook, m } => cli::run::run(g, &runbook, &m).await,
         Command::Resume { run, m, rerun } => cli::run::resume(g, &run, &m, &rerun).await,
         Command::Rollback { run, to, m } => cli::run::rollback(g, &run, to.as_deref(), &m).await,
-        Command::Status { run } => cli::inspect::status(g, run.as_deref()).await,
+        Command::Status { run: None } => cli::env::status(g).await,
+        Command::Status { run: Some(run) } => cli::inspect::status(g, Some(&run)).await,
         Command::History { limit } => cli::inspect::history(g, limit).await,
         Command::Approve { run, step, comment } => {
             cli::inspect::approve(g, &run, &step, comment).await
@@ -84,8 +85,14 @@ async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
             region,
             runbook,
             dry_run,
+            mode,
             m,
-        } => cli::failover::failover(g, &region, runbook.as_deref(), dry_run, &m).await,
+        } => cli::failover::failover(g, &region, runbook.as_deref(), dry_run, mode, &m).await,
+        Command::Fence { m } => cli::env::fence(g, &m).await,
+        Command::Reprotect { dry_run, m } => cli::env::reprotect(g, dry_run, &m).await,
+        Command::Failback { region, dry_run, m } => {
+            cli::env::failback(g, &region, dry_run, &m).await
+        }
         Command::Check { timeout } => cli::check::check(g, timeout).await,
         Command::IamPolicy { runbook } => cli::iam::iam_policy(g, &runbook),
         Command::Completions { shell } => {

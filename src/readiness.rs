@@ -1,5 +1,6 @@
-//! Read-only views of the standby: the readiness checks behind `drctl check`, and the key
-//! state that says whether a failover has already happened. Every check is bounded by its
+//! Read-only views of the passive region (the one a failover would go to: the standby while
+//! the primary serves, the old primary after a failover): the readiness checks behind
+//! `drctl check`, and the key state that says whether a failover has already happened. Every check is bounded by its
 //! own timeout, so a hung region is a FAIL "timed out", never a hang.
 
 use std::future::Future;
@@ -8,27 +9,12 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::aws::ec2::{newest_image, ImageSource};
-use crate::aws::route53::{check_records, same_name};
+use crate::aws::route53::check_records;
 use crate::aws::Aws;
 use crate::config::env::{Environment, Role};
+use crate::topology::{other, Topology};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "UPPERCASE")]
-pub enum Status {
-    Pass,
-    Warn,
-    Fail,
-}
-
-impl std::fmt::Display for Status {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Status::Pass => "PASS",
-            Status::Warn => "WARN",
-            Status::Fail => "FAIL",
-        })
-    }
-}
+pub use crate::topology::Status;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Check {
@@ -46,10 +32,11 @@ fn check(name: &str, status: Status, reason: impl Into<String>) -> Check {
 }
 
 /// Run `f` within `limit`; an error or a timeout is a FAIL for `name`.
-async fn bounded<F>(name: &str, limit: Duration, f: F) -> Check
+async fn bounded<F>(name: String, limit: Duration, f: F) -> Check
 where
     F: Future<Output = Result<(Status, String), String>>,
 {
+    let name = name.as_str();
     match tokio::time::timeout(limit, f).await {
         Ok(Ok((s, r))) => check(name, s, r),
         Ok(Err(e)) => check(name, Status::Fail, e),
@@ -65,21 +52,32 @@ fn fmt_secs(s: f64) -> String {
     humantime::format_duration(Duration::from_secs(s.max(0.0) as u64)).to_string()
 }
 
-/// Every readiness check of the standby region, run concurrently, each within `limit`.
-pub async fn check_standby(
+/// Every readiness check of the `passive` region (the one a failover would go to), run
+/// concurrently, each within `limit`.
+pub async fn check_passive(
     aws: &dyn Aws,
     env: &Environment,
     http: &reqwest::Client,
     limit: Duration,
+    passive: Role,
 ) -> Vec<Check> {
-    let standby = env.region_of(Role::Standby).to_string();
-    let res = env.resources(Role::Standby);
+    let active = match passive {
+        Role::Standby => Role::Primary,
+        Role::Primary => Role::Standby,
+    };
+    let standby = env.region_of(passive).to_string();
+    let res = env.resources(passive);
+    let active_db = env
+        .resources(active)
+        .database
+        .as_ref()
+        .map(|d| d.instance_id.clone());
 
-    let replica = bounded("database replica", limit, async {
+    let replica = bounded("database replica".into(), limit, async {
         let db = res
             .database
             .as_ref()
-            .ok_or("no standby `database` in the environment")?;
+            .ok_or_else(|| format!("no {passive} `database` in the environment"))?;
         let d = match aws.rds(&standby).await.describe(&db.instance_id).await {
             Ok(d) => d,
             Err(e) if e.is_not_found() => {
@@ -94,8 +92,19 @@ pub async fn check_standby(
             Err(e) => return Err(e.to_string()),
         };
         let Some(src) = &d.replica_source else {
-            return Ok((Status::Fail, format!("{} exists but is not a read replica (it is a writer): the standby has no replication", d.id)));
+            return Ok((Status::Fail, format!("{} exists but is not a read replica (it is a writer): the {passive} region has no replication", d.id)));
         };
+        if let Some(a) = &active_db {
+            if !(src == a || src.ends_with(&format!(":db:{a}"))) {
+                return Ok((
+                    Status::Fail,
+                    format!(
+                        "{} replicates from {src}, not from the active writer {a}",
+                        d.id
+                    ),
+                ));
+            }
+        }
         if d.status != "available" {
             return Ok((
                 Status::Fail,
@@ -138,11 +147,11 @@ pub async fn check_standby(
         })
     });
 
-    let ami = bounded("standby AMI", limit, async {
+    let ami = bounded(format!("{passive} AMI"), limit, async {
         let vault = res
             .backup_vault
             .as_deref()
-            .ok_or("no standby `backup_vault` in the environment")?;
+            .ok_or_else(|| format!("no {passive} `backup_vault` in the environment"))?;
         let img = newest_image(aws, &standby, ImageSource::Vault(vault))
             .await
             .map_err(|e| e.to_string())?;
@@ -188,7 +197,7 @@ pub async fn check_standby(
             (
                 Status::Pass,
                 format!(
-                    "newest AMI {} ({age_s} old) is in every standby launch template",
+                    "newest AMI {} ({age_s} old) is in every {passive} launch template",
                     img.id
                 ),
             )
@@ -204,7 +213,7 @@ pub async fn check_standby(
         })
     });
 
-    let capacity = bounded("standby ASG capacity", limit, async {
+    let capacity = bounded(format!("{passive} ASG capacity"), limit, async {
         let a = aws.autoscaling(&standby).await;
         let mut short = vec![];
         let mut ok = vec![];
@@ -226,7 +235,7 @@ pub async fn check_standby(
         })
     });
 
-    let dns = bounded("Route 53 failover records", limit, async {
+    let dns = bounded("Route 53 failover records".into(), limit, async {
         let s = env
             .route53
             .as_ref()
@@ -236,7 +245,7 @@ pub async fn check_standby(
             .records(&s.public_zone_id, &s.record_name)
             .await
             .map_err(|e| e.to_string())?;
-        let (problems, _, _) = check_records(&recs, s, 60);
+        let problems = check_records(&recs, s, 60).problems;
         if !problems.is_empty() {
             return Ok((Status::Fail, problems.join("; ")));
         }
@@ -263,7 +272,7 @@ pub async fn check_standby(
         ))
     });
 
-    let cdn = bounded("CloudFront origin group", limit, async {
+    let cdn = bounded("CloudFront origin group".into(), limit, async {
         let c = env
             .cloudfront
             .as_ref()
@@ -291,18 +300,32 @@ pub async fn check_standby(
             (
                 Status::Fail,
                 format!(
-                    "group {} does not contain the standby origin {origin}",
+                    "group {} does not contain the {passive} origin {origin}",
                     g.group_id
                 ),
             )
         })
     });
 
-    let backup = bounded("backup copy to standby", limit, async {
+    let backup = bounded(format!("backup copy to {passive}"), limit, async {
         let b = env
             .backup
             .as_ref()
             .ok_or("no `backup` in the environment")?;
+        if passive == Role::Primary {
+            // The plan backs up the primary and copies to the standby; while the standby
+            // serves, new AMIs reach the old primary only by a copy back (`drctl reprotect`).
+            return Ok((
+                Status::Warn,
+                format!(
+                    "backup plan {} copies from {} to {}: while {} serves, copy AMIs back with `drctl reprotect` or a plan there",
+                    b.plan_id,
+                    env.region_of(Role::Primary),
+                    env.region_of(Role::Standby),
+                    env.region_of(Role::Standby)
+                ),
+            ));
+        }
         let primary = env.region_of(Role::Primary);
         let bk = aws.backup(primary).await;
         let dests = bk
@@ -337,7 +360,7 @@ pub async fn check_standby(
         })
     });
 
-    let alb = bounded("standby ALB answers", limit, async {
+    let alb = bounded(format!("{passive} ALB answers"), limit, async {
         let mut parts = vec![];
         let mut bad = vec![];
         for (name, a) in &res.albs {
@@ -360,7 +383,10 @@ pub async fn check_standby(
         Ok(if !bad.is_empty() {
             (Status::Fail, bad.join(", "))
         } else if parts.is_empty() {
-            (Status::Warn, "no standby ALB has a `url` to probe".into())
+            (
+                Status::Warn,
+                format!("no {passive} ALB has a `url` to probe"),
+            )
         } else {
             (Status::Pass, parts.join(", "))
         })
@@ -370,94 +396,52 @@ pub async fn check_standby(
     vec![a, b, c, d, e, f, g]
 }
 
-/// The three facts that say production already runs in the standby region.
-#[derive(Debug, Clone, Serialize)]
-pub struct FailoverState {
-    pub database_writer: Result<bool, String>,
-    pub cloudfront_prefers_standby: Result<bool, String>,
-    pub dns_answers_standby: Result<bool, String>,
-}
-
-impl FailoverState {
-    pub fn done(&self) -> bool {
-        matches!(
-            (
-                &self.database_writer,
-                &self.cloudfront_prefers_standby,
-                &self.dns_answers_standby
-            ),
-            (Ok(true), Ok(true), Ok(true))
-        )
-    }
-}
-
-async fn within<T>(
+/// `drctl check`: what the environment's state says (an unfenced old writer, split brain,
+/// unprotected), then the readiness of whichever region is passive now: the standby while the
+/// primary serves, the old primary after a failover. A check that fails only because a region
+/// the topology found unreachable did not answer is a WARN with that reason, not a verdict on
+/// the passive region's readiness.
+pub async fn check_environment(
+    aws: &dyn Aws,
+    env: &Environment,
+    http: &reqwest::Client,
     limit: Duration,
-    f: impl Future<Output = Result<T, String>>,
-) -> Result<T, String> {
-    tokio::time::timeout(limit, f).await.unwrap_or_else(|_| {
-        Err(format!(
-            "timed out after {}",
-            humantime::format_duration(limit)
-        ))
-    })
-}
-
-/// Observe the key failover state, read-only, each part within `limit`.
-pub async fn failover_state(aws: &dyn Aws, env: &Environment, limit: Duration) -> FailoverState {
-    let standby = env.region_of(Role::Standby).to_string();
-    let db = within(limit, async {
-        let db = env
-            .resources(Role::Standby)
-            .database
-            .as_ref()
-            .ok_or("no standby database")?;
-        let d = aws
-            .rds(&standby)
-            .await
-            .describe(&db.instance_id)
-            .await
-            .map_err(|e| e.to_string())?;
-        Ok(d.is_available_writer())
-    });
-    let cdn = within(limit, async {
-        let c = env.cloudfront.as_ref().ok_or("no cloudfront")?;
-        let origin = c.origins.get(&standby).ok_or("no standby origin")?;
-        let g = aws
-            .cloudfront()
-            .await
-            .origin_group(&c.distribution_id, &c.origin_group_id)
-            .await
-            .map_err(|e| e.to_string())?;
-        Ok(g.members.first() == Some(origin))
-    });
-    let dns = within(limit, async {
-        let s = env.route53.as_ref().ok_or("no route53")?;
-        let r53 = aws.route53().await;
-        let recs = r53
-            .records(&s.public_zone_id, &s.record_name)
-            .await
-            .map_err(|e| e.to_string())?;
-        let secondary = recs
-            .iter()
-            .find(|r| r.failover.as_deref() == Some("SECONDARY"))
-            .ok_or("no SECONDARY record")?;
-        let want = secondary
-            .alias_dns_name
-            .clone()
-            .or_else(|| secondary.values.first().cloned())
-            .ok_or("SECONDARY record has no target")?;
-        let answer = r53
-            .answer(&s.public_zone_id, &s.record_name, &secondary.rtype)
-            .await
-            .map_err(|e| e.to_string())?;
-        Ok(answer.iter().any(|a| same_name(a, &want)))
-    });
-    let (database_writer, cloudfront_prefers_standby, dns_answers_standby) =
-        tokio::join!(db, cdn, dns);
-    FailoverState {
-        database_writer,
-        cloudfront_prefers_standby,
-        dns_answers_standby,
+    t: &Topology,
+) -> Vec<Check> {
+    let passive = t.active_role().map(other).unwrap_or(Role::Standby);
+    let mut out: Vec<Check> = t
+        .findings
+        .iter()
+        .map(|f| check("environment", f.status, f.text.clone()))
+        .collect();
+    if out.is_empty() {
+        out.push(check(
+            "environment",
+            Status::Pass,
+            format!(
+                "{}{}",
+                t.phase,
+                t.active
+                    .as_ref()
+                    .map(|a| format!(", production in {a}"))
+                    .unwrap_or_default()
+            ),
+        ));
     }
+    let dark: Vec<&str> = [&t.primary, &t.standby]
+        .into_iter()
+        .filter(|v| !v.reachable)
+        .map(|v| v.region.as_str())
+        .collect();
+    for mut c in check_passive(aws, env, http, limit, passive).await {
+        let unanswered = ["timed out", "no answer", "not delivered", "unreachable"]
+            .iter()
+            .any(|w| c.reason.contains(w));
+        if c.status == Status::Fail && unanswered && !dark.is_empty() {
+            c.status = Status::Warn;
+            c.reason = format!("{} unreachable: {}", dark.join(", "), c.reason);
+        }
+        out.push(c);
+    }
+    out
 }

@@ -46,6 +46,7 @@ FAILOVER_RUNBOOK = os.path.normpath(os.path.join(os.path.dirname(__file__), ".."
                                                  "warm-standby-failover.yaml"))
 SIZES = {PRIMARY: {"min": 1, "desired": 2, "max": 4}, STANDBY: {"min": 1, "desired": 1, "max": 4}}
 PRODUCTION_SIZE = 2
+WARM_SIZE = SIZES[STANDBY]["desired"]
 ROLE_ARN = "arn:aws:iam::123456789012:role/service-role/AWSBackupDefaultServiceRole"
 PRIVATE_ZONE = f"{APP}.internal."
 DB_RECORD = f"db.{PRIVATE_ZONE}"
@@ -347,7 +348,7 @@ def drctl_config(t: dict) -> dict:
             "albs": {tier: {"arn": a["arn"], "dns_name": a["dns_name"], "target_group_arn": a["target_group_arn"],
                             "url": a["url"]} for tier, a in reg["albs"].items()},
             "asgs": {tier: {"name": g["name"], "launch_template_id": g["launch_template_id"],
-                            "production_size": PRODUCTION_SIZE, "max_size": g["max_size"]}
+                            "production_size": PRODUCTION_SIZE, "warm_size": WARM_SIZE, "max_size": g["max_size"]}
                      for tier, g in reg["asgs"].items()},
             "database": {"instance_id": reg["database"]["instance_id"],
                          "private_zone_id": reg["database"]["private_zone_id"],
@@ -377,7 +378,7 @@ def drctl_config(t: dict) -> dict:
         "cloudfront": {"distribution_id": t["cloudfront"]["distribution_id"],
                        "origin_group_id": t["cloudfront"]["origin_group_id"],
                        "origins": dict(t["cloudfront"]["origins"]), "url": t["cloudfront"]["url"]},
-        "backup": {"plan_id": t["backup"]["plan_id"]},
+        "backup": {"plan_id": t["backup"]["plan_id"], "iam_role_arn": ROLE_ARN},
         "targets": {"rto": "15m", "rpo": "5m", "max_ami_age": "7d"},
         "probes": {"interval": "1s", "timeout": "800ms", "jitter": "100ms", "failure_threshold": 3,
                    "recovery_threshold": 2, "max_in_flight": 4096, "targets": probes,

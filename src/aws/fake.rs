@@ -20,8 +20,8 @@ use super::cloudfront::{CloudFrontApi, OriginGroup};
 use super::cloudwatch::CloudWatchApi;
 use super::ec2::{Ec2Api, Image, LaunchTemplate};
 use super::elbv2::{Elbv2Api, TargetHealth};
-use super::rds::{DbInstance, RdsApi};
-use super::route53::{same_name, HealthCheck, Record, Route53Api};
+use super::rds::{DbInstance, NewReplica, RdsApi};
+use super::route53::{same_name, ChangeKind, HealthCheck, Record, Route53Api};
 use super::{Aws, AwsError, AwsResult, ErrorKind, GLOBAL_REGION};
 
 /// How many reads a change takes to settle (a promotion, a deployment, a copy job).
@@ -327,6 +327,7 @@ impl FakeAws {
                     replicas: vec![],
                     parameter_group: Some(format!("{id}-params")),
                     parameter_apply_status: Some("in-sync".into()),
+                    tags: BTreeMap::new(),
                 },
                 applying: 0,
                 pending: None,
@@ -638,29 +639,181 @@ impl RdsApi for Handle {
     }
 
     async fn parameter(&self, group: &str, name: &str) -> AwsResult<Option<String>> {
-        self.f.enter("rds", "DescribeDBParameters", &self.region, false).await?;
+        self.f
+            .enter("rds", "DescribeDBParameters", &self.region, false)
+            .await?;
         match self.f.world().parameter_groups.get(&self.key(group)) {
             Some(g) => Ok(g.get(name).cloned()),
-            None => self.not_found("rds", "DescribeDBParameters", format!("no DB parameter group {group}")),
+            None => self.not_found(
+                "rds",
+                "DescribeDBParameters",
+                format!("no DB parameter group {group}"),
+            ),
         }
     }
 
     async fn set_parameter(&self, group: &str, name: &str, value: &str) -> AwsResult<()> {
-        self.f.enter("rds", "ModifyDBParameterGroup", &self.region, true).await?;
+        self.f
+            .enter("rds", "ModifyDBParameterGroup", &self.region, true)
+            .await?;
         let mut w = self.f.world();
         if group.starts_with("default.") {
-            return self.refuse("rds", "ModifyDBParameterGroup", "InvalidDBParameterGroupState", ErrorKind::Other,
-                format!("default parameter group {group} cannot be modified"));
+            return self.refuse(
+                "rds",
+                "ModifyDBParameterGroup",
+                "InvalidDBParameterGroupState",
+                ErrorKind::Other,
+                format!("default parameter group {group} cannot be modified"),
+            );
         }
         let Some(g) = w.parameter_groups.get_mut(&self.key(group)) else {
-            return self.not_found("rds", "ModifyDBParameterGroup", format!("no DB parameter group {group}"));
+            return self.not_found(
+                "rds",
+                "ModifyDBParameterGroup",
+                format!("no DB parameter group {group}"),
+            );
         };
         g.insert(name.into(), value.into());
         for d in w.dbs.values_mut() {
-            if d.db.parameter_group.as_deref() == Some(group) && d.db.arn.contains(&format!(":{}:", self.region)) {
+            if d.db.parameter_group.as_deref() == Some(group)
+                && d.db.arn.contains(&format!(":{}:", self.region))
+            {
                 d.db.parameter_apply_status = Some("applying".into());
                 d.applying = SETTLE_READS;
             }
+        }
+        Ok(())
+    }
+
+    async fn instances(&self) -> AwsResult<Vec<DbInstance>> {
+        self.f
+            .enter("rds", "DescribeDBInstances", &self.region, false)
+            .await?;
+        let ids: Vec<String> = self
+            .f
+            .world()
+            .dbs
+            .keys()
+            .filter(|(r, _)| *r == self.region)
+            .map(|(_, id)| id.clone())
+            .collect();
+        let mut out = vec![];
+        for id in ids {
+            out.push(self.describe(&id).await?);
+        }
+        Ok(out)
+    }
+
+    async fn create_read_replica(&self, r: &NewReplica<'_>) -> AwsResult<()> {
+        self.f
+            .enter("rds", "CreateDBInstanceReadReplica", &self.region, true)
+            .await?;
+        let source = self
+            .f
+            .world()
+            .dbs
+            .values()
+            .find(|d| d.db.arn == r.source_arn)
+            .map(|d| d.db.clone());
+        let Some(src) = source else {
+            return self.not_found(
+                "rds",
+                "CreateDBInstanceReadReplica",
+                format!("no DB instance {}", r.source_arn),
+            );
+        };
+        if self.f.world().dbs.contains_key(&self.key(r.id)) {
+            return self.refuse(
+                "rds",
+                "CreateDBInstanceReadReplica",
+                "DBInstanceAlreadyExists",
+                ErrorKind::Conflict,
+                format!("{} already exists", r.id),
+            );
+        }
+        if src.status != "available" || src.replica_source.is_some() {
+            return self.refuse(
+                "rds",
+                "CreateDBInstanceReadReplica",
+                "InvalidDBInstanceState",
+                ErrorKind::Conflict,
+                format!("source {} is {} or a replica", src.id, src.status),
+            );
+        }
+        self.f
+            .add_db(&self.region, r.id, Some(r.source_arn), Some(0.0));
+        let mut w = self.f.world();
+        let d = w.dbs.get_mut(&self.key(r.id)).expect("just added");
+        d.db.status = "creating".into();
+        d.pending = Some((SETTLE_READS, "available".into(), false));
+        d.db.tags = r.tags.iter().cloned().collect();
+        if let Some(g) = r.parameter_group {
+            d.db.parameter_group = Some(g.into());
+        }
+        Ok(())
+    }
+
+    async fn rename(&self, id: &str, new_id: &str) -> AwsResult<()> {
+        self.f
+            .enter("rds", "ModifyDBInstance", &self.region, true)
+            .await?;
+        let mut w = self.f.world();
+        let Some(mut d) = w.dbs.remove(&self.key(id)) else {
+            return self.not_found("rds", "ModifyDBInstance", format!("no DB instance {id}"));
+        };
+        if d.db.status != "available" {
+            let status = d.db.status.clone();
+            w.dbs.insert(self.key(id), d);
+            return self.refuse(
+                "rds",
+                "ModifyDBInstance",
+                "InvalidDBInstanceState",
+                ErrorKind::Conflict,
+                format!("{id} is {status}, not available"),
+            );
+        }
+        let old_arn = d.db.arn.clone();
+        d.db.id = new_id.into();
+        d.db.arn = old_arn.replace(&format!(":db:{id}"), &format!(":db:{new_id}"));
+        let new_arn = d.db.arn.clone();
+        w.dbs.insert(self.key(new_id), d);
+        for other in w.dbs.values_mut() {
+            for r in other.db.replicas.iter_mut() {
+                if *r == old_arn {
+                    *r = new_arn.clone();
+                }
+            }
+            if other.db.replica_source.as_deref() == Some(old_arn.as_str()) {
+                other.db.replica_source = Some(new_arn.clone());
+            }
+        }
+        Ok(())
+    }
+
+    async fn add_tags(&self, arn: &str, tags: &[(String, String)]) -> AwsResult<()> {
+        self.f
+            .enter("rds", "AddTagsToResource", &self.region, true)
+            .await?;
+        let mut w = self.f.world();
+        match w.dbs.values_mut().find(|d| d.db.arn == arn) {
+            Some(d) => {
+                d.db.tags.extend(tags.iter().cloned());
+                Ok(())
+            }
+            None => self.not_found("rds", "AddTagsToResource", format!("no resource {arn}")),
+        }
+    }
+
+    async fn delete(&self, id: &str) -> AwsResult<()> {
+        self.f
+            .enter("rds", "DeleteDBInstance", &self.region, true)
+            .await?;
+        let mut w = self.f.world();
+        let Some(d) = w.dbs.remove(&self.key(id)) else {
+            return self.not_found("rds", "DeleteDBInstance", format!("no DB instance {id}"));
+        };
+        for other in w.dbs.values_mut() {
+            other.db.replicas.retain(|r| r != &d.db.arn);
         }
         Ok(())
     }
@@ -747,6 +900,68 @@ impl Route53Api for Handle {
                 format!("record {} {} not found as given", rec.name, rec.rtype),
             );
         }
+        let id = w.id("C");
+        w.changes.insert(id.clone(), SETTLE_READS);
+        Ok(format!("/change/{id}"))
+    }
+
+    async fn change_batch(
+        &self,
+        zone_id: &str,
+        changes: &[(ChangeKind, Record)],
+        _comment: &str,
+    ) -> AwsResult<String> {
+        self.f
+            .enter("route53", "ChangeResourceRecordSets", &self.region, true)
+            .await?;
+        let mut w = self.f.world();
+        // All or nothing, as Route 53 applies a batch.
+        let mut recs = w.zones.get(zone(zone_id)).cloned().unwrap_or_default();
+        let same = |a: &Record, b: &Record| {
+            same_name(&a.name, &b.name)
+                && a.rtype.eq_ignore_ascii_case(&b.rtype)
+                && a.set_identifier == b.set_identifier
+        };
+        for (kind, rec) in changes {
+            match kind {
+                ChangeKind::Delete => {
+                    let before = recs.len();
+                    recs.retain(|r| r != rec);
+                    if recs.len() == before {
+                        return self.refuse(
+                            "route53",
+                            "ChangeResourceRecordSets",
+                            "InvalidChangeBatch",
+                            ErrorKind::Other,
+                            format!(
+                                "Tried to delete resource record set {} {} but it was not found",
+                                rec.name, rec.rtype
+                            ),
+                        );
+                    }
+                }
+                ChangeKind::Create => {
+                    if recs.iter().any(|r| same(r, rec)) {
+                        return self.refuse(
+                            "route53",
+                            "ChangeResourceRecordSets",
+                            "InvalidChangeBatch",
+                            ErrorKind::Other,
+                            format!(
+                                "Tried to create resource record set {} {} but it already exists",
+                                rec.name, rec.rtype
+                            ),
+                        );
+                    }
+                    recs.push(rec.clone());
+                }
+                ChangeKind::Upsert => {
+                    recs.retain(|r| !same(r, rec));
+                    recs.push(rec.clone());
+                }
+            }
+        }
+        w.zones.insert(zone(zone_id).into(), recs);
         let id = w.id("C");
         w.changes.insert(id.clone(), SETTLE_READS);
         Ok(format!("/change/{id}"))

@@ -1,5 +1,7 @@
 //! RDS: the instances drctl promotes and fences, in drctl's own types.
 
+use std::collections::BTreeMap;
+
 use async_trait::async_trait;
 
 use super::{sdk_err, AwsError, AwsResult, ErrorKind};
@@ -26,6 +28,24 @@ pub struct DbInstance {
     /// `applying`, `pending-reboot`).
     pub parameter_group: Option<String>,
     pub parameter_apply_status: Option<String>,
+    pub tags: BTreeMap<String, String>,
+}
+
+/// Tags drctl puts on an instance it retired (renamed and stopped to make way for a new
+/// replica): which id it had, which run retired it, and when.
+pub const RETIRED_FROM: &str = "drctl:retired-from";
+pub const RETIRED_BY: &str = "drctl:retired-by";
+pub const RETIRED_AT: &str = "drctl:retired-at";
+
+/// A cross-region read replica to create (CreateDBInstanceReadReplica, issued in the
+/// replica's region).
+#[derive(Debug, Clone)]
+pub struct NewReplica<'a> {
+    pub id: &'a str,
+    /// The source's ARN (it lives in another region).
+    pub source_arn: &'a str,
+    pub parameter_group: Option<&'a str>,
+    pub tags: &'a [(String, String)],
 }
 
 impl DbInstance {
@@ -52,6 +72,51 @@ pub trait RdsApi: Send + Sync {
     /// Set a dynamic parameter in a DB parameter group, applied at once to every instance
     /// that uses the group (ModifyDBParameterGroup, ApplyMethod immediate: no reboot).
     async fn set_parameter(&self, group: &str, name: &str, value: &str) -> AwsResult<()>;
+    /// Every instance in the region.
+    async fn instances(&self) -> AwsResult<Vec<DbInstance>>;
+    /// Start creating a read replica of an instance in another region.
+    async fn create_read_replica(&self, r: &NewReplica<'_>) -> AwsResult<()>;
+    /// Rename an instance at once (ModifyDBInstance NewDBInstanceIdentifier, ApplyImmediately).
+    async fn rename(&self, id: &str, new_id: &str) -> AwsResult<()>;
+    async fn add_tags(&self, arn: &str, tags: &[(String, String)]) -> AwsResult<()>;
+    /// Delete an instance without a final snapshot (a replica holds no data of its own).
+    async fn delete(&self, id: &str) -> AwsResult<()>;
+}
+
+fn instance(db: &aws_sdk_rds::types::DbInstance, id: &str) -> DbInstance {
+    DbInstance {
+        id: db.db_instance_identifier().unwrap_or(id).to_string(),
+        arn: db.db_instance_arn().unwrap_or_default().to_string(),
+        status: db.db_instance_status().unwrap_or("unknown").to_string(),
+        endpoint: db.endpoint().and_then(|e| e.address()).map(String::from),
+        port: db.endpoint().and_then(|e| e.port()),
+        replica_source: db
+            .read_replica_source_db_instance_identifier()
+            .filter(|s| !s.is_empty())
+            .map(String::from),
+        replicas: db.read_replica_db_instance_identifiers().to_vec(),
+        parameter_group: db
+            .db_parameter_groups()
+            .first()
+            .and_then(|g| g.db_parameter_group_name())
+            .map(String::from),
+        parameter_apply_status: db
+            .db_parameter_groups()
+            .first()
+            .and_then(|g| g.parameter_apply_status())
+            .map(String::from),
+        tags: db
+            .tag_list()
+            .iter()
+            .filter_map(|t| Some((t.key()?.to_string(), t.value().unwrap_or("").to_string())))
+            .collect(),
+    }
+}
+
+fn sdk_tags(tags: &[(String, String)]) -> Vec<aws_sdk_rds::types::Tag> {
+    tags.iter()
+        .map(|(k, v)| aws_sdk_rds::types::Tag::builder().key(k).value(v).build())
+        .collect()
 }
 
 #[async_trait]
@@ -73,28 +138,7 @@ impl RdsApi for SdkRds {
                 format!("no DB instance {id}"),
             )
         })?;
-        Ok(DbInstance {
-            id: db.db_instance_identifier().unwrap_or(id).to_string(),
-            arn: db.db_instance_arn().unwrap_or_default().to_string(),
-            status: db.db_instance_status().unwrap_or("unknown").to_string(),
-            endpoint: db.endpoint().and_then(|e| e.address()).map(String::from),
-            port: db.endpoint().and_then(|e| e.port()),
-            replica_source: db
-                .read_replica_source_db_instance_identifier()
-                .filter(|s| !s.is_empty())
-                .map(String::from),
-            replicas: db.read_replica_db_instance_identifiers().to_vec(),
-            parameter_group: db
-                .db_parameter_groups()
-                .first()
-                .and_then(|g| g.db_parameter_group_name())
-                .map(String::from),
-            parameter_apply_status: db
-                .db_parameter_groups()
-                .first()
-                .and_then(|g| g.parameter_apply_status())
-                .map(String::from),
-        })
+        Ok(instance(db, id))
     }
 
     async fn promote_read_replica(&self, id: &str) -> AwsResult<()> {
@@ -161,6 +205,63 @@ impl RdsApi for SdkRds {
             .send()
             .await
             .map_err(sdk_err!("rds", "ModifyDBParameterGroup", self.region))?;
+        Ok(())
+    }
+
+    async fn instances(&self) -> AwsResult<Vec<DbInstance>> {
+        let mut pages = self.c.describe_db_instances().into_paginator().send();
+        let mut out = vec![];
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(sdk_err!("rds", "DescribeDBInstances", self.region))?;
+            out.extend(page.db_instances().iter().map(|d| instance(d, "")));
+        }
+        Ok(out)
+    }
+
+    async fn create_read_replica(&self, r: &NewReplica<'_>) -> AwsResult<()> {
+        self.c
+            .create_db_instance_read_replica()
+            .db_instance_identifier(r.id)
+            .source_db_instance_identifier(r.source_arn)
+            .set_db_parameter_group_name(r.parameter_group.map(String::from))
+            .set_tags(Some(sdk_tags(r.tags)))
+            .send()
+            .await
+            .map_err(sdk_err!("rds", "CreateDBInstanceReadReplica", self.region))?;
+        Ok(())
+    }
+
+    async fn rename(&self, id: &str, new_id: &str) -> AwsResult<()> {
+        self.c
+            .modify_db_instance()
+            .db_instance_identifier(id)
+            .new_db_instance_identifier(new_id)
+            .apply_immediately(true)
+            .send()
+            .await
+            .map_err(sdk_err!("rds", "ModifyDBInstance", self.region))?;
+        Ok(())
+    }
+
+    async fn add_tags(&self, arn: &str, tags: &[(String, String)]) -> AwsResult<()> {
+        self.c
+            .add_tags_to_resource()
+            .resource_name(arn)
+            .set_tags(Some(sdk_tags(tags)))
+            .send()
+            .await
+            .map_err(sdk_err!("rds", "AddTagsToResource", self.region))?;
+        Ok(())
+    }
+
+    async fn delete(&self, id: &str) -> AwsResult<()> {
+        self.c
+            .delete_db_instance()
+            .db_instance_identifier(id)
+            .skip_final_snapshot(true)
+            .send()
+            .await
+            .map_err(sdk_err!("rds", "DeleteDBInstance", self.region))?;
         Ok(())
     }
 }

@@ -1,7 +1,8 @@
 //! Route 53: records, changes, health checks and the DNS answer, in drctl's own types.
 
 use aws_sdk_route53::types::{
-    Change, ChangeAction, ChangeBatch, ResourceRecord, ResourceRecordSet, RrType,
+    AliasTarget, Change, ChangeAction, ChangeBatch, ResourceRecord, ResourceRecordSet,
+    ResourceRecordSetFailover, RrType,
 };
 
 use async_trait::async_trait;
@@ -35,6 +36,20 @@ pub struct Record {
     /// Alias target DNS name (alias records have no TTL or values).
     #[serde(default)]
     pub alias_dns_name: Option<String>,
+    /// The alias target's hosted zone (an ALB's canonical zone).
+    #[serde(default)]
+    pub alias_zone_id: Option<String>,
+    /// For an alias: whether Route 53 also follows the target's own health.
+    #[serde(default)]
+    pub evaluate_target_health: Option<bool>,
+}
+
+/// What a change does to a record set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChangeKind {
+    Create,
+    Delete,
+    Upsert,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -45,45 +60,76 @@ pub struct HealthCheck {
     pub target: Option<String>,
 }
 
-/// The failover pair's problems (empty when well formed), and the PRIMARY and SECONDARY.
-pub fn check_records(
-    recs: &[Record],
-    s: &Route53Settings,
-    max_ttl: i64,
-) -> (Vec<String>, Option<Record>, Option<Record>) {
+/// The public record's failover pair, found by the environment's set identifiers whatever
+/// their roles now: in the original layout the primary region's record is PRIMARY (with the
+/// health check) and the standby's SECONDARY; a held failover swaps the roles (the standby's
+/// record PRIMARY without a health check, so Route 53 keeps answering it when the old primary
+/// recovers).
+#[derive(Debug, Clone, Default)]
+pub struct FailoverPair {
+    /// What is wrong with the pair (empty when well formed).
+    pub problems: Vec<String>,
+    /// The record of the primary region (`primary_set_identifier`).
+    pub primary: Option<Record>,
+    /// The record of the standby region (`secondary_set_identifier`).
+    pub standby: Option<Record>,
+}
+
+impl FailoverPair {
+    /// The standby's record is PRIMARY: a failover that holds.
+    pub fn held_on_standby(&self) -> bool {
+        self.standby.as_ref().and_then(|r| r.failover.as_deref()) == Some("PRIMARY")
+    }
+}
+
+/// Where a record points (alias target or first value), lower-case, without the final dot.
+pub fn target(r: &Record) -> Option<String> {
+    r.alias_dns_name
+        .clone()
+        .or_else(|| r.values.first().cloned())
+        .map(|v| v.trim_end_matches('.').to_ascii_lowercase())
+}
+
+/// Find and check the failover pair among `recs`.
+pub fn check_records(recs: &[Record], s: &Route53Settings, max_ttl: i64) -> FailoverPair {
     let mut problems = vec![];
-    let find = |set: &str, role: &str| {
+    let find = |set: &str| {
         recs.iter()
-            .find(|r| {
-                r.set_identifier.as_deref() == Some(set) && r.failover.as_deref() == Some(role)
-            })
+            .find(|r| r.set_identifier.as_deref() == Some(set))
             .cloned()
     };
-    let primary = find(&s.primary_set_identifier, "PRIMARY");
-    let secondary = find(&s.secondary_set_identifier, "SECONDARY");
-    if primary.is_none() {
-        problems.push(format!(
-            "no PRIMARY failover record `{}` for {}",
-            s.primary_set_identifier, s.record_name
-        ));
-    }
-    if secondary.is_none() {
-        problems.push(format!(
-            "no SECONDARY failover record `{}` for {}",
-            s.secondary_set_identifier, s.record_name
-        ));
-    }
-    if let Some(p) = &primary {
-        match &p.health_check_id {
-            None => problems.push("the PRIMARY record has no health check".into()),
-            Some(h) if h != &s.health_check_id => problems.push(format!(
-                "the PRIMARY record's health check is {h}, the environment names {}",
-                s.health_check_id
-            )),
-            _ => {}
+    let primary = find(&s.primary_set_identifier);
+    let standby = find(&s.secondary_set_identifier);
+    for (rec, set) in [
+        (&primary, &s.primary_set_identifier),
+        (&standby, &s.secondary_set_identifier),
+    ] {
+        if rec.is_none() {
+            problems.push(format!("no failover record `{set}` for {}", s.record_name));
         }
     }
-    for r in primary.iter().chain(secondary.iter()) {
+    if let (Some(p), Some(st)) = (&primary, &standby) {
+        match (p.failover.as_deref(), st.failover.as_deref()) {
+            (Some("PRIMARY"), Some("SECONDARY")) => match &p.health_check_id {
+                None => problems.push("the PRIMARY record has no health check".into()),
+                Some(h) if h != &s.health_check_id => problems.push(format!(
+                    "the PRIMARY record's health check is {h}, the environment names {}",
+                    s.health_check_id
+                )),
+                _ => {}
+            },
+            // Held on the standby: its record answers whatever the old primary's health.
+            (Some("SECONDARY"), Some("PRIMARY")) => {}
+            (a, b) => problems.push(format!(
+                "records `{}` and `{}` are {} and {}, not one PRIMARY and one SECONDARY",
+                s.primary_set_identifier,
+                s.secondary_set_identifier,
+                a.unwrap_or("not failover"),
+                b.unwrap_or("not failover")
+            )),
+        }
+    }
+    for r in primary.iter().chain(standby.iter()) {
         if let Some(t) = r.ttl.filter(|t| *t > max_ttl) {
             problems.push(format!(
                 "record {} TTL is {t}s, above {max_ttl}s: clients keep the old answer that long",
@@ -91,7 +137,11 @@ pub fn check_records(
             ));
         }
     }
-    (problems, primary, secondary)
+    FailoverPair {
+        problems,
+        primary,
+        standby,
+    }
 }
 
 /// Route 53 calls a check healthy while more than 18% of its checkers report success.
@@ -120,6 +170,13 @@ pub trait Route53Api: Send + Sync {
     async fn upsert(&self, zone_id: &str, rec: &Record, comment: &str) -> AwsResult<String>;
     /// DELETE a simple record exactly as it is. Returns the change id.
     async fn delete(&self, zone_id: &str, rec: &Record, comment: &str) -> AwsResult<String>;
+    /// Apply several changes in one batch, atomically: all or none. Returns the change id.
+    async fn change_batch(
+        &self,
+        zone_id: &str,
+        changes: &[(ChangeKind, Record)],
+        comment: &str,
+    ) -> AwsResult<String>;
     /// `PENDING` or `INSYNC`.
     async fn change_status(&self, change_id: &str) -> AwsResult<String>;
     async fn health_check(&self, id: &str) -> AwsResult<HealthCheck>;
@@ -132,67 +189,35 @@ pub trait Route53Api: Send + Sync {
     async fn answer(&self, zone_id: &str, name: &str, rtype: &str) -> AwsResult<Vec<String>>;
 }
 
-impl SdkRoute53 {
-    async fn change(
-        &self,
-        zone_id: &str,
-        action: ChangeAction,
-        rec: &Record,
-        comment: &str,
-    ) -> AwsResult<String> {
-        let local = |m: String| {
-            AwsError::local(
-                "route53",
-                "ChangeResourceRecordSets",
-                GLOBAL_REGION,
-                ErrorKind::Other,
-                m,
-            )
-        };
-        let rrs = ResourceRecordSet::builder()
-            .name(&rec.name)
-            .r#type(RrType::from(rec.rtype.as_str()))
-            .ttl(rec.ttl.unwrap_or(60))
-            .set_resource_records(Some(
-                rec.values
-                    .iter()
-                    .map(|v| {
-                        ResourceRecord::builder()
-                            .value(v)
-                            .build()
-                            .map_err(|e| local(e.to_string()))
-                    })
-                    .collect::<Result<Vec<_>, _>>()?,
-            ))
+fn record_set(rec: &Record) -> Result<ResourceRecordSet, String> {
+    let mut b = ResourceRecordSet::builder()
+        .name(&rec.name)
+        .r#type(RrType::from(rec.rtype.as_str()))
+        .set_set_identifier(rec.set_identifier.clone())
+        .set_failover(rec.failover.as_deref().map(ResourceRecordSetFailover::from))
+        .set_health_check_id(rec.health_check_id.clone());
+    if let Some(dns) = &rec.alias_dns_name {
+        let target = AliasTarget::builder()
+            .dns_name(dns)
+            .hosted_zone_id(rec.alias_zone_id.clone().unwrap_or_default())
+            .evaluate_target_health(rec.evaluate_target_health.unwrap_or(false))
             .build()
-            .map_err(|e| local(e.to_string()))?;
-        let change = Change::builder()
-            .action(action)
-            .resource_record_set(rrs)
-            .build()
-            .map_err(|e| local(e.to_string()))?;
-        let batch = ChangeBatch::builder()
-            .comment(comment)
-            .changes(change)
-            .build()
-            .map_err(|e| local(e.to_string()))?;
-        let out = self
-            .c
-            .change_resource_record_sets()
-            .hosted_zone_id(zone(zone_id))
-            .change_batch(batch)
-            .send()
-            .await
-            .map_err(sdk_err!(
-                "route53",
-                "ChangeResourceRecordSets",
-                GLOBAL_REGION
-            ))?;
-        Ok(out
-            .change_info()
-            .map(|c| c.id().to_string())
-            .unwrap_or_default())
+            .map_err(|e| e.to_string())?;
+        b = b.alias_target(target);
+    } else {
+        b = b.ttl(rec.ttl.unwrap_or(60)).set_resource_records(Some(
+            rec.values
+                .iter()
+                .map(|v| {
+                    ResourceRecord::builder()
+                        .value(v)
+                        .build()
+                        .map_err(|e| e.to_string())
+                })
+                .collect::<Result<Vec<_>, _>>()?,
+        ));
     }
+    b.build().map_err(|e| e.to_string())
 }
 
 #[async_trait]
@@ -226,6 +251,8 @@ impl Route53Api for SdkRoute53 {
                 alias_dns_name: r
                     .alias_target()
                     .map(|a| a.dns_name().trim_end_matches('.').to_string()),
+                alias_zone_id: r.alias_target().map(|a| a.hosted_zone_id().to_string()),
+                evaluate_target_health: r.alias_target().map(|a| a.evaluate_target_health()),
             })
             .collect())
     }
@@ -239,13 +266,60 @@ impl Route53Api for SdkRoute53 {
     }
 
     async fn upsert(&self, zone_id: &str, rec: &Record, comment: &str) -> AwsResult<String> {
-        self.change(zone_id, ChangeAction::Upsert, rec, comment)
+        self.change_batch(zone_id, &[(ChangeKind::Upsert, rec.clone())], comment)
             .await
     }
 
     async fn delete(&self, zone_id: &str, rec: &Record, comment: &str) -> AwsResult<String> {
-        self.change(zone_id, ChangeAction::Delete, rec, comment)
+        self.change_batch(zone_id, &[(ChangeKind::Delete, rec.clone())], comment)
             .await
+    }
+
+    async fn change_batch(
+        &self,
+        zone_id: &str,
+        changes: &[(ChangeKind, Record)],
+        comment: &str,
+    ) -> AwsResult<String> {
+        let local = |m: String| {
+            AwsError::local(
+                "route53",
+                "ChangeResourceRecordSets",
+                GLOBAL_REGION,
+                ErrorKind::Other,
+                m,
+            )
+        };
+        let mut batch = ChangeBatch::builder().comment(comment);
+        for (kind, rec) in changes {
+            let action = match kind {
+                ChangeKind::Create => ChangeAction::Create,
+                ChangeKind::Delete => ChangeAction::Delete,
+                ChangeKind::Upsert => ChangeAction::Upsert,
+            };
+            let change = Change::builder()
+                .action(action)
+                .resource_record_set(record_set(rec).map_err(local)?)
+                .build()
+                .map_err(|e| local(e.to_string()))?;
+            batch = batch.changes(change);
+        }
+        let out = self
+            .c
+            .change_resource_record_sets()
+            .hosted_zone_id(zone(zone_id))
+            .change_batch(batch.build().map_err(|e| local(e.to_string()))?)
+            .send()
+            .await
+            .map_err(sdk_err!(
+                "route53",
+                "ChangeResourceRecordSets",
+                GLOBAL_REGION
+            ))?;
+        Ok(out
+            .change_info()
+            .map(|c| c.id().to_string())
+            .unwrap_or_default())
     }
 
     async fn change_status(&self, change_id: &str) -> AwsResult<String> {

@@ -1,4 +1,5 @@
-//! `drctl check`: readiness of the standby region, read-only, as a PASS/WARN/FAIL table.
+//! `drctl check`: the environment's state, then the readiness of the region a failover would
+//! go to, read-only, as a PASS/WARN/FAIL table.
 
 use std::time::Duration;
 
@@ -6,42 +7,61 @@ use anyhow::Result;
 use serde_json::json;
 
 use drctl::exit;
-use drctl::readiness::{check_standby, Status};
+use drctl::readiness::{check_environment, Status};
+use drctl::run::roundtrip::observe;
 
-use super::render::table;
+use super::render::{status_word, table};
 use super::{Global, Output};
 
 pub async fn check(g: &Global, limit: Duration) -> Result<i32> {
     let (_, env) = g.load_env()?;
+    let ctx = g.context(g.state_dir(Some(&env)));
     let services = g.aws_source().services(&env);
-    let checks = check_standby(services.aws.as_ref(), &env, &services.http, limit).await;
+    let t = observe(&ctx, &env).await;
+    let checks = check_environment(services.aws.as_ref(), &env, &services.http, limit, &t).await;
     let failed = checks.iter().filter(|c| c.status == Status::Fail).count();
     let warned = checks.iter().filter(|c| c.status == Status::Warn).count();
+    let passive = t
+        .active_role()
+        .map(|r| env.region_of(drctl::topology::other(r)).to_string())
+        .unwrap_or_else(|| env.standby_region.clone());
     if g.output == Output::Json {
         println!(
             "{}",
-            serde_json::to_string_pretty(
-                &json!({"environment": env.name, "standby_region": env.standby_region, "checks": checks, "failed": failed, "warnings": warned})
-            )?
+            serde_json::to_string_pretty(&json!({
+                "environment": env.name, "phase": t.phase, "active_region": t.active,
+                "passive_region": passive, "standby_region": passive,
+                "checks": checks, "failed": failed, "warnings": warned,
+            }))?
         );
     } else {
         println!(
-            "Readiness of `{}`: standby {} (primary {})\n",
-            env.name, env.standby_region, env.primary_region
+            "Readiness of `{}`: {}; a failover would go to {passive}\n",
+            env.name, t.phase
         );
-        let mut t = table(&["status", "check", "reason"]);
+        let mut tb = table(&["status", "check", "reason"]);
         for c in &checks {
-            t.add_row(vec![c.status.to_string(), c.name.clone(), c.reason.clone()]);
+            tb.add_row(vec![
+                status_word(c.status),
+                c.name.clone(),
+                c.reason.clone(),
+            ]);
         }
-        println!("{t}");
+        println!("{tb}");
+        let region_fails = checks
+            .iter()
+            .filter(|c| c.status == Status::Fail && c.name != "environment")
+            .count();
         println!(
             "\n{} checks: {} pass, {warned} warn, {failed} fail{}",
             checks.len(),
             checks.len() - failed - warned,
-            if failed > 0 {
-                ": the standby is NOT ready to take production"
+            if region_fails > 0 {
+                format!(": {passive} is NOT ready to take production")
+            } else if failed > 0 {
+                ": the environment needs attention (see `drctl status`)".to_string()
             } else {
-                ""
+                String::new()
             }
         );
     }

@@ -1,70 +1,72 @@
-//! `drctl failover --region REGION`: confirm and run the warm-standby failover runbook, then a
-//! summary: each step's duration, RTO so far, the RPO estimate and what to check next. The
-//! region guard and the "already failed over" look are the library's preflight.
+//! `drctl failover --region REGION [--mode planned|unplanned]`: confirm and run the planned
+//! (switchover) or unplanned failover runbook, then a summary: each step's duration, RTO so
+//! far, the RPO estimate and what to check next. The region guard, the "already failed over"
+//! look and the choice of mode are the library's preflight.
 
 use anyhow::Result;
 use serde_json::json;
 
 use drctl::exit;
 use drctl::run::failover::{preflight, resolve_runbook, Preflight};
+use drctl::run::roundtrip::Mode;
 use drctl::run::summary::{RunSummary, StepResult};
-use drctl::run::NewRun;
 
 use super::render::{fmt_ms, table};
-use super::{Global, Mutating, Output};
+use super::{FailoverMode, Global, Mutating, Output};
 
 pub async fn failover(
     g: &Global,
     region: &str,
     runbook: Option<&str>,
     dry_run: bool,
+    mode: Option<FailoverMode>,
     m: &Mutating,
 ) -> Result<i32> {
-    let (env_src, env) = g.load_env()?;
+    let (_, env) = g.load_env()?;
     drctl::run::failover::check_region(&env, region)?;
-    let path = resolve_runbook(&g.env_file, runbook)?;
-    let (rb_src, rb) = drctl::run::load_runbook(&path, &env)?;
-    let run = NewRun::new(env_src, env, rb_src, rb);
+    let ctx = g.context(g.state_dir(Some(&env)));
+    let asked = mode.map(|m| match m {
+        FailoverMode::Planned => Mode::Planned,
+        FailoverMode::Unplanned => Mode::Unplanned,
+    });
+
+    // Observe first: a second failover must be a no-op that takes no lease and makes no run.
+    let (mode, why) = match preflight(&ctx, &env, region, asked).await? {
+        Preflight::AlreadyDone(t) if !dry_run => {
+            if g.output == Output::Json {
+                println!(
+                    "{}",
+                    json!({"type": "summary", "already_failed_over": true, "region": region, "environment": t})
+                );
+            } else {
+                println!(
+                    "already failed over to {region}: the environment is `{}` with production in {}. Nothing to do.\n  watch the app at {}",
+                    t.phase,
+                    t.active.as_deref().unwrap_or("?"),
+                    env.route53.as_ref().and_then(|r| r.public_url.clone()).unwrap_or_else(|| "its public name".into())
+                );
+                for n in &t.next {
+                    println!("  next: {n}");
+                }
+            }
+            return Ok(exit::OK);
+        }
+        Preflight::AlreadyDone(_) => (Mode::Unplanned, "already failed over".to_string()),
+        Preflight::Proceed { mode, why, .. } => (mode, why),
+    };
+    let path = resolve_runbook(&g.env_file, Some(runbook.unwrap_or(mode.runbook())))?;
+    let run = super::run::prepare(g, &path)?;
     if dry_run {
         eprintln!(
-            "failover to {region} with {} (dry run: nothing will be changed)",
+            "failover to {region}, {mode}: {why}\n  with {} (dry run: nothing will be changed)",
             path.display()
         );
         super::files::print_plan(g, &run).await?;
         return Ok(exit::OK);
     }
-    let ctx = g.context(g.state_dir(Some(&run.env)));
-
-    // Observe first: a second failover must be a no-op that takes no lease and makes no run.
-    let state = match preflight(&ctx, &run.env, region).await? {
-        Preflight::AlreadyDone(state) => {
-            if g.output == Output::Json {
-                println!(
-                    "{}",
-                    json!({"type": "summary", "already_failed_over": true, "region": region, "state": state})
-                );
-            } else {
-                println!(
-                    "already failed over to {region}: the standby database is the writer, CloudFront prefers the standby origin \
-                     and Route 53 answers with the standby. Nothing to do.\n  watch the app at {}",
-                    run.env.route53.as_ref().and_then(|r| r.public_url.clone()).unwrap_or_else(|| "its public name".into())
-                );
-            }
-            return Ok(exit::OK);
-        }
-        Preflight::Proceed(state) => state,
-    };
-    let show = |r: &Result<bool, String>| match r {
-        Ok(true) => "yes".to_string(),
-        Ok(false) => "no".to_string(),
-        Err(e) => format!("unknown ({e})"),
-    };
     eprintln!(
-        "failover to {region} with {}\n  now: standby database writer: {}; CloudFront prefers standby: {}; Route 53 answers standby: {}",
-        path.display(),
-        show(&state.database_writer),
-        show(&state.cloudfront_prefers_standby),
-        show(&state.dns_answers_standby)
+        "failover to {region}, {mode}: {why}\n  with {}",
+        path.display()
     );
     let s = super::run::start(g, &ctx, &run, m).await?;
     let code = super::run::finish(g, &s);
@@ -132,8 +134,8 @@ fn summary(g: &Global, s: &RunSummary, region: &str) {
         println!("WARNING {w}");
     }
     println!(
-        "Next: check the app from outside (its public name and CloudFront); keep the old primary fenced; \
-         details: drctl status {}",
+        "Next: check the app from outside (its public name and CloudFront); `drctl status` for the environment \
+         (an outstanding fence shows there); then `drctl reprotect`. Details: drctl status {}",
         s.run_id
     );
 }

@@ -35,8 +35,8 @@ fn phase_text(p: &RunPhase) -> String {
 pub async fn status(g: &Global, run: Option<&str>) -> Result<i32> {
     let store = FileJournalStore::new(&g.state_dir_lenient());
     let run = match run {
+        Some("latest") | None => latest(&store).await?,
         Some(r) => r.to_string(),
-        None => latest(&store).await?,
     };
     let (records, warnings) = store.read(&run).await?;
     let st = RunState::replay(&records)?;

@@ -2,6 +2,7 @@
 //! group of subcommands. The only place that knows about terminals and exit codes.
 
 pub mod check;
+pub mod env;
 pub mod failover;
 pub mod files;
 pub mod iam;
@@ -126,7 +127,9 @@ pub enum Command {
         #[command(flatten)]
         m: Mutating,
     },
-    /// Show a run (default: the latest): each step's state, times, approvals.
+    /// Without RUN: the environment as observed from AWS (phase, writer, DNS, CloudFront,
+    /// outstanding fences, what to do next); exit 0 protected, 4 dangerous, 9 unprotected.
+    /// With RUN (or `latest`): that run's steps, times and approvals.
     Status { run: Option<String> },
     /// List runs, newest last.
     History {
@@ -169,10 +172,41 @@ pub enum Command {
         /// Show the plan (what each step would change) and change nothing.
         #[arg(long)]
         dry_run: bool,
+        /// planned: fence first, promote at lag 0 (the primary answers); unplanned: the fence
+        /// on the side, never in the way (the primary is in trouble). Default: from what is seen.
+        #[arg(long, value_enum)]
+        mode: Option<FailoverMode>,
         #[command(flatten)]
         m: Mutating,
     },
-    /// Readiness of the standby region, read-only: PASS/WARN/FAIL per check (exit 4 on any FAIL).
+    /// Finish an outstanding fence: make the old primary's database read-only, now that its
+    /// region answers (after a failover that could not reach it). Not a failback.
+    Fence {
+        #[command(flatten)]
+        m: Mutating,
+    },
+    /// After a failover: a new replica of the current writer in the old primary region, the
+    /// old instance kept (renamed, stopped), AMIs copied back. Needs `failed-over`.
+    Reprotect {
+        /// Show the plan and change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        #[command(flatten)]
+        m: Mutating,
+    },
+    /// A planned return to the primary region (never automatic). Needs `reprotected`.
+    Failback {
+        /// The region to go back to (must be the environment's primary region).
+        #[arg(long)]
+        region: String,
+        /// Show the plan and change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        #[command(flatten)]
+        m: Mutating,
+    },
+    /// Readiness of the region a failover would go to (the standby, or the old primary after a
+    /// failover), read-only: PASS/WARN/FAIL per check (exit 4 on any FAIL).
     Check {
         /// Bound on each check.
         #[arg(long, default_value = "20s", value_parser = humantime::parse_duration)]
@@ -182,6 +216,12 @@ pub enum Command {
     IamPolicy { runbook: PathBuf },
     /// Print shell completions.
     Completions { shell: clap_complete::Shell },
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub enum FailoverMode {
+    Planned,
+    Unplanned,
 }
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]

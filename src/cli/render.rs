@@ -69,6 +69,14 @@ pub fn describe(e: &Event) -> Option<String> {
             measure: Measure::RpoSeconds,
             value,
         } => format!("{step}: RPO {value:.0}s (replica lag when promoted)"),
+        Event::Fence { step, fence } if fence.fenced => format!(
+            "{step}: {} in {} fenced ({})",
+            fence.instance_id, fence.region, fence.detail
+        ),
+        Event::Fence { step, fence } => format!(
+            "{step}: FENCE OUTSTANDING: {} in {} ({})",
+            fence.instance_id, fence.region, fence.detail
+        ),
         Event::Paused { reason } => format!("run paused: {reason}"),
         Event::RunFinished { status, message } => format!("run {status}: {message}"),
         Event::RollbackStarted { to, operator } => format!(
@@ -275,4 +283,35 @@ pub fn table(header: &[&str]) -> comfy_table::Table {
     t.set_content_arrangement(comfy_table::ContentArrangement::Dynamic);
     t.set_header(header.to_vec());
     t
+}
+
+/// Colour for stdout: only on a terminal, and never when NO_COLOR is set (no-color.org).
+fn colour() -> bool {
+    use std::io::IsTerminal;
+    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ON.get_or_init(|| {
+        std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && std::io::stdout().is_terminal()
+    })
+}
+
+/// `text` in bold red when `alarm` (and colour is on), else as it is.
+pub fn paint(text: &str, alarm: bool) -> String {
+    if alarm && colour() {
+        format!("\x1b[1;31m{text}\x1b[0m")
+    } else {
+        text.to_string()
+    }
+}
+
+/// A PASS/WARN/FAIL word in its colour.
+pub fn status_word(s: drctl::readiness::Status) -> String {
+    use drctl::readiness::Status;
+    if !colour() {
+        return s.to_string();
+    }
+    match s {
+        Status::Fail => format!("\x1b[1;31m{s}\x1b[0m"),
+        Status::Warn => format!("\x1b[33m{s}\x1b[0m"),
+        Status::Pass => format!("\x1b[32m{s}\x1b[0m"),
+    }
 }

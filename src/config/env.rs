@@ -105,6 +105,10 @@ pub struct Asg {
     pub launch_template_id: Option<String>,
     /// Desired capacity when this region serves production.
     pub production_size: u32,
+    /// Desired capacity while this region is the warm standby (default 1): what a failback
+    /// scales the region it leaves back down to.
+    #[serde(default = "defaults::warm_size")]
+    pub warm_size: u32,
     #[serde(default)]
     pub max_size: Option<u32>,
 }
@@ -156,6 +160,10 @@ pub struct CloudFrontSettings {
 #[serde(deny_unknown_fields)]
 pub struct BackupSettings {
     pub plan_id: String,
+    /// The IAM role AWS Backup assumes to copy recovery points between regions
+    /// (`${env.backup.iam_role_arn}` in runbooks).
+    #[serde(default)]
+    pub iam_role_arn: Option<String>,
 }
 
 /// Recovery objectives, used by `check`, drills and reports.
@@ -397,6 +405,9 @@ mod defaults {
     }
     pub fn secondary_id() -> String {
         "secondary".into()
+    }
+    pub fn warm_size() -> u32 {
+        1
     }
     pub fn rto() -> Duration {
         Duration::from_secs(15 * 60)

@@ -189,6 +189,7 @@ impl Engine {
                     measure,
                     value,
                 },
+                StepReport::Fence(fence) => Event::Fence { step, fence },
             })
             .await?;
         }

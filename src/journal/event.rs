@@ -55,6 +55,18 @@ pub enum Satisfied {
     Unknown,
 }
 
+/// The fate of one fence of one database.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FenceRecord {
+    pub region: String,
+    pub instance_id: String,
+    /// True: it takes no writes now. False: it could not be reached, and may take writes if
+    /// its region comes back (an outstanding fence).
+    pub fenced: bool,
+    /// Why it was not fenced, or how it was.
+    pub detail: String,
+}
+
 /// A number a step measured that summaries and reports need.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -165,6 +177,13 @@ pub enum Event {
         measure: Measure,
         value: f64,
     },
+    /// What a fence step did to a database: fenced it, or could not reach it. The latest of
+    /// these per instance, across the environment's runs, says whether a fence is outstanding.
+    Fence {
+        step: String,
+        #[serde(flatten)]
+        fence: FenceRecord,
+    },
     Paused {
         reason: String,
     },
@@ -211,6 +230,7 @@ impl Event {
             Event::CheckpointReached { .. } => "checkpoint_reached",
             Event::Warning { .. } => "warning",
             Event::Measured { .. } => "measured",
+            Event::Fence { .. } => "fence",
             Event::Paused { .. } => "paused",
             Event::RunFinished { .. } => "run_finished",
             Event::RollbackStarted { .. } => "rollback_started",

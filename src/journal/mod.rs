@@ -14,7 +14,7 @@ pub mod replay;
 
 use async_trait::async_trait;
 
-pub use event::{Event, Measure, Operator, Outcome, Record, RunStatus, Satisfied};
+pub use event::{Event, FenceRecord, Measure, Operator, Outcome, Record, RunStatus, Satisfied};
 pub use lease::{LeaseError, LeaseRecord, LeaseRequest, LeaseStore};
 pub use replay::{ReplayError, RunState, StepPhase};
 

@@ -343,6 +343,7 @@ impl RunState {
             } => {
                 self.measured.insert(*measure, (step.clone(), *value));
             }
+            Event::Fence { .. } => {}
             Event::Paused { reason } => match self.phase {
                 RunPhase::Running => {
                     self.phase = RunPhase::Paused {

@@ -1,19 +1,16 @@
 //! `drctl failover --region R`: the checks before a failover starts. The region must be the
 //! environment's standby; a failover already done is observed (read-only, bounded) and
-//! reported as such, without taking the lease or creating a run.
+//! reported as such, without taking the lease or creating a run; otherwise the mode (planned
+//! or unplanned) is chosen from what was observed, unless asked for.
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
+use super::roundtrip::{already_failed_over, choose_mode, observe, Mode};
 use super::{Context, RunError};
 use crate::config::Environment;
-use crate::readiness::{failover_state, FailoverState};
+use crate::topology::Topology;
 
-pub const DEFAULT_RUNBOOK: &str = "warm-standby-failover";
-
-/// How long the "already failed over?" look may take before we just run the (idempotent)
-/// runbook.
-const STATE_TIMEOUT: Duration = Duration::from_secs(15);
+pub const DEFAULT_RUNBOOK: &str = super::roundtrip::UNPLANNED_RUNBOOK;
 
 /// Refuse any region but the environment's standby, saying why.
 pub fn check_region(env: &Environment, region: &str) -> Result<(), RunError> {
@@ -37,24 +34,33 @@ pub fn check_region(env: &Environment, region: &str) -> Result<(), RunError> {
 /// What the preflight observed.
 pub enum Preflight {
     /// Production already runs in the standby region: nothing to do.
-    AlreadyDone(FailoverState),
-    /// Go ahead; here is what was seen (parts may be unknown).
-    Proceed(FailoverState),
+    AlreadyDone(Box<Topology>),
+    /// Go ahead in `mode`, for the reason given.
+    Proceed {
+        topology: Box<Topology>,
+        mode: Mode,
+        why: String,
+    },
 }
 
-/// The region guard, then a read-only look at whether the failover already happened.
+/// The region guard, then a read-only look at the environment: already failed over, or the
+/// mode to fail over in.
 pub async fn preflight(
     ctx: &Context,
     env: &Environment,
     region: &str,
+    asked: Option<Mode>,
 ) -> Result<Preflight, RunError> {
     check_region(env, region)?;
-    let aws = ctx.aws.aws(env);
-    let state = failover_state(aws.as_ref(), env, STATE_TIMEOUT).await;
-    Ok(if state.done() {
-        Preflight::AlreadyDone(state)
-    } else {
-        Preflight::Proceed(state)
+    let t = observe(ctx, env).await;
+    if already_failed_over(&t) {
+        return Ok(Preflight::AlreadyDone(Box::new(t)));
+    }
+    let (mode, why) = choose_mode(&t, asked);
+    Ok(Preflight::Proceed {
+        topology: Box::new(t),
+        mode,
+        why,
     })
 }
 

@@ -19,6 +19,7 @@ pub mod failover;
 mod lease;
 pub mod observe;
 mod resume;
+pub mod roundtrip;
 mod start;
 pub mod summary;
 pub mod watch;

@@ -1,5 +1,8 @@
-//! `asg.scale`: bring an Auto Scaling group to a size (default: the environment's
-//! `production_size`) and wait for that many InService instances. Undo restores the sizes.
+//! `asg.scale`: bring an Auto Scaling group to a size and wait for it. `size: production`
+//! (default) grows the group to the environment's `production_size` and never shrinks it;
+//! `size: warm` sets it to `warm_size` (a failback sending the region it leaves back to warm
+//! standby), and waits until no more than that many instances are in service. Undo restores
+//! the sizes.
 
 use std::time::Duration;
 
@@ -21,7 +24,10 @@ pub struct Scale {
     pub role: Role,
     /// The ASG by its name in drctl.yaml (`frontend`, `backend`).
     pub asg: String,
-    /// Desired capacity (default: the ASG's `production_size`).
+    /// Which of the environment's sizes to go to.
+    #[serde(default)]
+    pub size: Size,
+    /// Desired capacity (default: the ASG's size for `size`).
     #[serde(default)]
     pub desired: Option<u32>,
     /// Minimum size (default: the desired capacity, so the group cannot scale back in).
@@ -30,6 +36,16 @@ pub struct Scale {
     #[serde(default = "default_poll", with = "humantime_serde")]
     #[schemars(with = "String")]
     pub poll_interval: Duration,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Size {
+    /// Grow to `production_size` (never shrink).
+    #[default]
+    Production,
+    /// Set to `warm_size` exactly (the region stops serving production).
+    Warm,
 }
 
 impl Scale {
@@ -51,8 +67,20 @@ impl Scale {
     }
 
     fn sizes(&self, asg: &Asg) -> (i32, i32) {
-        let desired = self.desired.unwrap_or(asg.production_size) as i32;
+        let base = match self.size {
+            Size::Production => asg.production_size,
+            Size::Warm => asg.warm_size,
+        };
+        let desired = self.desired.unwrap_or(base) as i32;
         (self.min.map(|m| m as i32).unwrap_or(desired), desired)
+    }
+
+    /// Whether group `g` is where this step wants it.
+    fn reached(&self, min: i32, desired: i32, g: &crate::aws::autoscaling::Group) -> bool {
+        match self.size {
+            Size::Production => g.min >= min && g.desired >= desired && g.in_service >= desired,
+            Size::Warm => g.min <= min && g.desired == desired && g.in_service <= desired,
+        }
     }
 }
 
@@ -72,7 +100,7 @@ impl Step for Scale {
             g.name, g.min, g.desired, g.max, g.in_service
         );
         let prior = json!({"name": g.name, "min": g.min, "desired": g.desired, "max": g.max});
-        if g.min >= min && g.desired >= desired && g.in_service >= desired {
+        if self.reached(min, desired, &g) {
             return Ok(Observation::new(Satisfied::Done, current, "nothing")
                 .with_prior(prior)
                 .with_result(
@@ -92,8 +120,11 @@ impl Step for Scale {
         let (min, desired) = self.sizes(asg);
         let a = cx.aws.autoscaling(cx.env.region_of(self.role)).await;
         let g = a.group(&asg.name).await?;
-        // Never shrink a group that is already bigger than asked.
-        let (min, desired) = (min.max(g.min), desired.max(g.desired));
+        // Going to production never shrinks a group that is already bigger than asked.
+        let (min, desired) = match self.size {
+            Size::Production => (min.max(g.min), desired.max(g.desired)),
+            Size::Warm => (min, desired),
+        };
         let max = (desired > g.max).then_some(desired);
         if max.is_some() {
             cx.warn(&format!(
@@ -109,10 +140,18 @@ impl Step for Scale {
         let asg = self.asg(&cx.env).map_err(StepError::permanent)?;
         let want = result["desired"].as_i64().unwrap_or(0) as i32;
         let a = cx.aws.autoscaling(cx.env.region_of(self.role)).await;
+        let warm = self.size == Size::Warm;
         cx.poll(
-            &format!("{} to have {want} InService instances", asg.name),
+            &format!(
+                "{} to have {}{want} InService instances",
+                asg.name,
+                if warm { "at most " } else { "" }
+            ),
             self.poll_interval,
-            || async { Ok((a.group(&asg.name).await?.in_service >= want).then_some(())) },
+            || async {
+                let n = a.group(&asg.name).await?.in_service;
+                Ok((if warm { n <= want } else { n >= want }).then_some(()))
+            },
         )
         .await
     }

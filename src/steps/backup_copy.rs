@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 
 use super::{
     arn, default_poll, default_primary, default_standby, problem, Observation, Problem,
-    Reversibility, Satisfied, Step, StepCx, StepError,
+    Reversibility, Satisfied, Step, StepCx, StepError, Text,
 };
 use crate::config::env::{Environment, Role};
 
@@ -22,8 +22,11 @@ pub struct CopyRecoveryPoint {
     pub from: Role,
     #[serde(default = "default_standby")]
     pub to: Role,
-    /// The role AWS Backup assumes for the copy.
-    pub iam_role_arn: String,
+    /// The role AWS Backup assumes for the copy (default: the environment's
+    /// `backup.iam_role_arn`).
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub iam_role_arn: Option<Text>,
     #[serde(default = "default_poll", with = "humantime_serde")]
     #[schemars(with = "String")]
     pub poll_interval: Duration,
@@ -38,6 +41,42 @@ impl CopyRecoveryPoint {
                 .ok_or_else(|| format!("the {r} region ({}) has no backup_vault", env.region_of(r)))
         };
         Ok((v(self.from)?, v(self.to)?))
+    }
+
+    fn role_arn(&self, cx: &StepCx) -> Result<String, StepError> {
+        match &self.iam_role_arn {
+            Some(t) => cx.render(&t.value),
+            None => cx
+                .env
+                .backup
+                .as_ref()
+                .and_then(|b| b.iam_role_arn.clone())
+                .ok_or_else(|| {
+                    StepError::permanent(
+                        "no `iam_role_arn` and the environment has no `backup.iam_role_arn`",
+                    )
+                }),
+        }
+    }
+
+    /// A copy job of `rp` to the destination region still running (an earlier attempt's).
+    async fn running_copy(&self, cx: &StepCx, rp: &str) -> Result<Option<String>, StepError> {
+        let dest_region = cx.env.region_of(self.to);
+        Ok(cx
+            .aws
+            .backup(cx.env.region_of(self.from))
+            .await
+            .copy_jobs()
+            .await?
+            .into_iter()
+            .find(|j| {
+                j.source_recovery_point_arn.as_deref() == Some(rp)
+                    && matches!(j.state.as_str(), "CREATED" | "RUNNING")
+                    && j.destination_vault_arn
+                        .as_deref()
+                        .is_some_and(|a| a.contains(dest_region))
+            })
+            .map(|j| j.id))
     }
 
     /// (newest completed recovery point in the source vault, its completed copy job if any).
@@ -90,6 +129,12 @@ impl Step for CopyRecoveryPoint {
 
     async fn execute(&self, cx: &StepCx, _obs: &Observation) -> Result<Value, StepError> {
         let (rp, _) = self.state(cx).await?;
+        // A copy an earlier attempt started (drctl died after asking) is waited for, not
+        // started twice.
+        if let Some(job) = self.running_copy(cx, &rp).await? {
+            cx.note(&format!("copy job {job} of {rp} is already running"));
+            return Ok(json!({"recovery_point_arn": rp, "copy_job_id": job}));
+        }
         let (src, dst) = self.vaults(&cx.env).map_err(StepError::permanent)?;
         let dest_arn = cx
             .aws
@@ -101,7 +146,7 @@ impl Step for CopyRecoveryPoint {
             .aws
             .backup(cx.env.region_of(self.from))
             .await
-            .start_copy(&rp, src, &dest_arn, &self.iam_role_arn)
+            .start_copy(&rp, src, &dest_arn, &self.role_arn(cx)?)
             .await?;
         Ok(json!({"recovery_point_arn": rp, "copy_job_id": job}))
     }
@@ -130,6 +175,10 @@ impl Step for CopyRecoveryPoint {
         Reversibility::NothingToUndo
     }
 
+    fn templates(&self) -> Vec<&Text> {
+        self.iam_role_arn.iter().collect()
+    }
+
     fn validate(&self, env: &Environment) -> Vec<Problem> {
         let mut p = vec![];
         if let Err(e) = self.vaults(env) {
@@ -137,6 +186,17 @@ impl Step for CopyRecoveryPoint {
         }
         if self.from == self.to {
             p.push(problem("`from` and `to` are the same region"));
+        }
+        if self.iam_role_arn.is_none()
+            && env
+                .backup
+                .as_ref()
+                .and_then(|b| b.iam_role_arn.as_ref())
+                .is_none()
+        {
+            p.push(problem(
+                "no `iam_role_arn`, and the environment has no `backup.iam_role_arn`",
+            ));
         }
         p
     }
@@ -160,7 +220,14 @@ impl Step for CopyRecoveryPoint {
             ),
             ("backup:StartCopyJob", arn("backup", fr, "recovery-point:*")),
             ("backup:DescribeCopyJob", "*".into()),
-            ("iam:PassRole", self.iam_role_arn.clone()),
+            (
+                "iam:PassRole",
+                self.iam_role_arn
+                    .as_ref()
+                    .map(|t| t.value.clone())
+                    .or_else(|| env.backup.as_ref().and_then(|b| b.iam_role_arn.clone()))
+                    .unwrap_or_else(|| "*".into()),
+            ),
         ]
     }
 }

@@ -23,7 +23,7 @@ use crate::aws::{Aws, AwsError};
 use crate::config::env::{Environment, Role};
 pub use crate::config::Problem;
 use crate::config::{template, StepKinds};
-pub use crate::journal::{Measure, Satisfied};
+pub use crate::journal::{FenceRecord, Measure, Satisfied};
 
 /// A runbook whose steps are drctl's kinds.
 pub type Runbook = crate::config::Runbook<StepSpec>;
@@ -42,7 +42,10 @@ pub mod http_check;
 pub mod notify;
 pub mod rds_fence;
 pub mod rds_promote;
+pub mod rds_replica;
+pub mod rds_retire;
 pub mod route53_failover;
+pub mod route53_hold;
 pub mod route53_record;
 pub mod route53_verify;
 pub mod wait;
@@ -187,6 +190,8 @@ pub enum StepReport {
     Warning(String),
     /// A number reports need (the replica lag at promotion is the run's RPO).
     Measured(Measure, f64),
+    /// A database was fenced, or could not be reached to be (an outstanding fence).
+    Fence(FenceRecord),
 }
 
 /// Everything a step may use while it runs. Built by the engine, one per step attempt.
@@ -240,10 +245,11 @@ impl StepCx {
 
     /// Record a measurement (journaled by the engine).
     pub fn measure(&self, what: Measure, value: f64) {
-        self.reports
-            .lock()
-            .expect("reports lock")
-            .push(StepReport::Measured(what, value));
+        self.report(StepReport::Measured(what, value));
+    }
+
+    pub fn report(&self, r: StepReport) {
+        self.reports.lock().expect("reports lock").push(r);
     }
 
     /// Fill `${...}` references from the environment, the run and earlier steps' outputs.
@@ -408,9 +414,12 @@ step_kinds! {
     "notify" => Notify(notify::Notify),
     "rds.promote_replica" => RdsPromote(rds_promote::PromoteReplica),
     "rds.fence_primary" => RdsFence(rds_fence::FencePrimary),
+    "rds.create_replica" => RdsCreateReplica(rds_replica::CreateReplica),
+    "rds.retire_instance" => RdsRetire(rds_retire::RetireInstance),
     "route53.upsert_record" => Route53Upsert(route53_record::UpsertRecord),
     "route53.force_failover" => Route53Force(route53_failover::ForceFailover),
     "route53.verify_failover" => Route53Verify(route53_verify::VerifyFailover),
+    "route53.hold_failover" => Route53Hold(route53_hold::HoldFailover),
     "cloudfront.promote_origin" => CloudFrontPromote(cloudfront_origin::PromoteOrigin),
     "backup.copy_recovery_point" => BackupCopy(backup_copy::CopyRecoveryPoint),
     "ec2.latest_image" => Ec2LatestImage(ec2_image::LatestImage),

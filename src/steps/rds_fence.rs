@@ -23,8 +23,8 @@ use serde_json::{json, Value};
 
 use super::rds_promote::db_of;
 use super::{
-    arn, database, default_poll, default_primary, problem, Observation, Problem, Reversibility,
-    Satisfied, Step, StepCx, StepError,
+    arn, database, default_poll, default_primary, problem, FenceRecord, Observation, Problem,
+    Reversibility, Satisfied, Step, StepCx, StepError, StepReport,
 };
 use crate::aws::rds::DbInstance;
 use crate::config::env::{Environment, Role};
@@ -67,6 +67,10 @@ pub struct FencePrimary {
     pub role: Role,
     #[serde(default = "default_method")]
     pub method: FenceMethod,
+    /// A planned switchover or failback: the fence must succeed. An unreachable instance
+    /// fails the step (and the run waits) instead of being skipped with a warning.
+    #[serde(default)]
+    pub require: bool,
     /// How long to try to reach the primary before declaring it unreachable.
     #[serde(default = "default_reach", with = "humantime_serde")]
     #[schemars(with = "String")]
@@ -97,68 +101,8 @@ impl FencePrimary {
         }
     }
 
-    /// Whether `db` takes no writes now, by this step's method. A stopped instance takes
-    /// none, whatever the method.
-    async fn fenced(&self, cx: &StepCx, db: &DbInstance) -> Result<bool, StepError> {
-        if matches!(db.status.as_str(), "stopped" | "stopping") {
-            return Ok(true);
-        }
-        match self.method {
-            FenceMethod::Stop => Ok(false),
-            FenceMethod::ReadOnly => {
-                let Some(group) = &db.parameter_group else {
-                    return Ok(false);
-                };
-                let rds = cx.aws.rds(cx.env.region_of(self.role)).await;
-                let value = rds.parameter(group, READ_ONLY).await?;
-                Ok(is_on(value.as_deref())
-                    && db.parameter_apply_status.as_deref() == Some("in-sync"))
-            }
-        }
-    }
-}
-
-#[async_trait]
-impl Step for FencePrimary {
-    async fn observe(&self, cx: &StepCx) -> Result<Observation, StepError> {
-        Ok(match self.reach(cx).await? {
-            Reach::Up(db) if self.fenced(cx, &db).await? => Observation::new(
-                Satisfied::Done,
-                format!("{} is {} and takes no writes", db.id, db.status),
-                "nothing: already fenced",
-            )
-            .with_result(json!({"fenced": true, "instance_id": db.id, "method": self.method.name()})),
-            Reach::Up(db) => {
-                let read_only = match (&db.parameter_group, self.method) {
-                    (Some(g), FenceMethod::ReadOnly) => cx
-                        .aws
-                        .rds(cx.env.region_of(self.role))
-                        .await
-                        .parameter(g, READ_ONLY)
-                        .await?,
-                    _ => None,
-                };
-                Observation::new(
-                    Satisfied::NotDone,
-                    format!("{} is {} and may take writes", db.id, db.status),
-                    format!("fence {} ({})", db.id, self.method.name()),
-                )
-                .with_prior(json!({
-                    "status": db.status,
-                    "parameter_group": db.parameter_group,
-                    "read_only": read_only,
-                }))
-            }
-            Reach::Unreachable(why) => Observation::new(
-                Satisfied::NotDone,
-                format!("primary unreachable: {why}"),
-                "skip the fence with a warning: the primary cannot be reached",
-            )
-            .with_prior(json!({"unreachable": why})),
-        })
-    }
-
-    async fn execute(&self, cx: &StepCx, obs: &Observation) -> Result<Value, StepError> {
+    /// Fence the instance, or report it unreachable (a warning, or an error if required).
+    async fn fence(&self, cx: &StepCx, obs: &Observation) -> Result<Value, StepError> {
         // Observe just spent reach_timeout finding the region dark: do not spend it twice.
         let reach = match obs.prior.get("unreachable").and_then(Value::as_str) {
             Some(why) => Reach::Unreachable(why.to_string()),
@@ -166,7 +110,19 @@ impl Step for FencePrimary {
         };
         let db = match reach {
             Reach::Up(db) => db,
+            Reach::Unreachable(why) if self.require => {
+                return Err(StepError::retryable(format!(
+                    "cannot fence: {why}. This fence is required (a planned switchover): \
+                     with the region dark, run an unplanned failover instead"
+                )));
+            }
             Reach::Unreachable(why) => {
+                cx.report(StepReport::Fence(FenceRecord {
+                    region: cx.env.region_of(self.role).to_string(),
+                    instance_id: database(&cx.env, self.role)?.instance_id.clone(),
+                    fenced: false,
+                    detail: format!("unreachable: {why}"),
+                }));
                 cx.warn(&format!(
                     "fence skipped: primary unreachable ({why}). The old primary may still accept writes if its region comes back: \
                      stop it (or set read_only) before it does"
@@ -202,12 +158,107 @@ impl Step for FencePrimary {
                 }
             }
         }
+        cx.report(StepReport::Fence(FenceRecord {
+            region,
+            instance_id: db.id.clone(),
+            fenced: true,
+            detail: self.method.name().into(),
+        }));
         Ok(json!({
             "fenced": true,
             "instance_id": db.id,
             "method": self.method.name(),
             "parameter_group": db.parameter_group,
         }))
+    }
+
+    /// Whether `db` takes no writes now, by this step's method. A stopped instance takes
+    /// none, whatever the method.
+    async fn fenced(&self, cx: &StepCx, db: &DbInstance) -> Result<bool, StepError> {
+        if matches!(db.status.as_str(), "stopped" | "stopping") {
+            return Ok(true);
+        }
+        match self.method {
+            FenceMethod::Stop => Ok(false),
+            FenceMethod::ReadOnly => {
+                let Some(group) = &db.parameter_group else {
+                    return Ok(false);
+                };
+                let rds = cx.aws.rds(cx.env.region_of(self.role)).await;
+                let value = rds.parameter(group, READ_ONLY).await?;
+                Ok(is_on(value.as_deref())
+                    && db.parameter_apply_status.as_deref() == Some("in-sync"))
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl Step for FencePrimary {
+    async fn observe(&self, cx: &StepCx) -> Result<Observation, StepError> {
+        Ok(match self.reach(cx).await? {
+            Reach::Up(db) if self.fenced(cx, &db).await? => {
+                // Journaled with the step: an outstanding fence is settled by finding it done.
+                cx.report(StepReport::Fence(FenceRecord {
+                    region: cx.env.region_of(self.role).to_string(),
+                    instance_id: db.id.clone(),
+                    fenced: true,
+                    detail: format!("already fenced ({})", db.status),
+                }));
+                Observation::new(
+                    Satisfied::Done,
+                    format!("{} is {} and takes no writes", db.id, db.status),
+                    "nothing: already fenced",
+                )
+                .with_result(
+                    json!({"fenced": true, "instance_id": db.id, "method": self.method.name()}),
+                )
+            }
+            Reach::Up(db) => {
+                let read_only = match (&db.parameter_group, self.method) {
+                    (Some(g), FenceMethod::ReadOnly) => {
+                        cx.aws
+                            .rds(cx.env.region_of(self.role))
+                            .await
+                            .parameter(g, READ_ONLY)
+                            .await?
+                    }
+                    _ => None,
+                };
+                Observation::new(
+                    Satisfied::NotDone,
+                    format!("{} is {} and may take writes", db.id, db.status),
+                    format!("fence {} ({})", db.id, self.method.name()),
+                )
+                .with_prior(json!({
+                    "status": db.status,
+                    "parameter_group": db.parameter_group,
+                    "read_only": read_only,
+                }))
+            }
+            Reach::Unreachable(why) => Observation::new(
+                Satisfied::NotDone,
+                format!("primary unreachable: {why}"),
+                "skip the fence with a warning: the primary cannot be reached",
+            )
+            .with_prior(json!({"unreachable": why})),
+        })
+    }
+
+    async fn execute(&self, cx: &StepCx, obs: &Observation) -> Result<Value, StepError> {
+        let res = self.fence(cx, obs).await;
+        if let Err(e) = &res {
+            // Whatever stopped it, the fence is outstanding until a later one succeeds.
+            if !matches!(e, StepError::Interrupted) {
+                cx.report(StepReport::Fence(FenceRecord {
+                    region: cx.env.region_of(self.role).to_string(),
+                    instance_id: database(&cx.env, self.role)?.instance_id.clone(),
+                    fenced: false,
+                    detail: format!("failed: {e}"),
+                }));
+            }
+        }
+        res
     }
 
     async fn verify(&self, cx: &StepCx, result: &Value) -> Result<(), StepError> {

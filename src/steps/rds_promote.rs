@@ -29,6 +29,11 @@ pub struct PromoteReplica {
     /// Promote even if the lag is above `max_lag` or unknown: accept losing those writes.
     #[serde(default)]
     pub force: bool,
+    /// A planned switchover: wait until the replica has caught up (ReplicaLag 0) before
+    /// promoting, so no write is lost (RPO 0). The old writer must be fenced first, or the
+    /// lag never settles at 0.
+    #[serde(default)]
+    pub catch_up: bool,
     /// How often to look at the instance while it is promoted.
     #[serde(default = "default_poll", with = "humantime_serde")]
     #[schemars(with = "String")]
@@ -76,6 +81,59 @@ impl PromoteReplica {
         }
     }
 
+    async fn lag(&self, cx: &StepCx, db: &DbInstance) -> Result<Option<f64>, StepError> {
+        Ok(cx
+            .aws
+            .cloudwatch(cx.env.region_of(self.role))
+            .await
+            .replica_lag(&db.id, Duration::from_secs(600))
+            .await?)
+    }
+
+    /// Wait (bounded by the step timeout) until the replica reports no lag.
+    async fn wait_caught_up(&self, cx: &StepCx, db: &DbInstance) -> Result<f64, StepError> {
+        cx.poll(
+            &format!("{} to catch up with its source (ReplicaLag 0)", db.id),
+            self.poll_interval,
+            || async {
+                Ok(match self.lag(cx, db).await? {
+                    Some(l) if l <= 0.0 => Some(l),
+                    Some(l) => {
+                        cx.note(&format!("{} lags {l:.0}s; waiting for 0", db.id));
+                        None
+                    }
+                    None => None,
+                })
+            },
+        )
+        .await
+    }
+
+    /// A promoted instance whose parameter group still says `read_only = 1` (left there by
+    /// an earlier fence of this region) would be a writer that refuses writes: clear it.
+    async fn ensure_writable(&self, cx: &StepCx, db: &DbInstance) -> Result<bool, StepError> {
+        let Some(group) = db.parameter_group.as_deref() else {
+            return Ok(true);
+        };
+        let rds = cx.aws.rds(cx.env.region_of(self.role)).await;
+        let ro = rds.parameter(group, "read_only").await?;
+        if matches!(ro.as_deref(), Some("1" | "ON" | "on" | "true" | "TRUE")) {
+            if group.starts_with("default.") {
+                return Err(StepError::permanent(format!(
+                    "{} uses {group}, which sets read_only and cannot be changed",
+                    db.id
+                )));
+            }
+            cx.note(&format!(
+                "clearing read_only in {group}, left by an earlier fence, so {} takes writes",
+                db.id
+            ));
+            rds.set_parameter(group, "read_only", "0").await?;
+            return Ok(false);
+        }
+        Ok(db.parameter_apply_status.as_deref() != Some("applying"))
+    }
+
     async fn describe(&self, cx: &StepCx) -> Result<DbInstance, StepError> {
         let db = database(&cx.env, self.role)?;
         Ok(cx
@@ -105,7 +163,11 @@ impl Step for PromoteReplica {
         }
         let (current, lag) = match &db.replica_source {
             Some(src) if db.status == "available" => {
-                let lag = self.lag_guard(cx, &db).await?;
+                let lag = if self.catch_up {
+                    self.lag(cx, &db).await?
+                } else {
+                    self.lag_guard(cx, &db).await?
+                };
                 let shown = lag
                     .map(|l| format!("lag {l:.0}s"))
                     .unwrap_or_else(|| "lag unknown".into());
@@ -135,6 +197,11 @@ impl Step for PromoteReplica {
         let db = self.describe(cx).await?;
         let lag = obs.prior.get("lag_s").and_then(Value::as_f64);
         // A promotion already under way (drctl died after asking) must not be asked twice.
+        let lag = if self.catch_up && db.is_replica() && db.status == "available" {
+            Some(self.wait_caught_up(cx, &db).await?)
+        } else {
+            lag
+        };
         if db.is_replica() && db.status == "available" {
             cx.note(&format!(
                 "promoting {} (replica lag {})",
@@ -166,7 +233,10 @@ impl Step for PromoteReplica {
             self.poll_interval,
             || async {
                 let db = self.describe(cx).await?;
-                Ok(db.is_available_writer().then_some(()))
+                if !db.is_available_writer() {
+                    return Ok(None);
+                }
+                Ok(self.ensure_writable(cx, &db).await?.then_some(()))
             },
         )
         .await

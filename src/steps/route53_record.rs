@@ -128,6 +128,8 @@ impl Step for UpsertRecord {
             failover: None,
             health_check_id: None,
             alias_dns_name: None,
+            alias_zone_id: None,
+            evaluate_target_health: None,
         };
         let change = cx
             .aws

@@ -13,7 +13,7 @@ use super::{
     default_poll, default_standby, problem, Observation, Problem, Reversibility, Satisfied, Step,
     StepCx, StepError,
 };
-use crate::aws::route53::{check_records, same_name, Record, Route53Api};
+use crate::aws::route53::{check_records, same_name, target, Route53Api};
 use crate::config::env::{Environment, Role, Route53Settings};
 
 fn default_max_ttl() -> i64 {
@@ -33,13 +33,6 @@ pub struct VerifyFailover {
     pub poll_interval: Duration,
 }
 
-fn target(r: &Record) -> Option<String> {
-    r.alias_dns_name
-        .clone()
-        .or_else(|| r.values.first().cloned())
-        .map(|v| v.trim_end_matches('.').to_ascii_lowercase())
-}
-
 impl VerifyFailover {
     async fn state(
         &self,
@@ -47,16 +40,18 @@ impl VerifyFailover {
         s: &Route53Settings,
     ) -> Result<(Vec<String>, Option<String>, Vec<String>), StepError> {
         let recs = r53.records(&s.public_zone_id, &s.record_name).await?;
-        let (problems, primary, secondary) = check_records(&recs, s, self.max_ttl);
+        let pair = check_records(&recs, s, self.max_ttl);
         let want = match self.expect {
-            Role::Standby => secondary.as_ref().and_then(target),
-            Role::Primary => primary.as_ref().and_then(target),
+            Role::Standby => pair.standby.as_ref().and_then(target),
+            Role::Primary => pair.primary.as_ref().and_then(target),
         };
-        let rtype = primary
+        let rtype = pair
+            .primary
             .as_ref()
-            .or(secondary.as_ref())
+            .or(pair.standby.as_ref())
             .map(|r| r.rtype.clone())
             .unwrap_or_else(|| "A".into());
+        let problems = pair.problems;
         let answer = r53
             .answer(&s.public_zone_id, &s.record_name, &rtype)
             .await?;

@@ -1,0 +1,602 @@
+//! The environment as it is, observed from AWS (never from drctl.yaml's roles alone): which
+//! region holds the database writer and whether a second one takes writes, where Route 53
+//! answers and whether that holds, CloudFront's first origin, compute sizes, whether a replica
+//! protects the active region, outstanding fences and retired instances, and the phase that
+//! follows (`protected`, `failed-over`, ...). `drctl status`, `check`, `failover`, `fence`,
+//! `reprotect`, `failback` and the watch decide from it. Every read is bounded.
+
+pub mod fences;
+pub mod phase;
+
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::aws::rds::{DbInstance, RETIRED_AT, RETIRED_BY, RETIRED_FROM};
+use crate::aws::route53::{check_records, same_name};
+use crate::aws::Aws;
+use crate::config::env::{Environment, Role};
+use crate::journal::JournalStore;
+pub use fences::OutstandingFence;
+pub use phase::{other, Phase};
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DbView {
+    pub id: String,
+    pub status: String,
+    /// `writer` or `replica`.
+    pub role: &'static str,
+    pub replica_source: Option<String>,
+    /// For a writer: takes writes now (not read-only, not stopped). `None`: unknown.
+    pub writable: Option<bool>,
+    pub lag_s: Option<f64>,
+    pub parameter_group: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AsgView {
+    pub tier: String,
+    pub name: String,
+    pub desired: i32,
+    pub in_service: i32,
+    pub production_size: u32,
+    pub warm_size: u32,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RetiredView {
+    pub id: String,
+    pub status: String,
+    pub retired_from: String,
+    pub retired_by: Option<String>,
+    pub retired_at: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RegionView {
+    pub region: String,
+    /// The region's role in drctl.yaml (not whether it serves now: see `Topology::active`).
+    pub role: Role,
+    /// Its APIs answered. False when a call failed as unreachable or timed out.
+    pub reachable: bool,
+    pub error: Option<String>,
+    pub database: Option<DbView>,
+    pub asgs: Vec<AsgView>,
+    pub retired: Vec<RetiredView>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DnsView {
+    pub answer: Vec<String>,
+    /// The region whose ALB Route 53 answers.
+    pub region: Option<String>,
+    /// The standby's record is PRIMARY without a health check: a failover that holds.
+    pub held_on_standby: bool,
+    pub problems: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CdnView {
+    pub first_origin: Option<String>,
+    pub region: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "UPPERCASE")]
+/// A verdict: on a finding, a readiness check, a report line.
+pub enum Status {
+    Pass,
+    Warn,
+    Fail,
+}
+
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Status::Pass => "PASS",
+            Status::Warn => "WARN",
+            Status::Fail => "FAIL",
+        })
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Finding {
+    pub status: Status,
+    pub text: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Topology {
+    pub env: String,
+    pub phase: Phase,
+    /// The region serving users, if it can be told.
+    pub active: Option<String>,
+    pub primary: RegionView,
+    pub standby: RegionView,
+    pub dns: Result<DnsView, String>,
+    pub cdn: Result<CdnView, String>,
+    pub outstanding_fences: Vec<OutstandingFence>,
+    /// What is wrong or worth knowing, worst first.
+    pub findings: Vec<Finding>,
+    /// What to do next.
+    pub next: Vec<String>,
+}
+
+impl Topology {
+    pub fn region(&self, role: Role) -> &RegionView {
+        match role {
+            Role::Primary => &self.primary,
+            Role::Standby => &self.standby,
+        }
+    }
+
+    /// The role serving users now.
+    pub fn active_role(&self) -> Option<Role> {
+        let a = self.active.as_deref()?;
+        [Role::Primary, Role::Standby]
+            .into_iter()
+            .find(|r| self.region(*r).region == a)
+    }
+
+    pub fn failures(&self) -> impl Iterator<Item = &Finding> {
+        self.findings.iter().filter(|f| f.status == Status::Fail)
+    }
+
+    /// The exit code `drctl status` ends with: 0 protected, 4 dangerous (split brain, tiers
+    /// apart, an unfenced old writer), 9 not protected (failed over, no replica, unknown).
+    pub fn exit_code(&self) -> i32 {
+        if self.phase.dangerous() || self.failures().next().is_some() {
+            crate::exit::FAILED
+        } else if self.phase.protected() {
+            crate::exit::OK
+        } else {
+            crate::exit::UNPROTECTED
+        }
+    }
+}
+
+async fn within<T>(
+    limit: Duration,
+    f: impl std::future::Future<Output = Result<T, String>>,
+) -> Result<T, String> {
+    tokio::time::timeout(limit, f).await.unwrap_or_else(|_| {
+        Err(format!(
+            "no answer within {}",
+            humantime::format_duration(limit)
+        ))
+    })
+}
+
+fn is_on(v: Option<&str>) -> bool {
+    matches!(v, Some("1" | "ON" | "on" | "true" | "TRUE"))
+}
+
+/// Whether a writer takes writes now: stopped, or `read_only` in effect, means no.
+async fn writable(aws: &dyn Aws, region: &str, db: &DbInstance) -> Option<bool> {
+    if db.is_replica() {
+        return None;
+    }
+    if matches!(db.status.as_str(), "stopped" | "stopping") {
+        return Some(false);
+    }
+    if db.status != "available" {
+        return None;
+    }
+    let Some(group) = &db.parameter_group else {
+        return Some(true);
+    };
+    let ro = aws
+        .rds(region)
+        .await
+        .parameter(group, "read_only")
+        .await
+        .ok()?;
+    let applied = db.parameter_apply_status.as_deref() == Some("in-sync");
+    Some(!(is_on(ro.as_deref()) && applied))
+}
+
+async fn region_view(aws: &dyn Aws, env: &Environment, role: Role, limit: Duration) -> RegionView {
+    let region = env.region_of(role).to_string();
+    let res = env.resources(role);
+    let mut v = RegionView {
+        region: region.clone(),
+        role,
+        reachable: true,
+        error: None,
+        database: None,
+        asgs: vec![],
+        retired: vec![],
+    };
+    if let Some(db) = &res.database {
+        let rds = aws.rds(&region).await;
+        let got = tokio::time::timeout(limit, rds.describe(&db.instance_id)).await;
+        match got {
+            Ok(Ok(d)) => {
+                let lag_s = if d.is_replica() && d.status == "available" {
+                    within(limit, async {
+                        aws.cloudwatch(&region)
+                            .await
+                            .replica_lag(&d.id, Duration::from_secs(600))
+                            .await
+                            .map_err(|e| e.to_string())
+                    })
+                    .await
+                    .ok()
+                    .flatten()
+                } else {
+                    None
+                };
+                let w = within(limit, async { Ok(writable(aws, &region, &d).await) })
+                    .await
+                    .ok()
+                    .flatten();
+                v.database = Some(DbView {
+                    role: if d.is_replica() { "replica" } else { "writer" },
+                    writable: w,
+                    lag_s,
+                    id: d.id,
+                    status: d.status,
+                    replica_source: d.replica_source,
+                    parameter_group: d.parameter_group,
+                });
+            }
+            Ok(Err(e)) if e.is_not_found() => {}
+            Ok(Err(e)) => {
+                v.reachable = !e.is_unreachable();
+                v.error = Some(e.to_string());
+            }
+            Err(_) => {
+                v.reachable = false;
+                v.error = Some(format!(
+                    "rds DescribeDBInstances in {region}: no answer within {}",
+                    humantime::format_duration(limit)
+                ));
+            }
+        }
+    }
+    if !v.reachable {
+        return v;
+    }
+    let retired = within(limit, async {
+        aws.rds(&region)
+            .await
+            .instances()
+            .await
+            .map_err(|e| e.to_string())
+    })
+    .await;
+    if let Ok(all) = retired {
+        v.retired = all
+            .into_iter()
+            .filter_map(|d| {
+                let from = d.tags.get(RETIRED_FROM)?.clone();
+                Some(RetiredView {
+                    retired_by: d.tags.get(RETIRED_BY).cloned(),
+                    retired_at: d.tags.get(RETIRED_AT).cloned(),
+                    id: d.id,
+                    status: d.status,
+                    retired_from: from,
+                })
+            })
+            .collect();
+    }
+    for (tier, asg) in &res.asgs {
+        let g = within(limit, async {
+            aws.autoscaling(&region)
+                .await
+                .group(&asg.name)
+                .await
+                .map_err(|e| e.to_string())
+        })
+        .await;
+        if let Ok(g) = g {
+            v.asgs.push(AsgView {
+                tier: tier.clone(),
+                name: g.name,
+                desired: g.desired,
+                in_service: g.in_service,
+                production_size: asg.production_size,
+                warm_size: asg.warm_size,
+            });
+        }
+    }
+    v
+}
+
+/// The region whose ALB `name` is.
+fn region_of_alb(env: &Environment, name: &str) -> Option<String> {
+    env.regions
+        .iter()
+        .find(|(_, r)| r.albs.values().any(|a| same_name(&a.dns_name, name)))
+        .map(|(region, _)| region.clone())
+}
+
+async fn dns_view(aws: &dyn Aws, env: &Environment, limit: Duration) -> Result<DnsView, String> {
+    let s = env
+        .route53
+        .as_ref()
+        .ok_or("no `route53` in the environment")?;
+    within(limit, async {
+        let r53 = aws.route53().await;
+        let recs = r53
+            .records(&s.public_zone_id, &s.record_name)
+            .await
+            .map_err(|e| e.to_string())?;
+        let pair = check_records(&recs, s, i64::MAX);
+        let rtype = pair
+            .primary
+            .as_ref()
+            .or(pair.standby.as_ref())
+            .map(|r| r.rtype.clone())
+            .unwrap_or_else(|| "A".into());
+        let answer = r53
+            .answer(&s.public_zone_id, &s.record_name, &rtype)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(DnsView {
+            region: answer.iter().find_map(|a| region_of_alb(env, a)),
+            held_on_standby: pair.held_on_standby(),
+            problems: pair.problems,
+            answer,
+        })
+    })
+    .await
+}
+
+async fn cdn_view(aws: &dyn Aws, env: &Environment, limit: Duration) -> Result<CdnView, String> {
+    let c = env
+        .cloudfront
+        .as_ref()
+        .ok_or("no `cloudfront` in the environment")?;
+    within(limit, async {
+        let g = aws
+            .cloudfront()
+            .await
+            .origin_group(&c.distribution_id, &c.origin_group_id)
+            .await
+            .map_err(|e| e.to_string())?;
+        let first = g.members.first().cloned();
+        Ok(CdnView {
+            region: first.as_ref().and_then(|o| {
+                c.origins
+                    .iter()
+                    .find(|(_, id)| *id == o)
+                    .map(|(r, _)| r.clone())
+            }),
+            first_origin: first,
+        })
+    })
+    .await
+}
+
+/// Observe the environment, every part within `limit`. `journals` (the state dir's) adds the
+/// outstanding fences.
+pub async fn observe(
+    aws: &dyn Aws,
+    env: &Environment,
+    journals: Option<&dyn JournalStore>,
+    limit: Duration,
+) -> Topology {
+    let (primary, standby, dns, cdn) = tokio::join!(
+        region_view(aws, env, Role::Primary, limit),
+        region_view(aws, env, Role::Standby, limit),
+        dns_view(aws, env, limit),
+        cdn_view(aws, env, limit),
+    );
+    let mut fences = match journals {
+        Some(j) => fences::outstanding(j, &env.name).await,
+        None => vec![],
+    };
+    // A region that answers settles its fence by what AWS says: read-only, stopped, gone or
+    // now a replica takes no writes, whatever the journal last heard.
+    fences.retain(|f| {
+        let v = if f.region == primary.region {
+            &primary
+        } else {
+            &standby
+        };
+        !v.reachable
+            || v.database.as_ref().is_some_and(|d| {
+                d.id == f.instance_id && d.writable != Some(false) && d.role == "writer"
+            })
+    });
+    assemble(env, primary, standby, dns, cdn, fences)
+}
+
+fn facts_of(v: &RegionView, other: &RegionView) -> phase::DbFacts {
+    let Some(d) = &v.database else {
+        return phase::DbFacts::default();
+    };
+    let other_id = other.database.as_ref().map(|o| o.id.as_str());
+    phase::DbFacts {
+        seen: true,
+        writer: d.role == "writer" && d.status == "available",
+        writable: if d.role == "writer" { d.writable } else { None },
+        replicates_other: d.role == "replica"
+            && other_id.is_some_and(|o| {
+                d.replica_source
+                    .as_deref()
+                    .is_some_and(|s| s == o || s.ends_with(&format!(":db:{o}")))
+            }),
+    }
+}
+
+fn assemble(
+    env: &Environment,
+    primary: RegionView,
+    standby: RegionView,
+    dns: Result<DnsView, String>,
+    cdn: Result<CdnView, String>,
+    outstanding_fences: Vec<OutstandingFence>,
+) -> Topology {
+    let role_of = |region: &Option<String>| {
+        region.as_deref().and_then(|r| {
+            if r == primary.region {
+                Some(Role::Primary)
+            } else if r == standby.region {
+                Some(Role::Standby)
+            } else {
+                None
+            }
+        })
+    };
+    let facts = phase::Facts {
+        primary: facts_of(&primary, &standby),
+        standby: facts_of(&standby, &primary),
+        dns: dns.as_ref().ok().and_then(|d| role_of(&d.region)),
+        cdn: cdn.as_ref().ok().and_then(|c| role_of(&c.region)),
+    };
+    let phase = phase::decide(&facts);
+    let active = facts.active().map(|r| env.region_of(r).to_string());
+    let mut t = Topology {
+        env: env.name.clone(),
+        phase,
+        active,
+        primary,
+        standby,
+        dns,
+        cdn,
+        outstanding_fences,
+        findings: vec![],
+        next: vec![],
+    };
+    t.findings = findings(&t, &facts);
+    t.next = next_steps(&t);
+    t
+}
+
+fn findings(t: &Topology, facts: &phase::Facts) -> Vec<Finding> {
+    let mut out = vec![];
+    let mut add = |status, text: String| out.push(Finding { status, text });
+    let writers: Vec<String> = [&t.primary, &t.standby]
+        .into_iter()
+        .filter_map(|v| {
+            let d = v.database.as_ref()?;
+            (d.writable == Some(true)).then(|| format!("{} in {}", d.id, v.region))
+        })
+        .collect();
+    if t.phase == Phase::SplitBrain {
+        add(
+            Status::Fail,
+            format!(
+                "split brain: two databases take writes: {}",
+                writers.join(" and ")
+            ),
+        );
+    }
+    for f in &t.outstanding_fences {
+        add(
+            Status::Fail,
+            format!(
+                "old primary `{}` unfenced: split-brain risk (its region {} could not be reached by run {}: {}); `drctl fence` completes it",
+                f.instance_id, f.region, f.run_id, f.detail
+            ),
+        );
+    }
+    if t.phase == Phase::Mixed {
+        let place = |r: Option<Role>| {
+            r.map(|r| t.region(r).region.clone())
+                .unwrap_or_else(|| "?".into())
+        };
+        add(
+            Status::Fail,
+            format!(
+                "tiers in different regions: Route 53 answers {}, CloudFront prefers {}, writer: {}",
+                place(facts.dns),
+                place(facts.cdn),
+                if writers.is_empty() { "none writable".into() } else { writers.join(", ") }
+            ),
+        );
+    }
+    for v in [&t.primary, &t.standby] {
+        if !v.reachable {
+            add(
+                Status::Warn,
+                format!(
+                    "{} ({}) unreachable: {}",
+                    v.region,
+                    v.role,
+                    v.error.as_deref().unwrap_or("no answer")
+                ),
+            );
+        }
+        for r in &v.retired {
+            add(
+                Status::Warn,
+                format!(
+                    "retired instance {} (was {}, {}) in {} kept since {}: delete it when its data is no longer needed; RDS starts a stopped instance again after 7 days",
+                    r.id,
+                    r.retired_from,
+                    r.status,
+                    v.region,
+                    r.retired_at.as_deref().unwrap_or("?")
+                ),
+            );
+        }
+    }
+    if let Ok(d) = &t.dns {
+        if t.active_role() == Some(Role::Standby) && !d.held_on_standby {
+            add(
+                Status::Warn,
+                format!(
+                    "Route 53 answers {} only because {}'s health check fails: it will answer {} again when that recovers (hold it with route53.hold_failover)",
+                    t.standby.region, t.primary.region, t.primary.region
+                ),
+            );
+        }
+    }
+    match t.phase {
+        Phase::FailedOver => add(
+            Status::Warn,
+            format!(
+                "unprotected: nothing replicates {}'s writer; `drctl reprotect` builds a replica in {}",
+                t.standby.region, t.primary.region
+            ),
+        ),
+        Phase::Unprotected => add(
+            Status::Warn,
+            format!(
+                "unprotected: no replica of {}'s writer in {}",
+                t.primary.region, t.standby.region
+            ),
+        ),
+        Phase::Unknown => add(
+            Status::Warn,
+            "cannot tell which region serves (Route 53 and CloudFront could not be read)".into(),
+        ),
+        _ => {}
+    }
+    out.sort_by_key(|f| match f.status {
+        Status::Fail => 0,
+        Status::Warn => 1,
+        Status::Pass => 2,
+    });
+    out
+}
+
+fn next_steps(t: &Topology) -> Vec<String> {
+    let mut n = vec![];
+    if !t.outstanding_fences.is_empty() || t.phase == Phase::SplitBrain {
+        n.push("fence the old writer now: drctl fence".into());
+    }
+    match t.phase {
+        Phase::FailedOver if t.outstanding_fences.is_empty() && t.primary.reachable => n.push(
+            format!("protect {} again: drctl reprotect", t.standby.region),
+        ),
+        Phase::FailedOver => n.push(format!(
+            "wait for {} to answer, then: drctl fence, drctl reprotect",
+            t.primary.region
+        )),
+        Phase::Reprotected => n.push(format!(
+            "when ready, go back (planned): drctl failback --region {}",
+            t.primary.region
+        )),
+        Phase::Mixed => n.push(
+            "finish or roll back the run that moved some tiers: drctl history, drctl resume RUN"
+                .into(),
+        ),
+        _ => {}
+    }
+    n
+}
