@@ -428,6 +428,18 @@ impl FakeAws {
         }
     }
 
+    /// Tag an AMI added with [`FakeAws::add_image`] (what `DescribeImages` filters
+    /// `tag:KEY=VALUE` match).
+    pub fn tag_image(&self, region: &str, id: &str, key: &str, value: &str) {
+        if let Some((_, tags)) = self
+            .world()
+            .images
+            .get_mut(&(region.to_string(), id.to_string()))
+        {
+            tags.insert(key.into(), value.into());
+        }
+    }
+
     pub fn add_template(&self, region: &str, id: &str, image: &str) {
         self.world().templates.insert(
             (region.into(), id.into()),

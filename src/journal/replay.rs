@@ -215,9 +215,14 @@ impl RunState {
                     other => return Err(bad(format!("step `{step}` is already {other:?}"))),
                 }
                 v.attempts = v.attempts.max(*attempt);
-                // An attempt restarted after a crash keeps what the earlier intent recorded.
+                // An attempt restarted after a crash, or retried after an attempt that failed
+                // once its intent was journaled (it may have acted), keeps what the earlier
+                // intent recorded: the state before drctl touched anything, which undo needs.
                 v.phase = match &v.phase {
-                    P::InFlight { prior, .. } => P::InFlight {
+                    P::InFlight { prior, .. }
+                    | P::Failed {
+                        prior: Some(prior), ..
+                    } => P::InFlight {
                         attempt: *attempt,
                         prior: prior.clone(),
                     },
@@ -304,8 +309,10 @@ impl RunState {
                     return Err(bad(format!("the run is {:?}", self.phase)));
                 }
                 let v = self.view(step);
+                // An operator may skip a step that may have acted (failed after its intent,
+                // or re-observed after one): it is theirs to check by hand then.
                 match &v.phase {
-                    P::Pending | P::Started { .. } | P::Failed { .. } => {}
+                    P::Pending | P::Started { .. } | P::InFlight { .. } | P::Failed { .. } => {}
                     other => {
                         return Err(bad(format!(
                             "step `{step}` cannot be skipped now ({other:?})"

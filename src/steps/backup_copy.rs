@@ -59,28 +59,9 @@ impl CopyRecoveryPoint {
         }
     }
 
-    /// A copy job of `rp` to the destination region still running (an earlier attempt's).
-    async fn running_copy(&self, cx: &StepCx, rp: &str) -> Result<Option<String>, StepError> {
-        let dest_region = cx.env.region_of(self.to);
-        Ok(cx
-            .aws
-            .backup(cx.env.region_of(self.from))
-            .await
-            .copy_jobs()
-            .await?
-            .into_iter()
-            .find(|j| {
-                j.source_recovery_point_arn.as_deref() == Some(rp)
-                    && matches!(j.state.as_str(), "CREATED" | "RUNNING")
-                    && j.destination_vault_arn
-                        .as_deref()
-                        .is_some_and(|a| a.contains(dest_region))
-            })
-            .map(|j| j.id))
-    }
-
-    /// (newest completed recovery point in the source vault, its completed copy job if any).
-    async fn state(&self, cx: &StepCx) -> Result<(String, Option<String>), StepError> {
+    /// The newest completed recovery point in the source vault, and what became of its copy
+    /// to the destination region.
+    async fn state(&self, cx: &StepCx) -> Result<(String, Copy), StepError> {
         let (src, _) = self.vaults(&cx.env).map_err(StepError::permanent)?;
         let b = cx.aws.backup(cx.env.region_of(self.from)).await;
         let newest = b
@@ -92,34 +73,62 @@ impl CopyRecoveryPoint {
                 StepError::permanent(format!("vault {src} has no completed recovery point"))
             })?;
         let dest_region = cx.env.region_of(self.to);
-        let copied = b
+        let jobs: Vec<_> = b
             .copy_jobs()
             .await?
             .into_iter()
-            .find(|j| {
+            .filter(|j| {
                 j.source_recovery_point_arn.as_deref() == Some(newest.arn.as_str())
-                    && j.state == "COMPLETED"
                     && j.destination_vault_arn
                         .as_deref()
                         .is_some_and(|a| a.contains(dest_region))
             })
-            .and_then(|j| j.destination_recovery_point_arn);
-        Ok((newest.arn, copied))
+            .collect();
+        let copied = jobs
+            .iter()
+            .find(|j| j.state == "COMPLETED")
+            .and_then(|j| j.destination_recovery_point_arn.clone());
+        // A copy started by an earlier attempt (drctl died before journaling it, or its
+        // verify timed out) is still under way: wait for it rather than start another.
+        let running = jobs
+            .iter()
+            .find(|j| matches!(j.state.as_str(), "CREATED" | "RUNNING"))
+            .map(|j| j.id.clone());
+        Ok((
+            newest.arn,
+            match (copied, running) {
+                (Some(dest), _) => Copy::Done(dest),
+                (None, Some(job)) => Copy::Running(job),
+                (None, None) => Copy::None,
+            },
+        ))
     }
+}
+
+/// What became of the newest recovery point's copy.
+enum Copy {
+    Done(String),
+    Running(String),
+    None,
 }
 
 #[async_trait]
 impl Step for CopyRecoveryPoint {
     async fn observe(&self, cx: &StepCx) -> Result<Observation, StepError> {
-        let (rp, copied) = self.state(cx).await?;
-        Ok(match copied {
-            Some(dest) => Observation::new(
+        let (rp, copy) = self.state(cx).await?;
+        Ok(match copy {
+            Copy::Done(dest) => Observation::new(
                 Satisfied::Done,
                 format!("{rp} already copied to {dest}"),
                 "nothing",
             )
             .with_result(json!({"recovery_point_arn": rp, "destination_recovery_point_arn": dest})),
-            None => Observation::new(
+            Copy::Running(job) => Observation::new(
+                Satisfied::NotDone,
+                format!("newest recovery point {rp}: copy job {job} under way"),
+                "wait for that copy job",
+            ),
+            Copy::None => Observation::new(
                 Satisfied::NotDone,
                 format!("newest recovery point {rp} not copied yet"),
                 format!("copy it to the {} vault", self.to),
@@ -128,11 +137,9 @@ impl Step for CopyRecoveryPoint {
     }
 
     async fn execute(&self, cx: &StepCx, _obs: &Observation) -> Result<Value, StepError> {
-        let (rp, _) = self.state(cx).await?;
-        // A copy an earlier attempt started (drctl died after asking) is waited for, not
-        // started twice.
-        if let Some(job) = self.running_copy(cx, &rp).await? {
-            cx.note(&format!("copy job {job} of {rp} is already running"));
+        let (rp, copy) = self.state(cx).await?;
+        if let Copy::Running(job) = copy {
+            cx.note(&format!("copy job {job} of {rp} is already under way"));
             return Ok(json!({"recovery_point_arn": rp, "copy_job_id": job}));
         }
         let (src, dst) = self.vaults(&cx.env).map_err(StepError::permanent)?;

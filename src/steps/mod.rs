@@ -51,6 +51,8 @@ pub mod route53_verify;
 pub mod wait;
 
 #[cfg(test)]
+mod kind_tests;
+#[cfg(test)]
 pub mod testing;
 
 /// The read-only view of a step before it acts.
