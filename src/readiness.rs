@@ -400,7 +400,7 @@ pub async fn check_passive(
 /// unprotected), then the readiness of whichever region is passive now: the standby while the
 /// primary serves, the old primary after a failover. A check that fails only because a region
 /// the topology found unreachable did not answer is a WARN with that reason, not a verdict on
-/// the passive region's readiness.
+/// the passive region's readiness; the passive region itself not answering is a FAIL.
 pub async fn check_environment(
     aws: &dyn Aws,
     env: &Environment,
@@ -428,9 +428,11 @@ pub async fn check_environment(
             ),
         ));
     }
+    // The active (or dead) region not answering says nothing about the passive region's
+    // readiness; the passive region not answering is exactly what makes it not ready.
     let dark: Vec<&str> = [&t.primary, &t.standby]
         .into_iter()
-        .filter(|v| !v.reachable)
+        .filter(|v| !v.reachable && v.role != passive)
         .map(|v| v.region.as_str())
         .collect();
     for mut c in check_passive(aws, env, http, limit, passive).await {

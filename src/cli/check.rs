@@ -8,7 +8,7 @@ use serde_json::json;
 
 use drctl::exit;
 use drctl::readiness::{check_environment, Status};
-use drctl::run::roundtrip::observe;
+use drctl::run::roundtrip::observe_within;
 
 use super::render::{status_word, table};
 use super::{Global, Output};
@@ -17,7 +17,7 @@ pub async fn check(g: &Global, limit: Duration) -> Result<i32> {
     let (_, env) = g.load_env()?;
     let ctx = g.context(g.state_dir(Some(&env)));
     let services = g.aws_source().services(&env);
-    let t = observe(&ctx, &env).await;
+    let t = observe_within(&ctx, &env, limit).await;
     let checks = check_environment(services.aws.as_ref(), &env, &services.http, limit, &t).await;
     let failed = checks.iter().filter(|c| c.status == Status::Fail).count();
     let warned = checks.iter().filter(|c| c.status == Status::Warn).count();

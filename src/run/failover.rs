@@ -5,7 +5,9 @@
 
 use std::path::{Path, PathBuf};
 
-use super::roundtrip::{already_failed_over, choose_mode, observe, Mode};
+use super::roundtrip::{
+    already_failed_over, choose_mode, observe_within, Mode, FAILOVER_OBSERVE_TIMEOUT,
+};
 use super::{Context, RunError};
 use crate::config::Environment;
 use crate::topology::Topology;
@@ -52,7 +54,7 @@ pub async fn preflight(
     asked: Option<Mode>,
 ) -> Result<Preflight, RunError> {
     check_region(env, region)?;
-    let t = observe(ctx, env).await;
+    let t = observe_within(ctx, env, FAILOVER_OBSERVE_TIMEOUT).await;
     if already_failed_over(&t) {
         return Ok(Preflight::AlreadyDone(Box::new(t)));
     }

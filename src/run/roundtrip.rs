@@ -21,12 +21,19 @@ pub const FAILBACK_RUNBOOK: &str = "failback";
 
 /// How long observing the environment may take, per part.
 pub const OBSERVE_TIMEOUT: Duration = Duration::from_secs(15);
+/// The bound before a failover: a dark region must not cost its whole timeout before the run
+/// starts (it only decides planned or unplanned, and "already failed over").
+pub const FAILOVER_OBSERVE_TIMEOUT: Duration = Duration::from_secs(4);
 
 /// The environment as it is now, with the state dir's outstanding fences.
 pub async fn observe(ctx: &Context, env: &Environment) -> Topology {
+    observe_within(ctx, env, OBSERVE_TIMEOUT).await
+}
+
+pub async fn observe_within(ctx: &Context, env: &Environment, limit: Duration) -> Topology {
     let aws = ctx.aws.aws(env);
     let store = FileJournalStore::new(&ctx.state_dir);
-    topology::observe(aws.as_ref(), env, Some(&store), OBSERVE_TIMEOUT).await
+    topology::observe(aws.as_ref(), env, Some(&store), limit).await
 }
 
 /// Planned (ARC's "graceful": the primary answers, so fence it first and lose no write) or

@@ -34,10 +34,19 @@ pub struct PromoteReplica {
     /// lag never settles at 0.
     #[serde(default)]
     pub catch_up: bool,
+    /// With `catch_up`: how long to wait for lag 0 before the step fails (the fence still
+    /// holds writes off; the run pauses for a person to decide).
+    #[serde(default = "default_catch_up_timeout", with = "humantime_serde")]
+    #[schemars(with = "String")]
+    pub catch_up_timeout: Duration,
     /// How often to look at the instance while it is promoted.
     #[serde(default = "default_poll", with = "humantime_serde")]
     #[schemars(with = "String")]
     pub poll_interval: Duration,
+}
+
+fn default_catch_up_timeout() -> Duration {
+    Duration::from_secs(600)
 }
 
 fn result(db: &DbInstance, lag: Option<f64>) -> Value {
@@ -90,23 +99,36 @@ impl PromoteReplica {
             .await?)
     }
 
-    /// Wait (bounded by the step timeout) until the replica reports no lag.
+    /// Wait (at most `catch_up_timeout`) until the replica reports no lag.
     async fn wait_caught_up(&self, cx: &StepCx, db: &DbInstance) -> Result<f64, StepError> {
-        cx.poll(
-            &format!("{} to catch up with its source (ReplicaLag 0)", db.id),
-            self.poll_interval,
-            || async {
-                Ok(match self.lag(cx, db).await? {
-                    Some(l) if l <= 0.0 => Some(l),
-                    Some(l) => {
-                        cx.note(&format!("{} lags {l:.0}s; waiting for 0", db.id));
-                        None
-                    }
-                    None => None,
-                })
-            },
-        )
-        .await
+        let last = std::sync::Mutex::new(None::<f64>);
+        let what = format!("{} to catch up with its source (ReplicaLag 0)", db.id);
+        let wait = cx.poll(&what, self.poll_interval, || async {
+            let lag = self.lag(cx, db).await?;
+            *last.lock().expect("lag") = lag;
+            Ok(match lag {
+                Some(l) if l <= 0.0 => Some(l),
+                Some(l) => {
+                    cx.note(&format!("{} lags {l:.0}s; waiting for 0", db.id));
+                    None
+                }
+                None => None,
+            })
+        });
+        match tokio::time::timeout(self.catch_up_timeout, wait).await {
+            Ok(r) => r,
+            Err(_) => Err(StepError::permanent(format!(
+                "{} did not catch up within {} (lag {}): nothing was promoted. Writes stay fenced; \
+                 find out why replication is behind, then `drctl resume` to wait again, or roll this run back \
+                 and fail over with `--mode unplanned` accepting the loss",
+                db.id,
+                humantime::format_duration(self.catch_up_timeout),
+                last.lock()
+                    .expect("lag")
+                    .map(|l| format!("{l:.0}s"))
+                    .unwrap_or_else(|| "unknown".into())
+            ))),
+        }
     }
 
     /// A promoted instance whose parameter group still says `read_only = 1` (left there by
