@@ -1,0 +1,161 @@
+//! What the watch reports and journals: its events, the sink the CLI prints them to, and the
+//! watch journal (`<state>/watch/<env>.jsonl`, each batch written whole and fsync'd).
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::config::env::{Role, WatchAction};
+use crate::probe::notify::Delivery;
+use crate::probe::state::Phase;
+use crate::probe::Reason;
+
+use super::policy::Verdict;
+
+// ------------------------------------------------------------------------------------------
+// What the watch reports and journals
+// ------------------------------------------------------------------------------------------
+
+/// One target's state as evidence for a decision.
+#[derive(Debug, Clone, Serialize)]
+pub struct TargetEvidence {
+    pub target: String,
+    pub region: String,
+    pub state: Phase,
+    pub since: Option<DateTime<Utc>>,
+    pub last: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Evidence {
+    pub primary: Vec<TargetEvidence>,
+    pub standby: Vec<TargetEvidence>,
+    /// How long the primary had been down when the decision was made.
+    pub primary_down_for_ms: Option<u64>,
+    pub route53_unhealthy: Option<bool>,
+    pub route53_error: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum WatchEvent {
+    Started {
+        env: String,
+        targets: usize,
+        action: WatchAction,
+        confirm_for_ms: u64,
+        cooldown_ms: u64,
+        require_route53: bool,
+        runbook: Option<String>,
+    },
+    Transition {
+        target: String,
+        region: String,
+        role: Option<Role>,
+        from: Phase,
+        to: Phase,
+        reason: Option<Reason>,
+        detail: String,
+        streak: u32,
+    },
+    Decision {
+        decision: Verdict,
+        action: WatchAction,
+        evidence: Evidence,
+    },
+    ActionStarted {
+        action: WatchAction,
+        runbook: Option<String>,
+    },
+    ActionFinished {
+        action: WatchAction,
+        ok: bool,
+        run_id: Option<String>,
+        outcome: String,
+    },
+    Notified {
+        delivery: Delivery,
+    },
+    Stopped {
+        reason: String,
+    },
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct WatchRecord {
+    pub at: DateTime<Utc>,
+    #[serde(flatten)]
+    pub event: WatchEvent,
+}
+
+/// Where watch records go besides the journal (the terminal).
+pub trait WatchSink: Send + Sync {
+    fn record(&self, r: &WatchRecord);
+}
+
+/// The watch journal: one JSON record per line, each batch written whole and fsync'd.
+pub struct WatchJournal {
+    path: PathBuf,
+    file: std::fs::File,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("watch journal {path}: {source}")]
+pub struct JournalIo {
+    pub path: String,
+    #[source]
+    pub source: std::io::Error,
+}
+
+impl WatchJournal {
+    pub fn path_for(state_dir: &Path, env: &str) -> PathBuf {
+        state_dir.join("watch").join(format!("{env}.jsonl"))
+    }
+
+    pub fn open(state_dir: &Path, env: &str) -> Result<Self, JournalIo> {
+        let path = Self::path_for(state_dir, env);
+        let io = |source| JournalIo {
+            path: path.display().to_string(),
+            source,
+        };
+        std::fs::create_dir_all(path.parent().expect("has a parent")).map_err(io)?;
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map_err(io)?;
+        Ok(Self { path, file })
+    }
+
+    pub fn append(&mut self, records: &[WatchRecord]) -> Result<(), JournalIo> {
+        if records.is_empty() {
+            return Ok(());
+        }
+        let mut buf = Vec::new();
+        for r in records {
+            serde_json::to_writer(&mut buf, r).expect("records serialize");
+            buf.push(b'\n');
+        }
+        let io = |source| JournalIo {
+            path: self.path.display().to_string(),
+            source,
+        };
+        self.file.write_all(&buf).map_err(io)?;
+        self.file.sync_data().map_err(io)
+    }
+
+    /// When the last action was started, if the journal has one (cooldown survives restarts).
+    pub fn last_action(state_dir: &Path, env: &str) -> Option<DateTime<Utc>> {
+        let text = std::fs::read_to_string(Self::path_for(state_dir, env)).ok()?;
+        text.lines()
+            .rev()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .find_map(|v| {
+                (v.get("event")?.as_str()? == "action_started")
+                    .then(|| v.get("at")?.as_str()?.parse().ok())?
+            })
+    }
+}
