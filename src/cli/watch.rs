@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 use drctl::config::env::{Role, WatchAction};
 use drctl::exit;
 use drctl::probe::watch::{Watch, WatchConfig, WatchEvent, WatchJournal, WatchRecord, WatchSink};
-use drctl::run::watch::{HealthCheckOracle, RunbookActuator};
+use drctl::run::watch::{FenceCompleter, HealthCheckOracle, RunbookActuator};
 
 use super::render::Plain;
 use super::{Global, Output, Usage};
@@ -58,6 +58,12 @@ impl WatchSink for Printer {
             WatchEvent::ActionFinished { action, ok, run_id, outcome } => format!(
                 "ACTION {action:?} {}: {outcome}{}",
                 if *ok { "finished" } else { "FAILED" },
+                run_id.as_ref().map(|r| format!(" (drctl status {r})")).unwrap_or_default()
+            ),
+            WatchEvent::FenceStarted { what } => format!("FENCE outstanding, its region answers again: {what}"),
+            WatchEvent::FenceFinished { ok, run_id, outcome } => format!(
+                "FENCE {}: {outcome}{}",
+                if *ok { "completed" } else { "FAILED" },
                 run_id.as_ref().map(|r| format!(" (drctl status {r})")).unwrap_or_default()
             ),
             WatchEvent::Notified { delivery } => match &delivery.error {
@@ -112,6 +118,13 @@ pub async fn watch(g: &Global, listen: &str, notify_only: bool) -> Result<i32> {
             progress: Arc::new(Plain),
         }));
     }
+    // Whatever the action, an old primary left unfenced by a failover is fenced as soon as
+    // its region answers: protecting is not failing back.
+    w.fencer = Some(Arc::new(FenceCompleter {
+        ctx: g.context(state_dir.clone()),
+        env_file: g.env_file.clone(),
+        progress: Arc::new(Plain),
+    }));
     if policy.require_route53 {
         let r53 = env.route53.as_ref().ok_or_else(|| {
             Usage(

@@ -1,5 +1,6 @@
-//! The watch's side of a run: its unattended failover (an [`Actuator`]) and its Route 53 oracle,
-//! through the same preflight, lease, journal and engine as a person's `drctl run`.
+//! The watch's side of a run: its unattended failover (an [`Actuator`]), the completion of an
+//! outstanding fence (a [`Fencer`]), and its Route 53 oracle, through the same preflight,
+//! lease, journal and engine as a person's `drctl run`.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -7,11 +8,15 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use tokio_util::sync::CancellationToken;
 
+use super::failover::resolve_runbook;
+use super::roundtrip::{fence_preflight, observe_within, FENCE_RUNBOOK};
 use super::summary::RunOutcome;
 use super::{Approvals, Context, Hooks, NewRun};
 use crate::aws::Aws;
 use crate::engine::progress::ProgressSink;
-use crate::probe::watch::{ActionReport, Actuator, Route53Oracle};
+use crate::journal::file::FileJournalStore;
+use crate::probe::watch::{ActionReport, Actuator, Fencer, Route53Oracle};
+use crate::topology::fences;
 
 /// Runs the failover runbook as `drctl run RUNBOOK --yes` would, under the environment's lease.
 pub struct RunbookActuator {
@@ -110,3 +115,60 @@ impl Route53Oracle for HealthCheckOracle {
         }
     }
 }
+
+/// Completes an outstanding fence of the old primary as soon as its region answers: the
+/// `fence` runbook under the lease, as `drctl fence --yes` would.
+pub struct FenceCompleter {
+    pub ctx: Context,
+    pub env_file: PathBuf,
+    pub progress: Arc<dyn ProgressSink>,
+}
+
+#[async_trait]
+impl Fencer for FenceCompleter {
+    async fn due(&self) -> Option<String> {
+        let (_, env) = crate::config::load_env(&self.env_file).ok()?;
+        let store = FileJournalStore::new(&self.ctx.state_dir);
+        // Cheap first: the journals say whether any fence of the primary is outstanding.
+        let outstanding = fences::outstanding(&store, &env.name).await;
+        let f = outstanding
+            .into_iter()
+            .find(|f| f.region == env.primary_region)?;
+        // Then AWS: the region must answer, and its writer must not be the one serving.
+        let t = observe_within(&self.ctx, &env, DUE_TIMEOUT).await;
+        match fence_preflight(&t) {
+            Ok(_) => Some(format!(
+                "{} in {} (outstanding since run {})",
+                f.instance_id, f.region, f.run_id
+            )),
+            Err(_) => None,
+        }
+    }
+
+    async fn fence(&self, shutdown: CancellationToken) -> ActionReport {
+        let path = match resolve_runbook(&self.env_file, Some(FENCE_RUNBOOK)) {
+            Ok(p) => p,
+            Err(e) => {
+                return ActionReport {
+                    ok: false,
+                    run_id: None,
+                    outcome: format!("fence not started: {e}"),
+                }
+            }
+        };
+        RunbookActuator {
+            ctx: self.ctx.clone(),
+            env_file: self.env_file.clone(),
+            progress: self.progress.clone(),
+        }
+        .failover(
+            &path,
+            "drctl watch: completing an outstanding fence",
+            shutdown,
+        )
+        .await
+    }
+}
+
+/// Bound on the look before completing a fence.
+const DUE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);

@@ -449,6 +449,10 @@ fn assemble(
     };
     let phase = phase::decide(&facts);
     let active = facts.active().map(|r| env.region_of(r).to_string());
+    // The writer of the region that serves is not an old writer to fence (a failback whose
+    // fence failed left it serving).
+    let mut outstanding_fences = outstanding_fences;
+    outstanding_fences.retain(|f| Some(&f.region) != active.as_ref());
     let mut t = Topology {
         env: env.name.clone(),
         phase,
@@ -489,7 +493,7 @@ fn findings(t: &Topology, facts: &phase::Facts) -> Vec<Finding> {
         add(
             Status::Fail,
             format!(
-                "old primary `{}` unfenced: split-brain risk (its region {} could not be reached by run {}: {}); `drctl fence` completes it",
+                "old writer `{}` unfenced: split-brain risk (its region {} could not be fenced by run {}: {}); `drctl fence` completes it",
                 f.instance_id, f.region, f.run_id, f.detail
             ),
         );

@@ -76,6 +76,15 @@ pub enum WatchEvent {
         run_id: Option<String>,
         outcome: String,
     },
+    /// An outstanding fence is being completed (its region answers again).
+    FenceStarted {
+        what: String,
+    },
+    FenceFinished {
+        ok: bool,
+        run_id: Option<String>,
+        outcome: String,
+    },
     Notified {
         delivery: Delivery,
     },

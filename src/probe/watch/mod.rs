@@ -69,6 +69,16 @@ pub trait Actuator: Send + Sync {
     ) -> ActionReport;
 }
 
+/// Completes a fence that a failover could not finish because the old primary's region was
+/// dark, as soon as that region answers again. Protects; never fails back. The run module
+/// implements it (the fence runbook, under the environment's lease).
+#[async_trait]
+pub trait Fencer: Send + Sync {
+    /// What to fence now, if a fence is outstanding and its region answers (bounded).
+    async fn due(&self) -> Option<String>;
+    async fn fence(&self, shutdown: CancellationToken) -> ActionReport;
+}
+
 /// Route 53's view of the primary (its health check).
 #[async_trait]
 pub trait Route53Oracle: Send + Sync {
@@ -98,7 +108,13 @@ pub struct Watch {
     pub sink: Arc<dyn WatchSink>,
     pub actuator: Option<Arc<dyn Actuator>>,
     pub route53: Option<Arc<dyn Route53Oracle>>,
+    pub fencer: Option<Arc<dyn Fencer>>,
 }
+
+/// How often the watch looks for an outstanding fence to complete, and the most it waits
+/// between tries after a failed one.
+const FENCE_EVERY: Duration = Duration::from_secs(5);
+const FENCE_BACKOFF_MAX: Duration = Duration::from_secs(300);
 
 #[derive(Debug, thiserror::Error)]
 pub enum WatchError {
@@ -161,6 +177,7 @@ impl Watch {
             sink,
             actuator: None,
             route53: None,
+            fencer: None,
         })
     }
 
@@ -259,6 +276,9 @@ impl Watch {
         let mut action: Option<tokio::task::JoinHandle<ActionReport>> = None;
         let action_stop = CancellationToken::new();
         let mut batch: Vec<WatchRecord> = Vec::new();
+        let mut fence_task: Option<tokio::task::JoinHandle<Option<ActionReport>>> = None;
+        let mut fence_failures = 0u32;
+        let mut next_fence = Instant::now();
 
         loop {
             tokio::select! {
@@ -289,6 +309,40 @@ impl Watch {
                         outcome: "the action task panicked".into(),
                     });
                 batch.push(self.action_finished(&report, &notifier));
+            }
+
+            // An outstanding fence: complete it as soon as its region answers, never while a
+            // failover runs, one at a time, backing off after a failed try.
+            if fence_task.as_ref().is_some_and(|h| h.is_finished()) {
+                let report = fence_task.take().expect("checked").await.ok().flatten();
+                if let Some(r) = report {
+                    fence_failures = if r.ok { 0 } else { fence_failures + 1 };
+                    let rec = WatchRecord {
+                        at: Utc::now(),
+                        event: WatchEvent::FenceFinished {
+                            ok: r.ok,
+                            run_id: r.run_id,
+                            outcome: r.outcome,
+                        },
+                    };
+                    notifier.send(message(&self.cfg.env, &rec, policy_cfg.action));
+                    batch.push(rec);
+                }
+                let wait = FENCE_EVERY.saturating_mul(1 << fence_failures.min(6));
+                next_fence = Instant::now() + wait.min(FENCE_BACKOFF_MAX);
+            }
+            if let Some(f) = &self.fencer {
+                if fence_task.is_none() && action.is_none() && Instant::now() >= next_fence {
+                    let (f, tx, stop) = (f.clone(), tx.clone(), action_stop.clone());
+                    fence_task = Some(tokio::spawn(async move {
+                        let what = f.due().await?;
+                        let _ = tx.send(WatchRecord {
+                            at: Utc::now(),
+                            event: WatchEvent::FenceStarted { what },
+                        });
+                        Some(f.fence(stop).await)
+                    }));
+                }
             }
 
             // Evaluate the policy on the current verdicts.
@@ -432,6 +486,10 @@ impl Watch {
         probes.abort_all();
         while probes.join_next().await.is_some() {}
         let mut reason = "signal".to_string();
+        if let Some(h) = fence_task.take() {
+            action_stop.cancel();
+            let _ = tokio::time::timeout(Duration::from_secs(30), h).await;
+        }
         if let Some(h) = action.take() {
             action_stop.cancel();
             match tokio::time::timeout(Duration::from_secs(120), h).await {
@@ -550,6 +608,23 @@ fn message(env: &str, rec: &WatchRecord, action: WatchAction) -> Message {
                     .unwrap_or_default()
             )
         }
+        WatchEvent::FenceFinished {
+            ok,
+            run_id,
+            outcome,
+            ..
+        } => format!(
+            "drctl watch [{env}]: old primary {} ({outcome}){}",
+            if *ok {
+                "fenced: it takes no writes"
+            } else {
+                "NOT fenced yet: split-brain risk"
+            },
+            run_id
+                .as_ref()
+                .map(|r| format!(", run {r}"))
+                .unwrap_or_default()
+        ),
         _ => format!("drctl watch [{env}]"),
     };
     Message {
