@@ -71,7 +71,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Command::Resume { run, m, rerun } => cli::run::resume(g, &run, &m, &rerun).await,
         Command::Rollback { run, to, m } => cli::run::rollback(g, &run, to.as_deref(), &m).await,
         Command::Status { run: None } => cli::env::status(g).await,
-        Command::Status { run: Some(run) } => cli::inspect::status(g, Some(&run)).await,
+        Command::Status { run: Some(run) } => cli::inspect::status(g, &run).await,
         Command::History { limit } => cli::inspect::history(g, limit).await,
         Command::Approve { run, step, comment } => {
             cli::inspect::approve(g, &run, &step, comment).await

@@ -10,7 +10,7 @@ use drctl::run::roundtrip::{
     failback_preflight, fence_preflight, observe, reprotect_preflight, FenceNeed, FAILBACK_RUNBOOK,
     FENCE_RUNBOOK, REPROTECT_RUNBOOK,
 };
-use drctl::run::NewRun;
+use drctl::run::{NewRun, RunError};
 use drctl::topology::Topology;
 
 use super::render::{paint, status_word, table};
@@ -27,14 +27,6 @@ pub async fn status(g: &Global) -> Result<i32> {
         show(&t);
     }
     Ok(t.exit_code())
-}
-
-fn yes_no(b: Option<bool>) -> &'static str {
-    match b {
-        Some(true) => "yes",
-        Some(false) => "no",
-        None => "-",
-    }
 }
 
 /// The environment, for people.
@@ -57,54 +49,12 @@ pub fn show(t: &Topology) {
         "lag",
         "compute",
     ]);
-    for v in [&t.primary, &t.standby] {
-        let serves = t.active.as_deref() == Some(v.region.as_str());
-        let db = match (&v.database, v.reachable) {
-            (_, false) => "UNREACHABLE".to_string(),
-            (Some(d), _) => format!("{} {} ({})", d.id, d.role, d.status),
-            (None, _) => "none".into(),
-        };
-        let compute = v
-            .asgs
-            .iter()
-            .map(|a| format!("{} {}/{}", a.tier, a.in_service, a.desired))
-            .collect::<Vec<_>>()
-            .join(", ");
-        tb.add_row(vec![
-            v.region.clone(),
-            v.role.to_string(),
-            if serves { "yes".into() } else { "".into() },
-            db,
-            yes_no(v.database.as_ref().and_then(|d| d.writable)).into(),
-            v.database
-                .as_ref()
-                .and_then(|d| d.lag_s)
-                .map(|l| format!("{l:.0}s"))
-                .unwrap_or_default(),
-            compute,
-        ]);
+    for row in t.rows() {
+        tb.add_row(row.to_vec());
     }
     println!("{tb}");
-    match &t.dns {
-        Ok(d) => println!(
-            "Route 53: answers {} ({}){}",
-            d.region.as_deref().unwrap_or("?"),
-            d.answer.join(", "),
-            if d.held_on_standby {
-                "; held on the standby (records swapped)"
-            } else {
-                ""
-            }
-        ),
-        Err(e) => println!("Route 53: unknown ({e})"),
-    }
-    match &t.cdn {
-        Ok(c) => println!(
-            "CloudFront: first origin {} ({})",
-            c.first_origin.as_deref().unwrap_or("?"),
-            c.region.as_deref().unwrap_or("?")
-        ),
-        Err(e) => println!("CloudFront: unknown ({e})"),
+    for line in t.edge_lines() {
+        println!("{line}");
     }
     for f in &t.findings {
         println!("{} {}", status_word(f.status), f.text);
@@ -137,54 +87,53 @@ fn shipped(g: &Global, name: &str) -> Result<NewRun> {
     super::run::prepare(g, &path)
 }
 
-/// `drctl reprotect`.
-pub async fn reprotect(g: &Global, dry_run: bool, m: &Mutating) -> Result<i32> {
+/// A round-trip command: the shipped runbook `name`, its plan for `--dry-run`, else the
+/// preflight on the environment as observed, the run, and the phase it left.
+async fn round_trip(
+    g: &Global,
+    name: &str,
+    dry_run: bool,
+    m: &Mutating,
+    preflight: impl FnOnce(&Topology, &drctl::config::Environment) -> Result<String, RunError>,
+) -> Result<i32> {
     let (_, env) = g.load_env()?;
-    let run = shipped(g, REPROTECT_RUNBOOK)?;
+    let run = shipped(g, name)?;
     if dry_run {
-        eprintln!("reprotect (dry run: nothing will be changed)");
+        eprintln!("{name} (dry run: nothing will be changed)");
         super::files::print_plan(g, &run).await?;
         return Ok(exit::OK);
     }
     let ctx = g.context(g.state_dir(Some(&env)));
-    let t = observe(&ctx, &env).await;
-    reprotect_preflight(&t)?;
-    eprintln!(
-        "reprotect: {} serves; a new replica of its writer will be built in {}",
-        t.standby.region, t.primary.region
-    );
+    eprintln!("{}", preflight(&observe(&ctx, &env).await, &env)?);
     let s = super::run::start(g, &ctx, &run, m).await?;
     let code = super::run::finish(g, &s);
-    after(g, &ctx, &env).await;
+    if g.output == Output::Text {
+        eprintln!();
+        show(&observe(&ctx, &env).await);
+    }
     Ok(code)
+}
+
+/// `drctl reprotect`.
+pub async fn reprotect(g: &Global, dry_run: bool, m: &Mutating) -> Result<i32> {
+    round_trip(g, REPROTECT_RUNBOOK, dry_run, m, |t, _| {
+        reprotect_preflight(t)?;
+        Ok(format!(
+            "reprotect: {} serves; a new replica of its writer will be built in {}",
+            t.standby.region, t.primary.region
+        ))
+    })
+    .await
 }
 
 /// `drctl failback --region R`.
 pub async fn failback(g: &Global, region: &str, dry_run: bool, m: &Mutating) -> Result<i32> {
-    let (_, env) = g.load_env()?;
-    let run = shipped(g, FAILBACK_RUNBOOK)?;
-    if dry_run {
-        eprintln!("failback to {region} (dry run: nothing will be changed)");
-        super::files::print_plan(g, &run).await?;
-        return Ok(exit::OK);
-    }
-    let ctx = g.context(g.state_dir(Some(&env)));
-    let t = observe(&ctx, &env).await;
-    failback_preflight(&t, &env, region)?;
-    eprintln!(
-        "failback to {region}: planned; {} is fenced first and nothing is promoted before its replica has caught up",
-        t.standby.region
-    );
-    let s = super::run::start(g, &ctx, &run, m).await?;
-    let code = super::run::finish(g, &s);
-    after(g, &ctx, &env).await;
-    Ok(code)
-}
-
-/// The environment after a run, so the operator sees the phase it left.
-async fn after(g: &Global, ctx: &drctl::run::Context, env: &drctl::config::Environment) {
-    if g.output == Output::Text {
-        eprintln!();
-        show(&observe(ctx, env).await);
-    }
+    round_trip(g, FAILBACK_RUNBOOK, dry_run, m, |t, env| {
+        failback_preflight(t, env, region)?;
+        Ok(format!(
+            "failback to {region}: planned; {} is fenced first and nothing is promoted before its replica has caught up",
+            t.standby.region
+        ))
+    })
+    .await
 }

@@ -9,7 +9,7 @@ use serde_json::json;
 use drctl::exit;
 use drctl::run::failover::{preflight, resolve_runbook, Preflight};
 use drctl::run::roundtrip::Mode;
-use drctl::run::summary::{RunSummary, StepResult};
+use drctl::run::summary::{RunSummary, StepLine};
 
 use super::render::{fmt_ms, table};
 use super::{FailoverMode, Global, Mutating, Output};
@@ -74,52 +74,28 @@ pub async fn failover(
     Ok(code)
 }
 
-fn result_text(r: &StepResult) -> String {
-    match r {
-        StepResult::Done => "done".into(),
-        StepResult::AlreadyDone => "already done".into(),
-        StepResult::DoneSkipped { why } => format!("skipped: {why}"),
-        StepResult::Skipped { reason } => format!("skipped: {reason}"),
-        StepResult::Failed { error } => format!("FAILED: {error}"),
-    }
-}
-
 fn summary(g: &Global, s: &RunSummary, region: &str) {
-    let status = s.outcome;
-    let steps: Vec<(String, String, String)> = s
-        .steps
-        .iter()
-        .map(|l| {
-            (
-                l.id.clone(),
-                result_text(&l.result),
-                l.duration_ms.map(fmt_ms).unwrap_or_else(|| "-".into()),
-            )
-        })
-        .collect();
+    let took = |l: &StepLine| l.duration_ms.map(fmt_ms).unwrap_or_else(|| "-".into());
     if g.output == Output::Json {
+        let steps: Vec<_> = s
+            .steps
+            .iter()
+            .map(|l| json!({"step": l.id, "result": l.result.to_string(), "duration": took(l), "duration_ms": l.duration_ms}))
+            .collect();
         println!(
             "{}",
             json!({
-                "type": "failover_summary", "run_id": s.run_id, "region": region, "status": status,
+                "type": "failover_summary", "run_id": s.run_id, "region": region, "status": s.outcome,
                 "rto_so_far_s": s.elapsed_ms as f64 / 1000.0, "rpo_estimate_s": s.rpo_s,
-                "steps": steps.iter().map(|(s, w, d)| json!({"step": s, "result": w, "duration": d})).collect::<Vec<_>>(),
-                "warnings": s.warnings,
+                "steps": steps, "warnings": s.warnings,
             })
         );
         return;
     }
-    println!(
-        "\nFailover to {region}: run {} {}",
-        s.run_id,
-        serde_json::to_value(status)
-            .ok()
-            .and_then(|v| v.as_str().map(|t| t.replace('_', " ")))
-            .unwrap_or_default()
-    );
+    println!("\nFailover to {region}: run {} {}", s.run_id, s.outcome);
     let mut t = table(&["step", "result", "took"]);
-    for (s, w, d) in &steps {
-        t.add_row(vec![s.clone(), w.clone(), d.clone()]);
+    for l in &s.steps {
+        t.add_row(vec![l.id.clone(), l.result.to_string(), took(l)]);
     }
     println!("{t}");
     println!(

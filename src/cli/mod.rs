@@ -13,12 +13,12 @@ pub mod run;
 pub mod watch;
 
 use std::io::IsTerminal;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use anyhow::{bail, Context as _, Result};
+use anyhow::{Context as _, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 
-use drctl::config::{self, Environment, Source};
+use drctl::config::{Environment, Source};
 use drctl::journal::Operator;
 use drctl::run::{AwsSource, Context};
 
@@ -269,36 +269,16 @@ pub fn confirm(question: &str, yes: bool) -> Result<()> {
 
 impl Global {
     pub fn load_env(&self) -> Result<(Source, Environment)> {
-        if !self.env_file.exists() {
-            bail!(Usage(format!(
-                "environment file {} not found: pass --env FILE or set DRCTL_ENV (`python -m drsandbox seed` writes one for the sandbox)",
-                self.env_file.display()
-            )));
-        }
-        Ok(config::load_env(&self.env_file)?)
+        Ok(drctl::run::load_env(&self.env_file)?)
     }
 
-    /// State directory: flag/env var, else the environment's `state_dir` (relative to its file),
-    /// else `.drctl`.
     pub fn state_dir(&self, env: Option<&Environment>) -> PathBuf {
-        if let Some(d) = &self.state_dir {
-            return d.clone();
-        }
-        if let Some(d) = env.and_then(|e| e.state_dir.as_ref()) {
-            let base = self.env_file.parent().unwrap_or(Path::new("."));
-            return base.join(d);
-        }
-        PathBuf::from(".drctl")
+        drctl::run::state_dir(self.state_dir.as_deref(), &self.env_file, env)
     }
 
     /// State dir for read-only commands that may run without an environment file.
     pub fn state_dir_lenient(&self) -> PathBuf {
-        let env = self
-            .env_file
-            .exists()
-            .then(|| config::load_env(&self.env_file).ok().map(|(_, e)| e))
-            .flatten();
-        self.state_dir(env.as_ref())
+        self.state_dir(None)
     }
 
     /// Where AWS comes from: the SDK, with `--profile` and `--endpoint-url` (or

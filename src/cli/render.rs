@@ -8,114 +8,15 @@ use std::time::Duration;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use drctl::engine::progress::ProgressSink;
-use drctl::journal::{Event, Measure, Outcome, Record};
+pub use drctl::journal::describe::fmt_ms;
+use drctl::journal::{Event, Outcome, Record};
 
 /// One line per event, for logs and pipes.
 pub struct Plain;
 
-pub fn describe(e: &Event) -> Option<String> {
-    Some(match e {
-        Event::RunStarted {
-            run_id,
-            runbook_name,
-            env_name,
-            operator,
-            ..
-        } => {
-            format!("run {run_id} started: runbook {runbook_name} on {env_name} by {operator}")
-        }
-        Event::Resumed { operator } => format!("resumed by {operator}"),
-        Event::StepStarted { step, attempt } if *attempt > 1 => {
-            format!("{step}: attempt {attempt}")
-        }
-        Event::StepStarted { step, .. } => format!("{step}: started"),
-        Event::StepIntent {
-            step,
-            current,
-            intended,
-            ..
-        } => format!("{step}: {intended} (now: {current})"),
-        Event::StepSucceeded {
-            step,
-            outcome: Outcome::AlreadyDone,
-            ..
-        } => format!("{step}: already done, nothing changed"),
-        Event::StepSucceeded {
-            step, duration_ms, ..
-        } => {
-            format!("{step}: done in {}", fmt_ms(*duration_ms))
-        }
-        Event::StepFailed {
-            step,
-            error,
-            retry_in_ms: Some(ms),
-            ..
-        } => format!("{step}: failed ({error}); retrying in {}", fmt_ms(*ms)),
-        Event::StepFailed {
-            step,
-            error,
-            retry_in_ms: None,
-            ..
-        } => format!("{step}: FAILED: {error}"),
-        Event::StepSkipped { step, reason, by } => format!("{step}: skipped by {by}: {reason}"),
-        Event::ApprovalGranted { step, by, via, .. } => format!("{step}: approved by {by} ({via})"),
-        Event::CheckpointReached { name, .. } => format!("checkpoint `{name}` reached"),
-        Event::Warning { step, message } => format!(
-            "WARNING {}{message}",
-            step.as_ref().map(|s| format!("{s}: ")).unwrap_or_default()
-        ),
-        Event::Measured {
-            step,
-            measure: Measure::RpoSeconds,
-            value,
-        } => format!("{step}: RPO {value:.0}s (replica lag when promoted)"),
-        Event::Fence { step, fence } if fence.fenced => format!(
-            "{step}: {} in {} fenced ({})",
-            fence.instance_id, fence.region, fence.detail
-        ),
-        Event::Fence { step, fence } => format!(
-            "{step}: FENCE OUTSTANDING: {} in {} ({})",
-            fence.instance_id, fence.region, fence.detail
-        ),
-        Event::Paused { reason } => format!("run paused: {reason}"),
-        Event::RunFinished { status, message } => format!("run {status}: {message}"),
-        Event::RollbackStarted { to, operator } => format!(
-            "rollback started by {operator}{}",
-            to.as_ref()
-                .map(|t| format!(" (to checkpoint `{t}`)"))
-                .unwrap_or_default()
-        ),
-        Event::UndoStarted { step } => format!("{step}: undoing"),
-        Event::Undone { step } => format!("{step}: undone"),
-        Event::UndoFailed { step, error } => format!("{step}: UNDO FAILED: {error}"),
-        Event::RollbackStopped { reason, .. } => format!("rollback stopped: {reason}"),
-        Event::RollbackFinished { undone, complete } => format!(
-            "rollback {}: undid {}",
-            if *complete { "finished" } else { "INCOMPLETE" },
-            if undone.is_empty() {
-                "nothing".into()
-            } else {
-                undone.join(", ")
-            }
-        ),
-    })
-}
-
-pub fn fmt_ms(ms: u64) -> String {
-    if ms < 1000 {
-        format!("{ms}ms")
-    } else if ms < 60_000 {
-        format!("{:.1}s", ms as f64 / 1000.0)
-    } else {
-        format!("{}m{:02}s", ms / 60_000, (ms / 1000) % 60)
-    }
-}
-
 impl ProgressSink for Plain {
     fn record(&self, r: &Record) {
-        if let Some(line) = describe(&r.event) {
-            eprintln!("{} {line}", r.at.format("%H:%M:%S"));
-        }
+        eprintln!("{} {}", r.at.format("%H:%M:%S"), r.event.describe());
     }
     fn note(&self, step: &str, message: &str) {
         eprintln!(
@@ -244,11 +145,7 @@ impl ProgressSink for Live {
                 "✗",
                 format!("UNDO FAILED: {error}"),
             ),
-            other => {
-                if let Some(line) = describe(other) {
-                    self.println(&line);
-                }
-            }
+            other => self.println(&other.describe()),
         }
     }
 

@@ -12,9 +12,9 @@ use tokio_util::sync::CancellationToken;
 use drctl::engine::progress::ProgressSink;
 use drctl::engine::{Decision, StepPrompter};
 use drctl::journal::{LeaseError, Operator};
-use drctl::run::summary::RunOutcome;
 use drctl::run::{
-    ApprovalPrompt, Approvals, Context, Hooks, NewRun, Resume, Rollback, RunError, RunSummary,
+    ApprovalPrompt, Approvals, Context, Hooks, NewRun, Operation, Resume, Rollback, RunError,
+    RunSummary,
 };
 use drctl::steps::{Approval, Observation, StepDef};
 
@@ -212,81 +212,40 @@ where
 
 /// Print how a run ended, with what to do next, and return the exit code.
 pub fn finish(g: &Global, s: &RunSummary) -> i32 {
-    let run_id = &s.run_id;
     if g.output == Output::Json {
         let mut v = serde_json::to_value(s).unwrap_or_default();
         v["type"] = "summary".into();
         println!("{v}");
     }
-    match s.outcome {
-        RunOutcome::Succeeded if s.continued_failures.is_empty() => {
-            eprintln!("run {run_id} succeeded")
-        }
-        RunOutcome::Succeeded => eprintln!(
-            "run {run_id} completed, but these steps failed and were passed over: {}",
-            s.continued_failures.join(", ")
-        ),
-        RunOutcome::Paused => eprintln!(
-            "run {run_id} paused: {}\n  status: drctl status {run_id}\n  resume: drctl resume {run_id}\n  undo:   drctl rollback {run_id}",
-            s.reason.as_deref().unwrap_or("")
-        ),
-        RunOutcome::Aborted => eprintln!(
-            "run {run_id} aborted at step `{}`: {}\n  undo what it did: drctl rollback {run_id}",
-            s.aborted_at.as_deref().unwrap_or("?"),
-            s.reason.as_deref().unwrap_or("")
-        ),
-        RunOutcome::RolledBack | RunOutcome::RollbackIncomplete => {
-            if let Some(r) = &s.rollback {
-                eprintln!(
-                    "rollback of {run_id}: undid {}",
-                    if r.undone.is_empty() {
-                        "nothing".into()
-                    } else {
-                        r.undone.join(", ")
-                    }
-                );
-                if let Some((_, why)) = &r.stopped_at {
-                    eprintln!("STOPPED: {why}");
-                }
-                if let Some((step, err)) = &r.failed {
-                    eprintln!("UNDO FAILED at `{step}`: {err}\n  fix the cause, then run `drctl rollback {run_id}` again");
-                }
-                if !r.left_in_place.is_empty() {
-                    eprintln!("still in effect: {}", r.left_in_place.join(", "));
-                }
-            }
-        }
+    for line in s.headline() {
+        eprintln!("{line}");
     }
     s.exit_code()
 }
 
-/// Confirm, then start `run` and drive it to its end. `failover` uses it too.
-pub async fn start(g: &Global, ctx: &Context, run: &NewRun, m: &Mutating) -> Result<RunSummary> {
-    let hooks = hooks(g, m, &run.step_ids())?;
-    let irreversible = run.irreversible_steps();
-    confirm(
-        &format!(
-            "Run `{}` ({} steps{}) against environment `{}` ({} -> {})?",
-            run.rb.name,
-            run.plan.steps.len(),
-            if irreversible > 0 {
-                format!(", {irreversible} IRREVERSIBLE")
-            } else {
-                String::new()
-            },
-            run.env.name,
-            run.env.primary_region,
-            run.env.standby_region
-        ),
-        m.yes || m.step,
-    )?;
+/// Confirm `op` (always asked, unless `yes_ok`), then drive it to its end under the lease,
+/// with signals as a graceful pause.
+pub async fn drive(
+    g: &Global,
+    ctx: &Context,
+    op: &dyn Operation,
+    m: &Mutating,
+    yes_ok: bool,
+) -> Result<RunSummary> {
+    let hooks = hooks(g, m, &op.step_ids())?;
+    confirm(&op.describe(), yes_ok)?;
     let shutdown = CancellationToken::new();
     install_signals(shutdown.clone());
     with_lease(m, hooks, |h| {
         let sd = shutdown.clone();
-        async move { run.execute(ctx, &h, sd).await }
+        async move { op.execute(ctx, &h, sd).await }
     })
     .await
+}
+
+/// Confirm, then start `run` and drive it to its end. `failover` and the round trip use it.
+pub async fn start(g: &Global, ctx: &Context, run: &NewRun, m: &Mutating) -> Result<RunSummary> {
+    drive(g, ctx, run, m, m.yes || m.step).await
 }
 
 /// The environment file and `runbook`, read and checked.
@@ -308,25 +267,7 @@ pub async fn run(g: &Global, runbook: &Path, m: &Mutating) -> Result<i32> {
 pub async fn resume(g: &Global, run: &str, m: &Mutating, rerun: &[String]) -> Result<i32> {
     let ctx = g.context(g.state_dir_lenient());
     let r = Resume::load(&ctx, run, rerun).await?;
-    let hooks = hooks(g, m, &r.step_ids())?;
-    let pending = r.pending();
-    confirm(
-        &format!(
-            "Resume run {run} ({} of {} steps left: {})?",
-            pending.len(),
-            r.total_steps(),
-            pending.join(", ")
-        ),
-        m.yes || m.step,
-    )?;
-    let shutdown = CancellationToken::new();
-    install_signals(shutdown.clone());
-    let (r, ctx) = (&r, &ctx);
-    let s = with_lease(m, hooks, |h| {
-        let sd = shutdown.clone();
-        async move { r.execute(ctx, &h, sd).await }
-    })
-    .await?;
+    let s = drive(g, &ctx, &r, m, m.yes || m.step).await?;
     Ok(finish(g, &s))
 }
 
@@ -334,22 +275,6 @@ pub async fn resume(g: &Global, run: &str, m: &Mutating, rerun: &[String]) -> Re
 pub async fn rollback(g: &Global, run: &str, to: Option<&str>, m: &Mutating) -> Result<i32> {
     let ctx = g.context(g.state_dir_lenient());
     let r = Rollback::load(&ctx, run, to).await?;
-    let hooks = hooks(g, m, &r.step_ids())?;
-    confirm(
-        &format!(
-            "Roll back run {run}{}?",
-            to.map(|t| format!(" to checkpoint `{t}`"))
-                .unwrap_or_else(|| " completely".into())
-        ),
-        m.yes,
-    )?;
-    let shutdown = CancellationToken::new();
-    install_signals(shutdown.clone());
-    let (r, ctx) = (&r, &ctx);
-    let s = with_lease(m, hooks, |h| {
-        let sd = shutdown.clone();
-        async move { r.execute(ctx, &h, sd).await }
-    })
-    .await?;
+    let s = drive(g, &ctx, &r, m, m.yes).await?;
     Ok(finish(g, &s))
 }

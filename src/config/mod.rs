@@ -48,7 +48,7 @@ impl Source {
 }
 
 /// One problem in a file, at a place.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Diagnostic {
     pub file: String,
     pub line: u64,

@@ -49,7 +49,27 @@ pub enum RunEnd {
     Succeeded { continued_failures: Vec<String> },
     Paused { reason: String },
     Aborted { step: String, error: String },
-    RolledBack(super::rollback::RollbackReport),
+    RolledBack(RollbackReport),
+}
+
+/// How a rollback ended: what was undone, passed over, stopped at, and left in place.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct RollbackReport {
+    pub to: Option<String>,
+    pub undone: Vec<String>,
+    /// Steps passed over: nothing to undo, or already in place before the run.
+    pub passed: Vec<String>,
+    /// The irreversible step the rollback stopped at, and why.
+    pub stopped_at: Option<(String, String)>,
+    pub failed: Option<(String, String)>,
+    /// Completed steps still in effect after the rollback.
+    pub left_in_place: Vec<String>,
+}
+
+impl RollbackReport {
+    pub fn complete(&self) -> bool {
+        self.stopped_at.is_none() && self.failed.is_none()
+    }
 }
 
 /// What an engine is built from (by `run`, or a test).

@@ -6,30 +6,12 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
+pub use super::core::RollbackReport;
 use super::core::{Engine, EngineError};
 use super::plan::Plan;
 use crate::journal::{Event, Outcome, RunState, RunStatus, StepPhase};
 use crate::retry::Backoff;
 use crate::steps::Reversibility;
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct RollbackReport {
-    pub to: Option<String>,
-    pub undone: Vec<String>,
-    /// Steps passed over: nothing to undo, or already in place before the run.
-    pub passed: Vec<String>,
-    /// The irreversible step the rollback stopped at, and why.
-    pub stopped_at: Option<(String, String)>,
-    pub failed: Option<(String, String)>,
-    /// Completed steps still in effect after the rollback.
-    pub left_in_place: Vec<String>,
-}
-
-impl RollbackReport {
-    pub fn complete(&self) -> bool {
-        self.stopped_at.is_none() && self.failed.is_none()
-    }
-}
 
 /// What a rollback would do, worked out from the journal alone (for the confirmation, and
 /// by the rollback itself).

@@ -12,11 +12,10 @@ use tokio_util::sync::CancellationToken;
 use super::approval::AutoApprove;
 use super::progress::Silent;
 use super::{Engine, EngineParts, Plan, RunEnd};
-use crate::aws::fake::FakeAws;
 use crate::config::{self, Environment, Source};
 use crate::journal::mem::MemJournal;
 use crate::journal::{Event, JournalWriter, Operator, Record, RunState, StepPhase};
-use crate::steps::{testing, Services};
+use crate::steps::testing;
 
 const ENV: &str = "name: t\nprimary_region: us-east-1\nstandby_region: us-west-2\nregions:\n  us-east-1: {}\n  us-west-2: {}\n";
 
@@ -61,7 +60,7 @@ async fn engine_with(plan: Arc<Plan>, records: Vec<Record>, rerun: &[&str]) -> A
         journal: Box::new(j),
         token: 1,
         env: env(),
-        services: Services::new(Arc::new(FakeAws::new())),
+        services: testing::fake_services(),
         shutdown: CancellationToken::new(),
         progress: Arc::new(Silent),
         approvals: Arc::new(AutoApprove { operator: op() }),

@@ -5,6 +5,7 @@
 //! durable. Lease: one writer per environment, with a fencing token that grows on every
 //! acquisition; every record carries the token of the lease under which it was written.
 
+pub mod describe;
 pub mod event;
 pub mod file;
 pub mod lease;

@@ -16,6 +16,8 @@
 
 mod approvals;
 pub mod failover;
+pub mod files;
+pub mod inspect;
 mod lease;
 pub mod observe;
 mod resume;
@@ -154,6 +156,23 @@ pub struct Hooks {
     pub break_lock: bool,
 }
 
+/// Something that runs under the lease and ends in a summary: a new run, a resume, a
+/// rollback. The terminal confirms [`Operation::describe`], then calls
+/// [`Operation::execute`].
+#[async_trait::async_trait]
+pub trait Operation: Send + Sync {
+    /// What it is about to do, for the operator to confirm.
+    fn describe(&self) -> String;
+    /// The run's step ids, for progress displays.
+    fn step_ids(&self) -> Vec<String>;
+    async fn execute(
+        &self,
+        ctx: &Context,
+        hooks: &Hooks,
+        shutdown: tokio_util::sync::CancellationToken,
+    ) -> Result<RunSummary, RunError>;
+}
+
 /// Load a runbook file checked against `env`.
 pub fn load_runbook(path: &Path, env: &Environment) -> Result<(Source, Runbook), ConfigError> {
     config::load_runbook::<StepSpec>(path, Some(env))
@@ -186,4 +205,39 @@ pub fn new_run_id() -> String {
         "{}-{suffix:04x}",
         chrono::Utc::now().format("%Y%m%d-%H%M%S")
     )
+}
+
+/// Read and check the environment file, saying how to get one when it is missing.
+pub fn load_env(env_file: &Path) -> Result<(Source, Environment), RunError> {
+    if !env_file.exists() {
+        return Err(RunError::Refused(format!(
+            "environment file {} not found: pass --env FILE or set DRCTL_ENV (`python -m drsandbox seed` writes one for the sandbox)",
+            env_file.display()
+        )));
+    }
+    Ok(config::load_env(env_file)?)
+}
+
+/// Where journals and leases live: `--state-dir` (or DRCTL_STATE_DIR), else the environment's
+/// `state_dir` (relative to its file), else `.drctl`. Without `env`, the environment file is
+/// read if it loads (for commands that work without one: `status RUN`, `history`).
+pub fn state_dir(flag: Option<&Path>, env_file: &Path, env: Option<&Environment>) -> PathBuf {
+    if let Some(d) = flag {
+        return d.to_path_buf();
+    }
+    let loaded;
+    let env = match env {
+        Some(e) => Some(e),
+        None => {
+            loaded = env_file
+                .exists()
+                .then(|| config::load_env(env_file).ok().map(|(_, e)| e))
+                .flatten();
+            loaded.as_ref()
+        }
+    };
+    if let Some(d) = env.and_then(|e| e.state_dir.as_ref()) {
+        return env_file.parent().unwrap_or(Path::new(".")).join(d);
+    }
+    PathBuf::from(".drctl")
 }

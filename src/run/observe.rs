@@ -11,7 +11,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::Environment;
 use crate::engine::Plan;
-use crate::steps::{Approval, ApprovalGate, CxParts, Satisfied, Services, StepCx, StepError};
+use crate::steps::{
+    Approval, ApprovalGate, CxParts, Reversibility, Satisfied, Services, StepCx, StepError,
+};
 
 /// Bound on one step's observation.
 const OBSERVE_TIMEOUT: Duration = Duration::from_secs(20);
@@ -103,4 +105,77 @@ pub async fn observe_plan(
     });
     // Observation is read-only, so all steps are observed at once.
     futures::future::join_all(futs).await
+}
+
+/// One step of a plan view.
+#[derive(Debug, Clone, Serialize)]
+pub struct PlanStep {
+    pub id: String,
+    pub kind: String,
+    /// 0 for roots; steps of one level may run together.
+    pub level: usize,
+    pub depends_on: Vec<String>,
+    pub state: String,
+    pub current: String,
+    pub intended: String,
+    /// `undoable`, `-` (nothing to undo) or `IRREVERSIBLE`.
+    pub reversibility: &'static str,
+    pub critical: bool,
+}
+
+/// A plan as `drctl plan` and `--dry-run` show it: steps in level order with what each sees
+/// and would change, and the critical path.
+#[derive(Debug, Clone, Serialize)]
+pub struct PlanView {
+    pub runbook: String,
+    pub environment: String,
+    pub steps: Vec<PlanStep>,
+    pub critical_path: Vec<String>,
+    pub critical_path_estimate_s: u64,
+    pub max_parallel: usize,
+}
+
+impl PlanView {
+    pub async fn build(services: &Services, env: &Arc<Environment>, plan: &Plan) -> PlanView {
+        let observed = observe_plan(services, env, plan).await;
+        let (critical, total) = plan.critical_path();
+        let steps = plan
+            .levels()
+            .into_iter()
+            .flatten()
+            .map(|i| {
+                let s = &plan.steps[i];
+                let o = &observed[i];
+                PlanStep {
+                    id: s.id().to_string(),
+                    kind: s.kind.value.clone(),
+                    level: plan.level[i],
+                    depends_on: plan.deps[i]
+                        .iter()
+                        .map(|&d| plan.steps[d].id().to_string())
+                        .collect(),
+                    state: o.seen.to_string(),
+                    current: o.current.clone(),
+                    intended: o.intended.clone(),
+                    reversibility: match s.spec.step().reversibility() {
+                        Reversibility::Reversible => "undoable",
+                        Reversibility::NothingToUndo => "-",
+                        Reversibility::Irreversible(_) => "IRREVERSIBLE",
+                    },
+                    critical: critical.contains(&i),
+                }
+            })
+            .collect();
+        PlanView {
+            runbook: plan.name.clone(),
+            environment: env.name.clone(),
+            steps,
+            critical_path: critical
+                .iter()
+                .map(|&i| plan.steps[i].id().to_string())
+                .collect(),
+            critical_path_estimate_s: total.as_secs(),
+            max_parallel: plan.max_parallel,
+        }
+    }
 }

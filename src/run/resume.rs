@@ -8,7 +8,7 @@ use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
 use super::summary::RunSummary;
-use super::{approvals, lease, sources_from_journal, Context, Hooks, RunError};
+use super::{approvals, lease, sources_from_journal, Context, Hooks, Operation, RunError};
 use crate::config::Environment;
 use crate::engine::executor::pending_steps;
 use crate::engine::rollback::{plan_rollback, RollbackPlan};
@@ -22,6 +22,12 @@ struct Loaded {
     state: RunState,
     env: Arc<Environment>,
     plan: Arc<Plan>,
+}
+
+impl Loaded {
+    fn step_ids(&self) -> Vec<String> {
+        self.plan.steps.iter().map(|s| s.id().to_string()).collect()
+    }
 }
 
 async fn load(ctx: &Context, run: &str) -> Result<Loaded, RunError> {
@@ -124,25 +130,30 @@ impl Resume {
         })
     }
 
-    pub fn step_ids(&self) -> Vec<String> {
-        self.loaded
-            .plan
-            .steps
-            .iter()
-            .map(|s| s.id().to_string())
-            .collect()
-    }
-
     /// Steps still to run, in plan order.
     pub fn pending(&self) -> Vec<String> {
         pending_steps(&self.loaded.plan, &self.loaded.state)
     }
+}
 
-    pub fn total_steps(&self) -> usize {
-        self.loaded.plan.steps.len()
+#[async_trait::async_trait]
+impl Operation for Resume {
+    fn describe(&self) -> String {
+        let pending = self.pending();
+        format!(
+            "Resume run {} ({} of {} steps left: {})?",
+            self.run_id,
+            pending.len(),
+            self.loaded.plan.steps.len(),
+            pending.join(", ")
+        )
     }
 
-    pub async fn execute(
+    fn step_ids(&self) -> Vec<String> {
+        self.loaded.step_ids()
+    }
+
+    async fn execute(
         &self,
         ctx: &Context,
         hooks: &Hooks,
@@ -226,17 +237,37 @@ impl Rollback {
             plan,
         })
     }
+}
 
-    pub fn step_ids(&self) -> Vec<String> {
-        self.loaded
-            .plan
-            .steps
-            .iter()
-            .map(|s| s.id().to_string())
-            .collect()
+#[async_trait::async_trait]
+impl Operation for Rollback {
+    /// Says what will be undone, in order, and where it will stop.
+    fn describe(&self) -> String {
+        let p = &self.plan;
+        let mut q = format!(
+            "Roll back run {}{}?",
+            self.run_id,
+            self.to
+                .as_ref()
+                .map(|t| format!(" to checkpoint `{t}`"))
+                .unwrap_or_else(|| " completely".into())
+        );
+        if p.undo.is_empty() {
+            q.push_str("\n  nothing to undo");
+        } else {
+            q.push_str(&format!("\n  undo, newest first: {}", p.undo.join(", ")));
+        }
+        if let Some(s) = &p.stops_at {
+            q.push_str(&format!("\n  stops at `{s}`: it cannot be undone"));
+        }
+        q
     }
 
-    pub async fn execute(
+    fn step_ids(&self) -> Vec<String> {
+        self.loaded.step_ids()
+    }
+
+    async fn execute(
         &self,
         ctx: &Context,
         hooks: &Hooks,

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
 use super::summary::RunSummary;
-use super::{approvals, lease, new_run_id, Context, Hooks, RunError};
+use super::{approvals, lease, new_run_id, Context, Hooks, Operation, RunError};
 use crate::config::{self, Environment, Source};
 use crate::engine::{Engine, EngineParts, Plan};
 use crate::journal::file::FileJournalStore;
@@ -43,10 +43,6 @@ impl NewRun {
         }
     }
 
-    pub fn step_ids(&self) -> Vec<String> {
-        self.plan.steps.iter().map(|s| s.id().to_string()).collect()
-    }
-
     /// How many steps cannot be undone (for the confirmation).
     pub fn irreversible_steps(&self) -> usize {
         self.plan
@@ -55,10 +51,34 @@ impl NewRun {
             .filter(|s| config::StepKinds::irreversible(&s.spec).is_some())
             .count()
     }
+}
+
+#[async_trait::async_trait]
+impl Operation for NewRun {
+    fn describe(&self) -> String {
+        let irreversible = self.irreversible_steps();
+        format!(
+            "Run `{}` ({} steps{}) against environment `{}` ({} -> {})?",
+            self.rb.name,
+            self.plan.steps.len(),
+            if irreversible > 0 {
+                format!(", {irreversible} IRREVERSIBLE")
+            } else {
+                String::new()
+            },
+            self.env.name,
+            self.env.primary_region,
+            self.env.standby_region
+        )
+    }
+
+    fn step_ids(&self) -> Vec<String> {
+        self.plan.steps.iter().map(|s| s.id().to_string()).collect()
+    }
 
     /// Take the lease, journal the start, and run the engine to its end. The caller confirmed
     /// and owns `shutdown` (signals, or a watch stopping).
-    pub async fn execute(
+    async fn execute(
         &self,
         ctx: &Context,
         hooks: &Hooks,

@@ -22,6 +22,18 @@ pub enum RunOutcome {
     RollbackIncomplete,
 }
 
+impl std::fmt::Display for RunOutcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            RunOutcome::Succeeded => "succeeded",
+            RunOutcome::Paused => "paused",
+            RunOutcome::Aborted => "aborted",
+            RunOutcome::RolledBack => "rolled back",
+            RunOutcome::RollbackIncomplete => "rollback incomplete",
+        })
+    }
+}
+
 /// One step's result as the journal tells it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "state", rename_all = "snake_case")]
@@ -38,6 +50,18 @@ pub enum StepResult {
     Failed {
         error: String,
     },
+}
+
+impl std::fmt::Display for StepResult {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StepResult::Done => f.write_str("done"),
+            StepResult::AlreadyDone => f.write_str("already done"),
+            StepResult::DoneSkipped { why } => write!(f, "skipped: {why}"),
+            StepResult::Skipped { reason } => write!(f, "skipped: {reason}"),
+            StepResult::Failed { error } => write!(f, "FAILED: {error}"),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -214,6 +238,62 @@ impl RunSummary {
             RunOutcome::Aborted => exit::FAILED,
             RunOutcome::RolledBack => exit::ROLLED_BACK,
             RunOutcome::RollbackIncomplete => exit::ROLLBACK_INCOMPLETE,
+        }
+    }
+}
+
+impl RunSummary {
+    /// How the run ended, and what to do next, in lines for people.
+    pub fn headline(&self) -> Vec<String> {
+        let id = &self.run_id;
+        let reason = self.reason.as_deref().unwrap_or("");
+        match self.outcome {
+            RunOutcome::Succeeded if self.continued_failures.is_empty() => {
+                vec![format!("run {id} succeeded")]
+            }
+            RunOutcome::Succeeded => vec![format!(
+                "run {id} completed, but these steps failed and were passed over: {}",
+                self.continued_failures.join(", ")
+            )],
+            RunOutcome::Paused => vec![
+                format!("run {id} paused: {reason}"),
+                format!("  status: drctl status {id}"),
+                format!("  resume: drctl resume {id}"),
+                format!("  undo:   drctl rollback {id}"),
+            ],
+            RunOutcome::Aborted => vec![
+                format!(
+                    "run {id} aborted at step `{}`: {reason}",
+                    self.aborted_at.as_deref().unwrap_or("?")
+                ),
+                format!("  undo what it did: drctl rollback {id}"),
+            ],
+            RunOutcome::RolledBack | RunOutcome::RollbackIncomplete => {
+                let Some(r) = &self.rollback else {
+                    return vec![];
+                };
+                let mut out = vec![format!(
+                    "rollback of {id}: undid {}",
+                    if r.undone.is_empty() {
+                        "nothing".into()
+                    } else {
+                        r.undone.join(", ")
+                    }
+                )];
+                if let Some((_, why)) = &r.stopped_at {
+                    out.push(format!("STOPPED: {why}"));
+                }
+                if let Some((step, err)) = &r.failed {
+                    out.push(format!("UNDO FAILED at `{step}`: {err}"));
+                    out.push(format!(
+                        "  fix the cause, then run `drctl rollback {id}` again"
+                    ));
+                }
+                if !r.left_in_place.is_empty() {
+                    out.push(format!("still in effect: {}", r.left_in_place.join(", ")));
+                }
+                out
+            }
         }
     }
 }

@@ -11,11 +11,15 @@ use tokio_util::sync::CancellationToken;
 use super::failover::resolve_runbook;
 use super::roundtrip::{fence_preflight, observe_within, FENCE_RUNBOOK};
 use super::summary::RunOutcome;
-use super::{Approvals, Context, Hooks, NewRun};
+use super::{Approvals, Context, Hooks, NewRun, Operation, RunError};
 use crate::aws::Aws;
+use crate::config::env::WatchAction;
 use crate::engine::progress::ProgressSink;
 use crate::journal::file::FileJournalStore;
-use crate::probe::watch::{ActionReport, Actuator, Fencer, Route53Oracle};
+use crate::probe::watch::{
+    ActionReport, Actuator, Fencer, Route53Oracle, Watch, WatchConfig, WatchSink,
+};
+use crate::probe::Probers;
 use crate::topology::fences;
 
 /// Runs the failover runbook as `drctl run RUNBOOK --yes` would, under the environment's lease.
@@ -172,3 +176,66 @@ impl Fencer for FenceCompleter {
 
 /// Bound on the look before completing a fence.
 const DUE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Everything `drctl watch` needs, assembled and checked before probing starts: the probers,
+/// the policy (`notify_only` overrides its action), the failover runbook (read now, not in the
+/// middle of an outage), the actuator, the fence completer and the Route 53 oracle.
+pub fn setup(
+    ctx: &Context,
+    env_file: &Path,
+    env: &crate::config::Environment,
+    notify_only: bool,
+    sink: Arc<dyn WatchSink>,
+    progress: Arc<dyn ProgressSink>,
+) -> Result<Watch, RunError> {
+    let probers = Probers::from_env(env).map_err(|e| RunError::Refused(e.to_string()))?;
+    let mut policy = probers.settings.watch.clone();
+    if notify_only {
+        policy.action = WatchAction::Notify;
+    }
+    let base = env_file.parent().map(Path::to_path_buf).unwrap_or_default();
+    let runbook: Option<PathBuf> = policy.runbook.as_ref().map(|r| base.join(r));
+    if policy.action == WatchAction::Failover {
+        let rb = runbook.as_ref().ok_or_else(|| {
+            RunError::Refused("probes.watch.action is failover but no runbook is set".into())
+        })?;
+        super::load_runbook(rb, env)?;
+    }
+    let cfg = WatchConfig {
+        env: env.name.clone(),
+        state_dir: ctx.state_dir.clone(),
+        policy: policy.clone(),
+        runbook,
+        max_in_flight: probers.settings.max_in_flight,
+        tick: std::time::Duration::from_millis(100),
+    };
+    let mut w =
+        Watch::new(cfg, probers.targets, sink).map_err(|e| RunError::Refused(e.to_string()))?;
+    if policy.action == WatchAction::Failover {
+        w.actuator = Some(Arc::new(RunbookActuator {
+            ctx: ctx.clone(),
+            env_file: env_file.to_path_buf(),
+            progress: progress.clone(),
+        }));
+    }
+    // Whatever the action, an old primary left unfenced by a failover is fenced as soon as
+    // its region answers: protecting is not failing back.
+    w.fencer = Some(Arc::new(FenceCompleter {
+        ctx: ctx.clone(),
+        env_file: env_file.to_path_buf(),
+        progress,
+    }));
+    if policy.require_route53 {
+        let r53 = env.route53.as_ref().ok_or_else(|| {
+            RunError::Refused(
+                "probes.watch.require_route53 is set but the environment has no `route53:` section"
+                    .into(),
+            )
+        })?;
+        w.route53 = Some(Arc::new(HealthCheckOracle {
+            aws: ctx.aws.aws(env),
+            health_check_id: r53.health_check_id.clone(),
+        }));
+    }
+    Ok(w)
+}

@@ -39,6 +39,7 @@ pub mod ec2_launch_template;
 pub mod elbv2_healthy;
 pub mod exec;
 pub mod http_check;
+pub mod iam;
 pub mod notify;
 pub mod rds_fence;
 pub mod rds_promote;

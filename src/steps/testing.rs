@@ -177,3 +177,8 @@ impl Step for TestStep {
         self.duration.unwrap_or(Duration::from_secs(1))
     }
 }
+
+/// Services over the in-process fake AWS, for engine tests that never reach AWS.
+pub fn fake_services() -> super::Services {
+    super::Services::new(std::sync::Arc::new(crate::aws::fake::FakeAws::new()))
+}

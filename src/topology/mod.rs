@@ -604,3 +604,74 @@ fn next_steps(t: &Topology) -> Vec<String> {
     }
     n
 }
+
+impl Topology {
+    /// The per-region table `drctl status` shows: region, role, serves, database, takes
+    /// writes, lag, compute (in service / desired per tier).
+    pub fn rows(&self) -> Vec<[String; 7]> {
+        [&self.primary, &self.standby]
+            .into_iter()
+            .map(|v| {
+                let db = match (&v.database, v.reachable) {
+                    (_, false) => "UNREACHABLE".to_string(),
+                    (Some(d), _) => format!("{} {} ({})", d.id, d.role, d.status),
+                    (None, _) => "none".into(),
+                };
+                let writes = match v.database.as_ref().and_then(|d| d.writable) {
+                    Some(true) => "yes",
+                    Some(false) => "no",
+                    None => "-",
+                };
+                let compute: Vec<String> = v
+                    .asgs
+                    .iter()
+                    .map(|a| format!("{} {}/{}", a.tier, a.in_service, a.desired))
+                    .collect();
+                [
+                    v.region.clone(),
+                    v.role.to_string(),
+                    if self.active.as_deref() == Some(v.region.as_str()) {
+                        "yes".into()
+                    } else {
+                        String::new()
+                    },
+                    db,
+                    writes.into(),
+                    v.database
+                        .as_ref()
+                        .and_then(|d| d.lag_s)
+                        .map(|l| format!("{l:.0}s"))
+                        .unwrap_or_default(),
+                    compute.join(", "),
+                ]
+            })
+            .collect()
+    }
+
+    /// Where the edge points: Route 53 and CloudFront, a line each.
+    pub fn edge_lines(&self) -> Vec<String> {
+        vec![
+            match &self.dns {
+                Ok(d) => format!(
+                    "Route 53: answers {} ({}){}",
+                    d.region.as_deref().unwrap_or("?"),
+                    d.answer.join(", "),
+                    if d.held_on_standby {
+                        "; held on the standby (records swapped)"
+                    } else {
+                        ""
+                    }
+                ),
+                Err(e) => format!("Route 53: unknown ({e})"),
+            },
+            match &self.cdn {
+                Ok(c) => format!(
+                    "CloudFront: first origin {} ({})",
+                    c.first_origin.as_deref().unwrap_or("?"),
+                    c.region.as_deref().unwrap_or("?")
+                ),
+                Err(e) => format!("CloudFront: unknown ({e})"),
+            },
+        ]
+    }
+}

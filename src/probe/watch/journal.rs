@@ -168,3 +168,52 @@ impl WatchJournal {
             })
     }
 }
+
+impl WatchEvent {
+    /// What happened, in one line for people.
+    pub fn describe(&self) -> String {
+        match self {
+                WatchEvent::Started { env, targets, action, confirm_for_ms, cooldown_ms, require_route53, runbook } => format!(
+                    "watching `{env}`: {targets} targets; on a confirmed primary outage ({}): {}{}{}; cooldown {}",
+                    humantime::format_duration(std::time::Duration::from_millis(*confirm_for_ms)),
+                    match action {
+                        WatchAction::Notify => "notify".to_string(),
+                        WatchAction::Failover => "FAIL OVER".to_string(),
+                    },
+                    runbook.as_ref().map(|r| format!(" with {r}")).unwrap_or_default(),
+                    if *require_route53 { " (Route 53 must agree)" } else { "" },
+                    humantime::format_duration(std::time::Duration::from_millis(*cooldown_ms)),
+                ),
+                WatchEvent::Transition { target, role, from, to, reason, detail, streak, .. } => format!(
+                    "{target}{}: {from} -> {to}{} ({detail}; {streak} in a row)",
+                    role.map(|r: Role| format!(" [{r}]")).unwrap_or_default(),
+                    reason.map(|x| format!(", {x}")).unwrap_or_default()
+                ),
+                WatchEvent::Decision { decision, evidence, .. } => format!(
+                    "DECISION {}: primary [{}], standby [{}]{}{}",
+                    decision.as_str(),
+                    evidence.primary.iter().map(|t| format!("{} {}", t.target, t.state)).collect::<Vec<_>>().join(", "),
+                    evidence.standby.iter().map(|t| format!("{} {}", t.target, t.state)).collect::<Vec<_>>().join(", "),
+                    evidence.route53_unhealthy.map(|u| format!(", route53 {}", if u { "unhealthy" } else { "healthy" })).unwrap_or_default(),
+                    evidence.route53_error.as_ref().map(|e| format!(" ({e})")).unwrap_or_default(),
+                ),
+                WatchEvent::ActionStarted { action, runbook } => format!("ACTION {action:?} started{}", runbook.as_ref().map(|r| format!(": {r}")).unwrap_or_default()),
+                WatchEvent::ActionFinished { action, ok, run_id, outcome } => format!(
+                    "ACTION {action:?} {}: {outcome}{}",
+                    if *ok { "finished" } else { "FAILED" },
+                    run_id.as_ref().map(|r| format!(" (drctl status {r})")).unwrap_or_default()
+                ),
+                WatchEvent::FenceStarted { what } => format!("FENCE outstanding, its region answers again: {what}"),
+                WatchEvent::FenceFinished { ok, run_id, outcome } => format!(
+                    "FENCE {}: {outcome}{}",
+                    if *ok { "completed" } else { "FAILED" },
+                    run_id.as_ref().map(|r| format!(" (drctl status {r})")).unwrap_or_default()
+                ),
+                WatchEvent::Notified { delivery } => match &delivery.error {
+                    None => format!("notified {} ({} attempt(s))", delivery.sink, delivery.attempts),
+                    Some(e) => format!("notification to {} FAILED after {} attempt(s): {e}", delivery.sink, delivery.attempts),
+                },
+                WatchEvent::Stopped { reason } => format!("stopped: {reason}"),
+            }
+    }
+}

@@ -1,0 +1,201 @@
+//! Reading runs back without changing them (`status RUN`, `history`), and `approve`, which only
+//! drops a file in a waiting run's mailbox: work from a second terminal while a run holds the
+//! lease.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use super::{sources_from_journal, RunError};
+use crate::engine::approval::write_approval;
+use crate::journal::file::FileJournalStore;
+use crate::journal::replay::RunPhase;
+use crate::journal::{JournalStore, Operator, Outcome, RunState, StepPhase};
+use crate::steps::Approval;
+
+/// A run's phase in words.
+pub fn phase_text(p: &RunPhase) -> String {
+    match p {
+        RunPhase::Running => "running (or interrupted: `drctl resume`)".into(),
+        RunPhase::Paused { reason } => format!("paused: {reason}"),
+        RunPhase::Finished { status, message } => format!("{status}: {message}"),
+        RunPhase::RollingBack => "rolling back (or interrupted during rollback)".into(),
+    }
+}
+
+/// A step's phase in words.
+pub fn step_text(p: &StepPhase) -> String {
+    match p {
+        StepPhase::Pending => "pending".into(),
+        StepPhase::Started { .. } => "running".into(),
+        StepPhase::InFlight { .. } => "in flight".into(),
+        StepPhase::Succeeded {
+            outcome: Outcome::AlreadyDone,
+            ..
+        } => "already done".into(),
+        StepPhase::Succeeded { .. } => "done".into(),
+        StepPhase::Failed {
+            error,
+            will_retry: true,
+            ..
+        } => format!("retrying: {error}"),
+        StepPhase::Failed { error, .. } => format!("FAILED: {error}"),
+        StepPhase::Skipped { reason } => format!("skipped: {reason}"),
+        StepPhase::Undoing { .. } => "undoing".into(),
+        StepPhase::Undone => "undone".into(),
+        StepPhase::UndoFailed { error, .. } => format!("UNDO FAILED: {error}"),
+    }
+}
+
+/// One step of a run, as `status` shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct StepRow {
+    pub id: String,
+    pub kind: String,
+    pub state: String,
+    pub attempts: Option<u32>,
+    pub took_ms: Option<u64>,
+    pub approved_by: Option<String>,
+}
+
+/// A run read back from its journal.
+pub struct RunView {
+    pub state: RunState,
+    pub steps: Vec<StepRow>,
+    /// A torn last line (the writer may be mid-append).
+    pub journal_warnings: Vec<String>,
+}
+
+/// The newest run in the state dir.
+pub async fn latest(store: &FileJournalStore) -> Result<String, RunError> {
+    store.list().await?.pop().ok_or_else(|| {
+        RunError::Refused("no runs yet in this state directory (see --state-dir)".into())
+    })
+}
+
+/// Run `run` (or the newest, for `latest`), read without modifying it.
+pub async fn view(store: &FileJournalStore, run: &str) -> Result<RunView, RunError> {
+    let run = match run {
+        "latest" => latest(store).await?,
+        r => r.to_string(),
+    };
+    let (records, journal_warnings) = store.read(&run).await?;
+    let state = RunState::replay(&records)?;
+    let (_, rb) = sources_from_journal(&state)?;
+    let steps = rb
+        .steps
+        .iter()
+        .map(|s| {
+            let v = state.steps.get(s.id());
+            StepRow {
+                id: s.id().to_string(),
+                kind: s.kind.value.clone(),
+                state: step_text(&state.step(s.id())),
+                attempts: v.map(|v| v.attempts),
+                took_ms: v.and_then(|v| {
+                    Some((v.finished_at? - v.started_at?).num_milliseconds().max(0) as u64)
+                }),
+                approved_by: v.and_then(|v| v.approved_by.clone()),
+            }
+        })
+        .collect();
+    Ok(RunView {
+        state,
+        steps,
+        journal_warnings,
+    })
+}
+
+/// One line of `history`.
+#[derive(Debug, Clone, Serialize)]
+pub struct HistoryRow {
+    pub run_id: String,
+    pub runbook: Option<String>,
+    pub env: Option<String>,
+    pub operator: Option<String>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub state: Option<String>,
+    /// The journal could not be read back.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// The newest `limit` runs, oldest first.
+pub async fn history(store: &FileJournalStore, limit: usize) -> Result<Vec<HistoryRow>, RunError> {
+    let ids = store.list().await?;
+    let mut rows = Vec::new();
+    for id in ids.iter().rev().take(limit).rev() {
+        let read = match store.read(id).await {
+            Ok((r, _)) => RunState::replay(&r).map_err(RunError::from),
+            Err(e) => Err(e.into()),
+        };
+        rows.push(match read {
+            Ok(st) => HistoryRow {
+                run_id: st.run_id.clone(),
+                runbook: Some(st.runbook_name.clone()),
+                env: Some(st.env_name.clone()),
+                operator: Some(st.operator.user.clone()),
+                started_at: Some(st.started_at),
+                state: Some(phase_text(&st.phase)),
+                error: None,
+            },
+            Err(e) => HistoryRow {
+                run_id: id.clone(),
+                runbook: None,
+                env: None,
+                operator: None,
+                started_at: None,
+                state: None,
+                error: Some(e.to_string()),
+            },
+        });
+    }
+    Ok(rows)
+}
+
+/// Approve a waiting `approval` step of a running run, as `by` (`drctl approve`).
+pub async fn approve(
+    store: &FileJournalStore,
+    run: &str,
+    step: &str,
+    by: &Operator,
+    comment: Option<String>,
+) -> Result<(), RunError> {
+    let (records, _) = store.read(run).await?;
+    let st = RunState::replay(&records)?;
+    let (_, rb) = sources_from_journal(&st)?;
+    let refuse = |m: String| Err(RunError::Refused(m));
+    let Some(def) = rb.steps.iter().find(|s| s.id() == step) else {
+        return refuse(format!("run {run} has no step `{step}`"));
+    };
+    if def.kind.value != "approval" {
+        return refuse(format!(
+            "step `{step}` is a `{}` step, not an approval",
+            def.kind.value
+        ));
+    }
+    if st.is_finished() {
+        return refuse(format!(
+            "run {run} has finished; there is nothing to approve"
+        ));
+    }
+    match st.step(step) {
+        StepPhase::Succeeded { .. } => return refuse(format!("step `{step}` is already approved")),
+        StepPhase::Skipped { .. } => return refuse(format!("step `{step}` was skipped")),
+        _ => {}
+    }
+    write_approval(
+        &store.run_dir(run),
+        step,
+        &Approval {
+            by: by.user.clone(),
+            via: "cli".into(),
+            comment,
+        },
+    )
+    .map_err(|source| {
+        RunError::Journal(crate::journal::JournalError::Io {
+            path: store.run_dir(run).display().to_string(),
+            source,
+        })
+    })
+}

@@ -1,0 +1,40 @@
+//! The least-privilege IAM policy a runbook needs: every step kind names the actions it calls
+//! and the resources it calls them on (`Step::iam`); statements group actions by resource.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_json::{json, Value};
+
+use super::Runbook;
+use crate::config::env::Environment;
+
+/// An IAM policy document (JSON) for running `rb` against `env`.
+pub fn policy(rb: &Runbook, env: &Environment) -> Value {
+    // Group actions by the resource they act on: one statement per resource set.
+    let mut by_resource: BTreeMap<String, BTreeSet<&'static str>> = BTreeMap::new();
+    for s in &rb.steps {
+        for (action, resource) in s.spec.step().iam(env) {
+            by_resource.entry(resource).or_default().insert(action);
+        }
+    }
+    let mut by_actions: BTreeMap<Vec<&'static str>, Vec<String>> = BTreeMap::new();
+    for (resource, actions) in by_resource {
+        by_actions
+            .entry(actions.into_iter().collect())
+            .or_default()
+            .push(resource);
+    }
+    let statements: Vec<Value> = by_actions
+        .into_iter()
+        .enumerate()
+        .map(|(i, (actions, resources))| {
+            json!({
+                "Sid": format!("Drctl{}", i + 1),
+                "Effect": "Allow",
+                "Action": actions,
+                "Resource": if resources.len() == 1 { json!(resources[0]) } else { json!(resources) },
+            })
+        })
+        .collect();
+    json!({"Version": "2012-10-17", "Statement": statements})
+}
