@@ -9,7 +9,28 @@
     POST   /_sandbox/replica-lag    {"region", "instance_id", "seconds"}
     GET    /_sandbox/state          summary of both regions
     GET    /_sandbox/edges, POST /_sandbox/edges   which record / distribution the edges serve
-    POST   /_sandbox/reset          forget all state (moto, faults, listener modes, edges)
+    GET    /_sandbox/calls          the AWS calls answered, in order, and counts of mutating ones
+    DELETE /_sandbox/calls          clear that log -> {"cleared": n}
+    POST   /_sandbox/reset          forget all state (moto, faults, listener modes, edges, call log)
+
+``GET /_sandbox/calls`` answers (see calls.py for how operations are worked out)::
+
+    {"calls": [{"seq": 1, "time": 1718000000.123, "service": "rds",
+                "operation": "PromoteReadReplica", "region": "us-west-2", "protocol": "query",
+                "status": 200, "mutating": true, "faulted": false}, ...],
+     "mutating": {"rds:PromoteReadReplica": 1, ...},
+     "dropped": 0}
+
+``calls`` lists every AWS API request answered since start, reset or DELETE, in the order
+the answers were given (``seq`` counts from 1); not the control API, ``/moto-api`` or the
+local listeners. ``service`` is the IAM service prefix (SigV4 signing name, but
+``cloudwatch`` for ``monitoring``); ``protocol`` is query, ec2, json, rest-xml, rest-json or
+smithy-rpc-v2-cbor. ``mutating`` is false only for reads: operations named Describe*, List*,
+Get*, BatchGet*, Search*, Lookup*, Head*, and TestDNSAnswer. ``faulted`` is true when an
+injected fault (errors, or an outage outliving its hang) answered instead of moto; latency
+faults and released outages do not make a call faulted. The ``mutating`` map counts, per
+``service:operation``, only mutating calls answered 2xx (so never faulted ones). The log keeps
+the last 100000 calls; ``dropped`` says how many older ones it forgot (counts stay exact).
 
 Bad input answers 400 ``{"error": "..."}`` and changes nothing.
 """
@@ -44,6 +65,8 @@ class ControlApi:
             ("GET", "/_sandbox/state"): self.state,
             ("GET", "/_sandbox/edges"): self.get_edges,
             ("POST", "/_sandbox/edges"): self.set_edges,
+            ("GET", "/_sandbox/calls"): self.list_calls,
+            ("DELETE", "/_sandbox/calls"): self.clear_calls,
             ("POST", "/_sandbox/reset"): self.reset,
         }
 
@@ -164,6 +187,12 @@ class ControlApi:
             edges["cdn"] = cdn and {"distribution_id": str(cdn["distribution_id"])}
         self.sb.edges = edges
         return self.get_edges(environ)
+
+    def list_calls(self, environ) -> dict:
+        return self.sb.calls.snapshot()
+
+    def clear_calls(self, environ) -> dict:
+        return {"cleared": self.sb.calls.clear()}
 
     def reset(self, environ) -> dict:
         self.sb.reset()

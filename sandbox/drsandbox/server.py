@@ -7,6 +7,7 @@ state transitions. Requests flow::
 
     client -> Middleware -> /_sandbox/*  control API (never faulted)
                          -> /moto-api/*  moto's own API (reset also resets the sandbox)
+                         -> call log (calls.py: service, operation, region, status answered)
                          -> faults (by SigV4 region/service)
                          -> RPC v2 CBOR requests translated to JSON (rpcv2.py) -> moto
 """
@@ -23,6 +24,8 @@ from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoReque
 from werkzeug.serving import make_server
 
 from . import DEFAULT_ACCOUNT, backup, cloudfront, ec2, rds, route53, rpcv2
+from .calls import CallLog, guard
+from .calls import warm as warm_call_routes
 from .faults import MAX_HANG_SECONDS, FaultTable, error_response, request_scope, roll
 from .listeners import ListenerManager
 from .profile import Profile
@@ -43,7 +46,7 @@ class _QuietHandler(MotoRequestHandler):
 
 
 class Middleware:
-    """WSGI layer in front of moto: control API, moto reset hook, fault injection."""
+    """WSGI layer in front of moto: control API, moto reset hook, call log, fault injection."""
 
     def __init__(self, app, sandbox: "Sandbox") -> None:
         self.app = app
@@ -60,15 +63,25 @@ class Middleware:
                 return [b'{"status": "ok"}']
             return self.app(environ, start_response)
         region, service = request_scope(environ)
+        calls = self.sb.calls
+        call = calls.begin(environ, region, service)
         if region:
             answer = self.apply_faults(region, service, environ)
             if answer is not None:
                 status, headers, body = answer
+                calls.record(call, status, faulted=True)
                 start_response(f"{status} {http.client.responses.get(status, '')}", headers)
                 return [body]
-        if rpcv2.is_rpcv2(environ):
-            return rpcv2.handle(self.app, environ, start_response, service)
-        return self.app(environ, start_response)
+        respond = calls.recording(call, start_response)
+        try:
+            if rpcv2.is_rpcv2(environ):
+                result = rpcv2.handle(self.app, environ, respond, service)
+            else:
+                result = self.app(environ, respond)
+        except BaseException:
+            calls.record(call, 500)  # the server answers 500 for an app that raised
+            raise
+        return guard(result, calls, call)
 
     def apply_faults(self, region: str, service: str | None, environ):
         faults = self.sb.faults
@@ -118,6 +131,7 @@ class Sandbox:
         self.host, self.port = host, port
         self.stopping = threading.Event()
         self.faults = FaultTable()
+        self.calls = CallLog()
         self.scheduler = Scheduler()
         self.listeners = ListenerManager(self.faults, profile, self.stopping)
         self.listeners.public_answer = self.public_answer
@@ -171,6 +185,9 @@ class Sandbox:
                     backends[DEFAULT_ACCOUNT][region]
             except Exception:  # warming is an optimisation; a failure only costs time later
                 log.debug("warm-up of %s failed", name, exc_info=True)
+        for name in ("route53", "cloudfront", "backup"):  # the call log's REST route tables
+            if not self.stopping.is_set():
+                warm_call_routes(name)
 
     @property
     def url(self) -> str:
@@ -194,11 +211,13 @@ class Sandbox:
         self.scheduler.stop()
 
     def reset(self) -> None:
-        """Forget everything: moto state, faults, listener modes, edges, pending transitions."""
+        """Forget everything: moto state, faults, listener modes, edges, pending transitions,
+        the call log."""
         from moto.moto_api._internal.models import moto_api_backend
 
         self.scheduler.reset()
         self.faults.clear()
+        self.calls.clear()
         moto_api_backend.reset()
         self.edges = {"account": DEFAULT_ACCOUNT, "public": None, "cdn": None}
         self.health.reset()
