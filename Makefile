@@ -9,7 +9,7 @@ export CARGO_TERM_COLOR ?= never
 
 DRCTL := $(or $(CARGO_TARGET_DIR),target)/debug/drctl
 
-.PHONY: all build test rust-test lint fmt demo bench-journal bench-probe
+.PHONY: all build test rust-test lint fmt demo bench-journal bench-probe bench-failover
 
 all: build
 
@@ -39,3 +39,6 @@ bench-journal: build
 
 bench-probe:
 	bash benches/probe_bench.sh
+
+bench-failover: sandbox-venv build
+	SANDBOX_PY=$(SANDBOX_PY) DRCTL=$(DRCTL) bash benches/failover_bench.sh

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# `make demo`: a two-region sandbox, a readiness check, a us-east-1 outage, and a failover to
-# us-west-2 with drctl, ending with the standby serving. Called by the Makefile with SANDBOX_PY
-# (the sandbox venv's python) and DRCTL (the built binary). Under ~2 minutes.
+# `make demo`: the whole round trip on a two-region sandbox. A readiness check; us-east-1 goes
+# dark; drctl fails over to us-west-2 (unplanned); the outage ends and the failover holds;
+# a running `drctl watch` fences the old primary by itself; reprotect; a planned failback; and
+# `drctl status` says `protected` again. Called by the Makefile with SANDBOX_PY (the sandbox
+# venv's python) and DRCTL (the built binary). A few minutes.
 #   DEMO_TIME_SCALE  realistic-profile time scale (default 0.2: RDS promotion 4 s, ...)
-#   DEMO_OUTAGE=0    planned switchover instead (us-east-1 up; the fence stops the old primary)
+#   DEMO_OUTAGE=0    a planned switchover instead of the outage (us-east-1 stays up)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -21,12 +23,22 @@ export PYTHONPATH=$ROOT/sandbox${PYTHONPATH:+:$PYTHONPATH}
 
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 die() { echo "demo: $*" >&2; exit 1; }
+drctl() { "$DRCTL" --env drctl.yaml "$@"; }
+state() { "$PY" -m drsandbox state --json --endpoint "$EP"; }
+# Evaluate a Python expression over the sandbox state `s`; exit status says whether it holds.
+holds() { state | "$PY" -c "import json,sys; s=json.load(sys.stdin); sys.exit(0 if ($1) else 1)"; }
+wait_for() { # what, seconds, python expression
+  for _ in $(seq 1 $(( $2 * 5 ))); do holds "$3" && return 0; sleep 0.2; done
+  die "$1 did not happen within $2 s"
+}
+phase() { drctl status --output json | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["phase"])'; }
 
 rm -rf "$DEMO" && mkdir -p "$DEMO"
 say "starting the two-region sandbox (realistic profile, time scale $SCALE)"
 "$PY" -m drsandbox serve --port 0 --profile realistic --time-scale "$SCALE" >"$DEMO/sandbox.log" 2>&1 &
 SB=$!
-trap 'kill "$SB" 2>/dev/null || true; wait "$SB" 2>/dev/null || true' EXIT
+WATCH=
+trap 'kill $WATCH "$SB" 2>/dev/null || true; wait "$SB" 2>/dev/null || true' EXIT
 EP=
 for _ in $(seq 1 600); do
   EP=$(sed -n 's/^listening on //p' "$DEMO/sandbox.log" | head -1)
@@ -39,42 +51,80 @@ echo "sandbox at $EP"
 "$PY" -m drsandbox seed --endpoint "$EP" --out "$DEMO"
 
 cd "$DEMO"
+say "drctl status: the environment, observed from AWS"
+drctl status || true
 say "drctl check: is the standby ready?"
-"$DRCTL" check --env drctl.yaml || true
+drctl check || true
 
 if [[ $OUTAGE = 1 ]]; then
   say "us-east-1 goes dark (requests hang, ALBs stop answering)"
   "$PY" -m drsandbox fault set outage --region us-east-1 --endpoint "$EP"
   # The operator fails over because the primary is down: wait until Route 53 sees it too.
-  for _ in $(seq 1 300); do
-    "$PY" -m drsandbox state --json --endpoint "$EP" | "$PY" -c 'import json,sys; s=json.load(sys.stdin); sys.exit(0 if s["route53"]["health_checks"] and not s["route53"]["health_checks"][0]["healthy"] else 1)' && break
-    sleep 0.2
-  done
+  wait_for "Route 53 seeing the outage" 60 's["route53"]["health_checks"] and not s["route53"]["health_checks"][0]["healthy"]'
 fi
 
-say "drctl failover --region us-west-2 --yes"
+say "drctl failover --region us-west-2 --yes --approve-irreversible"
 START=$(date +%s)
-"$DRCTL" failover --region us-west-2 --yes --env drctl.yaml
+drctl failover --region us-west-2 --yes --approve-irreversible
 echo "(wall clock: $(( $(date +%s) - START )) s)"
+
+say "a second failover is a no-op"
+drctl failover --region us-west-2 --yes --approve-irreversible
+
+say "drctl status after the failover (exit 4 while the old primary may come back writable)"
+drctl status || true
+
+if [[ $OUTAGE = 1 ]]; then
+  say "drctl watch runs; then us-east-1 comes back"
+  "$DRCTL" --env drctl.yaml watch --listen 127.0.0.1:0 >"$DEMO/watch.out" 2>"$DEMO/watch.log" &
+  WATCH=$!
+  sleep 2
+  "$PY" -m drsandbox fault clear --endpoint "$EP"
+  wait_for "us-east-1 answering again" 60 's["regions"]["us-east-1"]["dark"] is False'
+  wait_for "the old primary's health check passing" 60 's["route53"]["health_checks"][0]["healthy"]'
+  INTERVAL=$(state | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["profile"]["seconds"]["health_check_interval"])')
+  say "the failover holds: Route 53 keeps answering us-west-2 for 10 health-check intervals"
+  END=$("$PY" -c "import time; print(time.time() + 10 * $INTERVAL)")
+  while "$PY" -c "import time,sys; sys.exit(0 if time.time() < $END else 1)"; do
+    holds 's["route53"]["answer_region"] == "us-west-2"' || die "Route 53 went back to us-east-1"
+    sleep 0.5
+  done
+  echo "Route 53 still answers us-west-2 (the old primary's check passes)"
+  say "the watch fences the old primary as soon as its region answers"
+  for _ in $(seq 1 300); do grep -q "FENCE completed" "$DEMO/watch.log" && break; sleep 0.2; done
+  grep -E "FENCE|fence_primary" "$DEMO/watch.log" || die "the watch did not fence the old primary"
+  kill "$WATCH"; wait "$WATCH" 2>/dev/null || true; WATCH=
+  drctl status || true
+fi
+
+say "drctl reprotect --yes --approve-irreversible: a new replica of us-west-2's writer in us-east-1, AMIs copied back"
+drctl reprotect --yes --approve-irreversible
+
+say "drctl failback --region us-east-1 --yes --approve-irreversible: planned, no write lost"
+drctl failback --region us-east-1 --yes --approve-irreversible
 
 say "the sandbox now"
 "$PY" -m drsandbox state --endpoint "$EP"
 
-say "checking the end state"
-"$PY" -m drsandbox state --json --endpoint "$EP" | "$PY" -c '
+say "checking the end state: the roles as seeded"
+state | "$PY" -c '
 import json, sys
 s = json.load(sys.stdin)
-west = s["regions"]["us-west-2"]
+east, west = s["regions"]["us-east-1"], s["regions"]["us-west-2"]
+db = lambda r, i: next(d for d in r["databases"] if d["id"] == i)
 checks = {
-    "promoted database is the writer": west["writer"] == ["shop-db-usw2"],
-    "CloudFront prefers the standby origin": s["cloudfront"]["first_origin_region"] == "us-west-2",
-    "Route 53 answers with the standby ALB": s["route53"]["answer_region"] == "us-west-2",
+    "us-east-1 holds the writer": db(east, "shop-db-use1")["role"] == "writer" and db(east, "shop-db-use1")["writable"],
+    "us-west-2 holds a replica of it": db(west, "shop-db-usw2")["role"] == "replica",
+    "Route 53 answers us-east-1": s["route53"]["answer_region"] == "us-east-1",
+    "CloudFront prefers us-east-1": s["cloudfront"]["first_origin_region"] == "us-east-1",
+    "us-west-2 is back at its warm size": all(g["desired"] == 1 for g in west["asgs"]),
+    "no two writable databases traffic can reach": not s["split_brain"],
 }
 for name, ok in checks.items():
     print(("ok   " if ok else "FAIL ") + name)
 sys.exit(0 if all(checks.values()) else 1)
 '
 curl -fsS "$(sed -n 's/^  public_url: //p' drctl.yaml)/" | grep -o 'served by region=[a-z0-9-]*' | sed 's/^/public name: /'
-
-say "a second failover is a no-op"
-"$DRCTL" failover --region us-west-2 --yes --env drctl.yaml
+P=$(phase)
+echo "drctl status: $P"
+[[ $P = protected ]] || die "expected protected, got $P"

@@ -22,3 +22,6 @@ pub const DECLINED: i32 = 8;
 /// `drctl status`: the environment is not protected (failed over and not yet reprotected, no
 /// replica, or it could not be observed). Not an alarm by itself; 4 is.
 pub const UNPROTECTED: i32 = 9;
+/// drctl's own state is damaged: a lease file that is not a lease, a journal that was edited or
+/// copied under another run's id. Nothing was changed; the message says what to look at.
+pub const DAMAGED: i32 = 10;

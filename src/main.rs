@@ -7,6 +7,7 @@ use clap::{CommandFactory, Parser};
 
 use cli::{Cli, Command, LogFormat};
 use drctl::exit;
+use drctl::journal::{JournalError, LeaseError};
 
 fn init_logging(g: &cli::Global) {
     let level = match g.verbose {
@@ -33,12 +34,7 @@ fn code_for(e: &anyhow::Error) -> i32 {
         return exit::INVALID;
     }
     if let Some(r) = e.downcast_ref::<drctl::run::RunError>() {
-        if r.is_bad_input() {
-            return exit::INVALID;
-        }
-        if let drctl::run::RunError::Lease(drctl::journal::LeaseError::Held(_)) = r {
-            return exit::LOCKED;
-        }
+        return r.exit_code();
     }
     if let Some(drctl::journal::LeaseError::Held(_)) =
         e.downcast_ref::<drctl::journal::LeaseError>()
@@ -48,10 +44,13 @@ fn code_for(e: &anyhow::Error) -> i32 {
     if e.downcast_ref::<cli::Declined>().is_some() {
         return exit::DECLINED;
     }
-    if let Some(drctl::journal::JournalError::NoSuchRun(_)) =
-        e.downcast_ref::<drctl::journal::JournalError>()
-    {
-        return exit::INVALID;
+    match e.downcast_ref::<drctl::journal::JournalError>() {
+        Some(JournalError::NoSuchRun(_) | JournalError::BadRunId(_)) => return exit::INVALID,
+        Some(JournalError::Tampered { .. } | JournalError::Corrupt { .. }) => return exit::DAMAGED,
+        _ => {}
+    }
+    if let Some(LeaseError::Corrupt { .. }) = e.downcast_ref::<LeaseError>() {
+        return exit::DAMAGED;
     }
     if let Some(drctl::engine::EngineError::UnknownCheckpoint(..)) =
         e.downcast_ref::<drctl::engine::EngineError>()
@@ -102,7 +101,35 @@ async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
     }
 }
 
+/// Output that cannot be written is not a bug: a reader that went away (`drctl status | head
+/// -1`) ends drctl quietly, as it does any Unix tool (SIGPIPE's default action); a full disk or
+/// a closed stdout is an error message and exit 1, never a panic with exit 101.
+fn output_errors_are_not_panics() {
+    // Rust ignores SIGPIPE so that writes fail with EPIPE; take the default back.
+    let _ = unsafe {
+        nix::sys::signal::signal(
+            nix::sys::signal::Signal::SIGPIPE,
+            nix::sys::signal::SigHandler::SigDfl,
+        )
+    };
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let msg = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        if let Some(why) = msg.strip_prefix("failed printing to stdout: ") {
+            eprintln!("error: cannot write the output: {why}");
+            std::process::exit(exit::ERROR);
+        }
+        default(info);
+    }));
+}
+
 fn main() {
+    output_errors_are_not_panics();
     let cli = Cli::parse();
     init_logging(&cli.global);
     let rt = tokio::runtime::Builder::new_multi_thread()

@@ -111,3 +111,39 @@ fn schema_prints_both_schemas() {
         assert!(v.to_string().contains(needle), "{which}");
     }
 }
+
+/// The documented example environment is a real one: it validates, and every shipped runbook
+/// validates against it with its references to the environment checked.
+#[test]
+fn the_documented_example_and_the_shipped_runbooks_validate() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let example = root.join("docs/drctl.yaml.example");
+    let mut files = vec![example.clone()];
+    let mut rbs: Vec<_> = std::fs::read_dir(root.join("runbooks"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    rbs.sort();
+    assert!(rbs.len() >= 5, "runbooks/: {rbs:?}");
+    files.extend(rbs.iter().cloned());
+    let ws = workspace();
+    let out = run(drctl(ws.path())
+        .arg("--env")
+        .arg(&example)
+        .arg("validate")
+        .args(&files));
+    let t = text(&out);
+    assert!(out.status.success(), "{t}");
+    assert!(
+        t.contains("drctl.yaml.example: ok (environment `sandbox`)"),
+        "{t}"
+    );
+    for rb in &rbs {
+        assert!(
+            t.contains(&format!("{}: ok (runbook", rb.display())),
+            "{} not validated:\n{t}",
+            rb.display()
+        );
+    }
+    assert!(!t.contains("were not checked"), "{t}");
+}

@@ -183,9 +183,11 @@ fn rollback_stops_at_an_irreversible_step_and_says_what_that_means() {
         append_step("b", "")
     );
     std::fs::write(dir.join("rb.yaml"), rb).unwrap();
-    assert!(run(drctl(dir).args(["run", "rb.yaml", "--yes"]))
-        .status
-        .success());
+    assert!(
+        run(drctl(dir).args(["run", "rb.yaml", "--yes", "--approve-irreversible"]))
+            .status
+            .success()
+    );
     let id = only_run(dir);
     let out = run(drctl(dir).args(["rollback", &id, "--yes"]));
     let t = text(&out);

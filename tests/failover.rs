@@ -25,7 +25,13 @@ fn runbook() -> String {
 /// `drctl failover` as an operator types it: the mode (and so the shipped runbook) is chosen
 /// from what drctl observes.
 fn failover(sb: &Sandbox) -> std::process::Output {
-    common::run(drctl(sb).args(["failover", "--region", "us-west-2", "--yes"]))
+    common::run(drctl(sb).args([
+        "failover",
+        "--region",
+        "us-west-2",
+        "--yes",
+        "--approve-irreversible",
+    ]))
 }
 
 /// Poll the sandbox's state until `pred` holds, or panic after `limit`.
@@ -110,6 +116,7 @@ fn planned_switchover_fences_promotes_and_a_second_failover_is_a_no_op() {
         "--region",
         "us-east-1",
         "--yes",
+        "--approve-irreversible",
         "--runbook",
         &runbook(),
     ]));
@@ -417,6 +424,7 @@ fn a_lagging_replica_pauses_the_run_before_promotion_and_a_rollback_puts_everyth
         "--region",
         "us-west-2",
         "--yes",
+        "--approve-irreversible",
         "--mode",
         "unplanned",
     ]));
@@ -442,7 +450,7 @@ fn a_lagging_replica_pauses_the_run_before_promotion_and_a_rollback_puts_everyth
     );
 
     // Roll back: everything done so far is undone, and nothing stops at the promotion.
-    let out = common::run(drctl(&sb).args(["rollback", &run, "--yes"]));
+    let out = common::run(drctl(&sb).args(["rollback", &run, "--yes", "--approve-irreversible"]));
     assert_eq!(
         out.status.code(),
         Some(6),

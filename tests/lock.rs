@@ -96,10 +96,25 @@ fn a_dead_holder_is_detected_and_break_lock_needs_confirmation() {
     assert_eq!(lease["pid"], first.id());
     assert_eq!(lease["token"], 1);
 
-    // The holder dies without releasing: the next run detects the stale lease and takes over.
+    // The holder dies without releasing. A new run is refused: the dead holder's run is
+    // unfinished, and drctl says how to finish it (nothing written, the lease untouched).
     first.kill().unwrap();
     first.wait().unwrap();
+    let before = std::fs::read(dir.join(".drctl/leases/local.json")).unwrap();
     let out = run(drctl(dir).args(["run", "fast.yaml", "--yes"]));
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{t}");
+    let id = common::only_run(dir);
+    assert!(
+        t.contains(&format!("drctl resume {id}")) && t.contains(&format!("drctl rollback {id}")),
+        "{t}"
+    );
+    assert_eq!(
+        std::fs::read(dir.join(".drctl/leases/local.json")).unwrap(),
+        before
+    );
+    // Resuming it detects the stale lease and takes over.
+    let out = run(drctl(dir).args(["resume", &id, "--yes"]));
     let t = text(&out);
     assert!(out.status.success(), "{t}");
     assert!(t.contains("took over the lease (token 1)"), "{t}");

@@ -133,7 +133,16 @@ fn an_unplanned_failover_holds_when_the_region_returns_and_the_watch_fences_the_
         .as_f64()
         .unwrap();
     sb.fault(json!({"region": "us-east-1", "kind": "outage"}));
-    let t = ok(&sb, &["failover", "--region", "us-west-2", "--yes"]);
+    let t = ok(
+        &sb,
+        &[
+            "failover",
+            "--region",
+            "us-west-2",
+            "--yes",
+            "--approve-irreversible",
+        ],
+    );
     assert!(t.contains("unplanned"), "the mode is said, and why: {t}");
     let (code, v) = status(&sb);
     assert_eq!(v["phase"], "failed-over", "{v:#}");
@@ -145,7 +154,7 @@ fn an_unplanned_failover_holds_when_the_region_returns_and_the_watch_fences_the_
         "{v:#}"
     );
     // `drctl fence` cannot fence a dark region, and says why (nothing written).
-    let out = common::run(drctl(&sb).args(["fence", "--yes"]));
+    let out = common::run(drctl(&sb).args(["fence", "--yes", "--approve-irreversible"]));
     assert_eq!(out.status.code(), Some(2), "{}", common::text(&out));
     assert!(
         common::text(&out).contains("does not answer"),
@@ -221,7 +230,13 @@ fn the_whole_round_trip_ends_in_the_seeded_roles_and_never_has_two_reachable_wri
     assert_eq!((code, v["phase"].as_str()), (0, Some("protected")), "{v:#}");
 
     // Failback is refused before a failover and before a reprotect, changing nothing.
-    let out = common::run(drctl(&sb).args(["failback", "--region", "us-east-1", "--yes"]));
+    let out = common::run(drctl(&sb).args([
+        "failback",
+        "--region",
+        "us-east-1",
+        "--yes",
+        "--approve-irreversible",
+    ]));
     assert_eq!(out.status.code(), Some(2), "{}", common::text(&out));
     assert!(common::text(&out).contains("needs the environment `reprotected`"));
     assert!(
@@ -231,23 +246,38 @@ fn the_whole_round_trip_ends_in_the_seeded_roles_and_never_has_two_reachable_wri
 
     // Unplanned failover with us-east-1 dark, then the region returns.
     sb.fault(json!({"region": "us-east-1", "kind": "outage"}));
-    ok(&sb, &["failover", "--region", "us-west-2", "--yes"]);
+    ok(
+        &sb,
+        &[
+            "failover",
+            "--region",
+            "us-west-2",
+            "--yes",
+            "--approve-irreversible",
+        ],
+    );
     assert_eq!(status(&sb).1["phase"], "failed-over");
     // Reprotect is refused while the old primary cannot be reached or fenced.
-    let out = common::run(drctl(&sb).args(["reprotect", "--yes"]));
+    let out = common::run(drctl(&sb).args(["reprotect", "--yes", "--approve-irreversible"]));
     assert_eq!(out.status.code(), Some(2), "{}", common::text(&out));
     sb.clear_faults();
     wait("us-east-1 to answer again", Duration::from_secs(30), || {
         sb.state()["regions"]["us-east-1"]["dark"] == false
     });
-    let out = common::run(drctl(&sb).args(["failback", "--region", "us-east-1", "--yes"]));
+    let out = common::run(drctl(&sb).args([
+        "failback",
+        "--region",
+        "us-east-1",
+        "--yes",
+        "--approve-irreversible",
+    ]));
     assert_eq!(
         out.status.code(),
         Some(2),
         "failback before reprotect: {}",
         common::text(&out)
     );
-    let out = common::run(drctl(&sb).args(["reprotect", "--yes"]));
+    let out = common::run(drctl(&sb).args(["reprotect", "--yes", "--approve-irreversible"]));
     assert_eq!(
         out.status.code(),
         Some(2),
@@ -259,7 +289,7 @@ fn the_whole_round_trip_ends_in_the_seeded_roles_and_never_has_two_reachable_wri
         "{}",
         common::text(&out)
     );
-    ok(&sb, &["fence", "--yes"]);
+    ok(&sb, &["fence", "--yes", "--approve-irreversible"]);
     let (code, v) = status(&sb);
     assert_eq!(
         (code, v["phase"].as_str()),
@@ -267,7 +297,7 @@ fn the_whole_round_trip_ends_in_the_seeded_roles_and_never_has_two_reachable_wri
         "{v:#}"
     );
 
-    ok(&sb, &["reprotect", "--yes"]);
+    ok(&sb, &["reprotect", "--yes", "--approve-irreversible"]);
     let (code, v) = status(&sb);
     assert_eq!(
         (code, v["phase"].as_str()),
@@ -294,7 +324,13 @@ fn the_whole_round_trip_ends_in_the_seeded_roles_and_never_has_two_reachable_wri
         "/_sandbox/replica-lag",
         Some(json!({"region": "us-east-1", "instance_id": "shop-db-use1", "seconds": 900})),
     );
-    let out = common::run(drctl(&sb).args(["failback", "--region", "us-east-1", "--yes"]));
+    let out = common::run(drctl(&sb).args([
+        "failback",
+        "--region",
+        "us-east-1",
+        "--yes",
+        "--approve-irreversible",
+    ]));
     assert_eq!(out.status.code(), Some(2), "{}", common::text(&out));
     assert!(
         common::text(&out).contains("lags 900s"),
@@ -317,7 +353,16 @@ fn the_whole_round_trip_ends_in_the_seeded_roles_and_never_has_two_reachable_wri
         },
     );
 
-    ok(&sb, &["failback", "--region", "us-east-1", "--yes"]);
+    ok(
+        &sb,
+        &[
+            "failback",
+            "--region",
+            "us-east-1",
+            "--yes",
+            "--approve-irreversible",
+        ],
+    );
     let (code, v) = status(&sb);
     assert_eq!((code, v["phase"].as_str()), (0, Some("protected")), "{v:#}");
 
@@ -359,7 +404,16 @@ fn the_whole_round_trip_ends_in_the_seeded_roles_and_never_has_two_reachable_wri
 #[test]
 fn a_planned_failover_fences_first_and_promotes_at_lag_zero() {
     let sb = Sandbox::start();
-    let t = ok(&sb, &["failover", "--region", "us-west-2", "--yes"]);
+    let t = ok(
+        &sb,
+        &[
+            "failover",
+            "--region",
+            "us-west-2",
+            "--yes",
+            "--approve-irreversible",
+        ],
+    );
     assert!(t.contains("planned"), "{t}");
     let run = common::only_run(sb.dir.path());
     let j = common::journal(sb.dir.path(), &run);

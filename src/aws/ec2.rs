@@ -59,12 +59,15 @@ pub trait Ec2Api: Send + Sync {
     async fn images_tagged(&self, key: &str, value: &str) -> AwsResult<Vec<Image>>;
     async fn launch_template(&self, id: &str) -> AwsResult<LaunchTemplate>;
     /// A new version based on `source_version` with `image_id`; returns its number.
+    /// EC2 returns the version already made for a `client_token` it has seen with the same
+    /// request, so a retry after a crash never makes a second one.
     async fn create_version(
         &self,
         id: &str,
         source_version: i64,
         image_id: &str,
         description: &str,
+        client_token: &str,
     ) -> AwsResult<i64>;
     async fn set_default_version(&self, id: &str, version: i64) -> AwsResult<()>;
 }
@@ -152,6 +155,7 @@ impl Ec2Api for SdkEc2 {
         source_version: i64,
         image_id: &str,
         description: &str,
+        client_token: &str,
     ) -> AwsResult<i64> {
         let data = aws_sdk_ec2::types::RequestLaunchTemplateData::builder()
             .image_id(image_id)
@@ -160,6 +164,7 @@ impl Ec2Api for SdkEc2 {
             .c
             .create_launch_template_version()
             .launch_template_id(id)
+            .client_token(client_token)
             .source_version(source_version.to_string())
             .version_description(description)
             .launch_template_data(data)

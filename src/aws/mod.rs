@@ -46,6 +46,17 @@ pub trait Aws: Send + Sync {
     async fn ec2(&self, region: &str) -> Arc<dyn ec2::Ec2Api>;
     async fn autoscaling(&self, region: &str) -> Arc<dyn autoscaling::AutoScalingApi>;
     async fn elbv2(&self, region: &str) -> Arc<dyn elbv2::Elbv2Api>;
+    /// Who these credentials are (STS GetCallerIdentity, at `region`'s regional endpoint so a
+    /// dark us-east-1 does not take it down): resolves and proves them before a run acts.
+    async fn identity(&self, region: &str) -> AwsResult<CallerIdentity>;
+}
+
+/// The AWS identity a run acts as.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct CallerIdentity {
+    pub account: String,
+    pub arn: String,
+    pub user_id: String,
 }
 
 /// Route 53 and CloudFront are global services whose control plane lives in us-east-1.
@@ -66,6 +77,10 @@ pub enum ErrorKind {
     Conflict,
     /// The service could not be reached or answered 5xx.
     Unavailable,
+    /// No usable credentials, or they were refused (expired, invalid signature, unknown key).
+    Credentials,
+    /// The credentials work but may not do this (AccessDenied, UnauthorizedOperation).
+    Denied,
     Other,
 }
 
@@ -100,6 +115,11 @@ impl AwsError {
             message: message.into(),
             kind,
         }
+    }
+
+    /// Credentials or permissions: configuration, which no retry and no other region fixes.
+    pub fn is_configuration(&self) -> bool {
+        matches!(self.kind, ErrorKind::Credentials | ErrorKind::Denied)
     }
 
     pub fn is_not_found(&self) -> bool {
@@ -138,10 +158,14 @@ impl AwsError {
                 "timed out (operation or attempt timeout reached)".to_string(),
             ),
             SdkError::DispatchFailure(d) => {
+                // Only a real network failure or timeout means "unreachable"; a request that
+                // never left (no credentials to sign it with) is not a dark region.
                 let kind = if d.is_timeout() {
                     ErrorKind::Timeout
-                } else {
+                } else if d.is_io() {
                     ErrorKind::Unavailable
+                } else {
+                    ErrorKind::Credentials
                 };
                 (
                     kind,
@@ -206,6 +230,27 @@ pub fn classify(code: Option<&str>, status: u16) -> ErrorKind {
     ) || status == 429
     {
         return ErrorKind::Throttled;
+    }
+    if matches!(
+        c,
+        "ExpiredToken"
+            | "ExpiredTokenException"
+            | "InvalidClientTokenId"
+            | "UnrecognizedClientException"
+            | "SignatureDoesNotMatch"
+            | "InvalidSignatureException"
+            | "MissingAuthenticationToken"
+            | "AuthFailure"
+            | "IncompleteSignature"
+    ) {
+        return ErrorKind::Credentials;
+    }
+    if matches!(
+        c,
+        "AccessDenied" | "AccessDeniedException" | "UnauthorizedOperation" | "Forbidden"
+    ) || (status == 403 && c.is_empty())
+    {
+        return ErrorKind::Denied;
     }
     if c.contains("NotFound") || c.starts_with("NoSuch") || c == "ResourceNotFoundException" {
         return ErrorKind::NotFound;

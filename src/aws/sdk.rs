@@ -169,6 +169,24 @@ impl Aws for Sdk {
         .await
     }
 
+    async fn identity(&self, region: &str) -> super::AwsResult<super::CallerIdentity> {
+        let sts = client!(
+            aws_sdk_sts,
+            self.base().await,
+            Region::new(region.to_string())
+        );
+        let out = sts
+            .get_caller_identity()
+            .send()
+            .await
+            .map_err(super::sdk_err!("sts", "GetCallerIdentity", region))?;
+        Ok(super::CallerIdentity {
+            account: out.account().unwrap_or_default().to_string(),
+            arn: out.arn().unwrap_or_default().to_string(),
+            user_id: out.user_id().unwrap_or_default().to_string(),
+        })
+    }
+
     async fn elbv2(&self, region: &str) -> Arc<dyn elbv2::Elbv2Api> {
         self.handle("elbv2", region, |b, r| {
             Arc::new(elbv2::SdkElbv2 {

@@ -15,7 +15,7 @@ use super::{Global, Output};
 
 pub async fn check(g: &Global, limit: Duration) -> Result<i32> {
     let (_, env) = g.load_env()?;
-    let ctx = g.context(g.state_dir(Some(&env)));
+    let ctx = g.context(g.state_dir(Some(&env))?);
     let services = g.aws_source().services(&env);
     let t = observe_within(&ctx, &env, limit).await;
     let checks = check_environment(services.aws.as_ref(), &env, &services.http, limit, &t).await;

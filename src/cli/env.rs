@@ -19,7 +19,7 @@ use super::{Global, Mutating, Output};
 /// `drctl status` without a run: the environment as observed from AWS.
 pub async fn status(g: &Global) -> Result<i32> {
     let (_, env) = g.load_env()?;
-    let ctx = g.context(g.state_dir(Some(&env)));
+    let ctx = g.context(g.state_dir(Some(&env))?);
     let t = observe(&ctx, &env).await;
     if g.output == Output::Json {
         println!("{}", serde_json::to_string_pretty(&t)?);
@@ -67,7 +67,7 @@ pub fn show(t: &Topology) {
 /// `drctl fence`: complete an outstanding fence.
 pub async fn fence(g: &Global, m: &Mutating) -> Result<i32> {
     let (_, env) = g.load_env()?;
-    let ctx = g.context(g.state_dir(Some(&env)));
+    let ctx = g.context(g.state_dir(Some(&env))?);
     let t = observe(&ctx, &env).await;
     match fence_preflight(&t)? {
         FenceNeed::Nothing(why) => {
@@ -103,7 +103,7 @@ async fn round_trip(
         super::files::print_plan(g, &run).await?;
         return Ok(exit::OK);
     }
-    let ctx = g.context(g.state_dir(Some(&env)));
+    let ctx = g.context(g.state_dir(Some(&env))?);
     eprintln!("{}", preflight(&observe(&ctx, &env).await, &env)?);
     let s = super::run::start(g, &ctx, &run, m).await?;
     let code = super::run::finish(g, &s);
@@ -128,6 +128,7 @@ pub async fn reprotect(g: &Global, dry_run: bool, m: &Mutating) -> Result<i32> {
 
 /// `drctl failback --region R`.
 pub async fn failback(g: &Global, region: &str, dry_run: bool, m: &Mutating) -> Result<i32> {
+    drctl::run::roundtrip::failback_region(&g.load_env()?.1, region)?;
     round_trip(g, FAILBACK_RUNBOOK, dry_run, m, |t, env| {
         failback_preflight(t, env, region)?;
         Ok(format!(

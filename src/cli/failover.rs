@@ -24,7 +24,7 @@ pub async fn failover(
 ) -> Result<i32> {
     let (_, env) = g.load_env()?;
     drctl::run::failover::check_region(&env, region)?;
-    let ctx = g.context(g.state_dir(Some(&env)));
+    let ctx = g.context(g.state_dir(Some(&env))?);
     let asked = mode.map(|m| match m {
         FailoverMode::Planned => Mode::Planned,
         FailoverMode::Unplanned => Mode::Unplanned,

@@ -13,7 +13,7 @@ use super::render::{fmt_ms, table};
 use super::{Global, Output};
 
 pub async fn status(g: &Global, run: &str) -> Result<i32> {
-    let store = FileJournalStore::new(&g.state_dir_lenient());
+    let store = FileJournalStore::new(&g.state_dir_lenient()?);
     let v = inspect::view(&store, run).await?;
     let st = &v.state;
     if g.output == Output::Json {
@@ -66,7 +66,7 @@ pub async fn status(g: &Global, run: &str) -> Result<i32> {
 }
 
 pub async fn history(g: &Global, limit: usize) -> Result<i32> {
-    let store = FileJournalStore::new(&g.state_dir_lenient());
+    let store = FileJournalStore::new(&g.state_dir_lenient()?);
     let rows = inspect::history(&store, limit).await?;
     if g.output == Output::Json {
         println!("{}", serde_json::to_string_pretty(&rows)?);
@@ -101,7 +101,7 @@ pub async fn history(g: &Global, limit: usize) -> Result<i32> {
 }
 
 pub async fn approve(g: &Global, run: &str, step: &str, comment: Option<String>) -> Result<i32> {
-    let store = FileJournalStore::new(&g.state_dir_lenient());
+    let store = FileJournalStore::new(&g.state_dir_lenient()?);
     let op = Operator::current();
     inspect::approve(&store, run, step, &op, comment).await?;
     println!("approved step `{step}` of run {run} as {}; a waiting run continues within a second (a paused one on `drctl resume`)", op.user);

@@ -75,9 +75,14 @@ pub enum LogFormat {
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct Mutating {
-    /// Do not ask for confirmation; approve `approval` steps as this operator.
+    /// Do not ask for confirmation; approve `approval` steps as this operator, except those
+    /// before an irreversible step (see --approve-irreversible).
     #[arg(short, long)]
     pub yes: bool,
+    /// With --yes: also approve the approval steps that stand before an irreversible step (the
+    /// promotion). Without it they wait for a person: this terminal, or `drctl approve`.
+    #[arg(long, requires = "yes")]
+    pub approve_irreversible: bool,
     /// With --yes: still wait for `approval` steps to be approved (`drctl approve`).
     #[arg(long)]
     pub wait_approval: bool,
@@ -272,12 +277,14 @@ impl Global {
         Ok(drctl::run::load_env(&self.env_file)?)
     }
 
-    pub fn state_dir(&self, env: Option<&Environment>) -> PathBuf {
-        drctl::run::state_dir(self.state_dir.as_deref(), &self.env_file, env)
+    pub fn state_dir(&self, env: Option<&Environment>) -> Result<PathBuf> {
+        let d = drctl::run::state_dir(self.state_dir.as_deref(), &self.env_file, env);
+        drctl::run::check_state_dir(&d)?;
+        Ok(d)
     }
 
     /// State dir for read-only commands that may run without an environment file.
-    pub fn state_dir_lenient(&self) -> PathBuf {
+    pub fn state_dir_lenient(&self) -> Result<PathBuf> {
         self.state_dir(None)
     }
 

@@ -176,7 +176,13 @@ pub fn hooks(g: &Global, m: &Mutating, step_ids: &[String]) -> Result<Hooks> {
     let progress = progress_sink(g, step_ids, m.step);
     Ok(Hooks {
         approvals: if m.yes && !m.wait_approval {
-            Approvals::Auto
+            Approvals::Auto {
+                gates: (!m.approve_irreversible).then(|| {
+                    Arc::new(TerminalPrompt {
+                        progress: progress.clone(),
+                    }) as Arc<dyn ApprovalPrompt>
+                }),
+            }
         } else {
             Approvals::Ask(Arc::new(TerminalPrompt {
                 progress: progress.clone(),
@@ -258,14 +264,14 @@ pub fn prepare(g: &Global, runbook: &Path) -> Result<NewRun> {
 /// `drctl run RUNBOOK`.
 pub async fn run(g: &Global, runbook: &Path, m: &Mutating) -> Result<i32> {
     let run = prepare(g, runbook)?;
-    let ctx = g.context(g.state_dir(Some(&run.env)));
+    let ctx = g.context(g.state_dir(Some(&run.env))?);
     let s = start(g, &ctx, &run, m).await?;
     Ok(finish(g, &s))
 }
 
 /// `drctl resume RUN`.
 pub async fn resume(g: &Global, run: &str, m: &Mutating, rerun: &[String]) -> Result<i32> {
-    let ctx = g.context(g.state_dir_lenient());
+    let ctx = g.context(g.state_dir_lenient()?);
     let r = Resume::load(&ctx, run, rerun).await?;
     let s = drive(g, &ctx, &r, m, m.yes || m.step).await?;
     Ok(finish(g, &s))
@@ -273,7 +279,7 @@ pub async fn resume(g: &Global, run: &str, m: &Mutating, rerun: &[String]) -> Re
 
 /// `drctl rollback RUN [--to CHECKPOINT]`.
 pub async fn rollback(g: &Global, run: &str, to: Option<&str>, m: &Mutating) -> Result<i32> {
-    let ctx = g.context(g.state_dir_lenient());
+    let ctx = g.context(g.state_dir_lenient()?);
     let r = Rollback::load(&ctx, run, to).await?;
     let s = drive(g, &ctx, &r, m, m.yes).await?;
     Ok(finish(g, &s))

@@ -34,7 +34,7 @@ impl WatchSink for Printer {
 
 pub async fn watch(g: &Global, listen: &str, notify_only: bool) -> Result<i32> {
     let (_, env) = g.load_env()?;
-    let state_dir = g.state_dir(Some(&env));
+    let state_dir = g.state_dir(Some(&env))?;
     let sink = Arc::new(Printer {
         json: g.output == Output::Json,
     });

@@ -35,6 +35,18 @@ pub struct Environment {
     /// Where journals and leases live (default `.drctl`, or `--state-dir` / `DRCTL_STATE_DIR`).
     #[serde(default)]
     pub state_dir: Option<String>,
+    #[serde(default)]
+    pub approvals: ApprovalSettings,
+}
+
+/// Who may approve what.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ApprovalSettings {
+    /// The two-person rule: an approval step that stands before an irreversible step (the
+    /// promotion) must be approved by someone other than the operator who started the run.
+    #[serde(default)]
+    pub two_person: bool,
 }
 
 /// How drctl talks to AWS. Every call is bounded by both timeouts.
@@ -58,6 +70,9 @@ pub struct AwsSettings {
     /// Attempts per call under the SDK's standard retry mode.
     #[serde(default = "defaults::max_attempts")]
     pub max_attempts: u32,
+    /// Regions newer than drctl's list of AWS regions, admitted by name.
+    #[serde(default)]
+    pub extra_regions: Vec<String>,
 }
 
 impl Default for AwsSettings {
@@ -68,6 +83,7 @@ impl Default for AwsSettings {
             operation_timeout: defaults::operation_timeout(),
             attempt_timeout: defaults::attempt_timeout(),
             max_attempts: defaults::max_attempts(),
+            extra_regions: vec![],
         }
     }
 }

@@ -3,6 +3,7 @@
 //! file:line:column and says what to do.
 
 pub mod env;
+pub mod locate;
 pub mod runbook;
 pub mod schema;
 pub mod template;
@@ -16,6 +17,9 @@ use sha2::{Digest, Sha256};
 pub use env::Environment;
 pub use runbook::{Problem, Runbook, StepKinds};
 
+/// The largest runbook or environment file drctl reads.
+pub const MAX_FILE_BYTES: u64 = 1024 * 1024;
+
 /// A file as read, kept so the journal can record exactly what ran.
 #[derive(Debug, Clone)]
 pub struct Source {
@@ -26,9 +30,36 @@ pub struct Source {
 
 impl Source {
     pub fn read(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Io {
+        let io = |e| ConfigError::Io {
             path: path.display().to_string(),
             source: e,
+        };
+        // A runbook or environment is a few kilobytes; a huge file is a mistake (or an attack on
+        // the parser), refused before it is read.
+        let len = std::fs::metadata(path).map_err(io)?.len();
+        if len > MAX_FILE_BYTES {
+            return Err(ConfigError::Invalid(vec![Diagnostic {
+                file: path.display().to_string(),
+                line: 1,
+                column: 1,
+                message: format!(
+                    "the file is {len} bytes, more than drctl reads ({MAX_FILE_BYTES}): is it the right file?"
+                ),
+                hint: None,
+            }]));
+        }
+        let bytes = std::fs::read(path).map_err(io)?;
+        let text = String::from_utf8(bytes).map_err(|e| {
+            ConfigError::Invalid(vec![Diagnostic {
+                file: path.display().to_string(),
+                line: 1,
+                column: 1,
+                message: format!(
+                    "the file is not UTF-8 text (invalid byte at offset {})",
+                    e.utf8_error().valid_up_to()
+                ),
+                hint: Some("save it as UTF-8".into()),
+            }])
         })?;
         Ok(Self::from_text(path, text))
     }
@@ -64,6 +95,28 @@ impl Diagnostic {
         message: impl Into<String>,
     ) -> Self {
         let (line, column) = loc.map_or((1, 1), |l| (l.line().max(1), l.column().max(1)));
+        Self {
+            file: src.name(),
+            line,
+            column,
+            message: message.into(),
+            hint: None,
+        }
+    }
+
+    pub fn at_line(src: &Source, line: u64, column: u64, message: impl Into<String>) -> Self {
+        Self {
+            file: src.name(),
+            line: line.max(1),
+            column: column.max(1),
+            message: message.into(),
+            hint: None,
+        }
+    }
+
+    /// At the key `path` of the file, found in its text (1:1 when it cannot be found).
+    pub fn at_key(src: &Source, path: &[&str], message: impl Into<String>) -> Self {
+        let (line, column) = locate::locate(&src.text, path).unwrap_or((1, 1));
         Self {
             file: src.name(),
             line,
@@ -205,4 +258,82 @@ pub fn parse_status_range(s: &str) -> Result<(u16, u16), String> {
         return Err(bad());
     }
     Ok((lo, hi))
+}
+
+/// The AWS regions drctl knows (commercial, GovCloud, China). A name that is not here is a
+/// typo until proven otherwise: `aws.extra_regions` in drctl.yaml admits a region newer than
+/// this list.
+pub const AWS_REGIONS: &[&str] = &[
+    "us-east-1",
+    "us-east-2",
+    "us-west-1",
+    "us-west-2",
+    "af-south-1",
+    "ap-east-1",
+    "ap-east-2",
+    "ap-south-1",
+    "ap-south-2",
+    "ap-southeast-1",
+    "ap-southeast-2",
+    "ap-southeast-3",
+    "ap-southeast-4",
+    "ap-southeast-5",
+    "ap-southeast-6",
+    "ap-southeast-7",
+    "ap-northeast-1",
+    "ap-northeast-2",
+    "ap-northeast-3",
+    "ca-central-1",
+    "ca-west-1",
+    "eu-central-1",
+    "eu-central-2",
+    "eu-west-1",
+    "eu-west-2",
+    "eu-west-3",
+    "eu-south-1",
+    "eu-south-2",
+    "eu-north-1",
+    "il-central-1",
+    "me-south-1",
+    "me-central-1",
+    "mx-central-1",
+    "sa-east-1",
+    "us-gov-east-1",
+    "us-gov-west-1",
+    "cn-north-1",
+    "cn-northwest-1",
+];
+
+/// A name drctl may use in a path (environment names, run ids, step ids): letters, digits,
+/// `-`, `_`, `.`, starting with a letter or digit, no `..`, at most 64 characters.
+pub fn safe_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 64
+        && s.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        && !s.contains("..")
+}
+
+/// The known region closest to a mistyped one, if any is close.
+pub fn closest_region(r: &str) -> Option<&'static str> {
+    fn dist(a: &str, b: &str) -> usize {
+        let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+        let mut prev: Vec<usize> = (0..=b.len()).collect();
+        for i in 1..=a.len() {
+            let mut cur = vec![i; b.len() + 1];
+            for j in 1..=b.len() {
+                let sub = prev[j - 1] + usize::from(a[i - 1] != b[j - 1]);
+                cur[j] = sub.min(prev[j] + 1).min(cur[j - 1] + 1);
+            }
+            prev = cur;
+        }
+        prev[b.len()]
+    }
+    AWS_REGIONS
+        .iter()
+        .map(|k| (dist(r, k), *k))
+        .filter(|(d, _)| *d <= 3)
+        .min()
+        .map(|(_, k)| k)
 }

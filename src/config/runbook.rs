@@ -33,6 +33,10 @@ pub trait StepKinds: Sized + Clone + fmt::Debug + Send + Sync + 'static {
     fn templates(&self) -> Vec<&Spanned<String>>;
     /// Kind-specific checks against the environment (resources that must exist).
     fn validate(&self, env: &Environment) -> Vec<Problem>;
+    /// The result keys later steps may reference (`${steps.ID.KEY}`); empty: not declared.
+    fn outputs(&self) -> &'static [&'static str] {
+        &[]
+    }
 
     /// Parameters when a step has no `with`: only kinds whose fields are all optional.
     fn from_empty(kind: &str) -> Result<Self, String> {

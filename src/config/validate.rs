@@ -10,11 +10,143 @@ use super::{Diagnostic, Source};
 
 pub fn environment(src: &Source, env: &Environment) -> Vec<Diagnostic> {
     let mut d = Vec::new();
-    let mut err = |m: String, h: &str| d.push(Diagnostic::at(src, None, m).hint(h));
+    // Names, regions, URLs and bounds, each placed at its key in the file.
+    {
+        let mut at = |path: &[&str], m: String, h: &str| {
+            d.push(Diagnostic::at_key(src, path, m).hint(h));
+        };
+        if !super::safe_name(&env.name) {
+            at(
+                &["name"],
+                format!("environment name `{}` is not a safe name", env.name),
+                "use letters, digits, `-`, `_` and `.` (it names the lease and journal files)",
+            );
+        }
+        let known = |r: &str| {
+            super::AWS_REGIONS.contains(&r) || env.aws.extra_regions.iter().any(|x| x == r)
+        };
+        let region_hint = |r: &str| {
+            match super::closest_region(r) {
+            Some(k) => format!("did you mean `{k}`? (a region newer than drctl's list goes under aws.extra_regions)"),
+            None => "use an AWS region name like us-west-2 (a newer region goes under aws.extra_regions)".into(),
+        }
+        };
+        for (key, r) in [
+            ("primary_region", &env.primary_region),
+            ("standby_region", &env.standby_region),
+        ] {
+            if !known(r) {
+                at(
+                    &[key],
+                    format!("{key} `{r}` is not an AWS region"),
+                    &region_hint(r),
+                );
+            }
+        }
+        for r in env.regions.keys() {
+            if !known(r) {
+                at(
+                    &["regions", r],
+                    format!("regions: `{r}` is not an AWS region"),
+                    &region_hint(r),
+                );
+            }
+        }
+        let a = &env.aws;
+        for (key, v) in [
+            ("operation_timeout", a.operation_timeout),
+            ("attempt_timeout", a.attempt_timeout),
+        ] {
+            if v.is_zero() {
+                at(
+                    &["aws", key],
+                    format!("aws.{key} must be more than zero"),
+                    "every AWS call is bounded by it; e.g. 30s",
+                );
+            }
+        }
+        if a.max_attempts == 0 {
+            at(
+                &["aws", "max_attempts"],
+                "aws.max_attempts must be at least 1".into(),
+                "",
+            );
+        }
+        let url_ok = |u: &str| u.starts_with("http://") || u.starts_with("https://");
+        for (region, res) in &env.regions {
+            for (name, alb) in &res.albs {
+                if let Some(u) = alb.url.as_deref().filter(|u| !url_ok(u)) {
+                    at(
+                        &["regions", region, "albs", name, "url"],
+                        format!("albs.{name}.url `{u}` must start with http:// or https://"),
+                        "how drctl reaches the ALB, e.g. https://<dns_name>",
+                    );
+                }
+            }
+        }
+        if let Some(u) = env
+            .route53
+            .as_ref()
+            .and_then(|r| r.public_url.as_deref())
+            .filter(|u| !url_ok(u))
+        {
+            at(
+                &["route53", "public_url"],
+                format!("route53.public_url `{u}` must start with http:// or https://"),
+                "",
+            );
+        }
+        if let Some(u) = env
+            .cloudfront
+            .as_ref()
+            .and_then(|c| c.url.as_deref())
+            .filter(|u| !url_ok(u))
+        {
+            at(
+                &["cloudfront", "url"],
+                format!("cloudfront.url `{u}` must start with http:// or https://"),
+                "",
+            );
+        }
+    }
+    // Each problem at the place its message names: a probe's `name:` line, else the key the
+    // message starts with (`probes.watch.action` -> probes / watch / action), else 1:1.
+    let mut err = |m: String, h: &str| {
+        let probe = m
+            .strip_prefix("probe `")
+            .or_else(|| m.strip_prefix("probe target `"))
+            .and_then(|r| r.split_once('`'))
+            .and_then(|(name, _)| {
+                src.text.lines().position(|l| {
+                    let t = l.trim_start().trim_start_matches("- ");
+                    t == format!("name: {name}") || t == format!("name: \"{name}\"")
+                })
+            });
+        let diag = match probe {
+            Some(n) => {
+                let line = src.text.lines().nth(n).unwrap_or("");
+                Diagnostic::at_line(
+                    src,
+                    n as u64 + 1,
+                    (line.len() - line.trim_start().len()) as u64 + 1,
+                    m,
+                )
+            }
+            None => {
+                let head: String = m
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.'))
+                    .collect();
+                let path: Vec<&str> = head.split('.').filter(|p| !p.is_empty()).collect();
+                Diagnostic::at_key(src, &path, m)
+            }
+        };
+        d.push(diag.hint(h))
+    };
     if env.primary_region == env.standby_region {
         err(
             format!(
-                "primary_region and standby_region are both `{}`",
+                "standby_region and primary_region are both `{}`",
                 env.primary_region
             ),
             "a warm standby lives in a second region",
@@ -23,7 +155,7 @@ pub fn environment(src: &Source, env: &Environment) -> Vec<Diagnostic> {
     for r in [&env.primary_region, &env.standby_region] {
         if !env.regions.contains_key(r) {
             err(
-                format!("region `{r}` has no entry under `regions`"),
+                format!("regions has no entry for `{r}`"),
                 "add its resources under `regions:`",
             );
         }
@@ -366,7 +498,52 @@ pub fn runbook<S: StepKinds>(
         return d;
     }
     let anc = ancestors(&edges);
+    // Where each step's text starts, to find `${...}` outside its templated fields.
+    let starts: Vec<u64> = rb.steps.iter().map(|s| s.id.referenced.line()).collect();
+    let lines: Vec<&str> = src.text.lines().collect();
     for (i, s) in rb.steps.iter().enumerate() {
+        if s.timeout.is_some_and(|t| t.is_zero()) {
+            d.push(
+                Diagnostic::at(
+                    src,
+                    Some(s.id.referenced),
+                    format!("step `{}`: timeout must be more than zero", s.id()),
+                )
+                .hint("it bounds every attempt; e.g. 30s or 10m"),
+            );
+        }
+        let templated: HashSet<u64> = s
+            .spec
+            .templates()
+            .iter()
+            .map(|t| t.referenced.line())
+            .collect();
+        let first = starts[i].saturating_sub(1) as usize;
+        let end = starts
+            .get(i + 1)
+            .map_or(lines.len(), |n| n.saturating_sub(1) as usize);
+        for (n, line) in lines
+            .iter()
+            .enumerate()
+            .take(end.min(lines.len()))
+            .skip(first)
+        {
+            let t = line.trim_start().trim_start_matches("- ");
+            let Some(col) = line.find("${") else { continue };
+            if t.starts_with('#')
+                || t.starts_with("description:")
+                || templated.contains(&(n as u64 + 1))
+            {
+                continue;
+            }
+            d.push(
+                Diagnostic::at_line(src, n as u64 + 1, col as u64 + 1, format!(
+                    "step `{}`: `${{...}}` in a field that is not templated: it would be used as written",
+                    s.id()
+                ))
+                .hint("references work in the fields `drctl schema runbook` marks as templated (urls, values, messages, commands)"),
+            );
+        }
         if let Some(why) = s.spec.irreversible() {
             let gated = anc[i].iter().any(|&a| rb.steps[a].spec.is_approval());
             if !gated {
@@ -395,14 +572,42 @@ pub fn runbook<S: StepKinds>(
                                 Diagnostic::at(src, Some(t.referenced), format!("`${{{path}}}` uses the output of `{target}`, which does not run before `{}`", s.id()))
                                     .hint(format!("add `{target}` to this step's depends_on")),
                             ),
-                            _ => {}
+                            Some(&j) => {
+                                // A typo in an output key fails only at run time, maybe after
+                                // an irreversible step: catch it here.
+                                let outs = rb.steps[j].spec.outputs();
+                                let key = path.split('.').nth(2).unwrap_or("");
+                                if !outs.is_empty() && !outs.contains(&key) {
+                                    d.push(
+                                        Diagnostic::at(src, Some(t.referenced), format!(
+                                            "`${{{path}}}`: step `{target}` ({}) has no output `{key}`",
+                                            rb.steps[j].kind.value
+                                        ))
+                                        .hint(format!("its outputs: {}", outs.join(", "))),
+                                    );
+                                }
+                            }
                         }
                     }
                     "secret" | "run" => {}
                     "env" | "primary" | "standby" => {
                         if let Some(env) = env {
                             let ctx = template::context(env, "run", &BTreeMap::new());
-                            if template::lookup(&ctx, path).is_none_or(|v| v.is_null()) {
+                            let found = template::lookup(&ctx, path);
+                            if found.is_some_and(|v| v.is_object() || v.is_array()) {
+                                d.push(
+                                    Diagnostic::at(
+                                        src,
+                                        Some(t.referenced),
+                                        format!(
+                                            "`${{{path}}}` is a mapping or a list, not a value"
+                                        ),
+                                    )
+                                    .hint(
+                                        "name one of its keys, e.g. `${standby.albs.frontend.url}`",
+                                    ),
+                                );
+                            } else if found.is_none_or(|v| v.is_null()) {
                                 d.push(
                                     Diagnostic::at(
                                         src,

@@ -336,7 +336,12 @@ impl Engine {
         };
         match obs.state {
             Satisfied::Done => {
-                // Done after our own intent was journaled means our earlier execute took effect.
+                // Done after our own intent was journaled means our earlier execute took effect;
+                // it may not have settled yet (a distribution still InProgress when drctl died),
+                // so it is verified like any execute before it counts as done.
+                if *inflight {
+                    step.verify(cx, &obs.result).await?;
+                }
                 let outcome = if *inflight {
                     Outcome::Changed
                 } else {

@@ -6,6 +6,13 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+/// The AWS principal a run acts as.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct AwsIdentity {
+    pub account: String,
+    pub arn: String,
+}
+
 /// Who ran a command, from where.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Operator {
@@ -104,6 +111,9 @@ impl std::fmt::Display for RunStatus {
     }
 }
 
+// RunStarted carries the runbook and environment copies; it is written once per run, so its
+// size does not matter next to the small, frequent events.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Event {
@@ -120,6 +130,9 @@ pub enum Event {
         operator: Operator,
         /// The command line, for the report ("drctl failover --region us-west-2 --yes").
         command: String,
+        /// The AWS identity the run acts as (STS GetCallerIdentity), when it could be read.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        aws_identity: Option<AwsIdentity>,
     },
     Resumed {
         operator: Operator,
@@ -263,6 +276,7 @@ impl Event {
                 pid: 1,
             },
             command: "drctl run".into(),
+            aws_identity: None,
         }
     }
 }

@@ -33,6 +33,7 @@ impl FileJournalStore {
     }
 
     fn read_bytes(&self, run_id: &str) -> Result<(PathBuf, Vec<u8>), JournalError> {
+        check_id(run_id)?;
         let path = self.path(run_id);
         match std::fs::read(&path) {
             Ok(b) => Ok((path, b)),
@@ -42,6 +43,54 @@ impl FileJournalStore {
             Err(e) => Err(io(&path)(e)),
         }
     }
+}
+
+/// Run ids become directory names: only safe names (no `/`, no `..`) get that far.
+fn check_id(run_id: &str) -> Result<(), JournalError> {
+    if crate::config::safe_name(run_id) {
+        Ok(())
+    } else {
+        Err(JournalError::BadRunId(run_id.into()))
+    }
+}
+
+/// What a journal says about itself must hold: it is the run its directory names, and the
+/// runbook and environment it carries are the ones whose SHA-256 it recorded. An edited copy,
+/// or another run's journal copied under a new id, is refused rather than resumed or undone.
+fn check_integrity(path: &Path, run_id: &str, records: &[Record]) -> Result<(), JournalError> {
+    use sha2::{Digest, Sha256};
+    let Some(Event::RunStarted {
+        run_id: id,
+        runbook_text,
+        runbook_sha256,
+        env_text,
+        env_sha256,
+        ..
+    }) = records.first().map(|r| &r.event)
+    else {
+        return Ok(()); // replay says what is wrong with a journal that does not start right
+    };
+    let tampered = |why: String| {
+        Err(JournalError::Tampered {
+            path: path.display().to_string(),
+            why,
+        })
+    };
+    if id != run_id {
+        return tampered(format!("it is the journal of run {id}, not of {run_id}"));
+    }
+    for (what, text, sha) in [
+        ("runbook", runbook_text, runbook_sha256),
+        ("environment", env_text, env_sha256),
+    ] {
+        // Journals of tests and old drctls may carry no hash; a hash that is there must match.
+        if !sha.is_empty() && hex::encode(Sha256::digest(text.as_bytes())) != *sha {
+            return tampered(format!(
+                "the {what} copy does not match its recorded SHA-256 {sha}: it was edited"
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn io(path: &Path) -> impl Fn(std::io::Error) -> JournalError + '_ {
@@ -142,6 +191,7 @@ fn sync_dir(dir: &Path) -> Result<(), JournalError> {
 #[async_trait]
 impl JournalStore for FileJournalStore {
     async fn create(&self, run_id: &str) -> Result<Box<dyn JournalWriter>, JournalError> {
+        check_id(run_id)?;
         let dir = self.run_dir(run_id);
         std::fs::create_dir_all(&self.root).map_err(io(&self.root))?;
         match std::fs::create_dir(&dir) {
@@ -172,6 +222,7 @@ impl JournalStore for FileJournalStore {
     ) -> Result<(Box<dyn JournalWriter>, Vec<String>), JournalError> {
         let (path, bytes) = self.read_bytes(run_id)?;
         let (records, good, warn) = parse(&path, &bytes)?;
+        check_integrity(&path, run_id, &records)?;
         let mut file = std::fs::OpenOptions::new()
             .append(true)
             .open(&path)
@@ -196,6 +247,7 @@ impl JournalStore for FileJournalStore {
     async fn read(&self, run_id: &str) -> Result<(Vec<Record>, Vec<String>), JournalError> {
         let (path, bytes) = self.read_bytes(run_id)?;
         let (records, _, warn) = parse(&path, &bytes)?;
+        check_integrity(&path, run_id, &records)?;
         Ok((records, warn.into_iter().collect()))
     }
 

@@ -48,6 +48,10 @@ pub enum LeaseError {
     Held(Box<LeaseRecord>),
     #[error("lease for `{env}` was lost: token {ours} was replaced by {theirs} (someone broke the lock)")]
     Lost { env: String, ours: u64, theirs: u64 },
+    /// The lease file is not a lease: drctl cannot tell whether someone holds it, so it does
+    /// not guess (overwriting it would start the fencing token again at 1).
+    #[error("lease file {path} is not a drctl lease ({why}). Another drctl may hold the environment: if none runs, move the file aside (`mv {path} {path}.bad`) and try again; the next lease starts a new fencing token")]
+    Corrupt { path: String, why: String },
     #[error("lease store I/O on {path}: {source}")]
     Io {
         path: String,
@@ -128,6 +132,12 @@ impl FileLeaseStore {
     }
 
     fn path(&self, env: &str) -> PathBuf {
+        // Environment names are checked when the environment loads (`config::safe_name`);
+        // never let one that was not become a path outside the leases directory.
+        assert!(
+            crate::config::safe_name(env),
+            "environment name `{env}` reached the lease store unchecked"
+        );
         self.dir.join(format!("{env}.json"))
     }
 
@@ -152,12 +162,22 @@ impl FileLeaseStore {
             .open(&path)
             .map_err(io)?;
         file.lock().map_err(io)?;
-        let mut text = String::new();
-        file.read_to_string(&mut text).map_err(io)?;
+        let corrupt = |why: String| LeaseError::Corrupt {
+            path: path.display().to_string(),
+            why,
+        };
+        let mut bytes = Vec::new();
+        file.read_to_end(&mut bytes).map_err(io)?;
+        let text = String::from_utf8(bytes).map_err(|_| corrupt("not UTF-8 text".into()))?;
         let current = if text.trim().is_empty() {
             None
         } else {
-            serde_json::from_str(&text).ok()
+            let rec: LeaseRecord =
+                serde_json::from_str(&text).map_err(|e| corrupt(e.to_string()))?;
+            if rec.env != env {
+                return Err(corrupt(format!("it names environment `{}`", rec.env)));
+            }
+            Some(rec)
         };
         let (next, out) = f(current)?;
         if let Some(rec) = next {

@@ -15,7 +15,9 @@ pub mod replay;
 
 use async_trait::async_trait;
 
-pub use event::{Event, FenceRecord, Measure, Operator, Outcome, Record, RunStatus, Satisfied};
+pub use event::{
+    AwsIdentity, Event, FenceRecord, Measure, Operator, Outcome, Record, RunStatus, Satisfied,
+};
 pub use lease::{LeaseError, LeaseRecord, LeaseRequest, LeaseStore};
 pub use replay::{ReplayError, RunState, StepPhase};
 
@@ -35,6 +37,10 @@ pub enum JournalError {
     },
     #[error("no run `{0}` (see `drctl history`)")]
     NoSuchRun(String),
+    #[error("`{0}` is not a run id: run ids are letters, digits, `-`, `_` and `.` (see `drctl history`)")]
+    BadRunId(String),
+    #[error("journal {path} was altered ({why}); refusing to use it. The original may be in a backup; `drctl history` lists the runs")]
+    Tampered { path: String, why: String },
     #[error("run `{0}` already exists")]
     Exists(String),
     #[error(transparent)]

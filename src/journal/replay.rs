@@ -88,6 +88,7 @@ pub struct RunState {
     pub env_sha256: String,
     pub operator: Operator,
     pub command: String,
+    pub aws_identity: Option<super::AwsIdentity>,
     pub started_at: DateTime<Utc>,
     pub last_at: DateTime<Utc>,
     pub phase: RunPhase,
@@ -121,6 +122,7 @@ impl RunState {
             env_sha256,
             operator,
             command,
+            aws_identity,
         } = &first.event
         else {
             return Err(ReplayError {
@@ -141,6 +143,7 @@ impl RunState {
             env_sha256: env_sha256.clone(),
             operator: operator.clone(),
             command: command.clone(),
+            aws_identity: aws_identity.clone(),
             started_at: first.at,
             last_at: first.at,
             phase: RunPhase::Running,

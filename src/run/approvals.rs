@@ -2,7 +2,12 @@
 //! (a file in the run's mailbox), or the operator's own terminal through an
 //! [`ApprovalPrompt`]. Whichever answers first wins; a shutdown (Ctrl-C, SIGTERM) ends the wait
 //! at once so the run pauses instead of waiting out the step's timeout.
+//!
+//! Gates that stand before an irreversible step (the promotion) are special: `--yes` alone does
+//! not approve them (`--approve-irreversible` does), and under the environment's two-person rule
+//! the operator who started the run may not approve them at all.
 
+use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,7 +16,9 @@ use async_trait::async_trait;
 use tokio_util::sync::CancellationToken;
 
 use super::Approvals;
+use crate::config::StepKinds;
 use crate::engine::approval::{ApprovalSource, AutoApprove, FileApprovals};
+use crate::engine::Plan;
 use crate::journal::Operator;
 use crate::steps::{Approval, StepError};
 
@@ -28,38 +35,137 @@ struct Asked {
     prompt: Arc<dyn ApprovalPrompt>,
     run_id: String,
     shutdown: CancellationToken,
+    /// Under the two-person rule: who may not approve the gates (the run's starter).
+    not_by: Option<String>,
 }
 
 #[async_trait]
 impl ApprovalSource for Asked {
     async fn wait(&self, step: &str, message: &str) -> Result<Approval, StepError> {
-        tokio::select! {
-            a = self.mailbox.wait(step, message) => a,
-            Some(a) = self.prompt.ask(&self.run_id, step, message) => Ok(a),
-            _ = self.shutdown.cancelled() => Err(StepError::Interrupted),
+        loop {
+            let a = tokio::select! {
+                a = self.mailbox.wait(step, message) => a?,
+                Some(a) = async {
+                    // The starter's own terminal cannot give a second person's approval.
+                    if self.not_by.is_some() { None } else { self.prompt.ask(&self.run_id, step, message).await }
+                } => a,
+                _ = self.shutdown.cancelled() => return Err(StepError::Interrupted),
+            };
+            match &self.not_by {
+                Some(who) if &a.by == who => {
+                    // `drctl approve` refuses this too; a file put there by hand is not obeyed.
+                    let _ = std::fs::remove_file(
+                        crate::engine::approval::approvals_dir(&self.mailbox.run_dir)
+                            .join(format!("{step}.json")),
+                    );
+                    tracing::warn!(step, by = %who, "two-person rule: the run's starter cannot approve this gate");
+                }
+                _ => return Ok(a),
+            }
         }
     }
 }
 
-pub(super) fn source(
-    approvals: &Approvals,
-    operator: &Operator,
-    run_id: &str,
-    run_dir: PathBuf,
-    shutdown: CancellationToken,
-) -> Arc<dyn ApprovalSource> {
-    match approvals {
-        Approvals::Auto => Arc::new(AutoApprove {
-            operator: operator.clone(),
-        }),
-        Approvals::Ask(prompt) => Arc::new(Asked {
+/// Irreversible gates go one way, the other approval steps another.
+struct Routed {
+    gates: HashSet<String>,
+    for_gates: Box<dyn ApprovalSource>,
+    for_others: Box<dyn ApprovalSource>,
+}
+
+#[async_trait]
+impl ApprovalSource for Routed {
+    async fn wait(&self, step: &str, message: &str) -> Result<Approval, StepError> {
+        if self.gates.contains(step) {
+            self.for_gates.wait(step, message).await
+        } else {
+            self.for_others.wait(step, message).await
+        }
+    }
+}
+
+/// The approval steps that stand before an irreversible step: the gates `--yes` alone does not
+/// open.
+pub fn irreversible_gates(plan: &Plan) -> HashSet<String> {
+    let anc = crate::config::validate::ancestors(&plan.deps);
+    let mut gates = HashSet::new();
+    for (i, s) in plan.steps.iter().enumerate() {
+        if StepKinds::irreversible(&s.spec).is_some() {
+            for &a in &anc[i] {
+                if StepKinds::is_approval(&plan.steps[a].spec) {
+                    gates.insert(plan.steps[a].id().to_string());
+                }
+            }
+        }
+    }
+    gates
+}
+
+/// What a run's approvals need, checked before the run starts.
+pub(super) struct Gatekeeping<'a> {
+    pub approvals: &'a Approvals,
+    /// The operator acting now (the approver for `--yes`).
+    pub operator: &'a Operator,
+    /// Who started the run (for resume and rollback: the original starter).
+    pub starter: &'a str,
+    pub two_person: bool,
+    pub gates: HashSet<String>,
+}
+
+impl Gatekeeping<'_> {
+    /// Refuse up front what the two-person rule forbids.
+    pub fn check(&self) -> Result<(), super::RunError> {
+        if self.two_person
+            && !self.gates.is_empty()
+            && matches!(self.approvals, Approvals::Auto { gates: None })
+            && self.operator.user == self.starter
+        {
+            return Err(super::RunError::Refused(format!(
+                "two-person rule: {} starts this run, so {} cannot also approve its irreversible gate(s) ({}). \
+                 Leave out --approve-irreversible and have another operator run `drctl approve RUN STEP`",
+                self.starter,
+                self.starter,
+                self.gates.iter().cloned().collect::<Vec<_>>().join(", ")
+            )));
+        }
+        Ok(())
+    }
+
+    pub fn source(
+        &self,
+        run_id: &str,
+        run_dir: PathBuf,
+        shutdown: CancellationToken,
+    ) -> Arc<dyn ApprovalSource> {
+        let not_by = self.two_person.then(|| self.starter.to_string());
+        let asked = |prompt: Arc<dyn ApprovalPrompt>, not_by: Option<String>| Asked {
             mailbox: FileApprovals {
-                run_dir,
+                run_dir: run_dir.clone(),
                 poll: Duration::from_millis(300),
             },
-            prompt: prompt.clone(),
+            prompt,
             run_id: run_id.to_string(),
-            shutdown,
-        }),
+            shutdown: shutdown.clone(),
+            not_by,
+        };
+        let auto = AutoApprove {
+            operator: self.operator.clone(),
+        };
+        let (for_gates, for_others): (Box<dyn ApprovalSource>, Box<dyn ApprovalSource>) =
+            match self.approvals {
+                Approvals::Auto { gates: None } => return Arc::new(auto),
+                Approvals::Auto {
+                    gates: Some(prompt),
+                } => (Box::new(asked(prompt.clone(), not_by)), Box::new(auto)),
+                Approvals::Ask(prompt) => (
+                    Box::new(asked(prompt.clone(), not_by)),
+                    Box::new(asked(prompt.clone(), None)),
+                ),
+            };
+        Arc::new(Routed {
+            gates: self.gates.clone(),
+            for_gates,
+            for_others,
+        })
     }
 }

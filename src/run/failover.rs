@@ -54,6 +54,8 @@ pub async fn preflight(
     asked: Option<Mode>,
 ) -> Result<Preflight, RunError> {
     check_region(env, region)?;
+    // An interrupted failover is finished, not answered with "already failed over".
+    super::refuse_if_unfinished(ctx, &env.name).await?;
     let t = observe_within(ctx, env, FAILOVER_OBSERVE_TIMEOUT).await;
     if already_failed_over(&t) {
         return Ok(Preflight::AlreadyDone(Box::new(t)));

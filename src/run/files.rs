@@ -64,6 +64,7 @@ pub fn validate(env_file: &Path, files: &[PathBuf]) -> Validation {
         .exists()
         .then(|| config::load_env(env_file).ok().map(|(_, e)| e))
         .flatten();
+    let mut saw_runbook = false;
     let checks = files
         .iter()
         .map(|f| {
@@ -71,6 +72,7 @@ pub fn validate(env_file: &Path, files: &[PathBuf]) -> Validation {
                 if looks_like_env(&src) {
                     config::parse_env(&src).map(|e| format!("environment `{}`", e.name))
                 } else {
+                    saw_runbook = true;
                     config::parse_runbook::<StepSpec>(&src, env.as_ref())
                         .map(|r| format!("runbook `{}`, {} steps", r.name, r.steps.len()))
                 }
@@ -104,6 +106,6 @@ pub fn validate(env_file: &Path, files: &[PathBuf]) -> Validation {
         .collect();
     Validation {
         files: checks,
-        env_unchecked: env.is_none() && files.iter().any(|f| f != env_file),
+        env_unchecked: env.is_none() && saw_runbook,
     }
 }

@@ -79,7 +79,7 @@ pub async fn view(store: &FileJournalStore, run: &str) -> Result<RunView, RunErr
         r => r.to_string(),
     };
     let (records, journal_warnings) = store.read(&run).await?;
-    let state = RunState::replay(&records)?;
+    let state = super::replay(&run, &records)?;
     let (_, rb) = sources_from_journal(&state)?;
     let steps = rb
         .steps
@@ -125,7 +125,7 @@ pub async fn history(store: &FileJournalStore, limit: usize) -> Result<Vec<Histo
     let mut rows = Vec::new();
     for id in ids.iter().rev().take(limit).rev() {
         let read = match store.read(id).await {
-            Ok((r, _)) => RunState::replay(&r).map_err(RunError::from),
+            Ok((r, _)) => super::replay(id, &r),
             Err(e) => Err(e.into()),
         };
         rows.push(match read {
@@ -161,8 +161,8 @@ pub async fn approve(
     comment: Option<String>,
 ) -> Result<(), RunError> {
     let (records, _) = store.read(run).await?;
-    let st = RunState::replay(&records)?;
-    let (_, rb) = sources_from_journal(&st)?;
+    let st = super::replay(run, &records)?;
+    let (env, rb) = sources_from_journal(&st)?;
     let refuse = |m: String| Err(RunError::Refused(m));
     let Some(def) = rb.steps.iter().find(|s| s.id() == step) else {
         return refuse(format!("run {run} has no step `{step}`"));
@@ -182,6 +182,13 @@ pub async fn approve(
         StepPhase::Succeeded { .. } => return refuse(format!("step `{step}` is already approved")),
         StepPhase::Skipped { .. } => return refuse(format!("step `{step}` was skipped")),
         _ => {}
+    }
+    let gates = super::approvals::irreversible_gates(&crate::engine::Plan::new(&rb));
+    if env.approvals.two_person && gates.contains(step) && by.user == st.operator.user {
+        return refuse(format!(
+            "two-person rule: {} started run {run}, so another operator must approve `{step}` (it stands before an irreversible step)",
+            st.operator.user
+        ));
     }
     write_approval(
         &store.run_dir(run),

@@ -54,8 +54,12 @@ pub enum RunError {
     Lease(#[from] LeaseError),
     #[error(transparent)]
     Journal(#[from] JournalError),
-    #[error(transparent)]
-    Replay(#[from] ReplayError),
+    #[error("journal of run {run}: {source}")]
+    Replay {
+        run: String,
+        #[source]
+        source: ReplayError,
+    },
     #[error(transparent)]
     Engine(#[from] EngineError),
     /// The run's journaled sources no longer parse with this drctl.
@@ -68,6 +72,9 @@ pub enum RunError {
     /// The request does not fit this run or environment; nothing was changed.
     #[error("{0}")]
     Refused(String),
+    /// No usable AWS credentials, or they may not act: found before any step acts.
+    #[error("{0}")]
+    Credentials(String),
 }
 
 impl RunError {
@@ -77,9 +84,34 @@ impl RunError {
             self,
             RunError::Config(_)
                 | RunError::Refused(_)
-                | RunError::Journal(JournalError::NoSuchRun(_))
+                | RunError::Credentials(_)
+                | RunError::Journal(JournalError::NoSuchRun(_) | JournalError::BadRunId(_))
                 | RunError::Engine(EngineError::UnknownCheckpoint(..))
         )
+    }
+
+    /// drctl's own state is damaged (exit 10): nothing was changed.
+    pub fn is_damaged_state(&self) -> bool {
+        matches!(
+            self,
+            RunError::Lease(LeaseError::Corrupt { .. })
+                | RunError::Journal(JournalError::Tampered { .. } | JournalError::Corrupt { .. })
+                | RunError::Replay { .. }
+                | RunError::Journaled { .. }
+        )
+    }
+
+    /// The exit code for this error.
+    pub fn exit_code(&self) -> i32 {
+        if self.is_bad_input() {
+            crate::exit::INVALID
+        } else if self.is_damaged_state() {
+            crate::exit::DAMAGED
+        } else if matches!(self, RunError::Lease(LeaseError::Held(_))) {
+            crate::exit::LOCKED
+        } else {
+            crate::exit::ERROR
+        }
     }
 }
 
@@ -139,8 +171,12 @@ pub struct Context {
 /// Where a run's approvals come from.
 #[derive(Clone)]
 pub enum Approvals {
-    /// `--yes`: the operator approved every gate up front.
-    Auto,
+    /// `--yes`: the operator approved the gates up front; with `gates: Some(prompt)`, the gates
+    /// before irreversible steps still wait for a person (`--approve-irreversible` gives
+    /// `None`: those too are approved up front; a watch's policy is its standing approval).
+    Auto {
+        gates: Option<Arc<dyn ApprovalPrompt>>,
+    },
     /// Wait for `drctl approve` (a file in the run's mailbox) or for `prompt` to answer.
     Ask(Arc<dyn ApprovalPrompt>),
 }
@@ -218,6 +254,18 @@ pub fn load_env(env_file: &Path) -> Result<(Source, Environment), RunError> {
     Ok(config::load_env(env_file)?)
 }
 
+/// A state dir that exists must be a directory: anything else is a mistyped flag, refused
+/// before anything is written.
+pub fn check_state_dir(dir: &Path) -> Result<(), RunError> {
+    if dir.exists() && !dir.is_dir() {
+        return Err(RunError::Refused(format!(
+            "state dir {} is not a directory: pass --state-dir DIR (or DRCTL_STATE_DIR) naming a directory",
+            dir.display()
+        )));
+    }
+    Ok(())
+}
+
 /// Where journals and leases live: `--state-dir` (or DRCTL_STATE_DIR), else the environment's
 /// `state_dir` (relative to its file), else `.drctl`. Without `env`, the environment file is
 /// read if it loads (for commands that work without one: `status RUN`, `history`).
@@ -240,4 +288,101 @@ pub fn state_dir(flag: Option<&Path>, env_file: &Path, env: Option<&Environment>
         return env_file.parent().unwrap_or(Path::new(".")).join(d);
     }
     PathBuf::from(".drctl")
+}
+
+/// The environment's runs that have not finished (paused, interrupted, or stopped mid-rollback)
+/// while nobody holds its lease: a new mutating run must not start beside one. Returns
+/// (run id, what state it is in); empty while a live holder works (the lease speaks then).
+pub async fn unfinished_runs(ctx: &Context, env: &str) -> Result<Vec<(String, String)>, RunError> {
+    use crate::journal::lease::{staleness, FileLeaseStore, Staleness};
+    use crate::journal::{JournalStore, LeaseStore};
+    let held = FileLeaseStore::new(&ctx.state_dir).current(env).await?;
+    if held.is_some_and(|l| staleness(&l, chrono::Utc::now()) == Staleness::Fresh) {
+        return Ok(vec![]);
+    }
+    let store = crate::journal::file::FileJournalStore::new(&ctx.state_dir);
+    let mut out = vec![];
+    // An unreadable runs directory is reported by the run's own journal, right after.
+    let ids = store.list().await.unwrap_or_default();
+    for id in ids.into_iter().rev() {
+        let Ok((records, _)) = store.read(&id).await else {
+            continue;
+        };
+        let Ok(st) = RunState::replay(&records) else {
+            continue;
+        };
+        if st.env_name == env && !st.is_finished() {
+            out.push((id, inspect::phase_text(&st.phase)));
+        }
+    }
+    Ok(out)
+}
+
+/// Refuse to start a run beside an unfinished one, saying exactly what to do.
+pub async fn refuse_if_unfinished(ctx: &Context, env: &str) -> Result<(), RunError> {
+    let open = unfinished_runs(ctx, env).await?;
+    let Some((id, what)) = open.first() else {
+        return Ok(());
+    };
+    Err(RunError::Refused(format!(
+        "run {id} of environment `{env}` has not finished ({what}). Finish it first: \
+         `drctl resume {id}` goes on from where it stopped (in-flight steps are observed again), \
+         `drctl rollback {id}` undoes it; `drctl status {id}` shows where it is{}",
+        if open.len() > 1 {
+            format!(
+                " ({} unfinished runs in all: see `drctl history`)",
+                open.len()
+            )
+        } else {
+            String::new()
+        }
+    )))
+}
+
+/// Prove the credentials before anything acts: a credentials or permission error stops the run
+/// here with one message; an STS that cannot be reached (or is slow) does not, since the run's
+/// own calls are bounded and classified.
+pub async fn check_credentials(
+    ctx: &Context,
+    env: &Environment,
+    plan: &crate::engine::Plan,
+    progress: &dyn ProgressSink,
+) -> Result<Option<crate::aws::CallerIdentity>, RunError> {
+    if !plan.steps.iter().any(|s| s.spec.uses_aws()) {
+        return Ok(None);
+    }
+    let aws = ctx.aws.aws(env);
+    let limit = env
+        .aws
+        .operation_timeout
+        .min(std::time::Duration::from_secs(10));
+    match tokio::time::timeout(limit, aws.identity(&env.standby_region)).await {
+        Ok(Ok(id)) => Ok(Some(id)),
+        Ok(Err(e)) if e.is_configuration() => Err(RunError::Credentials(format!(
+            "AWS refused drctl's credentials before anything was changed: {e}. \
+             Check AWS_PROFILE / --profile, the environment's `aws.profile`, or your SSO session \
+             (`aws sso login`), then run again"
+        ))),
+        Ok(Err(e)) => {
+            progress.notice(&format!(
+                "note: could not confirm the AWS identity ({e}); going on"
+            ));
+            Ok(None)
+        }
+        Err(_) => {
+            progress.notice(&format!(
+                "note: STS did not answer within {}; going on",
+                humantime::format_duration(limit)
+            ));
+            Ok(None)
+        }
+    }
+}
+
+/// Replay a run's journal, naming it when it cannot be.
+pub fn replay(run: &str, records: &[crate::journal::Record]) -> Result<RunState, RunError> {
+    RunState::replay(records).map_err(|source| RunError::Replay {
+        run: run.to_string(),
+        source,
+    })
 }

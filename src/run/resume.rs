@@ -33,7 +33,7 @@ impl Loaded {
 async fn load(ctx: &Context, run: &str) -> Result<Loaded, RunError> {
     let store = FileJournalStore::new(&ctx.state_dir);
     let (records, _) = store.read(run).await?;
-    let state = RunState::replay(&records)?;
+    let state = super::replay(run, &records)?;
     let (env, rb) = sources_from_journal(&state)?;
     Ok(Loaded {
         state,
@@ -54,16 +54,17 @@ async fn open(
     ctx: &Context,
     hooks: &Hooks,
     run: &str,
-    env: &str,
+    l: &Loaded,
     shutdown: CancellationToken,
 ) -> Result<(lease::Held, Box<dyn JournalWriter>, RunState), RunError> {
-    let held = lease::take(ctx, hooks, env, run, shutdown).await?;
+    super::check_credentials(ctx, &l.env, &l.plan, hooks.progress.as_ref()).await?;
+    let held = lease::take(ctx, hooks, &l.env.name, run, shutdown).await?;
     let store = FileJournalStore::new(&ctx.state_dir);
     let (journal, warnings) = store.open_writer(run).await?;
     for w in warnings {
         hooks.progress.notice(&format!("warning: {w}"));
     }
-    let state = RunState::replay(journal.records())?;
+    let state = super::replay(run, journal.records())?;
     Ok((held, journal, state))
 }
 
@@ -97,7 +98,14 @@ fn engine(
         services: ctx.aws.services(&l.env),
         shutdown: shutdown.clone(),
         progress: hooks.progress.clone(),
-        approvals: approvals::source(&hooks.approvals, &ctx.operator, run, run_dir, shutdown),
+        approvals: approvals::Gatekeeping {
+            approvals: &hooks.approvals,
+            operator: &ctx.operator,
+            starter: &l.state.operator.user,
+            two_person: l.env.approvals.two_person,
+            gates: approvals::irreversible_gates(&l.plan),
+        }
+        .source(run, run_dir, shutdown),
         prompter: hooks.prompter.clone(),
         operator: ctx.operator.clone(),
         rerun,
@@ -161,7 +169,7 @@ impl Operation for Resume {
     ) -> Result<RunSummary, RunError> {
         let run = self.run_id.as_str();
         let (held, mut journal, state) =
-            open(ctx, hooks, run, &self.loaded.env.name, shutdown.clone()).await?;
+            open(ctx, hooks, run, &self.loaded, shutdown.clone()).await?;
         // It may have finished between the preflight and the lease.
         refuse_finished(run, &state)?;
         journal
@@ -230,6 +238,15 @@ impl Rollback {
             }
         }
         let plan = plan_rollback(&loaded.plan, &loaded.state, to)?;
+        // A rollback that would undo nothing must not mark a run that succeeded as failed.
+        if plan.undo.is_empty() {
+            return Err(RunError::Refused(match &plan.stops_at {
+                Some(s) => format!(
+                    "nothing to undo in run {run}: the newest step to undo, `{s}`, cannot be undone (see `drctl status {run}`)"
+                ),
+                None => format!("nothing to undo in run {run}: no completed step changed anything that can be undone"),
+            }));
+        }
         Ok(Rollback {
             run_id: run.to_string(),
             to: to.map(String::from),
@@ -274,8 +291,7 @@ impl Operation for Rollback {
         shutdown: CancellationToken,
     ) -> Result<RunSummary, RunError> {
         let run = self.run_id.as_str();
-        let (held, journal, _) =
-            open(ctx, hooks, run, &self.loaded.env.name, shutdown.clone()).await?;
+        let (held, journal, _) = open(ctx, hooks, run, &self.loaded, shutdown.clone()).await?;
         let opened = Opened {
             run,
             journal,

@@ -179,13 +179,19 @@ pub fn reprotect_preflight(t: &Topology) -> Result<(), RunError> {
     Ok(())
 }
 
-pub fn failback_preflight(t: &Topology, env: &Environment, region: &str) -> Result<(), RunError> {
+/// The region check of `failback`, before anything is observed.
+pub fn failback_region(env: &Environment, region: &str) -> Result<(), RunError> {
     if region != env.primary_region {
         return Err(RunError::Refused(format!(
             "refusing to fail back to {region}: failback returns production to the primary region, {}",
             env.primary_region
         )));
     }
+    Ok(())
+}
+
+pub fn failback_preflight(t: &Topology, env: &Environment, region: &str) -> Result<(), RunError> {
+    failback_region(env, region)?;
     if t.phase != Phase::Reprotected {
         return Err(phase_refusal(t, "reprotected", "failback"));
     }

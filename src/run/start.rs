@@ -12,7 +12,7 @@ use super::{approvals, lease, new_run_id, Context, Hooks, Operation, RunError};
 use crate::config::{self, Environment, Source};
 use crate::engine::{Engine, EngineParts, Plan};
 use crate::journal::file::FileJournalStore;
-use crate::journal::{Event, JournalStore};
+use crate::journal::{AwsIdentity, Event, JournalStore};
 use crate::steps::{Runbook, StepSpec};
 
 /// A runbook and its environment, parsed and validated, ready to run. Nothing has been written.
@@ -84,6 +84,17 @@ impl Operation for NewRun {
         hooks: &Hooks,
         shutdown: CancellationToken,
     ) -> Result<RunSummary, RunError> {
+        super::refuse_if_unfinished(ctx, &self.env.name).await?;
+        let keeper = approvals::Gatekeeping {
+            approvals: &hooks.approvals,
+            operator: &ctx.operator,
+            starter: &ctx.operator.user,
+            two_person: self.env.approvals.two_person,
+            gates: approvals::irreversible_gates(&self.plan),
+        };
+        keeper.check()?;
+        let who =
+            super::check_credentials(ctx, &self.env, &self.plan, hooks.progress.as_ref()).await?;
         let run_id = new_run_id();
         let held = lease::take(ctx, hooks, &self.env.name, &run_id, shutdown.clone()).await?;
         let store = FileJournalStore::new(&ctx.state_dir);
@@ -103,6 +114,10 @@ impl Operation for NewRun {
                     env_sha256: self.env_src.sha256.clone(),
                     operator: ctx.operator.clone(),
                     command: ctx.command.clone(),
+                    aws_identity: who.map(|w| AwsIdentity {
+                        account: w.account,
+                        arn: w.arn,
+                    }),
                 },
             )
             .await?;
@@ -123,13 +138,7 @@ impl Operation for NewRun {
             services: ctx.aws.services(&self.env),
             shutdown: shutdown.clone(),
             progress: hooks.progress.clone(),
-            approvals: approvals::source(
-                &hooks.approvals,
-                &ctx.operator,
-                &run_id,
-                store.run_dir(&run_id),
-                shutdown,
-            ),
+            approvals: keeper.source(&run_id, store.run_dir(&run_id), shutdown),
             prompter: hooks.prompter.clone(),
             operator: ctx.operator.clone(),
             rerun: HashSet::new(),

@@ -52,7 +52,7 @@ impl Actuator for RunbookActuator {
         // standing yes. Never break another holder's lease: a human at work wins.
         let hooks = Hooks {
             progress: self.progress.clone(),
-            approvals: Approvals::Auto,
+            approvals: Approvals::Auto { gates: None },
             prompter: None,
             break_lock: false,
         };

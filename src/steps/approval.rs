@@ -36,6 +36,10 @@ impl Step for ApprovalStep {
         Ok(json!({ "approved_by": a.by, "via": a.via, "comment": a.comment }))
     }
 
+    fn outputs(&self) -> &'static [&'static str] {
+        &["approved_by", "via", "comment"]
+    }
+
     fn reversibility(&self) -> Reversibility {
         Reversibility::NothingToUndo
     }

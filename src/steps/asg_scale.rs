@@ -173,6 +173,10 @@ impl Step for Scale {
         Ok(())
     }
 
+    fn outputs(&self) -> &'static [&'static str] {
+        &["name", "min", "desired", "in_service"]
+    }
+
     fn reversibility(&self) -> Reversibility {
         Reversibility::Reversible
     }

@@ -178,6 +178,14 @@ impl Step for CopyRecoveryPoint {
         .await
     }
 
+    fn outputs(&self) -> &'static [&'static str] {
+        &[
+            "recovery_point_arn",
+            "destination_recovery_point_arn",
+            "copy_job_id",
+        ]
+    }
+
     fn reversibility(&self) -> Reversibility {
         Reversibility::NothingToUndo
     }

@@ -123,6 +123,10 @@ impl Step for PromoteOrigin {
         wait_deployed(cx, &s.distribution_id, self.poll_interval).await
     }
 
+    fn outputs(&self) -> &'static [&'static str] {
+        &["first_origin", "order", "etag"]
+    }
+
     fn reversibility(&self) -> Reversibility {
         Reversibility::Reversible
     }

@@ -109,6 +109,10 @@ impl Step for LatestImage {
         Ok(describe(&self.find(cx).await?))
     }
 
+    fn outputs(&self) -> &'static [&'static str] {
+        &["image_id", "name", "created", "age_s"]
+    }
+
     fn reversibility(&self) -> Reversibility {
         Reversibility::NothingToUndo
     }

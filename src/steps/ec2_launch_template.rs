@@ -94,12 +94,26 @@ impl Step for UpdateLaunchTemplate {
         let image = cx.render(&self.image_id.value)?;
         let ec2 = cx.aws.ec2(cx.env.region_of(self.role)).await;
         let lt = ec2.launch_template(&id).await?;
+        // The same run, step and request give the same token: a resumed step that already
+        // created its version gets that version back instead of a second one.
+        let token = {
+            use sha2::{Digest, Sha256};
+            let h = Sha256::digest(
+                format!(
+                    "{}|{}|{id}|{image}|{}",
+                    cx.run_id, cx.step_id, lt.default_version
+                )
+                .as_bytes(),
+            );
+            format!("drctl-{}", &hex::encode(h)[..32])
+        };
         let version = ec2
             .create_version(
                 &id,
                 lt.default_version,
                 &image,
                 &format!("drctl run {}: {image}", cx.run_id),
+                &token,
             )
             .await?;
         ec2.set_default_version(&id, version).await?;
@@ -141,6 +155,15 @@ impl Step for UpdateLaunchTemplate {
             .set_default_version(id, version)
             .await?;
         Ok(())
+    }
+
+    fn outputs(&self) -> &'static [&'static str] {
+        &[
+            "launch_template_id",
+            "version",
+            "previous_version",
+            "image_id",
+        ]
     }
 
     fn reversibility(&self) -> Reversibility {

@@ -131,6 +131,10 @@ impl Step for WaitHealthy {
         )
     }
 
+    fn outputs(&self) -> &'static [&'static str] {
+        &["healthy"]
+    }
+
     fn reversibility(&self) -> Reversibility {
         Reversibility::NothingToUndo
     }

@@ -185,6 +185,10 @@ impl Step for Exec {
         }
     }
 
+    fn outputs(&self) -> &'static [&'static str] {
+        &["exit_code"]
+    }
+
     fn reversibility(&self) -> Reversibility {
         if let Some(Reason(why)) = self.irreversible {
             Reversibility::Irreversible(why)

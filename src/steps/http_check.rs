@@ -121,6 +121,10 @@ impl Step for HttpCheck {
         Err(StepError::retryable(last))
     }
 
+    fn outputs(&self) -> &'static [&'static str] {
+        &["result"]
+    }
+
     fn reversibility(&self) -> Reversibility {
         Reversibility::NothingToUndo
     }

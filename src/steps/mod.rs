@@ -335,6 +335,11 @@ pub trait Step: Send + Sync {
     fn validate(&self, _env: &Environment) -> Vec<Problem> {
         Vec::new()
     }
+    /// The keys of its result that later steps may use as `${steps.ID.KEY}`. Empty: not
+    /// declared (no check).
+    fn outputs(&self) -> &'static [&'static str] {
+        &[]
+    }
     /// A rough duration for the plan's critical path.
     fn estimate(&self) -> Duration {
         Duration::from_secs(1)
@@ -353,6 +358,12 @@ macro_rules! step_kinds {
         pub enum StepSpec { $( $(#[$attr])* $variant($module::$ty) ),* }
 
         impl StepSpec {
+            /// Whether the step calls AWS (a run with none needs no AWS credentials).
+            pub fn uses_aws(&self) -> bool {
+                const AWS: &[&str] = &["rds.", "route53.", "cloudfront.", "backup.", "ec2.", "asg.", "elbv2."];
+                AWS.iter().any(|p| self.kind().starts_with(p))
+            }
+
             pub fn kind(&self) -> &'static str {
                 match self { $( $(#[$attr])* StepSpec::$variant(_) => $name ),* }
             }
@@ -404,6 +415,10 @@ macro_rules! step_kinds {
 
             fn validate(&self, env: &Environment) -> Vec<Problem> {
                 self.step().validate(env)
+            }
+
+            fn outputs(&self) -> &'static [&'static str] {
+                self.step().outputs()
             }
         }
     };

@@ -67,6 +67,10 @@ impl Step for Notify {
         Ok(json!({ "status": resp.status().as_u16() }))
     }
 
+    fn outputs(&self) -> &'static [&'static str] {
+        &["status"]
+    }
+
     fn reversibility(&self) -> Reversibility {
         Reversibility::NothingToUndo
     }

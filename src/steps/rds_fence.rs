@@ -307,6 +307,17 @@ impl Step for FencePrimary {
         Ok(())
     }
 
+    fn outputs(&self) -> &'static [&'static str] {
+        &[
+            "fenced",
+            "skipped",
+            "reason",
+            "instance_id",
+            "method",
+            "parameter_group",
+        ]
+    }
+
     fn reversibility(&self) -> Reversibility {
         Reversibility::Reversible
     }

@@ -264,6 +264,10 @@ impl Step for PromoteReplica {
         .await
     }
 
+    fn outputs(&self) -> &'static [&'static str] {
+        &["instance_id", "endpoint", "port", "rpo_estimate_s"]
+    }
+
     fn reversibility(&self) -> Reversibility {
         Reversibility::Irreversible("a promoted replica cannot become a replica again; failing back means building a new replica in the old primary region")
     }

@@ -225,6 +225,10 @@ impl Step for CreateReplica {
         Ok(())
     }
 
+    fn outputs(&self) -> &'static [&'static str] {
+        &["instance_id", "endpoint", "port", "lag_s"]
+    }
+
     fn reversibility(&self) -> Reversibility {
         Reversibility::Reversible
     }

@@ -192,6 +192,10 @@ impl Step for RetireInstance {
         .await
     }
 
+    fn outputs(&self) -> &'static [&'static str] {
+        &["retired_as", "instance_id"]
+    }
+
     fn reversibility(&self) -> Reversibility {
         Reversibility::Irreversible(
             "the old instance was renamed and stopped and a new replica may hold its name; rename it back by hand if needed",

@@ -129,6 +129,10 @@ impl Step for ForceFailover {
         Ok(())
     }
 
+    fn outputs(&self) -> &'static [&'static str] {
+        &["health_check_id", "inverted"]
+    }
+
     fn reversibility(&self) -> Reversibility {
         Reversibility::Reversible
     }

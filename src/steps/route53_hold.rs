@@ -204,6 +204,10 @@ impl Step for HoldFailover {
         Ok(())
     }
 
+    fn outputs(&self) -> &'static [&'static str] {
+        &["active", "change_id"]
+    }
+
     fn reversibility(&self) -> Reversibility {
         Reversibility::Reversible
     }

@@ -177,6 +177,10 @@ impl Step for UpsertRecord {
         wait_insync(cx, &change, self.poll_interval).await
     }
 
+    fn outputs(&self) -> &'static [&'static str] {
+        &["name", "value", "change_id"]
+    }
+
     fn reversibility(&self) -> Reversibility {
         Reversibility::Reversible
     }

@@ -112,6 +112,10 @@ impl Step for VerifyFailover {
         Ok(json!({"record": s.record_name, "answer": answer, "expected": want}))
     }
 
+    fn outputs(&self) -> &'static [&'static str] {
+        &["record", "answer", "expected"]
+    }
+
     fn reversibility(&self) -> Reversibility {
         Reversibility::NothingToUndo
     }

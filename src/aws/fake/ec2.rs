@@ -60,6 +60,7 @@ impl Ec2Api for Handle {
         _source_version: i64,
         image_id: &str,
         _description: &str,
+        client_token: &str,
     ) -> AwsResult<i64> {
         self.f
             .enter("ec2", "CreateLaunchTemplateVersion", &self.region, true)
@@ -72,8 +73,13 @@ impl Ec2Api for Handle {
                 format!("no launch template {id}"),
             );
         };
+        // EC2's idempotency: a token seen before returns that call's version.
+        if let Some((v, _)) = t.tokens.iter().find(|(_, tok)| tok == client_token) {
+            return Ok(*v);
+        }
         let v = t.versions.keys().copied().max().unwrap_or(0) + 1;
         t.versions.insert(v, image_id.into());
+        t.tokens.push((v, client_token.to_string()));
         Ok(v)
     }
 

@@ -135,6 +135,8 @@ pub struct FakeTemplate {
     pub default_version: i64,
     /// Version number -> AMI.
     pub versions: BTreeMap<i64, String>,
+    /// (version, client token) of each CreateLaunchTemplateVersion.
+    pub tokens: Vec<(i64, String)>,
 }
 
 #[derive(Debug, Clone)]
@@ -453,6 +455,7 @@ impl FakeAws {
             FakeTemplate {
                 default_version: 1,
                 versions: [(1, image.to_string())].into(),
+                tokens: vec![],
             },
         );
     }
@@ -516,6 +519,16 @@ impl Aws for FakeAws {
     async fn autoscaling(&self, region: &str) -> Arc<dyn AutoScalingApi> {
         Arc::new(self.handle(region))
     }
+    async fn identity(&self, region: &str) -> AwsResult<crate::aws::CallerIdentity> {
+        self.enter("sts", "GetCallerIdentity", region, false)
+            .await?;
+        Ok(crate::aws::CallerIdentity {
+            account: "123456789012".into(),
+            arn: "arn:aws:iam::123456789012:user/fake".into(),
+            user_id: "AIDAFAKE".into(),
+        })
+    }
+
     async fn elbv2(&self, region: &str) -> Arc<dyn Elbv2Api> {
         Arc::new(self.handle(region))
     }
