@@ -9,7 +9,7 @@ export CARGO_TERM_COLOR ?= never
 
 DRCTL := $(or $(CARGO_TARGET_DIR),target)/debug/drctl
 
-.PHONY: all build test rust-test lint fmt demo bench-journal bench-probe bench-failover
+.PHONY: all build test rust-test lint fmt demo fuzz crash-sweep man bench-journal bench-probe bench-failover
 
 all: build
 
@@ -28,6 +28,14 @@ lint:
 
 fmt:
 	$(CARGO) fmt --all
+
+## The parser fuzz at length (make test runs 256 cases per property): 20,000 per property.
+fuzz:
+	DRCTL_FUZZ_CASES=20000 $(CARGO) test --test fuzz_parsers
+
+## Man pages into target/man (drctl.1 and one per command).
+man: build
+	$(DRCTL) man --dir $(or $(CARGO_TARGET_DIR),target)/man
 
 ## Start the two-region sandbox, seed it, and fail over to us-west-2. See scripts/demo.sh.
 demo: sandbox-venv build

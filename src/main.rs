@@ -98,6 +98,16 @@ async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
             clap_complete::generate(shell, &mut Cli::command(), "drctl", &mut std::io::stdout());
             Ok(exit::OK)
         }
+        Command::Man { dir: None } => {
+            clap_mangen::Man::new(Cli::command()).render(&mut std::io::stdout())?;
+            Ok(exit::OK)
+        }
+        Command::Man { dir: Some(dir) } => {
+            std::fs::create_dir_all(&dir)?;
+            clap_mangen::generate_to(Cli::command(), &dir)?;
+            println!("wrote the man pages to {}", dir.display());
+            Ok(exit::OK)
+        }
     }
 }
 

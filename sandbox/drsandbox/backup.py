@@ -20,6 +20,11 @@ Semantics, following the AWS Backup API reference:
   (PENDING -> RUNNING -> COMPLETED over ``backup_restore_job`` seconds).
 * A job still running when its region (or the copy's destination) suffers an ``outage``
   fault ends FAILED, as a job cut off from its service would.
+* EC2 reports an image's CreationDate to the second, and drctl takes the newest image of a
+  vault by it. Where the sandbox's compressed time puts an AMI made by a backup or copy job
+  in the same second as another of the account's AMIs in that region, its CreationDate is
+  set one second after the newest of them, so a later job's AMI is always strictly newer
+  (see ``_after_the_newest``).
 
 Only EC2 instance resources are supported; other resource types are rejected with
 InvalidParameterValueException (see README gaps). Backup plans are stored, not scheduled.
@@ -31,6 +36,7 @@ import json
 import threading
 import time
 import uuid
+from datetime import datetime, timedelta, timezone
 from urllib.parse import parse_qs, unquote
 
 from moto.backup import urls as backup_urls
@@ -100,6 +106,26 @@ def _ec2(account: str, region: str):
     from moto.ec2.models import ec2_backends
 
     return ec2_backends[account][region]
+
+
+def _naive_utc(d: datetime) -> datetime:
+    return d.astimezone(timezone.utc).replace(tzinfo=None) if d.tzinfo else d
+
+
+def _after_the_newest(ec2, ami) -> None:
+    """Make ``ami`` (just made by a backup or copy job) strictly newer, at EC2's one-second
+    resolution, than every other AMI the same account owns in its region: if the clock has
+    not left the second of the newest of them yet, stamp it one second after that. In AWS a
+    night lies between two backups; in the sandbox they may be a fraction of a second
+    apart, and a tie would leave "the newest image" to the order of a listing."""
+    with _lock:
+        others = [_naive_utc(a.creation_date) for a in list(ec2.amis.values())
+                  if a is not ami and a.owner_id == ami.owner_id and isinstance(a.creation_date, datetime)]
+        if not others:
+            return
+        floor = max(others).replace(microsecond=0) + timedelta(seconds=1)
+        if _naive_utc(ami.creation_date) < floor:
+            ami.creation_date = floor
 
 
 def _ami_of(rp_arn: str) -> tuple[str, str]:
@@ -228,6 +254,7 @@ def start_backup_job(self) -> str:
     job_id = str(uuid.uuid4()).upper()
     ami = ec2.create_image(instance_id, name=f"AwsBackup_{instance_id}_{job_id[:8]}",
                            description=f"This AMI was created by AWS Backup job {job_id}", tag_specifications=[])
+    _after_the_newest(ec2, ami)
     ami.state = "pending"
     rp_arn = f"arn:aws:ec2:{region}::image/{ami.id}"
     now = time.time()
@@ -355,6 +382,7 @@ def start_copy_job(self) -> str:
     dest_ec2 = _ec2(account, dest_region)
     ami = dest_ec2.copy_image(src_ami, src_region, name=f"AwsBackup_copy_{src_ami}",
                               description=f"Copied by AWS Backup from {src_region} {src_ami}")
+    _after_the_newest(dest_ec2, ami)
     ami.state = "pending"
     job_id = str(uuid.uuid4()).upper()
     now = time.time()

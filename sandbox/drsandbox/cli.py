@@ -1,4 +1,8 @@
-"""Command line: ``python -m drsandbox serve | seed | fault | listener | lag | state``.
+"""Command line: ``python -m drsandbox serve | seed | new-ami | fault | listener | lag | state``.
+
+``new-ami`` is last night's backup reaching the standby: one primary frontend instance is
+backed up and the recovery point copied into the standby vault (see new_ami.py); it prints
+one JSON line ``{"recovery_point_arn", "copied_ami_id", "region"}``.
 
 Exit codes: 0 ok; 1 the sandbox could not be reached or failed; 2 bad input (unknown fault
 kind, region, service, mode or profile file), in which case nothing was changed.
@@ -15,6 +19,7 @@ import signal
 import sys
 import threading
 import time
+from urllib.parse import urlparse
 
 from .control_client import Unreachable, UsageError, call
 from .faults import ERROR_KINDS, KINDS, FaultError, check_region, parse_fault
@@ -78,6 +83,27 @@ def cmd_seed(args) -> int:
         return 1
     print(f"seeded {topo['domain']} in {time.monotonic() - t0:.1f}s: "
           f"{os.path.join(args.out, 'topology.json')}, {os.path.join(args.out, 'drctl.yaml')}", flush=True)
+    return 0
+
+
+def cmd_new_ami(args) -> int:
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from .new_ami import new_ami
+    from .seed import SeedError
+
+    endpoint = _endpoint(args)
+    parsed = urlparse(endpoint)
+    if parsed.scheme not in ("http", "https") or not parsed.netloc:
+        raise UsageError(f"bad endpoint {endpoint!r}: expected a URL such as http://127.0.0.1:PORT")
+    if args.dir is not None and not os.path.isdir(args.dir):
+        raise UsageError(f"--dir {args.dir}: no such directory")
+    try:
+        out = new_ami(endpoint, args.dir)
+    except (SeedError, ClientError, BotoCoreError) as e:
+        print(f"drsandbox: new-ami failed: {' '.join(str(e).split())}", file=sys.stderr)
+        return 1
+    print(json.dumps(out), flush=True)
     return 0
 
 
@@ -242,6 +268,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--domain", default="example.test")
     s.add_argument("--reset", action="store_true", help="forget all sandbox state first")
     s.set_defaults(func=cmd_seed)
+
+    s = sub.add_parser("new-ami", help="last night's backup: back up a primary frontend instance, copy it to "
+                                      "the standby vault, print the copy as JSON")
+    endpoint(s)
+    s.add_argument("--dir", help="the seed's --out directory (its topology.json names the vaults and ASG); "
+                                 "default: find them through the API")
+    s.set_defaults(func=cmd_new_ami)
 
     f = sub.add_parser("fault", help="inject or clear faults").add_subparsers(dest="action", required=True)
     s = f.add_parser("set", help="add a fault")

@@ -368,6 +368,8 @@ def drctl_config(t: dict) -> dict:
         "name": "sandbox",
         "primary_region": t["primary_region"],
         "standby_region": t["standby_region"],
+        "state_dir": ".drctl",
+        "approvals": {"two_person": False},
         "aws": {"endpoint_url": t["endpoint"], "operation_timeout": "30s", "attempt_timeout": "10s",
                 "max_attempts": 3},
         "regions": regions,

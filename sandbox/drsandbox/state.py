@@ -2,10 +2,19 @@
 
 Per region: which database is the writer, each database's writability and parameter group,
 the replica links, the database the region's app uses (its private zone's ``db`` CNAME), the
-ASGs' desired and InService counts, whether the region is dark; globally: Route 53's current
-answer for the public record, CloudFront's first origin and status, the writable databases
-user traffic can reach right now (``reachable_writers``; more than one is a split brain),
-and the active faults.
+ASGs' desired and InService counts, the EC2 launch templates and their versions, whether the
+region is dark; globally: Route 53's current answer for the public record, CloudFront's first
+origin and status, the writable databases user traffic can reach right now
+(``reachable_writers``; more than one is a split brain), and the active faults.
+
+``regions[<region>]["launch_templates"]`` lists the region's launch templates sorted by name::
+
+    [{"id": "lt-0a1b2c3d4e5f60718", "name": "shop-backend-usw2", "default_version": 1,
+      "latest_version": 2, "versions": 2, "default_image_id": "ami-0123456789abcdef0"}, ...]
+
+``versions`` is how many versions the template has; ``default_image_id`` is the ImageId of
+the default version's LaunchTemplateData (None when it names none). A region is listed
+when it holds databases, ASGs, load balancers or launch templates, or has a fault.
 """
 
 from __future__ import annotations
@@ -16,12 +25,13 @@ from . import cloudfront, rds, route53
 
 def _regions_of(account: str) -> set[str]:
     from moto.autoscaling.models import autoscaling_backends
+    from moto.ec2.models import ec2_backends
     from moto.elbv2.models import elbv2_backends
     from moto.rds.models import rds_backends
 
     regions: set[str] = set()
     for backend_dict, attr in ((rds_backends, "databases"), (autoscaling_backends, "autoscaling_groups"),
-                               (elbv2_backends, "load_balancers")):
+                               (elbv2_backends, "load_balancers"), (ec2_backends, "launch_templates")):
         for acct, region, backend in moto_backends(backend_dict):
             if acct == account and getattr(backend, attr, None):
                 regions.add(region)
@@ -59,7 +69,8 @@ def summary(sb) -> dict:
         app_db = app_database(account, region)
         out["regions"][region] = {
             "writer": [d["id"] for d in dbs if d["role"] == "writer"],
-            "databases": dbs, "asgs": asgs, "dark": sb.faults.region_dark(region),
+            "databases": dbs, "asgs": asgs, "launch_templates": launch_templates(account, region),
+            "dark": sb.faults.region_dark(region),
             "app_database": app_db.db_instance_identifier if app_db else None,
             "app_database_region": app_db.region if app_db else None,
         }
@@ -101,6 +112,25 @@ def summary(sb) -> dict:
     out["faults"] = [f.public() for f in sb.faults.list()]
     out["edges"] = {"public_url": sb.listeners.public.url, "cdn_url": sb.listeners.cdn.url}
     return out
+
+
+def launch_templates(account: str, region: str) -> list[dict]:
+    """The region's EC2 launch templates, sorted by name: id, name, default and latest version
+    numbers, how many versions there are, and the default version's ImageId."""
+    from moto.ec2.models import ec2_backends
+
+    # Only look at a backend that exists: indexing ec2_backends would create one (and its
+    # default VPC) for a region nothing has touched.
+    if region not in ec2_backends[account].keys():
+        return []
+    out = []
+    for t in list(ec2_backends[account][region].launch_templates.values()):
+        versions = list(t.versions)
+        default = next((v for v in versions if v.number == t.default_version_number), None)
+        out.append({"id": t.id, "name": t.name, "default_version": t.default_version_number,
+                    "latest_version": versions[-1].number if versions else None, "versions": len(versions),
+                    "default_image_id": (default.data or {}).get("ImageId") if default else None})
+    return sorted(out, key=lambda t: (t["name"], t["id"]))
 
 
 def app_database(account: str, region: str):

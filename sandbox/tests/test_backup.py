@@ -154,3 +154,24 @@ def test_copy_job_in_reverse_from_the_standby_vault(sbx):
     assert points[done["DestinationRecoveryPointArn"]]["Status"] == "COMPLETED"
     assert points[done["DestinationRecoveryPointArn"]]["SourceBackupVaultArn"].endswith("backup-vault:v2")
     assert [j["CopyJobId"] for j in b2.list_copy_jobs(ByDestinationVaultArn=v1)["CopyJobs"]] == [back["CopyJobId"]]
+
+
+def test_backup_and_copy_amis_are_strictly_newer_than_the_last(sbx):
+    """EC2's CreationDate has whole seconds and drctl takes a vault's newest image by it:
+    AMIs of backup and copy jobs started within one second still come out strictly in
+    order (each one second after the newest of the account's AMIs in that region)."""
+    b1, b2, v2, resource = _setup(sbx)
+    jobs = [b1.start_backup_job(BackupVaultName="v1", ResourceArn=resource, IamRoleArn=ROLE) for _ in range(3)]
+    east = sbx.client("ec2", "us-east-1")
+    dates = [east.describe_images(ImageIds=[j["RecoveryPointArn"].split("/")[-1]])["Images"][0]["CreationDate"]
+             for j in jobs]
+    assert dates == sorted(set(dates)), dates
+    for j in jobs:
+        wait_for(lambda: b1.describe_backup_job(BackupJobId=j["BackupJobId"])["State"] == "COMPLETED", timeout=5)
+    copies = [b1.start_copy_job(RecoveryPointArn=j["RecoveryPointArn"], SourceBackupVaultName="v1",
+                                DestinationBackupVaultArn=v2, IamRoleArn=ROLE)["CopyJobId"] for j in jobs]
+    arns = [wait_for(lambda: b1.describe_copy_job(CopyJobId=c)["CopyJob"].get("DestinationRecoveryPointArn"),
+                     timeout=5) for c in copies]
+    west = sbx.client("ec2", "us-west-2")
+    dates = [west.describe_images(ImageIds=[a.split("/")[-1]])["Images"][0]["CreationDate"] for a in arns]
+    assert dates == sorted(set(dates)), dates

@@ -92,11 +92,112 @@ impl Sdk {
     }
 }
 
-/// `Client::from_conf` for an SDK crate, in `region`.
+/// `Client::from_conf` for an SDK crate, in `region` (with the crash-test hook when it is set).
 macro_rules! client {
-    ($krate:ident, $base:expr, $region:expr) => {
-        $krate::Client::from_conf($krate::config::Builder::from($base).region($region).build())
-    };
+    ($krate:ident, $base:expr, $region:expr) => {{
+        let mut b = $krate::config::Builder::from($base).region($region);
+        if let Some(h) = crash_hook::armed() {
+            b = b.interceptor(h);
+        }
+        $krate::Client::from_conf(b.build())
+    }};
+}
+
+/// Crash-test hook: `DRCTL_TEST_KILL_AFTER_MUTATING_CALL=N` makes the process SIGKILL itself as
+/// soon as the answer to its Nth successful mutating AWS call arrives, before drctl has read it
+/// or journaled anything about it: the side effect happened and drctl does not know. The crash
+/// test against the sandbox kills the failover there for every N. A call mutates unless its
+/// operation is a read (Describe*, List*, Get*, ...), the rule the sandbox's call log uses, so
+/// the two count the same calls. Inert unless the variable is set.
+mod crash_hook {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::OnceLock;
+
+    use aws_smithy_runtime_api::box_error::BoxError;
+    use aws_smithy_runtime_api::client::interceptors::context::BeforeDeserializationInterceptorContextRef;
+    use aws_smithy_runtime_api::client::interceptors::Intercept;
+    use aws_smithy_runtime_api::client::orchestrator::Metadata;
+    use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+    use aws_smithy_types::config_bag::ConfigBag;
+
+    const READS: [&str; 7] = [
+        "Describe", "List", "Get", "BatchGet", "Search", "Lookup", "Head",
+    ];
+    static SEEN: AtomicUsize = AtomicUsize::new(0);
+
+    #[derive(Debug)]
+    pub struct KillAfter(usize);
+
+    pub fn armed() -> Option<KillAfter> {
+        static AT: OnceLock<Option<usize>> = OnceLock::new();
+        AT.get_or_init(|| {
+            std::env::var("DRCTL_TEST_KILL_AFTER_MUTATING_CALL")
+                .ok()
+                .and_then(|v| v.parse().ok())
+        })
+        .map(KillAfter)
+    }
+
+    fn mutates(op: &str) -> bool {
+        op != "TestDNSAnswer"
+            && !READS.iter().any(|p| {
+                op.strip_prefix(p)
+                    .is_some_and(|rest| rest.starts_with(|c: char| c.is_ascii_uppercase()))
+            })
+    }
+
+    impl Intercept for KillAfter {
+        fn name(&self) -> &'static str {
+            "drctl-crash-test-kill-after-mutating-call"
+        }
+
+        fn read_before_deserialization(
+            &self,
+            ctx: &BeforeDeserializationInterceptorContextRef<'_>,
+            _rc: &RuntimeComponents,
+            cfg: &mut ConfigBag,
+        ) -> Result<(), BoxError> {
+            let ok = ctx.response().status().is_success();
+            let op = cfg.load::<Metadata>().map(|m| m.name().to_string());
+            if ok && op.as_deref().is_some_and(mutates) {
+                let n = SEEN.fetch_add(1, Ordering::SeqCst) + 1;
+                if n == self.0 {
+                    let _ = nix::sys::signal::kill(
+                        nix::unistd::Pid::this(),
+                        nix::sys::signal::Signal::SIGKILL,
+                    );
+                }
+            }
+            Ok(())
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        #[test]
+        fn reads_are_the_sandbox_call_logs_reads() {
+            for op in [
+                "DescribeDBInstances",
+                "ListResourceRecordSets",
+                "GetDistribution",
+                "GetCallerIdentity",
+                "TestDNSAnswer",
+            ] {
+                assert!(!super::mutates(op), "{op}");
+            }
+            for op in [
+                "PromoteReadReplica",
+                "ModifyDBParameterGroup",
+                "UpdateDistribution",
+                "ChangeResourceRecordSets",
+                "CreateLaunchTemplateVersion",
+                "Listen",
+                "Getaway",
+            ] {
+                assert!(super::mutates(op), "{op}");
+            }
+        }
+    }
 }
 
 #[async_trait]

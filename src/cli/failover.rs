@@ -9,9 +9,9 @@ use serde_json::json;
 use drctl::exit;
 use drctl::run::failover::{preflight, resolve_runbook, Preflight};
 use drctl::run::roundtrip::Mode;
-use drctl::run::summary::{RunSummary, StepLine};
+use drctl::run::summary::RunSummary;
 
-use super::render::{fmt_ms, table};
+use super::run::Ending;
 use super::{FailoverMode, Global, Mutating, Output};
 
 pub async fn failover(
@@ -69,49 +69,21 @@ pub async fn failover(
         path.display()
     );
     let s = super::run::start(g, &ctx, &run, m).await?;
-    let code = super::run::finish(g, &s);
-    summary(g, &s, region);
-    Ok(code)
+    Ok(super::run::finish_as(g, &s, ending(&s, region)))
 }
 
-fn summary(g: &Global, s: &RunSummary, region: &str) {
-    let took = |l: &StepLine| l.duration_ms.map(fmt_ms).unwrap_or_else(|| "-".into());
-    if g.output == Output::Json {
-        let steps: Vec<_> = s
-            .steps
-            .iter()
-            .map(|l| json!({"step": l.id, "result": l.result.to_string(), "duration": took(l), "duration_ms": l.duration_ms}))
-            .collect();
-        println!(
-            "{}",
-            json!({
-                "type": "failover_summary", "run_id": s.run_id, "region": region, "status": s.outcome,
-                "rto_so_far_s": s.elapsed_ms as f64 / 1000.0, "rpo_estimate_s": s.rpo_s,
-                "steps": steps, "warnings": s.warnings,
-            })
-        );
-        return;
+/// The failover's summary: the RTO, the RPO, and what to check next.
+fn ending(s: &RunSummary, region: &str) -> Ending {
+    let mut json = serde_json::Map::new();
+    json.insert("region".into(), region.into());
+    Ending {
+        title: Some(format!("Failover to {region}: run {}", s.run_id)),
+        next: Some(format!(
+            "check the app from outside (its public name and CloudFront); `drctl status` for the \
+             environment (an outstanding fence shows there); then `drctl reprotect`. Details: drctl status {}",
+            s.run_id
+        )),
+        recovery: true,
+        json,
     }
-    println!("\nFailover to {region}: run {} {}", s.run_id, s.outcome);
-    let mut t = table(&["step", "result", "took"]);
-    for l in &s.steps {
-        t.add_row(vec![l.id.clone(), l.result.to_string(), took(l)]);
-    }
-    println!("{t}");
-    println!(
-        "RTO so far: {} (from run start to its last event)",
-        fmt_ms(s.elapsed_ms)
-    );
-    match s.rpo_s {
-        Some(r) => println!("RPO estimate: {r:.0}s of writes (replica lag when it was promoted)"),
-        None => println!("RPO estimate: unknown (no promotion recorded lag in this run)"),
-    }
-    for w in &s.warnings {
-        println!("WARNING {w}");
-    }
-    println!(
-        "Next: check the app from outside (its public name and CloudFront); `drctl status` for the environment \
-         (an outstanding fence shows there); then `drctl reprotect`. Details: drctl status {}",
-        s.run_id
-    );
 }

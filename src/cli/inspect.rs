@@ -82,6 +82,7 @@ pub async fn history(g: &Global, limit: usize) -> Result<i32> {
         "env",
         "operator",
         "started (UTC)",
+        "took",
         "state",
     ]);
     for r in rows {
@@ -92,6 +93,12 @@ pub async fn history(g: &Global, limit: usize) -> Result<i32> {
             r.operator.unwrap_or_default(),
             r.started_at
                 .map(|s| s.format("%Y-%m-%d %H:%M:%S").to_string())
+                .unwrap_or_default(),
+            r.duration_s
+                .map(|s| {
+                    let s = std::time::Duration::from_secs(s.round() as u64);
+                    humantime::format_duration(s).to_string()
+                })
                 .unwrap_or_default(),
             r.error.or(r.state).unwrap_or_default(),
         ]);

@@ -22,8 +22,18 @@ use drctl::config::{Environment, Source};
 use drctl::journal::Operator;
 use drctl::run::{AwsSource, Context};
 
+/// `drctl --version`: the release and the commit it was built from.
+const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("DRCTL_COMMIT"),
+    " ",
+    env!("DRCTL_COMMIT_DATE"),
+    ")"
+);
+
 #[derive(Parser, Debug)]
-#[command(name = "drctl", version, about = "Disaster-recovery orchestrator for AWS warm-standby deployments", long_about = None)]
+#[command(name = "drctl", version = VERSION, about = "Disaster-recovery orchestrator for AWS warm-standby deployments", long_about = None)]
 pub struct Cli {
     #[command(flatten)]
     pub global: Global,
@@ -221,6 +231,12 @@ pub enum Command {
     IamPolicy { runbook: PathBuf },
     /// Print shell completions.
     Completions { shell: clap_complete::Shell },
+    /// Print the man page (roff) to stdout, or write one page per command into --dir.
+    Man {
+        /// Write drctl.1 and drctl-COMMAND.1 pages here instead.
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
 }
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]

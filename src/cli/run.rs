@@ -216,15 +216,83 @@ where
     }
 }
 
+/// How a command names its run in the summary, and what it adds to it.
+#[derive(Default)]
+pub struct Ending {
+    /// The first line (default: "run ID (RUNBOOK) OUTCOME").
+    pub title: Option<String>,
+    /// After a success: what the operator checks or does next.
+    pub next: Option<String>,
+    /// Whether the elapsed time is this run's RTO (a failover) and the RPO line belongs.
+    pub recovery: bool,
+    /// Extra fields of the JSON summary (`region`, ...).
+    pub json: serde_json::Map<String, serde_json::Value>,
+}
+
 /// Print how a run ended, with what to do next, and return the exit code.
 pub fn finish(g: &Global, s: &RunSummary) -> i32 {
+    finish_as(g, s, Ending::default())
+}
+
+/// [`finish`] with a command's own title, next steps and JSON fields. Every run, resumed or
+/// not, gets the same summary: its ended steps with their durations, what is still unfinished,
+/// the elapsed time (the RTO of a finished failover; only "so far" while it is not finished),
+/// the RPO a promotion recorded, warnings, and the way on.
+pub fn finish_as(g: &Global, s: &RunSummary, e: Ending) -> i32 {
+    use super::render::{fmt_ms, table};
+    use drctl::run::summary::RunOutcome;
     if g.output == Output::Json {
         let mut v = serde_json::to_value(s).unwrap_or_default();
         v["type"] = "summary".into();
+        if e.recovery && s.outcome == RunOutcome::Succeeded {
+            v["rto_ms"] = s.elapsed_ms.into();
+        }
+        if let Some(o) = v.as_object_mut() {
+            o.extend(e.json);
+        }
         println!("{v}");
+        return s.exit_code();
+    }
+    let title = e
+        .title
+        .unwrap_or_else(|| format!("Run {} ({})", s.run_id, s.runbook));
+    println!("\n{title}: {}", s.outcome);
+    if !s.steps.is_empty() {
+        let mut t = table(&["step", "result", "took"]);
+        for l in &s.steps {
+            let took = l.duration_ms.map(fmt_ms).unwrap_or_else(|| "-".into());
+            t.add_row(vec![l.id.clone(), l.result.to_string(), took]);
+        }
+        println!("{t}");
+    }
+    let done = s.outcome == RunOutcome::Succeeded;
+    if !done && !s.unfinished.is_empty() {
+        println!("not done: {}", s.unfinished.join(", "));
+    }
+    let elapsed = fmt_ms(s.elapsed_ms);
+    match (e.recovery, done) {
+        (true, true) => println!("RTO: {elapsed} (from the run's start to its last event)"),
+        (true, false) => println!(
+            "elapsed so far: {elapsed} (the run is {}: recovery is not complete)",
+            s.outcome
+        ),
+        (false, _) => println!("elapsed: {elapsed}"),
+    }
+    match s.rpo_s {
+        Some(r) => println!("RPO estimate: {r:.0}s of writes (replica lag when it was promoted)"),
+        None if e.recovery => {
+            println!("RPO estimate: unknown (no promotion recorded lag in this run)")
+        }
+        None => {}
+    }
+    for w in &s.warnings {
+        println!("{} {w}", super::render::paint("WARNING", true));
     }
     for line in s.headline() {
         eprintln!("{line}");
+    }
+    if let (true, Some(next)) = (done, e.next) {
+        println!("Next: {next}");
     }
     s.exit_code()
 }

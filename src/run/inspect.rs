@@ -9,7 +9,7 @@ use super::{sources_from_journal, RunError};
 use crate::engine::approval::write_approval;
 use crate::journal::file::FileJournalStore;
 use crate::journal::replay::RunPhase;
-use crate::journal::{JournalStore, Operator, Outcome, RunState, StepPhase};
+use crate::journal::{JournalStore, Operator, Outcome, RunState, RunStatus, StepPhase};
 use crate::steps::Approval;
 
 /// A run's phase in words.
@@ -19,6 +19,21 @@ pub fn phase_text(p: &RunPhase) -> String {
         RunPhase::Paused { reason } => format!("paused: {reason}"),
         RunPhase::Finished { status, message } => format!("{status}: {message}"),
         RunPhase::RollingBack => "rolling back (or interrupted during rollback)".into(),
+    }
+}
+
+/// A run's phase as one word, for scripts.
+pub fn outcome(p: &RunPhase) -> &'static str {
+    match p {
+        RunPhase::Running => "running",
+        RunPhase::Paused { .. } => "paused",
+        RunPhase::RollingBack => "rolling_back",
+        RunPhase::Finished { status, .. } => match status {
+            RunStatus::Succeeded => "succeeded",
+            RunStatus::Failed => "failed",
+            RunStatus::Aborted => "aborted",
+            RunStatus::RolledBack => "rolled_back",
+        },
     }
 }
 
@@ -113,6 +128,14 @@ pub struct HistoryRow {
     pub env: Option<String>,
     pub operator: Option<String>,
     pub started_at: Option<DateTime<Utc>>,
+    /// When the run finished (None while it runs, is paused or was interrupted).
+    pub finished_at: Option<DateTime<Utc>>,
+    /// Seconds from start to finish, or to the last journal record for an unfinished run.
+    pub duration_s: Option<f64>,
+    /// For scripts: running, paused, rolling_back, succeeded, failed, aborted, rolled_back,
+    /// or unreadable.
+    pub outcome: String,
+    /// The same in words, with the reason or message.
     pub state: Option<String>,
     /// The journal could not be read back.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -135,6 +158,11 @@ pub async fn history(store: &FileJournalStore, limit: usize) -> Result<Vec<Histo
                 env: Some(st.env_name.clone()),
                 operator: Some(st.operator.user.clone()),
                 started_at: Some(st.started_at),
+                finished_at: st.is_finished().then_some(st.last_at),
+                duration_s: Some(
+                    ((st.last_at - st.started_at).num_milliseconds() as f64 / 1000.0).max(0.0),
+                ),
+                outcome: outcome(&st.phase).into(),
                 state: Some(phase_text(&st.phase)),
                 error: None,
             },
@@ -144,6 +172,9 @@ pub async fn history(store: &FileJournalStore, limit: usize) -> Result<Vec<Histo
                 env: None,
                 operator: None,
                 started_at: None,
+                finished_at: None,
+                duration_s: None,
+                outcome: "unreadable".into(),
                 state: None,
                 error: Some(e.to_string()),
             },
