@@ -204,6 +204,9 @@ class CallLog:
         self._calls: deque[dict] = deque(maxlen=limit)
         self._mutating: dict[str, int] = {}
         self._seq = 0
+        # Requests begun and not yet answered. A client killed mid-request leaves its request
+        # running here; a crash test waits for this to reach 0 before it counts.
+        self._open = 0
 
     def begin(self, environ, region: str | None, signing: str | None) -> Call:
         try:
@@ -217,6 +220,8 @@ class CallLog:
         else:
             mutating = not is_read(operation)
         service = SIGNING_TO_IAM.get(signing, signing) if signing else None
+        with self._lock:
+            self._open += 1
         return Call(service, operation, region, protocol, mutating)
 
     def record(self, call: Call, status: int, faulted: bool = False) -> None:
@@ -224,6 +229,7 @@ class CallLog:
             if call.recorded:
                 return
             call.recorded = True
+            self._open -= 1
             self._seq += 1
             self._calls.append({
                 "seq": self._seq, "time": round(time.time(), 3), "service": call.service,
@@ -251,7 +257,7 @@ class CallLog:
         with self._lock:
             calls = list(self._calls)
             return {"calls": calls, "mutating": dict(sorted(self._mutating.items())),
-                    "dropped": self._seq - len(calls)}
+                    "dropped": self._seq - len(calls), "in_flight": self._open}
 
     def clear(self) -> int:
         with self._lock:

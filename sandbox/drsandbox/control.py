@@ -19,7 +19,7 @@
                 "operation": "PromoteReadReplica", "region": "us-west-2", "protocol": "query",
                 "status": 200, "mutating": true, "faulted": false}, ...],
      "mutating": {"rds:PromoteReadReplica": 1, ...},
-     "dropped": 0}
+     "dropped": 0, "in_flight": 0}
 
 ``calls`` lists every AWS API request answered since start, reset or DELETE, in the order
 the answers were given (``seq`` counts from 1); not the control API, ``/moto-api`` or the
@@ -31,6 +31,8 @@ injected fault (errors, or an outage outliving its hang) answered instead of mot
 faults and released outages do not make a call faulted. The ``mutating`` map counts, per
 ``service:operation``, only mutating calls answered 2xx (so never faulted ones). The log keeps
 the last 100000 calls; ``dropped`` says how many older ones it forgot (counts stay exact).
+``in_flight`` counts AWS requests begun and not yet answered: a client killed in the middle
+of a call leaves its request running, and a crash test waits for 0 before it counts.
 
 Bad input answers 400 ``{"error": "..."}`` and changes nothing.
 """

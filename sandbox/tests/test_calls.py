@@ -36,7 +36,7 @@ def test_calls_log_reads_mutations_and_faults(sbx):
     call moto refuses and two faulted calls are logged in order; only the mutating calls
     answered 2xx are counted."""
     assert sbx.control("DELETE", "/_sandbox/calls")[0] == 200
-    assert _calls(sbx) == {"calls": [], "mutating": {}, "dropped": 0}
+    assert _calls(sbx) == {"calls": [], "mutating": {}, "dropped": 0, "in_flight": 0}
 
     sbx.client("rds", "us-east-1").describe_db_instances()
     sbx.client("rds", "us-west-2").create_db_parameter_group(
@@ -133,7 +133,7 @@ def test_calls_skip_control_api_and_listeners_and_clear(sbx):
     assert http_get(alb["url"] + "/health")[0] == 200
     sbx.control("GET", "/_sandbox/state")
     sbx.control("GET", "/_sandbox/listeners")
-    assert _calls(sbx) == {"calls": [], "mutating": {}, "dropped": 0}
+    assert _calls(sbx) == {"calls": [], "mutating": {}, "dropped": 0, "in_flight": 0}
     sbx.client("elbv2", "us-east-1").describe_load_balancers()
     assert _brief(_calls(sbx)) == [
         ("elasticloadbalancing", "DescribeLoadBalancers", "us-east-1", "query", 200, False, False)]
@@ -262,3 +262,24 @@ def test_calls_read_allow_list(operation, read):
     """Reads are a fixed allow-list of prefixes (followed by a capital) plus TestDNSAnswer;
     everything else mutates."""
     assert is_read(operation) is read
+
+
+def test_calls_count_requests_in_flight_until_answered():
+    """A request that has begun and not been answered is in flight; answering it (or the
+    guard closing an unanswered one) ends that, exactly once."""
+    from drsandbox.calls import CallLog, guard
+
+    log = CallLog()
+    env = {"REQUEST_METHOD": "POST", "PATH_INFO": "/", "QUERY_STRING": "Action=PromoteReadReplica"}
+    a = log.begin(dict(env), "us-west-2", "rds")
+    b = log.begin(dict(env), "us-west-2", "rds")
+    assert log.snapshot()["in_flight"] == 2
+    log.record(a, 200)
+    log.record(a, 200)  # a second record of the same call changes nothing
+    assert log.snapshot()["in_flight"] == 1
+    guard([], log, b).close()  # never answered: recorded as 500 when the server lets go
+    snap = log.snapshot()
+    assert snap["in_flight"] == 0
+    assert snap["mutating"] == {"rds:PromoteReadReplica": 1}
+    log.clear()
+    assert log.snapshot()["in_flight"] == 0

@@ -1,0 +1,310 @@
+//! Crash safety of the real failover against the sandbox: `drctl failover` (the shipped
+//! runbook, as an operator types it) is SIGKILLed after each of its journal events in turn, and
+//! after each of its mutating AWS calls in turn (the answer arrived, drctl never read it). Then
+//! a second `drctl failover` must refuse and name the unfinished run, and `drctl resume` must
+//! finish it. Every trial must end where an uninterrupted failover ends, with each mutating AWS
+//! call made exactly once (the sandbox's call log counts them).
+//!
+//! Before each failover a newer AMI reaches the standby vault (`drsandbox new-ami`), so the
+//! launch template steps have work to do: the calls that were made twice before EC2's client
+//! token. The seeded replica has caught up (catch-up lag 0), so a planned switchover promotes
+//! at once instead of waiting out a CloudWatch minute.
+//!
+//! Each trial needs a freshly seeded sandbox (about 8 s); `DRCTL_CRASH_STRIDE=N` tries every
+//! Nth kill point (the default, 1, tries them all).
+mod common;
+
+use std::collections::BTreeMap;
+use std::os::unix::process::ExitStatusExt;
+use std::process::Output;
+
+use common::sandbox::Sandbox;
+use common::{journal, only_run, text};
+use serde_json::Value;
+
+/// Calls a resumed step may repeat because AWS makes the repeat a no-op: the same ClientToken
+/// returns the version the first call made (the end-state check proves no second version).
+/// Each such call may be repeated once: a kill can interrupt every tier's step at once.
+const IDEMPOTENT_REPEATS: &[&str] = &["ec2:CreateLaunchTemplateVersion"];
+
+fn drctl(sb: &Sandbox) -> std::process::Command {
+    let mut c = common::drctl(sb.dir.path());
+    c.args(["--env", "drctl.yaml"]);
+    c
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Mode {
+    /// As an operator types it with the primary up: drctl chooses the planned switchover.
+    Chosen,
+    Unplanned,
+}
+
+fn failover(sb: &Sandbox, mode: Mode, kill: Option<(&str, usize)>) -> Output {
+    let mut c = drctl(sb);
+    c.args([
+        "failover",
+        "--region",
+        "us-west-2",
+        "--yes",
+        "--approve-irreversible",
+    ]);
+    if let Mode::Unplanned = mode {
+        c.args(["--mode", "unplanned"]);
+    }
+    if let Some((var, n)) = kill {
+        c.env(var, n.to_string());
+    }
+    common::run(&mut c)
+}
+
+/// A seeded sandbox with a caught-up replica, a newer AMI in the standby vault, and an empty
+/// call log.
+fn fresh() -> Sandbox {
+    static PROFILE: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
+    let dir = PROFILE.get_or_init(|| {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(
+            d.path().join("caught-up.json"),
+            r#"{"base": "instant", "replica_catchup_lag": 0}"#,
+        )
+        .unwrap();
+        d
+    });
+    let profile = dir.path().join("caught-up.json");
+    let sb = Sandbox::start_with(&["--profile", profile.to_str().unwrap()]);
+    let out = std::process::Command::new(common::sandbox::python())
+        .args([
+            "-m",
+            "drsandbox",
+            "new-ami",
+            "--endpoint",
+            &sb.endpoint,
+            "--dir",
+        ])
+        .arg(sb.dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "new-ami: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    sb.control("DELETE", "/_sandbox/calls", None);
+    sb
+}
+
+/// Successful mutating calls so far, per `service:Operation`, once the sandbox has answered
+/// every request it began: a killed drctl can leave one still being served.
+fn mutating(sb: &Sandbox) -> BTreeMap<String, u64> {
+    for _ in 0..600 {
+        let calls = sb.control("GET", "/_sandbox/calls", None);
+        if calls["in_flight"] == 0 {
+            return serde_json::from_value(calls["mutating"].clone()).unwrap();
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    panic!("the sandbox still had AWS requests in flight after 30 s");
+}
+
+/// What a failover leaves behind, without what differs between two seeds (ids, times).
+fn end_state(sb: &Sandbox) -> Value {
+    let mut st = sb.state();
+    scrub(&mut st);
+    st
+}
+
+fn scrub(v: &mut Value) {
+    if let Value::String(s) = v {
+        // Health check ids are UUIDs and local listeners get new ports with every sandbox.
+        let uuid = s.len() == 36 && s.chars().filter(|c| *c == '-').count() == 4;
+        if uuid || s.starts_with("http://127.0.0.1:") {
+            *s = "<varies>".into();
+        }
+        return;
+    }
+    match v {
+        Value::Object(m) => {
+            m.retain(|k, _| {
+                !(k.ends_with("_at")
+                    || k == "time"
+                    || k == "etag"
+                    || k == "id"
+                    || k.ends_with("_id"))
+            });
+            m.values_mut().for_each(scrub);
+        }
+        Value::Array(a) => a.iter_mut().for_each(scrub),
+        _ => {}
+    }
+}
+
+struct Reference {
+    mode: Mode,
+    events: usize,
+    calls: BTreeMap<String, u64>,
+    state: Value,
+}
+
+fn reference(mode: Mode) -> Reference {
+    let sb = fresh();
+    let out = failover(&sb, mode, None);
+    assert!(out.status.success(), "reference failover: {}", text(&out));
+    let id = only_run(sb.dir.path());
+    let events = journal(sb.dir.path(), &id).len();
+    let calls = mutating(&sb);
+    assert!(
+        calls.len() >= 5,
+        "the reference failover made few mutating calls: {calls:?}"
+    );
+    for op in [
+        "ec2:CreateLaunchTemplateVersion",
+        "ec2:ModifyLaunchTemplate",
+    ] {
+        assert!(
+            calls.contains_key(op),
+            "the launch templates had no work ({op} never called): {calls:?}"
+        );
+    }
+    Reference {
+        mode,
+        events,
+        calls,
+        state: end_state(&sb),
+    }
+}
+
+/// One trial: kill at `n` (by `var`), then a new failover that must refuse, then resume.
+/// Returns what went wrong, if anything.
+fn trial(r: &Reference, var: &str, n: usize) -> Option<String> {
+    let sb = fresh();
+    let dir = sb.dir.path();
+    let out = failover(&sb, r.mode, Some((var, n)));
+    if out.status.signal() != Some(9) {
+        return Some(format!(
+            "{var}={n}: not killed (exit {:?}): {}",
+            out.status.code(),
+            text(&out)
+        ));
+    }
+    let id = only_run(dir);
+    // A second operator types the same command: it must not act, and must say what to do.
+    let before = mutating(&sb);
+    let again = failover(&sb, r.mode, None);
+    let t = text(&again);
+    if again.status.success() || !t.contains(&id) || !t.contains("drctl resume") {
+        return Some(format!(
+            "{var}={n}: a second failover did not refuse with the run and `drctl resume` (exit {:?}): {t}",
+            again.status.code()
+        ));
+    }
+    let after = mutating(&sb);
+    if after != before {
+        return Some(format!(
+            "{var}={n}: the refused failover changed AWS: {before:?} -> {after:?}"
+        ));
+    }
+    let out = common::run(drctl(&sb).args(["resume", &id, "--yes", "--approve-irreversible"]));
+    if !out.status.success() {
+        return Some(format!("{var}={n}: resume failed: {}", text(&out)));
+    }
+    let j = journal(dir, &id);
+    let last = j.last().unwrap();
+    if last["type"] != "run_finished" || last["status"] != "succeeded" {
+        return Some(format!("{var}={n}: the run ended {last}"));
+    }
+    let calls = mutating(&sb);
+    let mut wrong = vec![];
+    for (op, want) in &r.calls {
+        let got = calls.get(op).copied().unwrap_or(0);
+        let repeat_ok = IDEMPOTENT_REPEATS.contains(&op.as_str()) && got > *want && got <= 2 * want;
+        if got != *want && !repeat_ok {
+            wrong.push(format!("{op} {got} times (uninterrupted: {want})"));
+        }
+    }
+    for (op, got) in &calls {
+        if !r.calls.contains_key(op) {
+            wrong.push(format!("{op} {got} times (uninterrupted: never)"));
+        }
+    }
+    if !wrong.is_empty() {
+        return Some(format!("{var}={n}: {}", wrong.join(", ")));
+    }
+    let st = end_state(&sb);
+    if st != r.state {
+        let mut d = vec![];
+        differences("", &st, &r.state, &mut d);
+        return Some(format!(
+            "{var}={n}: end state differs (resumed vs uninterrupted):\n{}",
+            d.join("\n")
+        ));
+    }
+    None
+}
+
+/// Where two states differ, as `path: resumed != uninterrupted` lines.
+fn differences(path: &str, a: &Value, b: &Value, out: &mut Vec<String>) {
+    match (a, b) {
+        (Value::Object(x), Value::Object(y)) => {
+            let keys: std::collections::BTreeSet<&String> = x.keys().chain(y.keys()).collect();
+            for k in keys {
+                let (l, r) = (
+                    x.get(k).unwrap_or(&Value::Null),
+                    y.get(k).unwrap_or(&Value::Null),
+                );
+                differences(&format!("{path}.{k}"), l, r, out);
+            }
+        }
+        (Value::Array(x), Value::Array(y)) if x.len() == y.len() => {
+            for (i, (l, r)) in x.iter().zip(y).enumerate() {
+                differences(&format!("{path}[{i}]"), l, r, out);
+            }
+        }
+        _ if a != b => out.push(format!("  {path}: {a} != {b}")),
+        _ => {}
+    }
+}
+
+fn stride() -> usize {
+    std::env::var("DRCTL_CRASH_STRIDE")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1)
+        .max(1)
+}
+
+fn sweep(mode: Mode, var: &str) {
+    let r = reference(mode);
+    let points = match var {
+        // The last event is run_finished: killing after it leaves nothing to resume.
+        "DRCTL_TEST_KILL_AFTER_EVENT" => r.events - 1,
+        _ => r.calls.values().sum::<u64>() as usize,
+    };
+    let failures: Vec<String> = (1..=points)
+        .step_by(stride())
+        .filter_map(|n| trial(&r, var, n).map(|f| format!("{mode:?} {f}")))
+        .collect();
+    assert!(
+        failures.is_empty(),
+        "{} of {points} kill points failed:\n\n{}",
+        failures.len(),
+        failures.join("\n\n")
+    );
+}
+
+#[test]
+fn killed_after_each_journal_event_a_chosen_failover_resumes_to_the_same_end() {
+    sweep(Mode::Chosen, "DRCTL_TEST_KILL_AFTER_EVENT");
+}
+
+#[test]
+fn killed_after_each_journal_event_an_unplanned_failover_resumes_to_the_same_end() {
+    sweep(Mode::Unplanned, "DRCTL_TEST_KILL_AFTER_EVENT");
+}
+
+#[test]
+fn killed_after_each_mutating_aws_call_each_call_happens_exactly_once() {
+    sweep(Mode::Chosen, "DRCTL_TEST_KILL_AFTER_MUTATING_CALL");
+    sweep(Mode::Unplanned, "DRCTL_TEST_KILL_AFTER_MUTATING_CALL");
+}
