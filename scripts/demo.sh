@@ -128,3 +128,15 @@ curl -fsS "$(sed -n 's/^  public_url: //p' drctl.yaml)/" | grep -o 'served by re
 P=$(phase)
 echo "drctl status: $P"
 [[ $P = protected ]] || die "expected protected, got $P"
+
+say "drctl report: the failover's report from its journal alone (timeline, who approved, RTO/RPO vs targets)"
+FAILOVER_RUN=$(drctl history --output json | "$PY" -c '
+import json, sys
+rows = [r for r in json.load(sys.stdin) if (r.get("runbook") or "").startswith("warm-standby")]
+print(rows[-1]["run_id"] if rows else "")')
+[[ -n $FAILOVER_RUN ]] || die "no failover run in the history"
+drctl report "$FAILOVER_RUN" | head -20
+drctl report "$FAILOVER_RUN" --out "$DEMO/failover-report.html"
+drctl verify "$FAILOVER_RUN"
+drctl report --history --out "$DEMO/history.html"
+echo "open $DEMO/failover-report.html and $DEMO/history.html in a browser"

@@ -23,5 +23,9 @@ pub const DECLINED: i32 = 8;
 /// replica, or it could not be observed). Not an alarm by itself; 4 is.
 pub const UNPROTECTED: i32 = 9;
 /// drctl's own state is damaged: a lease file that is not a lease, a journal that was edited or
-/// copied under another run's id. Nothing was changed; the message says what to look at.
+/// copied under another run's id, or whose hash chain breaks (`drctl verify` says where).
+/// Nothing was changed; the message says what to look at.
 pub const DAMAGED: i32 = 10;
+/// `drctl verify`: the run's journal has no hash chain (it was written by a drctl before hash
+/// chains). It reads as before, but whether it was edited cannot be told.
+pub const UNCHAINED: i32 = 11;

@@ -11,6 +11,7 @@ pub mod exit;
 pub mod journal;
 pub mod probe;
 pub mod readiness;
+pub mod report;
 pub mod retry;
 pub mod run;
 pub mod steps;

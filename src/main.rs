@@ -72,6 +72,13 @@ async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Command::Status { run: None } => cli::env::status(g).await,
         Command::Status { run: Some(run) } => cli::inspect::status(g, &run).await,
         Command::History { limit } => cli::inspect::history(g, limit).await,
+        Command::Verify { run } => cli::verify::verify(g, &run).await,
+        Command::Report {
+            run,
+            history,
+            format,
+            out,
+        } => cli::report::report(g, run.as_deref(), history, format, out.as_deref()).await,
         Command::Approve { run, step, comment } => {
             cli::inspect::approve(g, &run, &step, comment).await
         }

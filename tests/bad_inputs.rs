@@ -1,34 +1,514 @@
-//! The catalogue of bad input: runbooks, environments, leases, journals, state directories and
-//! command lines that drctl must refuse. Each case says the exit code and the words it must
-//! print, and every case checks that nothing changed: the workspace (state dir included) byte
-//! for byte, and nothing written beside it (a `..` must not escape).
+//! The catalogue of bad input, `tests/bad/catalogue.yaml` (see `tests/bad/README.md`):
+//! runbooks, environments, leases, journals, state directories and command lines that drctl
+//! must refuse. Each case says the exit code and the words it must print, and every case checks
+//! that nothing changed: the workspace (state dir included) byte for byte, and nothing written
+//! beside it (a `..` must not escape). A `sandbox: true` case runs against one two-region
+//! sandbox shared by all such cases, and also checks that the command made no mutating AWS call
+//! and that the sandbox's state is the same after it as before.
+//!
+//! The data is in the catalogue; the damage a case can do after its setup (`tamper`) is a small
+//! fixed set of actions, [`Tamper`], kept here.
 mod common;
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
+use std::time::{Duration, Instant};
 
+use common::sandbox::Sandbox;
 use common::{drctl, text};
+use serde::Deserialize;
+use serde_json::Value;
 
-const ENV: &str = common::LOCAL_ENV;
-const FAST: &str =
-    "name: fast\nsteps:\n  - id: quick\n    kind: wait\n    with: { duration: 10ms }\n";
-const GATED: &str = "name: gated\nsteps:\n  - id: gate\n    kind: approval\n  - id: after\n    kind: wait\n    with: { duration: 10ms }\n";
+/// The catalogue, relative to the crate root.
+const CATALOGUE: &str = "tests/bad/catalogue.yaml";
+/// Stands for the id of the workspace's only run, in `args` and in tamper paths.
+const ONLY: &str = "ONLY";
 
-struct Case {
-    name: &'static str,
-    /// Files written into the workspace before anything runs (path relative to it).
-    files: &'static [(&'static str, &'static str)],
-    /// Commands run first to make state (a finished run, a lease), before the snapshot.
-    setup: &'static [&'static [&'static str]],
-    /// Damage done after the setup, before the snapshot.
-    tamper: Option<fn(&Path)>,
-    args: &'static [&'static str],
-    exit: i32,
-    says: &'static [&'static str],
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCatalogue {
+    /// Text several cases share, through YAML anchors (`&fast`) and aliases (`*fast`).
+    #[serde(default)]
+    #[allow(dead_code)]
+    shared: Option<serde::de::IgnoredAny>,
+    cases: Vec<serde_saphyr::Spanned<Value>>,
 }
 
-fn env_with(extra: &str) -> String {
-    format!("{ENV}{extra}")
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Case {
+    name: String,
+    /// Run against the shared sandbox: the workspace's drctl.yaml is the seeded one, and the
+    /// sandbox must make no mutating call and keep its state.
+    #[serde(default)]
+    sandbox: bool,
+    /// Files written into the workspace before anything runs (path relative to it).
+    #[serde(default)]
+    files: BTreeMap<String, String>,
+    /// Commands run first to make state (a finished run, a lease), before the snapshot.
+    #[serde(default)]
+    setup: Vec<Vec<String>>,
+    /// Damage done after the setup, before the snapshot, in order.
+    #[serde(default)]
+    tamper: Vec<Tamper>,
+    /// Environment variables for the checked command: a value sets one, null removes it.
+    #[serde(default)]
+    env: BTreeMap<String, Option<String>>,
+    args: Vec<String>,
+    exit: i32,
+    says: Vec<String>,
+    /// Where the case starts in the catalogue.
+    #[serde(skip)]
+    line: usize,
+}
+
+/// What a case may do to its workspace after the setup. Paths are relative to the workspace;
+/// a path component `ONLY` stands for the id of its only run. The journal actions edit the
+/// only run's `.drctl/runs/ONLY/journal.jsonl`; their line numbers count from 0, and negative
+/// ones from the end (-1 is the last line).
+#[derive(Deserialize, Debug)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+enum Tamper {
+    /// Write a file (its directory made): `text`, or `parts` joined (for bytes that are not
+    /// UTF-8, or text too long to spell out).
+    WriteFile {
+        path: String,
+        text: Option<String>,
+        parts: Option<Vec<Part>>,
+    },
+    RemoveFile {
+        path: String,
+    },
+    MakeDir {
+        path: String,
+    },
+    Rename {
+        from: String,
+        to: String,
+    },
+    /// Replace every occurrence of `from` in a file by `to`; `from` must occur.
+    ReplaceInFile {
+        path: String,
+        from: String,
+        to: String,
+    },
+    /// Set a field of one journal event (the journal is written back one JSON event a line).
+    SetJournalField {
+        line: i64,
+        field: String,
+        value: Value,
+    },
+    /// Replace one line of the journal by any text.
+    ReplaceJournalLine {
+        line: i64,
+        text: String,
+    },
+    RemoveJournalLine {
+        line: i64,
+    },
+    SwapJournalLines {
+        a: i64,
+        b: i64,
+    },
+}
+
+/// One piece of a written file: `text` or `bytes`, `repeat` times (default 1).
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+struct Part {
+    text: Option<String>,
+    bytes: Option<Vec<u8>>,
+    #[serde(default = "once")]
+    repeat: usize,
+}
+
+fn once() -> usize {
+    1
+}
+
+/// The catalogue's cases, and what is wrong with the ones that cannot run (named, with their
+/// line). A file that is not YAML, or not a catalogue at all, fails here.
+fn load() -> (Vec<Case>, Vec<String>) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(CATALOGUE);
+    let src = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("cannot read the catalogue {CATALOGUE}: {e}"));
+    let raw: RawCatalogue = serde_saphyr::from_str(&src)
+        .unwrap_or_else(|e| panic!("{CATALOGUE} is not a catalogue of bad inputs: {e}"));
+    let mut cases: Vec<Case> = vec![];
+    let mut problems = vec![];
+    for (i, spanned) in raw.cases.into_iter().enumerate() {
+        let line = spanned.referenced.line() as usize;
+        let name = spanned.value["name"]
+            .as_str()
+            .unwrap_or("(no name)")
+            .to_string();
+        let at = format!("{CATALOGUE}:{line}: case #{} `{name}`", i + 1);
+        match serde_json::from_value::<Case>(spanned.value) {
+            Ok(mut c) => {
+                c.line = line;
+                let wrong = check(&c);
+                if !wrong.is_empty() {
+                    problems.push(format!("{at}: {}", wrong.join("; ")));
+                } else if cases.iter().any(|o| o.name == c.name) {
+                    problems.push(format!("{at}: another case has this name"));
+                } else {
+                    cases.push(c);
+                }
+            }
+            Err(e) => problems.push(format!("{at}: {e}")),
+        }
+    }
+    (cases, problems)
+}
+
+/// What the catalogue cannot mean for one case.
+fn check(c: &Case) -> Vec<String> {
+    let mut wrong = vec![];
+    if c.name.trim().is_empty() {
+        wrong.push("an empty name".to_string());
+    }
+    if c.args.is_empty() {
+        wrong.push("no args".into());
+    }
+    if c.exit <= 0 || c.exit > 255 {
+        wrong.push(format!("exit {} (bad input is refused: 1..=255)", c.exit));
+    }
+    if c.says.is_empty() || c.says.iter().any(|s| s.is_empty()) {
+        wrong.push("says must list the words the command prints, none empty".into());
+    }
+    let mut paths: Vec<&str> = c.files.keys().map(String::as_str).collect();
+    for t in &c.tamper {
+        match t {
+            Tamper::WriteFile { path, text, parts } => {
+                paths.push(path);
+                if text.is_some() == parts.is_some() {
+                    wrong.push(format!("write_file {path}: give `text` or `parts`"));
+                }
+                for p in parts.iter().flatten() {
+                    if p.text.is_some() == p.bytes.is_some() {
+                        wrong.push(format!("write_file {path}: a part has `text` or `bytes`"));
+                    }
+                }
+            }
+            Tamper::RemoveFile { path }
+            | Tamper::MakeDir { path }
+            | Tamper::ReplaceInFile { path, .. } => paths.push(path),
+            Tamper::Rename { from, to } => paths.extend([from.as_str(), to.as_str()]),
+            Tamper::SetJournalField { .. }
+            | Tamper::ReplaceJournalLine { .. }
+            | Tamper::RemoveJournalLine { .. }
+            | Tamper::SwapJournalLines { .. } => paths.push(".drctl/runs/ONLY"),
+        }
+    }
+    for p in &paths {
+        let pb = Path::new(p);
+        if p.is_empty()
+            || pb.is_absolute()
+            || pb.components().any(|c| matches!(c, Component::ParentDir))
+        {
+            wrong.push(format!("path {p:?} is not inside the workspace"));
+        }
+    }
+    let uses_only = c.args.iter().any(|a| a == ONLY)
+        || paths
+            .iter()
+            .any(|p| Path::new(p).components().any(|c| c.as_os_str() == ONLY));
+    if uses_only && c.setup.is_empty() {
+        wrong.push(format!(
+            "{ONLY} stands for the run a setup makes, and there is none"
+        ));
+    }
+    if c.env.keys().any(|k| k.is_empty() || k.contains('=')) {
+        wrong.push("an env name is empty or has a `=`".into());
+    }
+    wrong
+}
+
+#[test]
+fn every_bad_input_is_refused_clearly_and_changes_nothing() {
+    let (all, mut failures) = load();
+    let total = all.len() + failures.len();
+    assert!(
+        total >= 60,
+        "{CATALOGUE} has {total} cases, wanted at least 60"
+    );
+    let on_sandbox = all.iter().filter(|c| c.sandbox).count();
+    assert!(
+        on_sandbox >= 3,
+        "{CATALOGUE} has {on_sandbox} `sandbox: true` cases, wanted at least 3"
+    );
+    let sb = (on_sandbox > 0).then(Sandbox::start);
+    let seeded = sb
+        .as_ref()
+        .map(|sb| std::fs::read_to_string(sb.env_file()).expect("the sandbox's seeded drctl.yaml"));
+    for case in &all {
+        let ctx = case.sandbox.then(|| {
+            (
+                sb.as_ref().expect("started when any case needs it"),
+                seeded.as_deref().expect("read with the sandbox"),
+            )
+        });
+        // A case that panics (a bug here, or a sandbox that stops answering) is reported with
+        // the others.
+        let got = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run_case(case, ctx)))
+            .unwrap_or_else(|p| {
+                let msg = p
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+                    .unwrap_or_default();
+                Err(format!("the case panicked: {msg}"))
+            });
+        if let Err(e) = got {
+            failures.push(format!("{} ({CATALOGUE}:{}): {e}", case.name, case.line));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {total} cases failed:\n\n{}",
+        failures.len(),
+        failures.join("\n\n")
+    );
+}
+
+/// Run one case: `Err` says everything that was wrong, and what drctl printed.
+fn run_case(case: &Case, sandbox: Option<(&Sandbox, &str)>) -> Result<(), String> {
+    // The workspace sits one level down, so anything that escapes it is seen.
+    let outer = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let ws = outer.path().join("ws");
+    std::fs::create_dir_all(&ws).map_err(|e| e.to_string())?;
+    let env = sandbox.map_or(common::LOCAL_ENV, |(_, seeded)| seeded);
+    write(&ws.join("drctl.yaml"), env.as_bytes())?;
+    for (p, content) in &case.files {
+        write(&ws.join(p), content.as_bytes())?;
+    }
+    for args in &case.setup {
+        setup(&ws, args)?;
+    }
+    for t in &case.tamper {
+        tamper(&ws, t).map_err(|e| format!("tamper {t:?}: {e}"))?;
+    }
+    let mut args = vec![];
+    for a in &case.args {
+        args.push(if a == ONLY { only_run(&ws)? } else { a.clone() });
+    }
+    let state_before = match sandbox {
+        Some((sb, _)) => {
+            settled_calls(sb)?;
+            sb.control("DELETE", "/_sandbox/calls", None);
+            Some(sb.state())
+        }
+        None => None,
+    };
+    let before = snapshot(outer.path());
+    let mut cmd = drctl(&ws);
+    cmd.args(&args).stdin(std::process::Stdio::null());
+    for (k, v) in &case.env {
+        match v {
+            Some(v) => cmd.env(k, v),
+            None => cmd.env_remove(k),
+        };
+    }
+    let out = common::run(&mut cmd);
+    let after = snapshot(outer.path());
+    let t = text(&out);
+    let mut wrong = vec![];
+    if out.status.code() != Some(case.exit) {
+        wrong.push(format!(
+            "exit {:?}, wanted {}",
+            out.status.code(),
+            case.exit
+        ));
+    }
+    for s in &case.says {
+        if !t.contains(s.as_str()) {
+            wrong.push(format!("does not say {s:?}"));
+        }
+    }
+    if t.contains("panicked") || t.contains("RUST_BACKTRACE") {
+        wrong.push("panicked".into());
+    }
+    if before != after {
+        let changed: Vec<_> = after
+            .keys()
+            .chain(before.keys())
+            .filter(|k| before.get(*k) != after.get(*k))
+            .collect();
+        wrong.push(format!("changed files: {changed:?}"));
+    }
+    if let (Some((sb, _)), Some(state_before)) = (sandbox, state_before) {
+        let calls = settled_calls(sb)?;
+        let mutating = &calls["mutating"];
+        if mutating.as_object().is_none_or(|m| !m.is_empty()) {
+            wrong.push(format!("made mutating AWS calls: {mutating}"));
+        }
+        let state_after = sb.state();
+        if state_after != state_before {
+            let mut paths = vec![];
+            differences("", &state_before, &state_after, &mut paths);
+            wrong.push(format!("changed the sandbox's state at {paths:?}"));
+        }
+    }
+    if wrong.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("{}\n{t}", wrong.join("; ")))
+    }
+}
+
+fn write(p: &Path, content: &[u8]) -> Result<(), String> {
+    if let Some(dir) = p.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    }
+    std::fs::write(p, content).map_err(|e| format!("{}: {e}", p.display()))
+}
+
+/// Run a setup command. One that waits for an approval is stopped by a timeout and left paused.
+fn setup(ws: &Path, args: &[String]) -> Result<(), String> {
+    let mut child = drctl(ws)
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .map_err(|e| format!("setup {args:?}: {e}"))?;
+    let t = Instant::now();
+    while child.try_wait().map_err(|e| e.to_string())?.is_none()
+        && t.elapsed() < Duration::from_secs(3)
+    {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    if child.try_wait().map_err(|e| e.to_string())?.is_none() {
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(child.id() as i32),
+            nix::sys::signal::Signal::SIGTERM,
+        )
+        .map_err(|e| e.to_string())?;
+        child.wait().map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
+/// The id of the workspace's only run.
+fn only_run(ws: &Path) -> Result<String, String> {
+    let ids: Vec<String> = std::fs::read_dir(ws.join(".drctl/runs"))
+        .map_err(|e| format!("{ONLY}: no runs dir: {e}"))?
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    match ids.as_slice() {
+        [id] => Ok(id.clone()),
+        _ => Err(format!("{ONLY}: expected one run, found {ids:?}")),
+    }
+}
+
+/// `path` in the workspace, with a component `ONLY` read as the only run's id.
+fn resolve(ws: &Path, path: &str) -> Result<PathBuf, String> {
+    let mut p = ws.to_path_buf();
+    for c in Path::new(path).components() {
+        if c.as_os_str() == ONLY {
+            p.push(only_run(ws)?);
+        } else {
+            p.push(c);
+        }
+    }
+    Ok(p)
+}
+
+fn tamper(ws: &Path, t: &Tamper) -> Result<(), String> {
+    match t {
+        Tamper::WriteFile { path, text, parts } => {
+            let p = resolve(ws, path)?;
+            let mut bytes = text.clone().unwrap_or_default().into_bytes();
+            for part in parts.iter().flatten() {
+                let piece = match (&part.text, &part.bytes) {
+                    (Some(t), None) => t.as_bytes(),
+                    (None, Some(b)) => b.as_slice(),
+                    _ => return Err("a part has `text` or `bytes`".into()),
+                };
+                bytes.extend(piece.repeat(part.repeat));
+            }
+            write(&p, &bytes)
+        }
+        Tamper::RemoveFile { path } => {
+            let p = resolve(ws, path)?;
+            std::fs::remove_file(&p).map_err(io(&p))
+        }
+        Tamper::MakeDir { path } => {
+            let p = resolve(ws, path)?;
+            std::fs::create_dir(&p).map_err(io(&p))
+        }
+        Tamper::Rename { from, to } => {
+            let (f, t) = (resolve(ws, from)?, resolve(ws, to)?);
+            std::fs::rename(&f, &t).map_err(io(&f))
+        }
+        Tamper::ReplaceInFile { path, from, to } => {
+            let p = resolve(ws, path)?;
+            let text = std::fs::read_to_string(&p).map_err(io(&p))?;
+            if !text.contains(from.as_str()) {
+                return Err(format!("{} does not contain {from:?}", p.display()));
+            }
+            write(&p, text.replace(from.as_str(), to).as_bytes())
+        }
+        Tamper::SetJournalField { line, field, value } => edit_journal(ws, |j| {
+            let i = index(*line, j.len())?;
+            j[i][field.as_str()] = value.clone();
+            Ok(())
+        }),
+        Tamper::RemoveJournalLine { line } => edit_journal(ws, |j| {
+            j.remove(index(*line, j.len())?);
+            Ok(())
+        }),
+        Tamper::SwapJournalLines { a, b } => edit_journal(ws, |j| {
+            let (a, b) = (index(*a, j.len())?, index(*b, j.len())?);
+            j.swap(a, b);
+            Ok(())
+        }),
+        Tamper::ReplaceJournalLine { line, text } => {
+            let p = resolve(ws, ".drctl/runs/ONLY/journal.jsonl")?;
+            let t = std::fs::read_to_string(&p).map_err(io(&p))?;
+            let mut lines: Vec<&str> = t.lines().collect();
+            let i = index(*line, lines.len())?;
+            lines[i] = text;
+            write(&p, (lines.join("\n") + "\n").as_bytes())
+        }
+    }
+}
+
+/// An I/O error, with the path it happened at.
+fn io(p: &Path) -> impl Fn(std::io::Error) -> String + '_ {
+    move |e| format!("{}: {e}", p.display())
+}
+
+/// A line number counted from 0, or from the end when negative.
+fn index(line: i64, len: usize) -> Result<usize, String> {
+    let i = if line < 0 { len as i64 + line } else { line };
+    if (0..len as i64).contains(&i) {
+        Ok(i as usize)
+    } else {
+        Err(format!("the journal has no line {line} ({len} lines)"))
+    }
+}
+
+/// Edit the only run's journal as JSON events, and write it back one event a line.
+fn edit_journal(
+    ws: &Path,
+    f: impl FnOnce(&mut Vec<Value>) -> Result<(), String>,
+) -> Result<(), String> {
+    let p = resolve(ws, ".drctl/runs/ONLY/journal.jsonl")?;
+    let mut lines = vec![];
+    for (n, l) in std::fs::read_to_string(&p)
+        .map_err(|e| format!("{}: {e}", p.display()))?
+        .lines()
+        .enumerate()
+    {
+        lines.push(
+            serde_json::from_str::<Value>(l)
+                .map_err(|e| format!("journal line {n} is not JSON: {e}"))?,
+        );
+    }
+    f(&mut lines)?;
+    let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
+    write(&p, text.as_bytes())
 }
 
 /// Every file under `dir` with its bytes.
@@ -58,201 +538,48 @@ fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
     out
 }
 
-fn only_run(ws: &Path) -> String {
-    common::only_run(ws)
-}
-
-fn journal_path(ws: &Path) -> PathBuf {
-    ws.join(".drctl/runs")
-        .join(only_run(ws))
-        .join("journal.jsonl")
-}
-
-fn edit_journal(ws: &Path, f: impl Fn(&mut Vec<serde_json::Value>)) {
-    let p = journal_path(ws);
-    let mut lines: Vec<serde_json::Value> = std::fs::read_to_string(&p)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
-    f(&mut lines);
-    let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
-    std::fs::write(p, text).unwrap();
-}
-
-fn cases() -> Vec<Case> {
-    vec![
-        // --- runbooks -------------------------------------------------------------------
-        Case { name: "runbook: timeout of zero", files: &[("rb.yaml", "name: r\nsteps:\n  - id: a\n    kind: wait\n    with: { duration: 1s }\n    timeout: 0s\n")], setup: &[], tamper: None, args: &["validate", "rb.yaml"], exit: 2, says: &["rb.yaml:3:", "timeout must be more than zero"] },
-        Case { name: "runbook: a typo in an output key", files: &[("rb.yaml", "name: r\nsteps:\n  - id: a\n    kind: exec\n    with: { command: [\"true\"] }\n  - id: b\n    kind: exec\n    with: { command: [echo, \"${steps.a.exitcode}\"] }\n")], setup: &[], tamper: None, args: &["validate", "rb.yaml"], exit: 2, says: &["has no output `exitcode`", "exit_code"] },
-        Case { name: "runbook: a reference to a mapping", files: &[("rb.yaml", "name: r\nsteps:\n  - id: a\n    kind: exec\n    with: { command: [echo, \"${standby.albs}\"] }\n")], setup: &[], tamper: None, args: &["validate", "rb.yaml"], exit: 2, says: &["is a mapping or a list"] },
-        Case { name: "runbook: ${...} in a field that is not templated", files: &[("rb.yaml", "name: r\nsteps:\n  - id: a\n    kind: wait\n    with:\n      duration: \"${run.id}\"\n")], setup: &[], tamper: None, args: &["validate", "rb.yaml"], exit: 2, says: &["rb.yaml:"] },
-        Case { name: "runbook: not UTF-8", files: &[("rb.yaml", "placeholder\n")], setup: &[], tamper: Some(|ws| std::fs::write(ws.join("rb.yaml"), b"name: r\xff\xfe\nsteps: []\n").unwrap()), args: &["validate", "rb.yaml"], exit: 2, says: &["not UTF-8"] },
-        Case { name: "runbook: empty file", files: &[("rb.yaml", "")], setup: &[], tamper: None, args: &["validate", "rb.yaml"], exit: 2, says: &["rb.yaml:"] },
-        Case { name: "runbook: a list at the top", files: &[("rb.yaml", "- a\n- b\n")], setup: &[], tamper: None, args: &["validate", "rb.yaml"], exit: 2, says: &["rb.yaml:1:"] },
-        Case { name: "runbook: tabs for indentation", files: &[("rb.yaml", "name: r\nsteps:\n\t- id: a\n")], setup: &[], tamper: None, args: &["validate", "rb.yaml"], exit: 2, says: &["rb.yaml:3:"] },
-        Case { name: "runbook: too large", files: &[], setup: &[], tamper: Some(|ws| std::fs::write(ws.join("rb.yaml"), format!("name: r\n#{}\nsteps: []\n", "x".repeat(2 * 1024 * 1024))).unwrap()), args: &["validate", "rb.yaml"], exit: 2, says: &["more than drctl reads"] },
-        Case { name: "runbook: no steps, run refused", files: &[("rb.yaml", "name: r\nsteps: []\n")], setup: &[], tamper: None, args: &["run", "rb.yaml", "--yes"], exit: 2, says: &["no steps"] },
-        Case { name: "runbook: unknown step kind, run refused", files: &[("rb.yaml", "name: r\nsteps:\n  - id: a\n    kind: rds.explode\n")], setup: &[], tamper: None, args: &["run", "rb.yaml", "--yes"], exit: 2, says: &["unknown step kind `rds.explode`"] },
-        Case { name: "runbook: missing file", files: &[], setup: &[], tamper: None, args: &["run", "nope.yaml", "--yes"], exit: 2, says: &["nope.yaml"] },
-        Case { name: "runbook: a cycle, plan refused", files: &[("rb.yaml", "name: r\nsteps:\n  - id: a\n    kind: wait\n    with: { duration: 1s }\n    depends_on: [b]\n  - id: b\n    kind: wait\n    with: { duration: 1s }\n    depends_on: [a]\n")], setup: &[], tamper: None, args: &["plan", "rb.yaml"], exit: 2, says: &["dependency cycle"] },
-        Case { name: "runbook: step id with a slash", files: &[("rb.yaml", "name: r\nsteps:\n  - id: a/b\n    kind: wait\n    with: { duration: 1s }\n")], setup: &[], tamper: None, args: &["validate", "rb.yaml"], exit: 2, says: &["may use only letters"] },
-        Case { name: "runbook: irreversible without an approval", files: &[("rb.yaml", "name: r\nsteps:\n  - id: a\n    kind: exec\n    with: { command: [\"true\"], irreversible: deletes things }\n")], setup: &[], tamper: None, args: &["run", "rb.yaml", "--yes"], exit: 2, says: &["irreversible"] },
-        Case { name: "runbook: --step without a terminal", files: &[("rb.yaml", FAST)], setup: &[], tamper: None, args: &["run", "rb.yaml", "--step"], exit: 2, says: &["--step needs a terminal"] },
-        Case { name: "runbook: no terminal and no --yes", files: &[("rb.yaml", FAST)], setup: &[], tamper: None, args: &["run", "rb.yaml"], exit: 8, says: &["--yes"] },
-        // --- environments ----------------------------------------------------------------
-        Case { name: "env: a mistyped standby region", files: &[("drctl.yaml", "name: local\nprimary_region: us-east-1\nstandby_region: us-wset-2\nregions:\n  us-east-1: {}\n  us-wset-2: {}\n")], setup: &[], tamper: None, args: &["validate", "drctl.yaml"], exit: 2, says: &["drctl.yaml:3:1", "`us-wset-2` is not an AWS region", "did you mean `us-west-2`"] },
-        Case { name: "env: a region that does not exist", files: &[("drctl.yaml", "name: local\nprimary_region: us-east-1\nstandby_region: us-west-3\nregions:\n  us-east-1: {}\n  us-west-3: {}\n")], setup: &[], tamper: None, args: &["validate", "drctl.yaml"], exit: 2, says: &["`us-west-3` is not an AWS region"] },
-        Case { name: "env: a mistyped region stops a failover before it acts", files: &[("drctl.yaml", "name: local\nprimary_region: us-east-1\nstandby_region: us-wset-2\nregions:\n  us-east-1: {}\n  us-wset-2: {}\n")], setup: &[], tamper: None, args: &["failover", "--region", "us-wset-2", "--yes"], exit: 2, says: &["not an AWS region"] },
-        Case { name: "env: both regions the same", files: &[("drctl.yaml", "name: local\nprimary_region: us-east-1\nstandby_region: us-east-1\nregions:\n  us-east-1: {}\n")], setup: &[], tamper: None, args: &["validate", "drctl.yaml"], exit: 2, says: &["drctl.yaml:3:1", "are both"] },
-        Case { name: "env: an empty name", files: &[("drctl.yaml", "name: ''\nprimary_region: us-east-1\nstandby_region: us-west-2\nregions:\n  us-east-1: {}\n  us-west-2: {}\n")], setup: &[], tamper: None, args: &["run", "rb.yaml", "--yes"], exit: 2, says: &["drctl.yaml:1:1", "not a safe name"] },
-        Case { name: "env: a name that climbs out of the state dir", files: &[("drctl.yaml", "name: ../../pwned\nprimary_region: us-east-1\nstandby_region: us-west-2\nregions:\n  us-east-1: {}\n  us-west-2: {}\n"), ("rb.yaml", FAST)], setup: &[], tamper: None, args: &["run", "rb.yaml", "--yes"], exit: 2, says: &["`../../pwned` is not a safe name"] },
-        Case { name: "env: a name with a slash", files: &[("drctl.yaml", "name: a/b\nprimary_region: us-east-1\nstandby_region: us-west-2\nregions:\n  us-east-1: {}\n  us-west-2: {}\n")], setup: &[], tamper: None, args: &["validate", "drctl.yaml"], exit: 2, says: &["not a safe name"] },
-        Case { name: "env: a region without resources", files: &[("drctl.yaml", "name: local\nprimary_region: us-east-1\nstandby_region: us-west-2\nregions:\n  us-east-1: {}\n")], setup: &[], tamper: None, args: &["validate", "drctl.yaml"], exit: 2, says: &["regions has no entry for `us-west-2`"] },
-        Case { name: "env: an operation timeout of zero", files: &[("drctl.yaml", "name: local\nprimary_region: us-east-1\nstandby_region: us-west-2\naws:\n  operation_timeout: 0s\nregions:\n  us-east-1: {}\n  us-west-2: {}\n")], setup: &[], tamper: None, args: &["validate", "drctl.yaml"], exit: 2, says: &["drctl.yaml:5:3", "operation_timeout must be more than zero"] },
-        Case { name: "env: an attempt timeout of zero", files: &[("drctl.yaml", "name: local\nprimary_region: us-east-1\nstandby_region: us-west-2\naws:\n  attempt_timeout: 0s\nregions:\n  us-east-1: {}\n  us-west-2: {}\n")], setup: &[], tamper: None, args: &["validate", "drctl.yaml"], exit: 2, says: &["attempt_timeout must be more than zero"] },
-        Case { name: "env: zero attempts", files: &[("drctl.yaml", "name: local\nprimary_region: us-east-1\nstandby_region: us-west-2\naws:\n  max_attempts: 0\nregions:\n  us-east-1: {}\n  us-west-2: {}\n")], setup: &[], tamper: None, args: &["validate", "drctl.yaml"], exit: 2, says: &["max_attempts must be at least 1"] },
-        Case { name: "env: an ALB url without a scheme", files: &[("drctl.yaml", "name: local\nprimary_region: us-east-1\nstandby_region: us-west-2\nregions:\n  us-east-1:\n    albs:\n      frontend:\n        arn: a\n        dns_name: d\n        url: shop.example.com\n  us-west-2: {}\n")], setup: &[], tamper: None, args: &["validate", "drctl.yaml"], exit: 2, says: &["drctl.yaml:10:9", "must start with http:// or https://"] },
-        Case { name: "env: an unknown field", files: &[("drctl.yaml", "name: local\nprimary_region: us-east-1\nstandby_region: us-west-2\nregoins: {}\n")], setup: &[], tamper: None, args: &["validate", "drctl.yaml"], exit: 2, says: &["drctl.yaml:4:", "regoins"] },
-        Case { name: "env: a probe url without a scheme", files: &[("drctl.yaml", "name: local\nprimary_region: us-east-1\nstandby_region: us-west-2\nregions:\n  us-east-1: {}\n  us-west-2: {}\nprobes:\n  targets:\n    - name: p\n      region: us-east-1\n      http: { url: example.com }\n")], setup: &[], tamper: None, args: &["validate", "drctl.yaml"], exit: 2, says: &["drctl.yaml:9:", "must start with http:// or https://"] },
-        Case { name: "env: a probe threshold of zero", files: &[("drctl.yaml", "name: local\nprimary_region: us-east-1\nstandby_region: us-west-2\nregions:\n  us-east-1: {}\n  us-west-2: {}\nprobes:\n  failure_threshold: 0\n  targets: []\n")], setup: &[], tamper: None, args: &["validate", "drctl.yaml"], exit: 2, says: &["at least 1"] },
-        Case { name: "env: the file is missing", files: &[("rb.yaml", FAST)], setup: &[], tamper: Some(|ws| std::fs::remove_file(ws.join("drctl.yaml")).unwrap()), args: &["run", "rb.yaml", "--yes"], exit: 2, says: &["environment file drctl.yaml not found"] },
-        Case { name: "env: the file is a directory", files: &[("rb.yaml", FAST)], setup: &[], tamper: Some(|ws| { std::fs::remove_file(ws.join("drctl.yaml")).unwrap(); std::fs::create_dir(ws.join("drctl.yaml")).unwrap(); }), args: &["run", "rb.yaml", "--yes"], exit: 2, says: &["drctl.yaml"] },
-        Case { name: "env: a failover action without a runbook", files: &[("drctl.yaml", "name: local\nprimary_region: us-east-1\nstandby_region: us-west-2\nregions:\n  us-east-1: {}\n  us-west-2: {}\nprobes:\n  targets: []\n  watch:\n    action: failover\n")], setup: &[], tamper: None, args: &["validate", "drctl.yaml"], exit: 2, says: &["no runbook is given"] },
-        // --- leases ----------------------------------------------------------------------
-        Case { name: "lease: garbage text", files: &[("rb.yaml", FAST), (".drctl/leases/local.json", "this is not a lease\n")], setup: &[], tamper: None, args: &["run", "rb.yaml", "--yes"], exit: 10, says: &["is not a drctl lease", "mv "] },
-        Case { name: "lease: truncated", files: &[("rb.yaml", FAST), (".drctl/leases/local.json", "{\"env\": \"local\", \"owner\": \"bob\", \"tok")], setup: &[], tamper: None, args: &["run", "rb.yaml", "--yes"], exit: 10, says: &["is not a drctl lease"] },
-        Case { name: "lease: the wrong shape", files: &[("rb.yaml", FAST), (".drctl/leases/local.json", "[1, 2, 3]\n")], setup: &[], tamper: None, args: &["run", "rb.yaml", "--yes"], exit: 10, says: &["is not a drctl lease"] },
-        Case { name: "lease: another environment's", files: &[("rb.yaml", FAST), (".drctl/leases/local.json", "{\"env\":\"other\",\"owner\":\"bob\",\"host\":\"h\",\"pid\":1,\"command\":\"drctl run\",\"run_id\":null,\"acquired_at\":\"2026-01-01T00:00:00Z\",\"expires_at\":\"2026-01-01T00:01:00Z\",\"token\":7,\"released\":true}")], setup: &[], tamper: None, args: &["run", "rb.yaml", "--yes"], exit: 10, says: &["names environment `other`"] },
-        Case { name: "lease: binary garbage", files: &[("rb.yaml", FAST)], setup: &[], tamper: Some(|ws| { std::fs::create_dir_all(ws.join(".drctl/leases")).unwrap(); std::fs::write(ws.join(".drctl/leases/local.json"), [0xff, 0x00, 0xfe, 0x01]).unwrap(); }), args: &["run", "rb.yaml", "--yes"], exit: 10, says: &["not UTF-8"] },
-        Case { name: "lease: garbage refuses a resume too", files: &[("rb.yaml", GATED)], setup: &[&["run", "rb.yaml", "--yes", "--wait-approval", "--output", "json"]], tamper: Some(|ws| std::fs::write(ws.join(".drctl/leases/local.json"), "garbage").unwrap()), args: &["resume", "ONLY", "--yes"], exit: 10, says: &["is not a drctl lease"] },
-        // --- run ids and the state dir -----------------------------------------------------
-        Case { name: "run id: rollback ../../x", files: &[], setup: &[], tamper: None, args: &["rollback", "../../x", "--yes"], exit: 2, says: &["`../../x` is not a run id"] },
-        Case { name: "run id: resume ../x", files: &[], setup: &[], tamper: None, args: &["resume", "../x", "--yes"], exit: 2, says: &["is not a run id"] },
-        Case { name: "run id: approve ../../x gate", files: &[], setup: &[], tamper: None, args: &["approve", "../../x", "gate"], exit: 2, says: &["is not a run id"] },
-        Case { name: "run id: status ../../x", files: &[], setup: &[], tamper: None, args: &["status", "../../x"], exit: 2, says: &["is not a run id"] },
-        Case { name: "run id: empty", files: &[], setup: &[], tamper: None, args: &["resume", "", "--yes"], exit: 2, says: &["is not a run id"] },
-        Case { name: "run id: a slash", files: &[], setup: &[], tamper: None, args: &["rollback", "a/b", "--yes"], exit: 2, says: &["is not a run id"] },
-        Case { name: "run id: an absolute path", files: &[], setup: &[], tamper: None, args: &["status", "/etc/passwd"], exit: 2, says: &["is not a run id"] },
-        Case { name: "run id: no such run", files: &[], setup: &[], tamper: None, args: &["resume", "20260101-000000-abcd", "--yes"], exit: 2, says: &["no run `20260101-000000-abcd`"] },
-        Case { name: "run: resume a finished run", files: &[("rb.yaml", FAST)], setup: &[&["run", "rb.yaml", "--yes"]], tamper: None, args: &["resume", "ONLY", "--yes"], exit: 2, says: &["already finished"] },
-        Case { name: "run: rollback to a checkpoint never reached", files: &[("rb.yaml", FAST)], setup: &[&["run", "rb.yaml", "--yes"]], tamper: None, args: &["rollback", "ONLY", "--to", "nope", "--yes"], exit: 2, says: &["never reached checkpoint `nope`"] },
-        Case { name: "run: approve a step that is not an approval", files: &[("rb.yaml", GATED)], setup: &[&["run", "rb.yaml", "--yes", "--wait-approval", "--output", "json"]], tamper: None, args: &["approve", "ONLY", "after"], exit: 2, says: &["is a `wait` step, not an approval"] },
-        Case { name: "run: approve a step that does not exist", files: &[("rb.yaml", GATED)], setup: &[&["run", "rb.yaml", "--yes", "--wait-approval", "--output", "json"]], tamper: None, args: &["approve", "ONLY", "ghost"], exit: 2, says: &["has no step `ghost`"] },
-        Case { name: "run: rollback of a run with nothing to undo", files: &[("rb.yaml", FAST)], setup: &[&["run", "rb.yaml", "--yes"]], tamper: None, args: &["rollback", "ONLY", "--yes"], exit: 2, says: &["nothing to undo"] },
-        Case { name: "state dir: a file, not a directory", files: &[("rb.yaml", FAST), ("state", "")], setup: &[], tamper: None, args: &["--state-dir", "state", "run", "rb.yaml", "--yes"], exit: 2, says: &["state dir state is not a directory"] },
-        Case { name: "state dir: history in a file", files: &[("state", "")], setup: &[], tamper: None, args: &["--state-dir", "state", "history"], exit: 2, says: &["is not a directory"] },
-        // --- journals ------------------------------------------------------------------------
-        Case { name: "journal: the runbook copy edited", files: &[("rb.yaml", FAST)], setup: &[&["run", "rb.yaml", "--yes"]], tamper: Some(|ws| edit_journal(ws, |j| j[0]["runbook_text"] = "name: fast\nsteps:\n  - id: evil\n    kind: exec\n    with: { command: [rm, -rf, /] }\n".into())), args: &["status", "ONLY"], exit: 10, says: &["was altered", "does not match its recorded SHA-256"] },
-        Case { name: "journal: the environment copy edited", files: &[("rb.yaml", FAST)], setup: &[&["run", "rb.yaml", "--yes"]], tamper: Some(|ws| edit_journal(ws, |j| j[0]["env_text"] = "name: other\n".into())), args: &["rollback", "ONLY", "--yes"], exit: 10, says: &["was altered"] },
-        Case { name: "journal: another run's journal under a new id", files: &[("rb.yaml", FAST)], setup: &[&["run", "rb.yaml", "--yes"]], tamper: Some(|ws| { let id = only_run(ws); std::fs::rename(ws.join(".drctl/runs").join(&id), ws.join(".drctl/runs/20990101-000000-beef")).unwrap(); }), args: &["rollback", "20990101-000000-beef", "--yes"], exit: 10, says: &["it is the journal of run"] },
-        Case { name: "journal: a corrupt line in the middle", files: &[("rb.yaml", FAST)], setup: &[&["run", "rb.yaml", "--yes"]], tamper: Some(|ws| { let p = journal_path(ws); let t = std::fs::read_to_string(&p).unwrap(); let mut l: Vec<&str> = t.lines().collect(); l[1] = "{not json"; std::fs::write(&p, l.join("\n") + "\n").unwrap(); }), args: &["status", "ONLY"], exit: 10, says: &["is corrupt"] },
-        Case { name: "journal: empty", files: &[("rb.yaml", FAST)], setup: &[&["run", "rb.yaml", "--yes"]], tamper: Some(|ws| std::fs::write(journal_path(ws), "").unwrap()), args: &["status", "ONLY"], exit: 10, says: &["the journal is empty"] },
-        Case { name: "journal: not starting with run_started", files: &[("rb.yaml", FAST)], setup: &[&["run", "rb.yaml", "--yes"]], tamper: Some(|ws| edit_journal(ws, |j| { j.remove(0); })), args: &["status", "ONLY"], exit: 10, says: &["must begin with run_started"] },
-        Case { name: "journal: an impossible order", files: &[("rb.yaml", FAST)], setup: &[&["run", "rb.yaml", "--yes"]], tamper: Some(|ws| edit_journal(ws, |j| { let last = j.len() - 1; j.swap(1, last); })), args: &["status", "ONLY"], exit: 10, says: &["journal of run", "impossible"] },
-        // --- command lines -------------------------------------------------------------------
-        Case { name: "failover: not the standby region", files: &[], setup: &[], tamper: None, args: &["failover", "--region", "eu-west-1", "--yes"], exit: 2, says: &["refusing to fail over to eu-west-1", "standby region is us-west-2"] },
-        Case { name: "failover: the primary region", files: &[], setup: &[], tamper: None, args: &["failover", "--region", "us-east-1", "--yes"], exit: 2, says: &["production already runs there"] },
-        Case { name: "failback: not the primary region", files: &[], setup: &[], tamper: None, args: &["failback", "--region", "us-west-2", "--yes"], exit: 2, says: &["refusing to fail back to us-west-2"] },
-        Case { name: "cli: --approve-irreversible without --yes", files: &[("rb.yaml", FAST)], setup: &[], tamper: None, args: &["run", "rb.yaml", "--approve-irreversible"], exit: 2, says: &["--yes"] },
-        Case { name: "cli: a bad duration", files: &[], setup: &[], tamper: None, args: &["check", "--timeout", "soon"], exit: 2, says: &["soon"] },
-        Case { name: "cli: an unknown command", files: &[], setup: &[], tamper: None, args: &["explode"], exit: 2, says: &["explode"] },
-        Case { name: "cli: an unknown schema", files: &[], setup: &[], tamper: None, args: &["schema", "nope"], exit: 2, says: &["nope"] },
-        Case { name: "cli: --rerun of an unknown step", files: &[("rb.yaml", GATED)], setup: &[&["run", "rb.yaml", "--yes", "--wait-approval", "--output", "json"]], tamper: None, args: &["resume", "ONLY", "--rerun", "ghost", "--yes"], exit: 2, says: &["--rerun ghost: no such step"] },
-    ]
-}
-
-#[test]
-fn every_bad_input_is_refused_clearly_and_changes_nothing() {
-    let mut failures = vec![];
-    let all = cases();
-    assert!(all.len() >= 60, "the catalogue has {} cases", all.len());
-    for case in &all {
-        // The workspace sits one level down, so anything that escapes it is seen.
-        let outer = tempfile::tempdir().unwrap();
-        let ws = outer.path().join("ws");
-        std::fs::create_dir_all(&ws).unwrap();
-        std::fs::write(ws.join("drctl.yaml"), env_with("")).unwrap();
-        for (p, content) in case.files {
-            let p = ws.join(p);
-            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-            std::fs::write(p, content).unwrap();
-        }
-        for args in case.setup {
-            // A setup run that waits for an approval is stopped by a timeout and left paused.
-            let mut c = drctl(&ws);
-            c.args(*args);
-            let mut child = c
-                .stdout(std::process::Stdio::null())
-                .stderr(std::process::Stdio::null())
-                .spawn()
-                .unwrap();
-            let t = std::time::Instant::now();
-            while child.try_wait().unwrap().is_none()
-                && t.elapsed() < std::time::Duration::from_secs(3)
-            {
-                std::thread::sleep(std::time::Duration::from_millis(50));
+/// The sandbox's call log once it has answered every AWS request it began.
+fn settled_calls(sb: &Sandbox) -> Result<Value, String> {
+    let t = Instant::now();
+    loop {
+        let calls = sb.control("GET", "/_sandbox/calls", None);
+        match calls.get("in_flight").and_then(Value::as_u64) {
+            Some(0) => return Ok(calls),
+            Some(n) if t.elapsed() > Duration::from_secs(30) => {
+                return Err(format!(
+                    "the sandbox still had {n} AWS requests in flight after 30 s"
+                ))
             }
-            if child.try_wait().unwrap().is_none() {
-                nix::sys::signal::kill(
-                    nix::unistd::Pid::from_raw(child.id() as i32),
-                    nix::sys::signal::Signal::SIGTERM,
+            Some(_) => std::thread::sleep(Duration::from_millis(50)),
+            None => {
+                return Err(
+                    "GET /_sandbox/calls has no `in_flight` count: is the sandbox older than this test?"
+                        .into(),
                 )
-                .unwrap();
-                child.wait().unwrap();
             }
-        }
-        if let Some(t) = case.tamper {
-            t(&ws);
-        }
-        let args: Vec<String> = case
-            .args
-            .iter()
-            .map(|a| {
-                if *a == "ONLY" {
-                    only_run(&ws)
-                } else {
-                    a.to_string()
-                }
-            })
-            .collect();
-        let before = snapshot(outer.path());
-        let out = common::run(drctl(&ws).args(&args).stdin(std::process::Stdio::null()));
-        let after = snapshot(outer.path());
-        let t = text(&out);
-        let mut wrong = vec![];
-        if out.status.code() != Some(case.exit) {
-            wrong.push(format!(
-                "exit {:?}, wanted {}",
-                out.status.code(),
-                case.exit
-            ));
-        }
-        for s in case.says {
-            if !t.contains(s) {
-                wrong.push(format!("does not say {s:?}"));
-            }
-        }
-        if t.contains("panicked") || t.contains("RUST_BACKTRACE") {
-            wrong.push("panicked".into());
-        }
-        if before != after {
-            let changed: Vec<_> = after
-                .keys()
-                .chain(before.keys())
-                .filter(|k| before.get(*k) != after.get(*k))
-                .collect();
-            wrong.push(format!("changed files: {changed:?}"));
-        }
-        if !wrong.is_empty() {
-            failures.push(format!("{}: {}\n{}", case.name, wrong.join("; "), t));
         }
     }
-    assert!(
-        failures.is_empty(),
-        "{} of {} cases failed:\n\n{}",
-        failures.len(),
-        all.len(),
-        failures.join("\n\n")
-    );
+}
+
+/// Where two JSON values differ, as JSON pointers (at most 20).
+fn differences(at: &str, a: &Value, b: &Value, out: &mut Vec<String>) {
+    if out.len() >= 20 || a == b {
+        return;
+    }
+    match (a, b) {
+        (Value::Object(x), Value::Object(y)) => {
+            for k in x.keys().chain(y.keys().filter(|k| !x.contains_key(*k))) {
+                match (x.get(k), y.get(k)) {
+                    (Some(va), Some(vb)) => differences(&format!("{at}/{k}"), va, vb, out),
+                    (va, vb) => out.push(format!("{at}/{k}: {va:?} -> {vb:?}")),
+                }
+            }
+        }
+        (Value::Array(x), Value::Array(y)) if x.len() == y.len() => {
+            for (i, (va, vb)) in x.iter().zip(y).enumerate() {
+                differences(&format!("{at}/{i}"), va, vb, out);
+            }
+        }
+        _ => out.push(format!("{at}: {a} -> {b}")),
+    }
 }

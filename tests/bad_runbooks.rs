@@ -12,6 +12,11 @@ fn every_bad_runbook_gives_its_message_at_its_place_and_exit_2() {
         .unwrap()
         .flatten()
         .map(|e| e.path())
+        // The bad-input catalogue and its README live beside the broken runbooks.
+        .filter(|p| {
+            p.extension().is_some_and(|x| x == "yaml")
+                && p.file_name().is_some_and(|n| n != "catalogue.yaml")
+        })
         .collect();
     files.sort();
     assert!(files.len() >= 10, "the catalogue shrank: {files:?}");

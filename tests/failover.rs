@@ -138,7 +138,8 @@ fn planned_switchover_fences_promotes_and_a_second_failover_is_a_no_op() {
     assert!(out.status.success(), "{}", common::text(&out));
     assert!(
         common::text(&out).contains("promote_replica")
-            && common::text(&out).contains("IRREVERSIBLE"),
+            && common::text(&out).contains("IRREVERSIBLE")
+            && common::text(&out).contains("predicted RTO: "),
         "{}",
         common::text(&out)
     );
@@ -183,13 +184,76 @@ fn planned_switchover_fences_promotes_and_a_second_failover_is_a_no_op() {
     for want in [
         "Failover to us-west-2",
         "RTO: ",
-        "RPO estimate: 0s",
+        "PASS (target 15m",
+        "RPO: 0s PASS",
         "Next:",
         "promote_replica",
+        &format!("Report: drctl report {run}"),
     ] {
         assert!(text.contains(want), "summary lacks {want:?}:\n{text}");
     }
     eprintln!("planned switchover took {took:?}");
+
+    // Its report, from the journal alone: verdicts, identity, fences, phases.
+    let out = common::run(drctl(&sb).args(["report", &run, "--format", "json"]));
+    assert!(out.status.success(), "{}", common::text(&out));
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(r["recovery"], true);
+    assert_eq!(r["rto"]["verdict"], "pass", "{:#}", r["rto"]);
+    assert_eq!(r["rto"]["from"], "run_start");
+    assert_eq!(
+        r["rto"]["to"], "public_serves",
+        "the first outside check ends the outage"
+    );
+    let served = step_events(&j, "public_serves", "step_succeeded");
+    assert_eq!(
+        r["rto"]["measured_ms"].as_i64().unwrap(),
+        (served[0]["at"]
+            .as_str()
+            .unwrap()
+            .parse::<chrono::DateTime<chrono::Utc>>()
+            .unwrap()
+            - j[0]["at"]
+                .as_str()
+                .unwrap()
+                .parse::<chrono::DateTime<chrono::Utc>>()
+                .unwrap())
+        .num_milliseconds()
+    );
+    assert_eq!(
+        r["rpo"]["measured_s"],
+        promote[0]["result"]["rpo_estimate_s"]
+    );
+    assert_eq!(r["rpo"]["verdict"], "pass");
+    assert_eq!(r["phase_before"], "protected");
+    assert_eq!(r["phase_after"], "failed-over");
+    assert_eq!(r["fences"][0]["fenced"], true);
+    assert!(
+        r["started_by"]["aws_arn"]
+            .as_str()
+            .unwrap_or("")
+            .starts_with("arn:aws:"),
+        "{:#}",
+        r["started_by"]
+    );
+    // The HTML in a browser: one bar per step, the verdicts shown.
+    let html = sb.dir.path().join("failover.html");
+    let out = common::run(drctl(&sb).args(["report", &run, "--out"]).arg(&html));
+    assert!(out.status.success(), "{}", common::text(&out));
+    let dom = common::browser::dom(&html);
+    for s in r["steps"].as_array().unwrap() {
+        let id = s["id"].as_str().unwrap();
+        assert_eq!(common::browser::bars(&dom, id), 1, "one bar for {id}");
+    }
+    assert!(
+        dom.contains(r#"id="rto" class="verdict pass" data-verdict="pass""#),
+        "RTO verdict shown"
+    );
+    assert!(
+        dom.contains(r#"id="rpo" class="verdict pass""#),
+        "RPO verdict shown"
+    );
+    common::browser::screenshot(&html, "report-failover");
 
     // Again: observed as done, no lease taken, no run created.
     let out = failover(&sb);

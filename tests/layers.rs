@@ -117,6 +117,11 @@ fn arrows_point_one_way() {
             &["steps", "engine", "run", "topology", "readiness"],
         ),
         ("topology", &["steps", "engine", "run", "probe"]),
+        // Reports read journals alone: no AWS, no runs, no observation.
+        (
+            "report",
+            &["steps", "aws", "run", "topology", "probe", "readiness"],
+        ),
     ];
     let mut broken = vec![];
     for (module, not) in forbidden {

@@ -131,8 +131,31 @@ fn watch_fails_over_once_on_a_blackholed_primary_and_not_again_in_the_cooldown()
     );
     assert!(
         msgs.iter()
-            .any(|m| m.contains("failover finished (succeeded)")),
+            .any(|m| m.contains("failover finished (succeeded")),
         "{msgs:?}"
+    );
+    // The notification says where the report is; the run's journal says when the outage was
+    // detected (its first failed probe, before the run started), which the report's RTO uses.
+    let run_id = runs[0].file_name().to_string_lossy().into_owned();
+    assert!(
+        msgs.iter()
+            .any(|m| m.contains(&format!("report: drctl report {run_id}"))),
+        "{msgs:?}"
+    );
+    let first: serde_json::Value = serde_json::from_str(journal.lines().next().unwrap()).unwrap();
+    assert_eq!(first["trigger"]["by"], "drctl watch", "{first}");
+    let detected: chrono::DateTime<chrono::Utc> = first["trigger"]["detected_at"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let started: chrono::DateTime<chrono::Utc> = first["at"].as_str().unwrap().parse().unwrap();
+    assert!(detected < started, "detected {detected}, started {started}");
+    let out = common::run(common::drctl(dir).args(["report", &run_id, "--format", "json"]));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("report JSON");
+    assert_eq!(
+        report["trigger"]["detected_at"],
+        first["trigger"]["detected_at"]
     );
 
     // Recovery is reported, never acted on; a second outage in the cooldown triggers nothing.

@@ -54,7 +54,14 @@ impl Sdk {
                     )
                     .retry_config(RetryConfig::standard().with_max_attempts(s.max_attempts.max(1)));
                 if let Some(p) = &s.profile {
-                    loader = loader.profile_name(p);
+                    // A profile asked for by name is the credentials, not one link of the
+                    // default chain: keys in the environment must not quietly win over it, and
+                    // a profile that does not exist must fail the credentials check.
+                    loader = loader.profile_name(p).credentials_provider(
+                        aws_config::profile::ProfileFileCredentialsProvider::builder()
+                            .profile_name(p)
+                            .build(),
+                    );
                 }
                 if let Some(e) = &s.endpoint_url {
                     loader = loader.endpoint_url(e);

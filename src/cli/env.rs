@@ -76,7 +76,8 @@ pub async fn fence(g: &Global, m: &Mutating) -> Result<i32> {
         }
         FenceNeed::Fence => {}
     }
-    let run = shipped(g, FENCE_RUNBOOK)?;
+    let mut run = shipped(g, FENCE_RUNBOOK)?;
+    run.phase_before = Some(t.phase.to_string());
     let s = super::run::start(g, &ctx, &run, m).await?;
     Ok(super::run::finish(g, &s))
 }
@@ -97,14 +98,16 @@ async fn round_trip(
     preflight: impl FnOnce(&Topology, &drctl::config::Environment) -> Result<String, RunError>,
 ) -> Result<i32> {
     let (_, env) = g.load_env()?;
-    let run = shipped(g, name)?;
+    let mut run = shipped(g, name)?;
     if dry_run {
         eprintln!("{name} (dry run: nothing will be changed)");
         super::files::print_plan(g, &run).await?;
         return Ok(exit::OK);
     }
     let ctx = g.context(g.state_dir(Some(&env))?);
-    eprintln!("{}", preflight(&observe(&ctx, &env).await, &env)?);
+    let before = observe(&ctx, &env).await;
+    eprintln!("{}", preflight(&before, &env)?);
+    run.phase_before = Some(before.phase.to_string());
     let s = super::run::start(g, &ctx, &run, m).await?;
     let code = super::run::finish(g, &s);
     if g.output == Output::Text {

@@ -31,7 +31,7 @@ pub async fn failover(
     });
 
     // Observe first: a second failover must be a no-op that takes no lease and makes no run.
-    let (mode, why) = match preflight(&ctx, &env, region, asked).await? {
+    let (mode, why, phase) = match preflight(&ctx, &env, region, asked).await? {
         Preflight::AlreadyDone(t) if !dry_run => {
             if g.output == Output::Json {
                 println!(
@@ -51,11 +51,20 @@ pub async fn failover(
             }
             return Ok(exit::OK);
         }
-        Preflight::AlreadyDone(_) => (Mode::Unplanned, "already failed over".to_string()),
-        Preflight::Proceed { mode, why, .. } => (mode, why),
+        Preflight::AlreadyDone(t) => (
+            Mode::Unplanned,
+            "already failed over".to_string(),
+            t.phase.to_string(),
+        ),
+        Preflight::Proceed {
+            mode,
+            why,
+            topology,
+        } => (mode, why, topology.phase.to_string()),
     };
     let path = resolve_runbook(&g.env_file, Some(runbook.unwrap_or(mode.runbook())))?;
-    let run = super::run::prepare(g, &path)?;
+    let mut run = super::run::prepare(g, &path)?;
+    run.phase_before = Some(phase);
     if dry_run {
         eprintln!(
             "failover to {region}, {mode}: {why}\n  with {} (dry run: nothing will be changed)",

@@ -61,6 +61,8 @@ pub fn schema(which: SchemaKind) -> Result<i32> {
     let s = match which {
         SchemaKind::Env => config::schema::environment(),
         SchemaKind::Runbook => config::schema::runbook::<StepSpec>(),
+        SchemaKind::Report => serde_json::to_value(schemars::schema_for!(drctl::report::Report))?,
+        SchemaKind::History => serde_json::to_value(schemars::schema_for!(drctl::report::History))?,
     };
     println!("{}", serde_json::to_string_pretty(&s)?);
     Ok(exit::OK)
@@ -74,7 +76,10 @@ pub async fn plan(g: &Global, runbook: &Path) -> Result<i32> {
 
 pub async fn print_plan(g: &Global, run: &NewRun) -> Result<()> {
     let (env, plan) = (&run.env, &run.plan);
-    let v = PlanView::build(&g.aws_source().services(env), env, plan).await;
+    let v = PlanView::build(&g.aws_source().services(env), env, plan)
+        .await
+        .with_prediction(&g.state_dir(Some(env))?, env, plan)
+        .await;
     if g.output == Output::Json {
         println!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(());
@@ -108,5 +113,8 @@ pub async fn print_plan(g: &Global, run: &NewRun) -> Result<()> {
         humantime::format_duration(std::time::Duration::from_secs(v.critical_path_estimate_s)),
         v.critical_path.join(" -> ")
     );
+    if let Some(p) = &v.predicted_rto {
+        println!("{}", drctl::report::render::prediction_line(p));
+    }
     Ok(())
 }

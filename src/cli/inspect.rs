@@ -28,6 +28,16 @@ pub async fn status(g: &Global, run: &str) -> Result<i32> {
     for w in &v.journal_warnings {
         eprintln!("note: {w} (the writer may be mid-append)");
     }
+    // A damaged journal can still be looked at, but not without saying so.
+    if let Ok((_, chain)) = store.verify(&v.state.run_id) {
+        if let Some(b) = &chain.broken {
+            eprintln!(
+                "{} the journal is not as drctl wrote it: {b} (`drctl verify {}`)",
+                super::render::paint("WARNING", true),
+                v.state.run_id
+            );
+        }
+    }
     let sha = &st.runbook_sha256[..12.min(st.runbook_sha256.len())];
     println!("run       {}", st.run_id);
     println!(

@@ -9,7 +9,9 @@ pub mod iam;
 pub mod inspect;
 pub mod probe;
 pub mod render;
+pub mod report;
 pub mod run;
+pub mod verify;
 pub mod watch;
 
 use std::io::IsTerminal;
@@ -146,6 +148,25 @@ pub enum Command {
     /// outstanding fences, what to do next); exit 0 protected, 4 dangerous, 9 unprotected.
     /// With RUN (or `latest`): that run's steps, times and approvals.
     Status { run: Option<String> },
+    /// A run's report from its journal alone: outcome, who started and approved, a timeline,
+    /// RTO and RPO against the targets, warnings, fences. `--history`: the environment's runs,
+    /// their RTO/RPO trend and step durations by kind.
+    Report {
+        /// A run id, or `latest` (default).
+        run: Option<String>,
+        /// Over all of the environment's runs instead of one.
+        #[arg(long)]
+        history: bool,
+        /// md, html or json (default: from --out's extension, else md).
+        #[arg(long, value_enum)]
+        format: Option<report::Format>,
+        /// Write to this file instead of stdout.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
+    /// Check a run's journal against its hash chain (RUN may be `latest`): exit 0 intact, 10
+    /// changed after it was written (names the first such event), 11 written before hash chains.
+    Verify { run: String },
     /// List runs, newest last.
     History {
         /// Show at most this many.
@@ -249,6 +270,10 @@ pub enum FailoverMode {
 pub enum SchemaKind {
     Env,
     Runbook,
+    /// The JSON report of one run (`drctl report RUN --format json`).
+    Report,
+    /// The JSON of `drctl report --history --format json`.
+    History,
 }
 
 /// A usage problem found after parsing (exit code 2).

@@ -270,20 +270,37 @@ pub fn finish_as(g: &Global, s: &RunSummary, e: Ending) -> i32 {
         println!("not done: {}", s.unfinished.join(", "));
     }
     let elapsed = fmt_ms(s.elapsed_ms);
-    match (e.recovery, done) {
-        (true, true) => println!("RTO: {elapsed} (from the run's start to its last event)"),
-        (true, false) => println!(
+    match (&s.rto, done) {
+        (Some(rto), _) if rto.measured_ms.is_some() => println!(
+            "RTO: {} {} (target {}; {})",
+            fmt_ms(rto.measured_ms.unwrap_or_default()),
+            paint_verdict(&rto.verdict),
+            fmt_ms(rto.target_ms),
+            rto.note
+        ),
+        (Some(_), _) | (None, false) if e.recovery => println!(
             "elapsed so far: {elapsed} (the run is {}: recovery is not complete)",
             s.outcome
         ),
-        (false, _) => println!("elapsed: {elapsed}"),
+        (None, true) if e.recovery => {
+            println!("RTO: {elapsed} (from the run's start to its last event)")
+        }
+        _ => println!("elapsed: {elapsed}"),
     }
-    match s.rpo_s {
-        Some(r) => println!("RPO estimate: {r:.0}s of writes (replica lag when it was promoted)"),
-        None if e.recovery => {
+    match (&s.rpo, s.rpo_s) {
+        (Some(rpo), Some(r)) => println!(
+            "RPO: {r:.0}s {} (target {}; {})",
+            paint_verdict(&rpo.verdict),
+            fmt_ms((rpo.target_s * 1000.0) as u64),
+            rpo.note
+        ),
+        (_, Some(r)) => {
+            println!("RPO estimate: {r:.0}s of writes (replica lag when it was promoted)")
+        }
+        (_, None) if e.recovery => {
             println!("RPO estimate: unknown (no promotion recorded lag in this run)")
         }
-        None => {}
+        _ => {}
     }
     for w in &s.warnings {
         println!("{} {w}", super::render::paint("WARNING", true));
@@ -294,7 +311,21 @@ pub fn finish_as(g: &Global, s: &RunSummary, e: Ending) -> i32 {
     if let (true, Some(next)) = (done, e.next) {
         println!("Next: {next}");
     }
+    println!(
+        "Report: drctl report {id} --out {id}.html (from the journal, any time)",
+        id = s.run_id
+    );
     s.exit_code()
+}
+
+/// PASS in green, FAIL in red (on a terminal, without NO_COLOR).
+fn paint_verdict(v: &drctl::report::Verdict) -> String {
+    use drctl::report::Verdict;
+    match v {
+        Verdict::Pass => super::render::status_word(drctl::readiness::Status::Pass),
+        Verdict::Fail => super::render::status_word(drctl::readiness::Status::Fail),
+        other => other.word().to_string(),
+    }
 }
 
 /// Confirm `op` (always asked, unless `yes_ok`), then drive it to its end under the lease,

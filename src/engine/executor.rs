@@ -25,6 +25,16 @@ enum StepEnd {
     Decision(Decision),
 }
 
+/// One attempt of a step: its number, whether an earlier drctl left it in flight, when the
+/// step began (for its duration) and whether to ask the prompter first.
+#[derive(Clone, Copy)]
+struct Try {
+    attempt: u32,
+    crashed: bool,
+    began: Instant,
+    ask: bool,
+}
+
 enum AttemptEnd {
     Done,
     Skipped,
@@ -247,6 +257,9 @@ impl Engine {
         let began = Instant::now();
         let budget = def.retries + 1;
         let mut tries = 0;
+        // In flight when an earlier drctl stopped: the effect is unknown. After a failed
+        // attempt of our own it is not: the step said it failed, and `retries` asks for more.
+        let mut crashed = *inflight;
         loop {
             tries += 1;
             self.log(Event::StepStarted {
@@ -258,7 +271,17 @@ impl Engine {
             let ask = self.prompter.is_some() && tries == 1;
             let res = tokio::time::timeout(
                 timeout,
-                self.attempt(def, cx, *attempt, inflight, began, ask),
+                self.attempt(
+                    def,
+                    cx,
+                    inflight,
+                    Try {
+                        attempt: *attempt,
+                        crashed,
+                        began,
+                        ask,
+                    },
+                ),
             )
             .await;
             self.flush_reports(cx).await?;
@@ -289,6 +312,7 @@ impl Engine {
                     return Ok(StepEnd::Interrupted);
                 }
                 *attempt += 1;
+                crashed = false;
                 continue;
             }
             self.log(Event::StepFailed {
@@ -320,11 +344,15 @@ impl Engine {
         &self,
         def: &StepDef,
         cx: &StepCx,
-        attempt: u32,
         inflight: &mut bool,
-        began: Instant,
-        ask: bool,
+        t: Try,
     ) -> Result<AttemptEnd, AttemptErr> {
+        let Try {
+            attempt,
+            crashed,
+            began,
+            ask,
+        } = t;
         let id = def.id().to_string();
         let step = def.spec.step();
         let obs = step.observe(cx).await?;
@@ -358,7 +386,7 @@ impl Engine {
                 self.reached_checkpoint(def).await?;
                 return Ok(AttemptEnd::Done);
             }
-            Satisfied::Unknown if *inflight && !self.rerun.contains(&id) => {
+            Satisfied::Unknown if crashed && !self.rerun.contains(&id) => {
                 return Ok(AttemptEnd::Attention(format!(
                     "step `{id}` was in flight when drctl stopped, and a `{}` step cannot observe whether it took effect. \
                      Check by hand, then `drctl resume {} --rerun {id}` to run it again (or add a `check` command to the step)",

@@ -59,12 +59,14 @@ impl Plan {
 
     /// The longest chain by each step's estimate, and its total.
     pub fn critical_path(&self) -> (Vec<usize>, Duration) {
+        self.critical_path_by(|i| self.steps[i].spec.step().estimate())
+    }
+
+    /// The longest chain when step `i` takes `weight(i)`, and its total (a report predicts
+    /// with past durations).
+    pub fn critical_path_by(&self, weight: impl Fn(usize) -> Duration) -> (Vec<usize>, Duration) {
         let n = self.steps.len();
-        let est: Vec<Duration> = self
-            .steps
-            .iter()
-            .map(|s| s.spec.step().estimate())
-            .collect();
+        let est: Vec<Duration> = (0..n).map(weight).collect();
         let mut finish = vec![Duration::ZERO; n];
         let mut via: Vec<Option<usize>> = vec![None; n];
         let mut order: Vec<usize> = (0..n).collect();

@@ -380,6 +380,27 @@ async fn in_flight_unobservable_step_needs_a_human_on_resume() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn an_unobservable_step_that_failed_in_this_run_is_retried_not_paused() {
+    // Its own failed attempt is known to have failed: `retries` asks for another, and only a
+    // step left in flight by an earlier drctl needs a human.
+    let key = "unobservable-retry";
+    testing::reset(key);
+    let y = format!(
+        "name: u\nsteps:\n{}",
+        step(
+            "a",
+            key,
+            ", unobservable: true, fail_times: 1",
+            "    retries: 1\n    backoff: 1s\n"
+        )
+    );
+    let e = engine_with(plan(&y), vec![], &[]).await;
+    let end = e.clone().run().await.unwrap();
+    assert!(matches!(end, RunEnd::Succeeded { .. }), "{end:?}");
+    assert_eq!(testing::log(key).executions["a"], 2);
+}
+
+#[tokio::test(start_paused = true)]
 async fn in_flight_step_observed_done_counts_as_changed() {
     let key = "inflight-done";
     testing::reset(key);

@@ -49,6 +49,18 @@ impl std::fmt::Display for Operator {
     }
 }
 
+/// What started a run unattended, and when the trouble began: a report measures the RTO
+/// from `detected_at`, not from the run's start.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Trigger {
+    /// `drctl watch`.
+    pub by: String,
+    /// The first failed probe of the primary's outage.
+    pub detected_at: DateTime<Utc>,
+    /// The decision, in words.
+    pub why: String,
+}
+
 /// Whether the state a step wants was already there when it was observed (journaled with the
 /// intent; steps report it through `steps::Observation`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -133,6 +145,12 @@ pub enum Event {
         /// The AWS identity the run acts as (STS GetCallerIdentity), when it could be read.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         aws_identity: Option<AwsIdentity>,
+        /// The environment's phase as observed just before the run (round-trip commands).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        phase_before: Option<String>,
+        /// What started the run when it was not a person at a terminal (`drctl watch`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        trigger: Option<Trigger>,
     },
     Resumed {
         operator: Operator,
@@ -277,6 +295,8 @@ impl Event {
             },
             command: "drctl run".into(),
             aws_identity: None,
+            phase_before: None,
+            trigger: None,
         }
     }
 }
@@ -291,4 +311,11 @@ pub struct Record {
     pub token: u64,
     #[serde(flatten)]
     pub event: Event,
+    /// The hash chain link (see `journal::chain`): hex SHA-256 of the previous line's hash and
+    /// this record as serialized without it. Last, so that it is the line's last key, which is
+    /// what lets `chain::verify` check the bytes on disk without re-serializing them. None in
+    /// journals written before hash chains, and for records not (yet) written to a file. No
+    /// event may have a field of its own named `hash`: this one would take it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hash: Option<String>,
 }

@@ -4,6 +4,10 @@
 //! A process killed mid-write can leave a partial last line. On open for writing it is cut back
 //! to the last whole record, with a warning; readers skip it (the writer may still be writing).
 //! A bad line anywhere else is corruption, and is refused, never skipped.
+//!
+//! Each line ends with its link in the journal's hash chain (see [`super::chain`]). A writer
+//! continues the chain of the journal it opens, and refuses one whose chain does not hold:
+//! resuming or undoing from events that were edited would act on a history drctl never wrote.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -11,6 +15,7 @@ use std::path::{Path, PathBuf};
 use async_trait::async_trait;
 use chrono::Utc;
 
+use super::chain::{self, ChainReport};
 use super::{Event, JournalError, JournalStore, JournalWriter, Record};
 
 pub struct FileJournalStore {
@@ -28,13 +33,35 @@ impl FileJournalStore {
         self.root.join(run_id)
     }
 
-    fn path(&self, run_id: &str) -> PathBuf {
+    /// The run's journal file (whether or not it exists).
+    pub fn journal_path(&self, run_id: &str) -> PathBuf {
         self.run_dir(run_id).join("journal.jsonl")
+    }
+
+    /// Check the run's hash chain (`drctl verify`, the report's chain head), reading the file
+    /// without modifying it. What is wrong with the chain is in the report, not an error.
+    pub fn verify(&self, run_id: &str) -> Result<(PathBuf, ChainReport), JournalError> {
+        let (path, bytes) = self.read_bytes(run_id)?;
+        Ok((path, chain::verify(&bytes)))
+    }
+
+    /// Read a run to go on with it (`resume`, `rollback`): as [`JournalStore::read`], and the
+    /// hash chain must hold too. Other readers (`status`, `history`) read a journal whose chain
+    /// is broken, so that a damaged run can still be looked at; `drctl verify` says where.
+    pub async fn read_intact(
+        &self,
+        run_id: &str,
+    ) -> Result<(Vec<Record>, Vec<String>), JournalError> {
+        let (path, bytes) = self.read_bytes(run_id)?;
+        let (records, good, warn) = parse(&path, &bytes)?;
+        check_integrity(&path, run_id, &records)?;
+        check_chain(&path, &bytes[..good])?;
+        Ok((records, warn.into_iter().collect()))
     }
 
     fn read_bytes(&self, run_id: &str) -> Result<(PathBuf, Vec<u8>), JournalError> {
         check_id(run_id)?;
-        let path = self.path(run_id);
+        let path = self.journal_path(run_id);
         match std::fs::read(&path) {
             Ok(b) => Ok((path, b)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -91,6 +118,20 @@ fn check_integrity(path: &Path, run_id: &str, records: &[Record]) -> Result<(), 
         }
     }
     Ok(())
+}
+
+/// The whole-record prefix of a journal must hold its hash chain, if it has one. A torn tail is
+/// left out by the caller (it is cut back, not checked); a journal from before hash chains (no
+/// hashes at all) passes. Returns the report, which says how the writer goes on.
+fn check_chain(path: &Path, whole: &[u8]) -> Result<ChainReport, JournalError> {
+    let report = chain::verify(whole);
+    match &report.broken {
+        Some(b) => Err(JournalError::Tampered {
+            path: path.display().to_string(),
+            why: format!("its hash chain breaks: {b}; `drctl verify` says more"),
+        }),
+        None => Ok(report),
+    }
 }
 
 fn io(path: &Path) -> impl Fn(std::io::Error) -> JournalError + '_ {
@@ -156,23 +197,41 @@ struct FileJournal {
     path: PathBuf,
     file: std::fs::File,
     records: Vec<Record>,
+    /// The hash the next line chains to ("" for the first line of a journal); None for a
+    /// journal from before hash chains, which goes on without them (see `chain`).
+    prev: Option<String>,
 }
 
 #[async_trait]
 impl JournalWriter for FileJournal {
     async fn append(&mut self, token: u64, event: Event) -> Result<Record, JournalError> {
-        let record = Record {
+        let mut record = Record {
             seq: self.records.last().map_or(1, |r| r.seq + 1),
             at: Utc::now(),
             token,
             event,
+            hash: None,
         };
-        let mut line = serde_json::to_vec(&record).expect("records serialize");
+        // The hash covers the record exactly as serialized without it, and goes on as the last
+        // key, so that verification can take it off the bytes on disk (see `chain`).
+        let content = serde_json::to_string(&record).expect("records serialize");
+        let (line, hash) = match &self.prev {
+            Some(prev) => {
+                let (line, hash) = chain::seal(prev, &content);
+                (line, Some(hash))
+            }
+            None => (content, None),
+        };
+        let mut line = line.into_bytes();
         line.push(b'\n');
         // One write of the whole line, then fsync: a crash leaves a prefix of this line at worst.
         self.file.write_all(&line).map_err(io(&self.path))?;
         self.file.sync_data().map_err(io(&self.path))?;
         test_hooks::after_append(self.records.len() + 1);
+        if hash.is_some() {
+            record.hash.clone_from(&hash);
+            self.prev = hash;
+        }
         self.records.push(record.clone());
         Ok(record)
     }
@@ -201,7 +260,7 @@ impl JournalStore for FileJournalStore {
             }
             Err(e) => return Err(io(&dir)(e)),
         }
-        let path = self.path(run_id);
+        let path = self.journal_path(run_id);
         let file = std::fs::OpenOptions::new()
             .create_new(true)
             .append(true)
@@ -213,6 +272,7 @@ impl JournalStore for FileJournalStore {
             path,
             file,
             records: Vec::new(),
+            prev: Some(String::new()),
         }))
     }
 
@@ -223,6 +283,8 @@ impl JournalStore for FileJournalStore {
         let (path, bytes) = self.read_bytes(run_id)?;
         let (records, good, warn) = parse(&path, &bytes)?;
         check_integrity(&path, run_id, &records)?;
+        // After the torn tail is set aside: a crash mid-write is not an edit.
+        let chained = check_chain(&path, &bytes[..good])?;
         let mut file = std::fs::OpenOptions::new()
             .append(true)
             .open(&path)
@@ -239,6 +301,7 @@ impl JournalStore for FileJournalStore {
                 path,
                 file,
                 records,
+                prev: chained.continue_from().map(String::from),
             }),
             warn.into_iter().collect(),
         ))

@@ -18,6 +18,8 @@ impl JournalWriter for MemJournal {
             at: Utc::now(),
             token,
             event,
+            // Nothing to chain: the chain is a property of the bytes in a file.
+            hash: None,
         };
         self.records.push(r.clone());
         Ok(r)

@@ -3,8 +3,12 @@
 //!
 //! Journal: an append-only list of [`Record`]s per run; `append` returns only once the record is
 //! durable. Lease: one writer per environment, with a fencing token that grows on every
-//! acquisition; every record carries the token of the lease under which it was written.
+//! acquisition; every record carries the token of the lease under which it was written. The
+//! file journal chains its lines by hash (`chain`), so an edit after the fact is found.
 
+pub mod chain;
+#[cfg(test)]
+mod chain_tests;
 pub mod describe;
 pub mod event;
 pub mod file;
@@ -17,6 +21,7 @@ use async_trait::async_trait;
 
 pub use event::{
     AwsIdentity, Event, FenceRecord, Measure, Operator, Outcome, Record, RunStatus, Satisfied,
+    Trigger,
 };
 pub use lease::{LeaseError, LeaseRecord, LeaseRequest, LeaseStore};
 pub use replay::{ReplayError, RunState, StepPhase};

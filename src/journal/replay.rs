@@ -123,6 +123,7 @@ impl RunState {
             operator,
             command,
             aws_identity,
+            ..
         } = &first.event
         else {
             return Err(ReplayError {
@@ -458,6 +459,7 @@ mod tests {
             at: Utc::now(),
             token: 1,
             event,
+            hash: None,
         }
     }
 

@@ -82,6 +82,10 @@ pub struct TargetState {
     pub streak: u32,
     pub last_reason: Option<Reason>,
     pub last_detail: String,
+    /// The first failed probe of the current outage (kept through failing, down and
+    /// recovering; cleared when healthy again): where a report's RTO starts.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failing_since: Option<DateTime<Utc>>,
     #[serde(skip)]
     thresholds: Thresholds,
 }
@@ -94,6 +98,7 @@ impl TargetState {
             streak: 0,
             last_reason: None,
             last_detail: String::new(),
+            failing_since: None,
             thresholds: Thresholds {
                 failure: thresholds.failure.max(1),
                 recovery: thresholds.recovery.max(1),
@@ -129,6 +134,11 @@ impl TargetState {
             (Phase::Recovering, false) => (Phase::Down, 1),
         };
         self.streak = streak;
+        if next == Phase::Healthy {
+            self.failing_since = None;
+        } else if !r.ok && self.failing_since.is_none() {
+            self.failing_since = Some(now);
+        }
         if next == self.phase {
             return None;
         }
@@ -190,6 +200,29 @@ mod tests {
         );
         assert_eq!(s.observe(&ok(), now).map(|t| t.to), Some(Phase::Recovering));
         assert_eq!(s.observe(&ok(), now).map(|t| t.to), Some(Phase::Healthy));
+    }
+
+    #[test]
+    fn an_outage_starts_at_its_first_failed_probe_until_healthy_again() {
+        let mut s = st(3, 2);
+        let base = Utc::now();
+        let t = |secs| base + chrono::Duration::seconds(secs);
+        s.observe(&ok(), t(0));
+        assert_eq!(s.failing_since, None);
+        s.observe(&fail(), t(1));
+        s.observe(&fail(), t(2));
+        s.observe(&fail(), t(3)); // down
+        s.observe(&ok(), t(4)); // recovering
+        s.observe(&fail(), t(5)); // down again: the same outage
+        assert_eq!(s.phase, Phase::Down);
+        assert_eq!(
+            s.failing_since,
+            Some(t(1)),
+            "the first failure, not a later one"
+        );
+        s.observe(&ok(), t(6));
+        s.observe(&ok(), t(7)); // healthy
+        assert_eq!(s.failing_since, None);
     }
 
     #[test]

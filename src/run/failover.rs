@@ -9,6 +9,7 @@ use super::roundtrip::{
     already_failed_over, choose_mode, observe_within, Mode, FAILOVER_OBSERVE_TIMEOUT,
 };
 use super::{Context, RunError};
+use crate::config::env::Role;
 use crate::config::Environment;
 use crate::topology::Topology;
 
@@ -56,7 +57,29 @@ pub async fn preflight(
     check_region(env, region)?;
     // An interrupted failover is finished, not answered with "already failed over".
     super::refuse_if_unfinished(ctx, &env.name).await?;
+    // Credentials first: without them every region looks silent, and a failover that
+    // guessed "unplanned" from that would skip the fence.
+    let _identity_or_note = super::check_identity(ctx, env).await?;
     let t = observe_within(ctx, env, FAILOVER_OBSERVE_TIMEOUT).await;
+    // AWS answered "no" (permissions): a configuration error, not an outage. The primary's
+    // may be overridden by an explicit --mode; the standby's never (the run needs it).
+    for r in [&t.standby, &t.primary] {
+        if r.refused && (r.role == Role::Standby || asked.is_none()) {
+            return Err(RunError::Credentials(format!(
+                "AWS refused to describe the database in {} ({} region): {}. Nothing was changed. \
+                 A permissions error is not an outage: fix the role's permissions (`drctl iam-policy` prints \
+                 what drctl needs){}",
+                r.region,
+                r.role,
+                r.error.as_deref().unwrap_or("access denied"),
+                if r.role == Role::Primary {
+                    ", or pass --mode planned|unplanned to decide without looking at the primary"
+                } else {
+                    ""
+                }
+            )));
+        }
+    }
     if already_failed_over(&t) {
         return Ok(Preflight::AlreadyDone(Box::new(t)));
     }
@@ -113,4 +136,102 @@ pub fn resolve_runbook(env_file: &Path, given: Option<&str>) -> Result<PathBuf, 
             .collect::<Vec<_>>()
             .join(", ")
     )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::aws::fake::{Fault, FaultKind};
+    use crate::journal::Operator;
+    use crate::run::AwsSource;
+    use crate::steps::kind_tests::Fx;
+
+    fn ctx(fx: &Fx, dir: &Path) -> Context {
+        Context {
+            state_dir: dir.to_path_buf(),
+            aws: AwsSource::Given(std::sync::Arc::new(fx.aws.clone())),
+            operator: Operator {
+                user: "tester".into(),
+                host: "h".into(),
+                pid: 1,
+            },
+            command: "drctl failover".into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_permission_error_is_a_configuration_error_not_an_outage() {
+        let dir = tempfile::tempdir().unwrap();
+        let standby = {
+            let fx = Fx::new();
+            fx.env.standby_region.clone()
+        };
+        // The seeded world answers: a planned switchover.
+        let fx = Fx::new();
+        match preflight(&ctx(&fx, dir.path()), &fx.env, &standby, None).await {
+            Ok(Preflight::Proceed { mode, .. }) => assert_eq!(mode, Mode::Planned),
+            Ok(Preflight::AlreadyDone(_)) => panic!("seeded as protected"),
+            Err(e) => panic!("{e}"),
+        }
+        // AccessDenied on the primary's database is not "the primary is down": no unplanned
+        // failover (which would skip the fence) is chosen from it.
+        let fx = Fx::new();
+        fx.aws.inject(
+            Fault::new(FaultKind::Denied)
+                .service("rds")
+                .operation("DescribeDBInstances")
+                .region(&fx.env.primary_region.clone()),
+        );
+        let err = match preflight(&ctx(&fx, dir.path()), &fx.env, &standby, None).await {
+            Err(e) => e,
+            Ok(_) => panic!("a denied primary must not decide the mode"),
+        };
+        assert!(matches!(err, RunError::Credentials(_)), "{err}");
+        assert!(err.to_string().contains("--mode"), "{err}");
+        // The operator may decide without looking: --mode unplanned goes on.
+        let asked = preflight(
+            &ctx(&fx, dir.path()),
+            &fx.env,
+            &standby,
+            Some(Mode::Unplanned),
+        )
+        .await;
+        assert!(matches!(
+            asked,
+            Ok(Preflight::Proceed {
+                mode: Mode::Unplanned,
+                ..
+            })
+        ));
+        // Denied in the standby stops it whatever the mode.
+        let fx = Fx::new();
+        fx.aws.inject(
+            Fault::new(FaultKind::Denied)
+                .service("rds")
+                .region(&standby),
+        );
+        let err = preflight(
+            &ctx(&fx, dir.path()),
+            &fx.env,
+            &standby,
+            Some(Mode::Unplanned),
+        )
+        .await;
+        assert!(matches!(err, Err(RunError::Credentials(_))));
+        // No credentials at all stop it before anything is observed.
+        let fx = Fx::new();
+        fx.aws.inject(Fault::new(FaultKind::Denied).service("sts"));
+        let before = fx.world().calls.len();
+        let err = preflight(&ctx(&fx, dir.path()), &fx.env, &standby, None).await;
+        assert!(matches!(err, Err(RunError::Credentials(_))));
+        let calls: Vec<_> = fx.world().calls[before..]
+            .iter()
+            .map(|c| c.service)
+            .collect();
+        assert_eq!(
+            calls,
+            ["sts"],
+            "nothing observed after the credentials failed"
+        );
+    }
 }

@@ -20,6 +20,7 @@ pub mod files;
 pub mod inspect;
 mod lease;
 pub mod observe;
+pub mod report;
 mod resume;
 pub mod roundtrip;
 mod start;
@@ -351,31 +352,41 @@ pub async fn check_credentials(
     if !plan.steps.iter().any(|s| s.spec.uses_aws()) {
         return Ok(None);
     }
+    match check_identity(ctx, env).await? {
+        Ok(id) => Ok(Some(id)),
+        Err(note) => {
+            progress.notice(&note);
+            Ok(None)
+        }
+    }
+}
+
+/// Who AWS says drctl is (STS GetCallerIdentity in the standby region, bounded). Missing or
+/// refused credentials are an error, before anything is observed or changed; an identity that
+/// cannot be confirmed for another reason is a note to show, and the caller goes on.
+pub async fn check_identity(
+    ctx: &Context,
+    env: &Environment,
+) -> Result<Result<crate::aws::CallerIdentity, String>, RunError> {
     let aws = ctx.aws.aws(env);
     let limit = env
         .aws
         .operation_timeout
         .min(std::time::Duration::from_secs(10));
     match tokio::time::timeout(limit, aws.identity(&env.standby_region)).await {
-        Ok(Ok(id)) => Ok(Some(id)),
+        Ok(Ok(id)) => Ok(Ok(id)),
         Ok(Err(e)) if e.is_configuration() => Err(RunError::Credentials(format!(
-            "AWS refused drctl's credentials before anything was changed: {e}. \
+            "AWS credentials are missing or were refused, caught before anything was changed: {e}. \
              Check AWS_PROFILE / --profile, the environment's `aws.profile`, or your SSO session \
              (`aws sso login`), then run again"
         ))),
-        Ok(Err(e)) => {
-            progress.notice(&format!(
-                "note: could not confirm the AWS identity ({e}); going on"
-            ));
-            Ok(None)
-        }
-        Err(_) => {
-            progress.notice(&format!(
-                "note: STS did not answer within {}; going on",
-                humantime::format_duration(limit)
-            ));
-            Ok(None)
-        }
+        Ok(Err(e)) => Ok(Err(format!(
+            "note: could not confirm the AWS identity ({e}); going on"
+        ))),
+        Err(_) => Ok(Err(format!(
+            "note: STS did not answer within {}; going on",
+            humantime::format_duration(limit)
+        ))),
     }
 }
 

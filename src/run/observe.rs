@@ -133,6 +133,10 @@ pub struct PlanView {
     pub critical_path: Vec<String>,
     pub critical_path_estimate_s: u64,
     pub max_parallel: usize,
+    /// For a recovery plan: its critical path weighed with past durations, against the RTO
+    /// target (set by `with_prediction`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub predicted_rto: Option<crate::report::Prediction>,
 }
 
 impl PlanView {
@@ -176,6 +180,21 @@ impl PlanView {
                 .collect(),
             critical_path_estimate_s: total.as_secs(),
             max_parallel: plan.max_parallel,
+            predicted_rto: None,
         }
+    }
+
+    /// Add the predicted RTO of a recovery plan, from the state dir's past runs.
+    pub async fn with_prediction(
+        mut self,
+        state_dir: &std::path::Path,
+        env: &Environment,
+        plan: &Plan,
+    ) -> PlanView {
+        if crate::report::model::is_recovery(plan) {
+            self.predicted_rto =
+                Some(super::report::predict(state_dir, &env.name, plan, &env.targets).await);
+        }
+        self
     }
 }

@@ -32,7 +32,7 @@ impl Loaded {
 
 async fn load(ctx: &Context, run: &str) -> Result<Loaded, RunError> {
     let store = FileJournalStore::new(&ctx.state_dir);
-    let (records, _) = store.read(run).await?;
+    let (records, _) = store.read_intact(run).await?;
     let state = super::replay(run, &records)?;
     let (env, rb) = sources_from_journal(&state)?;
     Ok(Loaded {
@@ -202,6 +202,7 @@ impl Operation for Resume {
             &e.records().await,
             &self.loaded.plan,
             &end,
+            &self.loaded.env.targets,
         ))
     }
 }
@@ -306,6 +307,7 @@ impl Operation for Rollback {
             &e.records().await,
             &self.loaded.plan,
             &RunEnd::RolledBack(report),
+            &self.loaded.env.targets,
         ))
     }
 }

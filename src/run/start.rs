@@ -12,7 +12,7 @@ use super::{approvals, lease, new_run_id, Context, Hooks, Operation, RunError};
 use crate::config::{self, Environment, Source};
 use crate::engine::{Engine, EngineParts, Plan};
 use crate::journal::file::FileJournalStore;
-use crate::journal::{AwsIdentity, Event, JournalStore};
+use crate::journal::{AwsIdentity, Event, JournalStore, Trigger};
 use crate::steps::{Runbook, StepSpec};
 
 /// A runbook and its environment, parsed and validated, ready to run. Nothing has been written.
@@ -22,6 +22,10 @@ pub struct NewRun {
     pub rb_src: Source,
     pub rb: Runbook,
     pub plan: Arc<Plan>,
+    /// The environment's phase as the caller observed it before the run, for the report.
+    pub phase_before: Option<String>,
+    /// What started the run unattended (`drctl watch`), for the report's RTO.
+    pub trigger: Option<Trigger>,
 }
 
 impl NewRun {
@@ -40,6 +44,8 @@ impl NewRun {
             rb_src,
             rb,
             plan,
+            phase_before: None,
+            trigger: None,
         }
     }
 
@@ -118,6 +124,8 @@ impl Operation for NewRun {
                         account: w.account,
                         arn: w.arn,
                     }),
+                    phase_before: self.phase_before.clone(),
+                    trigger: self.trigger.clone(),
                 },
             )
             .await?;
@@ -145,6 +153,11 @@ impl Operation for NewRun {
         });
         let end = engine.clone().run().await?;
         drop(held);
-        Ok(RunSummary::build(&engine.records().await, &self.plan, &end))
+        Ok(RunSummary::build(
+            &engine.records().await,
+            &self.plan,
+            &end,
+            &self.env.targets,
+        ))
     }
 }

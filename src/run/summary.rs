@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+use crate::config::env::Targets;
 use crate::engine::{Plan, RollbackReport, RunEnd};
 use crate::exit;
 use crate::journal::{Event, Measure, Outcome, Record};
@@ -94,11 +95,41 @@ pub struct RunSummary {
     /// The replica lag a promotion measured: the writes the run may have lost.
     pub rpo_s: Option<f64>,
     pub warnings: Vec<String>,
+    /// For a recovery run: the RTO and RPO against the environment's targets, measured as
+    /// the report measures them (to the first outside check).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rto: Option<crate::report::model::Rto>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rpo: Option<crate::report::model::Rpo>,
 }
 
 impl RunSummary {
-    /// Fold a run's journal (and how the engine said it ended) into its summary.
-    pub fn build(records: &[Record], plan: &Plan, end: &RunEnd) -> RunSummary {
+    /// Fold a run's journal (and how the engine said it ended) into its summary, with the
+    /// RTO and RPO judged against `targets`.
+    pub fn build(records: &[Record], plan: &Plan, end: &RunEnd, targets: &Targets) -> RunSummary {
+        let mut s = Self::fold(records, plan, end);
+        if crate::report::model::is_recovery(plan) && !records.is_empty() {
+            let r = crate::report::model::build(&crate::report::model::Inputs {
+                records,
+                plan,
+                targets,
+                journal_path: String::new(),
+                outcome: (
+                    match s.outcome {
+                        RunOutcome::Succeeded => "succeeded",
+                        _ => "not_succeeded",
+                    }
+                    .into(),
+                    String::new(),
+                ),
+            });
+            s.rto = Some(r.rto);
+            s.rpo = Some(r.rpo);
+        }
+        s
+    }
+
+    fn fold(records: &[Record], plan: &Plan, end: &RunEnd) -> RunSummary {
         let mut run_id = String::new();
         let mut runbook = plan.name.clone();
         let mut env = String::new();
@@ -204,6 +235,8 @@ impl RunSummary {
             elapsed_ms,
             rpo_s,
             warnings,
+            rto: None,
+            rpo: None,
         };
         match end {
             RunEnd::Succeeded { continued_failures } => {

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use tokio_util::sync::CancellationToken;
 
 use super::failover::resolve_runbook;
@@ -16,6 +17,7 @@ use crate::aws::Aws;
 use crate::config::env::WatchAction;
 use crate::engine::progress::ProgressSink;
 use crate::journal::file::FileJournalStore;
+use crate::journal::Trigger;
 use crate::probe::watch::{
     ActionReport, Actuator, Fencer, Route53Oracle, Watch, WatchConfig, WatchSink,
 };
@@ -35,6 +37,7 @@ impl Actuator for RunbookActuator {
         &self,
         runbook: &Path,
         why: &str,
+        detected_at: Option<DateTime<Utc>>,
         shutdown: CancellationToken,
     ) -> ActionReport {
         self.progress
@@ -44,10 +47,15 @@ impl Actuator for RunbookActuator {
             run_id: None,
             outcome: format!("runbook not started: {e}"),
         };
-        let run = match NewRun::prepare(&self.env_file, runbook) {
+        let mut run = match NewRun::prepare(&self.env_file, runbook) {
             Ok(r) => r,
             Err(e) => return not_started(&e),
         };
+        run.trigger = detected_at.map(|at| Trigger {
+            by: "drctl watch".into(),
+            detected_at: at,
+            why: why.to_string(),
+        });
         // The policy is the approval: `action: failover` in drctl.yaml is the operator's
         // standing yes. Never break another holder's lease: a human at work wins.
         let hooks = Hooks {
@@ -89,6 +97,13 @@ impl Actuator for RunbookActuator {
                         (false, "rolled back".to_string())
                     }
                 };
+                // The notification carries the verdicts and where the report is.
+                let outcome = format!(
+                    "{outcome}{}; report: drctl report {} --out {}.html",
+                    verdicts(&s),
+                    s.run_id,
+                    s.run_id
+                );
                 ActionReport {
                     ok,
                     run_id: Some(s.run_id),
@@ -98,6 +113,33 @@ impl Actuator for RunbookActuator {
             Err(e) => not_started(&e),
         }
     }
+}
+
+/// "; RTO 42s PASS (target 15m), RPO 0s PASS (target 5m)", for a recovery run.
+fn verdicts(s: &super::RunSummary) -> String {
+    let d = crate::report::svg::dur;
+    let mut out = String::new();
+    if let Some(r) = &s.rto {
+        out.push_str(&format!(
+            "; RTO {} {} (target {})",
+            r.measured_ms
+                .map(d)
+                .unwrap_or_else(|| "not measured".into()),
+            r.verdict.word(),
+            d(r.target_ms)
+        ));
+    }
+    if let Some(r) = &s.rpo {
+        out.push_str(&format!(
+            ", RPO {} {} (target {})",
+            r.measured_s
+                .map(|v| format!("{v:.0}s"))
+                .unwrap_or_else(|| "not measured".into()),
+            r.verdict.word(),
+            d((r.target_s * 1000.0) as u64)
+        ));
+    }
+    out
 }
 
 /// Route 53's view of the primary: its health check, read through the one AWS door.
@@ -168,6 +210,7 @@ impl Fencer for FenceCompleter {
         .failover(
             &path,
             "drctl watch: completing an outstanding fence",
+            None,
             shutdown,
         )
         .await

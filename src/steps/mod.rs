@@ -52,7 +52,7 @@ pub mod route53_verify;
 pub mod wait;
 
 #[cfg(test)]
-mod kind_tests;
+pub(crate) mod kind_tests;
 #[cfg(test)]
 pub mod testing;
 

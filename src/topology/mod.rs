@@ -60,6 +60,10 @@ pub struct RegionView {
     /// Its APIs answered. False when a call failed as unreachable or timed out.
     pub reachable: bool,
     pub error: Option<String>,
+    /// AWS answered, and refused drctl's credentials or permissions: a configuration error,
+    /// never evidence that the region is down.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub refused: bool,
     pub database: Option<DbView>,
     pub asgs: Vec<AsgView>,
     pub retired: Vec<RetiredView>,
@@ -204,6 +208,7 @@ async fn region_view(aws: &dyn Aws, env: &Environment, role: Role, limit: Durati
         role,
         reachable: true,
         error: None,
+        refused: false,
         database: None,
         asgs: vec![],
         retired: vec![],
@@ -244,6 +249,7 @@ async fn region_view(aws: &dyn Aws, env: &Environment, role: Role, limit: Durati
             Ok(Err(e)) if e.is_not_found() => {}
             Ok(Err(e)) => {
                 v.reachable = !e.is_unreachable();
+                v.refused = e.is_configuration();
                 v.error = Some(e.to_string());
             }
             Err(_) => {

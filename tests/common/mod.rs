@@ -2,6 +2,7 @@
 //! two-region sandbox (moto plus our fixes) started by the test itself.
 #![allow(dead_code)]
 
+pub mod browser;
 pub mod sandbox;
 pub mod watch;
 

@@ -297,7 +297,7 @@ impl FakeAws {
             Some(FaultKind::Unavailable) => {
                 err(ErrorKind::Unavailable, "ServiceUnavailable", "injected 503")
             }
-            Some(FaultKind::Denied) => err(ErrorKind::Other, "AccessDenied", "injected denial"),
+            Some(FaultKind::Denied) => err(ErrorKind::Denied, "AccessDenied", "injected denial"),
             Some(FaultKind::Timeout(d)) => {
                 tokio::time::sleep(d).await;
                 Err(AwsError::local(

@@ -26,6 +26,9 @@ pub struct TargetEvidence {
     pub region: String,
     pub state: Phase,
     pub since: Option<DateTime<Utc>>,
+    /// The first failed probe of its current outage.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_failed_at: Option<DateTime<Utc>>,
     pub last: String,
 }
 

@@ -31,7 +31,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use serde_json::json;
 use tokio::sync::{mpsc, Semaphore};
 use tokio::time::Instant;
@@ -61,10 +61,13 @@ pub struct ActionReport {
 /// it; the watch only decides when.
 #[async_trait]
 pub trait Actuator: Send + Sync {
+    /// `detected_at`: the first failed probe of the primary's outage, journaled with the run
+    /// so that its report measures the RTO from there.
     async fn failover(
         &self,
         runbook: &Path,
         why: &str,
+        detected_at: Option<DateTime<Utc>>,
         shutdown: CancellationToken,
     ) -> ActionReport;
 }
@@ -442,14 +445,18 @@ impl Watch {
                             journal.append(&batch)?;
                             batch.drain(..).for_each(|r| self.sink.record(&r));
                             let (a, rb, stop) = (a.clone(), rb.clone(), action_stop.clone());
+                            let detected_at = evidence
+                                .primary
+                                .iter()
+                                .filter_map(|e| e.first_failed_at)
+                                .min();
                             let why = format!(
                                 "drctl watch: primary down for {} with the standby healthy",
                                 humantime::format_duration(policy.confirm_for)
                             );
-                            action =
-                                Some(tokio::spawn(
-                                    async move { a.failover(&rb, &why, stop).await },
-                                ));
+                            action = Some(tokio::spawn(async move {
+                                a.failover(&rb, &why, detected_at, stop).await
+                            }));
                         }
                         (WatchAction::Failover, _, _) => {
                             batch.push(self.action_finished(
@@ -563,6 +570,7 @@ fn evidence(shared: &Shared, idx: &[usize]) -> Vec<TargetEvidence> {
                 region: v.region.clone(),
                 state: v.state.phase,
                 since: v.state.since,
+                first_failed_at: v.state.failing_since,
                 last: v.state.last_detail.clone(),
             }
         })

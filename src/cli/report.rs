@@ -1,0 +1,104 @@
+//! `drctl report RUN` and `drctl report --history`: render what the library folded from the
+//! journals, as Markdown, one HTML file or JSON, to stdout or `--out FILE`.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context as _, Result};
+use clap::ValueEnum;
+
+use drctl::exit;
+use drctl::journal::file::FileJournalStore;
+use drctl::report::render;
+
+use super::{Global, Output, Usage};
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Md,
+    Html,
+    Json,
+}
+
+/// `--format`, else the `--out` file's extension, else the global `--output`, else Markdown.
+fn format(g: &Global, asked: Option<Format>, out: Option<&Path>) -> Format {
+    if let Some(f) = asked {
+        return f;
+    }
+    match out.and_then(|p| p.extension()).and_then(|e| e.to_str()) {
+        Some("html" | "htm") => Format::Html,
+        Some("json") => Format::Json,
+        Some("md") => Format::Md,
+        _ if g.output == Output::Json => Format::Json,
+        _ => Format::Md,
+    }
+}
+
+/// Write `text` to `out` whole (a temporary file renamed into place), or print it.
+fn emit(text: &str, out: Option<&Path>) -> Result<()> {
+    let Some(path) = out else {
+        print!("{text}");
+        return Ok(());
+    };
+    if path.is_dir() {
+        return Err(Usage(format!(
+            "--out {}: is a directory; give a file name",
+            path.display()
+        ))
+        .into());
+    }
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let mut tmp = tempfile::NamedTempFile::new_in(&dir)
+        .with_context(|| format!("cannot write the report in {}", dir.display()))?;
+    std::io::Write::write_all(&mut tmp, text.as_bytes())
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    // A report is for sharing: readable by others like any file the user writes (tempfile
+    // makes it 0600).
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = tmp
+            .as_file()
+            .set_permissions(std::fs::Permissions::from_mode(0o644));
+    }
+    tmp.persist(path)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    eprintln!("report written to {}", path.display());
+    Ok(())
+}
+
+pub async fn report(
+    g: &Global,
+    run: Option<&str>,
+    history: bool,
+    asked: Option<Format>,
+    out: Option<&Path>,
+) -> Result<i32> {
+    let fmt = format(g, asked, out);
+    if history {
+        if run.is_some() {
+            return Err(Usage("give a run or --history, not both".into()).into());
+        }
+        let (_, env) = g.load_env()?;
+        let store = FileJournalStore::new(&g.state_dir(Some(&env))?);
+        let h = drctl::run::report::history(&store, &env.name, &env.targets).await?;
+        let text = match fmt {
+            Format::Md => render::history_markdown(&h),
+            Format::Html => render::history_html(&h),
+            Format::Json => serde_json::to_string_pretty(&h)? + "\n",
+        };
+        emit(&text, out)?;
+        return Ok(exit::OK);
+    }
+    let run = run.unwrap_or("latest");
+    let store = FileJournalStore::new(&g.state_dir_lenient()?);
+    let r = drctl::run::report::for_run(&store, run).await?;
+    let text = match fmt {
+        Format::Md => render::markdown(&r),
+        Format::Html => render::html(&r),
+        Format::Json => serde_json::to_string_pretty(&r)? + "\n",
+    };
+    emit(&text, out)?;
+    Ok(exit::OK)
+}
