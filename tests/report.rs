@@ -35,8 +35,10 @@ fn runs(dir: &Path) -> Vec<String> {
     ids
 }
 
-fn newest(dir: &Path) -> String {
-    runs(dir).pop().expect("a run")
+/// The run that is in `dir` and not in `before` (ids sort by second only: two runs of one
+/// second sort by their random suffix).
+fn new_run(dir: &Path, before: &[String]) -> Option<String> {
+    runs(dir).into_iter().find(|r| !before.contains(r))
 }
 
 fn report_json(dir: &Path, id: &str) -> Value {
@@ -110,6 +112,9 @@ fn step<'a>(r: &'a Value, id: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no step {id} in {r}"))
 }
 
+/// An approval comment with table syntax and markup in it.
+const COMMENT: &str = "lag is 0, go | </td><script>alert(1)</script>";
+
 const FLAKY: &str = "  - id: flaky\n    kind: exec\n    retries: 1\n    backoff: 10ms\n    with:\n      command: [sh, -c, \"test -f tried || { touch tried; exit 1; }\"]\n";
 
 #[test]
@@ -122,6 +127,7 @@ fn reports_of_succeeded_failed_resumed_and_rolled_back_runs_match_their_journals
         "name: gated\nsteps:\n{FLAKY}  - id: gate\n    kind: approval\n  - id: after\n    kind: wait\n    with: {{ duration: 10ms }}\n"
     );
     std::fs::write(dir.join("gated.yaml"), rb).unwrap();
+    let before = runs(dir);
     let child = drctl(dir)
         .args(["run", "gated.yaml", "--yes", "--wait-approval"])
         .env("DRCTL_OPERATOR", "alice")
@@ -130,14 +136,15 @@ fn reports_of_succeeded_failed_resumed_and_rolled_back_runs_match_their_journals
         .spawn()
         .unwrap();
     wait_until("the gate", || {
-        !runs(dir).is_empty()
-            && journal(dir, &newest(dir))
+        new_run(dir, &before).is_some_and(|id| {
+            journal(dir, &id)
                 .iter()
                 .any(|e| e["type"] == "step_started" && e["step"] == "gate")
+        })
     });
-    let id = newest(dir);
+    let id = new_run(dir, &before).unwrap();
     let ok = run(drctl(dir)
-        .args(["approve", &id, "gate", "--comment", "lag is 0, go"])
+        .args(["approve", &id, "gate", "--comment", COMMENT])
         .env("DRCTL_OPERATOR", "bob"));
     assert!(ok.status.success(), "{}", text(&ok));
     let out = child.wait_with_output().unwrap();
@@ -157,7 +164,7 @@ fn reports_of_succeeded_failed_resumed_and_rolled_back_runs_match_their_journals
             a["via"].as_str(),
             a["comment"].as_str()
         ),
-        (Some("gate"), Some("bob"), Some("cli"), Some("lag is 0, go"))
+        (Some("gate"), Some("bob"), Some("cli"), Some(COMMENT))
     );
     let flaky = step(&r, "flaky");
     assert_eq!(flaky["attempts"], 2);
@@ -173,9 +180,10 @@ fn reports_of_succeeded_failed_resumed_and_rolled_back_runs_match_their_journals
     assert_eq!(r["rto"]["verdict"], "not_applicable");
     // Markdown names who approved and why; HTML renders in a browser with one bar per step.
     let md = text(&run(drctl(dir).args(["report", &id])));
+    // What a user typed is shown, never interpreted: not as table syntax, not as HTML.
     for want in [
         "| gate | bob | cli |",
-        "lag is 0, go",
+        "lag is 0, go \\| &lt;/td&gt;&lt;script&gt;",
         "alice@",
         "hash chain head:",
     ] {
@@ -192,6 +200,16 @@ fn reports_of_succeeded_failed_resumed_and_rolled_back_runs_match_their_journals
         dom.contains("class=\"approver\">bob<"),
         "the approver is shown"
     );
+    assert!(!dom.contains("<script"), "a comment is text, not markup");
+    assert!(
+        dom.contains("lag is 0, go | &lt;/td&gt;&lt;script&gt;"),
+        "the comment is shown as typed"
+    );
+    let page = std::fs::read_to_string(&html).unwrap();
+    assert!(
+        !page.contains(" src=") && !page.contains(" href=") && !page.contains("url("),
+        "the HTML fetches nothing"
+    );
     assert!(dom.contains("id=\"outcome\""), "the outcome is shown");
     common::browser::screenshot(&html, "report-succeeded");
 
@@ -201,9 +219,10 @@ fn reports_of_succeeded_failed_resumed_and_rolled_back_runs_match_their_journals
         "name: fails\nsteps:\n  - id: first\n    kind: wait\n    with: { duration: 10ms }\n  - id: broken\n    kind: exec\n    on_failure: abort\n    with: { command: [sh, -c, \"echo boom >&2; exit 3\"] }\n  - id: never\n    kind: wait\n    with: { duration: 10ms }\n",
     )
     .unwrap();
+    let before = runs(dir);
     let out = run(drctl(dir).args(["run", "fails.yaml", "--yes"]));
     assert!(!out.status.success());
-    let id = newest(dir);
+    let id = new_run(dir, &before).expect("the failed run");
     let j = journal(dir, &id);
     let r = report_json(dir, &id);
     check_against_journal(&r, &j, &["first", "broken", "never"]);
@@ -227,7 +246,7 @@ fn reports_of_succeeded_failed_resumed_and_rolled_back_runs_match_their_journals
         "name: long\nsteps:\n  - id: a\n    kind: wait\n    with: { duration: 10ms }\n  - id: soak\n    kind: wait\n    with: { duration: 5s }\n  - id: b\n    kind: wait\n    with: { duration: 10ms }\n",
     )
     .unwrap();
-    let before = runs(dir).len();
+    let before = runs(dir);
     let child = drctl(dir)
         .args(["run", "long.yaml", "--yes"])
         .stdout(Stdio::piped())
@@ -235,10 +254,11 @@ fn reports_of_succeeded_failed_resumed_and_rolled_back_runs_match_their_journals
         .spawn()
         .unwrap();
     wait_until("the soak step", || {
-        runs(dir).len() > before
-            && journal(dir, &newest(dir))
+        new_run(dir, &before).is_some_and(|id| {
+            journal(dir, &id)
                 .iter()
                 .any(|e| e["type"] == "step_intent" && e["step"] == "soak")
+        })
     });
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(child.id() as i32),
@@ -247,7 +267,7 @@ fn reports_of_succeeded_failed_resumed_and_rolled_back_runs_match_their_journals
     .unwrap();
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(5), "{}", text(&out));
-    let id = newest(dir);
+    let id = new_run(dir, &before).unwrap();
     let paused = report_json(dir, &id);
     assert_eq!(paused["outcome"], "paused");
     assert_eq!(paused["finished"], false);
@@ -285,9 +305,10 @@ fn reports_of_succeeded_failed_resumed_and_rolled_back_runs_match_their_journals
         "name: undoable\nsteps:\n  - id: mark\n    kind: exec\n    with:\n      command: [sh, -c, \"echo x > mark.txt\"]\n      check: [test, -f, mark.txt]\n      undo: [rm, -f, mark.txt]\n",
     )
     .unwrap();
+    let before = runs(dir);
     let out = run(drctl(dir).args(["run", "undoable.yaml", "--yes"]));
     assert!(out.status.success(), "{}", text(&out));
-    let id = newest(dir);
+    let id = new_run(dir, &before).expect("the undoable run");
     let out = run(drctl(dir).args(["rollback", &id, "--yes"]));
     assert!(
         out.status.success() || out.status.code() == Some(6),

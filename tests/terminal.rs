@@ -110,6 +110,71 @@ fn ctrl_c_at_the_approval_prompt_pauses_the_run_with_the_resume_hint() {
 }
 
 #[test]
+fn yes_with_words_at_the_approval_prompt_approves_with_a_comment() {
+    let ws = workspace();
+    std::fs::write(ws.path().join("rb.yaml"), GATED).unwrap();
+    let pty = nix::pty::openpty(None, None).expect("openpty");
+    let slave = std::fs::File::from(pty.slave);
+    let mut child = drctl(ws.path())
+        .args(["run", "rb.yaml"])
+        .env("TERM", "dumb")
+        .env("DRCTL_OPERATOR", "dana")
+        .stdin(Stdio::from(slave.try_clone().unwrap()))
+        .stdout(Stdio::from(slave.try_clone().unwrap()))
+        .stderr(Stdio::from(slave))
+        .spawn()
+        .unwrap();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let mut master = std::fs::File::from(pty.master);
+    let mut answer = master.try_clone().unwrap();
+    {
+        let seen = seen.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = master.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                seen.lock().unwrap().extend_from_slice(&buf[..n]);
+            }
+        });
+    }
+    wait_for(&seen, "[y/N]");
+    std::io::Write::write_all(&mut answer, b"y\n").unwrap();
+    wait_for(&seen, "type `yes` to approve here");
+    // Not a yes: asked again. Then a yes with the reason.
+    std::io::Write::write_all(&mut answer, b"yesterday\n").unwrap();
+    wait_for(&seen, "(or Ctrl-C to pause)");
+    std::io::Write::write_all(&mut answer, b"yes replica lag is 0\n").unwrap();
+    let t = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if t.elapsed() > Duration::from_secs(30) {
+            let _ = child.kill();
+            panic!(
+                "still running after the approval:\n{}",
+                String::from_utf8_lossy(&seen.lock().unwrap())
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(status.code(), Some(0));
+    let id = only_run(ws.path());
+    let j = journal(ws.path(), &id);
+    let g = j
+        .iter()
+        .find(|r| r["type"] == "approval_granted")
+        .expect("approval journaled");
+    assert_eq!(
+        (g["by"].as_str(), g["via"].as_str(), g["comment"].as_str()),
+        (Some("dana"), Some("prompt"), Some("replica lag is 0"))
+    );
+    assert!(ws.path().join("after.txt").exists());
+}
+
+#[test]
 fn a_reader_that_goes_away_ends_drctl_quietly() {
     let ws = workspace();
     std::fs::write(

@@ -50,20 +50,18 @@ fn emit(text: &str, out: Option<&Path>) -> Result<()> {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => PathBuf::from("."),
     };
-    let mut tmp = tempfile::NamedTempFile::new_in(&dir)
-        .with_context(|| format!("cannot write the report in {}", dir.display()))?;
-    std::io::Write::write_all(&mut tmp, text.as_bytes())
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    // A report is for sharing: readable by others like any file the user writes (tempfile
-    // makes it 0600).
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let _ = tmp
-            .as_file()
-            .set_permissions(std::fs::Permissions::from_mode(0o644));
+    // Whole or not at all: a sibling temporary file renamed into place. It is created like
+    // any file the user writes (0666 less the umask), not private like a tempfile.
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "report".into());
+    let tmp = dir.join(format!(".{name}.drctl-{}.tmp", std::process::id()));
+    let written = std::fs::write(&tmp, text.as_bytes()).and_then(|_| std::fs::rename(&tmp, path));
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e).with_context(|| format!("cannot write {}", path.display()));
     }
-    tmp.persist(path)
-        .with_context(|| format!("cannot write {}", path.display()))?;
     eprintln!("report written to {}", path.display());
     Ok(())
 }

@@ -63,6 +63,17 @@ pub fn progress_sink(g: &Global, step_ids: &[String], step_mode: bool) -> Arc<dy
     }
 }
 
+/// `yes` approves; `yes <words>` approves with a comment. Anything else does not.
+fn approval_comment(line: &str) -> Option<Option<String>> {
+    let rest = line.trim().strip_prefix("yes")?;
+    if rest.is_empty() {
+        return Some(None);
+    }
+    // `yesterday` is not a yes.
+    rest.starts_with(|c: char| c.is_whitespace() || c == ':')
+        .then(|| Some(rest.trim_start_matches(':').trim().to_string()).filter(|c| !c.is_empty()))
+}
+
 /// The operator's terminal as a source of approvals: type `yes` here, or run `drctl approve`
 /// from another terminal.
 struct TerminalPrompt {
@@ -88,26 +99,26 @@ impl ApprovalPrompt for TerminalPrompt {
         if !is_tty() {
             return None;
         }
-        eprint!("  type `yes` to approve here: ");
+        eprint!("  type `yes` to approve here (`yes <why>` keeps a comment for the report): ");
         let step_owned = step.to_string();
         let typed = tokio::task::spawn_blocking(move || {
             let mut line = String::new();
             loop {
                 line.clear();
                 if std::io::stdin().lock().read_line(&mut line).unwrap_or(0) == 0 {
-                    return false;
+                    return None;
                 }
-                if line.trim() == "yes" {
-                    return true;
+                if let Some(comment) = approval_comment(&line) {
+                    return Some(comment);
                 }
                 eprint!("  type `yes` to approve step `{step_owned}` (or Ctrl-C to pause): ");
             }
         })
         .await;
-        matches!(typed, Ok(true)).then(|| Approval {
+        typed.ok().flatten().map(|comment| Approval {
             by: Operator::current().user,
             via: "prompt".into(),
-            comment: None,
+            comment,
         })
     }
 }
@@ -245,7 +256,13 @@ pub fn finish_as(g: &Global, s: &RunSummary, e: Ending) -> i32 {
         let mut v = serde_json::to_value(s).unwrap_or_default();
         v["type"] = "summary".into();
         if e.recovery && s.outcome == RunOutcome::Succeeded {
-            v["rto_ms"] = s.elapsed_ms.into();
+            // The same RTO as the text and the report: to the first outside check.
+            v["rto_ms"] = s
+                .rto
+                .as_ref()
+                .and_then(|r| r.measured_ms)
+                .unwrap_or(s.elapsed_ms)
+                .into();
         }
         if let Some(o) = v.as_object_mut() {
             o.extend(e.json);

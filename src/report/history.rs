@@ -84,6 +84,14 @@ pub fn kind_stats(reports: &[Report]) -> Vec<KindStats> {
         .collect()
 }
 
+fn rejudge(v: &Verdict, measured: Option<f64>, target: f64) -> Verdict {
+    match (v, measured) {
+        (Verdict::Pass | Verdict::Fail, Some(m)) if m <= target => Verdict::Pass,
+        (Verdict::Pass | Verdict::Fail, Some(_)) => Verdict::Fail,
+        _ => v.clone(),
+    }
+}
+
 pub fn history(
     env: &str,
     reports: &[Report],
@@ -105,9 +113,15 @@ pub fn history(
                 outcome: r.outcome.clone(),
                 recovery: r.recovery,
                 rto_s: r.rto.measured_ms.map(|m| m as f64 / 1000.0),
-                rto_verdict: r.rto.verdict.clone(),
+                // Judged again against the targets the chart draws (today's), not the ones
+                // each run's journal carried, so that a point and its verdict agree.
+                rto_verdict: rejudge(
+                    &r.rto.verdict,
+                    r.rto.measured_ms.map(|m| m as f64 / 1000.0),
+                    rto_target.as_secs_f64(),
+                ),
                 rpo_s: r.rpo.measured_s,
-                rpo_verdict: r.rpo.verdict.clone(),
+                rpo_verdict: rejudge(&r.rpo.verdict, r.rpo.measured_s, rpo_target.as_secs_f64()),
             })
             .collect(),
         kinds: kind_stats(reports),
@@ -135,6 +149,35 @@ pub struct PredictedStep {
     pub source: String,
 }
 
+/// The longest chain that ends at an outside check (the measured RTO ends there too: steps
+/// after it, such as a failback's new replica, are not part of the outage), or of the whole
+/// plan when it has none.
+fn rto_path(plan: &Plan, weight: impl Fn(usize) -> Duration) -> (Vec<usize>, Duration) {
+    let ends = super::model::outside_checks(plan);
+    if ends.is_empty() {
+        return plan.critical_path_by(weight);
+    }
+    let n = plan.steps.len();
+    let w: Vec<Duration> = (0..n).map(weight).collect();
+    let mut finish = vec![Duration::ZERO; n];
+    let mut via: Vec<Option<usize>> = vec![None; n];
+    let mut order: Vec<usize> = (0..n).collect();
+    order.sort_by_key(|&i| plan.level[i]);
+    for &i in &order {
+        let best = plan.deps[i].iter().copied().max_by_key(|&d| finish[d]);
+        finish[i] = best.map_or(Duration::ZERO, |d| finish[d]) + w[i];
+        via[i] = best;
+    }
+    // The outage ends at the first outside check to succeed: the earliest of them.
+    let end = *ends.iter().min_by_key(|&&i| finish[i]).expect("not empty");
+    let mut path = vec![end];
+    while let Some(p) = via[*path.last().expect("non-empty")] {
+        path.push(p);
+    }
+    path.reverse();
+    (path, finish[end])
+}
+
 /// Weigh each step with the p50 of its kind's past durations (or its default estimate), and
 /// take the longest chain.
 pub fn predict(plan: &Plan, kinds: &[KindStats], target: Duration) -> Prediction {
@@ -146,7 +189,7 @@ pub fn predict(plan: &Plan, kinds: &[KindStats], target: Duration) -> Prediction
             None => s.spec.step().estimate(),
         }
     };
-    let (path, total) = plan.critical_path_by(est);
+    let (path, total) = rto_path(plan, est);
     let steps: Vec<PredictedStep> = path
         .iter()
         .map(|&i| {

@@ -101,7 +101,9 @@ pub struct Session {
 pub struct ApprovalRow {
     pub step: String,
     pub by: String,
-    /// How it was given: prompt, cli (`drctl approve`), flag (`--approve-irreversible`), auto.
+    /// How it was given: `prompt` (typed at the run's terminal), `cli` (`drctl approve` from
+    /// another terminal), `--yes` (the flag, or a watch's standing policy), `journal` (found
+    /// approved when the run was resumed).
     pub via: String,
     pub comment: Option<String>,
     pub at: DateTime<Utc>,
@@ -120,7 +122,7 @@ pub struct Span {
 pub struct StepBar {
     pub id: String,
     pub kind: String,
-    /// done, already_done, skipped, failed, running, not_started, undone.
+    /// done, already_done, skipped, failed, running, not_started, undone, undo_failed.
     pub state: String,
     /// Why it was skipped or failed.
     pub detail: Option<String>,
@@ -321,7 +323,7 @@ pub fn build(i: &Inputs) -> Report {
                 if let Some(p) = paused_at.take() {
                     r.pauses.push(Span {
                         start_ms: ms(t0, p),
-                        end_ms: ms(t0, rec.at),
+                        end_ms: ms(t0, rec.at).max(ms(t0, p)),
                     });
                 }
                 r.sessions.push(Session {
@@ -386,6 +388,14 @@ pub fn build(i: &Inputs) -> Report {
                     a.state = Some(("undone", None));
                 }
             }
+            Event::UndoFailed { step, error } => {
+                if let Some(a) = acc.get_mut(step) {
+                    a.state = Some(("undo_failed", Some(error.clone())));
+                }
+            }
+            Event::RollbackStopped { step, reason } => r
+                .warnings
+                .push(format!("rollback stopped at {step}: {reason}")),
             Event::ApprovalGranted {
                 step,
                 by,
@@ -426,7 +436,7 @@ pub fn build(i: &Inputs) -> Report {
     if let Some(p) = paused_at {
         r.pauses.push(Span {
             start_ms: ms(t0, p),
-            end_ms: ms(t0, last.at),
+            end_ms: ms(t0, last.at).max(ms(t0, p)),
         });
     }
     r.steps = i
@@ -438,9 +448,14 @@ pub fn build(i: &Inputs) -> Report {
             let id = s.id().to_string();
             let a = acc.remove(&id).unwrap_or_default();
             let kind = s.kind.value.clone();
-            let span = a.first_start.map(|st| Span {
-                start_ms: ms(t0, st),
-                end_ms: ms(t0, a.end.unwrap_or(last.at)),
+            // A clock that stepped back (NTP, a resume on another host) must not make a span
+            // end before it starts.
+            let span = a.first_start.map(|st| {
+                let start_ms = ms(t0, st);
+                Span {
+                    start_ms,
+                    end_ms: ms(t0, a.end.unwrap_or(last.at)).max(start_ms),
+                }
             });
             let (state, detail) = a.state.unwrap_or(("not_started", None));
             StepBar {
@@ -529,7 +544,8 @@ fn judge(r: &mut Report, i: &Inputs) {
         .iter()
         .filter_map(|&n| {
             let s = &r.steps[n];
-            matches!(s.state.as_str(), "done" | "already_done" | "undone")
+            // An undone check no longer stands: a rolled-back failover restored nothing.
+            (matches!(s.state.as_str(), "done" | "already_done") && r.outcome != "rolled_back")
                 .then(|| s.span.map(|sp| (sp.end_ms, s.id.clone())))
                 .flatten()
         })

@@ -54,21 +54,48 @@ fn rpo_line(r: &Report) -> String {
     )
 }
 
+/// Text that came from a journal, safe in a Markdown table cell or list item: one line, no
+/// `|`, no HTML (a wiki would render it), no code spans; long output cut to 300 characters.
+fn md(s: &str) -> String {
+    let one_line = s.split_whitespace().collect::<Vec<_>>().join(" ");
+    let mut o = String::with_capacity(one_line.len());
+    for (n, c) in one_line.chars().enumerate() {
+        if n == 300 {
+            o.push('…');
+            break;
+        }
+        match c {
+            '|' => o.push_str("\\|"),
+            '<' => o.push_str("&lt;"),
+            '>' => o.push_str("&gt;"),
+            '`' => o.push('\''),
+            c => o.push(c),
+        }
+    }
+    o
+}
+
 /// Markdown: headings, a facts list and tables; the timeline as a table (the HTML has the chart).
 pub fn markdown(r: &Report) -> String {
     let mut o = String::new();
-    let _ = writeln!(o, "# Run {}: {} ({})\n", r.run_id, r.runbook, r.outcome);
-    let _ = writeln!(o, "- outcome: **{}**: {}", r.outcome, r.outcome_text);
-    let _ = writeln!(o, "- environment: {}", r.env);
-    let _ = writeln!(o, "- command: `{}`", r.command);
-    let _ = writeln!(o, "- started by: {}", who(r));
+    let _ = writeln!(
+        o,
+        "# Run {}: {} ({})\n",
+        md(&r.run_id),
+        md(&r.runbook),
+        r.outcome
+    );
+    let _ = writeln!(o, "- outcome: **{}**: {}", r.outcome, md(&r.outcome_text));
+    let _ = writeln!(o, "- environment: {}", md(&r.env));
+    let _ = writeln!(o, "- command: {}", md(&r.command));
+    let _ = writeln!(o, "- started by: {}", md(&who(r)));
     if let Some(t) = &r.trigger {
         let _ = writeln!(
             o,
             "- triggered by: {} (outage detected {}): {}",
-            t.by,
+            md(&t.by),
             at(&t.detected_at),
-            t.why
+            md(&t.why)
         );
     }
     let _ = writeln!(o, "- started: {}", at(&r.started_at));
@@ -80,7 +107,13 @@ pub fn markdown(r: &Report) -> String {
         dur(r.duration_ms)
     );
     for s in &r.sessions {
-        let _ = writeln!(o, "- {}: {} by {}@{}", s.kind, at(&s.at), s.user, s.host);
+        let _ = writeln!(
+            o,
+            "- {}: {} by {}",
+            s.kind,
+            at(&s.at),
+            md(&format!("{}@{}", s.user, s.host))
+        );
     }
     if r.recovery {
         let _ = writeln!(o, "- RTO: {}", rto_line(r));
@@ -104,12 +137,12 @@ pub fn markdown(r: &Report) -> String {
             let _ = writeln!(
                 o,
                 "| {} | {} | {} | {} | {} | {} |",
-                a.step,
-                a.by,
-                a.via,
+                md(&a.step),
+                md(&a.by),
+                md(&a.via),
                 at(&a.at),
                 opt_dur(a.waited_ms),
-                a.comment.as_deref().unwrap_or("")
+                md(a.comment.as_deref().unwrap_or(""))
             );
         }
     }
@@ -118,12 +151,12 @@ pub fn markdown(r: &Report) -> String {
         let _ = writeln!(
             o,
             "| {} | {} | {}{} | {} | {} | {} | {} |",
-            s.id,
-            s.kind,
+            md(&s.id),
+            md(&s.kind),
             s.state,
             s.detail
                 .as_deref()
-                .map(|d| format!(": {}", d.replace('|', "/")))
+                .map(|d| format!(": {}", md(d)))
                 .unwrap_or_default(),
             s.span
                 .map(|sp| format!("+{}", dur(sp.start_ms)))
@@ -139,21 +172,21 @@ pub fn markdown(r: &Report) -> String {
             let _ = writeln!(
                 o,
                 "- {} in {}: {} ({})",
-                f.instance_id,
-                f.region,
+                md(&f.instance_id),
+                md(&f.region),
                 if f.fenced {
                     "fenced"
                 } else {
                     "NOT fenced (outstanding)"
                 },
-                f.detail
+                md(&f.detail)
             );
         }
     }
     if !r.warnings.is_empty() {
         o.push_str("\n## Warnings\n\n");
         for w in &r.warnings {
-            let _ = writeln!(o, "- {w}");
+            let _ = writeln!(o, "- {}", md(w));
         }
     }
     let _ = writeln!(
@@ -369,8 +402,8 @@ pub fn history_markdown(h: &History) -> String {
         let _ = writeln!(
             o,
             "| {} | {} | {} | {} {} | {} {} |",
-            r.run_id,
-            r.runbook,
+            md(&r.run_id),
+            md(&r.runbook),
             r.outcome,
             r.rto_verdict.word(),
             r.rto_s

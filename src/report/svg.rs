@@ -102,7 +102,7 @@ pub fn gantt(r: &Report) -> String {
             x0 = x(p.start_ms as f64),
             w = (x(p.end_ms as f64) - x(p.start_ms as f64)).max(1.0),
             h = rows * ROW,
-            d = dur(p.end_ms - p.start_ms)
+            d = dur(p.end_ms.saturating_sub(p.start_ms))
         );
     }
     for (i, s) in r.steps.iter().enumerate() {
@@ -139,7 +139,7 @@ pub fn gantt(r: &Report) -> String {
             x0 = x(sp.start_ms as f64),
             y0 = y + 4.0,
             bw = (x(sp.end_ms as f64) - x(sp.start_ms as f64)).max(2.0),
-            d = dur(sp.end_ms - sp.start_ms)
+            d = dur(sp.end_ms.saturating_sub(sp.start_ms))
         );
         for at in &s.retries_at_ms {
             let _ = write!(

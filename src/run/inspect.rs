@@ -80,11 +80,26 @@ pub struct RunView {
     pub journal_warnings: Vec<String>,
 }
 
-/// The newest run in the state dir.
+/// The newest run in the state dir. Ids sort by the second a run started, then by a random
+/// suffix: among runs of the newest second, the one whose journal began last.
 pub async fn latest(store: &FileJournalStore) -> Result<String, RunError> {
-    store.list().await?.pop().ok_or_else(|| {
-        RunError::Refused("no runs yet in this state directory (see --state-dir)".into())
-    })
+    let ids = store.list().await?;
+    let Some(last) = ids.last().cloned() else {
+        return Err(RunError::Refused(
+            "no runs yet in this state directory (see --state-dir)".into(),
+        ));
+    };
+    let second = &last[..last.len().min("YYYYmmdd-HHMMSS".len())];
+    let mut best = (None, last.clone());
+    for id in ids.iter().filter(|i| i.starts_with(second)) {
+        if let Ok((records, _)) = store.read(id).await {
+            let at = records.first().map(|r| r.at);
+            if at > best.0 {
+                best = (at, id.clone());
+            }
+        }
+    }
+    Ok(best.1)
 }
 
 /// Run `run` (or the newest, for `latest`), read without modifying it.
@@ -236,4 +251,47 @@ pub async fn approve(
             source,
         })
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::journal::{Event, JournalStore};
+
+    /// A `run_started` that passes the store's integrity checks for run `id`.
+    fn started(id: &str) -> Event {
+        use sha2::{Digest, Sha256};
+        let mut e = Event::test_run_started();
+        if let Event::RunStarted {
+            run_id,
+            runbook_sha256,
+            env_sha256,
+            runbook_text,
+            env_text,
+            ..
+        } = &mut e
+        {
+            *run_id = id.to_string();
+            *runbook_sha256 = hex::encode(Sha256::digest(runbook_text.as_bytes()));
+            *env_sha256 = hex::encode(Sha256::digest(env_text.as_bytes()));
+        }
+        e
+    }
+
+    #[tokio::test]
+    async fn latest_is_the_run_that_began_last_even_within_one_second() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FileJournalStore::new(dir.path());
+        // Same second; the random suffixes sort the other way round from the start order.
+        for id in ["20261201-120000-ffff", "20261201-120000-0000"] {
+            let mut j = store.create(id).await.unwrap();
+            j.append(1, started(id)).await.unwrap();
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        assert_eq!(latest(&store).await.unwrap(), "20261201-120000-0000");
+        // A later second wins by its id alone.
+        let mut j = store.create("20261201-120001-aaaa").await.unwrap();
+        j.append(1, started("20261201-120001-aaaa")).await.unwrap();
+        assert_eq!(latest(&store).await.unwrap(), "20261201-120001-aaaa");
+    }
 }

@@ -51,9 +51,11 @@ impl Actuator for RunbookActuator {
             Ok(r) => r,
             Err(e) => return not_started(&e),
         };
-        run.trigger = detected_at.map(|at| Trigger {
+        // Always say the watch started it; without a first failed probe (never expected), the
+        // outage is taken to begin now, and the report says "detection" from here.
+        run.trigger = Some(Trigger {
             by: "drctl watch".into(),
-            detected_at: at,
+            detected_at: detected_at.unwrap_or_else(Utc::now),
             why: why.to_string(),
         });
         // The policy is the approval: `action: failover` in drctl.yaml is the operator's
