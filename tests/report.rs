@@ -90,7 +90,21 @@ fn check_against_journal(r: &Value, j: &[Value], steps: &[&str]) {
                     || e["type"] == "step_skipped"
                     || (e["type"] == "step_failed" && e["retry_in_ms"].is_null()))
         });
-        if let (Some(e), Some(span)) = (ended, s["span"].as_object()) {
+        // Its start is its first `step_started`; a step the journal never started has no bar.
+        let started = j
+            .iter()
+            .find(|e| e["step"] == id && e["type"] == "step_started");
+        match (started, s["span"].as_object()) {
+            (Some(b), Some(span)) => assert_eq!(
+                span["start_ms"].as_i64().unwrap(),
+                (at(&b["at"]) - at(&first["at"])).num_milliseconds(),
+                "step {id} starts where the journal says"
+            ),
+            (None, None) => assert_eq!(s["state"], "not_started", "step {id}"),
+            (b, span) => panic!("step {id}: journal start {b:?}, report span {span:?}"),
+        }
+        if let Some(e) = ended {
+            let span = s["span"].as_object().expect("an ended step has a span");
             assert_eq!(
                 span["end_ms"].as_i64().unwrap(),
                 (at(&e["at"]) - at(&first["at"])).num_milliseconds(),
