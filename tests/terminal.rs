@@ -30,15 +30,20 @@ fn wait_for(out: &Arc<Mutex<Vec<u8>>>, what: &str) {
     }
 }
 
-#[test]
-fn ctrl_c_at_the_approval_prompt_pauses_the_run_with_the_resume_hint() {
-    let ws = workspace();
-    std::fs::write(ws.path().join("rb.yaml"), GATED).unwrap();
+/// `drctl run rb.yaml` in `dir` on a pseudo-terminal: the child, what the terminal shows so far,
+/// and the keyboard.
+fn run_on_pty(
+    dir: &std::path::Path,
+    env: &[(&str, &str)],
+) -> (std::process::Child, Arc<Mutex<Vec<u8>>>, std::fs::File) {
     let pty = nix::pty::openpty(None, None).expect("openpty");
     let slave = std::fs::File::from(pty.slave);
-    let mut child = drctl(ws.path())
-        .args(["run", "rb.yaml"])
-        .env("TERM", "dumb")
+    let mut cmd = drctl(dir);
+    cmd.args(["run", "rb.yaml"]).env("TERM", "dumb");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let child = cmd
         .stdin(Stdio::from(slave.try_clone().unwrap()))
         .stdout(Stdio::from(slave.try_clone().unwrap()))
         .stderr(Stdio::from(slave))
@@ -46,7 +51,7 @@ fn ctrl_c_at_the_approval_prompt_pauses_the_run_with_the_resume_hint() {
         .unwrap();
     let seen = Arc::new(Mutex::new(Vec::new()));
     let mut master = std::fs::File::from(pty.master);
-    let mut answer = master.try_clone().unwrap();
+    let answer = master.try_clone().unwrap();
     {
         let seen = seen.clone();
         std::thread::spawn(move || {
@@ -59,6 +64,36 @@ fn ctrl_c_at_the_approval_prompt_pauses_the_run_with_the_resume_hint() {
             }
         });
     }
+    (child, seen, answer)
+}
+
+/// Wait for `child` to exit after `what` (a hang guard at 30 s, not a timing assertion).
+fn wait_exit(
+    child: &mut std::process::Child,
+    seen: &Arc<Mutex<Vec<u8>>>,
+    what: &str,
+) -> std::process::ExitStatus {
+    let t = Instant::now();
+    loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            return s;
+        }
+        if t.elapsed() > Duration::from_secs(30) {
+            let _ = child.kill();
+            panic!(
+                "still running after {what}:\n{}",
+                String::from_utf8_lossy(&seen.lock().unwrap())
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn ctrl_c_at_the_approval_prompt_pauses_the_run_with_the_resume_hint() {
+    let ws = workspace();
+    std::fs::write(ws.path().join("rb.yaml"), GATED).unwrap();
+    let (mut child, seen, mut answer) = run_on_pty(ws.path(), &[]);
     // The run asks to start; say yes on the terminal.
     wait_for(&seen, "[y/N]");
     std::io::Write::write_all(&mut answer, b"y\n").unwrap();
@@ -69,19 +104,7 @@ fn ctrl_c_at_the_approval_prompt_pauses_the_run_with_the_resume_hint() {
     )
     .unwrap();
     let t = Instant::now();
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        if t.elapsed() > Duration::from_secs(30) {
-            let _ = child.kill();
-            panic!(
-                "still running after Ctrl-C:\n{}",
-                String::from_utf8_lossy(&seen.lock().unwrap())
-            );
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let status = wait_exit(&mut child, &seen, "Ctrl-C");
     eprintln!("Ctrl-C at the prompt ended drctl in {:?}", t.elapsed());
     // Give the reader a moment to drain the last output.
     std::thread::sleep(Duration::from_millis(200));
@@ -113,32 +136,7 @@ fn ctrl_c_at_the_approval_prompt_pauses_the_run_with_the_resume_hint() {
 fn yes_with_words_at_the_approval_prompt_approves_with_a_comment() {
     let ws = workspace();
     std::fs::write(ws.path().join("rb.yaml"), GATED).unwrap();
-    let pty = nix::pty::openpty(None, None).expect("openpty");
-    let slave = std::fs::File::from(pty.slave);
-    let mut child = drctl(ws.path())
-        .args(["run", "rb.yaml"])
-        .env("TERM", "dumb")
-        .env("DRCTL_OPERATOR", "dana")
-        .stdin(Stdio::from(slave.try_clone().unwrap()))
-        .stdout(Stdio::from(slave.try_clone().unwrap()))
-        .stderr(Stdio::from(slave))
-        .spawn()
-        .unwrap();
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    let mut master = std::fs::File::from(pty.master);
-    let mut answer = master.try_clone().unwrap();
-    {
-        let seen = seen.clone();
-        std::thread::spawn(move || {
-            let mut buf = [0u8; 4096];
-            while let Ok(n) = master.read(&mut buf) {
-                if n == 0 {
-                    break;
-                }
-                seen.lock().unwrap().extend_from_slice(&buf[..n]);
-            }
-        });
-    }
+    let (mut child, seen, mut answer) = run_on_pty(ws.path(), &[("DRCTL_OPERATOR", "dana")]);
     wait_for(&seen, "[y/N]");
     std::io::Write::write_all(&mut answer, b"y\n").unwrap();
     wait_for(&seen, "type `yes` to approve here");
@@ -146,20 +144,7 @@ fn yes_with_words_at_the_approval_prompt_approves_with_a_comment() {
     std::io::Write::write_all(&mut answer, b"yesterday\n").unwrap();
     wait_for(&seen, "(or Ctrl-C to pause)");
     std::io::Write::write_all(&mut answer, b"yes replica lag is 0\n").unwrap();
-    let t = Instant::now();
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        if t.elapsed() > Duration::from_secs(30) {
-            let _ = child.kill();
-            panic!(
-                "still running after the approval:\n{}",
-                String::from_utf8_lossy(&seen.lock().unwrap())
-            );
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let status = wait_exit(&mut child, &seen, "the approval");
     assert_eq!(status.code(), Some(0));
     let id = only_run(ws.path());
     let j = journal(ws.path(), &id);

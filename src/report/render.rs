@@ -31,20 +31,19 @@ fn who(r: &Report) -> String {
     s
 }
 
-fn rto_line(r: &Report) -> String {
+/// "41.2s against a target of 15m00s (how it was measured)": the RTO after its verdict.
+fn rto_text(r: &Report) -> String {
     format!(
-        "{} {} against a target of {} ({})",
-        r.rto.verdict.word(),
+        "{} against a target of {} ({})",
         opt_dur(r.rto.measured_ms),
         dur(r.rto.target_ms),
         r.rto.note
     )
 }
 
-fn rpo_line(r: &Report) -> String {
+fn rpo_text(r: &Report) -> String {
     format!(
-        "{} {} against a target of {} ({})",
-        r.rpo.verdict.word(),
+        "{} against a target of {} ({})",
         r.rpo
             .measured_s
             .map(|s| format!("{s:.1}s"))
@@ -116,8 +115,8 @@ pub fn markdown(r: &Report) -> String {
         );
     }
     if r.recovery {
-        let _ = writeln!(o, "- RTO: {}", rto_line(r));
-        let _ = writeln!(o, "- RPO: {}", rpo_line(r));
+        let _ = writeln!(o, "- RTO: {} {}", r.rto.verdict.word(), rto_text(r));
+        let _ = writeln!(o, "- RPO: {} {}", r.rpo.verdict.word(), rpo_text(r));
     }
     let _ = writeln!(
         o,
@@ -195,9 +194,10 @@ pub fn markdown(r: &Report) -> String {
         r.journal.path,
         r.journal.events,
         r.journal.chain_status,
-        r.journal.chain_head.as_deref().unwrap_or(
-            "none (the journal was written before hash chains; `drctl verify` cannot vouch for it)"
-        )
+        r.journal
+            .chain_head
+            .as_deref()
+            .unwrap_or("none (see the hash chain's status)")
     );
     o
 }
@@ -280,23 +280,8 @@ pub fn html(r: &Report) -> String {
         );
     }
     if r.recovery {
-        let rto = format!(
-            "{} against a target of {} ({})",
-            opt_dur(r.rto.measured_ms),
-            dur(r.rto.target_ms),
-            r.rto.note
-        );
-        fact("RTO", verdict_html("rto", &r.rto.verdict, &rto));
-        let rpo = format!(
-            "{} against a target of {} ({})",
-            r.rpo
-                .measured_s
-                .map(|s| format!("{s:.1}s"))
-                .unwrap_or_else(|| "-".into()),
-            dur((r.rpo.target_s * 1000.0) as u64),
-            r.rpo.note
-        );
-        fact("RPO", verdict_html("rpo", &r.rpo.verdict, &rpo));
+        fact("RTO", verdict_html("rto", &r.rto.verdict, &rto_text(r)));
+        fact("RPO", verdict_html("rpo", &r.rpo.verdict, &rpo_text(r)));
     }
     fact(
         "phase before",
@@ -382,7 +367,7 @@ pub fn html(r: &Report) -> String {
         esc(&r.journal.path),
         r.journal.events,
         esc(&r.journal.chain_status),
-        esc(r.journal.chain_head.as_deref().unwrap_or("none (written before hash chains)"))
+        esc(r.journal.chain_head.as_deref().unwrap_or("none"))
     );
     o.push_str(
         "<p><small>drctl report, built from the run's journal alone.</small></p></body></html>\n",

@@ -122,51 +122,22 @@ mod tests {
     }
 
     fn started(detected: Option<i64>) -> Event {
-        match Event::test_run_started() {
-            Event::RunStarted {
-                run_id,
-                runbook_name,
-                runbook_path,
-                runbook_text,
-                runbook_sha256,
-                env_name,
-                env_path,
-                env_text,
-                env_sha256,
-                operator,
-                command,
-                aws_identity,
-                phase_before,
-                ..
-            } => Event::RunStarted {
-                run_id,
-                runbook_name,
-                runbook_path,
-                runbook_text,
-                runbook_sha256,
-                env_name,
-                env_path,
-                env_text,
-                env_sha256,
-                operator,
-                command,
-                aws_identity,
-                phase_before,
-                trigger: detected.map(|s| Trigger {
-                    by: "drctl watch".into(),
-                    detected_at: rec(
-                        0,
-                        s,
-                        Event::Paused {
-                            reason: String::new(),
-                        },
-                    )
-                    .at,
-                    why: "primary down".into(),
-                }),
-            },
-            _ => unreachable!(),
+        let mut e = Event::test_run_started();
+        if let Event::RunStarted { trigger, .. } = &mut e {
+            *trigger = detected.map(|s| Trigger {
+                by: "drctl watch".into(),
+                detected_at: rec(
+                    0,
+                    s,
+                    Event::Paused {
+                        reason: String::new(),
+                    },
+                )
+                .at,
+                why: "primary down".into(),
+            });
         }
+        e
     }
 
     fn done(step: &str) -> Event {
