@@ -72,7 +72,7 @@ print(json.dumps({"mode": mode, "run": n, "rto_s": round(rto, 3), "critical_path
                   "ratio": round(rto / critical, 3), "overhead_s": round(rto - critical, 3),
                   "command_wall_s": round(t1 - t0, 3), "steps_s": steps}))
 EOF
-  tail -1 "$WORK/runs.jsonl" | "$PY" -c 'import json,sys; r=json.load(sys.stdin); print(f"{r[\"mode\"]:9} #{r[\"run\"]}: RTO {r[\"rto_s\"]:.2f}s, critical path {r[\"critical_path_s\"]:.2f}s, ratio {r[\"ratio\"]:.3f}, overhead {r[\"overhead_s\"]:.2f}s, command {r[\"command_wall_s\"]:.2f}s")'
+  tail -1 "$WORK/runs.jsonl" | "$PY" -c 'import json,sys; r=json.load(sys.stdin); print("{mode:9} #{run}: RTO {rto_s:.2f}s, critical path {critical_path_s:.2f}s, ratio {ratio:.3f}, overhead {overhead_s:.2f}s, command {command_wall_s:.2f}s".format(**r))'
 }
 
 for n in $(seq 1 "$RUNS"); do one unplanned "$n"; one planned "$n"; done
