@@ -37,6 +37,9 @@ pub struct Environment {
     pub state_dir: Option<String>,
     #[serde(default)]
     pub approvals: ApprovalSettings,
+    /// Game-day drills: what they build and when they run (docs/drills.md).
+    #[serde(default)]
+    pub drill: super::drill::DrillSettings,
 }
 
 /// Who may approve what.

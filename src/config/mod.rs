@@ -2,9 +2,11 @@
 //! plus the source text and its hash (a run journals both). Every error names
 //! file:line:column and says what to do.
 
+pub mod drill;
 pub mod env;
 pub mod locate;
 pub mod runbook;
+pub mod schedule;
 pub mod schema;
 pub mod template;
 pub mod validate;
