@@ -408,6 +408,23 @@ def _create_read_replica(original):
     return create_db_instance_read_replica
 
 
+def standalone_restore(db) -> None:
+    """Make ``db``, just restored by moto from a snapshot's copy of an instance, a new
+    standalone instance that becomes available over ``rds_restore``."""
+    for attr in [a for a in vars(db) if a.startswith("_sbx_")]:
+        delattr(db, attr)
+    for attr in ("vpc_security_group_ids", "enabled_cloudwatch_logs_exports", "domain_memberships"):
+        if isinstance(getattr(db, attr, None), list):
+            setattr(db, attr, copy.copy(getattr(db, attr)))
+    db.is_replica = False
+    db.source_db_instance_identifier = None
+    db.replicas = []
+    db.instance_create_time = utcnow()
+    db.status = "creating"
+    total = _SB.profile.seconds("rds_restore")
+    _later(total * 2 / 3, db, "backing-up", then=lambda: _later(total / 3, db, "available"))
+
+
 def _restore(original):
     """A restored instance is a new, standalone instance: moto copies the snapshot's instance
     wholesale, so a restore of a replica's snapshot claims the replica's source (and a restore of
@@ -416,19 +433,7 @@ def _restore(original):
     the default DB parameter group unless DBParameterGroupName is given."""
     def restore(self):
         result = original(self)
-        db = result.result["DBInstance"]
-        for attr in [a for a in vars(db) if a.startswith("_sbx_")]:
-            delattr(db, attr)
-        for attr in ("vpc_security_group_ids", "enabled_cloudwatch_logs_exports", "domain_memberships"):
-            if isinstance(getattr(db, attr, None), list):
-                setattr(db, attr, copy.copy(getattr(db, attr)))
-        db.is_replica = False
-        db.source_db_instance_identifier = None
-        db.replicas = []
-        db.instance_create_time = utcnow()
-        db.status = "creating"
-        total = _SB.profile.seconds("rds_restore")
-        _later(total * 2 / 3, db, "backing-up", then=lambda: _later(total / 3, db, "available"))
+        standalone_restore(result.result["DBInstance"])
         return result
 
     return restore

@@ -193,3 +193,56 @@ def test_db_host_from_launch_template_user_data(sbx):
     assert status == 503
     assert "database_host=nowhere.example.internal" in body and "database=none" in body
     assert http_get(alb["url"] + "/health")[:2] == (200, "ok")
+
+
+ROLE = "arn:aws:iam::123456789012:role/service-role/AWSBackupDefaultServiceRole"
+
+
+def test_backup_recovery_point_of_the_replica_restores_as_a_drill_database(seeded):
+    """AWS Backup of the standby replica: StartBackupJob on its ARN makes an ``RDS`` recovery
+    point (a DB snapshot ``awsbackup:job-...``, type ``awsbackup``); StartRestoreJob with
+    Metadata DBInstanceIdentifier restores it as a standalone instance and the job completes,
+    naming it, once the instance is available. The sandbox before this fix answered
+    InvalidParameterValueException ("EC2 instances only"); moto 5.2.5 has no route (404)."""
+    sbx, topo, _ = seeded
+    region = topo["standby_region"]
+    reg = topo["regions"][region]
+    backup, rds = sbx.client("backup", region), sbx.client("rds", region)
+    vault = reg["backup_vault"]["name"]
+    job = backup.start_backup_job(BackupVaultName=vault, ResourceArn=reg["database"]["arn"], IamRoleArn=ROLE)
+    assert job["RecoveryPointArn"].startswith(f"arn:aws:rds:{region}:123456789012:snapshot:awsbackup:job-")
+    wait_for(lambda: backup.describe_backup_job(BackupJobId=job["BackupJobId"])["State"] == "COMPLETED",
+             timeout=10, what="backup job")
+    points = backup.list_recovery_points_by_backup_vault(BackupVaultName=vault, ByResourceType="RDS")["RecoveryPoints"]
+    newest = max(points, key=lambda p: p["CreationDate"])
+    assert newest["RecoveryPointArn"] == job["RecoveryPointArn"] and newest["Status"] == "COMPLETED"
+    snaps = rds.describe_db_snapshots(DBInstanceIdentifier=reg["database"]["instance_id"],
+                                      SnapshotType="awsbackup")["DBSnapshots"]
+    assert [s["Status"] for s in snaps] == ["available"]
+
+    with pytest.raises(backup.exceptions.InvalidParameterValueException):
+        backup.start_restore_job(RecoveryPointArn=newest["RecoveryPointArn"], IamRoleArn=ROLE, Metadata={})
+    restore = backup.start_restore_job(RecoveryPointArn=newest["RecoveryPointArn"], IamRoleArn=ROLE,
+                                       ResourceType="RDS", Metadata={"DBInstanceIdentifier": "shop-drill-bk",
+                                                                     "DBInstanceClass": "db.t3.micro"})
+    seen = set()
+
+    def completed():
+        j = backup.describe_restore_job(RestoreJobId=restore["RestoreJobId"])
+        seen.add(j["Status"])
+        return j if j["Status"] in ("COMPLETED", "FAILED") else None
+
+    j = wait_for(completed, timeout=15, interval=0.02, what="restore job")
+    assert j["Status"] == "COMPLETED", j.get("StatusMessage")
+    assert j["CreatedResourceArn"] == f"arn:aws:rds:{region}:123456789012:db:shop-drill-bk"
+    assert {"PENDING", "RUNNING"} <= seen
+    db = rds.describe_db_instances(DBInstanceIdentifier="shop-drill-bk")["DBInstances"][0]
+    assert db["DBInstanceStatus"] == "available" and "ReadReplicaSourceDBInstanceIdentifier" not in db
+    rds.add_tags_to_resource(ResourceName=db["DBInstanceArn"], Tags=TAG)
+
+    # A second restore under the same id fails the job, as RDS refuses the id.
+    again = backup.start_restore_job(RecoveryPointArn=newest["RecoveryPointArn"], IamRoleArn=ROLE,
+                                     Metadata={"DBInstanceIdentifier": "shop-drill-bk"})
+    j = wait_for(lambda: (lambda x: x if x["Status"] in ("COMPLETED", "FAILED") else None)(
+        backup.describe_restore_job(RestoreJobId=again["RestoreJobId"])), timeout=10, what="second restore")
+    assert j["Status"] == "FAILED" and "already exists" in j["StatusMessage"].lower()

@@ -72,9 +72,6 @@ if s:
     say("rds", "CreateDBSnapshot(replica)", f"status={s['Status']} type={s['SnapshotType']}")
 r = tryit("rds", "RestoreDBInstanceFromDBSnapshot", lambda: rds.restore_db_instance_from_db_snapshot(
     DBInstanceIdentifier=f"shop-drill-{RUN[-4:]}", DBSnapshotIdentifier="drill-src", DBInstanceClass="db.t3.micro",
-    DBSubnetGroupName=None or reg["database"].get("subnet_group", "") or None, Tags=TAG, CopyTagsToSnapshot=True)
-    if False else rds.restore_db_instance_from_db_snapshot(
-    DBInstanceIdentifier=f"shop-drill-{RUN[-4:]}", DBSnapshotIdentifier="drill-src", DBInstanceClass="db.t3.micro",
     Tags=TAG, CopyTagsToSnapshot=True)["DBInstance"])
 if r:
     say("rds", "RestoreDBInstanceFromDBSnapshot", f"status={r['DBInstanceStatus']} endpoint={r.get('Endpoint')} "
@@ -100,7 +97,27 @@ job = tryit("backup", "StartBackupJob(RDS replica)", lambda: bk.start_backup_job
     BackupVaultName=reg["backup_vault"]["name"], ResourceArn=reg["database"]["arn"],
     IamRoleArn="arn:aws:iam::123456789012:role/service-role/AWSBackupDefaultServiceRole"))
 if job:
-    say("backup", "StartBackupJob(RDS replica)", job)
+    say("backup", "StartBackupJob(RDS replica)", job["RecoveryPointArn"])
+    for _ in range(100):
+        if bk.describe_backup_job(BackupJobId=job["BackupJobId"])["State"] in ("COMPLETED", "FAILED"):
+            break
+        time.sleep(0.1)
+    rj = tryit("backup", "StartRestoreJob(RDS)", lambda: bk.start_restore_job(
+        RecoveryPointArn=job["RecoveryPointArn"], IamRoleArn="arn:aws:iam::123456789012:role/x",
+        Metadata={"DBInstanceIdentifier": "shop-drill-bk"}))
+    if rj:
+        seen = []
+        for _ in range(100):
+            d = bk.describe_restore_job(RestoreJobId=rj["RestoreJobId"])
+            if not seen or seen[-1] != d["Status"]:
+                seen.append(d["Status"])
+            if d["Status"] in ("COMPLETED", "FAILED"):
+                break
+            time.sleep(0.05)
+        say("backup", "DescribeRestoreJob(RDS)", f"{' -> '.join(seen)} created={d.get('CreatedResourceArn')} "
+            f"msg={d.get('StatusMessage')}")
+        tryit("rds", "DeleteDBInstance(shop-drill-bk)", lambda: rds.delete_db_instance(
+            DBInstanceIdentifier="shop-drill-bk", SkipFinalSnapshot=True))
 rps = bk.list_recovery_points_by_backup_vault(BackupVaultName=reg["backup_vault"]["name"])["RecoveryPoints"]
 say("backup", "ListRecoveryPointsByBackupVault(standby)", [(p["ResourceType"], p["Status"]) for p in rps])
 
