@@ -17,6 +17,8 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 PY=${SANDBOX_PY:-$ROOT/.venv/bin/python}
 DRCTL=${DRCTL:-$ROOT/target/debug/drctl}
+# The runs work in temporary directories: a relative path (the Makefile's) must be made absolute.
+case $DRCTL in /*) ;; *) DRCTL=$PWD/$DRCTL ;; esac
 RUNS=${RUNS:-5}
 SCALE=${TIME_SCALE:-1.0}
 OUT=${OUT:-$ROOT/benches/results/failover.json}
@@ -48,7 +50,7 @@ sys.exit(0 if any(d["role"]=="replica" and d["status"]=="available" for d in s["
   fi
   local t0 t1
   t0=$("$PY" -c 'import time; print(time.time())')
-  (cd "$dir" && "$DRCTL" --env drctl.yaml failover --region us-west-2 --yes --mode "$mode" >"$dir/failover.log" 2>&1) \
+  (cd "$dir" && "$DRCTL" --env drctl.yaml failover --region us-west-2 --yes --approve-irreversible --mode "$mode" >"$dir/failover.log" 2>&1) \
     || { echo "failover $mode #$n failed:"; tail -20 "$dir/failover.log"; exit 1; }
   t1=$("$PY" -c 'import time; print(time.time())')
   local profile
@@ -70,7 +72,7 @@ print(json.dumps({"mode": mode, "run": n, "rto_s": round(rto, 3), "critical_path
                   "ratio": round(rto / critical, 3), "overhead_s": round(rto - critical, 3),
                   "command_wall_s": round(t1 - t0, 3), "steps_s": steps}))
 EOF
-  tail -1 "$WORK/runs.jsonl" | "$PY" -c 'import json,sys; r=json.load(sys.stdin); print(f"{r[\"mode\"]:9} #{r[\"run\"]}: RTO {r[\"rto_s\"]:.2f}s, critical path {r[\"critical_path_s\"]:.2f}s, ratio {r[\"ratio\"]:.3f}, overhead {r[\"overhead_s\"]:.2f}s, command {r[\"command_wall_s\"]:.2f}s")'
+  tail -1 "$WORK/runs.jsonl" | "$PY" -c 'import json,sys; r=json.load(sys.stdin); print("{mode:9} #{run}: RTO {rto_s:.2f}s, critical path {critical_path_s:.2f}s, ratio {ratio:.3f}, overhead {overhead_s:.2f}s, command {command_wall_s:.2f}s".format(**r))'
 }
 
 for n in $(seq 1 "$RUNS"); do one unplanned "$n"; one planned "$n"; done

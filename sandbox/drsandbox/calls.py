@@ -207,6 +207,18 @@ class CallLog:
         # Requests begun and not yet answered. A client killed mid-request leaves its request
         # running here; a crash test waits for this to reach 0 before it counts.
         self._open = 0
+        # TCP connections accepted and not yet closed. A killed client may have written a
+        # request that the server has not read yet: it is not in flight until read, but its
+        # connection is open until the server has read everything and seen the close.
+        self._connections = 0
+
+    def connection_opened(self) -> None:
+        with self._lock:
+            self._connections += 1
+
+    def connection_closed(self) -> None:
+        with self._lock:
+            self._connections -= 1
 
     def begin(self, environ, region: str | None, signing: str | None) -> Call:
         try:
@@ -257,7 +269,8 @@ class CallLog:
         with self._lock:
             calls = list(self._calls)
             return {"calls": calls, "mutating": dict(sorted(self._mutating.items())),
-                    "dropped": self._seq - len(calls), "in_flight": self._open}
+                    "dropped": self._seq - len(calls), "in_flight": self._open,
+                    "connections": self._connections}
 
     def clear(self) -> int:
         with self._lock:

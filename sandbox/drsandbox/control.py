@@ -19,7 +19,7 @@
                 "operation": "PromoteReadReplica", "region": "us-west-2", "protocol": "query",
                 "status": 200, "mutating": true, "faulted": false}, ...],
      "mutating": {"rds:PromoteReadReplica": 1, ...},
-     "dropped": 0, "in_flight": 0}
+     "dropped": 0, "in_flight": 0, "connections": 1}
 
 ``calls`` lists every AWS API request answered since start, reset or DELETE, in the order
 the answers were given (``seq`` counts from 1); not the control API, ``/moto-api`` or the
@@ -33,6 +33,9 @@ faults and released outages do not make a call faulted. The ``mutating`` map cou
 the last 100000 calls; ``dropped`` says how many older ones it forgot (counts stay exact).
 ``in_flight`` counts AWS requests begun and not yet answered: a client killed in the middle
 of a call leaves its request running, and a crash test waits for 0 before it counts.
+``connections`` counts TCP connections accepted and not yet closed, the asking one included:
+a request a killed client wrote but the server has not read yet is not in flight, but its
+connection stays open until the server has read it, answered and seen the close.
 
 Bad input answers 400 ``{"error": "..."}`` and changes nothing.
 """

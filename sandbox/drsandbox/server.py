@@ -40,6 +40,22 @@ class _QuietHandler(MotoRequestHandler):
     # A client that connects and then sends nothing must not hold a thread forever.
     timeout = MAX_HANG_SECONDS + 10
 
+    # Counted so a crash test can wait until a killed client's last requests have been read
+    # and answered (the call log's ``connections``).
+    def setup(self) -> None:
+        super().setup()
+        self._calls = getattr(getattr(self.server, "app", None), "sb", None)
+        self._calls = getattr(self._calls, "calls", None)
+        if self._calls is not None:
+            self._calls.connection_opened()
+
+    def finish(self) -> None:
+        try:
+            super().finish()
+        finally:
+            if getattr(self, "_calls", None) is not None:
+                self._calls.connection_closed()
+
     def log_request(self, code="-", size="-") -> None:
         if log.isEnabledFor(logging.DEBUG):
             super().log_request(code, size)

@@ -22,8 +22,11 @@ KEYS = ("service", "operation", "region", "protocol", "status", "mutating", "fau
 
 
 def _calls(sbx) -> dict:
+    """The call log without its connection count (which includes the asking connection and
+    any pooled boto3 ones; test_calls_count_open_connections checks it)."""
     status, body = sbx.control("GET", "/_sandbox/calls")
     assert status == 200, body
+    assert body.pop("connections") >= 1, body
     return body
 
 
@@ -283,3 +286,37 @@ def test_calls_count_requests_in_flight_until_answered():
     assert snap["mutating"] == {"rds:PromoteReadReplica": 1}
     log.clear()
     assert log.snapshot()["in_flight"] == 0
+
+
+def test_calls_count_open_connections_until_the_server_lets_go(sbx):
+    """A client killed after writing a request leaves it unread in the server's socket: not in
+    flight yet, but its connection is still open. ``connections`` counts accepted connections
+    not yet closed (the asking one included), so a crash test can wait until a dead client's
+    requests have all landed."""
+    import socket
+    import time
+
+    def settle(want: int) -> int:
+        n = -1
+        for _ in range(200):  # bounded: 10 s
+            status, body = sbx.control("GET", "/_sandbox/calls")
+            assert status == 200, body
+            n = body["connections"]
+            if n == want:
+                break
+            time.sleep(0.05)
+        return n
+
+    host, port = urlsplit(sbx.url).hostname, urlsplit(sbx.url).port
+    status, body = sbx.control("GET", "/_sandbox/calls")
+    base = body["connections"]
+    assert base >= 1, body
+    held = [socket.create_connection((host, port), timeout=5) for _ in range(2)]
+    try:
+        assert settle(base + 2) == base + 2
+        held[0].close()
+        assert settle(base + 1) == base + 1
+    finally:
+        for s in held:
+            s.close()
+    assert settle(base) == base
