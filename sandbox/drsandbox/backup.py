@@ -26,8 +26,15 @@ Semantics, following the AWS Backup API reference:
   set one second after the newest of them, so a later job's AMI is always strictly newer
   (see ``_after_the_newest``).
 
-Only EC2 instance resources are supported; other resource types are rejected with
-InvalidParameterValueException (see README gaps). Backup plans are stored, not scheduled.
+* RDS DB instances too: a backup job makes a DB snapshot ``awsbackup:job-<job id>`` (type
+  ``awsbackup``; the recovery point is its ARN, ResourceType ``RDS``), ``creating`` until the
+  job completes; a restore job (Metadata ``DBInstanceIdentifier`` required, plus
+  DBInstanceClass, AvailabilityZone, DBSubnetGroupName, MultiAZ, Port, DBParameterGroupName,
+  PubliclyAccessible, CopyTagsToSnapshot) restores it as RestoreDBInstanceFromDBSnapshot does
+  and is COMPLETED (CreatedResourceArn = the instance) once the instance is ``available``.
+  RDS recovery points are not copied across regions (InvalidParameterValueException).
+
+Other resource types are rejected with InvalidParameterValueException (see README gaps). Backup plans are stored, not scheduled.
 """
 
 from __future__ import annotations
@@ -240,12 +247,15 @@ def start_backup_job(self) -> str:
     backend, region, account = self.backup_backend, self.region, self.current_account
     vault = _vault(backend, body["BackupVaultName"])
     parts = _parse_arn(body["ResourceArn"])
-    if parts[2] != "ec2" or not parts[5].startswith("instance/"):
+    is_rds = parts[2] == "rds" and parts[5].startswith("db:")
+    if not is_rds and (parts[2] != "ec2" or not parts[5].startswith("instance/")):
         raise InvalidParameterValueException(
-            msg=f"drsandbox supports backups of EC2 instances only, not {body['ResourceArn']}")
+            msg=f"drsandbox supports backups of EC2 instances and RDS DB instances only, not {body['ResourceArn']}")
     if parts[3] != region:
         raise InvalidParameterValueException(
             msg=f"Resource {body['ResourceArn']} is not in {region}; start the job in the resource's region.")
+    if is_rds:
+        return _start_rds_backup_job(self, body, vault, parts[5].split(":", 1)[1])
     instance_id = parts[5].split("/", 1)[1]
     ec2 = _ec2(account, region)
     instance = ec2.get_instance_by_id(instance_id)
@@ -294,6 +304,71 @@ def start_backup_job(self) -> str:
             ami.state = "failed"
             return
         ami.state = "available"
+        done = time.time()
+        point.update(Status="COMPLETED", CompletionDate=done)
+        job.update(State="COMPLETED", PercentDone="100.0", CompletionDate=done)
+
+    _SB.scheduler.after(total / 3, running)
+    _SB.scheduler.after(total, finish)
+    return _json({"BackupJobId": job_id, "RecoveryPointArn": rp_arn, "CreationDate": now, "IsParent": False})
+
+
+def _rds(account: str, region: str):
+    from moto.rds.models import rds_backends
+
+    return rds_backends[account][region]
+
+
+def _start_rds_backup_job(self, body: dict, vault, db_id: str) -> str:
+    """A backup of an RDS DB instance is a DB snapshot named ``awsbackup:job-<job id>`` (type
+    ``awsbackup``), ``creating`` while the job runs; its ARN is the recovery point's."""
+    backend, region, account = self.backup_backend, self.region, self.current_account
+    rds = _rds(account, region)
+    db = rds.databases.get(db_id.lower())
+    if db is None:
+        raise InvalidParameterValueException(msg=f"Resource {body['ResourceArn']} does not exist.")
+    job_id = str(uuid.uuid4()).upper()
+    snap_id = f"awsbackup:job-{job_id.lower()}"
+    snapshot = rds.create_db_snapshot(db.db_instance_identifier, snap_id, snapshot_type="awsbackup")
+    snapshot.status = "creating"
+    rp_arn = f"arn:aws:rds:{region}:{account}:snapshot:{snap_id}"
+    now = time.time()
+    total = _SB.profile.seconds("backup_job")
+    plan = {"BackupPlanId": body["BackupPlanId"]} if body.get("BackupPlanId") else None
+    size = int(db.allocated_storage or 20) * 1024 ** 3
+    job = {"AccountId": account, "BackupJobId": job_id, "BackupVaultName": vault.backup_vault_name,
+           "BackupVaultArn": vault.backup_vault_arn, "RecoveryPointArn": rp_arn,
+           "ResourceArn": body["ResourceArn"], "ResourceType": "RDS", "ResourceName": db.db_instance_identifier,
+           "CreationDate": now, "State": "CREATED", "PercentDone": "0.0", "BackupSizeInBytes": size,
+           "IamRoleArn": body["IamRoleArn"], "ExpectedCompletionDate": now + total, "IsParent": False,
+           "BackupType": "", "CreatedBy": plan, "Lifecycle": body.get("Lifecycle")}
+    point = {"RecoveryPointArn": rp_arn, "BackupVaultName": vault.backup_vault_name,
+             "BackupVaultArn": vault.backup_vault_arn, "ResourceArn": body["ResourceArn"], "ResourceType": "RDS",
+             "ResourceName": db.db_instance_identifier, "IamRoleArn": body["IamRoleArn"], "Status": "CREATING",
+             "CreationDate": now, "InitiationDate": now, "BackupSizeInBytes": size, "IsEncrypted": False,
+             "IsParent": False, "VaultType": "BACKUP_VAULT", "Lifecycle": body.get("Lifecycle"), "CreatedBy": plan}
+    st = _state(backend)
+    with _lock:
+        st.backup_jobs[job_id] = job
+        st.points.setdefault(vault.backup_vault_name, {})[rp_arn] = point
+    _sync_vault_count(backend, vault.backup_vault_name)
+
+    def running():
+        if job["State"] == "CREATED":
+            job.update(State="RUNNING", PercentDone="50.0", InitiationDate=time.time())
+
+    def finish():
+        if job["State"] not in ("CREATED", "RUNNING"):
+            return
+        if _region_down(region) or _SB.faults.outage(region, "rds") is not None:
+            job.update(State="FAILED", StatusMessage=f"Backup job failed: {region} is unavailable.",
+                       CompletionDate=time.time())
+            with _lock:
+                st.points.get(vault.backup_vault_name, {}).pop(rp_arn, None)
+            _sync_vault_count(backend, vault.backup_vault_name)
+            rds.database_snapshots.pop(snap_id, None)
+            return
+        snapshot.status = "available"
         done = time.time()
         point.update(Status="COMPLETED", CompletionDate=done)
         job.update(State="COMPLETED", PercentDone="100.0", CompletionDate=done)
@@ -378,6 +453,9 @@ def start_copy_job(self) -> str:
         raise InvalidParameterValueException(msg=str(e)) from e
     dest_backend = backup_backends[account][dest_region]
     dest_vault = _vault(dest_backend, dest_name)
+    if rp["ResourceType"] != "EC2":
+        raise InvalidParameterValueException(
+            msg=f"drsandbox copies EC2 recovery points only, not {rp['ResourceType']} ({rp['RecoveryPointArn']}).")
     src_region, src_ami = _ami_of(rp["RecoveryPointArn"])
     dest_ec2 = _ec2(account, dest_region)
     ami = dest_ec2.copy_image(src_ami, src_region, name=f"AwsBackup_copy_{src_ami}",
@@ -448,6 +526,8 @@ def start_restore_job(self) -> str:
     body = _body(self)
     _require(body, "RecoveryPointArn", "IamRoleArn")
     backend, region, account = self.backup_backend, self.region, self.current_account
+    if _parse_arn(body["RecoveryPointArn"])[2] == "rds":
+        return _start_rds_restore_job(self, body)
     rp_region, ami_id = _ami_of(body["RecoveryPointArn"])
     if rp_region != region:
         raise InvalidParameterValueException(
@@ -489,6 +569,98 @@ def start_restore_job(self) -> str:
 
     _SB.scheduler.after(total / 3, running)
     _SB.scheduler.after(total, finish)
+    return _json({"RestoreJobId": job_id})
+
+
+# StartRestoreJob Metadata keys for an RDS DB instance (AWS Backup developer guide, "Restore an
+# Amazon RDS database"), and the RestoreDBInstanceFromDBSnapshot parameters they set.
+_RDS_METADATA = {"DBInstanceIdentifier": "db_instance_identifier", "DBInstanceClass": "db_instance_class",
+                 "AvailabilityZone": "availability_zone", "DBSubnetGroupName": "db_subnet_group_name",
+                 "MultiAZ": "multi_az", "Port": "port", "DBParameterGroupName": "db_parameter_group_name",
+                 "PubliclyAccessible": "publicly_accessible", "CopyTagsToSnapshot": "copy_tags_to_snapshot"}
+
+
+def _start_rds_restore_job(self, body: dict) -> str:
+    """Restore an RDS recovery point: RestoreDBInstanceFromDBSnapshot of its snapshot with the
+    Metadata's DBInstanceIdentifier (required) and options. The job is PENDING, RUNNING while the
+    new instance is created, COMPLETED with CreatedResourceArn once it is ``available``; an id
+    already in use fails the job (as the RDS call would)."""
+    backend, region, account = self.backup_backend, self.region, self.current_account
+    parts = _parse_arn(body["RecoveryPointArn"])
+    if parts[3] != region:
+        raise InvalidParameterValueException(
+            msg=f"Recovery point {body['RecoveryPointArn']} is in {parts[3]}; restore it there.")
+    rp = _find_point(backend, body["RecoveryPointArn"])
+    if rp["Status"] != "COMPLETED":
+        raise InvalidRequestException(msg=f"Recovery point {rp['RecoveryPointArn']} is not COMPLETED.")
+    metadata = body.get("Metadata") or {}
+    if not metadata.get("DBInstanceIdentifier"):
+        raise InvalidParameterValueException(msg="Metadata DBInstanceIdentifier is required to restore an RDS "
+                                                 "recovery point.")
+    overrides = {}
+    for key, attr in _RDS_METADATA.items():
+        if metadata.get(key) not in (None, ""):
+            v = metadata[key]
+            if key in ("MultiAZ", "PubliclyAccessible", "CopyTagsToSnapshot"):
+                v = str(v).lower() == "true"
+            elif key == "Port":
+                v = int(v)
+            overrides[attr] = v
+    snap_id = parts[5].split(":", 1)[1]
+    job_id = str(uuid.uuid4()).upper()
+    now = time.time()
+    total = _SB.profile.seconds("backup_restore_job")
+    job = {"AccountId": account, "RestoreJobId": job_id, "RecoveryPointArn": rp["RecoveryPointArn"],
+           "SourceResourceArn": rp["ResourceArn"], "BackupVaultArn": rp["BackupVaultArn"], "CreationDate": now,
+           "Status": "PENDING", "PercentDone": "0.0", "BackupSizeInBytes": rp["BackupSizeInBytes"],
+           "IamRoleArn": body["IamRoleArn"], "ExpectedCompletionTimeMinutes": max(1, int(total / 60)),
+           "ResourceType": "RDS", "RecoveryPointCreationDate": rp["CreationDate"], "IsParent": False}
+    _state(backend).restore_jobs[job_id] = job
+    rds = _rds(account, region)
+
+    def fail(msg):
+        job.update(Status="FAILED", StatusMessage=msg, CompletionDate=time.time())
+
+    def start():
+        if job["Status"] != "PENDING":
+            return
+        if _region_down(region) or _SB.faults.outage(region, "rds") is not None:
+            fail(f"Restore failed: {region} is unavailable.")
+            return
+        from . import rds as sbx_rds
+
+        snapshot = rds.database_snapshots.get(snap_id)
+        if snapshot is None:
+            fail(f"Restore failed: DB snapshot {snap_id} no longer exists.")
+            return
+        # moto's restore finds the snapshot through describe_db_snapshots, which (like RDS
+        # without a SnapshotType) lists automated and manual snapshots only: let it see this one.
+        with _lock:
+            snapshot.snapshot_type = "manual"
+            try:
+                db = rds.restore_db_instance_from_db_snapshot(snap_id, dict(overrides))
+            except Exception as e:  # noqa: BLE001 - RDS refused: the job fails with its message
+                fail(f"Restore failed: {getattr(e, 'message', None) or e}")
+                return
+            finally:
+                snapshot.snapshot_type = "awsbackup"
+        sbx_rds.standalone_restore(db)
+        job.update(Status="RUNNING", PercentDone="50.0")
+
+        def check():
+            if job["Status"] != "RUNNING":
+                return
+            if db.status == "available":
+                job.update(Status="COMPLETED", PercentDone="100.0", CompletionDate=time.time(),
+                           CreatedResourceArn=db.db_instance_arn)
+            elif db.db_instance_identifier not in rds.databases:
+                fail("Restore failed: the restored DB instance was deleted.")
+            else:
+                _SB.scheduler.after(0.05, check)
+
+        _SB.scheduler.after(0.05, check)
+
+    _SB.scheduler.after(total / 3, start)
     return _json({"RestoreJobId": job_id})
 
 

@@ -2,9 +2,23 @@
 
 On AWS an ALB's DNS name resolves to the load balancer; here every ELBv2 load balancer that
 exists in moto gets a small HTTP server on 127.0.0.1 (its "listener"), and topology.json
-maps the DNS name to that URL. A listener answers ``/health`` with 200 ``ok`` and any other
-path with a page naming its region (``region=us-east-1``). Like a real ALB it answers 503
-when its target groups have no running targets.
+maps the DNS name to that URL. The port is reserved when the load balancer is created, but
+accepts connections only while the load balancer has at least one ELBv2 listener
+(CreateListener / DeleteListener): an ALB without a listener refuses connections, as on AWS.
+Requests go to the running targets of the target groups its listeners forward to (default
+actions and rules), in turn, like an ALB's round robin; like a real ALB it answers 503 when
+there is none.
+
+Each instance target runs "the app": ``/health`` answers 200 ``ok``; any other path a page
+naming its region (``region=us-east-1``), the instance and the database it uses; ``/db``
+is the app's database check: 200 when that database can be reached, else 503. The app finds
+its database the way the seeded app does: the ``DB_HOST`` its user data sets
+(``DB_HOST=host`` or ``export DB_HOST=host`` on a line of the instance's user data, which
+RunInstances takes from the request or the launch template), else the ``db`` CNAME of a
+private zone associated with the instance's VPC; a host name is followed through CNAMEs of
+the private zones associated with that VPC to an RDS instance endpoint address (in any
+region of the account). The database is reachable when it exists, is in a status that accepts
+connections (``available``, ``backing-up``, ``modifying``, ...) and its region is not dark.
 
 Modes (set through the control API): ``up``; ``down`` (the port is closed: connection
 refused); ``blackhole`` (connections are accepted and never answered); ``slow`` (adds
@@ -21,8 +35,11 @@ group's failover status codes, using the configuration of the last completed dep
 
 from __future__ import annotations
 
+import base64
+import binascii
 import errno
 import http.client
+import re
 import logging
 import socket
 import struct
@@ -125,6 +142,8 @@ class Listener:
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self._changed = threading.Condition()
+        # False while the load balancer has no ELBv2 listener: the port stays closed.
+        self.open = True
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> None:
@@ -173,15 +192,28 @@ class Listener:
             if isinstance(delay_ms, bool) or not isinstance(delay_ms, (int, float)) or not 0 <= delay_ms <= MAX_DELAY_MS:
                 raise ListenerError(f"delay_ms must be between 0 and {MAX_DELAY_MS}")
         with self._lock:
-            if mode == "down" and self._server is not None:
+            if (mode == "down" or not self.open) and self._server is not None:
                 self._unbind()
-            elif mode != "down" and self._server is None:
+            elif mode != "down" and self.open and self._server is None:
                 self._bind()
             self.mode = mode
             if delay_ms is not None:
                 self.delay_ms = int(delay_ms)
             elif mode == "slow" and not self.delay_ms:
                 self.delay_ms = 2000
+        self._notify()
+
+    def set_open(self, open_: bool) -> None:
+        """Open (bind) or close the port as the load balancer gains or loses its last
+        ELBv2 listener; the port number is kept for re-opening when it is still free."""
+        with self._lock:
+            if open_ == self.open:
+                return
+            self.open = open_
+            if not open_ and self._server is not None:
+                self._unbind()
+            elif open_ and self.mode != "down" and self._server is None:
+                self._bind()
         self._notify()
 
     def _notify(self) -> None:
@@ -202,13 +234,13 @@ class Listener:
             # Woken by mode changes; faults are polled because they live elsewhere.
             with self._changed:
                 self._changed.wait(0.1)
-        # Switched to 'down' while held: the port is closed now, so the connection dies too.
-        return self.effective_mode() != "down"
+        # Switched to 'down' (or closed) while held: the port is closed now, so the connection dies too.
+        return self.effective_mode() != "down" and self.open
 
     def describe(self) -> dict:
         return {"name": self.name, "kind": self.kind, "region": self.region, "mode": self.mode,
                 "effective_mode": self.effective_mode(), "delay_ms": self.delay_ms,
-                "url": self.url, "port": self.port}
+                "url": self.url, "port": self.port, "open": self.open}
 
     # ------------------------------------------------------------------ serving
     def respond(self, h: _Handler) -> None:
@@ -241,22 +273,36 @@ class AlbListener(Listener):
         return d
 
     def serve(self, h: _Handler) -> None:
-        healthy = self.manager.healthy_targets(self)
+        targets = self.manager.serving_targets(self)
         hdrs = [("x-drsandbox-region", self.region or ""), ("x-drsandbox-alb", self.name)]
-        if healthy is None:
+        if targets is None:
             h.reply(503, b"drsandbox: load balancer no longer exists\n", headers=hdrs)
             return
-        if healthy == 0:
+        if not targets:
             # What an ALB answers when no target in its target groups is healthy.
             h.reply(503, b"503 Service Temporarily Unavailable (no healthy targets)\n", headers=hdrs)
             return
+        with self._lock:
+            self._next = (getattr(self, "_next", -1) + 1) % len(targets)
+            target = targets[self._next]
         path = h.path.split("?", 1)[0]
         if path == "/health":
             h.reply(200, b"ok", headers=hdrs)
             return
+        app = self.manager.app_view(self, target)
+        hdrs += [("x-drsandbox-target", target), ("x-drsandbox-database", app["database"] or "none")]
+        facts = " ".join(f"{k}={'none' if v is None else v}" for k, v in app.items())
+        if path == "/db":
+            # The app's database check: can it open a connection to the database it is configured for?
+            if app["database_reachable"] == "yes":
+                h.reply(200, f"ok region={self.region} {facts}\n".encode(), headers=hdrs)
+            else:
+                h.reply(503, f"database unreachable: region={self.region} {facts}\n".encode(), headers=hdrs)
+            return
         page = (f"<!doctype html><html><head><title>{self.name}</title></head><body>"
                 f"<h1>{self.name}</h1><p>served by region={self.region}</p>"
-                f"<p>alb={self.dns_name} healthy_targets={healthy}</p></body></html>\n")
+                f"<p>alb={self.dns_name} healthy_targets={len(targets)}</p>"
+                f"<p>{facts}</p></body></html>\n")
         h.reply(200, page.encode(), "text/html; charset=utf-8", hdrs)
 
 
@@ -394,12 +440,13 @@ class ListenerManager:
             for lb in list(backend.load_balancers.values()):
                 seen.add(lb.arn)
                 with self._lock:
-                    if lb.arn in self._albs:
-                        continue
-                    name = lb.name if account == _default_account() else f"{account}/{lb.name}"
-                    listener = AlbListener(name, region, account, lb.arn, lb.dns_name, self)
-                    listener.start()
-                    self._albs[lb.arn] = listener
+                    listener = self._albs.get(lb.arn)
+                    if listener is None:
+                        name = lb.name if account == _default_account() else f"{account}/{lb.name}"
+                        listener = AlbListener(name, region, account, lb.arn, lb.dns_name, self)
+                        listener.start()  # reserves the port (the URL is known from creation on)
+                        self._albs[lb.arn] = listener
+                listener.set_open(bool(getattr(lb, "listeners", None)))
         with self._lock:
             gone = [arn for arn in self._albs if arn not in seen]
             stale = [self._albs.pop(arn) for arn in gone]
@@ -408,6 +455,13 @@ class ListenerManager:
 
     def healthy_targets(self, listener: AlbListener) -> int | None:
         """Running targets behind the load balancer, or None if it no longer exists."""
+        targets = self.serving_targets(listener)
+        return None if targets is None else len(targets)
+
+    def serving_targets(self, listener: AlbListener) -> list[str] | None:
+        """Ids of the running targets (instance ids; IP / Lambda targets as registered) of the
+        target groups the load balancer's listeners forward to, in a stable order; None if the
+        load balancer no longer exists."""
         from moto.ec2.models import ec2_backends
         from moto.elbv2.models import elbv2_backends
 
@@ -415,21 +469,57 @@ class ListenerManager:
             backend = elbv2_backends[listener.account][listener.region]
         except KeyError:
             return None
-        if listener.arn not in backend.load_balancers:
+        lb = backend.load_balancers.get(listener.arn)
+        if lb is None:
             return None
+        tg_arns: list[str] = []
+        for l in list(getattr(lb, "listeners", {}).values()):
+            actions = list(l.default_actions or [])
+            for rule in list(getattr(l, "_non_default_rules", {}).values()):
+                actions += list(getattr(rule, "actions", None) or [])
+            for a in actions:
+                data = getattr(a, "data", a) if not isinstance(a, dict) else a
+                if not isinstance(data, dict) or data.get("Type") != "forward":
+                    continue
+                arns = [data.get("TargetGroupArn")] + [t.get("TargetGroupArn") for t in
+                                                       (data.get("ForwardConfig") or {}).get("TargetGroups", [])]
+                tg_arns += [x for x in arns if x and x not in tg_arns]
         ec2 = ec2_backends[listener.account][listener.region]
-        count = 0
-        for tg in list(backend.target_groups.values()):
-            if listener.arn not in tg.load_balancer_arns:
+        out: list[str] = []
+        for arn in tg_arns:
+            tg = backend.target_groups.get(arn)
+            if tg is None:
                 continue
             for target_id in list(tg.targets):
+                if target_id in out:
+                    continue
                 if target_id.startswith("i-"):
-                    inst = ec2.get_instance_by_id(target_id)
+                    inst = _instance(ec2, target_id)
                     if inst is not None and inst.state == "running":
-                        count += 1
+                        out.append(target_id)
                 else:  # IP / Lambda targets: no instance to look at, count them as serving
-                    count += 1
-        return count
+                    out.append(target_id)
+        return out
+
+    def app_view(self, listener: AlbListener, target: str) -> dict:
+        """What the app on ``target`` reports: its database and whether it can reach it."""
+        from moto.ec2.models import ec2_backends
+
+        view = {"target": target, "database": None, "database_host": None, "database_endpoint": None,
+                "database_region": None, "database_status": None, "database_reachable": "no"}
+        inst = _instance(ec2_backends[listener.account][listener.region], target) if target.startswith("i-") else None
+        if inst is None:
+            return view
+        host = db_host_from_user_data(inst.user_data)
+        db, host = resolve_database(listener.account, listener.region, inst.vpc_id, host)
+        view["database_host"] = host
+        if db is not None:
+            port = getattr(db, "port", None)
+            view.update(database=db.db_instance_identifier, database_endpoint=f"{db.address}:{port}",
+                        database_region=db.region, database_status=db.status)
+            if db.status in CONNECTABLE and not self.faults.region_dark(db.region):
+                view["database_reachable"] = "yes"
+        return view
 
     # ------------------------------------------------------------------ lookups
     def all(self) -> list[Listener]:
@@ -465,6 +555,83 @@ class ListenerManager:
         for listener in self.all():
             if listener.mode != "up" or listener.delay_ms:
                 listener.set_mode("up", 0)
+
+
+# RDS statuses in which an instance accepts connections (RDS User Guide, "Viewing Amazon RDS
+# DB instance status": billed and usable while the change is applied).
+CONNECTABLE = ("available", "backing-up", "modifying", "configuring-enhanced-monitoring",
+               "configuring-iam-database-auth", "configuring-log-exports", "storage-optimization",
+               "moving-to-vpc", "resetting-master-credentials", "converting-to-vpc")
+
+_DB_HOST = re.compile(r"""^\s*(?:export\s+)?DB_HOST\s*=\s*["']?([A-Za-z0-9.-]+)""", re.MULTILINE)
+
+
+def _instance(ec2, instance_id: str):
+    try:
+        return ec2.get_instance_by_id(instance_id)
+    except Exception:  # noqa: BLE001 - moto raises InvalidInstanceID for unknown ids
+        return None
+
+
+def db_host_from_user_data(user_data) -> str | None:
+    """The ``DB_HOST`` an instance's user data sets (base64, as EC2 keeps it), or None."""
+    if not user_data:
+        return None
+    if isinstance(user_data, (list, tuple)):
+        user_data = user_data[0] if user_data else ""
+    if isinstance(user_data, bytes):
+        user_data = user_data.decode("utf-8", "replace")
+    text = str(user_data)
+    try:
+        decoded = base64.b64decode(text.strip(), validate=True).decode("utf-8")
+        text = decoded
+    except (binascii.Error, ValueError, UnicodeDecodeError):
+        pass
+    m = _DB_HOST.search(text)
+    return m.group(1).lower().rstrip(".") if m else None
+
+
+def resolve_database(account: str, region: str, vpc_id: str | None, host: str | None):
+    """(RDS DBInstance or None, the host name the app starts from) for an app in ``vpc_id``.
+
+    Without a host, the app uses the ``db`` CNAME of a private zone associated with its VPC.
+    A name is followed through CNAMEs of the private zones associated with that VPC (up to 8
+    hops) until it is an instance's endpoint address, in any region of the account."""
+    from moto.rds.models import rds_backends
+    from moto.route53.models import route53_backends
+
+    from . import route53
+
+    zones = [z for z in list(route53_backends[account]["aws"].zones.values())
+             if z.private_zone and any(v.get("vpc_id") == vpc_id and v.get("vpc_region") in (region, None)
+                                       for v in list(z.vpcs))]
+    cnames: dict[str, str] = {}
+    default = None
+    for zone in zones:
+        for rrset in route53.zone_rrsets(zone):
+            if rrset.type == "CNAME" and rrset.records:
+                name = rrset.name.lower().rstrip(".")
+                cnames.setdefault(name, str(rrset.records[0]).lower().rstrip("."))
+                if default is None and name.split(".", 1)[0] == "db":
+                    default = name
+    host = host or default
+    if not host:
+        return None, None
+    addresses = {}
+    for _, _, backend in backends(rds_backends):
+        if backend.account_id != account:
+            continue
+        for db in list(backend.databases.values()):
+            if db.address:
+                addresses[db.address.lower()] = db
+    name = host
+    for _ in range(8):
+        if name in addresses:
+            return addresses[name], host
+        if name not in cnames:
+            break
+        name = cnames[name]
+    return None, host
 
 
 def _default_account() -> str:

@@ -31,6 +31,7 @@ REALISTIC: dict[str, float] = {
     "rds_parameter_apply": 5.0,     # DB parameter group change: ParameterApplyStatus applying -> ...
     "rds_rename": 15.0,             # modify_db_instance(NewDBInstanceIdentifier): renaming -> available
     "rds_replica_create": 30.0,     # create_db_instance_read_replica: creating -> backing-up -> available
+    "rds_restore": 30.0,            # restore_db_instance_from_db_snapshot / _to_point_in_time: creating -> backing-up -> available
     "replica_catchup_lag": 120.0,   # ReplicaLag (seconds) a new replica reports once available ...
     "replica_catchup": 60.0,        # ... falling linearly to 0 over this many seconds
 }
@@ -52,6 +53,7 @@ INSTANT: dict[str, float] = {
     "rds_parameter_apply": 0.2,
     "rds_rename": 0.3,
     "rds_replica_create": 0.6,      # 0.4 s creating, 0.2 s backing-up
+    "rds_restore": 0.6,             # 0.4 s creating, 0.2 s backing-up
     "replica_catchup_lag": 6.0,
     "replica_catchup": 3.0,
 }

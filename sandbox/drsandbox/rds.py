@@ -34,6 +34,9 @@ Here:
   ``renaming`` (still under its old id, PendingModifiedValues naming the new one) for
   ``rds_rename``, then ``available`` under the new id only; replica links follow; an id in
   use is DBInstanceAlreadyExists. Without ApplyImmediately the rename stays pending.
+* restore_db_instance_from_db_snapshot / restore_db_instance_to_point_in_time: the new
+  instance is standalone (moto copies the snapshot's instance, replica link and replica list
+  included) and goes ``creating`` -> ``backing-up`` -> ``available`` over ``rds_restore``.
 * CloudWatch ``AWS/RDS`` ``ReplicaLag`` (dimension DBInstanceIdentifier) is published every
   ``replica_lag_period`` for every available replica: the value set through the control API,
   else the catch-up lag of a new replica, or the seconds since the source region's outage
@@ -405,6 +408,37 @@ def _create_read_replica(original):
     return create_db_instance_read_replica
 
 
+def standalone_restore(db) -> None:
+    """Make ``db``, just restored by moto from a snapshot's copy of an instance, a new
+    standalone instance that becomes available over ``rds_restore``."""
+    for attr in [a for a in vars(db) if a.startswith("_sbx_")]:
+        delattr(db, attr)
+    for attr in ("vpc_security_group_ids", "enabled_cloudwatch_logs_exports", "domain_memberships"):
+        if isinstance(getattr(db, attr, None), list):
+            setattr(db, attr, copy.copy(getattr(db, attr)))
+    db.is_replica = False
+    db.source_db_instance_identifier = None
+    db.replicas = []
+    db.instance_create_time = utcnow()
+    db.status = "creating"
+    total = _SB.profile.seconds("rds_restore")
+    _later(total * 2 / 3, db, "backing-up", then=lambda: _later(total / 3, db, "available"))
+
+
+def _restore(original):
+    """A restored instance is a new, standalone instance: moto copies the snapshot's instance
+    wholesale, so a restore of a replica's snapshot claims the replica's source (and a restore of
+    a source claims its replicas) and is ``available`` at once. RDS creates it ``creating`` ->
+    ``backing-up`` -> ``available`` (the first automated backup), with no replication links,
+    the default DB parameter group unless DBParameterGroupName is given."""
+    def restore(self):
+        result = original(self)
+        standalone_restore(result.result["DBInstance"])
+        return result
+
+    return restore
+
+
 def _delete(original):
     def delete_db_instance(self):
         # A cross-region source lists its replica by ARN; moto unlinks by name, fails (HTML 500)
@@ -440,6 +474,8 @@ def install(sandbox) -> None:
     RDSResponse.modify_db_instance = _modify(RDSResponse.modify_db_instance)
     RDSResponse.delete_db_instance = _delete(RDSResponse.delete_db_instance)
     RDSResponse.stop_db_instance = _stop(RDSResponse.stop_db_instance)
+    for op in ("restore_db_instance_from_db_snapshot", "restore_db_instance_to_point_in_time"):
+        setattr(RDSResponse, op, _restore(getattr(RDSResponse, op)))
     RDSResponse.create_db_instance_read_replica = _create_read_replica(RDSResponse.create_db_instance_read_replica)
     RDSResponse.modify_db_parameter_group = _modify_parameter_group(RDSResponse.modify_db_parameter_group)
     RDSResponse.failover_global_cluster = _out_of_scope("FailoverGlobalCluster")

@@ -266,7 +266,8 @@ class Sandbox:
 
 
 def _install_elbv2_hooks(sandbox: Sandbox) -> None:
-    """Start/stop a load balancer's listener as soon as it is created/deleted in moto."""
+    """Start/stop a load balancer's listener as soon as it is created/deleted in moto, and open/close
+    its port as soon as its first ELBv2 listener is created / its last one deleted."""
     from moto.elbv2.models import ELBv2Backend
 
     global _SB
@@ -288,6 +289,17 @@ def _install_elbv2_hooks(sandbox: Sandbox) -> None:
 
     ELBv2Backend.create_load_balancer = create_load_balancer
     ELBv2Backend.delete_load_balancer = delete_load_balancer
+
+    # A load balancer accepts connections only while it has a listener: open/close its port at once.
+    for op in ("create_listener", "delete_listener"):
+        original = getattr(ELBv2Backend, op)
+
+        def hooked(self, *args, _original=original, **kwargs):
+            result = _original(self, *args, **kwargs)
+            _SB.listeners.reconcile()
+            return result
+
+        setattr(ELBv2Backend, op, hooked)
 
 
 _SB: Sandbox | None = None
