@@ -29,3 +29,10 @@ pub const DAMAGED: i32 = 10;
 /// `drctl verify`: the run's journal has no hash chain (it was written by a drctl before hash
 /// chains). It reads as before, but whether it was edited cannot be told.
 pub const UNCHAINED: i32 = 11;
+/// `drctl drill`: the environment was not ready for a drill (not `protected`, the primary's
+/// probes failing, an earlier drill's resources still there). Nothing was created: a scheduler
+/// reads it as "skipped", not "failed".
+pub const NOT_READY: i32 = 12;
+/// `drctl drill` / `drctl drill cleanup`: resources a drill made are still there (teardown did
+/// not finish). `drctl drill cleanup` removes them.
+pub const LEFTOVERS: i32 = 13;

@@ -99,6 +99,11 @@ async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Command::Failback { region, dry_run, m } => {
             cli::env::failback(g, &region, dry_run, &m).await
         }
+        Command::Drill {
+            action: Some(cli::DrillAction::Cleanup { m }),
+            ..
+        } => cli::drill::cleanup(g, &m).await,
+        Command::Drill { mode, m, .. } => cli::drill::drill(g, mode, &m).await,
         Command::Check { timeout } => cli::check::check(g, timeout).await,
         Command::IamPolicy { runbook } => cli::iam::iam_policy(g, &runbook),
         Command::Completions { shell } => {

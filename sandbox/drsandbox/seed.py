@@ -250,6 +250,12 @@ def seed(endpoint: str, out_dir: str, domain: str = "example.test", reset: bool 
     tiers = {t: _tier(c, STANDBY, net, t, copied_ami) for t in TIERS}
     regions[STANDBY]["albs"] = {t: v["alb"] for t, v in tiers.items()}
     regions[STANDBY]["asgs"] = {t: v["asg"] for t, v in tiers.items()}
+    # The drill load balancer: an ALB beside production with no listener of its own; an
+    # isolated drill adds one for its copy of the app and removes it (drctl.yaml drill:).
+    drill_lb = c("elbv2", STANDBY).create_load_balancer(
+        Name=f"{APP}-drill-{SHORT[STANDBY]}", Subnets=net["subnet_ids"], SecurityGroups=[net["security_group_id"]],
+        Scheme="internal", Type="application")["LoadBalancers"][0]
+    drill = {"load_balancer": {"arn": drill_lb["LoadBalancerArn"], "dns_name": drill_lb["DNSName"]}}
 
     # Public DNS: health check on the primary backend ALB, failover aliases for api.<domain>.
     r53 = c("route53")
@@ -312,6 +318,9 @@ def seed(endpoint: str, out_dir: str, domain: str = "example.test", reset: bool 
             if alb["dns_name"] not in by_dns:
                 raise SeedError(f"no local listener for {alb['dns_name']}")
             alb["url"] = by_dns[alb["dns_name"]]
+    if drill["load_balancer"]["dns_name"] not in by_dns:
+        raise SeedError(f"no local listener for {drill['load_balancer']['dns_name']}")
+    drill["load_balancer"]["url"] = by_dns[drill["load_balancer"]["dns_name"]]
 
     topology = {
         "endpoint": endpoint, "account_id": account, "domain": domain,
@@ -326,6 +335,7 @@ def seed(endpoint: str, out_dir: str, domain: str = "example.test", reset: bool 
                    "recovery_point_arn": job["RecoveryPointArn"], "copy_job_id": copy["CopyJobId"],
                    "copied_recovery_point_arn": copy_job["DestinationRecoveryPointArn"],
                    "source_ami_id": job["RecoveryPointArn"].split("/")[-1], "copied_ami_id": copied_ami},
+        "drill": drill,
         "listeners": {**by_dns, record.rstrip("."): edge["public"], dist["DomainName"]: edge["cdn"]},
     }
     os.makedirs(out_dir, exist_ok=True)
@@ -382,6 +392,9 @@ def drctl_config(t: dict) -> dict:
                        "origins": dict(t["cloudfront"]["origins"]), "url": t["cloudfront"]["url"]},
         "backup": {"plan_id": t["backup"]["plan_id"], "iam_role_arn": ROLE_ARN},
         "targets": {"rto": "15m", "rpo": "5m", "max_ami_age": "7d"},
+        "drill": {"load_balancer": {"arn": t["drill"]["load_balancer"]["arn"],
+                                    "url": t["drill"]["load_balancer"]["url"]},
+                  "instances": 1, "listener_port": 8080, "hold": "30s", "timeout": "15m"},
         "probes": {"interval": "1s", "timeout": "800ms", "jitter": "100ms", "failure_threshold": 3,
                    "recovery_threshold": 2, "max_in_flight": 4096, "targets": probes,
                    # `drctl watch` notifies by default; set action: failover to let it act.

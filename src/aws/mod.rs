@@ -23,9 +23,11 @@ pub mod autoscaling;
 pub mod backup;
 pub mod cloudfront;
 pub mod cloudwatch;
+pub mod drill;
 pub mod ec2;
 pub mod elbv2;
 pub mod fake;
+pub mod leftovers;
 pub mod rds;
 pub mod route53;
 mod sdk;
@@ -49,6 +51,10 @@ pub trait Aws: Send + Sync {
     /// Who these credentials are (STS GetCallerIdentity, at `region`'s regional endpoint so a
     /// dark us-east-1 does not take it down): resolves and proves them before a run acts.
     async fn identity(&self, region: &str) -> AwsResult<CallerIdentity>;
+    /// What game-day drills call in `region` (the in-process fakes do not drill).
+    async fn drill(&self, _region: &str) -> Arc<dyn drill::DrillApi> {
+        Arc::new(drill::Unsupported)
+    }
 }
 
 /// The AWS identity a run acts as.

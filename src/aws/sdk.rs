@@ -12,7 +12,7 @@ use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 
-use super::{autoscaling, backup, cloudfront, cloudwatch, ec2, elbv2, rds, route53};
+use super::{autoscaling, backup, cloudfront, cloudwatch, drill, ec2, elbv2, rds, route53};
 use super::{Aws, GLOBAL_REGION};
 use crate::config::env::AwsSettings;
 
@@ -301,6 +301,18 @@ impl Aws for Sdk {
                 c: client!(aws_sdk_elasticloadbalancingv2, b, r),
                 region: region.to_string(),
             }) as Arc<dyn elbv2::Elbv2Api>
+        })
+        .await
+    }
+
+    async fn drill(&self, region: &str) -> Arc<dyn drill::DrillApi> {
+        self.handle("drill", region, |b, r| {
+            Arc::new(drill::SdkDrill {
+                rds: client!(aws_sdk_rds, b, r.clone()),
+                ec2: client!(aws_sdk_ec2, b, r.clone()),
+                elb: client!(aws_sdk_elasticloadbalancingv2, b, r),
+                region: region.to_string(),
+            }) as Arc<dyn drill::DrillApi>
         })
         .await
     }

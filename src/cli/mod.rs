@@ -2,6 +2,7 @@
 //! group of subcommands. The only place that knows about terminals and exit codes.
 
 pub mod check;
+pub mod drill;
 pub mod env;
 pub mod failover;
 pub mod files;
@@ -241,6 +242,18 @@ pub enum Command {
         #[command(flatten)]
         m: Mutating,
     },
+    /// Game-day drills: `--mode isolated` brings up a copy of the app beside production in the
+    /// standby region, proves it serves and removes it; `drill cleanup` removes what a crashed
+    /// drill left. Exit 0 passed, 4 failed, 12 not ready (nothing created), 13 leftovers.
+    #[command(args_conflicts_with_subcommands = true)]
+    Drill {
+        #[command(subcommand)]
+        action: Option<DrillAction>,
+        #[arg(long, value_enum, default_value_t = drill::Mode::Isolated)]
+        mode: drill::Mode,
+        #[command(flatten)]
+        m: Mutating,
+    },
     /// Readiness of the region a failover would go to (the standby, or the old primary after a
     /// failover), read-only: PASS/WARN/FAIL per check (exit 4 on any FAIL).
     Check {
@@ -257,6 +270,15 @@ pub enum Command {
         /// Write drctl.1 and drctl-COMMAND.1 pages here instead.
         #[arg(long)]
         dir: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum DrillAction {
+    /// Remove every resource an earlier drill left (found by its tags) and close its run.
+    Cleanup {
+        #[command(flatten)]
+        m: Mutating,
     },
 }
 

@@ -79,6 +79,16 @@ impl Event {
                 measure: Measure::RpoSeconds,
                 value,
             } => format!("{step}: RPO {value:.0}s (replica lag when promoted)"),
+            Event::Measured {
+                step,
+                measure: Measure::DrillDatabaseSeconds,
+                value,
+            } => format!("{step}: drill database writable after {value:.1}s"),
+            Event::Measured {
+                step,
+                measure: Measure::DrillServingSeconds,
+                value,
+            } => format!("{step}: drill app serving after {value:.1}s"),
             Event::Fence { step, fence } if fence.fenced => format!(
                 "{step}: {} in {} fenced ({})",
                 fence.instance_id, fence.region, fence.detail

@@ -92,6 +92,10 @@ pub struct FenceRecord {
 pub enum Measure {
     /// Seconds of writes a promotion may have lost: the replica's lag when it was promoted.
     RpoSeconds,
+    /// A drill: seconds from asking for a restore to a writable database.
+    DrillDatabaseSeconds,
+    /// A drill: seconds from launching instances to the app serving through its listener.
+    DrillServingSeconds,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

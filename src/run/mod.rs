@@ -15,6 +15,7 @@
 //! nothing here knows about terminals.
 
 mod approvals;
+pub mod drill;
 pub mod failover;
 pub mod files;
 pub mod inspect;
@@ -312,7 +313,9 @@ pub async fn unfinished_runs(ctx: &Context, env: &str) -> Result<Vec<(String, St
         let Ok(st) = RunState::replay(&records) else {
             continue;
         };
-        if st.env_name == env && !st.is_finished() {
+        // A drill's unfinished run stands in no one's way: its resources are found by tag
+        // (`drctl drill cleanup`), and a failover must never wait for one.
+        if st.env_name == env && !st.is_finished() && !drill::is_drill(&st.runbook_name) {
             out.push((id, inspect::phase_text(&st.phase)));
         }
     }

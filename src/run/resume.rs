@@ -311,3 +311,33 @@ impl Operation for Rollback {
         ))
     }
 }
+
+/// Close an unfinished run without running or undoing anything (`RunFinished`, aborted, with
+/// `why`): a drill whose resources were removed by tag has nothing left to resume. Returns
+/// false when the run had already finished.
+pub async fn close(
+    ctx: &Context,
+    hooks: &Hooks,
+    run: &str,
+    why: &str,
+    shutdown: CancellationToken,
+) -> Result<bool, RunError> {
+    let loaded = load(ctx, run).await?;
+    if loaded.state.is_finished() {
+        return Ok(false);
+    }
+    let (held, mut journal, state) = open(ctx, hooks, run, &loaded, shutdown).await?;
+    if state.is_finished() {
+        return Ok(false);
+    }
+    journal
+        .append(
+            held.token(),
+            Event::RunFinished {
+                status: crate::journal::RunStatus::Aborted,
+                message: why.to_string(),
+            },
+        )
+        .await?;
+    Ok(true)
+}

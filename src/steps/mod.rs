@@ -34,6 +34,8 @@ pub mod approval;
 pub mod asg_scale;
 pub mod backup_copy;
 pub mod cloudfront_origin;
+pub mod drill_app;
+pub mod drill_database;
 pub mod ec2_image;
 pub mod ec2_launch_template;
 pub mod elbv2_healthy;
@@ -360,7 +362,7 @@ macro_rules! step_kinds {
         impl StepSpec {
             /// Whether the step calls AWS (a run with none needs no AWS credentials).
             pub fn uses_aws(&self) -> bool {
-                const AWS: &[&str] = &["rds.", "route53.", "cloudfront.", "backup.", "ec2.", "asg.", "elbv2."];
+                const AWS: &[&str] = &["rds.", "route53.", "cloudfront.", "backup.", "ec2.", "asg.", "elbv2.", "drill."];
                 AWS.iter().any(|p| self.kind().starts_with(p))
             }
 
@@ -444,6 +446,8 @@ step_kinds! {
     "ec2.update_launch_template" => Ec2UpdateLaunchTemplate(ec2_launch_template::UpdateLaunchTemplate),
     "asg.scale" => AsgScale(asg_scale::Scale),
     "elbv2.wait_healthy" => Elbv2WaitHealthy(elbv2_healthy::WaitHealthy),
+    "drill.restore_database" => DrillRestoreDatabase(drill_database::RestoreDatabase),
+    "drill.serve_app" => DrillServeApp(drill_app::ServeApp),
     #[cfg(test)]
     "test.step" => Test(testing::TestStep),
 }

@@ -1,0 +1,477 @@
+//! Game-day drills (docs/drills.md). A drill is a run like any other (journal, lease, report),
+//! with what makes it safe to run unattended every week:
+//! - it starts only when the environment is `protected`, the primary's probes are healthy and
+//!   no earlier drill left anything behind ([`preflight`]);
+//! - an isolated drill's teardown always runs: after success, failure, a signal, or the primary
+//!   going down mid-drill (then the drill stops at once, so a watch's failover can take the
+//!   lease); it undoes the run's steps (journaled) and then removes by tag anything an
+//!   interrupted step made ([`leftovers`]);
+//! - `drctl drill cleanup` does the same for drills that crashed.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use tokio_util::sync::CancellationToken;
+
+use super::resume::{close, Rollback};
+use super::summary::{RunOutcome, RunSummary};
+use super::{Context, Hooks, NewRun, Operation, RunError};
+use crate::aws::leftovers::{self, Kind, Leftover, Scope};
+use crate::config::env::Environment;
+use crate::journal::file::FileJournalStore;
+use crate::journal::{Event, JournalStore, Measure, Record};
+use crate::probe::{probe_once, ProbeResult, Probers};
+use crate::topology::Phase;
+
+/// The shipped runbook of an isolated drill (under `runbooks/`).
+pub const ISOLATED_RUNBOOK: &str = "drill-isolated";
+/// Runs of runbooks named so are drills: their leftovers are found by tag, and an unfinished
+/// one never stands in a failover's way.
+pub const DRILL_PREFIX: &str = "drill-";
+/// How long teardown may take before it gives up (what remains is listed, for cleanup).
+pub const TEARDOWN_TIMEOUT: Duration = Duration::from_secs(15 * 60);
+
+/// Whether a runbook is a drill's.
+pub fn is_drill(runbook_name: &str) -> bool {
+    runbook_name.starts_with(DRILL_PREFIX)
+}
+
+/// What a drill checked before starting.
+#[derive(Debug, Clone, Serialize)]
+pub struct Preflight {
+    pub phase: String,
+    /// The primary's probes, one round: (target, healthy, detail).
+    pub primary: Vec<(String, bool, String)>,
+    /// Resources of earlier drills that still exist.
+    pub leftovers: Vec<Leftover>,
+    /// Why the drill must not start (empty: it may).
+    pub refusals: Vec<String>,
+}
+
+impl Preflight {
+    pub fn ready(&self) -> bool {
+        self.refusals.is_empty()
+    }
+}
+
+/// The probe targets that stand for the primary (the watch policy's list, else every target
+/// in the primary region).
+fn primary_targets(env: &Environment) -> Result<Probers, String> {
+    let mut p = Probers::from_env(env).map_err(|e| e.to_string())?;
+    let named = &p.settings.watch.primary;
+    p.targets.retain(|t| {
+        if named.is_empty() {
+            t.region == env.primary_region
+        } else {
+            named.contains(&t.name)
+        }
+    });
+    if p.targets.is_empty() {
+        return Err("no probe targets stand for the primary (probes.targets in the primary region, or probes.watch.primary)".into());
+    }
+    Ok(p)
+}
+
+/// The drill's resources that still exist in the standby region (every run's, or one's).
+pub async fn find_leftovers(
+    ctx: &Context,
+    env: &Environment,
+    run: Option<&str>,
+) -> Result<Vec<Leftover>, RunError> {
+    let aws = ctx.aws.aws(env);
+    let api = aws.drill(&env.standby_region).await;
+    let scope = Scope {
+        env: &env.name,
+        run,
+        load_balancer: env.drill.load_balancer.as_ref().map(|l| l.arn.as_str()),
+    };
+    leftovers::find(api.as_ref(), scope).await.map_err(|e| {
+        let m = format!("cannot look for drill resources: {e}");
+        if e.is_configuration() {
+            RunError::Credentials(m)
+        } else {
+            RunError::Refused(m)
+        }
+    })
+}
+
+/// Check that a drill may start: credentials, phase `protected`, a healthy primary, nothing
+/// left by an earlier drill, nothing unfinished. Writes nothing.
+pub async fn preflight(ctx: &Context, env: &Environment) -> Result<Preflight, RunError> {
+    let _ = super::check_identity(ctx, env).await?;
+    let mut refusals = Vec::new();
+    let topo = super::roundtrip::observe(ctx, env).await;
+    if topo.phase != Phase::Protected {
+        refusals.push(format!(
+            "the environment is {}, not protected: a drill only runs while the standby protects the primary (`drctl status` says why)",
+            topo.phase.as_str()
+        ));
+    }
+    let mut primary = Vec::new();
+    match primary_targets(env) {
+        Ok(p) => {
+            for (t, r) in p.targets.iter().zip(p.round().await) {
+                if !r.ok {
+                    refusals.push(format!(
+                        "the primary's probe `{}` fails ({}): a drill never runs while the primary is in trouble",
+                        t.name, r.detail
+                    ));
+                }
+                primary.push((t.name.clone(), r.ok, r.detail));
+            }
+        }
+        Err(e) => refusals.push(format!("cannot check the primary's health: {e}")),
+    }
+    let left = find_leftovers(ctx, env, None).await?;
+    if !left.is_empty() {
+        let runs: std::collections::BTreeSet<&str> = left.iter().map(|l| l.run.as_str()).collect();
+        refusals.push(format!(
+            "{} resource(s) of earlier drill(s) still exist (run {}): remove them first with `drctl drill cleanup`",
+            left.len(),
+            runs.into_iter().collect::<Vec<_>>().join(", ")
+        ));
+    }
+    if let Err(RunError::Refused(m)) = super::refuse_if_unfinished(ctx, &env.name).await {
+        refusals.push(m);
+    }
+    Ok(Preflight {
+        phase: topo.phase.as_str().to_string(),
+        primary,
+        leftovers: left,
+        refusals,
+    })
+}
+
+/// One resource a drill made, and when it went.
+#[derive(Debug, Clone, Serialize)]
+pub struct Resource {
+    pub kind: String,
+    pub id: String,
+    pub created_at: Option<DateTime<Utc>>,
+    pub removed_at: Option<DateTime<Utc>>,
+}
+
+/// How a drill ended.
+#[derive(Debug, Clone, Serialize)]
+pub struct DrillOutcome {
+    pub run_id: String,
+    pub mode: String,
+    /// The copy served end to end and everything it made is gone.
+    pub passed: bool,
+    /// How the drill's run ended (`succeeded`, `failed`, `paused`, ...).
+    pub run_outcome: String,
+    /// Why it stopped before the end, if it did (a signal, the primary going down).
+    pub stopped: Option<String>,
+    pub database_s: Option<f64>,
+    pub serving_s: Option<f64>,
+    pub resources: Vec<Resource>,
+    /// Instances x minutes they existed (a cost figure).
+    pub instance_minutes: f64,
+    /// What teardown could not remove (`drctl drill cleanup` retries).
+    pub leftovers: Vec<Leftover>,
+    pub teardown_errors: Vec<String>,
+}
+
+/// Watch the primary while a drill runs; cancel `stop` (with the reason) once it is down
+/// (its failure threshold of consecutive failed rounds).
+fn guard_primary(
+    env: &Environment,
+    stop: CancellationToken,
+    why: Arc<Mutex<Option<String>>>,
+) -> Option<tokio::task::JoinHandle<()>> {
+    let probers = primary_targets(env).ok()?;
+    let threshold = probers.settings.failure_threshold.max(1);
+    let interval = probers.settings.interval;
+    Some(tokio::spawn(async move {
+        let mut failed = 0u32;
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = tokio::time::sleep(interval) => {}
+            }
+            let results: Vec<ProbeResult> =
+                futures::future::join_all(probers.targets.iter().map(probe_once)).await;
+            // Down when every primary target fails, as the watch decides.
+            if results.iter().all(|r| !r.ok) {
+                failed += 1;
+            } else {
+                failed = 0;
+            }
+            if failed >= threshold {
+                *why.lock().expect("why lock") = Some(format!(
+                    "the primary went down during the drill ({}): the drill stopped and tore down to stay out of the failover's way",
+                    results.first().map(|r| r.detail.as_str()).unwrap_or("?")
+                ));
+                stop.cancel();
+                return;
+            }
+        }
+    }))
+}
+
+/// Run an isolated drill: the run, then teardown whatever happened. `shutdown` is the
+/// caller's (signals); teardown runs on its own token, bounded by [`TEARDOWN_TIMEOUT`].
+pub async fn isolated(
+    ctx: &Context,
+    hooks: &Hooks,
+    run: &NewRun,
+    shutdown: CancellationToken,
+) -> Result<DrillOutcome, RunError> {
+    let stop = shutdown.child_token();
+    let why = Arc::new(Mutex::new(None));
+    let guard = guard_primary(&run.env, stop.clone(), why.clone());
+    // The drill's own bound: past it the run stops and tears down.
+    let limit = run.env.drill.timeout;
+    let timer = {
+        let stop = stop.clone();
+        let why = why.clone();
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = stop.cancelled() => {}
+                _ = tokio::time::sleep(limit) => {
+                    why.lock().expect("why lock").get_or_insert_with(|| format!(
+                        "the drill ran past its timeout ({})", humantime::format_duration(limit)));
+                    stop.cancel();
+                }
+            }
+        })
+    };
+    let result = run.execute(ctx, hooks, stop.clone()).await;
+    stop.cancel();
+    if let Some(g) = guard {
+        let _ = g.await;
+    }
+    let _ = timer.await;
+    let summary = result?;
+    let mut stopped = why.lock().expect("why lock").clone();
+    if stopped.is_none() && shutdown.is_cancelled() {
+        stopped = Some("stopped by a signal".into());
+    }
+    let (left, errors) = teardown(ctx, hooks, &run.env, &summary.run_id).await;
+    let records = FileJournalStore::new(&ctx.state_dir)
+        .read(&summary.run_id)
+        .await
+        .map(|(r, _)| r)
+        .unwrap_or_default();
+    Ok(outcome(&summary, &records, stopped, left, errors))
+}
+
+/// Undo the drill's run (journaled), remove by tag what is still there, close the run, and
+/// say what remains.
+pub async fn teardown(
+    ctx: &Context,
+    hooks: &Hooks,
+    env: &Environment,
+    run_id: &str,
+) -> (Vec<Leftover>, Vec<String>) {
+    let token = CancellationToken::new();
+    let work = async {
+        let mut errors = Vec::new();
+        hooks
+            .progress
+            .notice(&format!("drill {run_id}: tearing down"));
+        match Rollback::load(ctx, run_id, None).await {
+            Ok(rb) => {
+                if let Err(e) = rb.execute(ctx, hooks, token.clone()).await {
+                    errors.push(format!("rollback: {e}"));
+                }
+            }
+            // Nothing completed to undo: the sweep below finds anything in-flight steps made.
+            Err(RunError::Refused(_)) => {}
+            Err(e) => errors.push(format!("rollback: {e}")),
+        }
+        match sweep(ctx, env, Some(run_id)).await {
+            Ok(errs) => errors.extend(errs),
+            Err(e) => errors.push(e.to_string()),
+        }
+        if let Err(e) = close(
+            ctx,
+            hooks,
+            run_id,
+            "drill torn down; its resources were removed",
+            token.clone(),
+        )
+        .await
+        {
+            errors.push(format!("closing the run: {e}"));
+        }
+        errors
+    };
+    let errors = match tokio::time::timeout(TEARDOWN_TIMEOUT, work).await {
+        Ok(e) => e,
+        Err(_) => vec![format!(
+            "teardown did not finish within {}",
+            humantime::format_duration(TEARDOWN_TIMEOUT)
+        )],
+    };
+    let left = find_leftovers(ctx, env, Some(run_id))
+        .await
+        .unwrap_or_default();
+    (left, errors)
+}
+
+/// Remove the drill resources of `run` (or of every drill of the environment) found by tag.
+/// Returns what could not be removed.
+pub async fn sweep(
+    ctx: &Context,
+    env: &Environment,
+    run: Option<&str>,
+) -> Result<Vec<String>, RunError> {
+    let items = find_leftovers(ctx, env, run).await?;
+    if items.is_empty() {
+        return Ok(vec![]);
+    }
+    let aws = ctx.aws.aws(env);
+    let api = aws.drill(&env.standby_region).await;
+    let (_, failed) = leftovers::remove(api.as_ref(), &items, Duration::from_secs(120)).await;
+    Ok(failed
+        .into_iter()
+        .map(|(l, why)| format!("{} {}: {why}", l.kind, l.id))
+        .collect())
+}
+
+/// What `drctl drill cleanup` did.
+#[derive(Debug, Clone, Serialize)]
+pub struct Cleanup {
+    pub found: Vec<Leftover>,
+    /// Unfinished drill runs it closed (after undoing what they completed).
+    pub closed_runs: Vec<String>,
+    pub remaining: Vec<Leftover>,
+    pub errors: Vec<String>,
+}
+
+/// Remove every leftover of the environment's drills and close their unfinished runs.
+pub async fn cleanup(ctx: &Context, hooks: &Hooks, env: &Environment) -> Result<Cleanup, RunError> {
+    let found = find_leftovers(ctx, env, None).await?;
+    let mut runs: Vec<String> = found.iter().map(|l| l.run.clone()).collect();
+    runs.extend(unfinished_drills(ctx, &env.name).await);
+    runs.sort();
+    runs.dedup();
+    let store = FileJournalStore::new(&ctx.state_dir);
+    let known = store.list().await.unwrap_or_default();
+    let mut closed = Vec::new();
+    let mut errors = Vec::new();
+    for run in &runs {
+        if known.contains(run) {
+            let (_, errs) = teardown(ctx, hooks, env, run).await;
+            errors.extend(errs);
+            closed.push(run.clone());
+        }
+    }
+    // Resources whose run is not in this state dir (another machine's, a lost journal).
+    errors.extend(sweep(ctx, env, None).await?);
+    let remaining = find_leftovers(ctx, env, None).await?;
+    Ok(Cleanup {
+        found,
+        closed_runs: closed,
+        remaining,
+        errors,
+    })
+}
+
+/// The environment's drill runs that have not finished.
+async fn unfinished_drills(ctx: &Context, env: &str) -> Vec<String> {
+    let store = FileJournalStore::new(&ctx.state_dir);
+    let mut out = Vec::new();
+    for id in store.list().await.unwrap_or_default() {
+        let Ok((records, _)) = store.read(&id).await else {
+            continue;
+        };
+        let Ok(st) = crate::journal::RunState::replay(&records) else {
+            continue;
+        };
+        if st.env_name == env && is_drill(&st.runbook_name) && !st.is_finished() {
+            out.push(id);
+        }
+    }
+    out
+}
+
+/// The drill's figures from its journal: measured times, resources and when they went.
+fn outcome(
+    s: &RunSummary,
+    records: &[Record],
+    stopped: Option<String>,
+    leftovers: Vec<Leftover>,
+    teardown_errors: Vec<String>,
+) -> DrillOutcome {
+    let mut database_s = None;
+    let mut serving_s = None;
+    let mut started: std::collections::HashMap<String, DateTime<Utc>> = Default::default();
+    let mut undone: std::collections::HashMap<String, DateTime<Utc>> = Default::default();
+    let mut resources = Vec::new();
+    let closed_at = records.last().map(|r| r.at);
+    for r in records {
+        match &r.event {
+            Event::Measured {
+                measure: Measure::DrillDatabaseSeconds,
+                value,
+                ..
+            } => database_s = Some(*value),
+            Event::Measured {
+                measure: Measure::DrillServingSeconds,
+                value,
+                ..
+            } => serving_s = Some(*value),
+            Event::StepIntent { step, .. } => {
+                started.entry(step.clone()).or_insert(r.at);
+            }
+            Event::Undone { step } => {
+                undone.insert(step.clone(), r.at);
+            }
+            _ => {}
+        }
+    }
+    let mut instance_minutes = 0.0;
+    for r in records {
+        let Event::StepSucceeded { step, result, .. } = &r.event else {
+            continue;
+        };
+        let created = started.get(step).copied();
+        // Removed by its undo, else by the sweep before the run was closed.
+        let removed = undone.get(step).copied().or(closed_at);
+        let mut add = |kind: &str, id: &str| {
+            resources.push(Resource {
+                kind: kind.to_string(),
+                id: id.to_string(),
+                created_at: created,
+                removed_at: removed,
+            })
+        };
+        if let Some(id) = result["db_instance_id"].as_str() {
+            add(&Kind::DbInstance.to_string(), id);
+        }
+        if let Some(ids) = result["instance_ids"].as_array() {
+            for id in ids.iter().filter_map(|v| v.as_str()) {
+                add(&Kind::Instance.to_string(), id);
+                if let (Some(c), Some(d)) = (created, removed) {
+                    instance_minutes += (d - c).num_milliseconds().max(0) as f64 / 60_000.0;
+                }
+            }
+        }
+        for (key, kind) in [
+            ("target_group_arn", Kind::TargetGroup),
+            ("listener_arn", Kind::Listener),
+        ] {
+            if let Some(id) = result[key].as_str() {
+                add(&kind.to_string(), id);
+            }
+        }
+    }
+    let served = s.outcome == RunOutcome::Succeeded;
+    DrillOutcome {
+        run_id: s.run_id.clone(),
+        mode: "isolated".into(),
+        passed: served && stopped.is_none() && leftovers.is_empty() && teardown_errors.is_empty(),
+        run_outcome: s.outcome.to_string(),
+        stopped,
+        database_s,
+        serving_s,
+        resources,
+        instance_minutes,
+        leftovers,
+        teardown_errors,
+    }
+}
