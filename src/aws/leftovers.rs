@@ -174,7 +174,7 @@ pub async fn remove(
                 }
             }
             Kind::TargetGroup => api.delete_target_group(&l.id).await,
-            Kind::DbInstance => api.delete_db_instance(&l.id).await,
+            Kind::DbInstance => delete_db(api, &l.id, wait).await,
             Kind::DbSnapshot => api.delete_snapshot(&l.id).await,
         };
         match r {
@@ -200,5 +200,22 @@ async fn wait_terminated(api: &dyn DrillApi, ids: &[String], wait: Duration) {
             return;
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+/// Delete a DB instance, waiting (bounded) while RDS says it is in a state that cannot be
+/// deleted yet (a restore still `creating`, a `modifying` instance).
+async fn delete_db(api: &dyn DrillApi, id: &str, wait: Duration) -> AwsResult<()> {
+    let deadline = tokio::time::Instant::now() + wait;
+    loop {
+        match api.delete_db_instance(id).await {
+            Err(e)
+                if e.code.as_deref() == Some("InvalidDBInstanceState")
+                    && tokio::time::Instant::now() < deadline =>
+            {
+                tokio::time::sleep(Duration::from_secs(2)).await
+            }
+            other => return other,
+        }
     }
 }

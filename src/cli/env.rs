@@ -21,10 +21,34 @@ pub async fn status(g: &Global) -> Result<i32> {
     let (_, env) = g.load_env()?;
     let ctx = g.context(g.state_dir(Some(&env))?);
     let t = observe(&ctx, &env).await;
+    // What earlier drills left behind (found by tag; only where drills are configured).
+    let left = match &env.drill.load_balancer {
+        Some(_) => tokio::time::timeout(
+            std::time::Duration::from_secs(10),
+            drctl::run::drill::find_leftovers(&ctx, &env, None),
+        )
+        .await
+        .ok()
+        .and_then(Result::ok),
+        None => None,
+    };
     if g.output == Output::Json {
-        println!("{}", serde_json::to_string_pretty(&t)?);
+        let mut v = serde_json::to_value(&t)?;
+        if let Some(l) = &left {
+            v["drill_leftovers"] = serde_json::to_value(l)?;
+        }
+        println!("{}", serde_json::to_string_pretty(&v)?);
     } else {
         show(&t);
+        if let Some(l) = left.filter(|l| !l.is_empty()) {
+            let runs: std::collections::BTreeSet<&str> = l.iter().map(|x| x.run.as_str()).collect();
+            println!(
+                "{} {} resource(s) left by drill run(s) {}: `drctl drill cleanup` removes them",
+                status_word(drctl::readiness::Status::Warn),
+                l.len(),
+                runs.into_iter().collect::<Vec<_>>().join(", ")
+            );
+        }
     }
     Ok(t.exit_code())
 }

@@ -4,6 +4,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -17,12 +18,15 @@ use crate::aws::Aws;
 use crate::config::env::WatchAction;
 use crate::engine::progress::ProgressSink;
 use crate::journal::file::FileJournalStore;
-use crate::journal::Trigger;
+use crate::journal::{LeaseError, Trigger};
 use crate::probe::watch::{
     ActionReport, Actuator, Fencer, Route53Oracle, Watch, WatchConfig, WatchSink,
 };
 use crate::probe::Probers;
 use crate::topology::fences;
+
+/// How long an unattended failover waits for a drill to yield the lease.
+pub const DRILL_YIELD_WAIT: Duration = Duration::from_secs(10 * 60);
 
 /// Runs the failover runbook as `drctl run RUNBOOK --yes` would, under the environment's lease.
 pub struct RunbookActuator {
@@ -66,7 +70,35 @@ impl Actuator for RunbookActuator {
             prompter: None,
             break_lock: false,
         };
-        match run.execute(&self.ctx, &hooks, shutdown).await {
+        // A drill holding the lease yields it within seconds of the primary going down (it
+        // watches the primary too, stops and tears down); wait for that, bounded. Anyone else
+        // holding it is a person at work: not waited for.
+        let deadline = tokio::time::Instant::now() + DRILL_YIELD_WAIT;
+        let mut said = false;
+        let result = loop {
+            match run.execute(&self.ctx, &hooks, shutdown.clone()).await {
+                Err(RunError::Lease(LeaseError::Held(h)))
+                    if h.command.contains(" drill")
+                        && tokio::time::Instant::now() < deadline
+                        && !shutdown.is_cancelled() =>
+                {
+                    if !said {
+                        self.progress.notice(&format!(
+                            "a drill holds the lease (run {}): waiting up to {} for it to stop and yield",
+                            h.run_id.as_deref().unwrap_or("?"),
+                            humantime::format_duration(DRILL_YIELD_WAIT)
+                        ));
+                        said = true;
+                    }
+                    tokio::select! {
+                        _ = shutdown.cancelled() => {}
+                        _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+                    }
+                }
+                other => break other,
+            }
+        };
+        match result {
             Ok(s) => {
                 let (ok, outcome) = match s.outcome {
                     RunOutcome::Succeeded if s.continued_failures.is_empty() => {

@@ -1,0 +1,310 @@
+//! Game-day drills against the sandbox: an isolated drill changes nothing in production and
+//! leaves nothing tagged; a drill killed at several points is cleaned up by `drctl drill
+//! cleanup`, and no new drill starts before that; a primary outage mid-drill stops the drill,
+//! which tears down and yields the lease to the watch's failover. What is left is asked of the
+//! sandbox's AWS APIs directly (boto3), not of drctl.
+
+mod common;
+
+use std::os::unix::process::ExitStatusExt;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use common::sandbox::{python, Sandbox};
+use common::{journal, text};
+use serde_json::{json, Value};
+
+fn drctl(sb: &Sandbox) -> Command {
+    let mut c = common::drctl(sb.dir.path());
+    c.args(["--env", "drctl.yaml"]);
+    c
+}
+
+fn drill(sb: &Sandbox, kill_after_call: Option<usize>) -> Output {
+    let mut c = drctl(sb);
+    c.args(["drill", "--mode", "isolated", "--yes", "--output", "json"]);
+    if let Some(n) = kill_after_call {
+        c.env("DRCTL_TEST_KILL_AFTER_MUTATING_CALL", n.to_string());
+    }
+    common::run(&mut c)
+}
+
+/// The drill's JSON ending (the last line of stdout that is one).
+fn ending(o: &Output) -> Value {
+    String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .rev()
+        .find_map(|l| {
+            serde_json::from_str::<Value>(l)
+                .ok()
+                .filter(|v| v["type"] == "drill")
+        })
+        .unwrap_or_else(|| panic!("no drill JSON in: {}", text(o)))
+}
+
+/// Every resource in the standby region that carries a `drctl:drill` tag and still exists,
+/// asked of the sandbox with boto3 (the tagging API, plus listeners, which it does not list).
+fn tagged(sb: &Sandbox) -> Vec<String> {
+    const PY: &str = r#"
+import json, sys, boto3
+kw = dict(endpoint_url=sys.argv[1], region_name="us-west-2",
+          aws_access_key_id="test", aws_secret_access_key="test")
+ec2, elb = boto3.client("ec2", **kw), boto3.client("elbv2", **kw)
+out = []
+for page in boto3.client("resourcegroupstaggingapi", **kw).get_paginator("get_resources").paginate(
+        TagFilters=[{"Key": "drctl:drill"}]):
+    for r in page["ResourceTagMappingList"]:
+        arn = r["ResourceARN"]
+        if ":instance/" in arn:
+            res = ec2.describe_instances(InstanceIds=[arn.split("/")[-1]])["Reservations"]
+            if not res or res[0]["Instances"][0]["State"]["Name"] == "terminated":
+                continue
+        out.append(arn)
+for lb in elb.describe_load_balancers()["LoadBalancers"]:
+    ls = elb.describe_listeners(LoadBalancerArn=lb["LoadBalancerArn"])["Listeners"]
+    if ls:
+        for d in elb.describe_tags(ResourceArns=[l["ListenerArn"] for l in ls])["TagDescriptions"]:
+            if any(t["Key"] == "drctl:drill" for t in d["Tags"]):
+                out.append(d["ResourceArn"])
+print(json.dumps(sorted(set(out))))
+"#;
+    let out = Command::new(python())
+        .args(["-c", PY, &sb.endpoint])
+        .stderr(Stdio::inherit())
+        .output()
+        .expect("python runs");
+    assert!(out.status.success(), "boto3 listing failed");
+    serde_json::from_slice(&out.stdout).expect("json list")
+}
+
+/// `drctl status --output json` without what moves on its own (lag figures, times).
+fn status(sb: &Sandbox) -> Value {
+    let o = common::run(drctl(sb).args(["status", "--output", "json"]));
+    let mut v: Value =
+        serde_json::from_slice(&o.stdout).unwrap_or_else(|_| panic!("status JSON: {}", text(&o)));
+    scrub(&mut v);
+    v
+}
+
+fn scrub(v: &mut Value) {
+    match v {
+        Value::Object(m) => {
+            for (k, x) in m.iter_mut() {
+                if k.contains("lag") || k.ends_with("_at") || k == "age_s" {
+                    *x = Value::Null;
+                } else {
+                    scrub(x);
+                }
+            }
+        }
+        Value::Array(a) => a.iter_mut().for_each(scrub),
+        _ => {}
+    }
+}
+
+fn mutating_calls(sb: &Sandbox) -> Value {
+    for _ in 0..600 {
+        let c = sb.control("GET", "/_sandbox/calls", None);
+        if c["in_flight"] == 0 && c["connections"].as_u64().is_some_and(|n| n <= 1) {
+            return c["mutating"].clone();
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("the sandbox kept requests in flight for 30 s");
+}
+
+#[test]
+fn an_isolated_drill_proves_the_copy_serves_and_leaves_production_as_it_was() {
+    let sb = Sandbox::start();
+    let state_before = sb.state();
+    let status_before = status(&sb);
+    assert_eq!(status_before["phase"], "protected", "{status_before}");
+
+    let o = drill(&sb, None);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let d = ending(&o);
+    assert_eq!(d["passed"], true, "{d}");
+    assert!(d["database_s"].as_f64().is_some(), "{d}");
+    assert!(d["serving_s"].as_f64().is_some(), "{d}");
+    let kinds: Vec<&str> = d["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["kind"].as_str().unwrap())
+        .collect();
+    for k in ["DB instance", "instance", "target group", "listener"] {
+        assert!(kinds.contains(&k), "no {k} among {kinds:?}");
+    }
+    for r in d["resources"].as_array().unwrap() {
+        assert!(r["removed_at"].is_string(), "not removed: {r}");
+    }
+    assert_eq!(d["leftovers"], json!([]));
+
+    // The journal holds the proof and the teardown.
+    let id = d["run_id"].as_str().unwrap();
+    let j = journal(sb.dir.path(), id);
+    let app = j
+        .iter()
+        .find(|r| r["type"] == "step_succeeded" && r["step"] == "app")
+        .expect("app succeeded");
+    let db = j
+        .iter()
+        .find(|r| r["type"] == "step_succeeded" && r["step"] == "database")
+        .unwrap();
+    let db_id = db["result"]["db_instance_id"].as_str().unwrap();
+    assert!(
+        app["result"]["db_check"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("database={db_id}")),
+        "the app did not report the drill database: {app}"
+    );
+    for step in ["app", "database"] {
+        assert!(
+            j.iter().any(|r| r["type"] == "undone" && r["step"] == step),
+            "{step} was not undone"
+        );
+    }
+    let measures: Vec<&str> = j
+        .iter()
+        .filter(|r| r["type"] == "measured")
+        .map(|r| r["measure"].as_str().unwrap())
+        .collect();
+    assert!(
+        measures.contains(&"drill_database_seconds") && measures.contains(&"drill_serving_seconds"),
+        "{measures:?}"
+    );
+
+    // Production as it was; nothing tagged left.
+    assert_eq!(tagged(&sb), Vec::<String>::new());
+    assert_eq!(status(&sb), status_before);
+    assert_eq!(sb.state(), state_before);
+}
+
+#[test]
+fn a_killed_drill_blocks_new_drills_until_cleanup_removes_everything() {
+    // Mutating calls of a drill: CreateDBSnapshot, RestoreDBInstanceFromDBSnapshot,
+    // CreateTargetGroup, RunInstances, RegisterTargets, CreateListener.
+    for n in [2, 4, 6] {
+        let sb = Sandbox::start();
+        let state_before = sb.state();
+        let o = drill(&sb, Some(n));
+        assert_eq!(
+            o.status.signal(),
+            Some(9),
+            "call {n}: not killed: {}",
+            text(&o)
+        );
+        let left = tagged(&sb);
+        assert!(
+            !left.is_empty(),
+            "call {n}: the killed drill left nothing to clean up"
+        );
+
+        // A new drill refuses, creates nothing, and says what to do.
+        let before = mutating_calls(&sb);
+        let again = drill(&sb, None);
+        assert_eq!(again.status.code(), Some(12), "call {n}: {}", text(&again));
+        assert!(
+            text(&again).contains("drctl drill cleanup"),
+            "{}",
+            text(&again)
+        );
+        assert_eq!(
+            mutating_calls(&sb),
+            before,
+            "call {n}: a refused drill changed AWS"
+        );
+        // `drctl status` shows them.
+        let st = common::run(drctl(&sb).args(["status"]));
+        assert!(text(&st).contains("drctl drill cleanup"), "{}", text(&st));
+
+        let c = common::run(drctl(&sb).args(["drill", "cleanup", "--yes"]));
+        assert_eq!(c.status.code(), Some(0), "call {n}: {}", text(&c));
+        assert_eq!(tagged(&sb), Vec::<String>::new(), "call {n}: {}", text(&c));
+        assert_eq!(sb.state(), state_before, "call {n}: production changed");
+        // The crashed run is closed, and the next drill runs.
+        let next = drill(&sb, None);
+        assert_eq!(next.status.code(), Some(0), "call {n}: {}", text(&next));
+        assert_eq!(tagged(&sb), Vec::<String>::new());
+    }
+}
+
+#[test]
+fn a_primary_outage_stops_the_drill_which_cleans_up_and_the_watch_fails_over() {
+    // A restore slow enough for the outage to land mid-drill.
+    let profile = tempfile::tempdir().unwrap();
+    let pf = profile.path().join("slow-restore.json");
+    std::fs::write(
+        &pf,
+        r#"{"base": "instant", "rds_restore": 120, "replica_catchup_lag": 0}"#,
+    )
+    .unwrap();
+    let sb = Sandbox::start_with(&["--profile", pf.to_str().unwrap()]);
+    let dir = sb.dir.path();
+    let mut env: Value =
+        serde_saphyr::from_str(&std::fs::read_to_string(sb.env_file()).unwrap()).unwrap();
+    env["probes"]["watch"]["action"] = json!("failover");
+    env["probes"]["watch"]["confirm_for"] = json!("1s");
+    std::fs::write(sb.env_file(), serde_saphyr::to_string(&env).unwrap()).unwrap();
+
+    let w = common::watch::Watcher::start(dir, &sb.env_file());
+    w.wait_for(
+        "primary-backend [primary]: unknown -> healthy",
+        Duration::from_secs(20),
+    );
+    let child = drctl(&sb)
+        .args(["drill", "--mode", "isolated", "--yes", "--output", "json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until the restore is under way, then take the primary region down.
+    let t0 = Instant::now();
+    loop {
+        let runs = dir.join(".drctl/runs");
+        let restoring = std::fs::read_dir(&runs)
+            .ok()
+            .into_iter()
+            .flatten()
+            .flatten()
+            .any(|e| {
+                std::fs::read_to_string(e.path().join("journal.jsonl"))
+                    .is_ok_and(|j| j.contains("\"step\":\"database\"") && j.contains("step_intent"))
+            });
+        if restoring {
+            break;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(60),
+            "the drill never started its restore"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    sb.fault(json!({"kind": "outage", "region": "us-east-1"}));
+
+    let o = child.wait_with_output().unwrap();
+    let d = ending(&o);
+    assert_eq!(o.status.code(), Some(4), "{}", text(&o));
+    assert_eq!(d["passed"], false);
+    assert!(
+        d["stopped"]
+            .as_str()
+            .unwrap_or("")
+            .contains("primary went down"),
+        "{d}"
+    );
+    assert_eq!(d["leftovers"], json!([]), "{d}");
+    assert_eq!(tagged(&sb), Vec::<String>::new());
+
+    // The watch's failover went ahead once the drill let go.
+    w.wait_for(
+        "ACTION Failover finished: succeeded",
+        Duration::from_secs(240),
+    );
+    let drill_run = d["run_id"].as_str().unwrap();
+    let j = journal(dir, drill_run);
+    let last = j.last().unwrap();
+    assert_eq!(last["type"], "run_finished", "{last}");
+}
