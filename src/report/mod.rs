@@ -3,6 +3,7 @@
 //! per-kind step durations, and the predicted RTO of a plan. Nothing here reads AWS or writes
 //! a file; `run::report` finds the journals and the CLI writes the output.
 
+pub mod drill;
 pub mod history;
 pub mod model;
 pub mod render;

@@ -68,6 +68,9 @@ pub struct Report {
     pub phase_before: Option<String>,
     /// The phase the run's outcome leaves (derived, not observed: `drctl status` observes).
     pub phase_after: Option<String>,
+    /// A game-day drill's measured times, resources and instance-minutes.
+    #[serde(default)]
+    pub drill: Option<super::drill::DrillFigures>,
     pub journal: JournalInfo,
 }
 
@@ -281,6 +284,7 @@ pub fn build(i: &Inputs) -> Report {
         fences: vec![],
         phase_before: None,
         phase_after: None,
+        drill: super::drill::figures(i.records),
         journal: JournalInfo {
             path: i.journal_path.clone(),
             events: i.records.len() as u64,

@@ -182,6 +182,24 @@ pub fn markdown(r: &Report) -> String {
             );
         }
     }
+    if let Some(d) = &r.drill {
+        o.push_str("\n## Drill\n\n");
+        let secs = |v: Option<f64>| v.map(|s| format!("{s:.1}s")).unwrap_or_else(|| "not measured".into());
+        let _ = writeln!(o, "- time to a writable database: {}", secs(d.database_s));
+        let _ = writeln!(o, "- time to serving compute: {}", secs(d.serving_s));
+        let _ = writeln!(o, "- instance-minutes: {:.1}\n", d.instance_minutes);
+        o.push_str("| resource | id | created | removed |\n|---|---|---|---|\n");
+        for x in &d.resources {
+            let _ = writeln!(
+                o,
+                "| {} | {} | {} | {} |",
+                md(&x.kind),
+                md(&x.id),
+                x.created_at.as_ref().map(at).unwrap_or_else(|| "-".into()),
+                x.removed_at.as_ref().map(at).unwrap_or_else(|| "NOT REMOVED".into())
+            );
+        }
+    }
     if !r.warnings.is_empty() {
         o.push_str("\n## Warnings\n\n");
         for w in &r.warnings {
@@ -353,6 +371,27 @@ pub fn html(r: &Report) -> String {
             );
         }
         o.push_str("</ul>");
+    }
+    if let Some(d) = &r.drill {
+        let secs = |v: Option<f64>| v.map(|s| format!("{s:.1}s")).unwrap_or_else(|| "not measured".into());
+        let _ = write!(
+            o,
+            "<h2>Drill</h2><p>time to a writable database <b id=\"drill-database\">{}</b>, to serving compute <b id=\"drill-serving\">{}</b>, instance-minutes {:.1}</p><table id=\"drill-resources\"><tr><th>resource</th><th>id</th><th>created</th><th>removed</th></tr>",
+            secs(d.database_s),
+            secs(d.serving_s),
+            d.instance_minutes
+        );
+        for x in &d.resources {
+            let _ = write!(
+                o,
+                "<tr><td>{}</td><td><code>{}</code></td><td>{}</td><td>{}</td></tr>",
+                esc(&x.kind),
+                esc(&x.id),
+                esc(&x.created_at.as_ref().map(at).unwrap_or_else(|| "-".into())),
+                esc(&x.removed_at.as_ref().map(at).unwrap_or_else(|| "NOT REMOVED".into()))
+            );
+        }
+        o.push_str("</table>");
     }
     if !r.warnings.is_empty() {
         o.push_str("<h2>Warnings</h2><ul id=\"warnings\">");

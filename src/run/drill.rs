@@ -11,17 +11,16 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
 use super::resume::{close, Rollback};
 use super::summary::{RunOutcome, RunSummary};
 use super::{Context, Hooks, NewRun, Operation, RunError};
-use crate::aws::leftovers::{self, Kind, Leftover, Scope};
+use crate::aws::leftovers::{self, Leftover, Scope};
 use crate::config::env::Environment;
 use crate::journal::file::FileJournalStore;
-use crate::journal::{Event, JournalStore, Measure, Record};
+use crate::journal::{JournalStore, Record};
 use crate::probe::{probe_once, ProbeResult, Probers};
 use crate::topology::Phase;
 
@@ -144,14 +143,7 @@ pub async fn preflight(ctx: &Context, env: &Environment) -> Result<Preflight, Ru
     })
 }
 
-/// One resource a drill made, and when it went.
-#[derive(Debug, Clone, Serialize)]
-pub struct Resource {
-    pub kind: String,
-    pub id: String,
-    pub created_at: Option<DateTime<Utc>>,
-    pub removed_at: Option<DateTime<Utc>>,
-}
+pub use crate::report::drill::Resource;
 
 /// How a drill ended.
 #[derive(Debug, Clone, Serialize)]
@@ -389,7 +381,7 @@ async fn unfinished_drills(ctx: &Context, env: &str) -> Vec<String> {
     out
 }
 
-/// The drill's figures from its journal: measured times, resources and when they went.
+/// How the drill ended, with its figures from its journal (as its report shows them).
 fn outcome(
     s: &RunSummary,
     records: &[Record],
@@ -397,69 +389,7 @@ fn outcome(
     leftovers: Vec<Leftover>,
     teardown_errors: Vec<String>,
 ) -> DrillOutcome {
-    let mut database_s = None;
-    let mut serving_s = None;
-    let mut started: std::collections::HashMap<String, DateTime<Utc>> = Default::default();
-    let mut undone: std::collections::HashMap<String, DateTime<Utc>> = Default::default();
-    let mut resources = Vec::new();
-    let closed_at = records.last().map(|r| r.at);
-    for r in records {
-        match &r.event {
-            Event::Measured {
-                measure: Measure::DrillDatabaseSeconds,
-                value,
-                ..
-            } => database_s = Some(*value),
-            Event::Measured {
-                measure: Measure::DrillServingSeconds,
-                value,
-                ..
-            } => serving_s = Some(*value),
-            Event::StepIntent { step, .. } => {
-                started.entry(step.clone()).or_insert(r.at);
-            }
-            Event::Undone { step } => {
-                undone.insert(step.clone(), r.at);
-            }
-            _ => {}
-        }
-    }
-    let mut instance_minutes = 0.0;
-    for r in records {
-        let Event::StepSucceeded { step, result, .. } = &r.event else {
-            continue;
-        };
-        let created = started.get(step).copied();
-        // Removed by its undo, else by the sweep before the run was closed.
-        let removed = undone.get(step).copied().or(closed_at);
-        let mut add = |kind: &str, id: &str| {
-            resources.push(Resource {
-                kind: kind.to_string(),
-                id: id.to_string(),
-                created_at: created,
-                removed_at: removed,
-            })
-        };
-        if let Some(id) = result["db_instance_id"].as_str() {
-            add(&Kind::DbInstance.to_string(), id);
-        }
-        if let Some(ids) = result["instance_ids"].as_array() {
-            for id in ids.iter().filter_map(|v| v.as_str()) {
-                add(&Kind::Instance.to_string(), id);
-                if let (Some(c), Some(d)) = (created, removed) {
-                    instance_minutes += (d - c).num_milliseconds().max(0) as f64 / 60_000.0;
-                }
-            }
-        }
-        for (key, kind) in [
-            ("target_group_arn", Kind::TargetGroup),
-            ("listener_arn", Kind::Listener),
-        ] {
-            if let Some(id) = result[key].as_str() {
-                add(&kind.to_string(), id);
-            }
-        }
-    }
+    let f = crate::report::drill::figures(records).unwrap_or_default();
     let served = s.outcome == RunOutcome::Succeeded;
     DrillOutcome {
         run_id: s.run_id.clone(),
@@ -467,10 +397,10 @@ fn outcome(
         passed: served && stopped.is_none() && leftovers.is_empty() && teardown_errors.is_empty(),
         run_outcome: s.outcome.to_string(),
         stopped,
-        database_s,
-        serving_s,
-        resources,
-        instance_minutes,
+        database_s: f.database_s,
+        serving_s: f.serving_s,
+        resources: f.resources,
+        instance_minutes: f.instance_minutes,
         leftovers,
         teardown_errors,
     }

@@ -1,0 +1,99 @@
+//! A drill's figures, folded from its journal: the measured times (to a writable database, to
+//! serving compute), every resource it made with when it was created and removed, and the
+//! instance-minutes as a cost figure. The report shows them; `drctl drill` prints them.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::journal::{Event, Measure, Record};
+
+/// What a drill measured and made.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema, PartialEq)]
+pub struct DrillFigures {
+    /// Seconds from asking for the restore to a writable drill database.
+    pub database_s: Option<f64>,
+    /// Seconds from launching instances to the app serving through the drill listener.
+    pub serving_s: Option<f64>,
+    pub resources: Vec<Resource>,
+    /// Instances x the minutes each existed.
+    pub instance_minutes: f64,
+}
+
+/// One resource a drill made.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq)]
+pub struct Resource {
+    /// `DB instance`, `instance`, `target group`, `listener`.
+    pub kind: String,
+    pub id: String,
+    /// When the step that made it began acting.
+    pub created_at: Option<DateTime<Utc>>,
+    /// When its step was undone; else when the drill's run was closed after the sweep by tag.
+    pub removed_at: Option<DateTime<Utc>>,
+}
+
+/// The figures of a drill's journal (`None` when no step made drill resources or measured).
+pub fn figures(records: &[Record]) -> Option<DrillFigures> {
+    let mut f = DrillFigures::default();
+    let mut started: HashMap<&str, DateTime<Utc>> = HashMap::new();
+    let mut undone: HashMap<&str, DateTime<Utc>> = HashMap::new();
+    let mut closed_at = None;
+    for r in records {
+        match &r.event {
+            Event::Measured {
+                measure: Measure::DrillDatabaseSeconds,
+                value,
+                ..
+            } => f.database_s = Some(*value),
+            Event::Measured {
+                measure: Measure::DrillServingSeconds,
+                value,
+                ..
+            } => f.serving_s = Some(*value),
+            Event::StepIntent { step, .. } => {
+                started.entry(step.as_str()).or_insert(r.at);
+            }
+            Event::Undone { step } => {
+                undone.insert(step.as_str(), r.at);
+            }
+            Event::RunFinished { .. } => closed_at = Some(r.at),
+            _ => {}
+        }
+    }
+    for r in records {
+        let Event::StepSucceeded { step, result, .. } = &r.event else {
+            continue;
+        };
+        let created = started.get(step.as_str()).copied();
+        let removed = undone.get(step.as_str()).copied().or(closed_at);
+        let mut add = |kind: &str, id: &str| {
+            f.resources.push(Resource {
+                kind: kind.to_string(),
+                id: id.to_string(),
+                created_at: created,
+                removed_at: removed,
+            })
+        };
+        if let Some(id) = result["db_instance_id"].as_str() {
+            add("DB instance", id);
+        }
+        if let Some(ids) = result["instance_ids"].as_array() {
+            for id in ids.iter().filter_map(|v| v.as_str()) {
+                add("instance", id);
+                let end = removed.unwrap_or_else(|| records.last().map(|l| l.at).unwrap_or(r.at));
+                if let Some(c) = created {
+                    f.instance_minutes += (end - c).num_milliseconds().max(0) as f64 / 60_000.0;
+                }
+            }
+        }
+        if let Some(id) = result["target_group_arn"].as_str() {
+            add("target group", id);
+        }
+        if let Some(id) = result["listener_arn"].as_str() {
+            add("listener", id);
+        }
+    }
+    (f.database_s.is_some() || f.serving_s.is_some() || !f.resources.is_empty()).then_some(f)
+}
