@@ -52,17 +52,7 @@ pub struct DrillSchedule {
 
 /// The kind of drill (`drctl drill --mode`, docs/drills.md).
 #[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Hash,
-    PartialOrd,
-    Ord,
-    Serialize,
-    Deserialize,
-    JsonSchema,
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
 )]
 #[serde(rename_all = "lowercase")]
 pub enum DrillMode {
@@ -381,7 +371,11 @@ impl DrillSchedule {
         }
         let tz = self.tz();
         if let Err(m) = &tz {
-            push("timezone", m.clone(), Some("`timedatectl list-timezones` lists them"));
+            push(
+                "timezone",
+                m.clone(),
+                Some("`timedatectl list-timezones` lists them"),
+            );
         }
         let cron = self.parsed_cron();
         if let Err(m) = &cron {
@@ -512,7 +506,9 @@ fn all_problems(schedules: &[DrillSchedule]) -> Vec<(usize, ScheduleProblem)> {
                 ScheduleProblem {
                     field: "name",
                     message: format!("schedule `{}` is defined twice", s.name),
-                    hint: Some("schedule names must be unique: the agent keeps its state by name".into()),
+                    hint: Some(
+                        "schedule names must be unique: the agent keeps its state by name".into(),
+                    ),
                 },
             ));
         }
@@ -660,7 +656,10 @@ mod tests {
                 },
             ]
         );
-        assert_eq!(s[1].blackout[1].summary(), "daily 22:00-06:00 (nightly batch)");
+        assert_eq!(
+            s[1].blackout[1].summary(),
+            "daily 22:00-06:00 (nightly batch)"
+        );
         assert_eq!(
             s[2].windows().unwrap(),
             vec![BlackoutWindow::Dates {
@@ -691,7 +690,11 @@ mod tests {
         assert_eq!((cron.line, cron.column), (13, 7));
         let tz = find("is not an IANA time zone");
         assert_eq!((tz.line, tz.column), (14, 7));
-        assert!(tz.message.contains("did you mean `Europe/Berlin`"), "{}", tz.message);
+        assert!(
+            tz.message.contains("did you mean `Europe/Berlin`"),
+            "{}",
+            tz.message
+        );
         assert_eq!(d.len(), 3, "{d:?}");
     }
 
@@ -710,8 +713,9 @@ mod tests {
     fn unknown_fields_and_modes_are_refused_by_the_parser() {
         let d = env_with("    - name: a\n      cron: 0 6 * * *\n      mode: weekly\n").unwrap_err();
         assert!(d[0].message.contains("weekly"), "{d:?}");
-        let d = env_with("    - name: a\n      cron: 0 6 * * *\n      mode: full\n      when: now\n")
-            .unwrap_err();
+        let d =
+            env_with("    - name: a\n      cron: 0 6 * * *\n      mode: full\n      when: now\n")
+                .unwrap_err();
         assert!(d[0].message.contains("unknown field"), "{d:?}");
     }
 
@@ -789,14 +793,19 @@ mod tests {
         let p = s.problems();
         assert_eq!(p.len(), 1);
         assert_eq!(p[0].field, "blackout");
-        assert!(p[0].message.starts_with("schedule `n`: blackout:"), "{}", p[0].message);
+        assert!(
+            p[0].message.starts_with("schedule `n`: blackout:"),
+            "{}",
+            p[0].message
+        );
     }
 
     #[test]
     fn catch_up_within_and_notify_urls_are_checked() {
         let mut s = schedule("n", "0 6 * * *", DrillMode::Readiness);
         s.catch_up_within = Duration::from_secs(10);
-        s.notify.push(Notification::Webhook("hooks.example/x".into()));
+        s.notify
+            .push(Notification::Webhook("hooks.example/x".into()));
         let fields: Vec<_> = s.problems().into_iter().map(|p| p.field).collect();
         assert_eq!(fields, vec!["catch_up_within", "notify"]);
     }
@@ -807,7 +816,10 @@ mod tests {
             assert_eq!(m.to_string().parse::<DrillMode>().unwrap(), m);
         }
         assert_eq!("FULL".parse::<DrillMode>().unwrap(), DrillMode::Full);
-        assert!("weekly".parse::<DrillMode>().unwrap_err().contains("readiness, isolated or full"));
+        assert!("weekly"
+            .parse::<DrillMode>()
+            .unwrap_err()
+            .contains("readiness, isolated or full"));
     }
 
     #[test]

@@ -76,7 +76,11 @@ impl fmt::Display for SkipReason {
 /// schedule gets at least one decision: a `Wait`, a `Run` or a `Skip`; one that comes back
 /// while the agent was down may get a `Skip` (missed) then a `Run` (a slot on time now).
 /// Slots older than [`GRACE`] count as missed: this is [`due_with`] for an agent that was idle.
-pub fn due(schedules: &[DrillSchedule], state: &ScheduleState, now: DateTime<Utc>) -> Vec<Decision> {
+pub fn due(
+    schedules: &[DrillSchedule],
+    state: &ScheduleState,
+    now: DateTime<Utc>,
+) -> Vec<Decision> {
     due_with(schedules, state, now, None)
 }
 
@@ -192,8 +196,8 @@ fn decide(
             }
         }
         (None, Some(m)) => {
-            let young = chrono::Duration::from_std(s.catch_up_within)
-                .is_ok_and(|within| now - m <= within);
+            let young =
+                chrono::Duration::from_std(s.catch_up_within).is_ok_and(|within| now - m <= within);
             if s.missed == MissedPolicy::RunOnce && young && now_blacked.is_none() {
                 push(Action::Run { slot: m }, through);
             } else {
@@ -201,7 +205,8 @@ fn decide(
             }
         }
         (None, None) => {
-            let (slot, window) = blacked.expect("a slot that is neither fresh nor missed is blacked out");
+            let (slot, window) =
+                blacked.expect("a slot that is neither fresh nor missed is blacked out");
             push(
                 Action::Skip {
                     slot,

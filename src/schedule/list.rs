@@ -28,7 +28,11 @@ pub struct ListRow {
 }
 
 /// The rows of `drctl drill --list` at `now`, in the file's order.
-pub fn list(schedules: &[DrillSchedule], state: &ScheduleState, now: DateTime<Utc>) -> Vec<ListRow> {
+pub fn list(
+    schedules: &[DrillSchedule],
+    state: &ScheduleState,
+    now: DateTime<Utc>,
+) -> Vec<ListRow> {
     schedules
         .iter()
         .map(|s| {
@@ -64,7 +68,13 @@ pub fn render_table(rows: &[ListRow]) -> String {
     t.load_preset(comfy_table::presets::UTF8_FULL_CONDENSED);
     t.set_content_arrangement(comfy_table::ContentArrangement::Dynamic);
     t.set_header(vec![
-        "SCHEDULE", "MODE", "CRON", "NEXT (UTC)", "NEXT (LOCAL)", "LAST", "BLACKOUT",
+        "SCHEDULE",
+        "MODE",
+        "CRON",
+        "NEXT (UTC)",
+        "NEXT (LOCAL)",
+        "LAST",
+        "BLACKOUT",
     ]);
     for r in rows {
         let (next_utc, next_local) = match (&r.error, r.enabled, r.next_utc, r.next_local) {

@@ -95,7 +95,10 @@ impl ScheduleState {
             .filter(|d| !d.as_os_str().is_empty())
             .unwrap_or(Path::new("."));
         std::fs::create_dir_all(dir).map_err(err)?;
-        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or(STATE_FILE);
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or(STATE_FILE);
         let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
         let write = || -> std::io::Result<()> {
             let mut f = std::fs::File::create(&tmp)?;
