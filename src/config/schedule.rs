@@ -464,7 +464,7 @@ fn first_slots(cron: &Cron, tz: &Tz) -> Option<Vec<chrono::DateTime<Tz>>> {
         .single()?
         .with_timezone(tz);
     let first = cron.find_next_occurrence(&start, true).ok()?;
-    let limit = first.clone() + chrono::Duration::days(366);
+    let limit = first + chrono::Duration::days(366);
     let mut out = vec![first];
     while out.len() < 1000 {
         match cron.find_next_occurrence(out.last()?, false) {

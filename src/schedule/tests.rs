@@ -227,15 +227,15 @@ fn a_slot_on_time_runs_and_one_past_grace_is_missed() {
     let slot = utc(2026, 12, 2, 9, 0);
     let at = |secs| slot + chrono::Duration::seconds(secs);
     assert_eq!(
-        actions(&due(&[s.clone()], &st, at(0))),
+        actions(&due(std::slice::from_ref(&s), &st, at(0))),
         vec![Action::Run { slot }]
     );
     assert_eq!(
-        actions(&due(&[s.clone()], &st, at(59))),
+        actions(&due(std::slice::from_ref(&s), &st, at(59))),
         vec![Action::Run { slot }]
     );
     assert_eq!(
-        actions(&due(&[s.clone()], &st, at(61))),
+        actions(&due(std::slice::from_ref(&s), &st, at(61))),
         vec![Action::Skip {
             slot,
             why: SkipReason::Missed {
@@ -281,7 +281,7 @@ fn missed_run_once_catches_up_the_newest_slot_only_while_young() {
     s.missed = MissedPolicy::RunOnce;
     let st = state_at("daily", utc(2026, 12, 1, 9, 0));
     // 50 minutes after the newest missed slot, within the default hour.
-    let d = due(&[s.clone()], &st, utc(2026, 12, 4, 9, 50));
+    let d = due(std::slice::from_ref(&s), &st, utc(2026, 12, 4, 9, 50));
     assert_eq!(
         actions(&d),
         vec![Action::Run {
@@ -291,7 +291,7 @@ fn missed_run_once_catches_up_the_newest_slot_only_while_young() {
     assert_eq!(d[0].through, Some(utc(2026, 12, 4, 9, 0)));
     // Two hours after it: too old, skipped as with `skip`.
     assert_eq!(
-        actions(&due(&[s.clone()], &st, utc(2026, 12, 4, 11, 0))),
+        actions(&due(std::slice::from_ref(&s), &st, utc(2026, 12, 4, 11, 0))),
         vec![Action::Skip {
             slot: utc(2026, 12, 4, 9, 0),
             why: SkipReason::Missed {
@@ -343,7 +343,7 @@ fn a_new_schedule_does_not_count_its_past_as_missed() {
     let slot = utc(2026, 12, 2, 9, 0);
     assert_eq!(
         actions(&due(
-            &[s.clone()],
+            std::slice::from_ref(&s),
             &st,
             slot + chrono::Duration::seconds(30)
         )),
@@ -366,7 +366,7 @@ fn blacked_out_and_disabled_slots_are_skipped_with_their_reason() {
     let st = state_at("w", utc(2026, 12, 4, 9, 0));
     assert_eq!(
         actions(&due(
-            &[weekend.clone()],
+            std::slice::from_ref(&weekend),
             &st,
             sat + chrono::Duration::seconds(5)
         )),
@@ -389,7 +389,11 @@ fn blacked_out_and_disabled_slots_are_skipped_with_their_reason() {
     off.enabled = false;
     let st = state_at("off", utc(2026, 12, 1, 9, 0));
     assert_eq!(
-        actions(&due(&[off.clone()], &st, utc(2026, 12, 2, 9, 0))),
+        actions(&due(
+            std::slice::from_ref(&off),
+            &st,
+            utc(2026, 12, 2, 9, 0)
+        )),
         vec![Action::Skip {
             slot: utc(2026, 12, 2, 9, 0),
             why: SkipReason::Disabled
@@ -410,7 +414,7 @@ fn a_slot_that_waited_for_a_running_drill_runs_late_instead_of_being_missed() {
     // Busy with another drill since 09:00: the 09:30 slot waited its turn.
     assert_eq!(
         actions(&due_with(
-            &[s.clone()],
+            std::slice::from_ref(&s),
             &st,
             now,
             Some(utc(2026, 12, 2, 9, 0))
@@ -419,7 +423,7 @@ fn a_slot_that_waited_for_a_running_drill_runs_late_instead_of_being_missed() {
     );
     // Idle (down) instead: missed.
     assert!(matches!(
-        actions(&due(&[s.clone()], &st, now))[..],
+        actions(&due(std::slice::from_ref(&s), &st, now))[..],
         [Action::Skip {
             why: SkipReason::Missed { count: 1, .. },
             ..
