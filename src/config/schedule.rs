@@ -841,4 +841,18 @@ mod tests {
         assert_eq!(e.lines().count(), 3, "{e}");
         assert!(e.contains("defined twice") && e.contains("Mars/Olympus") && e.contains("nope"));
     }
+
+    #[test]
+    fn the_environment_schema_describes_schedules() {
+        let schema = crate::config::schema::environment().to_string();
+        for want in [
+            "catch_up_within",
+            "run_once",
+            "readiness",
+            "blackout",
+            "\"sat\"",
+        ] {
+            assert!(schema.contains(want), "no {want} in the schema");
+        }
+    }
 }

@@ -106,7 +106,7 @@ pub fn render_table(rows: &[ListRow]) -> String {
         t.add_row(vec![
             r.name.clone(),
             r.mode.to_string(),
-            format!("{} ({}, missed: {})", r.cron, r.timezone, r.missed),
+            r.cron.clone(),
             next_utc,
             next_local,
             last,

@@ -826,3 +826,55 @@ fn manual_clock_is_settable() {
     c.set(utc(2027, 1, 1, 0, 0));
     assert_eq!(c.now(), utc(2027, 1, 1, 0, 0));
 }
+
+/// The examples in docs/drills-schedules.md parse and pass the checks.
+#[test]
+fn the_documented_examples_are_valid() {
+    #[derive(serde::Deserialize)]
+    struct Doc {
+        drill: crate::config::drill::DrillSettings,
+    }
+    #[derive(serde::Deserialize)]
+    struct Windows {
+        blackout: Vec<Blackout>,
+    }
+    let doc = include_str!("../../docs/drills-schedules.md");
+    let blocks: Vec<&str> = doc
+        .split("```yaml\n")
+        .skip(1)
+        .map(|b| b.split("```").next().unwrap())
+        .collect();
+    let week: Doc = serde_saphyr::from_str(blocks[0]).expect("the week of drills parses");
+    let s = &week.drill.schedules;
+    assert_eq!(s.len(), 3);
+    crate::config::schedule::validate_all(s).unwrap();
+    let w: Windows = serde_saphyr::from_str(blocks[1]).expect("the blackout examples parse");
+    assert_eq!(w.blackout.len(), 4);
+    for b in &w.blackout {
+        b.window().unwrap();
+    }
+    // What the page says about them.
+    let now = utc(2026, 12, 10, 12, 0);
+    let mut st = ScheduleState::default();
+    st.last.insert(
+        "readiness-daily".into(),
+        LastRun {
+            slot: utc(2026, 12, 10, 5, 0),
+            started: utc(2026, 12, 10, 5, 0),
+            finished: Some(utc(2026, 12, 10, 5, 2)),
+            outcome: "passed".into(),
+        },
+    );
+    st.last.insert(
+        "isolated-tue-thu".into(),
+        LastRun {
+            slot: utc(2026, 12, 10, 1, 30),
+            started: utc(2026, 12, 10, 1, 42),
+            finished: Some(utc(2026, 12, 10, 2, 20)),
+            outcome: "failed: drill URL answered 503".into(),
+        },
+    );
+    let rows = list(s, &st, now);
+    assert_eq!(rows[2].next_utc, Some(utc(2027, 2, 6, 2, 0)));
+    assert!(render_table(&rows).contains("started 12m late"));
+}
