@@ -14,5 +14,6 @@ pub mod readiness;
 pub mod report;
 pub mod retry;
 pub mod run;
+pub mod schedule;
 pub mod steps;
 pub mod topology;

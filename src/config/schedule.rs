@@ -1,13 +1,858 @@
-//! Drill schedules (`drill.schedules` in the environment file): when each drill runs.
-//! Placeholder shape; the scheduler fills it in.
+//! Drill schedules (`drill.schedules` in the environment file): when each drill runs under
+//! `drctl agent`. This module is the file's shape and its checks; the scheduler that reads it
+//! (pure and clock-driven) is [`crate::schedule`]. Reference: docs/drills-schedules.md.
 
+use std::collections::HashSet;
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+use chrono::{NaiveDate, TimeZone, Utc};
+use chrono_tz::Tz;
+use croner::Cron;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+
+use super::env::Notification;
+use super::{Diagnostic, Source};
 
 /// One scheduled drill.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DrillSchedule {
-    /// A name for logs, notifications and `drctl drill --list`.
+    /// A name for logs, notifications, the schedule state and `drctl drill --list`: letters,
+    /// digits, `-` and `_`.
     pub name: String,
+    /// When the drill runs: a cron expression of 5 fields (minute hour day-of-month month
+    /// day-of-week), or 6/7 with a leading seconds field (one number) and a trailing year;
+    /// `@daily`, `@weekly`, `@monthly` also work. Read in `timezone`.
+    pub cron: String,
+    /// The IANA time zone `cron` and `blackout` are read in (e.g. `Europe/Berlin`).
+    #[serde(default = "defaults::timezone")]
+    pub timezone: String,
+    /// The kind of drill: readiness, isolated or full.
+    pub mode: DrillMode,
+    /// Windows in which this drill must not start.
+    #[serde(default)]
+    pub blackout: Vec<Blackout>,
+    /// What to do with slots that passed while the agent was not running.
+    #[serde(default)]
+    pub missed: MissedPolicy,
+    /// With `missed: run_once`: the newest missed slot still runs if it is younger than this.
+    #[serde(default = "defaults::catch_up_within", with = "humantime_serde")]
+    #[schemars(with = "String")]
+    pub catch_up_within: Duration,
+    /// Where to report this drill's runs and skips.
+    #[serde(default)]
+    pub notify: Vec<Notification>,
+    /// `false` keeps the schedule in the file but runs nothing (its slots are reported skipped).
+    #[serde(default = "defaults::enabled")]
+    pub enabled: bool,
+}
+
+/// The kind of drill (`drctl drill --mode`, docs/drills.md).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum DrillMode {
+    /// Checks only: is the standby ready to take production? Changes nothing.
+    Readiness,
+    /// Builds a copy of the app in the standby region, serves it from the drill load balancer,
+    /// checks it, and tears it down. Production is untouched.
+    Isolated,
+    /// A real failover to the standby, a hold, then reprotect and failback.
+    Full,
+}
+
+impl DrillMode {
+    pub const ALL: [DrillMode; 3] = [DrillMode::Readiness, DrillMode::Isolated, DrillMode::Full];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DrillMode::Readiness => "readiness",
+            DrillMode::Isolated => "isolated",
+            DrillMode::Full => "full",
+        }
+    }
+}
+
+impl fmt::Display for DrillMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for DrillMode {
+    type Err = String;
+    /// Case-insensitive, so clap can take it with `value_parser = DrillMode::from_str`.
+    fn from_str(s: &str) -> Result<Self, String> {
+        Self::ALL
+            .into_iter()
+            .find(|m| m.as_str().eq_ignore_ascii_case(s.trim()))
+            .ok_or_else(|| format!("unknown drill mode `{s}`: use readiness, isolated or full"))
+    }
+}
+
+/// What happens to slots that passed while the agent was down.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum MissedPolicy {
+    /// Missed slots do not run; the agent reports them (one report, with how many) and waits
+    /// for the next slot.
+    #[default]
+    Skip,
+    /// The newest missed slot runs once, late, if it is younger than `catch_up_within`;
+    /// older ones are reported as with `skip`.
+    RunOnce,
+}
+
+impl fmt::Display for MissedPolicy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            MissedPolicy::Skip => "skip",
+            MissedPolicy::RunOnce => "run_once",
+        })
+    }
+}
+
+/// A day of the week, as written in `blackout.days`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Day {
+    #[serde(alias = "monday")]
+    Mon,
+    #[serde(alias = "tuesday")]
+    Tue,
+    #[serde(alias = "wednesday")]
+    Wed,
+    #[serde(alias = "thursday")]
+    Thu,
+    #[serde(alias = "friday")]
+    Fri,
+    #[serde(alias = "saturday")]
+    Sat,
+    #[serde(alias = "sunday")]
+    Sun,
+}
+
+impl Day {
+    pub fn weekday(self) -> chrono::Weekday {
+        use chrono::Weekday::*;
+        match self {
+            Day::Mon => Mon,
+            Day::Tue => Tue,
+            Day::Wed => Wed,
+            Day::Thu => Thu,
+            Day::Fri => Fri,
+            Day::Sat => Sat,
+            Day::Sun => Sun,
+        }
+    }
+}
+
+/// A window in which a drill must not start, in the schedule's time zone. Two shapes:
+///
+/// - a time of day: `from: "22:00"`, `to: "06:00"` (HH:MM, `to` may be `24:00`), on every day
+///   or on `days` (the day the window starts on). `to` earlier than `from` crosses midnight.
+///   `days` alone (no `from`/`to`) is whole days.
+/// - a freeze: `from: 2026-12-20`, `to: 2027-01-03` (YYYY-MM-DD), whole days, both included.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Blackout {
+    /// Days of the week the window starts on (default: every day). Not with dates.
+    #[serde(default)]
+    pub days: Vec<Day>,
+    /// `HH:MM` (start of a daily window, included) or `YYYY-MM-DD` (first day of a freeze).
+    #[serde(default)]
+    pub from: Option<String>,
+    /// `HH:MM` (end of a daily window, excluded) or `YYYY-MM-DD` (last day of a freeze, included).
+    #[serde(default)]
+    pub to: Option<String>,
+    /// Why, for `drctl drill --list` and skip reports (e.g. "year-end change freeze").
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+/// A blackout window, checked and typed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BlackoutWindow {
+    /// From `from` (minutes after midnight, included) to `to` (excluded; 1440 is midnight at
+    /// the end of the day). `to <= from` crosses midnight into the next day. `days` empty: every
+    /// day; else the days the window starts on.
+    Daily {
+        days: Vec<chrono::Weekday>,
+        from: u32,
+        to: u32,
+    },
+    /// Whole days, both included.
+    Dates { from: NaiveDate, to: NaiveDate },
+}
+
+impl Blackout {
+    /// The typed window, or what is wrong with it.
+    pub fn window(&self) -> Result<BlackoutWindow, String> {
+        let days: Vec<chrono::Weekday> = self.days.iter().map(|d| d.weekday()).collect();
+        match (self.from.as_deref(), self.to.as_deref()) {
+            (None, None) if days.is_empty() => {
+                Err("a blackout needs `days`, or `from` and `to`".into())
+            }
+            (None, None) => Ok(BlackoutWindow::Daily {
+                days,
+                from: 0,
+                to: 24 * 60,
+            }),
+            (Some(_), None) | (None, Some(_)) => {
+                Err("a blackout needs both `from` and `to` (or only `days`)".into())
+            }
+            (Some(f), Some(t)) => {
+                if looks_like_date(f) || looks_like_date(t) {
+                    let from = parse_date(f)?;
+                    let to = parse_date(t)?;
+                    if !days.is_empty() {
+                        return Err(
+                            "a blackout of dates (a freeze) takes no `days`: it covers every day from `from` to `to`".into(),
+                        );
+                    }
+                    if to < from {
+                        return Err(format!("blackout: `to` ({to}) is before `from` ({from})"));
+                    }
+                    Ok(BlackoutWindow::Dates { from, to })
+                } else {
+                    let from = parse_hhmm(f, false)?;
+                    let to = parse_hhmm(t, true)?;
+                    if from == to {
+                        return Err(format!(
+                            "blackout: `from` and `to` are both {f}: the window would be empty"
+                        ));
+                    }
+                    Ok(BlackoutWindow::Daily { days, from, to })
+                }
+            }
+        }
+    }
+
+    /// One line for `drctl drill --list` and skip reports.
+    pub fn summary(&self) -> String {
+        let what = match self.window() {
+            Ok(w) => w.to_string(),
+            Err(e) => format!("invalid: {e}"),
+        };
+        match &self.reason {
+            Some(r) => format!("{what} ({r})"),
+            None => what,
+        }
+    }
+}
+
+impl fmt::Display for BlackoutWindow {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let hhmm = |m: u32| format!("{:02}:{:02}", m / 60, m % 60);
+        match self {
+            BlackoutWindow::Daily { days, from, to } => {
+                let on = if days.is_empty() {
+                    "daily".to_string()
+                } else {
+                    days.iter()
+                        .map(|d| d.to_string().to_lowercase())
+                        .collect::<Vec<_>>()
+                        .join(",")
+                };
+                if *from == 0 && *to == 24 * 60 {
+                    write!(f, "{on} all day")
+                } else {
+                    write!(f, "{on} {}-{}", hhmm(*from), hhmm(*to))
+                }
+            }
+            BlackoutWindow::Dates { from, to } => write!(f, "{from} to {to}"),
+        }
+    }
+}
+
+fn looks_like_date(s: &str) -> bool {
+    s.trim().len() >= 8 && s.trim().chars().filter(|c| *c == '-').count() == 2
+}
+
+fn parse_date(s: &str) -> Result<NaiveDate, String> {
+    NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d")
+        .map_err(|_| format!("blackout: `{s}` is not a date like 2026-12-20"))
+}
+
+/// `HH:MM` as minutes after midnight; `24:00` only where `end` allows it.
+fn parse_hhmm(s: &str, end: bool) -> Result<u32, String> {
+    let bad = || format!("blackout: `{s}` is not a time like 22:00 (HH:MM, 00:00 to 23:59)");
+    let (h, m) = s.trim().split_once(':').ok_or_else(bad)?;
+    if h.is_empty() || h.len() > 2 || m.len() != 2 {
+        return Err(bad());
+    }
+    let h: u32 = h.parse().map_err(|_| bad())?;
+    let m: u32 = m.parse().map_err(|_| bad())?;
+    match (h, m) {
+        (24, 0) if end => Ok(24 * 60),
+        (0..=23, 0..=59) => Ok(h * 60 + m),
+        _ => Err(bad()),
+    }
+}
+
+/// One problem with a schedule: the schedule's own key it is about, and what to say.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScheduleProblem {
+    /// The key in the schedule the problem is about (`cron`, `timezone`, `blackout`, ...).
+    pub field: &'static str,
+    pub message: String,
+    pub hint: Option<String>,
+}
+
+impl DrillSchedule {
+    /// The time zone, or why `timezone` is not one.
+    pub fn tz(&self) -> Result<Tz, String> {
+        self.timezone.parse::<Tz>().map_err(|_| {
+            let close = chrono_tz::TZ_VARIANTS
+                .iter()
+                .find(|z| z.name().eq_ignore_ascii_case(self.timezone.trim()));
+            match close {
+                Some(z) => format!(
+                    "timezone `{}` is not an IANA time zone name: did you mean `{}`?",
+                    self.timezone,
+                    z.name()
+                ),
+                None => format!(
+                    "timezone `{}` is not an IANA time zone name (like UTC or Europe/Berlin)",
+                    self.timezone
+                ),
+            }
+        })
+    }
+
+    /// The cron expression, parsed, or why it does not parse.
+    pub fn parsed_cron(&self) -> Result<Cron, String> {
+        let c = self.cron.trim();
+        let fields: Vec<&str> = c.split_whitespace().collect();
+        if !c.starts_with('@') && !(5..=7).contains(&fields.len()) {
+            return Err(format!(
+                "cron `{}` has {} fields: write 5 (minute hour day-of-month month day-of-week)",
+                self.cron,
+                fields.len()
+            ));
+        }
+        // With 6 or 7 fields the first is seconds: a drill is scheduled to the minute, so it
+        // must be one second of the minute, not several.
+        if fields.len() >= 6 && !fields[0].parse::<u8>().is_ok_and(|s| s < 60) {
+            return Err(format!(
+                "cron `{}`: the seconds field `{}` must be one number (0-59): drills are scheduled to the minute",
+                self.cron, fields[0]
+            ));
+        }
+        Cron::from_str(c).map_err(|e| format!("cron `{}` is not a cron expression: {e}", self.cron))
+    }
+
+    /// The blackout windows, typed, or the first that is wrong.
+    pub fn windows(&self) -> Result<Vec<BlackoutWindow>, String> {
+        self.blackout.iter().map(Blackout::window).collect()
+    }
+
+    /// Everything wrong with this schedule on its own (not duplicate names: see
+    /// [`validate_all`]).
+    pub fn problems(&self) -> Vec<ScheduleProblem> {
+        let mut out = Vec::new();
+        let mut push = |field, message: String, hint: Option<&str>| {
+            out.push(ScheduleProblem {
+                field,
+                message: format!("schedule `{}`: {message}", self.name),
+                hint: hint.map(str::to_string),
+            })
+        };
+        if !safe_identifier(&self.name) {
+            push(
+                "name",
+                format!("name `{}` is not a safe name", self.name),
+                Some("use letters, digits, `-` and `_`, at most 64 (it names state and report files)"),
+            );
+        }
+        let tz = self.tz();
+        if let Err(m) = &tz {
+            push(
+                "timezone",
+                m.clone(),
+                Some("`timedatectl list-timezones` lists them"),
+            );
+        }
+        let cron = self.parsed_cron();
+        if let Err(m) = &cron {
+            push(
+                "cron",
+                m.clone(),
+                Some("e.g. `0 3 * * 1-5` (03:00 on weekdays); see docs/drills-schedules.md"),
+            );
+        }
+        for b in &self.blackout {
+            if let Err(m) = b.window() {
+                push(
+                    "blackout",
+                    m,
+                    Some("a time window `{ days: [sat, sun], from: \"00:00\", to: \"24:00\" }` or a freeze `{ from: 2026-12-20, to: 2027-01-03 }`"),
+                );
+            }
+        }
+        if self.catch_up_within < Duration::from_secs(60) {
+            push(
+                "catch_up_within",
+                format!(
+                    "catch_up_within is {}: it must be at least 1m",
+                    humantime::format_duration(self.catch_up_within)
+                ),
+                Some("a slot is only missed once it is a minute old"),
+            );
+        }
+        for n in &self.notify {
+            let (Notification::Webhook(u) | Notification::Slack(u)) = n;
+            if !(u.starts_with("http://") || u.starts_with("https://")) {
+                push(
+                    "notify",
+                    "a notify URL must start with http:// or https://".into(),
+                    None,
+                );
+            }
+        }
+        if let (Ok(cron), Ok(tz)) = (&cron, &tz) {
+            match first_slots(cron, tz) {
+                None => push(
+                    "cron",
+                    format!("cron `{}` never matches a time", self.cron),
+                    Some("check the day of month against the month (e.g. 30 2 is 30 February)"),
+                ),
+                Some(slots) if self.mode == DrillMode::Full => {
+                    // Full drills fail production over: at most one a day, in the
+                    // schedule's zone (so 23h and 25h days around DST still count as one).
+                    let days: Vec<NaiveDate> = slots.iter().map(|t| t.date_naive()).collect();
+                    if days.windows(2).any(|w| w[0] == w[1]) {
+                        push(
+                            "cron",
+                            format!(
+                                "cron `{}` runs a full drill more than once a day: full drills fail production over and may run at most daily",
+                                self.cron
+                            ),
+                            Some("schedule full drills weekly or monthly (e.g. `0 3 1 * *`); use isolated drills for anything more often"),
+                        );
+                    }
+                }
+                Some(_) => {}
+            }
+        }
+        out
+    }
+
+    /// `Ok` or every problem of this schedule, one per line.
+    pub fn validate(&self) -> Result<(), String> {
+        join(self.problems().into_iter().map(|p| p.message).collect())
+    }
+}
+
+fn join(msgs: Vec<String>) -> Result<(), String> {
+    if msgs.is_empty() {
+        Ok(())
+    } else {
+        Err(msgs.join("\n"))
+    }
+}
+
+/// The first slots of a cron from a fixed instant (so the checks do not depend on today),
+/// over at most a year and 1000 slots; `None` if it never matches.
+fn first_slots(cron: &Cron, tz: &Tz) -> Option<Vec<chrono::DateTime<Tz>>> {
+    let start = Utc
+        .with_ymd_and_hms(2024, 1, 1, 0, 0, 0)
+        .single()?
+        .with_timezone(tz);
+    let first = cron.find_next_occurrence(&start, true).ok()?;
+    let limit = first + chrono::Duration::days(366);
+    let mut out = vec![first];
+    while out.len() < 1000 {
+        match cron.find_next_occurrence(out.last()?, false) {
+            Ok(t) if t <= limit => out.push(t),
+            _ => break,
+        }
+    }
+    Some(out)
+}
+
+/// A schedule name: it goes into file names. Letters, digits, `-`, `_`, starting with a letter
+/// or digit, at most 64 characters.
+pub fn safe_identifier(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 64
+        && s.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_'))
+}
+
+/// Every problem of a list of schedules (each one's own, and duplicate names), or `Ok`.
+pub fn validate_all(schedules: &[DrillSchedule]) -> Result<(), String> {
+    join(
+        all_problems(schedules)
+            .into_iter()
+            .map(|(_, p)| p.message)
+            .collect(),
+    )
+}
+
+/// Problems with the index of the schedule they are in.
+fn all_problems(schedules: &[DrillSchedule]) -> Vec<(usize, ScheduleProblem)> {
+    let mut out = Vec::new();
+    let mut seen = HashSet::new();
+    for (i, s) in schedules.iter().enumerate() {
+        if !seen.insert(s.name.as_str()) {
+            out.push((
+                i,
+                ScheduleProblem {
+                    field: "name",
+                    message: format!("schedule `{}` is defined twice", s.name),
+                    hint: Some(
+                        "schedule names must be unique: the agent keeps its state by name".into(),
+                    ),
+                },
+            ));
+        }
+        out.extend(s.problems().into_iter().map(|p| (i, p)));
+    }
+    out
+}
+
+/// The problems of `drill.schedules`, each at its place in the file (the schedule's key, else
+/// its list item, else `drill.schedules`).
+pub fn diagnostics(src: &Source, schedules: &[DrillSchedule]) -> Vec<Diagnostic> {
+    all_problems(schedules)
+        .into_iter()
+        .map(|(i, p)| {
+            let (line, column) = place(&src.text, i, p.field).unwrap_or((1, 1));
+            let d = Diagnostic::at_line(src, line, column, p.message);
+            match p.hint {
+                Some(h) => d.hint(h),
+                None => d,
+            }
+        })
+        .collect()
+}
+
+/// The 1-based place of `field` in the `index`-th item of `drill.schedules` (block style).
+fn place(text: &str, index: usize, field: &str) -> Option<(u64, u64)> {
+    let (key_line, key_col) = super::locate::locate(text, &["drill", "schedules"])?;
+    let lines: Vec<&str> = text.lines().collect();
+    let key_indent = key_col as usize - 1;
+    let indent = |l: &str| l.len() - l.trim_start().len();
+    // The list items: lines starting "- " at one indent, at least the key's.
+    let mut items: Vec<usize> = Vec::new();
+    let mut item_indent = None;
+    let mut end = lines.len();
+    for (n, l) in lines.iter().enumerate().skip(key_line as usize) {
+        let t = l.trim_start();
+        if t.is_empty() || t.starts_with('#') {
+            continue;
+        }
+        let ind = indent(l);
+        let is_item = t == "-" || t.starts_with("- ");
+        if ind < key_indent || (ind == key_indent && !is_item) {
+            end = n;
+            break;
+        }
+        if is_item && item_indent.is_none_or(|i| i == ind) {
+            item_indent = Some(ind);
+            items.push(n);
+        }
+    }
+    let Some(&start) = items.get(index) else {
+        return Some((key_line, key_col));
+    };
+    let stop = items.get(index + 1).copied().unwrap_or(end);
+    for (n, l) in lines.iter().enumerate().take(stop).skip(start) {
+        let mut body = l.trim_start();
+        let mut col = indent(l);
+        while let Some(rest) = body.strip_prefix("- ") {
+            col += 2 + (rest.len() - rest.trim_start().len());
+            body = rest.trim_start();
+        }
+        if body
+            .strip_prefix(field)
+            .is_some_and(|r| r.trim_start().starts_with(':'))
+        {
+            return Some((n as u64 + 1, col as u64 + 1));
+        }
+    }
+    Some((start as u64 + 1, indent(lines[start]) as u64 + 1))
+}
+
+mod defaults {
+    use std::time::Duration;
+    pub fn timezone() -> String {
+        "UTC".into()
+    }
+    pub fn catch_up_within() -> Duration {
+        Duration::from_secs(3600)
+    }
+    pub fn enabled() -> bool {
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::config::{parse_env, ConfigError, Source};
+
+    const ENV: &str = "name: t\nprimary_region: us-east-1\nstandby_region: us-west-2\nregions:\n  us-east-1: {}\n  us-west-2: {}\n";
+
+    fn env_with(schedules: &str) -> Result<crate::config::Environment, Vec<Diagnostic>> {
+        let text = format!("{ENV}drill:\n  schedules:\n{schedules}");
+        let src = Source::from_text(Path::new("drctl.yaml"), text);
+        parse_env(&src).map_err(|e| match e {
+            ConfigError::Invalid(d) => d,
+            other => panic!("{other}"),
+        })
+    }
+
+    fn schedule(name: &str, cron: &str, mode: DrillMode) -> DrillSchedule {
+        DrillSchedule {
+            name: name.into(),
+            cron: cron.into(),
+            timezone: "UTC".into(),
+            mode,
+            blackout: vec![],
+            missed: MissedPolicy::Skip,
+            catch_up_within: Duration::from_secs(3600),
+            notify: vec![],
+            enabled: true,
+        }
+    }
+
+    #[test]
+    fn a_week_of_drills_parses_with_defaults_and_unquoted_times_and_dates() {
+        let env = env_with(
+            "    - name: readiness-daily\n      cron: \"0 6 * * *\"\n      mode: readiness\n\
+             \x20   - name: isolated_twice\n      cron: 30 2 * * tue,thu\n      timezone: Europe/Berlin\n      mode: isolated\n      missed: run_once\n      catch_up_within: 2h\n      blackout:\n        - days: [sat, sun]\n        - from: 22:00\n          to: 06:00\n          reason: nightly batch\n\
+             \x20   - name: full-monthly\n      cron: 0 3 1 * *\n      mode: full\n      enabled: false\n      notify:\n        - slack: https://hooks.example/x\n      blackout:\n        - from: 2026-12-20\n          to: 2027-01-03\n",
+        )
+        .unwrap_or_else(|d| panic!("{d:?}"));
+        let s = &env.drill.schedules;
+        assert_eq!(s.len(), 3);
+        assert_eq!(s[0].timezone, "UTC");
+        assert_eq!(s[0].missed, MissedPolicy::Skip);
+        assert_eq!(s[0].catch_up_within, Duration::from_secs(3600));
+        assert!(s[0].enabled);
+        assert_eq!(s[1].missed, MissedPolicy::RunOnce);
+        assert_eq!(s[1].catch_up_within, Duration::from_secs(7200));
+        assert_eq!(
+            s[1].windows().unwrap(),
+            vec![
+                BlackoutWindow::Daily {
+                    days: vec![chrono::Weekday::Sat, chrono::Weekday::Sun],
+                    from: 0,
+                    to: 1440
+                },
+                BlackoutWindow::Daily {
+                    days: vec![],
+                    from: 22 * 60,
+                    to: 6 * 60
+                },
+            ]
+        );
+        assert_eq!(
+            s[1].blackout[1].summary(),
+            "daily 22:00-06:00 (nightly batch)"
+        );
+        assert_eq!(
+            s[2].windows().unwrap(),
+            vec![BlackoutWindow::Dates {
+                from: NaiveDate::from_ymd_opt(2026, 12, 20).unwrap(),
+                to: NaiveDate::from_ymd_opt(2027, 1, 3).unwrap(),
+            }]
+        );
+        assert_eq!(s[2].mode, DrillMode::Full);
+        assert!(!s[2].enabled);
+    }
+
+    #[test]
+    fn bad_cron_timezone_and_name_are_reported_at_their_lines() {
+        let d = env_with(
+            "    - name: ok\n      cron: 0 6 * * *\n      mode: readiness\n\
+             \x20   - name: bad/name\n      cron: 0 6 * *\n      timezone: europe/berlin\n      mode: isolated\n",
+        )
+        .unwrap_err();
+        let find = |needle: &str| {
+            d.iter()
+                .find(|x| x.message.contains(needle))
+                .unwrap_or_else(|| panic!("no diagnostic about {needle}: {d:?}"))
+        };
+        // Lines: 7 drill, 8 schedules, 9 first item, 12 second item's name.
+        let name = find("not a safe name");
+        assert_eq!((name.line, name.column), (12, 7));
+        let cron = find("has 4 fields");
+        assert_eq!((cron.line, cron.column), (13, 7));
+        let tz = find("is not an IANA time zone");
+        assert_eq!((tz.line, tz.column), (14, 7));
+        assert!(
+            tz.message.contains("did you mean `Europe/Berlin`"),
+            "{}",
+            tz.message
+        );
+        assert_eq!(d.len(), 3, "{d:?}");
+    }
+
+    #[test]
+    fn duplicate_names_are_refused_at_the_second() {
+        let d = env_with(
+            "    - name: a\n      cron: 0 6 * * *\n      mode: readiness\n    - name: a\n      cron: 0 7 * * *\n      mode: readiness\n",
+        )
+        .unwrap_err();
+        assert_eq!(d.len(), 1, "{d:?}");
+        assert!(d[0].message.contains("defined twice"));
+        assert_eq!(d[0].line, 12);
+    }
+
+    #[test]
+    fn unknown_fields_and_modes_are_refused_by_the_parser() {
+        let d = env_with("    - name: a\n      cron: 0 6 * * *\n      mode: weekly\n").unwrap_err();
+        assert!(d[0].message.contains("weekly"), "{d:?}");
+        let d =
+            env_with("    - name: a\n      cron: 0 6 * * *\n      mode: full\n      when: now\n")
+                .unwrap_err();
+        assert!(d[0].message.contains("unknown field"), "{d:?}");
+    }
+
+    #[test]
+    fn cron_forms_accepted_and_refused() {
+        let ok = |c: &str| schedule("s", c, DrillMode::Readiness).validate();
+        ok("0 6 * * *").unwrap();
+        ok("0 0 6 * * *").unwrap(); // seconds
+        ok("0 0 6 * * * 2030").unwrap(); // seconds and year
+        ok("@weekly").unwrap();
+        ok("30 2 * * tue,thu").unwrap();
+        let e = ok("* * * * * *").unwrap_err();
+        assert!(e.contains("seconds field"), "{e}");
+        let e = ok("0 25 * * *").unwrap_err();
+        assert!(e.contains("is not a cron expression"), "{e}");
+        let e = ok("every day").unwrap_err();
+        assert!(e.contains("has 2 fields"), "{e}");
+        let e = ok("0 0 30 2 *").unwrap_err();
+        assert!(e.contains("never matches"), "{e}");
+    }
+
+    #[test]
+    fn full_drills_run_at_most_daily() {
+        let full = |c: &str, tz: &str| {
+            let mut s = schedule("f", c, DrillMode::Full);
+            s.timezone = tz.into();
+            s.validate()
+        };
+        full("0 3 1 * *", "UTC").unwrap();
+        // Daily in a zone with DST: 23- and 25-hour days are still one slot a day.
+        full("30 2 * * *", "Europe/Berlin").unwrap();
+        let e = full("0 */12 * * *", "UTC").unwrap_err();
+        assert!(e.contains("more than once a day"), "{e}");
+        let e = full("0 3,4 1 * *", "America/New_York").unwrap_err();
+        assert!(e.contains("more than once a day"), "{e}");
+        // The same expressions are fine for isolated drills.
+        let mut s = schedule("i", "0 */12 * * *", DrillMode::Isolated);
+        s.validate().unwrap();
+        s.mode = DrillMode::Full;
+        assert!(s.validate().is_err());
+    }
+
+    #[test]
+    fn blackout_shapes() {
+        let b = |days: Vec<Day>, from: Option<&str>, to: Option<&str>| Blackout {
+            days,
+            from: from.map(Into::into),
+            to: to.map(Into::into),
+            reason: None,
+        };
+        let w = b(vec![], Some("09:30"), Some("24:00")).window().unwrap();
+        assert_eq!(
+            w,
+            BlackoutWindow::Daily {
+                days: vec![],
+                from: 570,
+                to: 1440
+            }
+        );
+        assert_eq!(w.to_string(), "daily 09:30-24:00");
+        let e = |x: Blackout| x.window().unwrap_err();
+        assert!(e(b(vec![], None, None)).contains("needs `days`"));
+        assert!(e(b(vec![], Some("22:00"), None)).contains("both `from` and `to`"));
+        assert!(e(b(vec![], Some("25:00"), Some("06:00"))).contains("not a time"));
+        assert!(e(b(vec![], Some("24:00"), Some("06:00"))).contains("not a time"));
+        assert!(e(b(vec![], Some("7:5"), Some("06:00"))).contains("not a time"));
+        assert!(e(b(vec![], Some("06:00"), Some("06:00"))).contains("empty"));
+        assert!(e(b(vec![], Some("2026-12-20"), Some("2026-12-01"))).contains("before"));
+        assert!(e(b(vec![], Some("2026-12-20"), Some("22:00"))).contains("not a date"));
+        assert!(e(b(vec![], Some("2026-02-30"), Some("2026-03-01"))).contains("not a date"));
+        assert!(e(b(vec![Day::Sat], Some("2026-12-20"), Some("2027-01-03"))).contains("no `days`"));
+        // Problems name the schedule and the key.
+        let mut s = schedule("n", "0 6 * * *", DrillMode::Readiness);
+        s.blackout.push(b(vec![], Some("9"), Some("10:00")));
+        let p = s.problems();
+        assert_eq!(p.len(), 1);
+        assert_eq!(p[0].field, "blackout");
+        assert!(
+            p[0].message.starts_with("schedule `n`: blackout:"),
+            "{}",
+            p[0].message
+        );
+    }
+
+    #[test]
+    fn catch_up_within_and_notify_urls_are_checked() {
+        let mut s = schedule("n", "0 6 * * *", DrillMode::Readiness);
+        s.catch_up_within = Duration::from_secs(10);
+        s.notify
+            .push(Notification::Webhook("hooks.example/x".into()));
+        let fields: Vec<_> = s.problems().into_iter().map(|p| p.field).collect();
+        assert_eq!(fields, vec!["catch_up_within", "notify"]);
+    }
+
+    #[test]
+    fn drill_mode_reads_and_prints() {
+        for m in DrillMode::ALL {
+            assert_eq!(m.to_string().parse::<DrillMode>().unwrap(), m);
+        }
+        assert_eq!("FULL".parse::<DrillMode>().unwrap(), DrillMode::Full);
+        assert!("weekly"
+            .parse::<DrillMode>()
+            .unwrap_err()
+            .contains("readiness, isolated or full"));
+    }
+
+    #[test]
+    fn names_are_safe_identifiers() {
+        for ok in ["a", "nightly-readiness", "full_monthly", "2x"] {
+            assert!(safe_identifier(ok), "{ok}");
+        }
+        for bad in ["", "-a", "a.b", "a/b", "a b", "é", &"x".repeat(65)] {
+            assert!(!safe_identifier(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn validate_all_lists_every_problem() {
+        let a = schedule("a", "0 6 * * *", DrillMode::Readiness);
+        let mut b = schedule("a", "nope", DrillMode::Readiness);
+        b.timezone = "Mars/Olympus".into();
+        let e = validate_all(&[a, b]).unwrap_err();
+        assert_eq!(e.lines().count(), 3, "{e}");
+        assert!(e.contains("defined twice") && e.contains("Mars/Olympus") && e.contains("nope"));
+    }
+
+    #[test]
+    fn the_environment_schema_describes_schedules() {
+        let schema = crate::config::schema::environment().to_string();
+        for want in [
+            "catch_up_within",
+            "run_once",
+            "readiness",
+            "blackout",
+            "\"sat\"",
+        ] {
+            assert!(schema.contains(want), "no {want} in the schema");
+        }
+    }
 }

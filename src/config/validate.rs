@@ -300,6 +300,8 @@ pub fn environment(src: &Source, env: &Environment) -> Vec<Diagnostic> {
             }
         }
     }
+    // drill.schedules: cron, time zone, blackouts, names (config/schedule.rs).
+    d.extend(super::schedule::diagnostics(src, &env.drill.schedules));
     // Errors from serde carry positions; these structural ones point at the file.
     d.iter_mut().for_each(|x| {
         if x.hint.as_deref() == Some("") {
