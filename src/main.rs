@@ -103,7 +103,14 @@ async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
             action: Some(cli::DrillAction::Cleanup { m }),
             ..
         } => cli::drill::cleanup(g, &m).await,
-        Command::Drill { mode, m, .. } => cli::drill::drill(g, mode, &m).await,
+        Command::Drill { list: true, .. } => cli::drill::list(g),
+        Command::Drill {
+            mode,
+            m,
+            approve_production,
+            ..
+        } => cli::drill::drill(g, mode, &m, approve_production).await,
+        Command::Agent => cli::agent::agent(g).await,
         Command::Check { timeout } => cli::check::check(g, timeout).await,
         Command::IamPolicy { runbook } => cli::iam::iam_policy(g, &runbook),
         Command::Completions { shell } => {

@@ -308,3 +308,100 @@ fn a_primary_outage_stops_the_drill_which_cleans_up_and_the_watch_fails_over() {
     let last = j.last().unwrap();
     assert_eq!(last["type"], "run_finished", "{last}");
 }
+
+#[test]
+fn scheduled_drills_fire_at_their_cron_time_one_after_the_other_and_notify() {
+    use std::io::{BufRead, BufReader};
+    use std::sync::{Arc, Mutex};
+    let sb = Sandbox::start();
+    let dir = sb.dir.path();
+    let got = Arc::new(Mutex::new(Vec::new()));
+    let hook = format!("http://{}/hook", common::watch::webhook(false, got.clone()));
+    let mut env: Value =
+        serde_saphyr::from_str(&std::fs::read_to_string(sb.env_file()).unwrap()).unwrap();
+    // Both due at 03:00 UTC: 03:00 in UTC, and 04:00 in Berlin (UTC+1 in December).
+    env["drill"]["schedules"] = json!([
+        {"name": "nightly-isolated", "cron": "0 3 * * *", "timezone": "UTC", "mode": "isolated",
+         "notify": [{"webhook": hook}]},
+        {"name": "nightly-readiness", "cron": "0 4 * * *", "timezone": "Europe/Berlin",
+         "mode": "readiness", "notify": [{"webhook": hook}]},
+    ]);
+    std::fs::write(sb.env_file(), serde_saphyr::to_string(&env).unwrap()).unwrap();
+
+    // `drill --list` names the next run of each, and runs nothing.
+    let l = common::run(drctl(&sb).args(["drill", "--list", "--output", "json"]));
+    let rows: Value = serde_json::from_slice(&l.stdout).unwrap_or_else(|_| panic!("{}", text(&l)));
+    for r in rows.as_array().unwrap() {
+        let next = r["next_utc"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no next run: {r}"));
+        assert!(next.contains("T03:00:00"), "{r}");
+    }
+    assert!(!dir.join(".drctl/runs").exists(), "--list ran something");
+
+    // The agent's clock starts a few seconds before 03:00.
+    let mut child = drctl(&sb)
+        .arg("agent")
+        .env("DRCTL_TEST_CLOCK", "2026-12-02T02:59:57Z")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let lines = Arc::new(Mutex::new(Vec::new()));
+    let (l2, err) = (lines.clone(), child.stderr.take().unwrap());
+    std::thread::spawn(move || {
+        for line in BufReader::new(err).lines().map_while(Result::ok) {
+            l2.lock().unwrap().push(line);
+        }
+    });
+    let t0 = Instant::now();
+    while got.lock().unwrap().len() < 2 {
+        assert!(
+            t0.elapsed() < Duration::from_secs(180),
+            "two drills did not report within 180 s:\n{}",
+            lines.lock().unwrap().join("\n")
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let st = child.wait().unwrap();
+    assert_eq!(st.code(), Some(0), "{}", lines.lock().unwrap().join("\n"));
+
+    // One after the other, in order, each notified with its result and report.
+    let msgs: Vec<Value> = got
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|m| serde_json::from_str(m).unwrap())
+        .collect();
+    assert_eq!(msgs[0]["schedule"], "nightly-isolated", "{msgs:?}");
+    assert_eq!(msgs[1]["schedule"], "nightly-readiness", "{msgs:?}");
+    for m in &msgs {
+        assert_eq!(m["passed"], true, "{m}");
+        assert!(m["text"].as_str().unwrap().contains("drctl report"), "{m}");
+        assert_eq!(m["slot"], "2026-12-02T03:00:00Z", "{m}");
+    }
+    let run_of = |m: &Value| journal(dir, m["run_id"].as_str().unwrap());
+    let (first, second) = (run_of(&msgs[0]), run_of(&msgs[1]));
+    let ended = first.last().unwrap()["at"].as_str().unwrap().to_string();
+    let began = second[0]["at"].as_str().unwrap().to_string();
+    assert!(
+        began >= ended,
+        "the second drill began {began}, before the first ended {ended}"
+    );
+    assert!(first[0]["command"]
+        .as_str()
+        .unwrap()
+        .contains("drill nightly-isolated"));
+    // The state file says both ran for the slot.
+    let state: Value =
+        serde_json::from_slice(&std::fs::read(dir.join(".drctl/schedules.json")).unwrap()).unwrap();
+    for n in ["nightly-isolated", "nightly-readiness"] {
+        assert_eq!(state["last"][n]["outcome"], "passed", "{state}");
+    }
+    assert_eq!(tagged(&sb), Vec::<String>::new());
+}

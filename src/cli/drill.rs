@@ -5,10 +5,10 @@ use anyhow::Result;
 use tokio_util::sync::CancellationToken;
 
 use super::{confirm, Global, Mutating, Output};
+use drctl::config::schedule::DrillMode;
 use drctl::exit;
 use drctl::run::drill::{self, Cleanup, DrillOutcome, Preflight};
-use drctl::run::failover::resolve_runbook;
-use drctl::run::NewRun;
+use drctl::run::drill_modes;
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Mode {
@@ -34,69 +34,107 @@ fn print_preflight(p: &Preflight) {
 }
 
 /// `drctl drill --mode M`.
-pub async fn drill(g: &Global, mode: Mode, m: &Mutating) -> Result<i32> {
-    let (env_src, env) = g.load_env()?;
+pub async fn drill(g: &Global, mode: Mode, m: &Mutating, approve_production: bool) -> Result<i32> {
+    let (_, env) = g.load_env()?;
     let ctx = g.context(g.state_dir(Some(&env))?);
-    match mode {
-        Mode::Isolated => {}
-        Mode::Readiness | Mode::Full => {
-            return Err(super::Usage(format!(
-                "--mode {} is not built yet: `drctl check` and `drctl failover --dry-run` give readiness; run the round trip (failover, reprotect, failback) by hand for a full drill",
-                if mode == Mode::Full { "full" } else { "readiness" }
-            ))
-            .into())
-        }
-    }
-    if env.drill.load_balancer.is_none() {
-        return Err(super::Usage(
-            "an isolated drill needs `drill.load_balancer` in drctl.yaml: an ALB in the standby region with no listeners (see docs/drills.md)".into(),
-        )
-        .into());
-    }
-    let path = resolve_runbook(&g.env_file, Some(drill::ISOLATED_RUNBOOK))?;
-    let (rb_src, rb) = drctl::run::load_runbook(&path, &env)?;
-    let mut run = NewRun::new(env_src, env.clone(), rb_src, rb);
-    let pre = drill::preflight(&ctx, &env).await?;
+    let dmode = match mode {
+        Mode::Readiness => DrillMode::Readiness,
+        Mode::Isolated => DrillMode::Isolated,
+        Mode::Full => DrillMode::Full,
+    };
+    let p = drill_modes::prepare(&ctx, &g.env_file, dmode).await?;
+    let pre = &p.preflight;
     if g.output != Output::Json {
-        print_preflight(&pre);
+        print_preflight(pre);
     }
     if !pre.ready() {
         if g.output == Output::Json {
             println!(
                 "{}",
-                serde_json::json!({"type": "drill", "refused": pre.refusals, "preflight": pre})
+                serde_json::json!({"type": "drill", "mode": dmode.to_string(), "refused": pre.refusals, "preflight": pre})
             );
         }
         for r in &pre.refusals {
             eprintln!("refused: {r}");
         }
-        eprintln!("nothing was created");
+        eprintln!("nothing was created or changed");
         return Ok(exit::NOT_READY);
     }
-    run.phase_before = Some(pre.phase.clone());
-    confirm(
-        &format!(
-            "Isolated drill in {}: restore the newest snapshot of {} into a drill database, launch {} instance(s) behind {}, prove the app serves, then remove all of it. Production is not touched. Go?",
-            env.standby_region,
-            env.resources(drctl::config::env::Role::Standby)
-                .database
-                .as_ref()
-                .map(|d| d.instance_id.as_str())
-                .unwrap_or("the standby database"),
-            env.drill.instances,
-            env.drill.load_balancer.as_ref().map(|l| l.url.as_str()).unwrap_or("?"),
-        ),
-        m.yes,
-    )?;
-    let hooks = super::run::hooks(g, m, &drctl::run::Operation::step_ids(&run))?;
+    let standby_db = env
+        .resources(drctl::config::env::Role::Standby)
+        .database
+        .as_ref()
+        .map(|d| d.instance_id.clone())
+        .unwrap_or_else(|| "the standby database".into());
+    let mut m = m.clone();
+    match dmode {
+        DrillMode::Readiness => {}
+        DrillMode::Isolated => confirm(
+            &format!(
+                "Isolated drill in {}: restore the newest snapshot of {standby_db} into a drill database, launch {} instance(s) behind {}, prove the app serves, then remove all of it. Production is not touched. Go?",
+                env.standby_region,
+                env.drill.instances,
+                env.drill.load_balancer.as_ref().map(|l| l.url.as_str()).unwrap_or("?"),
+            ),
+            m.yes,
+        )?,
+        DrillMode::Full => {
+            // --yes is not enough: a full drill moves production twice.
+            let what = format!(
+                "A FULL drill moves PRODUCTION: a planned failover of `{}` from {} to {} (fenced, promoted: irreversible), {} with the standby serving, reprotect, then failback to {}.",
+                env.name,
+                env.primary_region,
+                env.standby_region,
+                humantime::format_duration(env.drill.hold),
+                env.primary_region
+            );
+            if !approve_production {
+                if !super::is_tty() {
+                    return Err(super::Declined(format!(
+                        "{what}\nre-run with --approve-production if you mean it (--yes alone does not approve a full drill)"
+                    ))
+                    .into());
+                }
+                eprint!("{what}\nType the environment name `{}` to approve: ", env.name);
+                let mut line = String::new();
+                std::io::stdin().read_line(&mut line)?;
+                if line.trim() != env.name {
+                    return Err(super::Declined("not approved; nothing was changed".into()).into());
+                }
+            }
+            m.yes = true;
+            m.approve_irreversible = true;
+        }
+    }
+    let hooks = super::run::hooks(g, &m, &drill_modes::step_ids(&p))?;
     let shutdown = CancellationToken::new();
     super::run::on_signals(
         shutdown.clone(),
         "\nstopping the drill: running steps stop at a safe point, then everything it made is removed (signal again to quit at once; `drctl drill cleanup` removes what remains)",
         Some("quitting now: run `drctl drill cleanup` to remove what the drill made"),
     );
-    let out = drill::isolated(&ctx, &hooks, &run, shutdown).await?;
+    let out = drill_modes::execute(&ctx, &hooks, &g.env_file, &p, shutdown).await?;
     Ok(show(g, &out))
+}
+
+/// `drctl drill --list`: each schedule and its next run.
+pub fn list(g: &Global) -> Result<i32> {
+    let (_, env) = g.load_env()?;
+    let state_dir = g.state_dir(Some(&env))?;
+    let state =
+        drctl::schedule::ScheduleState::load(&drctl::schedule::ScheduleState::path_in(&state_dir))?;
+    let rows = drctl::schedule::list(&env.drill.schedules, &state, chrono::Utc::now());
+    if g.output == Output::Json {
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+    } else if rows.is_empty() {
+        println!(
+            "no drill schedules in {} (drill.schedules: docs/drills-schedules.md)",
+            g.env_file.display()
+        );
+    } else {
+        println!("{}", drctl::schedule::render_table(&rows));
+    }
+    Ok(exit::OK)
 }
 
 fn show(g: &Global, o: &DrillOutcome) -> i32 {
@@ -125,8 +163,65 @@ fn show(g: &Global, o: &DrillOutcome) -> i32 {
         println!("stopped: {w}");
     }
     println!("run: {}", o.run_outcome);
-    println!("time to a writable database: {}", fmt(o.database_s));
-    println!("time to serving compute:     {}", fmt(o.serving_s));
+    if !o.runs.is_empty() {
+        println!("runs: {}", o.runs.join(", "));
+    }
+    if let Some(p) = &o.phase_after {
+        println!("phase after: {p}");
+    }
+    if let Some(checks) = o.checks.as_ref().and_then(|c| c.as_array()) {
+        for c in checks {
+            println!(
+                "check {}: {} {}",
+                c["name"].as_str().unwrap_or("?"),
+                c["status"].as_str().unwrap_or("?"),
+                c["reason"].as_str().unwrap_or("")
+            );
+        }
+    }
+    if let Some(p) = &o.plan {
+        println!(
+            "failover plan ({}): {} steps; critical path {}",
+            p.runbook,
+            p.steps.len(),
+            p.critical_path.join(" -> ")
+        );
+        for s in &p.steps {
+            println!("  {}: {}", s.id, s.intended);
+        }
+        if let Some(r) = &p.predicted_rto {
+            println!(
+                "predicted RTO: {} {} (target {})",
+                drctl::report::svg::dur(r.predicted_ms),
+                r.verdict.word(),
+                drctl::report::svg::dur(r.target_ms)
+            );
+        }
+    }
+    if let Some(r) = &o.rto {
+        println!(
+            "RTO: {} {} (target {})",
+            r.measured_ms
+                .map(drctl::report::svg::dur)
+                .unwrap_or_else(|| "not measured".into()),
+            r.verdict.word(),
+            drctl::report::svg::dur(r.target_ms)
+        );
+    }
+    if let Some(r) = &o.rpo {
+        println!(
+            "RPO: {} {} (target {:.0}s)",
+            r.measured_s
+                .map(|v| format!("{v:.0}s"))
+                .unwrap_or_else(|| "not measured".into()),
+            r.verdict.word(),
+            r.target_s
+        );
+    }
+    if o.mode == "isolated" {
+        println!("time to a writable database: {}", fmt(o.database_s));
+        println!("time to serving compute:     {}", fmt(o.serving_s));
+    }
     if !o.resources.is_empty() {
         let mut t = super::render::table(&["resource", "id", "created", "removed"]);
         let at = |d: &Option<chrono::DateTime<chrono::Utc>>| {
@@ -143,7 +238,9 @@ fn show(g: &Global, o: &DrillOutcome) -> i32 {
         }
         println!("{t}");
     }
-    println!("instance-minutes: {:.1}", o.instance_minutes);
+    if o.mode == "isolated" {
+        println!("instance-minutes: {:.1}", o.instance_minutes);
+    }
     for e in &o.teardown_errors {
         println!("teardown: {e}");
     }

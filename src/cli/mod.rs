@@ -1,6 +1,7 @@
 //! Command-line surface: clap definitions, the context every command shares, and one file per
 //! group of subcommands. The only place that knows about terminals and exit codes.
 
+pub mod agent;
 pub mod check;
 pub mod drill;
 pub mod env;
@@ -249,11 +250,23 @@ pub enum Command {
     Drill {
         #[command(subcommand)]
         action: Option<DrillAction>,
+        /// readiness (changes nothing), isolated (beside production) or full (moves production).
         #[arg(long, value_enum, default_value_t = drill::Mode::Isolated)]
         mode: drill::Mode,
+        /// The drill schedules in drctl.yaml and the next run of each; runs nothing.
+        #[arg(long)]
+        list: bool,
+        /// A full drill moves production: this flag (or typing the environment name at the
+        /// prompt) approves it; --yes alone does not.
+        #[arg(long)]
+        approve_production: bool,
         #[command(flatten)]
         m: Mutating,
     },
+    /// Run the drills scheduled in drctl.yaml (`drill.schedules`), one at a time, under the
+    /// lease, with the missed-run policy; notify each result. Stops on SIGINT/SIGTERM (a running
+    /// drill stops and tears down first).
+    Agent,
     /// Readiness of the region a failover would go to (the standby, or the old primary after a
     /// failover), read-only: PASS/WARN/FAIL per check (exit 4 on any FAIL).
     Check {

@@ -102,6 +102,27 @@ impl Notifier {
     }
 }
 
+/// Post `m` to every sink now and wait for the deliveries (each bounded by `timeout` and
+/// `attempts`): for a drill's result, sent once at its end.
+pub async fn send_now(
+    sinks: &[Notification],
+    m: &Message,
+    timeout: Duration,
+    attempts: u32,
+) -> Vec<Delivery> {
+    let client = reqwest::Client::builder()
+        .timeout(timeout)
+        .connect_timeout(timeout)
+        .user_agent(concat!("drctl/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .unwrap_or_default();
+    let posts = sinks
+        .iter()
+        .enumerate()
+        .map(|(i, s)| deliver(&client, i, s, m, timeout, attempts.max(1)));
+    futures::future::join_all(posts).await
+}
+
 fn sink_name(i: usize, s: &Notification) -> String {
     match s {
         Notification::Webhook(_) => format!("webhook#{}", i + 1),

@@ -184,7 +184,10 @@ pub fn markdown(r: &Report) -> String {
     }
     if let Some(d) = &r.drill {
         o.push_str("\n## Drill\n\n");
-        let secs = |v: Option<f64>| v.map(|s| format!("{s:.1}s")).unwrap_or_else(|| "not measured".into());
+        let secs = |v: Option<f64>| {
+            v.map(|s| format!("{s:.1}s"))
+                .unwrap_or_else(|| "not measured".into())
+        };
         let _ = writeln!(o, "- time to a writable database: {}", secs(d.database_s));
         let _ = writeln!(o, "- time to serving compute: {}", secs(d.serving_s));
         let _ = writeln!(o, "- instance-minutes: {:.1}\n", d.instance_minutes);
@@ -196,7 +199,10 @@ pub fn markdown(r: &Report) -> String {
                 md(&x.kind),
                 md(&x.id),
                 x.created_at.as_ref().map(at).unwrap_or_else(|| "-".into()),
-                x.removed_at.as_ref().map(at).unwrap_or_else(|| "NOT REMOVED".into())
+                x.removed_at
+                    .as_ref()
+                    .map(at)
+                    .unwrap_or_else(|| "NOT REMOVED".into())
             );
         }
     }
@@ -373,7 +379,10 @@ pub fn html(r: &Report) -> String {
         o.push_str("</ul>");
     }
     if let Some(d) = &r.drill {
-        let secs = |v: Option<f64>| v.map(|s| format!("{s:.1}s")).unwrap_or_else(|| "not measured".into());
+        let secs = |v: Option<f64>| {
+            v.map(|s| format!("{s:.1}s"))
+                .unwrap_or_else(|| "not measured".into())
+        };
         let _ = write!(
             o,
             "<h2>Drill</h2><p>time to a writable database <b id=\"drill-database\">{}</b>, to serving compute <b id=\"drill-serving\">{}</b>, instance-minutes {:.1}</p><table id=\"drill-resources\"><tr><th>resource</th><th>id</th><th>created</th><th>removed</th></tr>",
@@ -388,7 +397,11 @@ pub fn html(r: &Report) -> String {
                 esc(&x.kind),
                 esc(&x.id),
                 esc(&x.created_at.as_ref().map(at).unwrap_or_else(|| "-".into())),
-                esc(&x.removed_at.as_ref().map(at).unwrap_or_else(|| "NOT REMOVED".into()))
+                esc(&x
+                    .removed_at
+                    .as_ref()
+                    .map(at)
+                    .unwrap_or_else(|| "NOT REMOVED".into()))
             );
         }
         o.push_str("</table>");

@@ -164,6 +164,96 @@ pub struct DrillOutcome {
     /// What teardown could not remove (`drctl drill cleanup` retries).
     pub leftovers: Vec<Leftover>,
     pub teardown_errors: Vec<String>,
+    /// Readiness: each check as `drctl check` makes it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub checks: Option<serde_json::Value>,
+    /// Readiness: the failover plan, what each step would do now, and the predicted RTO.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub plan: Option<super::observe::PlanView>,
+    /// Full: the runs it made, in order (failover, reprotect, failback).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub runs: Vec<String>,
+    /// Full: the failover's RTO and RPO against the targets.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rto: Option<crate::report::model::Rto>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rpo: Option<crate::report::model::Rpo>,
+    /// The phase observed when the drill ended.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub phase_after: Option<String>,
+}
+
+impl DrillOutcome {
+    /// An outcome with nothing measured yet.
+    pub fn new(run_id: &str, mode: &str) -> Self {
+        DrillOutcome {
+            run_id: run_id.to_string(),
+            mode: mode.to_string(),
+            passed: false,
+            run_outcome: String::new(),
+            stopped: None,
+            database_s: None,
+            serving_s: None,
+            resources: vec![],
+            instance_minutes: 0.0,
+            leftovers: vec![],
+            teardown_errors: vec![],
+            checks: None,
+            plan: None,
+            runs: vec![],
+            rto: None,
+            rpo: None,
+            phase_after: None,
+        }
+    }
+
+    /// One line for people and notifications.
+    pub fn headline(&self) -> String {
+        let secs = |v: Option<f64>| v.map(|s| format!("{s:.1}s"));
+        let mut parts = vec![format!(
+            "{} drill {}: {}",
+            self.mode,
+            self.run_id,
+            if self.passed { "PASSED" } else { "FAILED" }
+        )];
+        if let Some(w) = &self.stopped {
+            parts.push(w.clone());
+        }
+        if let Some(d) = secs(self.database_s) {
+            parts.push(format!("database writable after {d}"));
+        }
+        if let Some(d) = secs(self.serving_s) {
+            parts.push(format!("serving after {d}"));
+        }
+        if let Some(r) = &self.rto {
+            parts.push(format!(
+                "RTO {} {} (target {})",
+                r.measured_ms
+                    .map(crate::report::svg::dur)
+                    .unwrap_or_else(|| "not measured".into()),
+                r.verdict.word(),
+                crate::report::svg::dur(r.target_ms)
+            ));
+        }
+        if let Some(r) = &self.rpo {
+            parts.push(format!(
+                "RPO {} {} (target {:.0}s)",
+                r.measured_s
+                    .map(|v| format!("{v:.0}s"))
+                    .unwrap_or_else(|| "not measured".into()),
+                r.verdict.word(),
+                r.target_s
+            ));
+        }
+        if !self.leftovers.is_empty() {
+            parts.push(format!("{} resource(s) LEFT BEHIND", self.leftovers.len()));
+        }
+        parts.push(format!(
+            "report: drctl report {} --out {}.html",
+            self.run_id, self.run_id
+        ));
+        parts.join("; ")
+    }
 }
 
 /// Watch the primary while a drill runs; cancel `stop` (with the reason) once it is down
@@ -392,8 +482,6 @@ fn outcome(
     let f = crate::report::drill::figures(records).unwrap_or_default();
     let served = s.outcome == RunOutcome::Succeeded;
     DrillOutcome {
-        run_id: s.run_id.clone(),
-        mode: "isolated".into(),
         passed: served && stopped.is_none() && leftovers.is_empty() && teardown_errors.is_empty(),
         run_outcome: s.outcome.to_string(),
         stopped,
@@ -403,5 +491,6 @@ fn outcome(
         instance_minutes: f.instance_minutes,
         leftovers,
         teardown_errors,
+        ..DrillOutcome::new(&s.run_id, "isolated")
     }
 }

@@ -14,8 +14,10 @@
 //! How a run talks to its operator (progress, approvals, `--step`) comes in through [`Hooks`];
 //! nothing here knows about terminals.
 
+pub mod agent;
 mod approvals;
 pub mod drill;
+pub mod drill_modes;
 pub mod failover;
 pub mod files;
 pub mod inspect;

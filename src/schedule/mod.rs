@@ -185,3 +185,26 @@ pub fn next_slot(s: &DrillSchedule, after: DateTime<Utc>) -> Option<DateTime<Utc
 pub fn zone(name: &str) -> Option<Tz> {
     Tz::from_str(name).ok()
 }
+
+/// A clock that starts at a chosen time and runs at the real rate from there: `drctl agent`
+/// under `DRCTL_TEST_CLOCK` (tests put a cron slot a few seconds ahead without waiting for it).
+#[derive(Debug, Clone)]
+pub struct OffsetClock {
+    start: DateTime<Utc>,
+    since: std::time::Instant,
+}
+
+impl OffsetClock {
+    pub fn new(start: DateTime<Utc>) -> Self {
+        Self {
+            start,
+            since: std::time::Instant::now(),
+        }
+    }
+}
+
+impl Clock for OffsetClock {
+    fn now(&self) -> DateTime<Utc> {
+        self.start + chrono::Duration::from_std(self.since.elapsed()).unwrap_or_default()
+    }
+}

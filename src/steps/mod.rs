@@ -36,6 +36,7 @@ pub mod backup_copy;
 pub mod cloudfront_origin;
 pub mod drill_app;
 pub mod drill_database;
+pub mod drill_readiness;
 pub mod ec2_image;
 pub mod ec2_launch_template;
 pub mod elbv2_healthy;
@@ -448,6 +449,7 @@ step_kinds! {
     "elbv2.wait_healthy" => Elbv2WaitHealthy(elbv2_healthy::WaitHealthy),
     "drill.restore_database" => DrillRestoreDatabase(drill_database::RestoreDatabase),
     "drill.serve_app" => DrillServeApp(drill_app::ServeApp),
+    "drill.readiness" => DrillReadiness(drill_readiness::Readiness),
     #[cfg(test)]
     "test.step" => Test(testing::TestStep),
 }
