@@ -405,3 +405,55 @@ fn scheduled_drills_fire_at_their_cron_time_one_after_the_other_and_notify() {
     }
     assert_eq!(tagged(&sb), Vec::<String>::new());
 }
+
+#[test]
+fn a_readiness_drill_changes_nothing_and_a_full_drill_ends_protected_with_rto_and_rpo() {
+    let profile = tempfile::tempdir().unwrap();
+    let pf = profile.path().join("caught-up.json");
+    std::fs::write(&pf, r#"{"base": "instant", "replica_catchup_lag": 0}"#).unwrap();
+    let sb = Sandbox::start_with(&["--profile", pf.to_str().unwrap()]);
+    let mut env: Value =
+        serde_saphyr::from_str(&std::fs::read_to_string(sb.env_file()).unwrap()).unwrap();
+    env["drill"]["hold"] = json!("2s");
+    std::fs::write(sb.env_file(), serde_saphyr::to_string(&env).unwrap()).unwrap();
+
+    // Readiness: a run with a journal, the checks and the plan; no mutating AWS call.
+    let before = mutating_calls(&sb);
+    let o = common::run(drctl(&sb).args(["drill", "--mode", "readiness", "--output", "json"]));
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let d = ending(&o);
+    assert_eq!(d["passed"], true, "{d}");
+    assert!(d["checks"].as_array().is_some_and(|c| c.len() >= 5), "{d}");
+    assert!(d["plan"]["predicted_rto"]["predicted_ms"].is_u64(), "{d}");
+    assert_eq!(mutating_calls(&sb), before, "a readiness drill changed AWS");
+    let j = journal(sb.dir.path(), d["run_id"].as_str().unwrap());
+    assert_eq!(j.last().unwrap()["status"], "succeeded");
+
+    // Full: --yes alone does not approve it, and nothing happens.
+    let no = common::run(drctl(&sb).args(["drill", "--mode", "full", "--yes"]));
+    assert_eq!(no.status.code(), Some(8), "{}", text(&no));
+    assert!(text(&no).contains("--approve-production"), "{}", text(&no));
+    assert_eq!(mutating_calls(&sb), before, "a declined full drill changed AWS");
+
+    let o = common::run(drctl(&sb).args([
+        "drill",
+        "--mode",
+        "full",
+        "--yes",
+        "--approve-production",
+        "--output",
+        "json",
+    ]));
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let d = ending(&o);
+    assert_eq!(d["passed"], true, "{d}");
+    assert_eq!(d["phase_after"], "protected", "{d}");
+    assert_eq!(d["runs"].as_array().unwrap().len(), 3, "{d}");
+    assert_eq!(d["rto"]["verdict"], "pass", "{d}");
+    assert!(d["rto"]["measured_ms"].is_u64(), "{d}");
+    assert_eq!(d["rpo"]["verdict"], "pass", "{d}");
+    // Observed, not derived: the environment is protected again, served from the primary.
+    let st = status(&sb);
+    assert_eq!(st["phase"], "protected", "{st}");
+    assert_eq!(st["active"], "us-east-1", "{st}");
+}
