@@ -56,6 +56,12 @@ drctl status || true
 say "drctl check: is the standby ready?"
 drctl check || true
 
+say "drctl drill --mode isolated --yes: game day beside production (restore, launch, prove, tear down)"
+drctl drill --mode isolated --yes
+say "drctl drill cleanup: nothing may be left behind"
+drctl drill cleanup --yes | tee "$DEMO/cleanup.txt"
+grep -q "no drill resources found" "$DEMO/cleanup.txt" || die "the drill left resources behind"
+
 if [[ $OUTAGE = 1 ]]; then
   say "us-east-1 goes dark (requests hang, ALBs stop answering)"
   "$PY" -m drsandbox fault set outage --region us-east-1 --endpoint "$EP"
