@@ -219,11 +219,23 @@ fn a_killed_drill_blocks_new_drills_until_cleanup_removes_everything() {
         let st = common::run(drctl(&sb).args(["status"]));
         assert!(text(&st).contains("drctl drill cleanup"), "{}", text(&st));
 
-        let c = common::run(drctl(&sb).args(["drill", "cleanup", "--yes"]));
+        // `drctl resume` of a drill tears it down, as `drctl drill cleanup` does.
+        let c = if n == 4 {
+            let id = common::only_run(sb.dir.path());
+            common::run(drctl(&sb).args(["resume", &id, "--yes"]))
+        } else {
+            common::run(drctl(&sb).args(["drill", "cleanup", "--yes"]))
+        };
         assert_eq!(c.status.code(), Some(0), "call {n}: {}", text(&c));
         assert_eq!(tagged(&sb), Vec::<String>::new(), "call {n}: {}", text(&c));
         assert_eq!(sb.state(), state_before, "call {n}: production changed");
         // The crashed run is closed, and the next drill runs.
+        let crashed = common::only_run(sb.dir.path());
+        assert_eq!(
+            journal(sb.dir.path(), &crashed).last().unwrap()["type"],
+            "run_finished",
+            "call {n}: the crashed drill's run is still open"
+        );
         let next = drill(&sb, None);
         assert_eq!(next.status.code(), Some(0), "call {n}: {}", text(&next));
         assert_eq!(tagged(&sb), Vec::<String>::new());
@@ -303,10 +315,14 @@ fn a_primary_outage_stops_the_drill_which_cleans_up_and_the_watch_fails_over() {
         "ACTION Failover finished: succeeded",
         Duration::from_secs(240),
     );
+    // The drill let go without closing its run (closing needs the lease the failover wanted);
+    // the open run blocked nothing, and `drctl drill cleanup` closes it afterwards.
     let drill_run = d["run_id"].as_str().unwrap();
-    let j = journal(dir, drill_run);
-    let last = j.last().unwrap();
-    assert_eq!(last["type"], "run_finished", "{last}");
+    assert_eq!(journal(dir, drill_run).last().unwrap()["type"], "paused");
+    let _ = w.sigterm();
+    let c = common::run(drctl(&sb).args(["drill", "cleanup", "--yes"]));
+    assert_eq!(c.status.code(), Some(0), "{}", text(&c));
+    assert_eq!(journal(dir, drill_run).last().unwrap()["type"], "run_finished");
 }
 
 #[test]
@@ -404,6 +420,116 @@ fn scheduled_drills_fire_at_their_cron_time_one_after_the_other_and_notify() {
         assert_eq!(state["last"][n]["outcome"], "passed", "{state}");
     }
     assert_eq!(tagged(&sb), Vec::<String>::new());
+    // Webhook URLs carry tokens: no journal holds them.
+    let port = hook
+        .split(':')
+        .nth(2)
+        .unwrap()
+        .split('/')
+        .next()
+        .unwrap()
+        .to_string();
+    for e in std::fs::read_dir(dir.join(".drctl/runs"))
+        .unwrap()
+        .flatten()
+    {
+        let j = std::fs::read_to_string(e.path().join("journal.jsonl")).unwrap();
+        assert!(
+            !j.contains(&format!("127.0.0.1:{port}")),
+            "a journal holds the webhook URL"
+        );
+        assert!(
+            j.contains("redacted.invalid"),
+            "the journaled environment was not redacted"
+        );
+    }
+}
+
+#[test]
+fn a_failing_primary_refuses_a_drill_and_sigterm_stops_one_which_tears_down() {
+    let profile = tempfile::tempdir().unwrap();
+    let pf = profile.path().join("slow-restore.json");
+    std::fs::write(&pf, r#"{"base": "instant", "rds_restore": 120}"#).unwrap();
+    let sb = Sandbox::start_with(&["--profile", pf.to_str().unwrap()]);
+    let dir = sb.dir.path();
+    let state_before = sb.state();
+
+    // The primary's frontend refuses connections: no drill, nothing made.
+    let alb = sb.topology()["regions"]["us-east-1"]["albs"]["frontend"]["dns_name"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    sb.control(
+        "POST",
+        "/_sandbox/listeners",
+        Some(json!({"name": alb, "mode": "down"})),
+    );
+    let before = mutating_calls(&sb);
+    let o = drill(&sb, None);
+    assert_eq!(o.status.code(), Some(12), "{}", text(&o));
+    assert!(text(&o).contains("primary-frontend"), "{}", text(&o));
+    assert_eq!(mutating_calls(&sb), before, "a refused drill changed AWS");
+    assert!(
+        !dir.join(".drctl/runs").exists(),
+        "a refused drill wrote a run"
+    );
+    sb.control(
+        "POST",
+        "/_sandbox/listeners",
+        Some(json!({"name": alb, "mode": "up"})),
+    );
+
+    // SIGTERM while the restore is under way: the drill stops, removes what it made, ends 4.
+    let child = drctl(&sb)
+        .args(["drill", "--mode", "isolated", "--yes", "--output", "json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let t0 = Instant::now();
+    loop {
+        let restoring = std::fs::read_dir(dir.join(".drctl/runs"))
+            .ok()
+            .into_iter()
+            .flatten()
+            .flatten()
+            .any(|e| {
+                std::fs::read_to_string(e.path().join("journal.jsonl"))
+                    .is_ok_and(|j| j.contains("\"step\":\"database\"") && j.contains("step_intent"))
+            });
+        if restoring {
+            break;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(60),
+            "the drill never started its restore"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(!tagged(&sb).is_empty(), "the restore made nothing yet");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(4), "{}", text(&o));
+    let d = ending(&o);
+    assert_eq!(d["passed"], false, "{d}");
+    assert!(
+        d["stopped"].as_str().unwrap_or("").contains("signal"),
+        "{d}"
+    );
+    assert_eq!(d["leftovers"], json!([]), "{d}");
+    assert_eq!(tagged(&sb), Vec::<String>::new());
+    let j = journal(dir, d["run_id"].as_str().unwrap());
+    assert_eq!(
+        j.last().unwrap()["type"],
+        "run_finished",
+        "the drill's run was left open"
+    );
+    assert_eq!(sb.state(), state_before, "production changed");
 }
 
 #[test]
@@ -433,7 +559,11 @@ fn a_readiness_drill_changes_nothing_and_a_full_drill_ends_protected_with_rto_an
     let no = common::run(drctl(&sb).args(["drill", "--mode", "full", "--yes"]));
     assert_eq!(no.status.code(), Some(8), "{}", text(&no));
     assert!(text(&no).contains("--approve-production"), "{}", text(&no));
-    assert_eq!(mutating_calls(&sb), before, "a declined full drill changed AWS");
+    assert_eq!(
+        mutating_calls(&sb),
+        before,
+        "a declined full drill changed AWS"
+    );
 
     let o = common::run(drctl(&sb).args([
         "drill",

@@ -84,6 +84,9 @@ pub struct Tagged {
 pub struct Restore<'a> {
     pub id: &'a str,
     pub snapshot_id: &'a str,
+    /// The instance the snapshot is of: the copy goes into its subnet group and security
+    /// groups (not the account's default VPC), and is never publicly accessible.
+    pub network_of: &'a str,
     pub instance_class: Option<&'a str>,
     pub tags: &'a Tags,
 }
@@ -337,10 +340,33 @@ impl DrillApi for SdkDrill {
     }
 
     async fn restore(&self, r: &Restore<'_>) -> AwsResult<()> {
+        let src = self
+            .rds
+            .describe_db_instances()
+            .db_instance_identifier(r.network_of)
+            .send()
+            .await
+            .map_err(sdk_err!("rds", "DescribeDBInstances", self.region))?;
+        let src = src.db_instances().first();
+        let subnet_group = src
+            .and_then(|d| d.db_subnet_group())
+            .and_then(|g| g.db_subnet_group_name())
+            .map(String::from);
+        let security_groups: Vec<String> = src
+            .map(|d| {
+                d.vpc_security_groups()
+                    .iter()
+                    .filter_map(|g| g.vpc_security_group_id().map(String::from))
+                    .collect()
+            })
+            .unwrap_or_default();
         self.rds
             .restore_db_instance_from_db_snapshot()
             .db_instance_identifier(r.id)
             .db_snapshot_identifier(r.snapshot_id)
+            .set_db_subnet_group_name(subnet_group)
+            .set_vpc_security_group_ids((!security_groups.is_empty()).then_some(security_groups))
+            .publicly_accessible(false)
             .set_db_instance_class(r.instance_class.map(String::from))
             .set_tags(Some(rds_tags(r.tags)))
             .send()

@@ -123,7 +123,9 @@ pub async fn find(api: &dyn DrillApi, scope: Scope<'_>) -> AwsResult<Vec<Leftove
         }
     }
     for s in api.snapshots(None).await? {
-        if s.status == "deleting" {
+        // Only the snapshots drctl takes (manual, named after the drill): an automated or AWS
+        // Backup snapshot that copied a drill database's tags is not the drill's to delete.
+        if s.status == "deleting" || s.kind != "manual" || !s.id.starts_with("drctl-drill-") {
             continue;
         }
         // A snapshot restored from keeps the source's tags only if asked; drill snapshots are
@@ -162,15 +164,24 @@ pub async fn remove(
         let r = match l.kind {
             Kind::Listener => api.delete_listener(&l.id).await,
             Kind::Instance => {
-                // One call for all of them, the first time an instance comes up.
-                if instances.first() == Some(&l.id) {
-                    let r = api.terminate(&instances).await;
-                    if r.is_ok() {
-                        wait_terminated(api, &instances, wait).await;
-                    }
-                    r
-                } else {
-                    Ok(())
+                // One call for all of them, the first time an instance comes up; if that
+                // fails (one id already gone fails the batch), one call each, so each
+                // instance's fate is its own.
+                if instances.first() == Some(&l.id) && api.terminate(&instances).await.is_ok() {
+                    wait_terminated(api, &instances, wait).await;
+                }
+                let live = api
+                    .instances_tagged(DRILL_TAG, Some(&l.run))
+                    .await
+                    .map(|all| {
+                        all.into_iter().any(|i| {
+                            i.id == l.id && i.state != "terminated" && i.state != "shutting-down"
+                        })
+                    });
+                match live {
+                    Ok(false) => Ok(()),
+                    Ok(true) => api.terminate(std::slice::from_ref(&l.id)).await,
+                    Err(e) => Err(e),
                 }
             }
             Kind::TargetGroup => api.delete_target_group(&l.id).await,

@@ -36,12 +36,14 @@ fn print_preflight(p: &Preflight) {
 /// `drctl drill --mode M`.
 pub async fn drill(g: &Global, mode: Mode, m: &Mutating, approve_production: bool) -> Result<i32> {
     let (_, env) = g.load_env()?;
-    let ctx = g.context(g.state_dir(Some(&env))?);
+    let mut ctx = g.context(g.state_dir(Some(&env))?);
     let dmode = match mode {
         Mode::Readiness => DrillMode::Readiness,
         Mode::Isolated => DrillMode::Isolated,
         Mode::Full => DrillMode::Full,
     };
+    // The lease says it is a drill, and which: a watch's failover waits for one that yields.
+    ctx.command = format!("{} {}", ctx.command, drill::lease_label(dmode.as_str()));
     let p = drill_modes::prepare(&ctx, &g.env_file, dmode).await?;
     let pre = &p.preflight;
     if g.output != Output::Json {
@@ -114,6 +116,12 @@ pub async fn drill(g: &Global, mode: Mode, m: &Mutating, approve_production: boo
         Some("quitting now: run `drctl drill cleanup` to remove what the drill made"),
     );
     let out = drill_modes::execute(&ctx, &hooks, &g.env_file, &p, shutdown).await?;
+    // A drill by hand tells the same people a watch would (probes.watch.notifications).
+    if let Some(sinks) = env.probes.as_ref().map(|p| &p.watch.notifications) {
+        let mut doc = serde_json::to_value(&out).unwrap_or_default();
+        doc["type"] = "drill".into();
+        drctl::run::agent::notify(sinks, hooks.progress.as_ref(), out.headline(), doc).await;
+    }
     Ok(show(g, &out))
 }
 

@@ -380,6 +380,19 @@ pub fn prepare(g: &Global, runbook: &Path) -> Result<NewRun> {
 /// `drctl run RUNBOOK`.
 pub async fn run(g: &Global, runbook: &Path, m: &Mutating) -> Result<i32> {
     let run = prepare(g, runbook)?;
+    // A drill's resources are only safe with its preflight, its primary guard and teardown.
+    if run
+        .plan
+        .steps
+        .iter()
+        .any(|s| matches!(s.spec.kind(), "drill.restore_database" | "drill.serve_app"))
+    {
+        return Err(Usage(format!(
+            "{} makes drill resources: run it with `drctl drill --mode isolated`, which checks the environment first and always tears down",
+            runbook.display()
+        ))
+        .into());
+    }
     let ctx = g.context(g.state_dir(Some(&run.env))?);
     let s = start(g, &ctx, &run, m).await?;
     Ok(finish(g, &s))
@@ -388,6 +401,29 @@ pub async fn run(g: &Global, runbook: &Path, m: &Mutating) -> Result<i32> {
 /// `drctl resume RUN`.
 pub async fn resume(g: &Global, run: &str, m: &Mutating, rerun: &[String]) -> Result<i32> {
     let ctx = g.context(g.state_dir_lenient()?);
+    // A drill is not resumed: what it made is removed (its completed steps undone, the rest
+    // found by tag) and its run closed, as `drctl drill cleanup` does for it.
+    if let Some(env) = drctl::run::drill::drill_run_env(&ctx, run).await? {
+        super::confirm(
+            &format!(
+                "Run {run} is a drill: resuming it tears it down (undo, remove by tag, close). Go?"
+            ),
+            m.yes,
+        )?;
+        let hooks = hooks(g, m, &[])?;
+        let (left, errors) = drctl::run::drill::teardown(&ctx, &hooks, &env, run).await;
+        for e in &errors {
+            eprintln!("teardown: {e}");
+        }
+        for l in &left {
+            println!("STILL THERE: {} {}", l.kind, l.id);
+        }
+        if left.is_empty() {
+            println!("drill {run} torn down: nothing of it is left");
+            return Ok(drctl::exit::OK);
+        }
+        return Ok(drctl::exit::LEFTOVERS);
+    }
     let r = Resume::load(&ctx, run, rerun).await?;
     let s = drive(g, &ctx, &r, m, m.yes || m.step).await?;
     Ok(finish(g, &s))

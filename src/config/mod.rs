@@ -339,3 +339,30 @@ pub fn closest_region(r: &str) -> Option<&'static str> {
         .min()
         .map(|(_, k)| k)
 }
+
+/// The environment file's text with the value of every `webhook:` and `slack:` key (their URLs
+/// carry tokens) replaced by a placeholder URL, for copies that are kept (journals): the text
+/// still parses, and no token is written.
+pub fn redact_secrets(text: &str) -> String {
+    static RE: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+    let re = RE.get_or_init(|| {
+        regex::Regex::new(r#"(?m)\b(webhook|slack)(\s*:\s*)("[^"]*"|'[^']*'|[^\s,}\]#]+)"#)
+            .expect("a valid regex")
+    });
+    re.replace_all(text, "$1$2\"https://redacted.invalid/\"")
+        .into_owned()
+}
+
+#[cfg(test)]
+mod redact_tests {
+    #[test]
+    fn webhook_and_slack_urls_are_replaced_and_the_rest_kept() {
+        let t = "notify:\n  - webhook: https://hooks.example.com/T0/SECRET\n  - slack: 'https://hooks.slack.com/services/A/B/C'\nnotifications: [{webhook: http://x/y?token=z}]\nname: webhook-env\n";
+        let r = super::redact_secrets(t);
+        for secret in ["SECRET", "services/A", "token=z"] {
+            assert!(!r.contains(secret), "{r}");
+        }
+        assert_eq!(r.matches("https://redacted.invalid/").count(), 3, "{r}");
+        assert!(r.contains("name: webhook-env"), "{r}");
+    }
+}

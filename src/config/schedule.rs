@@ -48,6 +48,10 @@ pub struct DrillSchedule {
     /// `false` keeps the schedule in the file but runs nothing (its slots are reported skipped).
     #[serde(default = "defaults::enabled")]
     pub enabled: bool,
+    /// A full drill moves production: its schedule runs only with this set (the standing
+    /// approval an operator gives by writing it).
+    #[serde(default)]
+    pub approve_production: bool,
 }
 
 /// The kind of drill (`drctl drill --mode`, docs/drills.md).
@@ -622,6 +626,7 @@ mod tests {
             catch_up_within: Duration::from_secs(3600),
             notify: vec![],
             enabled: true,
+            approve_production: false,
         }
     }
 

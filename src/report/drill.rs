@@ -10,6 +10,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::journal::{Event, Measure, Record};
 
+/// How a drill's run is closed when its teardown removed everything (the run module writes it;
+/// the report reads it).
+pub const CLOSED_CLEAN: &str = "drill torn down; its resources were removed";
+
 /// What a drill measured and made.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema, PartialEq)]
 pub struct DrillFigures {
@@ -30,7 +34,8 @@ pub struct Resource {
     pub id: String,
     /// When the step that made it began acting.
     pub created_at: Option<DateTime<Utc>>,
-    /// When its step was undone; else when the drill's run was closed after the sweep by tag.
+    /// When its step was undone; else when the drill's run was closed after a clean sweep by
+    /// tag; `None`: not known to be removed.
     pub removed_at: Option<DateTime<Utc>>,
 }
 
@@ -58,7 +63,10 @@ pub fn figures(records: &[Record]) -> Option<DrillFigures> {
             Event::Undone { step } => {
                 undone.insert(step.as_str(), r.at);
             }
-            Event::RunFinished { .. } => closed_at = Some(r.at),
+            // Closed after a clean sweep by tag: what no undo removed went then.
+            Event::RunFinished { message, .. } if message.starts_with(CLOSED_CLEAN) => {
+                closed_at = Some(r.at)
+            }
             _ => {}
         }
     }

@@ -32,20 +32,31 @@ pub struct ScheduledRunner {
     pub shutdown: CancellationToken,
 }
 
+/// Tell `sinks` how a drill went (bounded: a dead webhook delays the end by at most
+/// attempts x timeout); failed deliveries are noted, never fatal. URLs are never printed.
+pub async fn notify(
+    sinks: &[crate::config::env::Notification],
+    progress: &dyn ProgressSink,
+    text: String,
+    document: serde_json::Value,
+) {
+    let m = Message { text, document };
+    for d in send_now(sinks, &m, NOTIFY_TIMEOUT, NOTIFY_ATTEMPTS).await {
+        if !d.ok {
+            progress.notice(&format!(
+                "notification to {} failed after {} attempt(s): {}",
+                d.sink,
+                d.attempts,
+                d.error.unwrap_or_default()
+            ));
+        }
+    }
+}
+
 impl ScheduledRunner {
     async fn tell(&self, s: &DrillSchedule, text: String, document: serde_json::Value) {
         self.progress.notice(&text);
-        let m = Message { text, document };
-        for d in send_now(&s.notify, &m, NOTIFY_TIMEOUT, NOTIFY_ATTEMPTS).await {
-            if !d.ok {
-                self.progress.notice(&format!(
-                    "notification to {} failed after {} attempt(s): {}",
-                    d.sink,
-                    d.attempts,
-                    d.error.unwrap_or_default()
-                ));
-            }
-        }
+        notify(&s.notify, self.progress.as_ref(), text, document).await;
     }
 }
 
@@ -54,7 +65,21 @@ impl DrillRunner for ScheduledRunner {
     async fn run(&self, s: &DrillSchedule, slot: DateTime<Utc>) -> RunOutcome {
         let mut ctx = self.ctx.clone();
         // The lease names it a drill: a watch's failover waits for a drill to yield.
-        ctx.command = format!("drctl agent: drill {} --mode {}", s.name, s.mode);
+        ctx.command = format!(
+            "drctl agent: drill {} {}",
+            s.name,
+            super::drill::lease_label(s.mode.as_str())
+        );
+        if s.mode == crate::config::schedule::DrillMode::Full && !s.approve_production {
+            let why = "a scheduled full drill moves production: it needs `approve_production: true` on its schedule".to_string();
+            self.tell(
+                s,
+                format!("drill {} (full) refused: {why}", s.name),
+                json!({"type": "drill", "schedule": s.name, "refused": [why.clone()]}),
+            )
+            .await;
+            return RunOutcome::Refused(why);
+        }
         let hooks = Hooks {
             progress: self.progress.clone(),
             // The schedule in drctl.yaml is the operator's standing approval.

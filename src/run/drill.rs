@@ -22,6 +22,7 @@ use crate::config::env::Environment;
 use crate::journal::file::FileJournalStore;
 use crate::journal::{JournalStore, Record};
 use crate::probe::{probe_once, ProbeResult, Probers};
+use crate::report::drill::CLOSED_CLEAN;
 use crate::topology::Phase;
 
 /// The shipped runbook of an isolated drill (under `runbooks/`).
@@ -29,12 +30,42 @@ pub const ISOLATED_RUNBOOK: &str = "drill-isolated";
 /// Runs of runbooks named so are drills: their leftovers are found by tag, and an unfinished
 /// one never stands in a failover's way.
 pub const DRILL_PREFIX: &str = "drill-";
-/// How long teardown may take before it gives up (what remains is listed, for cleanup).
-pub const TEARDOWN_TIMEOUT: Duration = Duration::from_secs(15 * 60);
+/// How long teardown may take before it gives up (what remains is listed, for cleanup). A
+/// real restore stays `creating` for many minutes and cannot be deleted before it is up.
+pub const TEARDOWN_TIMEOUT: Duration = Duration::from_secs(30 * 60);
+/// How long the sweep by tag waits for an instance to terminate or a database to become
+/// deletable (it holds no lease while it waits).
+pub const SWEEP_WAIT: Duration = Duration::from_secs(25 * 60);
 
-/// Whether a runbook is a drill's.
-pub fn is_drill(runbook_name: &str) -> bool {
+/// What a drill's lease says it is (in the lease's command): a watch's failover waits for a
+/// drill that [`yields`] instead of giving up on a held lease.
+pub fn lease_label(mode: &str) -> String {
+    format!("[drill {mode}]")
+}
+
+/// Whether a lease holder is a drill that stops and lets go when the primary goes down
+/// (readiness and isolated drills; a full drill moves production itself and does not).
+pub fn yields(lease_command: &str) -> bool {
+    ["isolated", "readiness"]
+        .iter()
+        .any(|m| lease_command.contains(&lease_label(m)))
+}
+
+/// Step kinds a drill may use: its own, and ones that only read.
+const DRILL_KINDS: &[&str] = &["ec2.latest_image", "wait", "http.check", "notify"];
+
+/// Whether a journaled run is a drill's: a `drill-` runbook whose steps are all drill steps or
+/// read-only ones (a runbook merely named so that changes production is not a drill).
+pub fn is_drill(runbook_name: &str, runbook_text: &str) -> bool {
+    static KIND: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+    let re = KIND.get_or_init(|| {
+        regex::Regex::new(r"(?m)^\s*-?\s*kind:\s*([A-Za-z0-9_.]+)").expect("a valid regex")
+    });
     runbook_name.starts_with(DRILL_PREFIX)
+        && re.captures_iter(runbook_text).all(|c| {
+            let k = &c[1];
+            k.starts_with("drill.") || DRILL_KINDS.contains(&k)
+        })
 }
 
 /// What a drill checked before starting.
@@ -301,6 +332,11 @@ pub async fn isolated(
     run: &NewRun,
     shutdown: CancellationToken,
 ) -> Result<DrillOutcome, RunError> {
+    let Some(run_id) = run.run_id.clone() else {
+        return Err(RunError::Refused(
+            "an isolated drill needs its run id before it starts".into(),
+        ));
+    };
     let stop = shutdown.child_token();
     let why = Arc::new(Mutex::new(None));
     let guard = guard_primary(&run.env, stop.clone(), why.clone());
@@ -321,17 +357,37 @@ pub async fn isolated(
         })
     };
     let result = run.execute(ctx, hooks, stop.clone()).await;
+    let primary_down = stop.is_cancelled() && why.lock().expect("why lock").is_some();
     stop.cancel();
     if let Some(g) = guard {
         let _ = g.await;
     }
     let _ = timer.await;
-    let summary = result?;
+    let summary = match result {
+        Ok(s) => s,
+        Err(e) => {
+            // The run broke (its journal, the lease taken over): what it made is still
+            // removed by tag before the error is reported.
+            if let Err(te) = sweep(ctx, &run.env, Some(&run_id)).await {
+                hooks
+                    .progress
+                    .notice(&format!("drill {run_id}: sweep failed: {te}"));
+            }
+            return Err(e);
+        }
+    };
     let mut stopped = why.lock().expect("why lock").clone();
     if stopped.is_none() && shutdown.is_cancelled() {
         stopped = Some("stopped by a signal".into());
     }
-    let (left, errors) = teardown(ctx, hooks, &run.env, &summary.run_id).await;
+    // The primary is down: a failover needs the lease now. Remove by tag (no lease needed),
+    // leave the run unfinished (a drill's run blocks no one; `drctl drill cleanup` closes it).
+    let (left, errors) =
+        if primary_down && stopped.as_deref().is_some_and(|w| w.contains("primary")) {
+            sweep_only(ctx, hooks, &run.env, &summary.run_id).await
+        } else {
+            teardown(ctx, hooks, &run.env, &summary.run_id).await
+        };
     let records = FileJournalStore::new(&ctx.state_dir)
         .read(&summary.run_id)
         .await
@@ -355,7 +411,8 @@ pub async fn teardown(
             .progress
             .notice(&format!("drill {run_id}: tearing down"));
         match Rollback::load(ctx, run_id, None).await {
-            Ok(rb) => {
+            Ok(mut rb) => {
+                rb.reason = "drill teardown".into();
                 if let Err(e) = rb.execute(ctx, hooks, token.clone()).await {
                     errors.push(format!("rollback: {e}"));
                 }
@@ -368,15 +425,12 @@ pub async fn teardown(
             Ok(errs) => errors.extend(errs),
             Err(e) => errors.push(e.to_string()),
         }
-        if let Err(e) = close(
-            ctx,
-            hooks,
-            run_id,
-            "drill torn down; its resources were removed",
-            token.clone(),
-        )
-        .await
-        {
+        let why = if errors.is_empty() {
+            CLOSED_CLEAN.to_string()
+        } else {
+            format!("drill closed; teardown left errors: {}", errors.join("; "))
+        };
+        if let Err(e) = close(ctx, hooks, run_id, &why, token.clone()).await {
             errors.push(format!("closing the run: {e}"));
         }
         errors
@@ -388,10 +442,46 @@ pub async fn teardown(
             humantime::format_duration(TEARDOWN_TIMEOUT)
         )],
     };
-    let left = find_leftovers(ctx, env, Some(run_id))
-        .await
-        .unwrap_or_default();
-    (left, errors)
+    remaining(ctx, env, run_id, errors).await
+}
+
+/// What is still there after teardown; when that cannot be told, an error says so (and the
+/// caller reports leftovers as unknown rather than none).
+async fn remaining(
+    ctx: &Context,
+    env: &Environment,
+    run_id: &str,
+    mut errors: Vec<String>,
+) -> (Vec<Leftover>, Vec<String>) {
+    match find_leftovers(ctx, env, Some(run_id)).await {
+        Ok(left) => (left, errors),
+        Err(e) => {
+            errors.push(format!("could not check what is left: {e}"));
+            (vec![], errors)
+        }
+    }
+}
+
+/// Teardown without the lease: remove by tag only, bounded. For a drill stopped because the
+/// primary went down: a failover must get the lease at once.
+pub async fn sweep_only(
+    ctx: &Context,
+    hooks: &Hooks,
+    env: &Environment,
+    run_id: &str,
+) -> (Vec<Leftover>, Vec<String>) {
+    hooks.progress.notice(&format!(
+        "drill {run_id}: the primary is down: lease released; removing the drill's resources by tag"
+    ));
+    let errors = match tokio::time::timeout(TEARDOWN_TIMEOUT, sweep(ctx, env, Some(run_id))).await {
+        Ok(Ok(e)) => e,
+        Ok(Err(e)) => vec![e.to_string()],
+        Err(_) => vec![format!(
+            "the sweep did not finish within {}",
+            humantime::format_duration(TEARDOWN_TIMEOUT)
+        )],
+    };
+    remaining(ctx, env, run_id, errors).await
 }
 
 /// Remove the drill resources of `run` (or of every drill of the environment) found by tag.
@@ -407,7 +497,7 @@ pub async fn sweep(
     }
     let aws = ctx.aws.aws(env);
     let api = aws.drill(&env.standby_region).await;
-    let (_, failed) = leftovers::remove(api.as_ref(), &items, Duration::from_secs(120)).await;
+    let (_, failed) = leftovers::remove(api.as_ref(), &items, SWEEP_WAIT).await;
     Ok(failed
         .into_iter()
         .map(|(l, why)| format!("{} {}: {why}", l.kind, l.id))
@@ -426,6 +516,7 @@ pub struct Cleanup {
 
 /// Remove every leftover of the environment's drills and close their unfinished runs.
 pub async fn cleanup(ctx: &Context, hooks: &Hooks, env: &Environment) -> Result<Cleanup, RunError> {
+    refuse_while_held(ctx, &env.name).await?;
     let found = find_leftovers(ctx, env, None).await?;
     let mut runs: Vec<String> = found.iter().map(|l| l.run.clone()).collect();
     runs.extend(unfinished_drills(ctx, &env.name).await);
@@ -453,6 +544,71 @@ pub async fn cleanup(ctx: &Context, hooks: &Hooks, env: &Environment) -> Result<
     })
 }
 
+/// Refuse (exit 3) while someone holds the environment's lease: a drill may be running, and
+/// its resources are not leftovers.
+pub async fn refuse_while_held(ctx: &Context, env: &str) -> Result<(), RunError> {
+    use crate::journal::lease::{staleness, FileLeaseStore, Staleness};
+    use crate::journal::{LeaseError, LeaseStore};
+    match FileLeaseStore::new(&ctx.state_dir).current(env).await? {
+        Some(l) if staleness(&l, chrono::Utc::now()) == Staleness::Fresh => {
+            Err(RunError::Lease(LeaseError::Held(Box::new(l))))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// What is wrong with drctl.yaml's `drill:` section for an isolated drill: the load balancer
+/// must be in the standby region and none of production's; instance count and port sane.
+pub fn settings_problems(env: &Environment) -> Vec<String> {
+    let d = &env.drill;
+    let mut p = Vec::new();
+    match &d.load_balancer {
+        None => p.push(
+            "no `drill.load_balancer` (an ALB in the standby region with no listeners of its own)"
+                .to_string(),
+        ),
+        Some(lb) => {
+            if !lb.arn.contains(&format!(":{}:", env.standby_region)) {
+                p.push(format!(
+                    "drill.load_balancer {} is not in the standby region {}",
+                    lb.arn, env.standby_region
+                ));
+            }
+            let production = env
+                .regions
+                .values()
+                .flat_map(|r| r.albs.values())
+                .any(|a| a.arn == lb.arn);
+            if production {
+                p.push(format!(
+                    "drill.load_balancer {} is one of production's ALBs: a drill must never add a listener to production",
+                    lb.arn
+                ));
+            }
+        }
+    }
+    if !(1..=20).contains(&d.instances) {
+        p.push(format!("drill.instances is {}: 1 to 20", d.instances));
+    }
+    if d.listener_port == 0 {
+        p.push("drill.listener_port is 0".into());
+    }
+    p
+}
+
+/// The environment a drill run ran against (from its journal), or `None` when `run` is not a
+/// drill's.
+pub async fn drill_run_env(ctx: &Context, run: &str) -> Result<Option<Environment>, RunError> {
+    let store = FileJournalStore::new(&ctx.state_dir);
+    let (records, _) = store.read_intact(run).await?;
+    let state = super::replay(run, &records)?;
+    if !is_drill(&state.runbook_name, &state.runbook_text) {
+        return Ok(None);
+    }
+    let (env, _) = super::sources_from_journal(&state)?;
+    Ok(Some(env))
+}
+
 /// The environment's drill runs that have not finished.
 async fn unfinished_drills(ctx: &Context, env: &str) -> Vec<String> {
     let store = FileJournalStore::new(&ctx.state_dir);
@@ -464,7 +620,7 @@ async fn unfinished_drills(ctx: &Context, env: &str) -> Vec<String> {
         let Ok(st) = crate::journal::RunState::replay(&records) else {
             continue;
         };
-        if st.env_name == env && is_drill(&st.runbook_name) && !st.is_finished() {
+        if st.env_name == env && is_drill(&st.runbook_name, &st.runbook_text) && !st.is_finished() {
             out.push(id);
         }
     }

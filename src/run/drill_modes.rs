@@ -39,10 +39,12 @@ pub async fn prepare(
     let name = match mode {
         DrillMode::Readiness => Some("drill-readiness"),
         DrillMode::Isolated => {
-            if env.drill.load_balancer.is_none() {
-                return Err(RunError::Refused(
-                    "an isolated drill needs `drill.load_balancer` in drctl.yaml: an ALB in the standby region with no listeners of its own (docs/drills.md)".into(),
-                ));
+            let problems = drill::settings_problems(&env);
+            if !problems.is_empty() {
+                return Err(RunError::Refused(format!(
+                    "drctl.yaml's `drill:` section cannot serve an isolated drill: {} (docs/drills.md)",
+                    problems.join("; ")
+                )));
             }
             Some(drill::ISOLATED_RUNBOOK)
         }
@@ -66,6 +68,7 @@ pub async fn prepare(
     let mut run = run;
     if let Some(r) = run.as_mut() {
         r.phase_before = Some(preflight.phase.clone());
+        r.run_id = Some(super::new_run_id());
     }
     Ok(Prepared {
         mode,
@@ -123,7 +126,9 @@ async fn readiness(
     let mut o = DrillOutcome::new(&s.run_id, "readiness");
     o.passed = s.outcome == RunOutcome::Succeeded && predicted_ok;
     o.run_outcome = s.outcome.to_string();
-    if !predicted_ok {
+    if s.outcome != RunOutcome::Succeeded {
+        o.stopped = s.reason.clone();
+    } else if !predicted_ok {
         o.stopped = Some("the predicted RTO misses targets.rto".into());
     }
     o.checks = checks;
@@ -194,9 +199,22 @@ async fn full(
             o.stopped = Some(format!("{label} refused: {e}"));
             return Ok(o);
         }
-        let mut run = step(name)?;
+        let where_now = "production runs in the standby region: `drctl status`, then `drctl reprotect` / `drctl failback` by hand";
+        let mut run = match step(name) {
+            Ok(r) => r,
+            Err(e) => {
+                o.stopped = Some(format!("{label} could not start: {e}; {where_now}"));
+                return Ok(o);
+            }
+        };
         run.phase_before = Some(t.phase.to_string());
-        let s = run.execute(ctx, hooks, shutdown.clone()).await?;
+        let s = match run.execute(ctx, hooks, shutdown.clone()).await {
+            Ok(s) => s,
+            Err(e) => {
+                o.stopped = Some(format!("{label} failed to run: {e}; {where_now}"));
+                return Ok(o);
+            }
+        };
         o.runs.push(s.run_id.clone());
         if !finished(&s, &mut o) {
             return Ok(o);

@@ -317,7 +317,10 @@ pub async fn unfinished_runs(ctx: &Context, env: &str) -> Result<Vec<(String, St
         };
         // A drill's unfinished run stands in no one's way: its resources are found by tag
         // (`drctl drill cleanup`), and a failover must never wait for one.
-        if st.env_name == env && !st.is_finished() && !drill::is_drill(&st.runbook_name) {
+        if st.env_name == env
+            && !st.is_finished()
+            && !drill::is_drill(&st.runbook_name, &st.runbook_text)
+        {
             out.push((id, inspect::phase_text(&st.phase)));
         }
     }

@@ -214,6 +214,8 @@ pub struct Rollback {
     loaded: Loaded,
     /// What the rollback will undo, pass over and stop at, read from the journal.
     pub plan: RollbackPlan,
+    /// Why, for the journal (default: requested by the operator).
+    pub reason: String,
 }
 
 impl Rollback {
@@ -253,6 +255,7 @@ impl Rollback {
             to: to.map(String::from),
             loaded,
             plan,
+            reason: "requested by the operator".into(),
         })
     }
 }
@@ -300,8 +303,7 @@ impl Operation for Rollback {
         };
         let e = engine(ctx, hooks, &self.loaded, opened, shutdown, HashSet::new());
         let report =
-            crate::engine::rollback::rollback(&e, self.to.as_deref(), "requested by the operator")
-                .await?;
+            crate::engine::rollback::rollback(&e, self.to.as_deref(), &self.reason).await?;
         drop(held);
         Ok(RunSummary::build(
             &e.records().await,

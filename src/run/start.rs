@@ -26,6 +26,9 @@ pub struct NewRun {
     pub phase_before: Option<String>,
     /// What started the run unattended (`drctl watch`), for the report's RTO.
     pub trigger: Option<Trigger>,
+    /// The run's id, when the caller must know it before the run starts (a drill tears down by
+    /// it even when the run ends in an error); else a new one.
+    pub run_id: Option<String>,
 }
 
 impl NewRun {
@@ -46,6 +49,7 @@ impl NewRun {
             plan,
             phase_before: None,
             trigger: None,
+            run_id: None,
         }
     }
 
@@ -101,9 +105,10 @@ impl Operation for NewRun {
         keeper.check()?;
         let who =
             super::check_credentials(ctx, &self.env, &self.plan, hooks.progress.as_ref()).await?;
-        let run_id = new_run_id();
+        let run_id = self.run_id.clone().unwrap_or_else(new_run_id);
         let held = lease::take(ctx, hooks, &self.env.name, &run_id, shutdown.clone()).await?;
         let store = FileJournalStore::new(&ctx.state_dir);
+        let redacted = crate::config::redact_secrets(&self.env_src.text);
         let mut journal = store.create(&run_id).await?;
         journal
             .append(
@@ -116,8 +121,11 @@ impl Operation for NewRun {
                     runbook_sha256: self.rb_src.sha256.clone(),
                     env_name: self.env.name.clone(),
                     env_path: self.env_src.name(),
-                    env_text: self.env_src.text.clone(),
-                    env_sha256: self.env_src.sha256.clone(),
+                    // Notification URLs carry tokens: never journaled.
+                    env_text: redacted.clone(),
+                    env_sha256: hex::encode(<sha2::Sha256 as sha2::Digest>::digest(
+                        redacted.as_bytes(),
+                    )),
                     operator: ctx.operator.clone(),
                     command: ctx.command.clone(),
                     aws_identity: who.map(|w| AwsIdentity {

@@ -35,6 +35,21 @@ pub struct RunbookActuator {
     pub progress: Arc<dyn ProgressSink>,
 }
 
+impl RunbookActuator {
+    /// The lease, when a drill that yields to a failover holds it now.
+    async fn drill_holding(&self) -> Option<crate::journal::LeaseRecord> {
+        use crate::journal::lease::{staleness, FileLeaseStore, Staleness};
+        use crate::journal::LeaseStore;
+        let env = crate::config::load_env(&self.env_file).ok()?.1;
+        let l = FileLeaseStore::new(&self.ctx.state_dir)
+            .current(&env.name)
+            .await
+            .ok()??;
+        (staleness(&l, Utc::now()) == Staleness::Fresh && super::drill::yields(&l.command))
+            .then_some(l)
+    }
+}
+
 #[async_trait]
 impl Actuator for RunbookActuator {
     async fn failover(
@@ -76,9 +91,28 @@ impl Actuator for RunbookActuator {
         let deadline = tokio::time::Instant::now() + DRILL_YIELD_WAIT;
         let mut said = false;
         let result = loop {
+            // Wait on the lease file itself while a yielding drill holds it (cheap: no STS,
+            // no journals), then try once.
+            if let Some(h) = self.drill_holding().await {
+                if tokio::time::Instant::now() < deadline && !shutdown.is_cancelled() {
+                    if !said {
+                        self.progress.notice(&format!(
+                            "a drill holds the lease (run {}): waiting up to {} for it to stop and yield",
+                            h.run_id.as_deref().unwrap_or("?"),
+                            humantime::format_duration(DRILL_YIELD_WAIT)
+                        ));
+                        said = true;
+                    }
+                    tokio::select! {
+                        _ = shutdown.cancelled() => {}
+                        _ = tokio::time::sleep(Duration::from_millis(250)) => {}
+                    }
+                    continue;
+                }
+            }
             match run.execute(&self.ctx, &hooks, shutdown.clone()).await {
                 Err(RunError::Lease(LeaseError::Held(h)))
-                    if h.command.contains(" drill")
+                    if super::drill::yields(&h.command)
                         && tokio::time::Instant::now() < deadline
                         && !shutdown.is_cancelled() =>
                 {

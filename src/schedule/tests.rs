@@ -25,6 +25,7 @@ fn sched(name: &str, cron: &str) -> DrillSchedule {
         catch_up_within: Duration::from_secs(3600),
         notify: vec![],
         enabled: true,
+        approve_production: false,
     }
 }
 

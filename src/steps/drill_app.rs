@@ -245,6 +245,11 @@ impl Step for ServeApp {
 
     fn validate(&self, env: &Environment) -> Vec<Problem> {
         let mut p = vec![];
+        if self.role != Role::Standby {
+            p.push(problem(
+                "a drill acts in the standby region only: `role` must be standby",
+            ));
+        }
         if let Err(e) = self.launch_template(env) {
             p.push(problem(e));
         }

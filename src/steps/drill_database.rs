@@ -145,9 +145,11 @@ impl Step for RestoreDatabase {
                 let snap = self.source_snapshot(cx).await?;
                 cx.note(&format!("restoring {} ({}) into {id}", snap.id, snap.kind));
                 let t = tags(&cx.run_id, &cx.env.name);
+                let source = &database(&cx.env, self.role)?.instance_id;
                 let r = Restore {
                     id: &id,
                     snapshot_id: &snap.id,
+                    network_of: source,
                     instance_class: cx.env.drill.db_instance_class.as_deref(),
                     tags: &t,
                 };
@@ -201,6 +203,15 @@ impl Step for RestoreDatabase {
 
     fn reversibility(&self) -> Reversibility {
         Reversibility::Reversible
+    }
+
+    fn validate(&self, _env: &Environment) -> Vec<super::Problem> {
+        if self.role != Role::Standby {
+            return vec![super::problem(
+                "a drill acts in the standby region only: `role` must be standby",
+            )];
+        }
+        vec![]
     }
 
     fn outputs(&self) -> &'static [&'static str] {
