@@ -322,7 +322,10 @@ fn a_primary_outage_stops_the_drill_which_cleans_up_and_the_watch_fails_over() {
     let _ = w.sigterm();
     let c = common::run(drctl(&sb).args(["drill", "cleanup", "--yes"]));
     assert_eq!(c.status.code(), Some(0), "{}", text(&c));
-    assert_eq!(journal(dir, drill_run).last().unwrap()["type"], "run_finished");
+    assert_eq!(
+        journal(dir, drill_run).last().unwrap()["type"],
+        "run_finished"
+    );
 }
 
 #[test]

@@ -363,15 +363,7 @@ pub enum WatchAction {
     Failover,
 }
 
-/// One notification sink. Webhook URLs may hold tokens: they are never logged or journaled.
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "lowercase", deny_unknown_fields)]
-pub enum Notification {
-    /// POST a JSON document describing the decision.
-    Webhook(String),
-    /// POST to a Slack incoming webhook (`{"text": ...}`).
-    Slack(String),
-}
+pub use super::notify::Notification;
 
 /// Which side of the pair a step acts on. Runbooks are written in roles so one failover
 /// runbook serves any environment.

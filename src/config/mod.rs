@@ -5,6 +5,7 @@
 pub mod drill;
 pub mod env;
 pub mod locate;
+pub mod notify;
 pub mod runbook;
 pub mod schedule;
 pub mod schema;

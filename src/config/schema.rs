@@ -60,3 +60,21 @@ pub fn runbook<S: StepKinds>() -> Value {
         }
     })
 }
+
+#[cfg(test)]
+mod schedule_tests {
+    #[test]
+    fn the_environment_schema_describes_schedules() {
+        let schema = super::environment().to_string();
+        for want in [
+            "catch_up_within",
+            "run_once",
+            "readiness",
+            "blackout",
+            "\"sat\"",
+            "approve_production",
+        ] {
+            assert!(schema.contains(want), "no {want} in the schema");
+        }
+    }
+}

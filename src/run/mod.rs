@@ -157,7 +157,37 @@ impl AwsSource {
     }
 
     pub fn services(&self, env: &Environment) -> Services {
-        Services::new(self.aws(env))
+        let aws = self.aws(env);
+        let mut s = Services::new(aws.clone());
+        s.checks = Some(Arc::new(Checks { aws }));
+        s
+    }
+}
+
+/// The readiness checks, for the `drill.readiness` step (steps do not observe the topology).
+struct Checks {
+    aws: Arc<dyn crate::aws::Aws>,
+}
+
+#[async_trait::async_trait]
+impl crate::steps::EnvironmentChecks for Checks {
+    async fn readiness(
+        &self,
+        env: &Environment,
+        limit: std::time::Duration,
+    ) -> (String, Vec<crate::steps::CheckRow>) {
+        let t = crate::topology::observe(self.aws.as_ref(), env, None, limit).await;
+        let http = crate::steps::http_client();
+        let rows = crate::readiness::check_environment(self.aws.as_ref(), env, &http, limit, &t)
+            .await
+            .into_iter()
+            .map(|c| crate::steps::CheckRow {
+                name: c.name,
+                status: c.status.to_string().to_lowercase(),
+                reason: c.reason,
+            })
+            .collect();
+        (t.phase.as_str().to_string(), rows)
     }
 }
 

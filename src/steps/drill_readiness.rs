@@ -10,7 +10,6 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::{Observation, Reversibility, Satisfied, Step, StepCx, StepError};
-use crate::readiness::{check_environment, Status};
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -36,18 +35,21 @@ impl Step for Readiness {
     }
 
     async fn execute(&self, cx: &StepCx, _obs: &Observation) -> Result<Value, StepError> {
-        let t = crate::topology::observe(cx.aws.as_ref(), &cx.env, None, self.check_timeout).await;
-        let checks =
-            check_environment(cx.aws.as_ref(), &cx.env, &cx.http, self.check_timeout, &t).await;
-        let count = |s: Status| checks.iter().filter(|c| c.status == s).count();
-        let (fail, warn) = (count(Status::Fail), count(Status::Warn));
-        for c in checks.iter().filter(|c| c.status == Status::Warn) {
+        let checks = cx.checks.as_ref().ok_or_else(|| {
+            StepError::permanent(
+                "this run gives no environment checks (run it with `drctl drill --mode readiness`)",
+            )
+        })?;
+        let (phase, rows) = checks.readiness(&cx.env, self.check_timeout).await;
+        let count = |s: &str| rows.iter().filter(|c| c.status == s).count();
+        let (fail, warn) = (count("fail"), count("warn"));
+        for c in rows.iter().filter(|c| c.status == "warn") {
             cx.warn(&format!("{}: {}", c.name, c.reason));
         }
         if fail > 0 {
-            let failed: Vec<String> = checks
+            let failed: Vec<String> = rows
                 .iter()
-                .filter(|c| c.status == Status::Fail)
+                .filter(|c| c.status == "fail")
                 .map(|c| format!("{}: {}", c.name, c.reason))
                 .collect();
             return Err(StepError::permanent(format!(
@@ -55,7 +57,7 @@ impl Step for Readiness {
                 failed.join("; ")
             )));
         }
-        Ok(json!({"phase": t.phase.as_str(), "checks": checks, "warn": warn, "fail": fail}))
+        Ok(json!({"phase": phase, "checks": rows, "warn": warn, "fail": fail}))
     }
 
     fn reversibility(&self) -> Reversibility {

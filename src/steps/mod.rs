@@ -167,6 +167,8 @@ pub type Notes = Arc<dyn Fn(&str, &str) + Send + Sync>;
 pub struct Services {
     pub aws: Arc<dyn Aws>,
     pub http: reqwest::Client,
+    /// Whole-environment checks, given by the run (they need the topology, above steps).
+    pub checks: Option<Arc<dyn EnvironmentChecks>>,
 }
 
 impl Services {
@@ -174,8 +176,26 @@ impl Services {
         Self {
             aws,
             http: http_client(),
+            checks: None,
         }
     }
+}
+
+/// One readiness check, as `drctl check` prints it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct CheckRow {
+    pub name: String,
+    /// `pass`, `warn` or `fail`.
+    pub status: String,
+    pub reason: String,
+}
+
+/// Checks of the whole environment that a step cannot make from the layer it lives in (they
+/// observe the topology): the run gives them to steps through [`Services`].
+#[async_trait]
+pub trait EnvironmentChecks: Send + Sync {
+    /// The observed phase, and the readiness checks `drctl check` makes, each within `limit`.
+    async fn readiness(&self, env: &Environment, limit: Duration) -> (String, Vec<CheckRow>);
 }
 
 /// The client for `http.check` and notifications: bounded connect and whole-request times.
@@ -216,6 +236,8 @@ pub struct StepCx {
     pub notes: Notes,
     /// Warnings and measurements the engine journals.
     pub reports: Arc<Mutex<Vec<StepReport>>>,
+    /// Whole-environment checks, when the run gives them (see [`EnvironmentChecks`]).
+    pub checks: Option<Arc<dyn EnvironmentChecks>>,
 }
 
 /// The run-wide parts of a [`StepCx`].
@@ -241,6 +263,7 @@ impl StepCx {
             outputs: p.outputs,
             notes: p.notes,
             reports: Arc::new(Mutex::new(Vec::new())),
+            checks: services.checks.clone(),
         }
     }
 

@@ -86,6 +86,7 @@ impl Fx {
                 .timeout(Duration::from_secs(30))
                 .build()
                 .expect("client"),
+            checks: None,
         }
     }
 
