@@ -9,7 +9,7 @@ export CARGO_TERM_COLOR ?= never
 
 DRCTL := $(or $(CARGO_TARGET_DIR),target)/debug/drctl
 
-.PHONY: all build test rust-test lint fmt demo fuzz crash-sweep man bench-journal bench-probe bench-failover
+.PHONY: all build test rust-test lint fmt demo fuzz crash-sweep man bench-journal bench-probe bench-failover bench-drill
 
 all: build
 
@@ -50,3 +50,7 @@ bench-probe:
 
 bench-failover: sandbox-venv build
 	SANDBOX_PY=$(SANDBOX_PY) DRCTL=$(DRCTL) bash benches/failover_bench.sh
+
+## Isolated drill times against the sandbox's restore delay (medians): benches/drill_bench.sh.
+bench-drill: sandbox-venv build
+	SANDBOX_PY=$(SANDBOX_PY) DRCTL=$(DRCTL) bash benches/drill_bench.sh
