@@ -113,6 +113,31 @@ fn mutating_calls(sb: &Sandbox) -> Value {
     panic!("the sandbox kept requests in flight for 30 s");
 }
 
+/// Wait (bounded) until a drill's restore is under way: its journal has the `database` step's
+/// intent.
+fn wait_for_restore(dir: &std::path::Path) {
+    let t0 = Instant::now();
+    loop {
+        let restoring = std::fs::read_dir(dir.join(".drctl/runs"))
+            .ok()
+            .into_iter()
+            .flatten()
+            .flatten()
+            .any(|e| {
+                std::fs::read_to_string(e.path().join("journal.jsonl"))
+                    .is_ok_and(|j| j.contains("\"step\":\"database\"") && j.contains("step_intent"))
+            });
+        if restoring {
+            return;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(60),
+            "the drill never started its restore"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 #[test]
 fn an_isolated_drill_proves_the_copy_serves_and_leaves_production_as_it_was() {
     let sb = Sandbox::start();
@@ -272,27 +297,7 @@ fn a_primary_outage_stops_the_drill_which_cleans_up_and_the_watch_fails_over() {
         .spawn()
         .unwrap();
     // Wait until the restore is under way, then take the primary region down.
-    let t0 = Instant::now();
-    loop {
-        let runs = dir.join(".drctl/runs");
-        let restoring = std::fs::read_dir(&runs)
-            .ok()
-            .into_iter()
-            .flatten()
-            .flatten()
-            .any(|e| {
-                std::fs::read_to_string(e.path().join("journal.jsonl"))
-                    .is_ok_and(|j| j.contains("\"step\":\"database\"") && j.contains("step_intent"))
-            });
-        if restoring {
-            break;
-        }
-        assert!(
-            t0.elapsed() < Duration::from_secs(60),
-            "the drill never started its restore"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_for_restore(dir);
     std::thread::sleep(Duration::from_millis(500));
     sb.fault(json!({"kind": "outage", "region": "us-east-1"}));
 
@@ -489,26 +494,7 @@ fn a_failing_primary_refuses_a_drill_and_sigterm_stops_one_which_tears_down() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let t0 = Instant::now();
-    loop {
-        let restoring = std::fs::read_dir(dir.join(".drctl/runs"))
-            .ok()
-            .into_iter()
-            .flatten()
-            .flatten()
-            .any(|e| {
-                std::fs::read_to_string(e.path().join("journal.jsonl"))
-                    .is_ok_and(|j| j.contains("\"step\":\"database\"") && j.contains("step_intent"))
-            });
-        if restoring {
-            break;
-        }
-        assert!(
-            t0.elapsed() < Duration::from_secs(60),
-            "the drill never started its restore"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_for_restore(dir);
     std::thread::sleep(Duration::from_millis(500));
     assert!(!tagged(&sb).is_empty(), "the restore made nothing yet");
     nix::sys::signal::kill(

@@ -92,44 +92,30 @@ impl Actuator for RunbookActuator {
         let mut said = false;
         let result = loop {
             // Wait on the lease file itself while a yielding drill holds it (cheap: no STS,
-            // no journals), then try once.
-            if let Some(h) = self.drill_holding().await {
-                if tokio::time::Instant::now() < deadline && !shutdown.is_cancelled() {
-                    if !said {
-                        self.progress.notice(&format!(
-                            "a drill holds the lease (run {}): waiting up to {} for it to stop and yield",
-                            h.run_id.as_deref().unwrap_or("?"),
-                            humantime::format_duration(DRILL_YIELD_WAIT)
-                        ));
-                        said = true;
+            // no journals), then try; a drill that took the lease in between is waited for too.
+            let waiting = tokio::time::Instant::now() < deadline && !shutdown.is_cancelled();
+            let holder = match self.drill_holding().await {
+                Some(h) if waiting => h,
+                _ => match run.execute(&self.ctx, &hooks, shutdown.clone()).await {
+                    Err(RunError::Lease(LeaseError::Held(h)))
+                        if waiting && super::drill::yields(&h.command) =>
+                    {
+                        *h
                     }
-                    tokio::select! {
-                        _ = shutdown.cancelled() => {}
-                        _ = tokio::time::sleep(Duration::from_millis(250)) => {}
-                    }
-                    continue;
-                }
+                    other => break other,
+                },
+            };
+            if !said {
+                self.progress.notice(&format!(
+                    "a drill holds the lease (run {}): waiting up to {} for it to stop and yield",
+                    holder.run_id.as_deref().unwrap_or("?"),
+                    humantime::format_duration(DRILL_YIELD_WAIT)
+                ));
+                said = true;
             }
-            match run.execute(&self.ctx, &hooks, shutdown.clone()).await {
-                Err(RunError::Lease(LeaseError::Held(h)))
-                    if super::drill::yields(&h.command)
-                        && tokio::time::Instant::now() < deadline
-                        && !shutdown.is_cancelled() =>
-                {
-                    if !said {
-                        self.progress.notice(&format!(
-                            "a drill holds the lease (run {}): waiting up to {} for it to stop and yield",
-                            h.run_id.as_deref().unwrap_or("?"),
-                            humantime::format_duration(DRILL_YIELD_WAIT)
-                        ));
-                        said = true;
-                    }
-                    tokio::select! {
-                        _ = shutdown.cancelled() => {}
-                        _ = tokio::time::sleep(Duration::from_millis(500)) => {}
-                    }
-                }
-                other => break other,
+            tokio::select! {
+                _ = shutdown.cancelled() => {}
+                _ = tokio::time::sleep(Duration::from_millis(250)) => {}
             }
         };
         match result {
