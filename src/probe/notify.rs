@@ -59,12 +59,7 @@ impl Notifier {
         if sinks.is_empty() {
             return Self::none();
         }
-        let client = reqwest::Client::builder()
-            .timeout(timeout)
-            .connect_timeout(timeout)
-            .user_agent(concat!("drctl/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .unwrap_or_default();
+        let client = client(timeout);
         let (tx, mut rx) = mpsc::channel::<Message>(QUEUE);
         let r2 = report.clone();
         tokio::spawn(async move {
@@ -110,17 +105,22 @@ pub async fn send_now(
     timeout: Duration,
     attempts: u32,
 ) -> Vec<Delivery> {
-    let client = reqwest::Client::builder()
-        .timeout(timeout)
-        .connect_timeout(timeout)
-        .user_agent(concat!("drctl/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .unwrap_or_default();
+    let client = client(timeout);
     let posts = sinks
         .iter()
         .enumerate()
         .map(|(i, s)| deliver(&client, i, s, m, timeout, attempts.max(1)));
     futures::future::join_all(posts).await
+}
+
+/// The client for posting notifications: every post bounded by `timeout`.
+fn client(timeout: Duration) -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(timeout)
+        .connect_timeout(timeout)
+        .user_agent(concat!("drctl/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .unwrap_or_default()
 }
 
 fn sink_name(i: usize, s: &Notification) -> String {
