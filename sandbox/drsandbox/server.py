@@ -1,7 +1,7 @@
 """The sandbox process: moto in-process behind a fault-injecting WSGI middleware.
 
 ``Sandbox`` owns everything that runs: moto's ``ThreadedMotoServer`` (one endpoint for every
-service and region), the per-service patches (rds, route53, cloudfront, backup, ec2), the local
+service and region), the per-service patches (rds, route53, cloudfront, backup, ec2, dynamodb), the local
 listeners, the Route 53 health checker, the ReplicaLag publisher and the timer that drives
 state transitions. Requests flow::
 
@@ -23,7 +23,7 @@ from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from werkzeug.serving import make_server
 
-from . import DEFAULT_ACCOUNT, backup, cloudfront, ec2, rds, route53, rpcv2
+from . import DEFAULT_ACCOUNT, backup, cloudfront, dynamodb, ec2, rds, route53, rpcv2
 from .calls import CallLog, guard
 from .calls import warm as warm_call_routes
 from .faults import MAX_HANG_SECONDS, FaultTable, error_response, request_scope, roll
@@ -159,7 +159,7 @@ class Sandbox:
         from .control import ControlApi
 
         self.control = ControlApi(self)
-        for module in (rds, route53, cloudfront, backup, ec2):
+        for module in (rds, route53, cloudfront, backup, ec2, dynamodb):
             module.install(self)
         _install_elbv2_hooks(self)
 
@@ -178,7 +178,8 @@ class Sandbox:
         return self.url
 
     # The services and regions a warm-standby rehearsal touches first.
-    WARM_SERVICES = ("sts", "ec2", "elbv2", "autoscaling", "rds", "backup", "route53", "cloudfront", "cloudwatch")
+    WARM_SERVICES = ("sts", "ec2", "elbv2", "autoscaling", "rds", "backup", "route53", "cloudfront", "cloudwatch",
+                     "dynamodb")
     WARM_REGIONS = ("us-east-1", "us-west-2")
 
     def _warm_up(self) -> None:
@@ -239,6 +240,7 @@ class Sandbox:
         self.health.reset()
         self.lag.reset()
         route53.reset()
+        dynamodb.reset()
         self.listeners.reconcile()
         self.listeners.reset_modes()
 
