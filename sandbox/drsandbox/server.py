@@ -8,7 +8,7 @@ state transitions. Requests flow::
     client -> Middleware -> /_sandbox/*  control API (never faulted)
                          -> /moto-api/*  moto's own API (reset also resets the sandbox)
                          -> call log (calls.py: service, operation, region, status answered)
-                         -> faults (by SigV4 region/service)
+                         -> faults (by SigV4 region/service, and the client: X-Drctl-Client / User-Agent app/<name>)
                          -> RPC v2 CBOR requests translated to JSON (rpcv2.py) -> moto
 """
 
@@ -26,7 +26,7 @@ from werkzeug.serving import make_server
 from . import DEFAULT_ACCOUNT, backup, cloudfront, dynamodb, ec2, rds, route53, rpcv2
 from .calls import CallLog, guard
 from .calls import warm as warm_call_routes
-from .faults import MAX_HANG_SECONDS, FaultTable, error_response, request_scope, roll
+from .faults import MAX_HANG_SECONDS, FaultTable, error_response, request_client, request_scope, roll
 from .listeners import ListenerManager
 from .profile import Profile
 from .scheduler import Scheduler
@@ -82,7 +82,7 @@ class Middleware:
         calls = self.sb.calls
         call = calls.begin(environ, region, service)
         if region:
-            answer = self.apply_faults(region, service, environ)
+            answer = self.apply_faults(region, service, environ, request_client(environ))
             if answer is not None:
                 status, headers, body = answer
                 calls.record(call, status, faulted=True)
@@ -99,18 +99,18 @@ class Middleware:
             raise
         return guard(result, calls, call)
 
-    def apply_faults(self, region: str, service: str | None, environ):
+    def apply_faults(self, region: str, service: str | None, environ, client: str | None = None):
         faults = self.sb.faults
-        if not faults.matching(region, service):
+        if not faults.matching(region, service, client):
             return None
-        if faults.outage(region, service) is not None:
+        if faults.outage(region, service, client) is not None:
             # Hang like an unreachable region, but poll so clearing the fault releases us.
             deadline = time.monotonic() + MAX_HANG_SECONDS
-            while faults.outage(region, service) is not None:
+            while faults.outage(region, service, client) is not None:
                 if self.sb.stopping.is_set() or time.monotonic() > deadline:
                     return error_response(service, environ, "timeout")
                 faults.wait_change(0.1)
-        active = faults.matching(region, service)
+        active = faults.matching(region, service, client)
         delay = sum(f.ms or 0 for f in active if f.kind == "latency")
         if delay:
             self.sb.stopping.wait(min(delay / 1000.0, MAX_HANG_SECONDS))
