@@ -19,6 +19,7 @@ import signal
 import sys
 import threading
 import time
+import urllib.parse
 from urllib.parse import urlparse
 
 from .control_client import Unreachable, UsageError, call
@@ -109,6 +110,8 @@ def cmd_new_ami(args) -> int:
 
 def cmd_fault_set(args) -> int:
     body: dict = {"region": args.region, "service": args.service, "kind": args.kind}
+    if args.client is not None:
+        body["client"] = args.client
     if args.kind == "errors":
         body["rate"] = 1.0 if args.rate is None else args.rate
         body["error"] = args.error or "5xx"
@@ -137,6 +140,8 @@ def cmd_fault_clear(args) -> int:
         except FaultError as e:
             raise UsageError(str(e)) from e
         path += f"?region={args.region}"
+    if args.client:
+        path += ("&" if "?" in path else "?") + "client=" + urllib.parse.quote(args.client, safe="")
     out = call(_endpoint(args), "DELETE", path)
     print(f"cleared {out.get('cleared', 0)} fault(s)")
     return 0
@@ -157,6 +162,8 @@ def _fault_line(f: dict) -> str:
         extra = f" rate={f['rate']} error={f['error']}"
     elif f["kind"] == "latency":
         extra = f" ms={f['ms']}"
+    if f.get("client"):
+        extra += f" client={f['client']}"
     return f"{f['id']}  {f['region']}  {f['service'] or '*'}  {f['kind']}{extra}"
 
 
@@ -284,10 +291,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--rate", type=float, help="errors: fraction of requests, 0..1 (default 1)")
     s.add_argument("--error", choices=ERROR_KINDS, help="errors: throttle or 5xx (default 5xx)")
     s.add_argument("--ms", type=int, help="latency: added delay in milliseconds")
+    s.add_argument("--client", help="only requests of this client (X-Drctl-Client header or app/NAME in the "
+                                    "User-Agent); default: every client")
     endpoint(s)
     s.set_defaults(func=cmd_fault_set)
-    s = f.add_parser("clear", help="clear all faults, or one region's")
+    s = f.add_parser("clear", help="clear all faults, or one region's (and/or one client's)")
     s.add_argument("--region")
+    s.add_argument("--client")
     endpoint(s)
     s.set_defaults(func=cmd_fault_clear)
     s = f.add_parser("list", help="list active faults")

@@ -2,8 +2,8 @@
 
     GET    /_sandbox/healthz        200 once ready
     GET    /_sandbox/faults         {"faults": [...]}
-    POST   /_sandbox/faults         {"region", "service"?, "kind", "rate"?, "error"?, "ms"?} -> {"id"}
-    DELETE /_sandbox/faults[?region=R]
+    POST   /_sandbox/faults         {"region", "service"?, "kind", "rate"?, "error"?, "ms"?, "client"?} -> {"id"}
+    DELETE /_sandbox/faults[?region=R][&client=NAME]
     GET    /_sandbox/listeners      {"listeners": [...]}
     POST   /_sandbox/listeners      {"name", "mode", "delay_ms"?}
     POST   /_sandbox/replica-lag    {"region", "instance_id", "seconds"}
@@ -37,6 +37,25 @@ of a call leaves its request running, and a crash test waits for 0 before it cou
 a request a killed client wrote but the server has not read yet is not in flight, but its
 connection stays open until the server has read it, answered and seen the close.
 
+Client-scoped faults: ``"client": "<name>"`` (1-64 of ``A-Za-z0-9!#$%&'*+-.^_`|~``; null or
+absent = every client) makes a fault apply only to requests that identify as that client:
+
+* the header ``X-Drctl-Client: <name>`` (exact, case-sensitive value), else
+* a token ``app/<name>`` or ``drctl-client/<name>`` in ``X-Amz-User-Agent`` or ``User-Agent``
+  (whitespace-separated; the AWS SDKs put a configured app name there as ``app/<name>``:
+  Rust ``aws_config::AppName`` / ``.app_name()``, boto3 ``Config(user_agent_appid=...)``).
+
+Requests that name no client are never hit by a client-scoped fault. Any kind may be scoped
+(outage, errors, latency) for AWS API calls. A client-scoped ``outage`` also holds that
+client's requests to the region's ALB listeners (it must send ``X-Drctl-Client`` or the
+User-Agent token on its probes): the listener accepts and reads the request and never
+answers until the fault is cleared (then it is served), as a cut network path would look;
+other clients, Route 53 health checks, the app's database check and ``/_sandbox/state``
+still see the region lit. The ``public`` edge passes the header on to the ALB it picks (the
+client would reach that ALB itself); the ``cdn`` edge does not (CloudFront fetches from the
+origin, not the client). ``GET /_sandbox/faults`` lists ``client`` for scoped faults.
+``DELETE /_sandbox/faults?client=NAME`` removes only that client's faults.
+
 Bad input answers 400 ``{"error": "..."}`` and changes nothing.
 """
 
@@ -46,7 +65,7 @@ import json
 import logging
 from urllib.parse import parse_qs
 
-from .faults import FaultError, check_region
+from .faults import FaultError, check_client, check_region
 from .listeners import ListenerError
 
 log = logging.getLogger("drsandbox.control")
@@ -132,11 +151,12 @@ class ControlApi:
 
     def clear_faults(self, environ) -> dict:
         q = self._query(environ)
-        unknown = set(q) - {"region"}
+        unknown = set(q) - {"region", "client"}
         if unknown:
             raise _BadRequest(f"unknown query parameter(s): {', '.join(sorted(unknown))}")
         region = check_region(q["region"]) if "region" in q else None
-        return {"cleared": self.sb.faults.clear(region)}
+        client = check_client(q["client"]) if "client" in q else None
+        return {"cleared": self.sb.faults.clear(region, client)}
 
     def list_listeners(self, environ) -> dict:
         self.sb.listeners.reconcile()

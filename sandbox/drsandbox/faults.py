@@ -10,6 +10,14 @@ exactly what moto itself routes on. Kinds:
   shape of the service's protocol (query XML, EC2 XML, REST-XML, JSON, CBOR).
 * ``latency`` - a fixed delay before the request proceeds.
 
+A fault may name a ``client``: it then applies only to requests that identify themselves
+as that client (see ``request_client``): ``X-Drctl-Client: <name>``, else a ``app/<name>``
+or ``drctl-client/<name>`` token in ``User-Agent`` / ``X-Amz-User-Agent`` (the AWS SDKs put
+their configured app name there as ``app/<name>``). So one of several watchers can lose a
+region while the others still see it. A client-scoped ``outage`` also hangs that client's
+requests to the region's ALB listeners (``X-Drctl-Client`` header or the User-Agent token on
+the probe); it does not make the region dark for anyone else.
+
 Global services (Route 53, CloudFront, IAM) sign with us-east-1. A fault with service=null
 (a "regional" fault) deliberately does not touch them: a us-east-1 outage must not take
 down the global Route 53 data plane that a failover relies on. Name the service explicitly
@@ -48,6 +56,11 @@ ALIASES = {
 GLOBAL_SERVICES = {"route53", "cloudfront", "iam"}
 
 
+# A client name: what the AWS SDKs accept as an app name (alphanumerics and !#$%&'*+-.^_`|~).
+CLIENT_RE = re.compile(r"^[A-Za-z0-9!#$%&'*+\-.^_`|~]{1,64}$")
+_UA_CLIENT_RE = re.compile(r"(?:^|\s)(?:app|drctl-client)/([A-Za-z0-9!#$%&'*+\-.^_`|~]{1,64})(?=\s|$)")
+
+
 class FaultError(ValueError):
     """Invalid fault specification (control API answers 400, CLI exits 2)."""
 
@@ -74,6 +87,15 @@ def check_region(region: object) -> str:
     return region
 
 
+def check_client(client: object) -> str | None:
+    if client is None:
+        return None
+    if not isinstance(client, str) or not CLIENT_RE.match(client):
+        raise FaultError(f"client must be null or a name of 1-64 letters, digits or !#$%&'*+-.^_`|~ "
+                         f"(no spaces), got {client!r}")
+    return client
+
+
 def normalize_service(service: object) -> str | None:
     if service is None:
         return None
@@ -97,17 +119,22 @@ class Fault:
     error: str | None = None
     ms: int | None = None
     started: float = 0.0  # time.time() when set; replica lag grows from here during an outage
+    client: str | None = None  # only requests from this client (request_client) are faulted
 
     def public(self) -> dict:
         d = {"id": self.id, "region": self.region, "service": self.service, "kind": self.kind}
+        if self.client is not None:
+            d["client"] = self.client
         if self.kind == "errors":
             d.update(rate=self.rate, error=self.error)
         if self.kind == "latency":
             d["ms"] = self.ms
         return d
 
-    def applies_to(self, region: str, service: str | None) -> bool:
+    def applies_to(self, region: str, service: str | None, client: str | None = None) -> bool:
         if self.region != region:
+            return False
+        if self.client is not None and self.client != client:
             return False
         if self.service is None:
             return service not in GLOBAL_SERVICES
@@ -118,7 +145,7 @@ def parse_fault(body: object) -> dict:
     """Validate a fault spec (control API body); returns normalized fields or raises."""
     if not isinstance(body, dict):
         raise FaultError("body must be a JSON object")
-    allowed = {"region", "service", "kind", "rate", "error", "ms"}
+    allowed = {"region", "service", "kind", "rate", "error", "ms", "client"}
     unknown = set(body) - allowed
     if unknown:
         raise FaultError(f"unknown field(s): {', '.join(sorted(unknown))}")
@@ -126,7 +153,8 @@ def parse_fault(body: object) -> dict:
     if kind not in KINDS:
         raise FaultError(f"unknown fault kind {kind!r}: expected one of {', '.join(KINDS)}")
     out: dict = {"region": check_region(body.get("region")),
-                 "service": normalize_service(body.get("service")), "kind": kind}
+                 "service": normalize_service(body.get("service")), "kind": kind,
+                 "client": check_client(body.get("client"))}
     if kind == "errors":
         rate = body.get("rate", 1.0)
         if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 <= rate <= 1:
@@ -163,10 +191,13 @@ class FaultTable:
             self._cv.notify_all()
             return f
 
-    def clear(self, region: str | None = None) -> int:
+    def clear(self, region: str | None = None, client: str | None = None) -> int:
+        """Remove the faults of ``region`` (default: every region) and ``client`` (default:
+        every fault, client-scoped or not)."""
         with self._cv:
             before = len(self._faults)
-            self._faults = [f for f in self._faults if region is not None and f.region != region]
+            self._faults = [f for f in self._faults
+                            if not ((region is None or f.region == region) and (client is None or f.client == client))]
             self._cv.notify_all()
             return before - len(self._faults)
 
@@ -174,21 +205,32 @@ class FaultTable:
         with self._cv:
             return list(self._faults)
 
-    def matching(self, region: str, service: str | None) -> list[Fault]:
+    def matching(self, region: str, service: str | None, client: str | None = None) -> list[Fault]:
         with self._cv:
-            return [f for f in self._faults if f.applies_to(region, service)]
+            return [f for f in self._faults if f.applies_to(region, service, client)]
 
-    def outage(self, region: str, service: str | None) -> Fault | None:
-        for f in self.matching(region, service):
+    def outage(self, region: str, service: str | None, client: str | None = None) -> Fault | None:
+        for f in self.matching(region, service, client):
             if f.kind == "outage":
                 return f
         return None
 
     def region_dark(self, region: str | None) -> bool:
-        """True while ``region`` has an outage that covers its load balancers."""
+        """True while ``region`` has an outage for everyone that covers its load balancers
+        (client-scoped outages leave it lit)."""
         if region is None:
             return False
-        return self.outage(region, "elasticloadbalancing") is not None
+        with self._cv:
+            return any(f.kind == "outage" and f.client is None and f.applies_to(region, "elasticloadbalancing")
+                       for f in self._faults)
+
+    def client_dark(self, region: str | None, client: str | None) -> bool:
+        """True while a client-scoped outage cuts ``client`` off ``region``'s load balancers."""
+        if region is None or client is None:
+            return False
+        with self._cv:
+            return any(f.kind == "outage" and f.client == client and f.applies_to(region, "elasticloadbalancing", client)
+                       for f in self._faults)
 
     def wait_change(self, timeout: float) -> None:
         with self._cv:
@@ -216,6 +258,25 @@ def request_scope(environ: dict) -> tuple[str | None, str | None]:
     if len(parts) < 5:
         return None, None
     return parts[-3], parts[-2].lower()
+
+
+def client_from_headers(get) -> str | None:
+    """The client a request says it is, from a header getter (name -> value or None):
+    ``X-Drctl-Client: <name>``, else the first ``app/<name>`` or ``drctl-client/<name>`` token
+    of ``X-Amz-User-Agent`` or ``User-Agent``. None when it names none (or an invalid one)."""
+    v = (get("X-Drctl-Client") or "").strip()
+    if v:
+        return v if CLIENT_RE.match(v) else None
+    for h in ("X-Amz-User-Agent", "User-Agent"):
+        m = _UA_CLIENT_RE.search(get(h) or "")
+        if m:
+            return m.group(1)
+    return None
+
+
+def request_client(environ: dict) -> str | None:
+    """The client of a WSGI request (see client_from_headers)."""
+    return client_from_headers(lambda name: environ.get("HTTP_" + name.upper().replace("-", "_")))
 
 
 def _protocol(service: str | None, environ: dict) -> str:

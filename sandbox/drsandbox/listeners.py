@@ -23,7 +23,9 @@ connections (``available``, ``backing-up``, ``modifying``, ...) and its region i
 Modes (set through the control API): ``up``; ``down`` (the port is closed: connection
 refused); ``blackhole`` (connections are accepted and never answered); ``slow`` (adds
 ``delay_ms``); ``error`` (500). A region ``outage`` fault makes that region's listeners
-behave as ``blackhole`` until it is cleared.
+behave as ``blackhole`` until it is cleared. A client-scoped outage (a fault with ``client``)
+holds only the requests that carry that client's ``X-Drctl-Client`` header (or its
+``app/<name>`` / ``drctl-client/<name>`` User-Agent token): read, never answered until cleared.
 
 Edges: ``public`` stands for ``api.<domain>``: every request is sent to whichever ALB
 Route 53 currently answers for the failover record (a client that re-resolves DNS on every
@@ -49,7 +51,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Callable
 
 from . import backends
-from .faults import MAX_HANG_SECONDS
+from .faults import MAX_HANG_SECONDS, client_from_headers
 
 log = logging.getLogger("drsandbox.listeners")
 
@@ -243,7 +245,22 @@ class Listener:
                 "url": self.url, "port": self.port, "open": self.open}
 
     # ------------------------------------------------------------------ serving
+    def hold_if_client_cut(self, h: _Handler) -> bool:
+        """A client-scoped outage of this region: hold the request of that client (read, never
+        answered) until the fault is cleared. True once it may be served, False to drop it."""
+        faults = self.manager.faults
+        client = client_from_headers(h.headers.get)
+        deadline = time.monotonic() + MAX_HANG_SECONDS
+        while faults.client_dark(self.region, client):
+            if self.manager.stopping.is_set() or time.monotonic() > deadline:
+                return False
+            faults.wait_change(0.1)
+        return True
+
     def respond(self, h: _Handler) -> None:
+        if not self.hold_if_client_cut(h):
+            h.abort()
+            return
         mode = self.effective_mode()
         if mode == "slow" and self.delay_ms:
             time.sleep(min(self.delay_ms, MAX_DELAY_MS) / 1000.0)
@@ -310,13 +327,21 @@ class EdgeListener(Listener):
     """Base of ``public`` and ``cdn``: forwards requests to ALB listeners."""
 
     kind = "edge"
+    # Whether the viewer's identity (X-Drctl-Client, User-Agent) reaches the origin: yes for
+    # the public name (the client itself connects to the ALB), no for the CDN (CloudFront
+    # fetches from the origin with its own User-Agent).
+    forwards_client = True
 
     def forward(self, h: _Handler, target: Listener, body: bytes, host: str, timeout: float):
         """One HTTP exchange with a local listener; raises OSError/timeout on failure."""
         conn = http.client.HTTPConnection("127.0.0.1", target.port, timeout=timeout)
         try:
-            headers = {k: v for k, v in h.headers.items()
-                       if k.lower() not in ("host", "connection", "content-length")}
+            drop = ("host", "connection", "content-length")
+            if not self.forwards_client:
+                drop += ("x-drctl-client", "user-agent", "x-amz-user-agent")
+            headers = {k: v for k, v in h.headers.items() if k.lower() not in drop}
+            if not self.forwards_client:
+                headers["User-Agent"] = "Amazon CloudFront"
             headers["Host"] = host
             headers["Connection"] = "close"
             conn.request(h.command, h.path, body=body or None, headers=headers)
@@ -362,6 +387,8 @@ class PublicEdge(EdgeListener):
 
 
 class CdnEdge(EdgeListener):
+    forwards_client = False
+
     def __init__(self, manager: "ListenerManager") -> None:
         super().__init__("cdn", None, manager)
 

@@ -34,6 +34,7 @@ REALISTIC: dict[str, float] = {
     "rds_restore": 30.0,            # restore_db_instance_from_db_snapshot / _to_point_in_time: creating -> backing-up -> available
     "replica_catchup_lag": 120.0,   # ReplicaLag (seconds) a new replica reports once available ...
     "replica_catchup": 60.0,        # ... falling linearly to 0 over this many seconds
+    "dynamodb_table_create": 5.0,   # create_table: CREATING -> ACTIVE (reads and writes refused until then)
 }
 
 INSTANT: dict[str, float] = {
@@ -56,6 +57,7 @@ INSTANT: dict[str, float] = {
     "rds_restore": 0.6,             # 0.4 s creating, 0.2 s backing-up
     "replica_catchup_lag": 6.0,
     "replica_catchup": 3.0,
+    "dynamodb_table_create": 0.3,
 }
 
 BUILTIN = {"realistic": REALISTIC, "instant": INSTANT}

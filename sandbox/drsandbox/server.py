@@ -1,14 +1,14 @@
 """The sandbox process: moto in-process behind a fault-injecting WSGI middleware.
 
 ``Sandbox`` owns everything that runs: moto's ``ThreadedMotoServer`` (one endpoint for every
-service and region), the per-service patches (rds, route53, cloudfront, backup, ec2), the local
+service and region), the per-service patches (rds, route53, cloudfront, backup, ec2, dynamodb), the local
 listeners, the Route 53 health checker, the ReplicaLag publisher and the timer that drives
 state transitions. Requests flow::
 
     client -> Middleware -> /_sandbox/*  control API (never faulted)
                          -> /moto-api/*  moto's own API (reset also resets the sandbox)
                          -> call log (calls.py: service, operation, region, status answered)
-                         -> faults (by SigV4 region/service)
+                         -> faults (by SigV4 region/service, and the client: X-Drctl-Client / User-Agent app/<name>)
                          -> RPC v2 CBOR requests translated to JSON (rpcv2.py) -> moto
 """
 
@@ -23,10 +23,10 @@ from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from werkzeug.serving import make_server
 
-from . import DEFAULT_ACCOUNT, backup, cloudfront, ec2, rds, route53, rpcv2
+from . import DEFAULT_ACCOUNT, backup, cloudfront, dynamodb, ec2, rds, route53, rpcv2
 from .calls import CallLog, guard
 from .calls import warm as warm_call_routes
-from .faults import MAX_HANG_SECONDS, FaultTable, error_response, request_scope, roll
+from .faults import MAX_HANG_SECONDS, FaultTable, error_response, request_client, request_scope, roll
 from .listeners import ListenerManager
 from .profile import Profile
 from .scheduler import Scheduler
@@ -82,7 +82,7 @@ class Middleware:
         calls = self.sb.calls
         call = calls.begin(environ, region, service)
         if region:
-            answer = self.apply_faults(region, service, environ)
+            answer = self.apply_faults(region, service, environ, request_client(environ))
             if answer is not None:
                 status, headers, body = answer
                 calls.record(call, status, faulted=True)
@@ -99,18 +99,18 @@ class Middleware:
             raise
         return guard(result, calls, call)
 
-    def apply_faults(self, region: str, service: str | None, environ):
+    def apply_faults(self, region: str, service: str | None, environ, client: str | None = None):
         faults = self.sb.faults
-        if not faults.matching(region, service):
+        if not faults.matching(region, service, client):
             return None
-        if faults.outage(region, service) is not None:
+        if faults.outage(region, service, client) is not None:
             # Hang like an unreachable region, but poll so clearing the fault releases us.
             deadline = time.monotonic() + MAX_HANG_SECONDS
-            while faults.outage(region, service) is not None:
+            while faults.outage(region, service, client) is not None:
                 if self.sb.stopping.is_set() or time.monotonic() > deadline:
                     return error_response(service, environ, "timeout")
                 faults.wait_change(0.1)
-        active = faults.matching(region, service)
+        active = faults.matching(region, service, client)
         delay = sum(f.ms or 0 for f in active if f.kind == "latency")
         if delay:
             self.sb.stopping.wait(min(delay / 1000.0, MAX_HANG_SECONDS))
@@ -159,7 +159,7 @@ class Sandbox:
         from .control import ControlApi
 
         self.control = ControlApi(self)
-        for module in (rds, route53, cloudfront, backup, ec2):
+        for module in (rds, route53, cloudfront, backup, ec2, dynamodb):
             module.install(self)
         _install_elbv2_hooks(self)
 
@@ -178,7 +178,8 @@ class Sandbox:
         return self.url
 
     # The services and regions a warm-standby rehearsal touches first.
-    WARM_SERVICES = ("sts", "ec2", "elbv2", "autoscaling", "rds", "backup", "route53", "cloudfront", "cloudwatch")
+    WARM_SERVICES = ("sts", "ec2", "elbv2", "autoscaling", "rds", "backup", "route53", "cloudfront", "cloudwatch",
+                     "dynamodb")
     WARM_REGIONS = ("us-east-1", "us-west-2")
 
     def _warm_up(self) -> None:
@@ -239,6 +240,7 @@ class Sandbox:
         self.health.reset()
         self.lag.reset()
         route53.reset()
+        dynamodb.reset()
         self.listeners.reconcile()
         self.listeners.reset_modes()
 
