@@ -36,3 +36,7 @@ pub const NOT_READY: i32 = 12;
 /// `drctl drill` / `drctl drill cleanup`: resources a drill made are still there (teardown did
 /// not finish). `drctl drill cleanup` removes them.
 pub const LEFTOVERS: i32 = 13;
+/// The shared state table (`state: backend: dynamodb`) could not be reached or did not answer
+/// in time. A mutating command stops before it acts (or, mid-run, at once, with the run
+/// resumable): drctl never falls back to local files that other machines cannot see.
+pub const STATE_UNAVAILABLE: i32 = 14;

@@ -45,12 +45,18 @@ fn code_for(e: &anyhow::Error) -> i32 {
         return exit::DECLINED;
     }
     match e.downcast_ref::<drctl::journal::JournalError>() {
+        Some(JournalError::State(s)) => return s.exit_code(),
         Some(JournalError::NoSuchRun(_) | JournalError::BadRunId(_)) => return exit::INVALID,
         Some(JournalError::Tampered { .. } | JournalError::Corrupt { .. }) => return exit::DAMAGED,
         _ => {}
     }
-    if let Some(LeaseError::Corrupt { .. }) = e.downcast_ref::<LeaseError>() {
-        return exit::DAMAGED;
+    match e.downcast_ref::<LeaseError>() {
+        Some(LeaseError::Corrupt { .. }) => return exit::DAMAGED,
+        Some(LeaseError::State(s)) => return s.exit_code(),
+        _ => {}
+    }
+    if let Some(s) = e.downcast_ref::<drctl::journal::dynamo::StateError>() {
+        return s.exit_code();
     }
     if let Some(drctl::engine::EngineError::UnknownCheckpoint(..)) =
         e.downcast_ref::<drctl::engine::EngineError>()
@@ -111,6 +117,13 @@ async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
             ..
         } => cli::drill::drill(g, mode, &m, approve_production).await,
         Command::Agent => cli::agent::agent(g).await,
+        Command::State { action } => match action {
+            cli::StateAction::Init { yes, dry_run } => cli::state::init(g, yes, dry_run).await,
+            cli::StateAction::Migrate { yes, dry_run } => {
+                cli::state::migrate(g, yes, dry_run).await
+            }
+            cli::StateAction::Show => cli::state::show(g).await,
+        },
         Command::Check { timeout } => cli::check::check(g, timeout).await,
         Command::IamPolicy { runbook } => cli::iam::iam_policy(g, &runbook),
         Command::Completions { shell } => {

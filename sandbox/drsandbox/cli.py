@@ -78,7 +78,8 @@ def cmd_seed(args) -> int:
 
     t0 = time.monotonic()
     try:
-        topo = seed(_endpoint(args), args.out, args.domain, reset=args.reset)
+        topo = seed(_endpoint(args), args.out, args.domain, reset=args.reset,
+                    state_backend=args.state_backend)
     except (SeedError, ClientError, BotoCoreError) as e:
         print(f"drsandbox: seeding failed: {e}", file=sys.stderr)
         return 1
@@ -274,6 +275,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", required=True, help="directory for topology.json and drctl.yaml")
     s.add_argument("--domain", default="example.test")
     s.add_argument("--reset", action="store_true", help="forget all sandbox state first")
+    s.add_argument("--state-backend", choices=["file", "dynamodb"], default="file",
+                   help="where drctl.yaml keeps runs and the lease (dynamodb: table drctl-state in us-east-2)")
     s.set_defaults(func=cmd_seed)
 
     s = sub.add_parser("new-ami", help="last night's backup: back up a primary frontend instance, copy it to "

@@ -163,7 +163,12 @@ def _db_address(c: _Clients, region: str, ident: str) -> dict:
     return db
 
 
-def seed(endpoint: str, out_dir: str, domain: str = "example.test", reset: bool = False) -> dict:
+STATE_TABLE = "drctl-state"
+STATE_REGION = "us-east-2"
+
+
+def seed(endpoint: str, out_dir: str, domain: str = "example.test", reset: bool = False,
+         state_backend: str = "file") -> dict:
     domain = domain.strip(".").lower()
     if not domain or " " in domain:
         raise SeedError(f"invalid domain {domain!r}")
@@ -344,11 +349,11 @@ def seed(endpoint: str, out_dir: str, domain: str = "example.test", reset: bool 
         f.write("\n")
     with open(os.path.join(out_dir, "drctl.yaml"), "w", encoding="utf-8") as f:
         f.write("# drctl environment file for the drsandbox; written by `python -m drsandbox seed`.\n")
-        yaml.safe_dump(drctl_config(topology), f, sort_keys=False, default_flow_style=False)
+        yaml.safe_dump(drctl_config(topology, state_backend), f, sort_keys=False, default_flow_style=False)
     return topology
 
 
-def drctl_config(t: dict) -> dict:
+def drctl_config(t: dict, state_backend: str = "file") -> dict:
     """The environment file, key for key in the shape of docs/drctl.yaml.example. Each
     database names the parameter group it uses (its own), where drctl's fence sets
     read_only; the read-only group stays in topology.json for people fencing by hand."""
@@ -380,6 +385,10 @@ def drctl_config(t: dict) -> dict:
         "standby_region": t["standby_region"],
         "state_dir": ".drctl",
         "approvals": {"two_person": False},
+        # `--state-backend dynamodb`: runs and the lease in a DynamoDB table in a third region
+        # (never the primary), shared by every drctl with this file; `drctl state init` makes it.
+        **({"state": {"backend": "dynamodb", "table": STATE_TABLE, "region": STATE_REGION}}
+           if state_backend == "dynamodb" else {}),
         "aws": {"endpoint_url": t["endpoint"], "operation_timeout": "30s", "attempt_timeout": "10s",
                 "max_attempts": 3},
         "regions": regions,

@@ -32,7 +32,7 @@ pub mod rds;
 pub mod route53;
 mod sdk;
 
-pub use sdk::Sdk;
+pub use sdk::{state_client, Sdk};
 
 /// Per-service handles, one per region where the service is regional. Cheap to call: the SDK
 /// implementation builds each client once and keeps it.

@@ -99,6 +99,33 @@ impl Sdk {
     }
 }
 
+/// A DynamoDB client for drctl's own state table (journals, the lease): the same credentials
+/// chain and retries as every client, in the table's region, at `endpoint` if given, each call
+/// bounded by `timeout`. The crash-test hook is not on it: a state write is not one of the
+/// run's AWS side effects, which the crash test counts.
+pub async fn state_client(
+    settings: &AwsSettings,
+    region: &str,
+    endpoint: Option<&str>,
+    timeout: std::time::Duration,
+) -> aws_sdk_dynamodb::Client {
+    let sdk = Sdk::new(settings.clone());
+    let base = sdk.base().await;
+    let mut b = aws_sdk_dynamodb::config::Builder::from(base)
+        .region(Region::new(region.to_string()))
+        .timeout_config(
+            TimeoutConfig::builder()
+                .operation_timeout(timeout)
+                .operation_attempt_timeout(timeout.min(settings.attempt_timeout).max(timeout / 3))
+                .connect_timeout(timeout.min(std::time::Duration::from_secs(3)))
+                .build(),
+        );
+    if let Some(e) = endpoint {
+        b = b.endpoint_url(e);
+    }
+    aws_sdk_dynamodb::Client::from_conf(b.build())
+}
+
 /// `Client::from_conf` for an SDK crate, in `region` (with the crash-test hook when it is set).
 macro_rules! client {
     ($krate:ident, $base:expr, $region:expr) => {{

@@ -78,7 +78,7 @@ pub async fn print_plan(g: &Global, run: &NewRun) -> Result<()> {
     let (env, plan) = (&run.env, &run.plan);
     let v = PlanView::build(&g.aws_source().services(env), env, plan)
         .await
-        .with_prediction(&g.state_dir(Some(env))?, env, plan)
+        .with_prediction(&g.context(g.state_dir(Some(env))?).state, env, plan)
         .await;
     if g.output == Output::Json {
         println!("{}", serde_json::to_string_pretty(&v)?);

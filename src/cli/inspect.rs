@@ -5,7 +5,6 @@ use anyhow::Result;
 use serde_json::json;
 
 use drctl::exit;
-use drctl::journal::file::FileJournalStore;
 use drctl::journal::Operator;
 use drctl::run::inspect::{self, phase_text};
 
@@ -13,8 +12,8 @@ use super::render::{fmt_ms, table};
 use super::{Global, Output};
 
 pub async fn status(g: &Global, run: &str) -> Result<i32> {
-    let store = FileJournalStore::new(&g.state_dir_lenient()?);
-    let v = inspect::view(&store, run).await?;
+    let store = g.journals().await?;
+    let v = inspect::view(store.as_ref(), run).await?;
     let st = &v.state;
     if g.output == Output::Json {
         println!(
@@ -29,7 +28,7 @@ pub async fn status(g: &Global, run: &str) -> Result<i32> {
         eprintln!("note: {w} (the writer may be mid-append)");
     }
     // A damaged journal can still be looked at, but not without saying so.
-    if let Ok((_, chain)) = store.verify(&v.state.run_id) {
+    if let Ok(chain) = store.verify_chain(&v.state.run_id).await {
         if let Some(b) = &chain.broken {
             eprintln!(
                 "{} the journal is not as drctl wrote it: {b} (`drctl verify {}`)",
@@ -76,8 +75,8 @@ pub async fn status(g: &Global, run: &str) -> Result<i32> {
 }
 
 pub async fn history(g: &Global, limit: usize) -> Result<i32> {
-    let store = FileJournalStore::new(&g.state_dir_lenient()?);
-    let rows = inspect::history(&store, limit).await?;
+    let store = g.journals().await?;
+    let rows = inspect::history(store.as_ref(), limit).await?;
     if g.output == Output::Json {
         println!("{}", serde_json::to_string_pretty(&rows)?);
         return Ok(exit::OK);
@@ -118,9 +117,10 @@ pub async fn history(g: &Global, limit: usize) -> Result<i32> {
 }
 
 pub async fn approve(g: &Global, run: &str, step: &str, comment: Option<String>) -> Result<i32> {
-    let store = FileJournalStore::new(&g.state_dir_lenient()?);
+    let ctx = g.context(g.state_dir_lenient()?);
+    let store = ctx.state.journals().await;
     let op = Operator::current();
-    inspect::approve(&store, run, step, &op, comment).await?;
+    inspect::approve(store.as_ref(), &ctx.state, run, step, &op, comment).await?;
     println!("approved step `{step}` of run {run} as {}; a waiting run continues within a second (a paused one on `drctl resume`)", op.user);
     Ok(exit::OK)
 }

@@ -13,6 +13,7 @@ pub mod probe;
 pub mod render;
 pub mod report;
 pub mod run;
+pub mod state;
 pub mod verify;
 pub mod watch;
 
@@ -263,6 +264,12 @@ pub enum Command {
         #[command(flatten)]
         m: Mutating,
     },
+    /// The shared state table (`state: backend: dynamodb` in drctl.yaml): create it, copy this
+    /// directory's runs into it, or show where runs and the lease live.
+    State {
+        #[command(subcommand)]
+        action: StateAction,
+    },
     /// Run the drills scheduled in drctl.yaml (`drill.schedules`), one at a time, under the
     /// lease, with the missed-run policy; notify each result. Stops on SIGINT/SIGTERM (a running
     /// drill stops and tears down first).
@@ -293,6 +300,30 @@ pub enum DrillAction {
         #[command(flatten)]
         m: Mutating,
     },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum StateAction {
+    /// Create the DynamoDB table of `state:` (on-demand billing) and wait until it is ACTIVE.
+    Init {
+        /// Do not ask for confirmation.
+        #[arg(short, long)]
+        yes: bool,
+        /// Say what would be created; create nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Copy this state dir's runs of the environment into the table (hash chains unchanged).
+    Migrate {
+        /// Do not ask for confirmation.
+        #[arg(short, long)]
+        yes: bool,
+        /// List what would be copied; copy nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Where the environment's runs and lease live, and who holds the lease.
+    Show,
 }
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
@@ -376,11 +407,33 @@ impl Global {
         }
     }
 
+    /// Where runs live for read-only commands (`history`, `status RUN`, `report`, `verify`).
+    pub async fn journals(&self) -> Result<std::sync::Arc<dyn drctl::journal::JournalStore>> {
+        Ok(self
+            .context(self.state_dir_lenient()?)
+            .state
+            .journals()
+            .await)
+    }
+
     /// The run context for commands that start or continue runs.
     pub fn context(&self, state_dir: PathBuf) -> Context {
+        let aws = self.aws_source();
+        // The backend is the environment's (`state:`), when its file loads; commands that work
+        // without one (`history`, `status RUN`) then read the state dir.
+        let state = match self
+            .env_file
+            .exists()
+            .then(|| drctl::config::load_env(&self.env_file).ok())
+            .flatten()
+        {
+            Some((_, env)) => drctl::run::StateStore::for_env(&state_dir, &env, aws.settings(&env)),
+            None => drctl::run::StateStore::file(&state_dir),
+        };
         Context {
             state_dir,
-            aws: self.aws_source(),
+            state,
+            aws,
             operator: Operator::current(),
             command: command_line(),
         }

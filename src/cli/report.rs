@@ -7,7 +7,6 @@ use anyhow::{Context as _, Result};
 use clap::ValueEnum;
 
 use drctl::exit;
-use drctl::journal::file::FileJournalStore;
 use drctl::report::render;
 
 use super::{Global, Output, Usage};
@@ -79,8 +78,8 @@ pub async fn report(
             return Err(Usage("give a run or --history, not both".into()).into());
         }
         let (_, env) = g.load_env()?;
-        let store = FileJournalStore::new(&g.state_dir(Some(&env))?);
-        let h = drctl::run::report::history(&store, &env.name, &env.targets).await?;
+        let store = g.context(g.state_dir(Some(&env))?).state.journals().await;
+        let h = drctl::run::report::history(store.as_ref(), &env.name, &env.targets).await?;
         let text = match fmt {
             Format::Md => render::history_markdown(&h),
             Format::Html => render::history_html(&h),
@@ -90,8 +89,8 @@ pub async fn report(
         return Ok(exit::OK);
     }
     let run = run.unwrap_or("latest");
-    let store = FileJournalStore::new(&g.state_dir_lenient()?);
-    let r = drctl::run::report::for_run(&store, run).await?;
+    let store = g.journals().await?;
+    let r = drctl::run::report::for_run(store.as_ref(), run).await?;
     let text = match fmt {
         Format::Md => render::markdown(&r),
         Format::Html => render::html(&r),

@@ -7,18 +7,18 @@ use serde_json::json;
 
 use drctl::exit;
 use drctl::journal::chain::ChainStatus;
-use drctl::journal::file::FileJournalStore;
 use drctl::run::inspect;
 
 use super::{Global, Output};
 
 pub async fn verify(g: &Global, run: &str) -> Result<i32> {
-    let store = FileJournalStore::new(&g.state_dir_lenient()?);
+    let store = g.journals().await?;
     let run = match run {
-        "latest" => inspect::latest(&store).await?,
+        "latest" => inspect::latest(store.as_ref()).await?,
         r => r.to_string(),
     };
-    let (path, r) = store.verify(&run)?;
+    let r = store.verify_chain(&run).await?;
+    let path = store.locator(&run);
     let status = r.status();
     let code = match status {
         ChainStatus::Intact => exit::OK,
@@ -50,14 +50,14 @@ pub async fn verify(g: &Global, run: &str) -> Result<i32> {
     match (status, &r.broken) {
         (ChainStatus::Broken, Some(b)) => {
             println!("journal of run {run} is not intact: {b}");
-            println!("journal: {}", path.display());
+            println!("journal: {}", path);
         }
         (ChainStatus::Unchained, _) => println!(
             "journal of run {run}: {n} events, unchained (written by a drctl before hash chains): it reads, but whether it was changed cannot be told"
         ),
         (ChainStatus::Empty, _) => {
             println!("journal of run {run} has no events: nothing to verify (a run that stopped as it was created, or a journal cut to nothing)");
-            println!("journal: {}", path.display());
+            println!("journal: {}", path);
         }
         _ => println!(
             "journal of run {run}: {n} events, hash chain intact, head {}",

@@ -35,6 +35,10 @@ pub struct Environment {
     /// Where journals and leases live (default `.drctl`, or `--state-dir` / `DRCTL_STATE_DIR`).
     #[serde(default)]
     pub state_dir: Option<String>,
+    /// Where runs and the lease live: files in the state dir (default) or a DynamoDB table
+    /// shared by every machine (docs/shared-state.md).
+    #[serde(default)]
+    pub state: super::state::StateSettings,
     #[serde(default)]
     pub approvals: ApprovalSettings,
     /// Game-day drills: what they build and when they run (docs/drills.md).

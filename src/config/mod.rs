@@ -9,6 +9,7 @@ pub mod notify;
 pub mod runbook;
 pub mod schedule;
 pub mod schema;
+pub mod state;
 pub mod template;
 pub mod validate;
 

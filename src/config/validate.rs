@@ -302,6 +302,7 @@ pub fn environment(src: &Source, env: &Environment) -> Vec<Diagnostic> {
     }
     // drill.schedules: cron, time zone, blackouts, names (config/schedule.rs).
     d.extend(super::schedule::diagnostics(src, &env.drill.schedules));
+    state(src, env, &mut d);
     // Errors from serde carry positions; these structural ones point at the file.
     d.iter_mut().for_each(|x| {
         if x.hint.as_deref() == Some("") {
@@ -309,6 +310,57 @@ pub fn environment(src: &Source, env: &Environment) -> Vec<Diagnostic> {
         }
     });
     d
+}
+
+/// The `state:` section: a DynamoDB table needs a name and a region that is not the primary.
+fn state(src: &Source, env: &Environment, d: &mut Vec<Diagnostic>) {
+    use super::state::{table_name_ok, StateBackend};
+    let st = &env.state;
+    let at = |path: &[&str], m: String, h: &str| Diagnostic::at_key(src, path, m).hint(h);
+    if st.backend == StateBackend::Dynamodb {
+        match &st.table {
+            None => d.push(at(
+                &["state", "backend"],
+                "state.backend is `dynamodb` but state.table is missing".into(),
+                "name the table (`drctl state init` creates it), e.g. `table: drctl-state`",
+            )),
+            Some(t) if !table_name_ok(t) => d.push(at(
+                &["state", "table"],
+                format!("state.table `{t}` is not a DynamoDB table name"),
+                "use 3-255 letters, digits, `_`, `-` and `.`",
+            )),
+            Some(_) => {}
+        }
+        match &st.region {
+            None => d.push(at(&["state", "backend"], "state.backend is `dynamodb` but state.region is missing".into(), "put the table in the standby region or a third region, never the primary")),
+            Some(r) if *r == env.primary_region => d.push(at(&["state", "region"], format!("state.region `{r}` is the primary region: the table must outlive the primary's outage, which is when drctl needs it most"), "use the standby region or a third region")),
+            Some(r) if !(super::AWS_REGIONS.contains(&r.as_str()) || env.aws.extra_regions.iter().any(|x| x == r)) => d.push(at(&["state", "region"], format!("state.region `{r}` is not an AWS region"), "use an AWS region name like us-west-2")),
+            Some(_) => {}
+        }
+    } else {
+        for key in ["table", "region", "endpoint"] {
+            let set = match key {
+                "table" => st.table.is_some(),
+                "region" => st.region.is_some(),
+                _ => st.endpoint.is_some(),
+            };
+            if set {
+                d.push(at(&["state", key], format!("state.{key} is set but state.backend is `file`: the table would be ignored"), "add `backend: dynamodb`, or remove the key"));
+            }
+        }
+    }
+    for (key, v) in [("lease_ttl", st.lease_ttl), ("timeout", st.timeout)] {
+        if v < std::time::Duration::from_secs(1) {
+            d.push(at(
+                &["state", key],
+                format!("state.{key} must be at least 1s"),
+                "e.g. `lease_ttl: 60s`, `timeout: 10s`",
+            ));
+        }
+    }
+    if st.lease_ttl < st.timeout * 3 && st.lease_ttl >= std::time::Duration::from_secs(1) {
+        d.push(at(&["state", "lease_ttl"], format!("state.lease_ttl ({}) is less than 3 x state.timeout ({}): one slow renewal could let the lease lapse", humantime::format_duration(st.lease_ttl), humantime::format_duration(st.timeout)), "raise lease_ttl or lower timeout"));
+    }
 }
 
 /// The dependencies of each step, by index: `depends_on` if given, else the previous step.

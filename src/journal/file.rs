@@ -59,7 +59,8 @@ impl FileJournalStore {
         Ok((records, warn.into_iter().collect()))
     }
 
-    fn read_bytes(&self, run_id: &str) -> Result<(PathBuf, Vec<u8>), JournalError> {
+    /// The journal file's bytes as they are (`drctl state migrate` copies them line for line).
+    pub fn read_bytes(&self, run_id: &str) -> Result<(PathBuf, Vec<u8>), JournalError> {
         check_id(run_id)?;
         let path = self.journal_path(run_id);
         match std::fs::read(&path) {
@@ -84,7 +85,11 @@ fn check_id(run_id: &str) -> Result<(), JournalError> {
 /// What a journal says about itself must hold: it is the run its directory names, and the
 /// runbook and environment it carries are the ones whose SHA-256 it recorded. An edited copy,
 /// or another run's journal copied under a new id, is refused rather than resumed or undone.
-fn check_integrity(path: &Path, run_id: &str, records: &[Record]) -> Result<(), JournalError> {
+pub(super) fn check_integrity(
+    path: &Path,
+    run_id: &str,
+    records: &[Record],
+) -> Result<(), JournalError> {
     use sha2::{Digest, Sha256};
     let Some(Event::RunStarted {
         run_id: id,
@@ -123,7 +128,7 @@ fn check_integrity(path: &Path, run_id: &str, records: &[Record]) -> Result<(), 
 /// The whole-record prefix of a journal must hold its hash chain, if it has one. A torn tail is
 /// left out by the caller (it is cut back, not checked); a journal from before hash chains (no
 /// hashes at all) passes. Returns the report, which says how the writer goes on.
-fn check_chain(path: &Path, whole: &[u8]) -> Result<ChainReport, JournalError> {
+pub(super) fn check_chain(path: &Path, whole: &[u8]) -> Result<ChainReport, JournalError> {
     let report = chain::verify(whole);
     match &report.broken {
         Some(b) => Err(JournalError::Tampered {
@@ -314,6 +319,22 @@ impl JournalStore for FileJournalStore {
         Ok((records, warn.into_iter().collect()))
     }
 
+    async fn read_intact(&self, run_id: &str) -> Result<(Vec<Record>, Vec<String>), JournalError> {
+        let (path, bytes) = self.read_bytes(run_id)?;
+        let (records, good, warn) = parse(&path, &bytes)?;
+        check_integrity(&path, run_id, &records)?;
+        check_chain(&path, &bytes[..good])?;
+        Ok((records, warn.into_iter().collect()))
+    }
+
+    async fn verify_chain(&self, run_id: &str) -> Result<ChainReport, JournalError> {
+        Ok(self.verify(run_id)?.1)
+    }
+
+    fn locator(&self, run_id: &str) -> String {
+        self.journal_path(run_id).display().to_string()
+    }
+
     async fn list(&self) -> Result<Vec<String>, JournalError> {
         let mut ids = Vec::new();
         let entries = match std::fs::read_dir(&self.root) {
@@ -330,6 +351,11 @@ impl JournalStore for FileJournalStore {
         ids.sort();
         Ok(ids)
     }
+}
+
+/// The crash-test hook after a record is durable, for the other backend too.
+pub(super) fn after_append(n: usize) {
+    test_hooks::after_append(n);
 }
 
 /// Crash-test hook: `DRCTL_TEST_KILL_AFTER_EVENT=N` makes the process SIGKILL itself right after

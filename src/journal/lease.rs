@@ -52,6 +52,9 @@ pub enum LeaseError {
     /// not guess (overwriting it would start the fencing token again at 1).
     #[error("lease file {path} is not a drctl lease ({why}). Another drctl may hold the environment: if none runs, move the file aside (`mv {path} {path}.bad`) and try again; the next lease starts a new fencing token")]
     Corrupt { path: String, why: String },
+    /// The shared state table could not be used (unreachable, missing, refused).
+    #[error(transparent)]
+    State(#[from] super::dynamo::StateError),
     #[error("lease store I/O on {path}: {source}")]
     Io {
         path: String,
@@ -190,24 +193,25 @@ impl FileLeaseStore {
         // Unlocked when `file` drops.
         Ok(out)
     }
+}
 
-    fn new_record(req: &LeaseRequest, prev: &Option<LeaseRecord>) -> LeaseRecord {
-        let now = Utc::now();
-        let op = crate::journal::Operator::current();
-        LeaseRecord {
-            env: req.env.clone(),
-            owner: req.owner.clone(),
-            host: op.host,
-            pid: op.pid,
-            pid_start: process_start_time(op.pid),
-            command: req.command.clone(),
-            run_id: req.run_id.clone(),
-            acquired_at: now,
-            expires_at: now
-                + chrono::Duration::from_std(req.ttl).unwrap_or(chrono::Duration::seconds(60)),
-            token: prev.as_ref().map_or(0, |p| p.token) + 1,
-            released: false,
-        }
+/// The record of a new holder, after `prev` (its token one more than `prev`'s).
+pub(super) fn new_record(req: &LeaseRequest, prev: &Option<LeaseRecord>) -> LeaseRecord {
+    let now = Utc::now();
+    let op = crate::journal::Operator::current();
+    LeaseRecord {
+        env: req.env.clone(),
+        owner: req.owner.clone(),
+        host: op.host,
+        pid: op.pid,
+        pid_start: process_start_time(op.pid),
+        command: req.command.clone(),
+        run_id: req.run_id.clone(),
+        acquired_at: now,
+        expires_at: now
+            + chrono::Duration::from_std(req.ttl).unwrap_or(chrono::Duration::seconds(60)),
+        token: prev.as_ref().map_or(0, |p| p.token) + 1,
+        released: false,
     }
 }
 
@@ -226,7 +230,7 @@ impl LeaseStore for FileLeaseStore {
                     Staleness::Expired | Staleness::HolderGone => Some(c.clone()),
                 },
             };
-            let rec = Self::new_record(req, &cur);
+            let rec = new_record(req, &cur);
             Ok((Some(rec.clone()), (rec, replaced)))
         })
     }
@@ -236,7 +240,7 @@ impl LeaseStore for FileLeaseStore {
         req: &LeaseRequest,
     ) -> Result<(LeaseRecord, Option<LeaseRecord>), LeaseError> {
         self.with_locked(&req.env, |cur| {
-            let rec = Self::new_record(req, &cur);
+            let rec = new_record(req, &cur);
             let replaced = cur.filter(|c| !c.released);
             Ok((Some(rec.clone()), (rec, replaced)))
         })

@@ -1,5 +1,5 @@
-//! The run journal and the single-writer lease, behind traits shaped for two backends: files
-//! (the default, below) and DynamoDB (conditional writes, next). The engine only sees the traits.
+//! The run journal and the single-writer lease, behind traits with two backends: files
+//! (the default, `file`, `lease`) and a shared DynamoDB table (`dynamo`, conditional writes). The engine only sees the traits.
 //!
 //! Journal: an append-only list of [`Record`]s per run; `append` returns only once the record is
 //! durable. Lease: one writer per environment, with a fencing token that grows on every
@@ -10,6 +10,8 @@ pub mod chain;
 #[cfg(test)]
 mod chain_tests;
 pub mod describe;
+pub mod dynamo;
+mod dynamo_admin;
 pub mod event;
 pub mod file;
 pub mod lease;
@@ -19,6 +21,7 @@ pub mod replay;
 
 use async_trait::async_trait;
 
+pub use dynamo_admin::Init;
 pub use event::{
     AwsIdentity, Event, FenceRecord, Measure, Operator, Outcome, Record, RunStatus, Satisfied,
     Trigger,
@@ -48,6 +51,12 @@ pub enum JournalError {
     Tampered { path: String, why: String },
     #[error("run `{0}` already exists")]
     Exists(String),
+    /// The shared state table could not be used (unreachable, missing, refused).
+    #[error(transparent)]
+    State(#[from] dynamo::StateError),
+    /// This writer's lease was taken over: its append was refused, nothing was written.
+    #[error("run {run}: append refused: the environment's lease now has fencing token {theirs}, this drctl's was {ours} (another drctl took the lease over). Nothing was written; see `drctl status {run}`")]
+    Fenced { run: String, ours: u64, theirs: u64 },
     #[error(transparent)]
     Replay(#[from] ReplayError),
 }
@@ -71,6 +80,14 @@ pub trait JournalStore: Send + Sync {
     ) -> Result<(Box<dyn JournalWriter>, Vec<String>), JournalError>;
     /// Read without modifying (safe while another process writes).
     async fn read(&self, run_id: &str) -> Result<(Vec<Record>, Vec<String>), JournalError>;
+    /// Read a run to go on with it (`resume`, `rollback`): as `read`, and the hash chain must
+    /// hold too. Other readers (`status`, `history`) read a journal whose chain is broken, so
+    /// that a damaged run can still be looked at; `drctl verify` says where.
+    async fn read_intact(&self, run_id: &str) -> Result<(Vec<Record>, Vec<String>), JournalError>;
+    /// The run's hash chain, as `drctl verify` reports it (reads, never modifies).
+    async fn verify_chain(&self, run_id: &str) -> Result<chain::ChainReport, JournalError>;
+    /// Where the run's journal is, for people (a path, or `dynamodb://table/env/run`).
+    fn locator(&self, run_id: &str) -> String;
     /// Every run id, oldest first.
     async fn list(&self) -> Result<Vec<String>, JournalError>;
 }

@@ -19,8 +19,7 @@ use super::summary::{RunOutcome, RunSummary};
 use super::{Context, Hooks, NewRun, Operation, RunError};
 use crate::aws::leftovers::{self, Leftover, Scope};
 use crate::config::env::Environment;
-use crate::journal::file::FileJournalStore;
-use crate::journal::{JournalStore, Record};
+use crate::journal::Record;
 use crate::probe::{probe_once, ProbeResult, Probers};
 use crate::report::drill::CLOSED_CLEAN;
 use crate::topology::Phase;
@@ -388,7 +387,10 @@ pub async fn isolated(
         } else {
             teardown(ctx, hooks, &run.env, &summary.run_id).await
         };
-    let records = FileJournalStore::new(&ctx.state_dir)
+    let records = ctx
+        .state
+        .journals()
+        .await
         .read(&summary.run_id)
         .await
         .map(|(r, _)| r)
@@ -522,7 +524,7 @@ pub async fn cleanup(ctx: &Context, hooks: &Hooks, env: &Environment) -> Result<
     runs.extend(unfinished_drills(ctx, &env.name).await);
     runs.sort();
     runs.dedup();
-    let store = FileJournalStore::new(&ctx.state_dir);
+    let store = ctx.state.journals().await;
     let known = store.list().await.unwrap_or_default();
     let mut closed = Vec::new();
     let mut errors = Vec::new();
@@ -547,9 +549,9 @@ pub async fn cleanup(ctx: &Context, hooks: &Hooks, env: &Environment) -> Result<
 /// Refuse (exit 3) while someone holds the environment's lease: a drill may be running, and
 /// its resources are not leftovers.
 pub async fn refuse_while_held(ctx: &Context, env: &str) -> Result<(), RunError> {
-    use crate::journal::lease::{staleness, FileLeaseStore, Staleness};
-    use crate::journal::{LeaseError, LeaseStore};
-    match FileLeaseStore::new(&ctx.state_dir).current(env).await? {
+    use crate::journal::lease::{staleness, Staleness};
+    use crate::journal::LeaseError;
+    match ctx.state.leases().await.current(env).await? {
         Some(l) if staleness(&l, chrono::Utc::now()) == Staleness::Fresh => {
             Err(RunError::Lease(LeaseError::Held(Box::new(l))))
         }
@@ -599,7 +601,7 @@ pub fn settings_problems(env: &Environment) -> Vec<String> {
 /// The environment a drill run ran against (from its journal), or `None` when `run` is not a
 /// drill's.
 pub async fn drill_run_env(ctx: &Context, run: &str) -> Result<Option<Environment>, RunError> {
-    let store = FileJournalStore::new(&ctx.state_dir);
+    let store = ctx.state.journals().await;
     let (records, _) = store.read_intact(run).await?;
     let state = super::replay(run, &records)?;
     if !is_drill(&state.runbook_name, &state.runbook_text) {
@@ -611,7 +613,7 @@ pub async fn drill_run_env(ctx: &Context, run: &str) -> Result<Option<Environmen
 
 /// The environment's drill runs that have not finished.
 async fn unfinished_drills(ctx: &Context, env: &str) -> Vec<String> {
-    let store = FileJournalStore::new(&ctx.state_dir);
+    let store = ctx.state.journals().await;
     let mut out = Vec::new();
     for id in store.list().await.unwrap_or_default() {
         let Ok((records, _)) = store.read(&id).await else {

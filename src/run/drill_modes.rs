@@ -17,7 +17,6 @@ use super::roundtrip::{self, Mode as FailoverMode, FAILBACK_RUNBOOK, REPROTECT_R
 use super::summary::{RunOutcome, RunSummary};
 use super::{Context, Hooks, NewRun, Operation, RunError};
 use crate::config::schedule::DrillMode;
-use crate::journal::JournalStore;
 use crate::topology::Phase;
 
 /// A drill ready to go: its preflight passed or not (then `refusals` say why).
@@ -101,7 +100,10 @@ async fn readiness(
     shutdown: CancellationToken,
 ) -> Result<DrillOutcome, RunError> {
     let s = run.execute(ctx, hooks, shutdown).await?;
-    let records = crate::journal::file::FileJournalStore::new(&ctx.state_dir)
+    let records = ctx
+        .state
+        .journals()
+        .await
         .read(&s.run_id)
         .await
         .map(|(r, _)| r)
@@ -117,7 +119,7 @@ async fn readiness(
     )?;
     let plan = PlanView::build(&ctx.aws.services(&run.env), &run.env, &failover.plan)
         .await
-        .with_prediction(&ctx.state_dir, &run.env, &failover.plan)
+        .with_prediction(&ctx.state, &run.env, &failover.plan)
         .await;
     let predicted_ok = plan
         .predicted_rto

@@ -149,6 +149,7 @@ mod tests {
     fn ctx(fx: &Fx, dir: &Path) -> Context {
         Context {
             state_dir: dir.to_path_buf(),
+            state: crate::run::StateStore::file(dir),
             aws: AwsSource::Given(std::sync::Arc::new(fx.aws.clone())),
             operator: Operator {
                 user: "tester".into(),

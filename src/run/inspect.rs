@@ -7,7 +7,6 @@ use serde::Serialize;
 
 use super::{sources_from_journal, RunError};
 use crate::engine::approval::write_approval;
-use crate::journal::file::FileJournalStore;
 use crate::journal::replay::RunPhase;
 use crate::journal::{JournalStore, Operator, Outcome, RunState, RunStatus, StepPhase};
 use crate::steps::Approval;
@@ -82,7 +81,7 @@ pub struct RunView {
 
 /// The newest run in the state dir. Ids sort by the second a run started, then by a random
 /// suffix: among runs of the newest second, the one whose journal began last.
-pub async fn latest(store: &FileJournalStore) -> Result<String, RunError> {
+pub async fn latest(store: &dyn JournalStore) -> Result<String, RunError> {
     let ids = store.list().await?;
     let Some(last) = ids.last().cloned() else {
         return Err(RunError::Refused(
@@ -103,7 +102,7 @@ pub async fn latest(store: &FileJournalStore) -> Result<String, RunError> {
 }
 
 /// Run `run` (or the newest, for `latest`), read without modifying it.
-pub async fn view(store: &FileJournalStore, run: &str) -> Result<RunView, RunError> {
+pub async fn view(store: &dyn JournalStore, run: &str) -> Result<RunView, RunError> {
     let run = match run {
         "latest" => latest(store).await?,
         r => r.to_string(),
@@ -158,7 +157,7 @@ pub struct HistoryRow {
 }
 
 /// The newest `limit` runs, oldest first.
-pub async fn history(store: &FileJournalStore, limit: usize) -> Result<Vec<HistoryRow>, RunError> {
+pub async fn history(store: &dyn JournalStore, limit: usize) -> Result<Vec<HistoryRow>, RunError> {
     let ids = store.list().await?;
     let mut rows = Vec::new();
     for id in ids.iter().rev().take(limit).rev() {
@@ -200,7 +199,8 @@ pub async fn history(store: &FileJournalStore, limit: usize) -> Result<Vec<Histo
 
 /// Approve a waiting `approval` step of a running run, as `by` (`drctl approve`).
 pub async fn approve(
-    store: &FileJournalStore,
+    store: &dyn JournalStore,
+    state: &super::StateStore,
     run: &str,
     step: &str,
     by: &Operator,
@@ -237,7 +237,7 @@ pub async fn approve(
         ));
     }
     write_approval(
-        &store.run_dir(run),
+        &state.run_dir(run),
         step,
         &Approval {
             by: by.user.clone(),
@@ -247,7 +247,7 @@ pub async fn approve(
     )
     .map_err(|source| {
         RunError::Journal(crate::journal::JournalError::Io {
-            path: store.run_dir(run).display().to_string(),
+            path: state.run_dir(run).display().to_string(),
             source,
         })
     })
@@ -256,6 +256,7 @@ pub async fn approve(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::journal::file::FileJournalStore;
     use crate::journal::{Event, JournalStore};
 
     /// A `run_started` that passes the store's integrity checks for run `id`.

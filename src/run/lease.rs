@@ -3,23 +3,21 @@
 //! [`Held`] guard drops.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
 use super::{Context, Hooks, RunError};
-use crate::journal::lease::FileLeaseStore;
 use crate::journal::{LeaseError, LeaseRecord, LeaseRequest, LeaseStore};
-
-const LEASE_TTL: Duration = Duration::from_secs(60);
 
 /// A held lease. Dropping it stops the renewal and releases the lease, on every path out of a
 /// command, errors included: a `drctl watch` whose failover failed to start must not keep
 /// renewing a lease that locks every human out.
 pub struct Held {
-    store: Arc<FileLeaseStore>,
+    store: Arc<dyn LeaseStore>,
     pub lease: LeaseRecord,
     stop: CancellationToken,
+    /// On the shared table (its release is network I/O).
+    shared: bool,
 }
 
 impl Held {
@@ -37,13 +35,14 @@ pub(super) async fn take(
     run_id: &str,
     shutdown: CancellationToken,
 ) -> Result<Held, RunError> {
-    let store = Arc::new(FileLeaseStore::new(&ctx.state_dir));
+    let store = ctx.state.leases().await;
+    let ttl = ctx.state.lease_ttl();
     let req = LeaseRequest {
         env: env.to_string(),
         owner: ctx.operator.user.clone(),
         command: ctx.command.clone(),
         run_id: Some(run_id.to_string()),
-        ttl: LEASE_TTL,
+        ttl,
     };
     let (lease, replaced) = if hooks.break_lock {
         match store.acquire(&req).await {
@@ -73,24 +72,45 @@ pub(super) async fn take(
     tokio::spawn(async move {
         loop {
             tokio::select! {
-                _ = tokio::time::sleep(LEASE_TTL / 3) => {}
+                _ = tokio::time::sleep(ttl / 3) => {}
                 _ = stop2.cancelled() => return,
             }
-            if let Err(e) = s2.renew(&l2, LEASE_TTL).await {
+            if let Err(e) = s2.renew(&l2, ttl).await {
                 progress.notice(&format!("error: {e}; stopping at the next safe point"));
                 shutdown.cancel();
                 return;
             }
         }
     });
-    Ok(Held { store, lease, stop })
+    Ok(Held {
+        store,
+        lease,
+        stop,
+        shared: ctx.state.is_shared(),
+    })
 }
 
 impl Drop for Held {
     fn drop(&mut self) {
         self.stop.cancel();
         // The file store's release is a short flock'd read-modify-write that never awaits
-        // anything, so it can finish here, even while the runtime shuts down.
-        let _ = futures::executor::block_on(self.store.release(&self.lease));
+        // anything, so it can finish here, even while the runtime shuts down. The table's
+        // release is network I/O on the runtime: it is waited for where the runtime allows
+        // (drctl's is multi-threaded), and otherwise the lease lapses after its TTL.
+        let (store, lease) = (self.store.clone(), self.lease.clone());
+        match tokio::runtime::Handle::try_current() {
+            Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+                let _ = tokio::task::block_in_place(|| h.block_on(store.release(&lease)));
+            }
+            Ok(_) if self.shared => {
+                tracing::warn!(
+                    token = lease.token,
+                    "lease not released (single-threaded runtime): it lapses at its TTL"
+                );
+            }
+            _ => {
+                let _ = futures::executor::block_on(store.release(&lease));
+            }
+        }
     }
 }

@@ -27,6 +27,7 @@ pub mod report;
 mod resume;
 pub mod roundtrip;
 mod start;
+pub mod state;
 pub mod summary;
 pub mod watch;
 
@@ -37,6 +38,7 @@ pub use approvals::ApprovalPrompt;
 pub use lease::Held;
 pub use resume::{Resume, Rollback};
 pub use start::NewRun;
+pub use state::StateStore;
 pub use summary::RunSummary;
 
 use crate::aws::{Aws, Sdk};
@@ -107,6 +109,11 @@ impl RunError {
 
     /// The exit code for this error.
     pub fn exit_code(&self) -> i32 {
+        if let RunError::Lease(LeaseError::State(e)) | RunError::Journal(JournalError::State(e)) =
+            self
+        {
+            return e.exit_code();
+        }
         if self.is_bad_input() {
             crate::exit::INVALID
         } else if self.is_damaged_state() {
@@ -194,8 +201,11 @@ impl crate::steps::EnvironmentChecks for Checks {
 /// What every run started by this process shares.
 #[derive(Clone)]
 pub struct Context {
-    /// Where journals and leases live.
+    /// The local state dir (approvals' mailbox, the watch's log, schedules; and, with the
+    /// default backend, journals and leases).
     pub state_dir: PathBuf,
+    /// Where journals and the lease live: [`Context::state_dir`], or the shared table.
+    pub state: StateStore,
     pub aws: AwsSource,
     pub operator: Operator,
     /// The command line, for the journal and the lease ("drctl failover --region us-west-2").
@@ -328,13 +338,12 @@ pub fn state_dir(flag: Option<&Path>, env_file: &Path, env: Option<&Environment>
 /// while nobody holds its lease: a new mutating run must not start beside one. Returns
 /// (run id, what state it is in); empty while a live holder works (the lease speaks then).
 pub async fn unfinished_runs(ctx: &Context, env: &str) -> Result<Vec<(String, String)>, RunError> {
-    use crate::journal::lease::{staleness, FileLeaseStore, Staleness};
-    use crate::journal::{JournalStore, LeaseStore};
-    let held = FileLeaseStore::new(&ctx.state_dir).current(env).await?;
+    use crate::journal::lease::{staleness, Staleness};
+    let held = ctx.state.leases().await.current(env).await?;
     if held.is_some_and(|l| staleness(&l, chrono::Utc::now()) == Staleness::Fresh) {
         return Ok(vec![]);
     }
-    let store = crate::journal::file::FileJournalStore::new(&ctx.state_dir);
+    let store = ctx.state.journals().await;
     let mut out = vec![];
     // An unreadable runs directory is reported by the run's own journal, right after.
     let ids = store.list().await.unwrap_or_default();

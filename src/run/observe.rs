@@ -187,13 +187,13 @@ impl PlanView {
     /// Add the predicted RTO of a recovery plan, from the state dir's past runs.
     pub async fn with_prediction(
         mut self,
-        state_dir: &std::path::Path,
+        state: &super::StateStore,
         env: &Environment,
         plan: &Plan,
     ) -> PlanView {
         if crate::report::model::is_recovery(plan) {
             self.predicted_rto =
-                Some(super::report::predict(state_dir, &env.name, plan, &env.targets).await);
+                Some(super::report::predict(state, &env.name, plan, &env.targets).await);
         }
         self
     }

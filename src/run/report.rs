@@ -2,19 +2,16 @@
 //! (`drctl report --history`), and the past durations that predict a plan's RTO. Reports are
 //! built from the journals alone, with the runbook and environment copies they carry.
 
-use std::path::Path;
-
 use super::inspect::{latest, outcome, phase_text};
 use super::{replay, sources_from_journal, RunError};
 use crate::config::env::Targets;
 use crate::engine::Plan;
 use crate::journal::chain::ChainStatus;
-use crate::journal::file::FileJournalStore;
 use crate::journal::JournalStore;
 use crate::report::{history, model, History, Prediction, Report};
 
 /// The report of run `run` (or the newest, for `latest`).
-pub async fn for_run(store: &FileJournalStore, run: &str) -> Result<Report, RunError> {
+pub async fn for_run(store: &dyn JournalStore, run: &str) -> Result<Report, RunError> {
     let run = match run {
         "latest" => latest(store).await?,
         r => r.to_string(),
@@ -22,7 +19,7 @@ pub async fn for_run(store: &FileJournalStore, run: &str) -> Result<Report, RunE
     let (records, _) = store.read(&run).await?;
     let mut r = build(store, &run, &records)?;
     // The chain as `drctl verify` sees it: a report of a damaged journal says so.
-    let (_, chain) = store.verify(&run)?;
+    let chain = store.verify_chain(&run).await?;
     r.journal.chain_head = chain.head.clone();
     r.journal.chain_status = match (chain.status(), &chain.broken) {
         (_, Some(b)) => format!("BROKEN: {b}"),
@@ -34,7 +31,7 @@ pub async fn for_run(store: &FileJournalStore, run: &str) -> Result<Report, RunE
 }
 
 fn build(
-    store: &FileJournalStore,
+    store: &dyn JournalStore,
     run: &str,
     records: &[crate::journal::Record],
 ) -> Result<Report, RunError> {
@@ -45,14 +42,14 @@ fn build(
         records,
         plan: &plan,
         targets: &env.targets,
-        journal_path: store.journal_path(run).display().to_string(),
+        journal_path: store.locator(run),
         outcome: (outcome(&state.phase).into(), phase_text(&state.phase)),
     }))
 }
 
 /// Reports of the environment `env`'s runs, oldest first, and the runs that could not be read.
 pub async fn reports(
-    store: &FileJournalStore,
+    store: &dyn JournalStore,
     env: &str,
 ) -> Result<(Vec<Report>, Vec<(String, String)>), RunError> {
     let mut out = vec![];
@@ -73,7 +70,7 @@ pub async fn reports(
 
 /// `drctl report --history`.
 pub async fn history(
-    store: &FileJournalStore,
+    store: &dyn JournalStore,
     env: &str,
     targets: &Targets,
 ) -> Result<History, RunError> {
@@ -88,10 +85,18 @@ pub async fn history(
 }
 
 /// The predicted RTO of `plan` from the state dir's past runs of environment `env`.
-pub async fn predict(state_dir: &Path, env: &str, plan: &Plan, targets: &Targets) -> Prediction {
-    let store = FileJournalStore::new(state_dir);
-    // A state dir that cannot be read predicts from the default estimates alone.
-    let reports = reports(&store, env).await.map(|r| r.0).unwrap_or_default();
+pub async fn predict(
+    state: &super::StateStore,
+    env: &str,
+    plan: &Plan,
+    targets: &Targets,
+) -> Prediction {
+    let store = state.journals().await;
+    // A state dir (or table) that cannot be read predicts from the default estimates alone.
+    let reports = reports(store.as_ref(), env)
+        .await
+        .map(|r| r.0)
+        .unwrap_or_default();
     history::predict(plan, &history::kind_stats(&reports), targets.rto)
 }
 

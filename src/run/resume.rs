@@ -13,9 +13,8 @@ use crate::config::Environment;
 use crate::engine::executor::pending_steps;
 use crate::engine::rollback::{plan_rollback, RollbackPlan};
 use crate::engine::{Engine, EngineParts, Plan, RunEnd};
-use crate::journal::file::FileJournalStore;
 use crate::journal::replay::RunPhase;
-use crate::journal::{Event, JournalStore, JournalWriter, RunState};
+use crate::journal::{Event, JournalWriter, RunState};
 
 /// A journaled run, read and replayed, with what it ran.
 struct Loaded {
@@ -31,7 +30,7 @@ impl Loaded {
 }
 
 async fn load(ctx: &Context, run: &str) -> Result<Loaded, RunError> {
-    let store = FileJournalStore::new(&ctx.state_dir);
+    let store = ctx.state.journals().await;
     let (records, _) = store.read_intact(run).await?;
     let state = super::replay(run, &records)?;
     let (env, rb) = sources_from_journal(&state)?;
@@ -59,7 +58,7 @@ async fn open(
 ) -> Result<(lease::Held, Box<dyn JournalWriter>, RunState), RunError> {
     super::check_credentials(ctx, &l.env, &l.plan, hooks.progress.as_ref()).await?;
     let held = lease::take(ctx, hooks, &l.env.name, run, shutdown).await?;
-    let store = FileJournalStore::new(&ctx.state_dir);
+    let store = ctx.state.journals().await;
     let (journal, warnings) = store.open_writer(run).await?;
     for w in warnings {
         hooks.progress.notice(&format!("warning: {w}"));
@@ -88,7 +87,7 @@ fn engine(
         journal,
         token,
     } = o;
-    let run_dir = FileJournalStore::new(&ctx.state_dir).run_dir(run);
+    let run_dir = ctx.state.run_dir(run);
     Engine::new(EngineParts {
         plan: l.plan.clone(),
         run_id: run.to_string(),

@@ -9,7 +9,6 @@ use serde::Serialize;
 
 use super::{Context, RunError};
 use crate::config::env::{Environment, Role};
-use crate::journal::file::FileJournalStore;
 use crate::topology::{self, Phase, Topology};
 
 /// The shipped runbooks of the round trip (names under `runbooks/`).
@@ -32,8 +31,8 @@ pub async fn observe(ctx: &Context, env: &Environment) -> Topology {
 
 pub async fn observe_within(ctx: &Context, env: &Environment, limit: Duration) -> Topology {
     let aws = ctx.aws.aws(env);
-    let store = FileJournalStore::new(&ctx.state_dir);
-    topology::observe(aws.as_ref(), env, Some(&store), limit).await
+    let store = ctx.state.journals().await;
+    topology::observe(aws.as_ref(), env, Some(store.as_ref()), limit).await
 }
 
 /// Planned (ARC's "graceful": the primary answers, so fence it first and lose no write) or

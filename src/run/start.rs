@@ -11,8 +11,7 @@ use super::summary::RunSummary;
 use super::{approvals, lease, new_run_id, Context, Hooks, Operation, RunError};
 use crate::config::{self, Environment, Source};
 use crate::engine::{Engine, EngineParts, Plan};
-use crate::journal::file::FileJournalStore;
-use crate::journal::{AwsIdentity, Event, JournalStore, Trigger};
+use crate::journal::{AwsIdentity, Event, Trigger};
 use crate::steps::{Runbook, StepSpec};
 
 /// A runbook and its environment, parsed and validated, ready to run. Nothing has been written.
@@ -107,7 +106,7 @@ impl Operation for NewRun {
             super::check_credentials(ctx, &self.env, &self.plan, hooks.progress.as_ref()).await?;
         let run_id = self.run_id.clone().unwrap_or_else(new_run_id);
         let held = lease::take(ctx, hooks, &self.env.name, &run_id, shutdown.clone()).await?;
-        let store = FileJournalStore::new(&ctx.state_dir);
+        let store = ctx.state.journals().await;
         let redacted = crate::config::redact_secrets(&self.env_src.text);
         let mut journal = store.create(&run_id).await?;
         journal
@@ -137,10 +136,9 @@ impl Operation for NewRun {
                 },
             )
             .await?;
-        hooks.progress.notice(&format!(
-            "run {run_id}: journal {}",
-            store.run_dir(&run_id).join("journal.jsonl").display()
-        ));
+        hooks
+            .progress
+            .notice(&format!("run {run_id}: journal {}", store.locator(&run_id)));
         // The opening event was written before the engine (and its sink) existed.
         if let Some(r) = journal.records().last() {
             hooks.progress.record(r);
@@ -154,7 +152,7 @@ impl Operation for NewRun {
             services: ctx.aws.services(&self.env),
             shutdown: shutdown.clone(),
             progress: hooks.progress.clone(),
-            approvals: keeper.source(&run_id, store.run_dir(&run_id), shutdown),
+            approvals: keeper.source(&run_id, ctx.state.run_dir(&run_id), shutdown),
             prompter: hooks.prompter.clone(),
             operator: ctx.operator.clone(),
             rerun: HashSet::new(),

@@ -17,7 +17,6 @@ use super::{Approvals, Context, Hooks, NewRun, Operation, RunError};
 use crate::aws::Aws;
 use crate::config::env::WatchAction;
 use crate::engine::progress::ProgressSink;
-use crate::journal::file::FileJournalStore;
 use crate::journal::{LeaseError, Trigger};
 use crate::probe::watch::{
     ActionReport, Actuator, Fencer, Route53Oracle, Watch, WatchConfig, WatchSink,
@@ -38,10 +37,13 @@ pub struct RunbookActuator {
 impl RunbookActuator {
     /// The lease, when a drill that yields to a failover holds it now.
     async fn drill_holding(&self) -> Option<crate::journal::LeaseRecord> {
-        use crate::journal::lease::{staleness, FileLeaseStore, Staleness};
-        use crate::journal::LeaseStore;
+        use crate::journal::lease::{staleness, Staleness};
         let env = crate::config::load_env(&self.env_file).ok()?.1;
-        let l = FileLeaseStore::new(&self.ctx.state_dir)
+        let l = self
+            .ctx
+            .state
+            .leases()
+            .await
             .current(&env.name)
             .await
             .ok()??;
@@ -228,9 +230,9 @@ pub struct FenceCompleter {
 impl Fencer for FenceCompleter {
     async fn due(&self) -> Option<String> {
         let (_, env) = crate::config::load_env(&self.env_file).ok()?;
-        let store = FileJournalStore::new(&self.ctx.state_dir);
+        let store = self.ctx.state.journals().await;
         // Cheap first: the journals say whether any fence of the primary is outstanding.
-        let outstanding = fences::outstanding(&store, &env.name).await;
+        let outstanding = fences::outstanding(store.as_ref(), &env.name).await;
         let f = outstanding
             .into_iter()
             .find(|f| f.region == env.primary_region)?;

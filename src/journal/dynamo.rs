@@ -1,0 +1,811 @@
+//! The shared backend: an environment's journals and lease in one DynamoDB table, so that every
+//! operator, bastion and watcher sees the same runs and only one of them mutates at a time.
+//!
+//! One table, keys `pk` and `sk` (strings), items:
+//! - the lease: `env#<env>` / `lease`, with the [`LeaseRecord`] as JSON, its `token` and a
+//!   `version` that grows on every write. Every change is a conditional put on the version read
+//!   (compare-and-swap), so two machines cannot both take it; the token grows on each taking.
+//! - a run's index entry: `runs#<env>` / `<run id>`, written once (`attribute_not_exists`).
+//! - a journal record: `run#<env>#<run id>` / `e#<seq, 12 digits>`, holding the line the file
+//!   journal would write (same JSON, same hash chain), so that reading, checking and `verify` are
+//!   the file journal's own code over the same bytes. An append is one TransactWriteItems: a
+//!   ConditionCheck that the lease still carries the writer's token, and a put that no record
+//!   has that seq. A writer fenced out by a newer lease is refused at its very next append.
+//! - a record too large for one item (400 KB; a runbook copy can be big) is stored in parts,
+//!   `blob#<sha256>` / `p#<n>`, in the same transaction, and the record item names the blob.
+//!
+//! Reads that decide anything are strongly consistent. Every call is bounded (the client's
+//! timeouts, and a `tokio::time::timeout` over the whole call); what goes wrong is classified
+//! ([`StateError`]): a table that cannot be reached is never mistaken for an empty one.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Put, TransactWriteItem};
+use aws_sdk_dynamodb::Client;
+use chrono::Utc;
+
+use super::lease::{new_record, staleness, Staleness};
+use super::{
+    Event, JournalError, JournalStore, JournalWriter, LeaseError, LeaseRecord, LeaseRequest,
+    LeaseStore, Record,
+};
+
+/// Records up to this many bytes are stored inline; larger ones in parts of this size.
+const INLINE_MAX: usize = 300_000;
+/// A transaction holds at most 100 items and 4 MB: a record may have this many parts.
+const MAX_PARTS: usize = 12;
+
+/// What kind of trouble the state table is in: it decides the exit code and the advice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StateFault {
+    /// No answer in time, or no connection: the table's region may be down, or the network.
+    Unreachable,
+    /// The table does not exist (`drctl state init`).
+    Missing,
+    /// Credentials missing or refused, or not allowed to use the table.
+    Denied,
+    /// DynamoDB answered with something else (throttled, an internal error, a bad item).
+    Other,
+}
+
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("state table {table} ({region}): {message}. {}", self.advice())]
+pub struct StateError {
+    pub fault: StateFault,
+    pub table: String,
+    pub region: String,
+    pub message: String,
+}
+
+impl StateError {
+    /// What the operator can do about it.
+    pub fn advice(&self) -> String {
+        match self.fault {
+            StateFault::Unreachable => format!(
+                "drctl keeps this environment's runs and lease there and does not fall back to local files that other machines cannot see: check the network to DynamoDB in {}, then run again (a run stopped by this is resumable: `drctl resume RUN`)",
+                self.region
+            ),
+            StateFault::Missing => "Create it with `drctl state init` (or fix state.table / state.region in drctl.yaml)".to_string(),
+            StateFault::Denied => "Check the AWS credentials and that they may use the table (docs/shared-state.md lists the IAM actions)".to_string(),
+            StateFault::Other => "Run again; if it persists, look at the table in the DynamoDB console".to_string(),
+        }
+    }
+
+    /// The exit code: 14 when the table cannot be used now, 2 when the setup is wrong.
+    pub fn exit_code(&self) -> i32 {
+        match self.fault {
+            StateFault::Unreachable | StateFault::Other => crate::exit::STATE_UNAVAILABLE,
+            StateFault::Missing | StateFault::Denied => crate::exit::INVALID,
+        }
+    }
+}
+
+/// Where a run's state is, for messages: `dynamodb://<table>/<env>/<run>`.
+pub fn locator(table: &str, env: &str, run: &str) -> String {
+    format!("dynamodb://{table}/{env}/{run}")
+}
+
+/// One environment's journals and lease in the table.
+#[derive(Clone)]
+pub struct DynamoState {
+    client: Client,
+    pub table: String,
+    pub region: String,
+    /// The environment whose journals this store holds (the lease methods take theirs).
+    pub env: String,
+    timeout: Duration,
+}
+
+/// A call's outcome: the service's own (modelled) error, kept for the caller to look at, or
+/// trouble with the table.
+pub(super) enum Failure<E> {
+    Service(E),
+    State(StateError),
+}
+
+pub(super) fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+fn n(v: u64) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+fn key(pk: String, sk: String) -> HashMap<String, AttributeValue> {
+    HashMap::from([("pk".to_string(), s(pk)), ("sk".to_string(), s(sk))])
+}
+
+fn get_s<'a>(item: &'a HashMap<String, AttributeValue>, k: &str) -> Option<&'a str> {
+    item.get(k).and_then(|v| v.as_s().ok()).map(String::as_str)
+}
+
+fn get_n(item: &HashMap<String, AttributeValue>, k: &str) -> Option<u64> {
+    item.get(k)
+        .and_then(|v| v.as_n().ok())
+        .and_then(|v| v.parse().ok())
+}
+
+impl DynamoState {
+    pub fn new(client: Client, table: &str, region: &str, env: &str, timeout: Duration) -> Self {
+        assert!(
+            crate::config::safe_name(env),
+            "environment name `{env}` reached the state table unchecked"
+        );
+        Self {
+            client,
+            table: table.to_string(),
+            region: region.to_string(),
+            env: env.to_string(),
+            timeout,
+        }
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    fn lease_key(env: &str) -> HashMap<String, AttributeValue> {
+        key(format!("env#{env}"), "lease".into())
+    }
+
+    fn run_pk(&self, run: &str) -> String {
+        format!("run#{}#{run}", self.env)
+    }
+
+    pub fn fault(&self, fault: StateFault, message: impl Into<String>) -> StateError {
+        StateError {
+            fault,
+            table: self.table.clone(),
+            region: self.region.clone(),
+            message: message.into(),
+        }
+    }
+
+    /// Run one SDK call under the store's bound and classify what went wrong.
+    pub(super) async fn call<T, E, R>(
+        &self,
+        what: &str,
+        f: impl Future<Output = Result<T, SdkError<E, R>>>,
+    ) -> Result<T, Failure<E>>
+    where
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+        R: std::fmt::Debug,
+    {
+        // The client's own timeouts bound each attempt and the whole call; this outer bound
+        // also covers what they do not (credential resolution, a stuck connection pool).
+        let bound = self.timeout + Duration::from_secs(1);
+        let r = match tokio::time::timeout(bound, f).await {
+            Err(_) => {
+                return Err(Failure::State(self.fault(
+                    StateFault::Unreachable,
+                    format!(
+                        "{what}: no answer within {}",
+                        humantime::format_duration(bound)
+                    ),
+                )))
+            }
+            Ok(r) => r,
+        };
+        r.map_err(|e| match e {
+            SdkError::ServiceError(se) => {
+                let err = se.into_err();
+                let code = err.code().unwrap_or("").to_string();
+                let fault = match code.as_str() {
+                    "ResourceNotFoundException" => StateFault::Missing,
+                    "AccessDeniedException"
+                    | "UnrecognizedClientException"
+                    | "InvalidSignatureException"
+                    | "ExpiredTokenException"
+                    | "MissingAuthenticationTokenException" => StateFault::Denied,
+                    "ConditionalCheckFailedException" | "TransactionCanceledException" => {
+                        return Failure::Service(err)
+                    }
+                    _ => StateFault::Other,
+                };
+                let msg = err.message().unwrap_or("").to_string();
+                Failure::State(self.fault(fault, format!("{what}: {code}: {msg}")))
+            }
+            SdkError::TimeoutError(_) => {
+                Failure::State(self.fault(StateFault::Unreachable, format!("{what}: timed out")))
+            }
+            SdkError::DispatchFailure(d) if d.is_io() || d.is_timeout() => {
+                Failure::State(self.fault(
+                    StateFault::Unreachable,
+                    format!(
+                        "{what}: {}",
+                        aws_smithy_types::error::display::DisplayErrorContext(
+                            &SdkError::<E, R>::DispatchFailure(d)
+                        )
+                    ),
+                ))
+            }
+            other => {
+                let text =
+                    aws_smithy_types::error::display::DisplayErrorContext(&other).to_string();
+                let fault = if text.to_lowercase().contains("credential") {
+                    StateFault::Denied
+                } else {
+                    StateFault::Other
+                };
+                Failure::State(self.fault(fault, format!("{what}: {text}")))
+            }
+        })
+    }
+
+    async fn get(
+        &self,
+        what: &str,
+        k: HashMap<String, AttributeValue>,
+    ) -> Result<Option<HashMap<String, AttributeValue>>, StateError> {
+        let req = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(k))
+            .consistent_read(true)
+            .send();
+        match self.call(what, req).await {
+            Ok(out) => Ok(out.item),
+            Err(Failure::State(e)) => Err(e),
+            Err(Failure::Service(e)) => Err(self.fault(StateFault::Other, format!("{what}: {e}"))),
+        }
+    }
+
+    /// Every item under `pk`, in key order, strongly consistent, all pages.
+    async fn query_all(
+        &self,
+        what: &str,
+        pk: &str,
+    ) -> Result<Vec<HashMap<String, AttributeValue>>, StateError> {
+        let mut out = Vec::new();
+        let mut start = None;
+        loop {
+            let req = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :p")
+                .expression_attribute_values(":p", s(pk))
+                .consistent_read(true)
+                .set_exclusive_start_key(start)
+                .send();
+            let page = match self.call(what, req).await {
+                Ok(p) => p,
+                Err(Failure::State(e)) => return Err(e),
+                Err(Failure::Service(e)) => {
+                    return Err(self.fault(StateFault::Other, format!("{what}: {e}")))
+                }
+            };
+            out.extend(page.items.unwrap_or_default());
+            match page.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => return Ok(out),
+            }
+        }
+    }
+
+    /// The lease item: its record and version (0: there is none).
+    async fn read_lease(&self, env: &str) -> Result<(Option<LeaseRecord>, u64), LeaseError> {
+        let item = self.get("read the lease", Self::lease_key(env)).await?;
+        let Some(item) = item else {
+            return Ok((None, 0));
+        };
+        let corrupt = |why: String| LeaseError::Corrupt {
+            path: locator(&self.table, env, "lease"),
+            why,
+        };
+        let version = get_n(&item, "version").ok_or_else(|| corrupt("no version".into()))?;
+        let text = get_s(&item, "lease").ok_or_else(|| corrupt("no lease record".into()))?;
+        let rec: LeaseRecord = serde_json::from_str(text).map_err(|e| corrupt(e.to_string()))?;
+        if rec.env != env {
+            return Err(corrupt(format!("it names environment `{}`", rec.env)));
+        }
+        Ok((Some(rec), version))
+    }
+
+    /// Write a first lease record (none may be there yet): `state migrate` carries the file
+    /// lease's token over.
+    pub(super) async fn put_seed(&self, rec: &LeaseRecord) -> Result<bool, LeaseError> {
+        self.put_lease(rec, 0).await
+    }
+
+    /// Write the lease if its version is still `version`; false if someone wrote it first.
+    async fn put_lease(&self, rec: &LeaseRecord, version: u64) -> Result<bool, LeaseError> {
+        let mut item = Self::lease_key(&rec.env);
+        item.insert(
+            "lease".into(),
+            s(serde_json::to_string(rec).expect("lease serializes")),
+        );
+        item.insert("token".into(), n(rec.token));
+        item.insert("version".into(), n(version + 1));
+        let mut req = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item));
+        req = if version == 0 {
+            req.condition_expression("attribute_not_exists(pk)")
+        } else {
+            req.condition_expression("#v = :v")
+                .expression_attribute_names("#v", "version")
+                .expression_attribute_values(":v", n(version))
+        };
+        match self.call("write the lease", req.send()).await {
+            Ok(_) => Ok(true),
+            Err(Failure::Service(e)) if e.is_conditional_check_failed_exception() => Ok(false),
+            Err(Failure::Service(e)) => Err(self
+                .fault(StateFault::Other, format!("write the lease: {e}"))
+                .into()),
+            Err(Failure::State(e)) => Err(e.into()),
+        }
+    }
+
+    /// Compare-and-swap on the lease: read, decide, write if nobody wrote in between; a few
+    /// tries when another machine wins a race to a lease that `decide` would still change.
+    async fn cas<T>(
+        &self,
+        env: &str,
+        mut decide: impl FnMut(Option<LeaseRecord>) -> Result<(Option<LeaseRecord>, T), LeaseError>,
+    ) -> Result<T, LeaseError> {
+        for _ in 0..5 {
+            let (cur, version) = self.read_lease(env).await?;
+            let (next, out) = decide(cur)?;
+            match next {
+                None => return Ok(out),
+                Some(rec) => {
+                    if self.put_lease(&rec, version).await? {
+                        return Ok(out);
+                    }
+                }
+            }
+        }
+        Err(self
+            .fault(
+                StateFault::Other,
+                "the lease kept changing under five attempts to write it",
+            )
+            .into())
+    }
+
+    /// The items of one run, in seq order (blob parts joined), as the bytes of the file journal.
+    async fn read_bytes(&self, run: &str) -> Result<Vec<u8>, JournalError> {
+        if !crate::config::safe_name(run) {
+            return Err(JournalError::BadRunId(run.into()));
+        }
+        let items = self
+            .query_all("read the journal", &self.run_pk(run))
+            .await?;
+        if items.is_empty() {
+            return Err(JournalError::NoSuchRun(run.into()));
+        }
+        let mut bytes = Vec::new();
+        for item in items {
+            let line = match (get_s(&item, "line"), get_s(&item, "blob")) {
+                (Some(l), _) => l.to_string(),
+                (None, Some(sha)) => self.read_blob(sha).await?,
+                (None, None) => {
+                    return Err(JournalError::Corrupt {
+                        path: locator(&self.table, &self.env, run),
+                        line: bytes.iter().filter(|b| **b == b'\n').count() + 1,
+                        why: "an item with neither a line nor a blob".into(),
+                    })
+                }
+            };
+            bytes.extend_from_slice(line.as_bytes());
+            bytes.push(b'\n');
+        }
+        Ok(bytes)
+    }
+
+    async fn read_blob(&self, sha: &str) -> Result<String, JournalError> {
+        use sha2::{Digest, Sha256};
+        let parts = self
+            .query_all("read a large record", &format!("blob#{sha}"))
+            .await?;
+        let text: String = parts
+            .iter()
+            .filter_map(|p| get_s(p, "data"))
+            .collect::<Vec<_>>()
+            .concat();
+        if hex::encode(Sha256::digest(text.as_bytes())) != sha {
+            return Err(JournalError::Tampered {
+                path: format!("dynamodb://{}/blob/{sha}", self.table),
+                why: "a large record's parts do not hash to the name they are stored under".into(),
+            });
+        }
+        Ok(text)
+    }
+
+    fn path(&self, run: &str) -> std::path::PathBuf {
+        std::path::PathBuf::from(locator(&self.table, &self.env, run))
+    }
+
+    /// Records and their bytes, checked like a file journal's (integrity; the chain if `chain`).
+    async fn load(
+        &self,
+        run: &str,
+        chain: bool,
+    ) -> Result<(Vec<Record>, Vec<u8>, Option<super::chain::ChainReport>), JournalError> {
+        let bytes = self.read_bytes(run).await?;
+        let path = self.path(run);
+        let (records, good, _) = super::file::parse(&path, &bytes)?;
+        if good < bytes.len() {
+            return Err(JournalError::Corrupt {
+                path: path.display().to_string(),
+                line: records.len() + 1,
+                why: "a record that is not a whole JSON record".into(),
+            });
+        }
+        super::file::check_integrity(&path, run, &records)?;
+        let report = if chain {
+            Some(super::file::check_chain(&path, &bytes)?)
+        } else {
+            None
+        };
+        Ok((records, bytes, report))
+    }
+
+    /// Put a run's index entry; false if it is there already.
+    async fn put_index(&self, run: &str) -> Result<bool, JournalError> {
+        let mut item = key(format!("runs#{}", self.env), run.to_string());
+        item.insert("created".into(), s(Utc::now().to_rfc3339()));
+        let req = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk)")
+            .send();
+        match self.call("create the run", req).await {
+            Ok(_) => Ok(true),
+            Err(Failure::Service(e)) if e.is_conditional_check_failed_exception() => Ok(false),
+            Err(Failure::Service(e)) => Err(self
+                .fault(StateFault::Other, format!("create the run: {e}"))
+                .into()),
+            Err(Failure::State(e)) => Err(e.into()),
+        }
+    }
+
+    /// Copy a file journal's whole lines into the table as run `run` (`drctl state migrate`).
+    /// Lines are copied byte for byte, so the hash chain (and its head) is the same. Returns
+    /// false, copying nothing, if the run is already in the table.
+    pub async fn import(&self, run: &str, lines: &[&str]) -> Result<bool, JournalError> {
+        if !self.put_index(run).await? {
+            return Ok(false);
+        }
+        for (i, line) in lines.iter().enumerate() {
+            let (items, _) = self.record_items(run, i as u64 + 1, line)?;
+            let mut tx = self.client.transact_write_items();
+            for it in items {
+                tx = tx.transact_items(it);
+            }
+            match self.call("copy a record", tx.send()).await {
+                Ok(_) => {}
+                Err(Failure::State(e)) => return Err(e.into()),
+                Err(Failure::Service(e)) => {
+                    return Err(self
+                        .fault(StateFault::Other, format!("copy a record: {e}"))
+                        .into())
+                }
+            }
+        }
+        Ok(true)
+    }
+
+    /// The transaction items that store one record line at `seq` (the record, and its parts if
+    /// it is large), and the record item's key.
+    fn record_items(
+        &self,
+        run: &str,
+        seq: u64,
+        line: &str,
+    ) -> Result<(Vec<TransactWriteItem>, HashMap<String, AttributeValue>), JournalError> {
+        use sha2::{Digest, Sha256};
+        let k = key(self.run_pk(run), format!("e#{seq:012}"));
+        let mut item = k.clone();
+        let mut out = Vec::new();
+        if line.len() <= INLINE_MAX {
+            item.insert("line".into(), s(line));
+        } else {
+            let sha = hex::encode(Sha256::digest(line.as_bytes()));
+            let parts = split_utf8(line, INLINE_MAX);
+            if parts.len() > MAX_PARTS {
+                return Err(self
+                    .fault(
+                        StateFault::Other,
+                        format!(
+                            "a journal record of {} bytes is larger than the state table takes ({} bytes): shorten the runbook or environment file",
+                            line.len(),
+                            INLINE_MAX * MAX_PARTS
+                        ),
+                    )
+                    .into());
+            }
+            for (i, p) in parts.iter().enumerate() {
+                let mut part = key(format!("blob#{sha}"), format!("p#{i:04}"));
+                part.insert("data".into(), s(*p));
+                let put = Put::builder()
+                    .table_name(&self.table)
+                    .set_item(Some(part))
+                    .build()
+                    .expect("table and item are set");
+                out.push(TransactWriteItem::builder().put(put).build());
+            }
+            item.insert("blob".into(), s(sha));
+        }
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk)")
+            .build()
+            .expect("table, item and condition are set");
+        out.push(TransactWriteItem::builder().put(put).build());
+        Ok((out, k))
+    }
+}
+
+/// Cut `text` into pieces of at most `max` bytes, on character boundaries.
+fn split_utf8(text: &str, max: usize) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut rest = text;
+    while !rest.is_empty() {
+        let mut cut = rest.len().min(max);
+        while !rest.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        let (a, b) = rest.split_at(cut);
+        out.push(a);
+        rest = b;
+    }
+    out
+}
+
+#[async_trait]
+impl LeaseStore for DynamoState {
+    async fn acquire(
+        &self,
+        req: &LeaseRequest,
+    ) -> Result<(LeaseRecord, Option<LeaseRecord>), LeaseError> {
+        self.cas(&req.env, |cur| {
+            let replaced = match &cur {
+                None => None,
+                Some(c) => match staleness(c, Utc::now()) {
+                    Staleness::Fresh => return Err(LeaseError::Held(Box::new(c.clone()))),
+                    Staleness::Released => None,
+                    Staleness::Expired | Staleness::HolderGone => Some(c.clone()),
+                },
+            };
+            let rec = new_record(req, &cur);
+            Ok((Some(rec.clone()), (rec, replaced)))
+        })
+        .await
+    }
+
+    async fn break_and_acquire(
+        &self,
+        req: &LeaseRequest,
+    ) -> Result<(LeaseRecord, Option<LeaseRecord>), LeaseError> {
+        self.cas(&req.env, |cur| {
+            let rec = new_record(req, &cur);
+            let replaced = cur.filter(|c| !c.released);
+            Ok((Some(rec.clone()), (rec, replaced)))
+        })
+        .await
+    }
+
+    async fn renew(&self, lease: &LeaseRecord, ttl: Duration) -> Result<LeaseRecord, LeaseError> {
+        self.cas(&lease.env, |cur| match cur {
+            Some(c) if c.token == lease.token && !c.released => {
+                let mut next = c;
+                next.expires_at = Utc::now()
+                    + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::seconds(60));
+                Ok((Some(next.clone()), next))
+            }
+            other => Err(LeaseError::Lost {
+                env: lease.env.clone(),
+                ours: lease.token,
+                theirs: other.map_or(0, |c| c.token),
+            }),
+        })
+        .await
+    }
+
+    async fn release(&self, lease: &LeaseRecord) -> Result<(), LeaseError> {
+        self.cas(&lease.env, |cur| match cur {
+            Some(mut c) if c.token == lease.token && !c.released => {
+                c.released = true;
+                Ok((Some(c), ()))
+            }
+            _ => Ok((None, ())),
+        })
+        .await
+    }
+
+    async fn current(&self, env: &str) -> Result<Option<LeaseRecord>, LeaseError> {
+        Ok(self.read_lease(env).await?.0)
+    }
+}
+
+/// An open journal in the table, appending under the lease token it is given.
+struct DynamoJournal {
+    store: DynamoState,
+    run: String,
+    records: Vec<Record>,
+    /// As the file journal's: where the hash chain goes on (None: an unchained journal).
+    prev: Option<String>,
+}
+
+impl DynamoJournal {
+    /// Why a transaction was cancelled: the lease's token moved on (fenced out), or the seq is
+    /// taken. Read back, since the cancellation reasons are not always given.
+    async fn refused(&self, token: u64, seq: u64, line: &str) -> Result<bool, JournalError> {
+        let k = key(self.store.run_pk(&self.run), format!("e#{seq:012}"));
+        if let Some(item) = self.store.get("read back a record", k).await? {
+            // Our own earlier attempt, answered too late: the record is there, as written.
+            if get_s(&item, "line") == Some(line) {
+                return Ok(true);
+            }
+            return Err(JournalError::Exists(format!(
+                "{} (record {seq} was written by another writer)",
+                self.run
+            )));
+        }
+        let (lease, _) = self
+            .store
+            .read_lease(&self.store.env)
+            .await
+            .map_err(|e| self.store.fault(StateFault::Other, e.to_string()))?;
+        Err(JournalError::Fenced {
+            run: self.run.clone(),
+            ours: token,
+            theirs: lease.map_or(0, |l| l.token),
+        })
+    }
+}
+
+#[async_trait]
+impl JournalWriter for DynamoJournal {
+    async fn append(&mut self, token: u64, event: Event) -> Result<Record, JournalError> {
+        use sha2::{Digest, Sha256};
+        let mut record = Record {
+            seq: self.records.last().map_or(1, |r| r.seq + 1),
+            at: Utc::now(),
+            token,
+            event,
+            hash: None,
+        };
+        let content = serde_json::to_string(&record).expect("records serialize");
+        let (line, hash) = match &self.prev {
+            Some(prev) => {
+                let (line, hash) = super::chain::seal(prev, &content);
+                (line, Some(hash))
+            }
+            None => (content, None),
+        };
+        let st = &self.store;
+        let (items, _) = st.record_items(&self.run, record.seq, &line)?;
+        // The fence: the lease must still carry this writer's token when the record lands.
+        let check = ConditionCheck::builder()
+            .table_name(&st.table)
+            .set_key(Some(DynamoState::lease_key(&st.env)))
+            .condition_expression("#t = :t")
+            .expression_attribute_names("#t", "token")
+            .expression_attribute_values(":t", n(token))
+            .build()
+            .expect("table, key and condition are set");
+        let mut tx = st
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().condition_check(check).build())
+            // A retry of an append that landed is answered as a success, not as a conflict.
+            .client_request_token(
+                &hex::encode(Sha256::digest(
+                    format!("{}/{}/{}/{token}", st.env, self.run, record.seq).as_bytes(),
+                ))[..32],
+            );
+        for it in items {
+            tx = tx.transact_items(it);
+        }
+        match st.call("append to the journal", tx.send()).await {
+            Ok(_) => {}
+            Err(Failure::Service(_)) => {
+                self.refused(token, record.seq, &line).await?;
+            }
+            Err(Failure::State(e)) => return Err(e.into()),
+        }
+        super::file::after_append(self.records.len() + 1);
+        if hash.is_some() {
+            record.hash.clone_from(&hash);
+            self.prev = hash;
+        }
+        self.records.push(record.clone());
+        Ok(record)
+    }
+
+    fn records(&self) -> &[Record] {
+        &self.records
+    }
+}
+
+#[async_trait]
+impl JournalStore for DynamoState {
+    async fn create(&self, run_id: &str) -> Result<Box<dyn JournalWriter>, JournalError> {
+        if !crate::config::safe_name(run_id) {
+            return Err(JournalError::BadRunId(run_id.into()));
+        }
+        if !self.put_index(run_id).await? {
+            return Err(JournalError::Exists(run_id.into()));
+        }
+        Ok(Box::new(DynamoJournal {
+            store: self.clone(),
+            run: run_id.to_string(),
+            records: Vec::new(),
+            prev: Some(String::new()),
+        }))
+    }
+
+    async fn open_writer(
+        &self,
+        run_id: &str,
+    ) -> Result<(Box<dyn JournalWriter>, Vec<String>), JournalError> {
+        let (records, _, report) = self.load(run_id, true).await?;
+        let prev = report
+            .as_ref()
+            .and_then(|r| r.continue_from().map(String::from));
+        Ok((
+            Box::new(DynamoJournal {
+                store: self.clone(),
+                run: run_id.to_string(),
+                records,
+                prev,
+            }),
+            vec![],
+        ))
+    }
+
+    async fn read(&self, run_id: &str) -> Result<(Vec<Record>, Vec<String>), JournalError> {
+        let (records, _, _) = self.load(run_id, false).await?;
+        Ok((records, vec![]))
+    }
+
+    async fn read_intact(&self, run_id: &str) -> Result<(Vec<Record>, Vec<String>), JournalError> {
+        let (records, _, _) = self.load(run_id, true).await?;
+        Ok((records, vec![]))
+    }
+
+    async fn list(&self) -> Result<Vec<String>, JournalError> {
+        let items = self
+            .query_all("list the runs", &format!("runs#{}", self.env))
+            .await?;
+        Ok(items
+            .iter()
+            .filter_map(|i| get_s(i, "sk").map(String::from))
+            .collect())
+    }
+
+    async fn verify_chain(&self, run_id: &str) -> Result<super::chain::ChainReport, JournalError> {
+        let bytes = self.read_bytes(run_id).await?;
+        Ok(super::chain::verify(&bytes))
+    }
+
+    fn locator(&self, run_id: &str) -> String {
+        locator(&self.table, &self.env, run_id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split_utf8;
+
+    #[test]
+    fn parts_cut_on_character_boundaries_and_join_back() {
+        let text = "ab€cd€€e".repeat(100);
+        let parts = split_utf8(&text, 7);
+        assert!(parts.iter().all(|p| p.len() <= 7 && !p.is_empty()));
+        assert_eq!(parts.concat(), text);
+    }
+}
