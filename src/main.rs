@@ -92,7 +92,8 @@ async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Command::Watch {
             listen,
             notify_only,
-        } => cli::watch::watch(g, &listen, notify_only).await,
+            watcher_id,
+        } => cli::watch::watch(g, &listen, notify_only, watcher_id).await,
         Command::Failover {
             region,
             runbook,

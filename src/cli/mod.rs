@@ -199,6 +199,10 @@ pub enum Command {
         /// Only notify, whatever `probes.watch.action` says (for trying a policy out).
         #[arg(long)]
         notify_only: bool,
+        /// With shared state: this watcher's name among the watchers that must agree
+        /// (default: HOST-PID). Sent with every probe as `X-Drctl-Client`.
+        #[arg(long, env = "DRCTL_WATCHER_ID")]
+        watcher_id: Option<String>,
     },
     /// Fail over production to the standby region: runs the warm-standby failover runbook.
     Failover {

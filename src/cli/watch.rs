@@ -32,7 +32,12 @@ impl WatchSink for Printer {
     }
 }
 
-pub async fn watch(g: &Global, listen: &str, notify_only: bool) -> Result<i32> {
+pub async fn watch(
+    g: &Global,
+    listen: &str,
+    notify_only: bool,
+    watcher_id: Option<String>,
+) -> Result<i32> {
     let (_, env) = g.load_env()?;
     let state_dir = g.state_dir(Some(&env))?;
     let sink = Arc::new(Printer {
@@ -46,6 +51,7 @@ pub async fn watch(g: &Global, listen: &str, notify_only: bool) -> Result<i32> {
         notify_only,
         sink,
         Arc::new(Plain),
+        watcher_id,
     )?;
 
     let listener = tokio::net::TcpListener::bind(listen)

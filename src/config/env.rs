@@ -338,6 +338,20 @@ pub struct WatchPolicy {
     /// Posts per message before giving up (with backoff between them).
     #[serde(default = "defaults::notify_attempts")]
     pub notify_attempts: u32,
+    /// With shared state (`state: backend: dynamodb`): how many live watchers must have seen
+    /// the primary down for `confirm_for` before any of them acts. Default: a majority of the
+    /// live watchers (docs/shared-state.md).
+    #[serde(default)]
+    pub quorum: Option<u32>,
+    /// With shared state: how often each watcher publishes its view and heartbeat.
+    #[serde(default = "defaults::heartbeat", with = "humantime_serde")]
+    #[schemars(with = "String")]
+    pub heartbeat: Duration,
+    /// With shared state: a watcher whose heartbeat has not moved for this long (by the
+    /// reader's own clock) is not live and does not count.
+    #[serde(default = "defaults::peer_timeout", with = "humantime_serde")]
+    #[schemars(with = "String")]
+    pub peer_timeout: Duration,
 }
 
 impl Default for WatchPolicy {
@@ -353,6 +367,9 @@ impl Default for WatchPolicy {
             notifications: Vec::new(),
             notify_timeout: defaults::notify_timeout(),
             notify_attempts: defaults::notify_attempts(),
+            quorum: None,
+            heartbeat: defaults::heartbeat(),
+            peer_timeout: defaults::peer_timeout(),
         }
     }
 }
@@ -456,6 +473,12 @@ mod defaults {
     }
     pub fn cooldown() -> Duration {
         Duration::from_secs(3600)
+    }
+    pub fn heartbeat() -> Duration {
+        Duration::from_secs(1)
+    }
+    pub fn peer_timeout() -> Duration {
+        Duration::from_secs(5)
     }
     pub fn notify_timeout() -> Duration {
         Duration::from_secs(5)

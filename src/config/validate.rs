@@ -349,6 +349,26 @@ fn state(src: &Source, env: &Environment, d: &mut Vec<Diagnostic>) {
             }
         }
     }
+    if let Some(w) = env.probes.as_ref().map(|p| &p.watch) {
+        let path = |k: &'static str| ["probes", "watch", k];
+        if w.quorum == Some(0) {
+            d.push(at(
+                &path("quorum"),
+                "probes.watch.quorum is 0: no watcher would need to agree".into(),
+                "leave it out for a majority of the live watchers, or give a count such as 2",
+            ));
+        }
+        if w.heartbeat < std::time::Duration::from_millis(100) {
+            d.push(at(
+                &path("heartbeat"),
+                "probes.watch.heartbeat must be at least 100ms".into(),
+                "e.g. `heartbeat: 1s`",
+            ));
+        }
+        if w.peer_timeout < w.heartbeat * 2 {
+            d.push(at(&path("peer_timeout"), format!("probes.watch.peer_timeout ({}) is less than twice the heartbeat ({}): live watchers would flicker out of the quorum", humantime::format_duration(w.peer_timeout), humantime::format_duration(w.heartbeat)), "e.g. `peer_timeout: 5s` with `heartbeat: 1s`"));
+        }
+    }
     for (key, v) in [("lease_ttl", st.lease_ttl), ("timeout", st.timeout)] {
         if v < std::time::Duration::from_secs(1) {
             d.push(at(

@@ -256,7 +256,7 @@ impl DynamoState {
     }
 
     /// Every item under `pk`, in key order, strongly consistent, all pages.
-    async fn query_all(
+    pub(super) async fn query_all(
         &self,
         what: &str,
         pk: &str,

@@ -163,3 +163,43 @@ impl DynamoState {
         self.put_seed(&rec).await
     }
 }
+
+impl DynamoState {
+    /// Publish one watcher's view of the environment (`drctl watch` with shared state): item
+    /// `watch#<env>` / `<watcher>`, overwritten on every heartbeat.
+    pub async fn put_watcher(&self, watcher: &str, view: &str) -> Result<(), StateError> {
+        let mut item = std::collections::HashMap::from([
+            (
+                "pk".to_string(),
+                super::dynamo::s(format!("watch#{}", self.env)),
+            ),
+            ("sk".to_string(), super::dynamo::s(watcher)),
+        ]);
+        item.insert("view".into(), super::dynamo::s(view));
+        let req = self
+            .client()
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send();
+        match self.call("publish the watcher's view", req).await {
+            Ok(_) => Ok(()),
+            Err(Failure::State(e)) => Err(e),
+            Err(Failure::Service(e)) => Err(self.fault(
+                StateFault::Other,
+                format!("publish the watcher's view: {e}"),
+            )),
+        }
+    }
+
+    /// Every watcher's latest view of the environment (strongly consistent).
+    pub async fn watchers(&self) -> Result<Vec<String>, StateError> {
+        let items = self
+            .query_all("read the watchers' views", &format!("watch#{}", self.env))
+            .await?;
+        Ok(items
+            .iter()
+            .filter_map(|i| i.get("view").and_then(|v| v.as_s().ok()).cloned())
+            .collect())
+    }
+}

@@ -23,13 +23,32 @@ pub struct Clients {
     shared: reqwest::Client,
 }
 
+/// Who this process probes as, when it says (`drctl watch --watcher-id`): sent as
+/// `X-Drctl-Client` on every probe, so that the sandbox can cut one watcher's network path
+/// alone. Set once, before the first client is built.
+static CLIENT_ID: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// Name this process's probes (see [`CLIENT_ID`]); the first name given stays.
+pub fn set_client_id(id: &str) {
+    let _ = CLIENT_ID.set(id.to_string());
+}
+
 fn builder() -> reqwest::ClientBuilder {
-    reqwest::Client::builder()
+    let mut b = reqwest::Client::builder()
         .pool_max_idle_per_host(0)
         .redirect(reqwest::redirect::Policy::none())
         .no_proxy()
         .tcp_nodelay(true)
-        .user_agent(concat!("drctl-probe/", env!("CARGO_PKG_VERSION")))
+        .user_agent(concat!("drctl-probe/", env!("CARGO_PKG_VERSION")));
+    if let Some(v) = CLIENT_ID
+        .get()
+        .and_then(|id| reqwest::header::HeaderValue::from_str(id).ok())
+    {
+        let mut h = reqwest::header::HeaderMap::new();
+        h.insert("x-drctl-client", v);
+        b = b.default_headers(h);
+    }
+    b
 }
 
 impl Clients {

@@ -69,6 +69,10 @@ pub struct Metrics {
     pub notifications: Family<OutcomeLabels, Counter>,
     pub primary_down: Gauge,
     pub standby_healthy: Gauge,
+    /// Shared state: live watchers, those that see the primary down, and how many must.
+    pub watchers_live: Gauge,
+    pub watchers_agreeing: Gauge,
+    pub quorum_needed: Gauge,
     pub in_flight: Gauge,
     pub skipped: Counter,
 }
@@ -155,6 +159,27 @@ impl Metrics {
             "1 while every standby target is healthy",
             standby_healthy.clone(),
         );
+        let (watchers_live, watchers_agreeing, quorum_needed) =
+            (Gauge::default(), Gauge::default(), Gauge::default());
+        for (name, help, g) in [
+            (
+                "watch_watchers_live",
+                "Shared state: watchers whose heartbeat is moving",
+                &watchers_live,
+            ),
+            (
+                "watch_watchers_agreeing",
+                "Shared state: live watchers that have seen the primary down for confirm_for",
+                &watchers_agreeing,
+            ),
+            (
+                "watch_quorum_needed",
+                "Shared state: how many watchers must agree before one acts",
+                &quorum_needed,
+            ),
+        ] {
+            registry.register(name, help, g.clone());
+        }
         registry.register("probes_in_flight", "Probes running now", in_flight.clone());
         registry.register(
             "probes_skipped",
@@ -173,6 +198,9 @@ impl Metrics {
             notifications,
             primary_down,
             standby_healthy,
+            watchers_live,
+            watchers_agreeing,
+            quorum_needed,
             in_flight,
             skipped,
         }

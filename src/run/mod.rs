@@ -23,6 +23,7 @@ pub mod files;
 pub mod inspect;
 mod lease;
 pub mod observe;
+mod peers;
 pub mod report;
 mod resume;
 pub mod roundtrip;
@@ -81,6 +82,9 @@ pub enum RunError {
     /// No usable AWS credentials, or they may not act: found before any step acts.
     #[error("{0}")]
     Credentials(String),
+    /// Another run with the same trigger already acted on this (`NewRun::once_since`).
+    #[error("run {0}, started the same way, already acted on this; nothing was run")]
+    Superseded(String),
 }
 
 impl RunError {

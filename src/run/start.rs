@@ -28,6 +28,10 @@ pub struct NewRun {
     /// The run's id, when the caller must know it before the run starts (a drill tears down by
     /// it even when the run ends in an error); else a new one.
     pub run_id: Option<String>,
+    /// Run only if no run of this environment with the same trigger (`trigger.by`) started at
+    /// or after this time: checked under the lease, so that of several watchers that saw the
+    /// same outage, the second to get the lease finds the first's run and stands by.
+    pub once_since: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 impl NewRun {
@@ -49,6 +53,7 @@ impl NewRun {
             phase_before: None,
             trigger: None,
             run_id: None,
+            once_since: None,
         }
     }
 
@@ -107,6 +112,11 @@ impl Operation for NewRun {
         let run_id = self.run_id.clone().unwrap_or_else(new_run_id);
         let held = lease::take(ctx, hooks, &self.env.name, &run_id, shutdown.clone()).await?;
         let store = ctx.state.journals().await;
+        if let (Some(since), Some(t)) = (self.once_since, &self.trigger) {
+            if let Some(done) = started_since(store.as_ref(), &self.env.name, &t.by, since).await? {
+                return Err(RunError::Superseded(done));
+            }
+        }
         let redacted = crate::config::redact_secrets(&self.env_src.text);
         let mut journal = store.create(&run_id).await?;
         journal
@@ -166,4 +176,37 @@ impl Operation for NewRun {
             &self.env.targets,
         ))
     }
+}
+
+/// The newest run of `env` started by `by` at or after `since`, if any (the newest runs only:
+/// run ids begin with their start time, so older ones are not read).
+async fn started_since(
+    store: &dyn crate::journal::JournalStore,
+    env: &str,
+    by: &str,
+    since: chrono::DateTime<chrono::Utc>,
+) -> Result<Option<String>, RunError> {
+    let ids = store.list().await?;
+    let floor = since.format("%Y%m%d-%H%M%S").to_string();
+    for id in ids
+        .iter()
+        .rev()
+        .take_while(|id| id.as_str() >= floor.as_str())
+    {
+        let Ok((records, _)) = store.read(id).await else {
+            continue;
+        };
+        if let Some(Event::RunStarted {
+            env_name, trigger, ..
+        }) = records.first().map(|r| &r.event)
+        {
+            if env_name == env
+                && trigger.as_ref().is_some_and(|t| t.by == by)
+                && records[0].at >= since
+            {
+                return Ok(Some(id.clone()));
+            }
+        }
+    }
+    Ok(None)
 }

@@ -32,6 +32,9 @@ pub struct RunbookActuator {
     pub ctx: Context,
     pub env_file: PathBuf,
     pub progress: Arc<dyn ProgressSink>,
+    /// The watch's cooldown: with shared state, a failover another watcher started within it
+    /// is this outage's, and this watcher stands by.
+    pub cooldown: Duration,
 }
 
 impl RunbookActuator {
@@ -79,6 +82,13 @@ impl Actuator for RunbookActuator {
             detected_at: detected_at.unwrap_or_else(Utc::now),
             why: why.to_string(),
         });
+        // Several watchers share the state: the first to take the lease fails over; the others
+        // find its run under the lease and stand by (one outage, one failover).
+        if self.ctx.state.is_shared() && !self.cooldown.is_zero() {
+            run.once_since = chrono::Duration::from_std(self.cooldown)
+                .ok()
+                .map(|c| Utc::now() - c);
+        }
         // The policy is the approval: `action: failover` in drctl.yaml is the operator's
         // standing yes. Never break another holder's lease: a human at work wins.
         let hooks = Hooks {
@@ -103,6 +113,30 @@ impl Actuator for RunbookActuator {
                         if waiting && super::drill::yields(&h.command) =>
                     {
                         *h
+                    }
+                    // Another watcher's failover holds the lease: this outage is in hand.
+                    Err(RunError::Lease(LeaseError::Held(h)))
+                        if self.ctx.state.is_shared() && h.command.contains(" watch") =>
+                    {
+                        return ActionReport {
+                            ok: true,
+                            run_id: h.run_id.clone(),
+                            outcome: format!(
+                                "stood by: the watcher on {} (pid {}) holds the lease and runs the failover{}",
+                                h.host,
+                                h.pid,
+                                h.run_id.as_ref().map(|r| format!(", run {r}")).unwrap_or_default()
+                            ),
+                        };
+                    }
+                    Err(RunError::Superseded(done)) => {
+                        return ActionReport {
+                            ok: true,
+                            run_id: Some(done.clone()),
+                            outcome: format!(
+                                "stood by: run {done}, started by another watcher, already failed over for this outage"
+                            ),
+                        };
                     }
                     other => break other,
                 },
@@ -262,6 +296,8 @@ impl Fencer for FenceCompleter {
             ctx: self.ctx.clone(),
             env_file: self.env_file.clone(),
             progress: self.progress.clone(),
+            // Not once per outage: a fence that is still outstanding is still due.
+            cooldown: Duration::ZERO,
         }
         .failover(
             &path,
@@ -286,6 +322,7 @@ pub fn setup(
     notify_only: bool,
     sink: Arc<dyn WatchSink>,
     progress: Arc<dyn ProgressSink>,
+    watcher_id: Option<String>,
 ) -> Result<Watch, RunError> {
     let probers = Probers::from_env(env).map_err(|e| RunError::Refused(e.to_string()))?;
     let mut policy = probers.settings.watch.clone();
@@ -315,6 +352,7 @@ pub fn setup(
             ctx: ctx.clone(),
             env_file: env_file.to_path_buf(),
             progress: progress.clone(),
+            cooldown: policy.cooldown,
         }));
     }
     // Whatever the action, an old primary left unfenced by a failover is fenced as soon as
@@ -324,6 +362,19 @@ pub fn setup(
         env_file: env_file.to_path_buf(),
         progress,
     }));
+    if ctx.state.is_shared() {
+        let id = watcher_id.unwrap_or_else(super::peers::default_id);
+        if !super::peers::id_ok(&id) {
+            return Err(RunError::Refused(format!(
+                "watcher id `{id}` is not usable: use 1-64 letters, digits, `-`, `_` and `.`"
+            )));
+        }
+        crate::probe::http::set_client_id(&id);
+        w.peers = Some(Arc::new(super::peers::TablePeers::new(
+            ctx.state.clone(),
+            id,
+        )));
+    }
     if policy.require_route53 {
         let r53 = env.route53.as_ref().ok_or_else(|| {
             RunError::Refused(

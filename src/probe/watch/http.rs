@@ -52,6 +52,8 @@ pub struct Shared {
     pub metrics: Metrics,
     /// Last time the decision loop ran (for /healthz).
     pub heartbeat: Mutex<Instant>,
+    /// The watchers' quorum, with shared state (None: a watcher alone, or not read yet).
+    pub quorum: Mutex<Option<super::quorum::QuorumView>>,
 }
 
 impl Shared {
@@ -65,6 +67,7 @@ impl Shared {
             "env": self.env,
             "started_at": self.started_at,
             "decision": *self.decision.lock().expect("decision view"),
+            "quorum": *self.quorum.lock().expect("quorum view"),
             "targets": targets,
         })
     }

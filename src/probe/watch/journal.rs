@@ -40,6 +40,9 @@ pub struct Evidence {
     pub primary_down_for_ms: Option<u64>,
     pub route53_unhealthy: Option<bool>,
     pub route53_error: Option<String>,
+    /// The watchers' quorum when it was asked (shared state).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quorum: Option<super::quorum::QuorumView>,
 }
 
 #[derive(Debug, Clone, Serialize)]

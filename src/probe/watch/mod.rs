@@ -18,6 +18,7 @@ mod http;
 mod journal;
 mod policy;
 mod probe_loop;
+pub mod quorum;
 #[cfg(test)]
 mod tests;
 
@@ -112,6 +113,9 @@ pub struct Watch {
     pub actuator: Option<Arc<dyn Actuator>>,
     pub route53: Option<Arc<dyn Route53Oracle>>,
     pub fencer: Option<Arc<dyn Fencer>>,
+    /// The other watchers (shared state): with them, the primary is acted on only with a
+    /// quorum ([`quorum`]).
+    pub peers: Option<Arc<dyn quorum::Peers>>,
 }
 
 /// How often the watch looks for an outstanding fence to complete, and the most it waits
@@ -172,6 +176,7 @@ impl Watch {
             decision: Mutex::new(DecisionView::default()),
             metrics,
             heartbeat: Mutex::new(Instant::now()),
+            quorum: Mutex::new(None),
         });
         Ok(Self {
             cfg,
@@ -181,6 +186,7 @@ impl Watch {
             actuator: None,
             route53: None,
             fencer: None,
+            peers: None,
         })
     }
 
@@ -235,6 +241,23 @@ impl Watch {
         let primary = self.members(Role::Primary);
         let standby = self.members(Role::Standby);
         let mut policy = Policy::new(&policy_cfg);
+        let peer_stop = CancellationToken::new();
+        if let Some(p) = &self.peers {
+            policy.require_quorum = true;
+            tokio::spawn(quorum::peers_loop(
+                shared.clone(),
+                p.clone(),
+                quorum::PeerSettings {
+                    primary: primary.clone(),
+                    standby: standby.clone(),
+                    heartbeat: policy_cfg.heartbeat,
+                    peer_timeout: policy_cfg.peer_timeout,
+                    confirm_for: policy_cfg.confirm_for,
+                    quorum: policy_cfg.quorum,
+                },
+                peer_stop.clone(),
+            ));
+        }
         if let Some(at) = WatchJournal::last_action(&self.cfg.state_dir, &self.cfg.env) {
             let ago = (Utc::now() - at).to_std().unwrap_or_default();
             if ago < policy.cooldown {
@@ -357,6 +380,7 @@ impl Watch {
                 primary_healthy: p_healthy,
                 standby_healthy: s_healthy,
                 route53_unhealthy: None,
+                quorum: None,
             };
             shared.metrics.primary_down.set(i64::from(p_down));
             shared.metrics.standby_healthy.set(i64::from(s_healthy));
@@ -395,6 +419,16 @@ impl Watch {
                 }
                 verdict = policy.evaluate(&inputs, now);
             }
+            let mut quorum_view = None;
+            if verdict == Verdict::NeedQuorum {
+                let q = shared.quorum.lock().expect("quorum view").clone();
+                // A view older than two heartbeats is not acted on: the table may be slow or
+                // out of reach, and unknown is not agreement.
+                let max_age = policy_cfg.heartbeat * 2 + Duration::from_millis(500);
+                inputs.quorum = Some(q.as_ref().is_some_and(|q| q.holds(now, max_age)));
+                quorum_view = q;
+                verdict = policy.evaluate(&inputs, now);
+            }
             let down_for = policy.down_for(now).or(down_before);
             {
                 let mut d = shared.decision.lock().expect("decision view");
@@ -407,6 +441,7 @@ impl Watch {
             if verdict != last_verdict
                 && verdict != Verdict::Nothing
                 && verdict != Verdict::NeedRoute53
+                && verdict != Verdict::NeedQuorum
             {
                 let evidence = Evidence {
                     primary: evidence(&shared, &primary),
@@ -414,6 +449,7 @@ impl Watch {
                     primary_down_for_ms: down_for.map(|d| d.as_millis() as u64),
                     route53_unhealthy: inputs.route53_unhealthy,
                     route53_error,
+                    quorum: quorum_view,
                 };
                 shared.metrics.decision(verdict.as_str());
                 let rec = WatchRecord {
@@ -491,6 +527,7 @@ impl Watch {
         // Shutdown: stop probing, let a running failover reach a safe point (the engine pauses
         // and journals it; `drctl resume` continues), then close the journal.
         probes.abort_all();
+        peer_stop.cancel();
         while probes.join_next().await.is_some() {}
         let mut reason = "signal".to_string();
         if let Some(h) = fence_task.take() {

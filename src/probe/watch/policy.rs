@@ -27,6 +27,9 @@ pub struct Inputs {
     pub standby_healthy: bool,
     /// Route 53's verdict on the primary when asked: `Some(true)` = unhealthy too.
     pub route53_unhealthy: Option<bool>,
+    /// The other watchers' verdict when asked (shared state): `Some(true)` = a quorum of live
+    /// watchers has seen the primary down for `confirm_for`.
+    pub quorum: Option<bool>,
 }
 
 /// What the policy concluded. Only changes are journaled.
@@ -43,6 +46,11 @@ pub enum Verdict {
     WithheldStandbyUnhealthy,
     /// Confirmed down by drctl, but Route 53 still sees the primary healthy.
     WithheldRoute53Disagrees,
+    /// Confirmed down here; the quorum of watchers is needed before acting.
+    NeedQuorum,
+    /// Confirmed down here, but too few live watchers see it down (this watcher's own network
+    /// path may be what broke), or the other watchers could not be read.
+    WithheldNoQuorum,
     /// Down again within the cooldown of the last action: nothing is done.
     SuppressedCooldown,
 }
@@ -55,6 +63,8 @@ impl Verdict {
             Verdict::Act => "act",
             Verdict::WithheldStandbyUnhealthy => "withheld_standby_unhealthy",
             Verdict::WithheldRoute53Disagrees => "withheld_route53_disagrees",
+            Verdict::NeedQuorum => "need_quorum",
+            Verdict::WithheldNoQuorum => "withheld_no_quorum",
             Verdict::SuppressedCooldown => "suppressed_cooldown",
         }
     }
@@ -76,6 +86,8 @@ pub struct Policy {
     pub confirm_for: Duration,
     pub cooldown: Duration,
     pub require_route53: bool,
+    /// Shared state: watchers must agree (see [`Inputs::quorum`]).
+    pub require_quorum: bool,
     state: PolicyState,
 }
 
@@ -85,6 +97,7 @@ impl Policy {
             confirm_for: p.confirm_for,
             cooldown: p.cooldown,
             require_route53: p.require_route53,
+            require_quorum: false,
             state: PolicyState::Armed { down_since: None },
         }
     }
@@ -148,6 +161,13 @@ impl Policy {
                 Some(true) => {}
             }
         }
+        if self.require_quorum {
+            match i.quorum {
+                None => return Verdict::NeedQuorum,
+                Some(false) => return Verdict::WithheldNoQuorum,
+                Some(true) => {}
+            }
+        }
         self.state = PolicyState::Acted {
             at: now,
             primary_recovered: false,
@@ -173,12 +193,14 @@ mod tests {
         primary_healthy: false,
         standby_healthy: true,
         route53_unhealthy: None,
+        quorum: None,
     };
     const UP: Inputs = Inputs {
         primary_down: false,
         primary_healthy: true,
         standby_healthy: true,
         route53_unhealthy: None,
+        quorum: None,
     };
 
     #[tokio::test(start_paused = true)]
@@ -243,6 +265,31 @@ mod tests {
             ),
             Verdict::Act
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn with_shared_state_a_watcher_acts_only_with_a_quorum() {
+        let mut p = policy(0, 60, false);
+        p.require_quorum = true;
+        assert_eq!(p.evaluate(&DOWN, Instant::now()), Verdict::NeedQuorum);
+        let alone = Inputs {
+            quorum: Some(false),
+            ..DOWN
+        };
+        // Withheld as long as the others do not agree; still armed, so it acts once they do.
+        for _ in 0..5 {
+            assert_eq!(
+                p.evaluate(&alone, Instant::now()),
+                Verdict::WithheldNoQuorum
+            );
+            tokio::time::advance(Duration::from_secs(1)).await;
+        }
+        let agreed = Inputs {
+            quorum: Some(true),
+            ..DOWN
+        };
+        assert_eq!(p.evaluate(&agreed, Instant::now()), Verdict::Act);
+        assert_eq!(p.evaluate(&agreed, Instant::now()), Verdict::Nothing);
     }
 
     #[tokio::test(start_paused = true)]
