@@ -46,6 +46,7 @@ fn code_for(e: &anyhow::Error) -> i32 {
     }
     match e.downcast_ref::<drctl::journal::JournalError>() {
         Some(JournalError::State(s)) => return s.exit_code(),
+        Some(JournalError::Fenced { .. }) => return exit::LOCKED,
         Some(JournalError::NoSuchRun(_) | JournalError::BadRunId(_)) => return exit::INVALID,
         Some(JournalError::Tampered { .. } | JournalError::Corrupt { .. }) => return exit::DAMAGED,
         _ => {}

@@ -428,10 +428,21 @@ impl Global {
         let state = match self
             .env_file
             .exists()
-            .then(|| drctl::config::load_env(&self.env_file).ok())
-            .flatten()
+            .then(|| drctl::config::load_env(&self.env_file))
         {
-            Some((_, env)) => drctl::run::StateStore::for_env(&state_dir, &env, aws.settings(&env)),
+            Some(Ok((_, env))) => {
+                drctl::run::StateStore::for_env(&state_dir, &env, aws.settings(&env))
+            }
+            Some(Err(e)) => {
+                // Said, not silent: with shared state the runs are not in this directory.
+                eprintln!(
+                    "note: {} did not load, so runs are read from the state dir {} (not a shared table): {}",
+                    self.env_file.display(),
+                    state_dir.display(),
+                    e.to_string().lines().next().unwrap_or_default()
+                );
+                drctl::run::StateStore::file(&state_dir)
+            }
             None => drctl::run::StateStore::file(&state_dir),
         };
         Context {

@@ -50,6 +50,8 @@ pub enum StateFault {
     Denied,
     /// DynamoDB answered with something else (throttled, an internal error, a bad item).
     Other,
+    /// The table is not one drctl can use (another schema): fix drctl.yaml.
+    Config,
 }
 
 #[derive(Debug, Clone, thiserror::Error)]
@@ -72,6 +74,7 @@ impl StateError {
             StateFault::Missing => "Create it with `drctl state init` (or fix state.table / state.region in drctl.yaml)".to_string(),
             StateFault::Denied => "Check the AWS credentials and that they may use the table (docs/shared-state.md lists the IAM actions)".to_string(),
             StateFault::Other => "Run again; if it persists, look at the table in the DynamoDB console".to_string(),
+            StateFault::Config => "Fix state.table in drctl.yaml".to_string(),
         }
     }
 
@@ -79,7 +82,7 @@ impl StateError {
     pub fn exit_code(&self) -> i32 {
         match self.fault {
             StateFault::Unreachable | StateFault::Other => crate::exit::STATE_UNAVAILABLE,
-            StateFault::Missing | StateFault::Denied => crate::exit::INVALID,
+            StateFault::Missing | StateFault::Denied | StateFault::Config => crate::exit::INVALID,
         }
     }
 }

@@ -55,7 +55,7 @@ impl DynamoState {
         ];
         if keys != want {
             return Err(self.fault(
-                StateFault::Other,
+                StateFault::Config,
                 format!(
                     "the table exists with keys {keys:?}, not drctl's (pk HASH, sk RANGE): give state.table another name"
                 ),
@@ -192,6 +192,24 @@ impl DynamoState {
         }
     }
 
+    /// Take a watcher's view out (it stopped cleanly).
+    pub async fn remove_watcher(&self, watcher: &str) -> Result<(), StateError> {
+        let req = self
+            .client()
+            .delete_item()
+            .table_name(&self.table)
+            .key("pk", super::dynamo::s(format!("watch#{}", self.env)))
+            .key("sk", super::dynamo::s(watcher))
+            .send();
+        match self.call("remove the watcher's view", req).await {
+            Ok(_) => Ok(()),
+            Err(Failure::State(e)) => Err(e),
+            Err(Failure::Service(e)) => {
+                Err(self.fault(StateFault::Other, format!("remove the watcher's view: {e}")))
+            }
+        }
+    }
+
     /// Every watcher's latest view of the environment (strongly consistent).
     pub async fn watchers(&self) -> Result<Vec<String>, StateError> {
         let items = self
@@ -201,5 +219,77 @@ impl DynamoState {
             .iter()
             .filter_map(|i| i.get("view").and_then(|v| v.as_s().ok()).cloned())
             .collect())
+    }
+}
+
+impl DynamoState {
+    fn approval_key(
+        &self,
+        run: &str,
+        step: &str,
+    ) -> std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue> {
+        std::collections::HashMap::from([
+            (
+                "pk".to_string(),
+                super::dynamo::s(format!("appr#{}#{run}", self.env)),
+            ),
+            ("sk".to_string(), super::dynamo::s(step)),
+        ])
+    }
+
+    /// Record an approval of `step` of `run` (`drctl approve` on any machine).
+    pub async fn put_approval(&self, run: &str, step: &str, json: &str) -> Result<(), StateError> {
+        let mut item = self.approval_key(run, step);
+        item.insert("approval".into(), super::dynamo::s(json));
+        let req = self
+            .client()
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send();
+        match self.call("record the approval", req).await {
+            Ok(_) => Ok(()),
+            Err(Failure::State(e)) => Err(e),
+            Err(Failure::Service(e)) => {
+                Err(self.fault(StateFault::Other, format!("record the approval: {e}")))
+            }
+        }
+    }
+
+    /// The approval of `step` of `run`, if one was recorded (strongly consistent).
+    pub async fn get_approval(&self, run: &str, step: &str) -> Result<Option<String>, StateError> {
+        let req = self
+            .client()
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(self.approval_key(run, step)))
+            .consistent_read(true)
+            .send();
+        match self.call("read the approvals", req).await {
+            Ok(out) => Ok(out
+                .item
+                .and_then(|i| i.get("approval").and_then(|v| v.as_s().ok()).cloned())),
+            Err(Failure::State(e)) => Err(e),
+            Err(Failure::Service(e)) => {
+                Err(self.fault(StateFault::Other, format!("read the approvals: {e}")))
+            }
+        }
+    }
+
+    /// Take an approval out (one the two-person rule does not accept).
+    pub async fn remove_approval(&self, run: &str, step: &str) -> Result<(), StateError> {
+        let req = self
+            .client()
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(self.approval_key(run, step)))
+            .send();
+        match self.call("remove the approval", req).await {
+            Ok(_) => Ok(()),
+            Err(Failure::State(e)) => Err(e),
+            Err(Failure::Service(e)) => {
+                Err(self.fault(StateFault::Other, format!("remove the approval: {e}")))
+            }
+        }
     }
 }

@@ -187,8 +187,13 @@ impl HttpCheck {
                 Some(q) => format!("{}?{q}", url.path()),
                 None => url.path().to_string(),
             };
+            // The id is checked (`A-Za-z0-9-_.`) before it is set: it cannot break the request.
+            let client = CLIENT_ID
+                .get()
+                .map(|id| format!("X-Drctl-Client: {id}\r\n"))
+                .unwrap_or_default();
             let request = format!(
-                "GET {path} HTTP/1.1\r\nHost: {host_header}\r\nUser-Agent: drctl-probe/{}\r\nAccept: */*\r\nConnection: close\r\n\r\n",
+                "GET {path} HTTP/1.1\r\nHost: {host_header}\r\nUser-Agent: drctl-probe/{}\r\n{client}Accept: */*\r\nConnection: close\r\n\r\n",
                 env!("CARGO_PKG_VERSION")
             )
             .into_bytes();

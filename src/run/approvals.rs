@@ -8,7 +8,6 @@
 //! the operator who started the run may not approve them at all.
 
 use std::collections::HashSet;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -29,9 +28,58 @@ pub trait ApprovalPrompt: Send + Sync {
     async fn ask(&self, run_id: &str, step: &str, message: &str) -> Option<Approval>;
 }
 
+/// Where `drctl approve` leaves approvals: the run's directory, or the shared state table
+/// (then an operator on any machine can approve).
+enum Mailbox {
+    File(FileApprovals),
+    Table {
+        state: super::StateStore,
+        run: String,
+    },
+}
+
+impl Mailbox {
+    async fn wait(&self, step: &str, message: &str) -> Result<Approval, StepError> {
+        match self {
+            Mailbox::File(f) => f.wait(step, message).await,
+            Mailbox::Table { state, run } => loop {
+                if let Some(t) = state.dynamo().await {
+                    // A table that does not answer is asked again; the step's own timeout
+                    // bounds the wait.
+                    match t.get_approval(run, step).await {
+                        Ok(Some(text)) => match serde_json::from_str(&text) {
+                            Ok(a) => return Ok(a),
+                            Err(e) => tracing::warn!(step, "an approval that is not one: {e}"),
+                        },
+                        Ok(None) => {}
+                        Err(e) => tracing::warn!(step, "reading approvals: {e}"),
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            },
+        }
+    }
+
+    /// Throw away an approval that is not accepted.
+    async fn discard(&self, step: &str) {
+        match self {
+            Mailbox::File(f) => {
+                let _ = std::fs::remove_file(
+                    crate::engine::approval::approvals_dir(&f.run_dir).join(format!("{step}.json")),
+                );
+            }
+            Mailbox::Table { state, run } => {
+                if let Some(t) = state.dynamo().await {
+                    let _ = t.remove_approval(run, step).await;
+                }
+            }
+        }
+    }
+}
+
 /// The mailbox and the prompt, raced, and cut short by shutdown.
 struct Asked {
-    mailbox: FileApprovals,
+    mailbox: Mailbox,
     prompt: Arc<dyn ApprovalPrompt>,
     run_id: String,
     shutdown: CancellationToken,
@@ -53,11 +101,8 @@ impl ApprovalSource for Asked {
             };
             match &self.not_by {
                 Some(who) if &a.by == who => {
-                    // `drctl approve` refuses this too; a file put there by hand is not obeyed.
-                    let _ = std::fs::remove_file(
-                        crate::engine::approval::approvals_dir(&self.mailbox.run_dir)
-                            .join(format!("{step}.json")),
-                    );
+                    // `drctl approve` refuses this too; one put there by hand is not obeyed.
+                    self.mailbox.discard(step).await;
                     tracing::warn!(step, by = %who, "two-person rule: the run's starter cannot approve this gate");
                 }
                 _ => return Ok(a),
@@ -134,15 +179,25 @@ impl Gatekeeping<'_> {
     pub fn source(
         &self,
         run_id: &str,
-        run_dir: PathBuf,
+        state: &super::StateStore,
         shutdown: CancellationToken,
     ) -> Arc<dyn ApprovalSource> {
+        let mailbox = || {
+            if state.is_shared() {
+                Mailbox::Table {
+                    state: state.clone(),
+                    run: run_id.to_string(),
+                }
+            } else {
+                Mailbox::File(FileApprovals {
+                    run_dir: state.run_dir(run_id),
+                    poll: Duration::from_millis(300),
+                })
+            }
+        };
         let not_by = self.two_person.then(|| self.starter.to_string());
         let asked = |prompt: Arc<dyn ApprovalPrompt>, not_by: Option<String>| Asked {
-            mailbox: FileApprovals {
-                run_dir: run_dir.clone(),
-                poll: Duration::from_millis(300),
-            },
+            mailbox: mailbox(),
             prompt,
             run_id: run_id.to_string(),
             shutdown: shutdown.clone(),

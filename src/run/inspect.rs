@@ -236,16 +236,20 @@ pub async fn approve(
             st.operator.user
         ));
     }
-    write_approval(
-        &state.run_dir(run),
-        step,
-        &Approval {
-            by: by.user.clone(),
-            via: "cli".into(),
-            comment,
-        },
-    )
-    .map_err(|source| {
+    let approval = Approval {
+        by: by.user.clone(),
+        via: "cli".into(),
+        comment,
+    };
+    // With shared state the run may be on any machine: the approval goes in the table.
+    if let Some(t) = state.dynamo().await {
+        let json = serde_json::to_string(&approval).expect("approval serializes");
+        return t
+            .put_approval(run, step, &json)
+            .await
+            .map_err(|e| RunError::Journal(crate::journal::JournalError::State(e)));
+    }
+    write_approval(&state.run_dir(run), step, &approval).map_err(|source| {
         RunError::Journal(crate::journal::JournalError::Io {
             path: state.run_dir(run).display().to_string(),
             source,

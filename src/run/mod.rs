@@ -113,10 +113,18 @@ impl RunError {
 
     /// The exit code for this error.
     pub fn exit_code(&self) -> i32 {
-        if let RunError::Lease(LeaseError::State(e)) | RunError::Journal(JournalError::State(e)) =
-            self
-        {
-            return e.exit_code();
+        match self {
+            RunError::Lease(LeaseError::State(e))
+            | RunError::Journal(JournalError::State(e))
+            | RunError::Engine(EngineError::Journal(JournalError::State(e))) => {
+                return e.exit_code()
+            }
+            // Someone took the lease over mid-run: another drctl holds the environment now.
+            RunError::Journal(JournalError::Fenced { .. })
+            | RunError::Engine(EngineError::Journal(JournalError::Fenced { .. })) => {
+                return crate::exit::LOCKED
+            }
+            _ => {}
         }
         if self.is_bad_input() {
             crate::exit::INVALID
@@ -349,8 +357,13 @@ pub async fn unfinished_runs(ctx: &Context, env: &str) -> Result<Vec<(String, St
     }
     let store = ctx.state.journals().await;
     let mut out = vec![];
-    // An unreadable runs directory is reported by the run's own journal, right after.
-    let ids = store.list().await.unwrap_or_default();
+    // An unreadable runs directory is reported by the run's own journal, right after; a state
+    // table that cannot be read stops here (no run may start on a guess).
+    let ids = match store.list().await {
+        Ok(ids) => ids,
+        Err(e @ JournalError::State(_)) => return Err(e.into()),
+        Err(_) => vec![],
+    };
     for id in ids.into_iter().rev() {
         let Ok((records, _)) = store.read(&id).await else {
             continue;

@@ -59,6 +59,14 @@ impl Peers for TablePeers {
             .map_err(|e| e.to_string())
     }
 
+    async fn leave(&self) -> Result<(), String> {
+        let table = self.state.dynamo().await.ok_or("no shared state table")?;
+        table
+            .remove_watcher(&self.id)
+            .await
+            .map_err(|e| e.to_string())
+    }
+
     async fn read(&self) -> Result<Vec<PeerView>, String> {
         let table = self.state.dynamo().await.ok_or("no shared state table")?;
         let texts = table.watchers().await.map_err(|e| e.to_string())?;

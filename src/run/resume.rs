@@ -87,7 +87,6 @@ fn engine(
         journal,
         token,
     } = o;
-    let run_dir = ctx.state.run_dir(run);
     Engine::new(EngineParts {
         plan: l.plan.clone(),
         run_id: run.to_string(),
@@ -104,7 +103,7 @@ fn engine(
             two_person: l.env.approvals.two_person,
             gates: approvals::irreversible_gates(&l.plan),
         }
-        .source(run, run_dir, shutdown),
+        .source(run, &ctx.state, shutdown),
         prompter: hooks.prompter.clone(),
         operator: ctx.operator.clone(),
         rerun,

@@ -162,7 +162,7 @@ impl Operation for NewRun {
             services: ctx.aws.services(&self.env),
             shutdown: shutdown.clone(),
             progress: hooks.progress.clone(),
-            approvals: keeper.source(&run_id, ctx.state.run_dir(&run_id), shutdown),
+            approvals: keeper.source(&run_id, &ctx.state, shutdown),
             prompter: hooks.prompter.clone(),
             operator: ctx.operator.clone(),
             rerun: HashSet::new(),

@@ -116,7 +116,8 @@ impl Actuator for RunbookActuator {
                     }
                     // Another watcher's failover holds the lease: this outage is in hand.
                     Err(RunError::Lease(LeaseError::Held(h)))
-                        if self.ctx.state.is_shared() && h.command.contains(" watch") =>
+                        if self.ctx.state.is_shared()
+                            && h.command.split_whitespace().any(|w| w == "watch") =>
                     {
                         return ActionReport {
                             ok: true,
@@ -324,6 +325,20 @@ pub fn setup(
     progress: Arc<dyn ProgressSink>,
     watcher_id: Option<String>,
 ) -> Result<Watch, RunError> {
+    // With shared state this watcher has a name among the others; its probes carry it (set
+    // before the probe clients are built).
+    let watcher_id = if ctx.state.is_shared() {
+        let id = watcher_id.unwrap_or_else(super::peers::default_id);
+        if !super::peers::id_ok(&id) {
+            return Err(RunError::Refused(format!(
+                "watcher id `{id}` is not usable: use 1-64 letters, digits, `-`, `_` and `.`"
+            )));
+        }
+        crate::probe::http::set_client_id(&id);
+        Some(id)
+    } else {
+        None
+    };
     let probers = Probers::from_env(env).map_err(|e| RunError::Refused(e.to_string()))?;
     let mut policy = probers.settings.watch.clone();
     if notify_only {
@@ -362,14 +377,7 @@ pub fn setup(
         env_file: env_file.to_path_buf(),
         progress,
     }));
-    if ctx.state.is_shared() {
-        let id = watcher_id.unwrap_or_else(super::peers::default_id);
-        if !super::peers::id_ok(&id) {
-            return Err(RunError::Refused(format!(
-                "watcher id `{id}` is not usable: use 1-64 letters, digits, `-`, `_` and `.`"
-            )));
-        }
-        crate::probe::http::set_client_id(&id);
+    if let Some(id) = watcher_id {
         w.peers = Some(Arc::new(super::peers::TablePeers::new(
             ctx.state.clone(),
             id,

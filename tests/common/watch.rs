@@ -96,9 +96,15 @@ pub struct Watcher {
 
 impl Watcher {
     pub fn start(dir: &std::path::Path, env: &std::path::Path) -> Watcher {
+        Self::start_with(dir, env, &[])
+    }
+
+    /// With more arguments (`--watcher-id w1`).
+    pub fn start_with(dir: &std::path::Path, env: &std::path::Path, args: &[&str]) -> Watcher {
         let mut child = super::drctl(dir)
             .args(["watch", "--listen", "127.0.0.1:0", "--env"])
             .arg(env)
+            .args(args)
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()

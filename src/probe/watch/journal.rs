@@ -196,12 +196,17 @@ impl WatchEvent {
                     reason.map(|x| format!(", {x}")).unwrap_or_default()
                 ),
                 WatchEvent::Decision { decision, evidence, .. } => format!(
-                    "DECISION {}: primary [{}], standby [{}]{}{}",
+                    "DECISION {}: primary [{}], standby [{}]{}{}{}",
                     decision.as_str(),
                     evidence.primary.iter().map(|t| format!("{} {}", t.target, t.state)).collect::<Vec<_>>().join(", "),
                     evidence.standby.iter().map(|t| format!("{} {}", t.target, t.state)).collect::<Vec<_>>().join(", "),
                     evidence.route53_unhealthy.map(|u| format!(", route53 {}", if u { "unhealthy" } else { "healthy" })).unwrap_or_default(),
                     evidence.route53_error.as_ref().map(|e| format!(" ({e})")).unwrap_or_default(),
+                    evidence.quorum.as_ref().map(|q| format!(
+                        ", watchers agreeing {}/{} live (needs {}){}",
+                        q.agreeing, q.live, q.needed,
+                        q.error.as_ref().map(|e| format!(" ({e})")).unwrap_or_default()
+                    )).unwrap_or_default(),
                 ),
                 WatchEvent::ActionStarted { action, runbook } => format!("ACTION {action:?} started{}", runbook.as_ref().map(|r| format!(": {r}")).unwrap_or_default()),
                 WatchEvent::ActionFinished { action, ok, run_id, outcome } => format!(

@@ -46,6 +46,9 @@ pub trait Peers: Send + Sync {
     async fn publish(&self, view: &PeerView) -> Result<(), String>;
     /// Every watcher's latest view, this one's included.
     async fn read(&self) -> Result<Vec<PeerView>, String>;
+    /// Take this watcher's view out (a clean stop), so that the others stop counting it now
+    /// rather than after `peer_timeout`.
+    async fn leave(&self) -> Result<(), String>;
 }
 
 /// One row of `/status`'s `quorum.watchers`.
@@ -88,26 +91,29 @@ impl QuorumView {
     }
 }
 
-/// When each watcher's heartbeat last moved, by this watcher's clock.
+/// When each watcher's heartbeat last moved, by this watcher's clock. A watcher seen for the
+/// first time is not live until its heartbeat moves: an item left by a watcher that died
+/// (saying whatever it last saw) never counts.
 #[derive(Debug, Default)]
 pub struct Roster {
-    seen: HashMap<String, (u64, Instant)>,
+    seen: HashMap<String, (u64, Option<Instant>)>,
 }
 
 impl Roster {
     pub fn observe(&mut self, views: &[PeerView], now: Instant) {
         for v in views {
-            let e = self.seen.entry(v.watcher.clone()).or_insert((v.beat, now));
+            let e = self.seen.entry(v.watcher.clone()).or_insert((v.beat, None));
             if e.0 != v.beat {
-                *e = (v.beat, now);
+                *e = (v.beat, Some(now));
             }
         }
     }
 
-    fn age(&self, id: &str, now: Instant) -> Duration {
+    /// Since its heartbeat last moved; None if it has not moved while this watcher looked.
+    fn age(&self, id: &str, now: Instant) -> Option<Duration> {
         self.seen
             .get(id)
-            .map_or(Duration::MAX, |(_, at)| now.duration_since(*at))
+            .and_then(|(_, at)| at.map(|at| now.duration_since(at)))
     }
 }
 
@@ -125,8 +131,11 @@ pub fn tally(
     let confirm_ms = confirm_for.as_millis() as u64;
     let mut rows: Vec<WatcherRow> = views
         .iter()
+        // Items of watchers that never moved while this one looked (gone before it started)
+        // are not shown: they would only grow the list with every restart.
+        .filter(|v| v.watcher == me || roster.age(&v.watcher, now).is_some())
         .map(|v| {
-            let age = roster.age(&v.watcher, now);
+            let age = roster.age(&v.watcher, now).unwrap_or_default();
             // This watcher is live by definition: it is the one counting.
             let live = v.watcher == me || age <= peer_timeout;
             let agrees =
@@ -191,7 +200,10 @@ pub async fn peers_loop(
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
-            _ = stop.cancelled() => return,
+            _ = stop.cancelled() => {
+                let _ = tokio::time::timeout(Duration::from_secs(3), peers.leave()).await;
+                return;
+            }
             _ = tick.tick() => {}
         }
         beat += 1;
@@ -270,6 +282,21 @@ mod tests {
         let mut r = Roster::default();
         let confirm = Duration::from_secs(2);
         let timeout = Duration::from_secs(5);
+        // Seen once: b and c are not live until their heartbeats move.
+        r.observe(
+            &[v("a", 0, None), v("b", 0, None), v("c", 0, None)],
+            Instant::now(),
+        );
+        let first = tally(
+            "a",
+            &[v("a", 0, None), v("b", 0, None)],
+            &r,
+            Instant::now(),
+            timeout,
+            confirm,
+            None,
+        );
+        assert_eq!(first.live, 1);
         let alone = [v("a", 1, Some(3000)), v("b", 1, None), v("c", 1, None)];
         r.observe(&alone, Instant::now());
         let q = tally("a", &alone, &r, Instant::now(), timeout, confirm, None);
@@ -312,6 +339,18 @@ mod tests {
         assert!(!tally("a", &later, &r, Instant::now(), timeout, confirm, Some(3)).reached);
         // Our own view missing from the table: never reached.
         let without_me = [v("b", 3, Some(9000)), v("c", 8, Some(9000))];
+        // A watcher that was there before this one started and never moved: not even shown.
+        r.observe(&[v("old", 1, Some(99_000))], Instant::now());
+        let q = tally(
+            "a",
+            &[v("a", 4, None), v("old", 1, Some(99_000))],
+            &r,
+            Instant::now(),
+            timeout,
+            confirm,
+            None,
+        );
+        assert!(q.watchers.iter().all(|w| w.id != "old"), "{q:?}");
         r.observe(&without_me, Instant::now());
         assert!(!tally("a", &without_me, &r, Instant::now(), timeout, confirm, None).reached);
     }
