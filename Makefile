@@ -9,7 +9,7 @@ export CARGO_TERM_COLOR ?= never
 
 DRCTL := $(or $(CARGO_TARGET_DIR),target)/debug/drctl
 
-.PHONY: all build test rust-test lint fmt demo fuzz crash-sweep man bench-journal bench-probe bench-failover bench-drill
+.PHONY: all build test rust-test lint fmt demo fuzz crash-sweep man bench-journal bench-probe bench-failover bench-drill bench-state
 
 all: build
 
@@ -50,6 +50,11 @@ bench-probe:
 
 bench-failover: sandbox-venv build
 	SANDBOX_PY=$(SANDBOX_PY) DRCTL=$(DRCTL) bash benches/failover_bench.sh
+
+## State backends: lease and append p50/p99, file vs the sandbox's DynamoDB, and a 15-step
+## failover on each (benches/state_bench.rs; results in benches/results/state.json).
+bench-state: sandbox-venv build
+	SANDBOX_PY=$(SANDBOX_PY) DRCTL=$(abspath $(DRCTL)) cargo bench --profile dev --bench state_bench -- measure --n 300 --failovers 3
 
 ## Isolated drill times against the sandbox's restore delay (medians): benches/drill_bench.sh.
 bench-drill: sandbox-venv build

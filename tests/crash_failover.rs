@@ -12,6 +12,10 @@
 //!
 //! Each trial needs a freshly seeded sandbox (about 8 s); `DRCTL_CRASH_STRIDE=N` tries every
 //! Nth kill point (the default, 1, tries them all).
+//!
+//! The journal-event sweep also runs on the shared DynamoDB backend (`state: backend:
+//! dynamodb`, the sandbox's table): there the resume runs in another directory with its own
+//! state dir, as on another operator's machine, from the journal in the table.
 mod common;
 
 use std::collections::BTreeMap;
@@ -31,6 +35,13 @@ fn drctl(sb: &Sandbox) -> std::process::Command {
     let mut c = common::drctl(sb.dir.path());
     c.args(["--env", "drctl.yaml"]);
     c
+}
+
+/// Where the run's journal and lease live.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Backend {
+    File,
+    Dynamo,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -60,7 +71,7 @@ fn failover(sb: &Sandbox, mode: Mode, kill: Option<(&str, usize)>) -> Output {
 
 /// A seeded sandbox with a caught-up replica, a newer AMI in the standby vault, and an empty
 /// call log.
-fn fresh() -> Sandbox {
+fn fresh(backend: Backend) -> Sandbox {
     static PROFILE: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
     let dir = PROFILE.get_or_init(|| {
         let d = tempfile::tempdir().unwrap();
@@ -91,12 +102,78 @@ fn fresh() -> Sandbox {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+    if backend == Backend::Dynamo {
+        let mut env: Value =
+            serde_saphyr::from_str(&std::fs::read_to_string(sb.env_file()).unwrap()).unwrap();
+        env["state"] = serde_json::json!({"backend": "dynamodb", "table": "drctl-state", "region": "us-east-2"});
+        std::fs::write(sb.env_file(), serde_saphyr::to_string(&env).unwrap()).unwrap();
+        let out = common::run(drctl(&sb).args(["state", "init", "--yes"]));
+        assert!(out.status.success(), "state init: {}", text(&out));
+    }
     sb.control("DELETE", "/_sandbox/calls", None);
     sb
 }
 
-/// Successful mutating calls so far, per `service:Operation`, once the sandbox has answered
-/// every request it began: a killed drctl can leave one still being served.
+/// The one run of the environment, wherever it lives.
+fn the_run(sb: &Sandbox, backend: Backend) -> String {
+    match backend {
+        Backend::File => only_run(sb.dir.path()),
+        Backend::Dynamo => {
+            let out = common::run(drctl(sb).args(["history", "--output", "json"]));
+            let rows: Vec<Value> = serde_json::from_slice(&out.stdout)
+                .unwrap_or_else(|e| panic!("history: {e}: {}", text(&out)));
+            assert_eq!(rows.len(), 1, "expected one run: {rows:?}");
+            rows[0]["run_id"].as_str().unwrap().to_string()
+        }
+    }
+}
+
+/// The run's journal records as JSON (the file's lines, or the table's items).
+fn records(sb: &Sandbox, backend: Backend, id: &str) -> Vec<Value> {
+    match backend {
+        Backend::File => journal(sb.dir.path(), id),
+        Backend::Dynamo => {
+            use drctl::journal::JournalStore;
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                std::env::set_var("AWS_ACCESS_KEY_ID", "test");
+                std::env::set_var("AWS_SECRET_ACCESS_KEY", "test");
+                let settings = drctl::config::env::AwsSettings {
+                    endpoint_url: Some(sb.endpoint.clone()),
+                    ..Default::default()
+                };
+                let client = drctl::aws::state_client(
+                    &settings,
+                    "us-east-2",
+                    None,
+                    std::time::Duration::from_secs(10),
+                )
+                .await;
+                let store = drctl::journal::dynamo::DynamoState::new(
+                    client,
+                    "drctl-state",
+                    "us-east-2",
+                    "sandbox",
+                    std::time::Duration::from_secs(10),
+                );
+                let (rs, _) = store
+                    .read(id)
+                    .await
+                    .expect("the run's journal in the table");
+                rs.iter()
+                    .map(|r| serde_json::to_value(r).unwrap())
+                    .collect()
+            })
+        }
+    }
+}
+
+/// Successful mutating AWS calls so far, per `service:Operation`, once the sandbox has answered
+/// every request it began: a killed drctl can leave one still being served. The state table's
+/// own writes are not the failover's side effects and are left out.
 fn mutating(sb: &Sandbox) -> BTreeMap<String, u64> {
     for _ in 0..600 {
         let calls = sb.control("GET", "/_sandbox/calls", None);
@@ -104,7 +181,12 @@ fn mutating(sb: &Sandbox) -> BTreeMap<String, u64> {
         // not in flight until read, but their connection is open until then (only this
         // request's own connection may remain).
         if calls["in_flight"] == 0 && calls["connections"].as_u64().is_some_and(|c| c <= 1) {
-            return serde_json::from_value(calls["mutating"].clone()).unwrap();
+            let all: BTreeMap<String, u64> =
+                serde_json::from_value(calls["mutating"].clone()).unwrap();
+            return all
+                .into_iter()
+                .filter(|(op, _)| !op.starts_with("dynamodb:"))
+                .collect();
         }
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
@@ -144,18 +226,19 @@ fn scrub(v: &mut Value) {
 }
 
 struct Reference {
+    backend: Backend,
     mode: Mode,
     events: usize,
     calls: BTreeMap<String, u64>,
     state: Value,
 }
 
-fn reference(mode: Mode) -> Reference {
-    let sb = fresh();
+fn reference(mode: Mode, backend: Backend) -> Reference {
+    let sb = fresh(backend);
     let out = failover(&sb, mode, None);
     assert!(out.status.success(), "reference failover: {}", text(&out));
-    let id = only_run(sb.dir.path());
-    let events = journal(sb.dir.path(), &id).len();
+    let id = the_run(&sb, backend);
+    let events = records(&sb, backend, &id).len();
     let calls = mutating(&sb);
     assert!(
         calls.len() >= 5,
@@ -171,6 +254,7 @@ fn reference(mode: Mode) -> Reference {
         );
     }
     Reference {
+        backend,
         mode,
         events,
         calls,
@@ -181,8 +265,7 @@ fn reference(mode: Mode) -> Reference {
 /// One trial: kill at `n` (by `var`), then a new failover that must refuse, then resume.
 /// Returns what went wrong, if anything.
 fn trial(r: &Reference, var: &str, n: usize) -> Option<String> {
-    let sb = fresh();
-    let dir = sb.dir.path();
+    let sb = fresh(r.backend);
     let out = failover(&sb, r.mode, Some((var, n)));
     if out.status.signal() != Some(9) {
         return Some(format!(
@@ -191,7 +274,7 @@ fn trial(r: &Reference, var: &str, n: usize) -> Option<String> {
             text(&out)
         ));
     }
-    let id = only_run(dir);
+    let id = the_run(&sb, r.backend);
     // A second operator types the same command: it must not act, and must say what to do.
     let before = mutating(&sb);
     let again = failover(&sb, r.mode, None);
@@ -208,11 +291,22 @@ fn trial(r: &Reference, var: &str, n: usize) -> Option<String> {
             "{var}={n}: the refused failover changed AWS: {before:?} -> {after:?}"
         ));
     }
-    let out = common::run(drctl(&sb).args(["resume", &id, "--yes", "--approve-irreversible"]));
+    // On the shared backend, another operator resumes from another directory and state dir.
+    let elsewhere = tempfile::tempdir().unwrap();
+    let mut resume = drctl(&sb);
+    if r.backend == Backend::Dynamo {
+        std::fs::copy(sb.env_file(), elsewhere.path().join("drctl.yaml")).unwrap();
+        resume = common::drctl(elsewhere.path());
+        resume.args(["--env", "drctl.yaml"]);
+    }
+    let out = common::run(resume.args(["resume", &id, "--yes", "--approve-irreversible"]));
     if !out.status.success() {
         return Some(format!("{var}={n}: resume failed: {}", text(&out)));
     }
-    let j = journal(dir, &id);
+    if r.backend == Backend::Dynamo && sb.dir.path().join(".drctl/runs").exists() {
+        return Some(format!("{var}={n}: the shared run left a local journal"));
+    }
+    let j = records(&sb, r.backend, &id);
     let last = j.last().unwrap();
     if last["type"] != "run_finished" || last["status"] != "succeeded" {
         return Some(format!("{var}={n}: the run ended {last}"));
@@ -278,7 +372,11 @@ fn stride() -> usize {
 }
 
 fn sweep(mode: Mode, var: &str) {
-    let r = reference(mode);
+    sweep_on(mode, var, Backend::File);
+}
+
+fn sweep_on(mode: Mode, var: &str, backend: Backend) {
+    let r = reference(mode, backend);
     let points = match var {
         // The last event is run_finished: killing after it leaves nothing to resume.
         "DRCTL_TEST_KILL_AFTER_EVENT" => r.events - 1,
@@ -286,7 +384,7 @@ fn sweep(mode: Mode, var: &str) {
     };
     let failures: Vec<String> = (1..=points)
         .step_by(stride())
-        .filter_map(|n| trial(&r, var, n).map(|f| format!("{mode:?} {f}")))
+        .filter_map(|n| trial(&r, var, n).map(|f| format!("{backend:?} {mode:?} {f}")))
         .collect();
     assert!(
         failures.is_empty(),
@@ -310,4 +408,9 @@ fn killed_after_each_journal_event_an_unplanned_failover_resumes_to_the_same_end
 fn killed_after_each_mutating_aws_call_each_call_happens_exactly_once() {
     sweep(Mode::Chosen, "DRCTL_TEST_KILL_AFTER_MUTATING_CALL");
     sweep(Mode::Unplanned, "DRCTL_TEST_KILL_AFTER_MUTATING_CALL");
+}
+
+#[test]
+fn on_the_shared_table_killed_after_each_journal_event_a_failover_resumes_from_another_directory() {
+    sweep_on(Mode::Chosen, "DRCTL_TEST_KILL_AFTER_EVENT", Backend::Dynamo);
 }

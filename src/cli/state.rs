@@ -44,10 +44,13 @@ pub async fn init(g: &Global, yes: bool, dry_run: bool) -> Result<i32> {
         }
         return Ok(exit::OK);
     }
-    confirm(
-        &format!("Create DynamoDB table {} in {}?", table.table, table.region),
-        yes,
-    )?;
+    // A table being created (by someone else, or an init that was stopped) is waited for.
+    if status.is_none() {
+        confirm(
+            &format!("Create DynamoDB table {} in {}?", table.table, table.region),
+            yes,
+        )?;
+    }
     let quiet = g.output == Output::Json;
     let done = state::init(st, |s| {
         if !quiet {

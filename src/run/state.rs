@@ -20,6 +20,8 @@ use crate::journal::{JournalStore, LeaseStore};
 #[derive(Clone)]
 pub struct StateStore {
     dir: PathBuf,
+    /// `state.lease_ttl` (either backend).
+    lease_ttl: Duration,
     shared: Option<Arc<Shared>>,
 }
 
@@ -37,6 +39,7 @@ impl StateStore {
     pub fn file(dir: &Path) -> Self {
         Self {
             dir: dir.to_path_buf(),
+            lease_ttl: StateSettings::default().lease_ttl,
             shared: None,
         }
     }
@@ -59,6 +62,7 @@ impl StateStore {
         };
         Self {
             dir: dir.to_path_buf(),
+            lease_ttl: st.lease_ttl,
             shared,
         }
     }
@@ -82,9 +86,7 @@ impl StateStore {
 
     /// How long a lease lasts without renewal.
     pub fn lease_ttl(&self) -> Duration {
-        self.shared
-            .as_ref()
-            .map_or(StateSettings::default().lease_ttl, |s| s.settings.lease_ttl)
+        self.lease_ttl
     }
 
     /// The DynamoDB store, when the environment uses one.
@@ -190,12 +192,17 @@ pub async fn migrate(
                 continue;
             }
         };
-        let Ok(st) = crate::journal::RunState::replay(&records) else {
+        // Another environment's runs are left alone, whatever state they are in.
+        if let Some(crate::journal::Event::RunStarted { env_name, .. }) =
+            records.first().map(|r| &r.event)
+        {
+            if env_name != env {
+                out.other_env.push(id);
+                continue;
+            }
+        }
+        if crate::journal::RunState::replay(&records).is_err() {
             out.refused.push((id, "its journal does not replay".into()));
-            continue;
-        };
-        if st.env_name != env {
-            out.other_env.push(id);
             continue;
         }
         max_token = max_token.max(records.iter().map(|r| r.token).max().unwrap_or(0));

@@ -36,5 +36,25 @@ pub fn policy(rb: &Runbook, env: &Environment) -> Value {
             })
         })
         .collect();
+    let mut statements = statements;
+    // The shared state table: the lease, journals, approvals and watchers' views
+    // (`drctl state init` also needs dynamodb:CreateTable, once).
+    if let (crate::config::state::StateBackend::Dynamodb, Some(t), Some(r)) =
+        (env.state.backend, &env.state.table, &env.state.region)
+    {
+        statements.push(json!({
+            "Sid": "DrctlStateTable",
+            "Effect": "Allow",
+            "Action": [
+                "dynamodb:ConditionCheckItem",
+                "dynamodb:DeleteItem",
+                "dynamodb:DescribeTable",
+                "dynamodb:GetItem",
+                "dynamodb:PutItem",
+                "dynamodb:Query",
+            ],
+            "Resource": format!("arn:aws:dynamodb:{r}:*:table/{t}"),
+        }));
+    }
     json!({"Version": "2012-10-17", "Statement": statements})
 }
