@@ -2,7 +2,9 @@
 # `make demo`: the whole round trip on a two-region sandbox. A readiness check; us-east-1 goes
 # dark; drctl fails over to us-west-2 (unplanned); the outage ends and the failover holds;
 # a running `drctl watch` fences the old primary by itself; reprotect; a planned failback; and
-# `drctl status` says `protected` again. Called by the Makefile with SANDBOX_PY (the sandbox
+# `drctl status` says `protected` again. Runs and the lease live in the sandbox's DynamoDB (a
+# table in us-east-2, outside the primary region), shared by a second operator's directory:
+# two operators failing over at once cannot both run. Called by the Makefile with SANDBOX_PY (the sandbox
 # venv's python) and DRCTL (the built binary). A few minutes.
 #   DEMO_TIME_SCALE  realistic-profile time scale (default 0.2: RDS promotion 4 s, ...)
 #   DEMO_OUTAGE=0    a planned switchover instead of the outage (us-east-1 stays up)
@@ -48,9 +50,14 @@ for _ in $(seq 1 600); do
 done
 [[ -n $EP ]] || die "the sandbox did not start within 60 s"
 echo "sandbox at $EP"
-"$PY" -m drsandbox seed --endpoint "$EP" --out "$DEMO"
+"$PY" -m drsandbox seed --endpoint "$EP" --out "$DEMO" --state-backend dynamodb
 
 cd "$DEMO"
+say "shared state: runs and the lease in a DynamoDB table outside the primary region"
+drctl state init --yes
+drctl state show
+# A second operator's laptop: another directory, the same drctl.yaml.
+mkdir -p "$DEMO/laptop2" && cp drctl.yaml "$DEMO/laptop2/"
 say "drctl status: the environment, observed from AWS"
 drctl status || true
 say "drctl check: is the standby ready?"
@@ -69,10 +76,22 @@ if [[ $OUTAGE = 1 ]]; then
   wait_for "Route 53 seeing the outage" 60 's["route53"]["health_checks"] and not s["route53"]["health_checks"][0]["healthy"]'
 fi
 
-say "drctl failover --region us-west-2 --yes --approve-irreversible"
+say "drctl failover --region us-west-2, typed by two operators in two directories at once"
 START=$(date +%s)
-drctl failover --region us-west-2 --yes --approve-irreversible
-echo "(wall clock: $(( $(date +%s) - START )) s)"
+set +e
+drctl failover --region us-west-2 --yes --approve-irreversible >"$DEMO/failover-1.log" 2>&1 &
+P1=$!
+(cd "$DEMO/laptop2" && "$DRCTL" --env drctl.yaml failover --region us-west-2 --yes --approve-irreversible) >"$DEMO/failover-2.log" 2>&1 &
+P2=$!
+wait $P1; RC1=$?
+wait $P2; RC2=$?
+set -e
+echo "(wall clock: $(( $(date +%s) - START )) s; exit codes $RC1 and $RC2)"
+if [[ $RC1 = 0 && $RC2 = 3 ]]; then WON=1 LOST=2; elif [[ $RC1 = 3 && $RC2 = 0 ]]; then WON=2 LOST=1;
+else cat "$DEMO/failover-1.log" "$DEMO/failover-2.log"; die "expected one failover to run and the other to exit 3"; fi
+cat "$DEMO/failover-$WON.log"
+say "the other operator was locked out (exit 3), naming the holder"
+grep -E "locked by|error" "$DEMO/failover-$LOST.log"
 
 say "a second failover is a no-op"
 drctl failover --region us-west-2 --yes --approve-irreversible
@@ -145,4 +164,6 @@ drctl report "$FAILOVER_RUN" | head -20
 drctl report "$FAILOVER_RUN" --out "$DEMO/failover-report.html"
 drctl verify "$FAILOVER_RUN"
 drctl report --history --out "$DEMO/history.html"
+say "the second operator's directory sees every run (they are in the table, not in a directory)"
+(cd "$DEMO/laptop2" && "$DRCTL" --env drctl.yaml history)
 echo "open $DEMO/failover-report.html and $DEMO/history.html in a browser"

@@ -425,3 +425,86 @@ fn three_watchers_fail_over_once_and_never_on_a_one_watcher_partition() {
         assert!(st.success());
     }
 }
+
+#[test]
+fn state_migrate_copies_file_journals_with_their_chains_and_carries_the_token_on() {
+    let sb = Sandbox::start();
+    let dir = sb.dir.path();
+    // Two runs on the file backend first.
+    std::fs::write(
+        dir.join("quick.yaml"),
+        "name: quick\nsteps:\n  - id: w\n    kind: wait\n    with: { duration: 0s }\n",
+    )
+    .unwrap();
+    for _ in 0..2 {
+        let out = run(common::drctl(dir).args(["run", "quick.yaml", "--yes"]));
+        assert!(out.status.success(), "{}", text(&out));
+    }
+    let local = history(dir);
+    assert_eq!(local.len(), 2);
+    let heads: Vec<String> = local
+        .iter()
+        .map(|r| {
+            let id = r["run_id"].as_str().unwrap();
+            let out = run(common::drctl(dir).args(["verify", id, "--output", "json"]));
+            let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+            v["head"].as_str().unwrap().to_string()
+        })
+        .collect();
+    let file_token: Value =
+        serde_json::from_slice(&std::fs::read(dir.join(".drctl/leases/sandbox.json")).unwrap())
+            .unwrap();
+    shared(&sb, |_| {});
+    assert!(history(dir).is_empty(), "the table starts empty");
+
+    let out = run(common::drctl(dir).args(["state", "migrate", "--dry-run"]));
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(
+        text(&out).matches("would copy ").count(),
+        2,
+        "{}",
+        text(&out)
+    );
+    assert!(history(dir).is_empty(), "a dry run copies nothing");
+
+    let out = run(common::drctl(dir).args(["state", "migrate", "--yes"]));
+    assert!(out.status.success(), "{}", text(&out));
+    let t = text(&out);
+    assert!(t.contains("2 run(s) copied"), "{t}");
+    // From another directory: the same runs, the same chain heads.
+    let other = other_dir(&sb);
+    let shared_runs = history(other.path());
+    assert_eq!(shared_runs.len(), 2);
+    for (r, head) in shared_runs.iter().zip(&heads) {
+        let id = r["run_id"].as_str().unwrap();
+        let out = run(common::drctl(other.path()).args(["verify", id, "--output", "json"]));
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(
+            v["head"].as_str().unwrap(),
+            head,
+            "the chain head is unchanged"
+        );
+    }
+    // Again: nothing new.
+    let out = run(common::drctl(dir).args(["state", "migrate", "--yes"]));
+    assert!(text(&out).contains("nothing to copy"), "{}", text(&out));
+    // Fencing tokens keep growing across the move.
+    let out = run(common::drctl(other.path()).args(["state", "show", "--output", "json"]));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["lease"]["token"], file_token["token"], "{v}");
+    let out = run(common::drctl(other.path()).args(["run", "quick.yaml", "--yes"]));
+    assert!(
+        !out.status.success(),
+        "quick.yaml is not in the other directory"
+    );
+    std::fs::copy(dir.join("quick.yaml"), other.path().join("quick.yaml")).unwrap();
+    let out = run(common::drctl(other.path()).args(["run", "quick.yaml", "--yes"]));
+    assert!(out.status.success(), "{}", text(&out));
+    let out = run(common::drctl(other.path()).args(["state", "show", "--output", "json"]));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        v["lease"]["token"].as_u64().unwrap(),
+        file_token["token"].as_u64().unwrap() + 1
+    );
+}

@@ -378,7 +378,10 @@ fn state(src: &Source, env: &Environment, d: &mut Vec<Diagnostic>) {
             ));
         }
     }
-    if st.lease_ttl < st.timeout * 3 && st.lease_ttl >= std::time::Duration::from_secs(1) {
+    if st.backend == StateBackend::Dynamodb
+        && st.lease_ttl < st.timeout * 3
+        && st.lease_ttl >= std::time::Duration::from_secs(1)
+    {
         d.push(at(&["state", "lease_ttl"], format!("state.lease_ttl ({}) is less than 3 x state.timeout ({}): one slow renewal could let the lease lapse", humantime::format_duration(st.lease_ttl), humantime::format_duration(st.timeout)), "raise lease_ttl or lower timeout"));
     }
 }

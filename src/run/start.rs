@@ -113,7 +113,9 @@ impl Operation for NewRun {
         let held = lease::take(ctx, hooks, &self.env.name, &run_id, shutdown.clone()).await?;
         let store = ctx.state.journals().await;
         if let (Some(since), Some(t)) = (self.once_since, &self.trigger) {
-            if let Some(done) = started_since(store.as_ref(), &self.env.name, &t.by, since).await? {
+            if let Some(done) =
+                started_since(store.as_ref(), &self.env.name, &self.rb.name, &t.by, since).await?
+            {
                 return Err(RunError::Superseded(done));
             }
         }
@@ -178,11 +180,12 @@ impl Operation for NewRun {
     }
 }
 
-/// The newest run of `env` started by `by` at or after `since`, if any (the newest runs only:
-/// run ids begin with their start time, so older ones are not read).
+/// The newest run of runbook `runbook` in `env` started by `by` at or after `since`, if any
+/// (the newest runs only: run ids begin with their start time, so older ones are not read).
 async fn started_since(
     store: &dyn crate::journal::JournalStore,
     env: &str,
+    runbook: &str,
     by: &str,
     since: chrono::DateTime<chrono::Utc>,
 ) -> Result<Option<String>, RunError> {
@@ -197,10 +200,14 @@ async fn started_since(
             continue;
         };
         if let Some(Event::RunStarted {
-            env_name, trigger, ..
+            env_name,
+            runbook_name,
+            trigger,
+            ..
         }) = records.first().map(|r| &r.event)
         {
             if env_name == env
+                && runbook_name == runbook
                 && trigger.as_ref().is_some_and(|t| t.by == by)
                 && records[0].at >= since
             {

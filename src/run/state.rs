@@ -127,7 +127,7 @@ impl StateStore {
         }
     }
 
-    /// A run's local directory (the approvals mailbox lives there on either backend).
+    /// A run's local directory (the approvals mailbox with the file backend).
     pub fn run_dir(&self, run: &str) -> PathBuf {
         FileJournalStore::new(&self.dir).run_dir(run)
     }
@@ -185,6 +185,17 @@ pub async fn migrate(
     let in_table = table.list().await?;
     let mut max_token = file_lease.map_or(0, |l| l.token);
     for id in files.list().await? {
+        // Another environment's runs are left alone, whatever state they are in.
+        if let Ok((rs, _)) = files.read(&id).await {
+            if let Some(crate::journal::Event::RunStarted { env_name, .. }) =
+                rs.first().map(|r| &r.event)
+            {
+                if env_name != env {
+                    out.other_env.push(id);
+                    continue;
+                }
+            }
+        }
         let records = match files.read_intact(&id).await {
             Ok((r, _)) => r,
             Err(e) => {
@@ -192,15 +203,6 @@ pub async fn migrate(
                 continue;
             }
         };
-        // Another environment's runs are left alone, whatever state they are in.
-        if let Some(crate::journal::Event::RunStarted { env_name, .. }) =
-            records.first().map(|r| &r.event)
-        {
-            if env_name != env {
-                out.other_env.push(id);
-                continue;
-            }
-        }
         if crate::journal::RunState::replay(&records).is_err() {
             out.refused.push((id, "its journal does not replay".into()));
             continue;

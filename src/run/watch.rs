@@ -103,7 +103,7 @@ impl Actuator for RunbookActuator {
         let deadline = tokio::time::Instant::now() + DRILL_YIELD_WAIT;
         let mut said = false;
         let result = loop {
-            // Wait on the lease file itself while a yielding drill holds it (cheap: no STS,
+            // Wait on the lease itself (file or table item) while a yielding drill holds it (cheap: no STS,
             // no journals), then try; a drill that took the lease in between is waited for too.
             let waiting = tokio::time::Instant::now() < deadline && !shutdown.is_cancelled();
             let holder = match self.drill_holding().await {
