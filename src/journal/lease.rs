@@ -54,7 +54,7 @@ pub enum LeaseError {
     Corrupt { path: String, why: String },
     /// The shared state table could not be used (unreachable, missing, refused).
     #[error(transparent)]
-    State(#[from] super::dynamo::StateError),
+    State(#[from] super::fault::StateError),
     #[error("lease store I/O on {path}: {source}")]
     Io {
         path: String,

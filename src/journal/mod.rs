@@ -13,6 +13,7 @@ pub mod describe;
 pub mod dynamo;
 mod dynamo_admin;
 pub mod event;
+pub mod fault;
 pub mod file;
 pub mod lease;
 #[cfg(test)]
