@@ -508,3 +508,99 @@ fn state_migrate_copies_file_journals_with_their_chains_and_carries_the_token_on
         file_token["token"].as_u64().unwrap() + 1
     );
 }
+
+/// The table's lease record, rewritten by `f` (a holder on another machine, for the test).
+fn rewrite_lease(sb: &Sandbox, f: impl FnOnce(&mut Value)) {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let settings = drctl::config::env::AwsSettings {
+            endpoint_url: Some(sb.endpoint.clone()),
+            ..Default::default()
+        };
+        let c =
+            drctl::aws::state_client(&settings, TABLE_REGION, None, Duration::from_secs(10)).await;
+        let key = |k: &str| AttributeValue::S(k.to_string());
+        let item = c
+            .get_item()
+            .table_name(TABLE)
+            .key("pk", key("env#sandbox"))
+            .key("sk", key("lease"))
+            .consistent_read(true)
+            .send()
+            .await
+            .unwrap()
+            .item
+            .expect("a lease item");
+        let mut rec: Value = serde_json::from_str(item["lease"].as_s().unwrap()).unwrap();
+        f(&mut rec);
+        let mut item = item.clone();
+        item.insert("lease".into(), key(&rec.to_string()));
+        c.put_item()
+            .table_name(TABLE)
+            .set_item(Some(item))
+            .send()
+            .await
+            .unwrap();
+    });
+}
+
+#[test]
+fn a_run_whose_machine_died_is_resumed_elsewhere_once_its_lease_expires() {
+    let sb = Sandbox::start();
+    shared(&sb, |env| {
+        env["state"]["lease_ttl"] = json!("6s");
+        env["state"]["timeout"] = json!("2s");
+    });
+    // The failover's machine dies after its 8th journal event.
+    let out = run(common::drctl(sb.dir.path())
+        .env("DRCTL_TEST_KILL_AFTER_EVENT", "8")
+        .args([
+            "failover",
+            "--region",
+            "us-west-2",
+            "--yes",
+            "--approve-irreversible",
+        ]));
+    assert_eq!(
+        std::os::unix::process::ExitStatusExt::signal(&out.status),
+        Some(9),
+        "{}",
+        text(&out)
+    );
+    let id = history(sb.dir.path())[0]["run_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // It was another machine: its process cannot be looked up from here, only its lease expiry.
+    rewrite_lease(&sb, |l| {
+        l["host"] = json!("bastion-that-died");
+        l["expires_at"] = json!((chrono::Utc::now() + chrono::Duration::seconds(5)).to_rfc3339());
+    });
+    let other = other_dir(&sb);
+    let resume = |dir: &Path| {
+        run(common::drctl(dir).args(["resume", &id, "--yes", "--approve-irreversible"]))
+    };
+    let early = resume(other.path());
+    assert_eq!(early.status.code(), Some(3), "{}", text(&early));
+    assert!(
+        text(&early).contains("bastion-that-died"),
+        "{}",
+        text(&early)
+    );
+    // After the expiry, the next holder takes over with a higher token and finishes the run.
+    std::thread::sleep(Duration::from_secs(6));
+    let out = resume(other.path());
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("took over the lease"), "{}", text(&out));
+    let runs = history(other.path());
+    assert_eq!(runs.len(), 1);
+    assert_eq!(runs[0]["outcome"], "succeeded", "{runs:?}");
+    let out = run(common::drctl(other.path()).args(["state", "show", "--output", "json"]));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["lease"]["token"], 2, "{v}");
+    assert_eq!(v["lease"]["released"], true, "{v}");
+}

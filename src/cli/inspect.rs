@@ -117,7 +117,7 @@ pub async fn history(g: &Global, limit: usize) -> Result<i32> {
 }
 
 pub async fn approve(g: &Global, run: &str, step: &str, comment: Option<String>) -> Result<i32> {
-    let ctx = g.context(g.state_dir_lenient()?);
+    let ctx = g.context_for_changes()?;
     let store = ctx.state.journals().await;
     let op = Operator::current();
     inspect::approve(store.as_ref(), &ctx.state, run, step, &op, comment).await?;

@@ -420,6 +420,17 @@ impl Global {
             .await)
     }
 
+    /// The context for commands that change a run found by id (`resume`, `rollback`,
+    /// `approve`): like [`Global::context`], but an environment file that is there and does not
+    /// load is an error, not a quiet fall back to the state dir (with shared state, the run is
+    /// in the table, and acting on a stale local copy would split it).
+    pub fn context_for_changes(&self) -> Result<Context> {
+        if self.env_file.exists() {
+            drctl::run::load_env(&self.env_file)?;
+        }
+        Ok(self.context(self.state_dir_lenient()?))
+    }
+
     /// The run context for commands that start or continue runs.
     pub fn context(&self, state_dir: PathBuf) -> Context {
         let aws = self.aws_source();

@@ -400,7 +400,7 @@ pub async fn run(g: &Global, runbook: &Path, m: &Mutating) -> Result<i32> {
 
 /// `drctl resume RUN`.
 pub async fn resume(g: &Global, run: &str, m: &Mutating, rerun: &[String]) -> Result<i32> {
-    let ctx = g.context(g.state_dir_lenient()?);
+    let ctx = g.context_for_changes()?;
     // A drill is not resumed: what it made is removed (its completed steps undone, the rest
     // found by tag) and its run closed, as `drctl drill cleanup` does for it.
     if let Some(env) = drctl::run::drill::drill_run_env(&ctx, run).await? {
@@ -431,7 +431,7 @@ pub async fn resume(g: &Global, run: &str, m: &Mutating, rerun: &[String]) -> Re
 
 /// `drctl rollback RUN [--to CHECKPOINT]`.
 pub async fn rollback(g: &Global, run: &str, to: Option<&str>, m: &Mutating) -> Result<i32> {
-    let ctx = g.context(g.state_dir_lenient()?);
+    let ctx = g.context_for_changes()?;
     let r = Rollback::load(&ctx, run, to).await?;
     let s = drive(g, &ctx, &r, m, m.yes).await?;
     Ok(finish(g, &s))

@@ -428,14 +428,19 @@ impl DynamoState {
     }
 
     /// Copy a file journal's whole lines into the table as run `run` (`drctl state migrate`).
-    /// Lines are copied byte for byte, so the hash chain (and its head) is the same. Returns
-    /// false, copying nothing, if the run is already in the table.
+    /// Lines are copied byte for byte, so the hash chain (and its head) is the same. The run's
+    /// index entry is written last: a copy that was interrupted is not listed, and the next
+    /// migration goes on with it (records already there, as copied, are kept). Returns false,
+    /// copying nothing, if the run is already complete in the table.
     pub async fn import(&self, run: &str, lines: &[&str]) -> Result<bool, JournalError> {
-        if !self.put_index(run).await? {
+        use sha2::{Digest, Sha256};
+        let index = key(format!("runs#{}", self.env), run.to_string());
+        if self.get("look for the run", index).await?.is_some() {
             return Ok(false);
         }
         for (i, line) in lines.iter().enumerate() {
-            let (items, _) = self.record_items(run, i as u64 + 1, line)?;
+            let seq = i as u64 + 1;
+            let (items, k) = self.record_items(run, seq, line)?;
             let mut tx = self.client.transact_write_items();
             for it in items {
                 tx = tx.transact_items(it);
@@ -443,14 +448,23 @@ impl DynamoState {
             match self.call("copy a record", tx.send()).await {
                 Ok(_) => {}
                 Err(Failure::State(e)) => return Err(e.into()),
-                Err(Failure::Service(e)) => {
-                    return Err(self
-                        .fault(StateFault::Other, format!("copy a record: {e}"))
-                        .into())
+                Err(Failure::Service(_)) => {
+                    // Copied by an earlier, interrupted migration: it must be the same line.
+                    let item = self.get("read back a record", k).await?;
+                    let same = item.as_ref().is_some_and(|it| {
+                        get_s(it, "line") == Some(*line)
+                            || get_s(it, "blob")
+                                == Some(hex::encode(Sha256::digest(line.as_bytes())).as_str())
+                    });
+                    if !same {
+                        return Err(JournalError::Exists(format!(
+                            "{run} (the table's record {seq} differs from the file's)"
+                        )));
+                    }
                 }
             }
         }
-        Ok(true)
+        self.put_index(run).await
     }
 
     /// The transaction items that store one record line at `seq` (the record, and its parts if
@@ -473,7 +487,7 @@ impl DynamoState {
             if parts.len() > MAX_PARTS {
                 return Err(self
                     .fault(
-                        StateFault::Other,
+                        StateFault::Config,
                         format!(
                             "a journal record of {} bytes is larger than the state table takes ({} bytes): shorten the runbook or environment file",
                             line.len(),
@@ -597,13 +611,21 @@ struct DynamoJournal {
 }
 
 impl DynamoJournal {
-    /// Why a transaction was cancelled: the lease's token moved on (fenced out), or the seq is
-    /// taken. Read back, since the cancellation reasons are not always given.
+    /// Why a transaction was cancelled: the record landed after all (Ok(true)); the lease's
+    /// token moved on (fenced out) or the seq is taken (errors); or neither, a conflict with a
+    /// lease renewal or throttling (Ok(false): try again). Read back, since the cancellation
+    /// reasons are not always given.
     async fn refused(&self, token: u64, seq: u64, line: &str) -> Result<bool, JournalError> {
+        use sha2::{Digest, Sha256};
         let k = key(self.store.run_pk(&self.run), format!("e#{seq:012}"));
         if let Some(item) = self.store.get("read back a record", k).await? {
             // Our own earlier attempt, answered too late: the record is there, as written.
-            if get_s(&item, "line") == Some(line) {
+            let ours = match (get_s(&item, "line"), get_s(&item, "blob")) {
+                (Some(l), _) => l == line,
+                (None, Some(sha)) => sha == hex::encode(Sha256::digest(line.as_bytes())),
+                _ => false,
+            };
+            if ours {
                 return Ok(true);
             }
             return Err(JournalError::Exists(format!(
@@ -616,6 +638,9 @@ impl DynamoJournal {
             .read_lease(&self.store.env)
             .await
             .map_err(|e| self.store.fault(StateFault::Other, e.to_string()))?;
+        if lease.as_ref().is_some_and(|l| l.token == token) {
+            return Ok(false);
+        }
         Err(JournalError::Fenced {
             run: self.run.clone(),
             ours: token,
@@ -654,25 +679,52 @@ impl JournalWriter for DynamoJournal {
             .expression_attribute_values(":t", n(token))
             .build()
             .expect("table, key and condition are set");
-        let mut tx = st
-            .client
-            .transact_write_items()
-            .transact_items(TransactWriteItem::builder().condition_check(check).build())
-            // A retry of an append that landed is answered as a success, not as a conflict.
-            .client_request_token(
-                &hex::encode(Sha256::digest(
-                    format!("{}/{}/{}/{token}", st.env, self.run, record.seq).as_bytes(),
-                ))[..32],
-            );
-        for it in items {
-            tx = tx.transact_items(it);
-        }
-        match st.call("append to the journal", tx.send()).await {
-            Ok(_) => {}
-            Err(Failure::Service(_)) => {
-                self.refused(token, record.seq, &line).await?;
+        // A retry of an append that landed is answered as a success, not as a conflict; the
+        // record's own hash is in the token, so a different record can never be taken for it.
+        let mut attempt = 0u32;
+        loop {
+            // One token per attempt: the SDK's own retries of an attempt share it; an attempt
+            // after a cancellation is a new request.
+            let request_token = hex::encode(Sha256::digest(
+                format!(
+                    "{}/{}/{}/{token}/{attempt}/{line}",
+                    st.env, self.run, record.seq
+                )
+                .as_bytes(),
+            ))[..32]
+                .to_string();
+            let mut tx = st
+                .client
+                .transact_write_items()
+                .transact_items(
+                    TransactWriteItem::builder()
+                        .condition_check(check.clone())
+                        .build(),
+                )
+                .client_request_token(&request_token);
+            for it in items.iter().cloned() {
+                tx = tx.transact_items(it);
             }
-            Err(Failure::State(e)) => return Err(e.into()),
+            match st.call("append to the journal", tx.send()).await {
+                Ok(_) => break,
+                Err(Failure::Service(_)) => {
+                    if self.refused(token, record.seq, &line).await? {
+                        break;
+                    }
+                    // Cancelled by a conflict (a renewal of our own lease) or throttling.
+                    attempt += 1;
+                    if attempt >= 5 {
+                        return Err(st
+                            .fault(
+                                StateFault::Other,
+                                "append to the journal: cancelled five times by conflicting writes",
+                            )
+                            .into());
+                    }
+                    tokio::time::sleep(std::time::Duration::from_millis(100 << attempt)).await;
+                }
+                Err(Failure::State(e)) => return Err(e.into()),
+            }
         }
         super::file::after_append(self.records.len() + 1);
         if hash.is_some() {

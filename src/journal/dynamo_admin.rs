@@ -153,6 +153,7 @@ impl DynamoState {
             host: op.host,
             pid: op.pid,
             pid_start: None,
+            pid_space: None,
             command: "drctl state migrate".into(),
             run_id: None,
             acquired_at: now,

@@ -22,6 +22,10 @@ pub struct LeaseRecord {
     /// Start time of the holder's process (clock ticks since boot), to tell a reused pid.
     #[serde(default)]
     pub pid_start: Option<u64>,
+    /// Which kernel boot and pid namespace `pid` belongs to: a shared table is read from many
+    /// machines, and a host name alone does not tell two of them (or two containers) apart.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pid_space: Option<String>,
     pub command: String,
     pub run_id: Option<String>,
     pub acquired_at: DateTime<Utc>,
@@ -101,10 +105,26 @@ pub fn staleness(rec: &LeaseRecord, now: DateTime<Utc>) -> Staleness {
     let this_host = hostname::get()
         .map(|h| h.to_string_lossy().into_owned())
         .unwrap_or_default();
-    if rec.host == this_host && !process_alive(rec.pid, rec.pid_start) {
+    // Only where the holder's pid can be looked up: this host, this boot, this pid namespace.
+    // A lease written without that (by an older drctl) is judged by the host name alone.
+    if rec.host == this_host
+        && rec
+            .pid_space
+            .as_ref()
+            .is_none_or(|s| Some(s) == pid_space().as_ref())
+        && !process_alive(rec.pid, rec.pid_start)
+    {
         return Staleness::HolderGone;
     }
     Staleness::Fresh
+}
+
+/// This process's kernel boot and pid namespace: `<boot id>/<pid namespace>`, or None where
+/// /proc does not say.
+pub fn pid_space() -> Option<String> {
+    let boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").ok()?;
+    let ns = std::fs::read_link("/proc/self/ns/pid").ok()?;
+    Some(format!("{}/{}", boot.trim(), ns.display()))
 }
 
 fn process_alive(pid: u32, start: Option<u64>) -> bool {
@@ -205,6 +225,7 @@ pub(super) fn new_record(req: &LeaseRequest, prev: &Option<LeaseRecord>) -> Leas
         host: op.host,
         pid: op.pid,
         pid_start: process_start_time(op.pid),
+        pid_space: pid_space(),
         command: req.command.clone(),
         run_id: req.run_id.clone(),
         acquired_at: now,

@@ -70,15 +70,33 @@ pub(super) async fn take(
         hooks.progress.clone(),
     );
     tokio::spawn(async move {
+        // Until when the lease surely holds, by this process's own clock.
+        let mut holds_until = tokio::time::Instant::now() + ttl;
+        let mut wait = ttl / 3;
         loop {
             tokio::select! {
-                _ = tokio::time::sleep(ttl / 3) => {}
+                _ = tokio::time::sleep(wait) => {}
                 _ = stop2.cancelled() => return,
             }
-            if let Err(e) = s2.renew(&l2, ttl).await {
-                progress.notice(&format!("error: {e}; stopping at the next safe point"));
-                shutdown.cancel();
-                return;
+            match s2.renew(&l2, ttl).await {
+                Ok(_) => {
+                    holds_until = tokio::time::Instant::now() + ttl;
+                    wait = ttl / 3;
+                }
+                // Released at the end of the command while this renewal ran: not an error.
+                Err(_) if stop2.is_cancelled() => return,
+                // A slow or busy store: tried again while the lease still has time left.
+                Err(e @ LeaseError::State(_))
+                    if tokio::time::Instant::now() + ttl / 6 < holds_until =>
+                {
+                    tracing::warn!("lease renewal failed, trying again: {e}");
+                    wait = std::time::Duration::from_secs(1).min(ttl / 6);
+                }
+                Err(e) => {
+                    progress.notice(&format!("error: {e}; stopping at the next safe point"));
+                    shutdown.cancel();
+                    return;
+                }
             }
         }
     });

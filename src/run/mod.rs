@@ -365,8 +365,10 @@ pub async fn unfinished_runs(ctx: &Context, env: &str) -> Result<Vec<(String, St
         Err(_) => vec![],
     };
     for id in ids.into_iter().rev() {
-        let Ok((records, _)) = store.read(&id).await else {
-            continue;
+        let records = match store.read(&id).await {
+            Ok((r, _)) => r,
+            Err(e @ JournalError::State(_)) => return Err(e.into()),
+            Err(_) => continue,
         };
         let Ok(st) = RunState::replay(&records) else {
             continue;

@@ -196,8 +196,12 @@ async fn started_since(
         .rev()
         .take_while(|id| id.as_str() >= floor.as_str())
     {
-        let Ok((records, _)) = store.read(id).await else {
-            continue;
+        // A run that cannot be read now is not a run that is not there: "cannot tell" stops
+        // here (the watcher stands by) rather than starting a second failover.
+        let records = match store.read(id).await {
+            Ok((r, _)) => r,
+            Err(e @ crate::journal::JournalError::State(_)) => return Err(e.into()),
+            Err(_) => continue,
         };
         if let Some(Event::RunStarted {
             env_name,

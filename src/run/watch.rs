@@ -37,7 +37,24 @@ pub struct RunbookActuator {
     pub cooldown: Duration,
 }
 
+/// A lease taken by `drctl watch` (its command line has the word `watch`).
+fn is_watch(command: &str) -> bool {
+    command.split_whitespace().any(|w| w == "watch")
+}
+
 impl RunbookActuator {
+    /// The runbook of the run a lease holder runs (None: unknown, or unreadable now).
+    async fn holder_runbook(&self, h: &crate::journal::LeaseRecord) -> Option<String> {
+        let id = h.run_id.as_ref()?;
+        let (records, _) = self.ctx.state.journals().await.read(id).await.ok()?;
+        match records.first().map(|r| &r.event) {
+            Some(crate::journal::Event::RunStarted { runbook_name, .. }) => {
+                Some(runbook_name.clone())
+            }
+            _ => None,
+        }
+    }
+
     /// The lease, when a drill that yields to a failover holds it now.
     async fn drill_holding(&self) -> Option<crate::journal::LeaseRecord> {
         use crate::journal::lease::{staleness, Staleness};
@@ -114,10 +131,18 @@ impl Actuator for RunbookActuator {
                     {
                         *h
                     }
+                    // A watcher's other run (a fence, this watcher's own included) is short:
+                    // waited for, like a drill.
+                    Err(RunError::Lease(LeaseError::Held(h)))
+                        if waiting
+                            && is_watch(&h.command)
+                            && self.holder_runbook(&h).await.as_deref() != Some(&run.rb.name) =>
+                    {
+                        *h
+                    }
                     // Another watcher's failover holds the lease: this outage is in hand.
                     Err(RunError::Lease(LeaseError::Held(h)))
-                        if self.ctx.state.is_shared()
-                            && h.command.split_whitespace().any(|w| w == "watch") =>
+                        if self.ctx.state.is_shared() && is_watch(&h.command) =>
                     {
                         return ActionReport {
                             ok: true,
@@ -144,7 +169,7 @@ impl Actuator for RunbookActuator {
             };
             if !said {
                 self.progress.notice(&format!(
-                    "a drill holds the lease (run {}): waiting up to {} for it to stop and yield",
+                    "a drill or another of the watch's runs holds the lease (run {}): waiting up to {} for it to end or yield",
                     holder.run_id.as_deref().unwrap_or("?"),
                     humantime::format_duration(DRILL_YIELD_WAIT)
                 ));

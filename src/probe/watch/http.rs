@@ -54,6 +54,9 @@ pub struct Shared {
     pub heartbeat: Mutex<Instant>,
     /// The watchers' quorum, with shared state (None: a watcher alone, or not read yet).
     pub quorum: Mutex<Option<super::quorum::QuorumView>>,
+    /// Since when every primary target has been down (by the probes alone, whatever the
+    /// policy did about it): what this watcher tells the others.
+    pub primary_down_since: Mutex<Option<Instant>>,
 }
 
 impl Shared {

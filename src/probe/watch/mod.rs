@@ -177,6 +177,7 @@ impl Watch {
             metrics,
             heartbeat: Mutex::new(Instant::now()),
             quorum: Mutex::new(None),
+            primary_down_since: Mutex::new(None),
         });
         Ok(Self {
             cfg,
@@ -383,6 +384,14 @@ impl Watch {
                 quorum: None,
             };
             shared.metrics.primary_down.set(i64::from(p_down));
+            {
+                let mut since = shared.primary_down_since.lock().expect("down since");
+                *since = if p_down {
+                    Some(since.unwrap_or(now))
+                } else {
+                    None
+                };
+            }
             shared.metrics.standby_healthy.set(i64::from(s_healthy));
             let down_before = policy.down_for(now);
             let mut verdict = policy.evaluate(&inputs, now);

@@ -72,6 +72,9 @@ pub struct QuorumView {
     pub watcher: String,
     pub watchers: Vec<WatcherRow>,
     pub live: usize,
+    /// Watchers live at some time in the last [`RECENT`]: the default quorum is a majority of
+    /// these, so that watchers which lost the table (and so look dead) do not shrink it.
+    pub recent: usize,
     pub agreeing: usize,
     pub needed: usize,
     pub reached: bool,
@@ -90,6 +93,13 @@ impl QuorumView {
         self.reached && self.made.is_some_and(|m| now.duration_since(m) <= max_age)
     }
 }
+
+/// How long a watcher that stopped being live still counts toward the size of the default
+/// quorum. Watchers that lose the table look dead to the others; without this, the one that
+/// is left (say, cut off from the primary but not from the table) would be a majority of one.
+/// The price: when watchers really die (with the primary's region), the others need a
+/// majority of all that were live in this window.
+pub const RECENT: Duration = Duration::from_secs(600);
 
 /// When each watcher's heartbeat last moved, by this watcher's clock. A watcher seen for the
 /// first time is not live until its heartbeat moves: an item left by a watcher that died
@@ -154,10 +164,14 @@ pub fn tally(
         .collect();
     rows.sort_by(|a, b| a.id.cmp(&b.id));
     let live = rows.iter().filter(|r| r.live).count();
+    let recent = rows
+        .iter()
+        .filter(|r| r.live || Duration::from_millis(r.age_ms) <= RECENT)
+        .count();
     let agreeing = rows.iter().filter(|r| r.agrees).count();
     let needed = match quorum {
         Some(n) => n.max(1) as usize,
-        None => live / 2 + 1,
+        None => live.max(recent) / 2 + 1,
     };
     QuorumView {
         watcher: me.to_string(),
@@ -165,6 +179,7 @@ pub fn tally(
         reached: rows.iter().any(|r| r.id == me) && agreeing >= needed,
         watchers: rows,
         live,
+        recent,
         agreeing,
         needed,
         error: None,
@@ -209,11 +224,13 @@ pub async fn peers_loop(
         beat += 1;
         let (down, _) = super::all_phases(&shared, &s.primary);
         let (_, standby_healthy) = super::all_phases(&shared, &s.standby);
+        // The probes' own view, not the policy's: a watcher that has acted (or is cooling
+        // down) still says what it sees, so that the others can still make their quorum.
         let down_for = shared
-            .decision
+            .primary_down_since
             .lock()
-            .expect("decision view")
-            .primary_down_for_ms;
+            .expect("down since")
+            .map(|s| Instant::now().duration_since(s).as_millis() as u64);
         let mine = PeerView {
             watcher: peers.id().to_string(),
             host: host.clone(),
@@ -335,6 +352,26 @@ mod tests {
         r.observe(&later, Instant::now());
         let q = tally("a", &later, &r, Instant::now(), timeout, confirm, None);
         assert_eq!((q.live, q.agreeing, q.needed, q.reached), (2, 2, 2, true));
+        // One left of three (the other two lost the table): a majority of the three it saw.
+        let lone = [
+            v("a", 3, Some(9000)),
+            v("b", 2, Some(8000)),
+            v("c", 7, None),
+        ];
+        tokio::time::advance(Duration::from_secs(6)).await;
+        r.observe(&lone, Instant::now());
+        let q = tally("a", &lone, &r, Instant::now(), timeout, confirm, None);
+        assert_eq!((q.live, q.recent, q.needed, q.reached), (1, 3, 2, false));
+        // Long silent: c no longer counts toward the size either.
+        tokio::time::advance(RECENT).await;
+        let much_later = [
+            v("a", 5, Some(9000)),
+            v("b", 5, Some(9000)),
+            v("c", 7, None),
+        ];
+        r.observe(&much_later, Instant::now());
+        let q = tally("a", &much_later, &r, Instant::now(), timeout, confirm, None);
+        assert_eq!((q.live, q.recent, q.needed), (2, 2, 2));
         // quorum: 3 asks for three, which two cannot give.
         assert!(!tally("a", &later, &r, Instant::now(), timeout, confirm, Some(3)).reached);
         // Our own view missing from the table: never reached.
