@@ -336,6 +336,10 @@ mod tests {
     async fn a_silent_watcher_stops_counting_and_a_fixed_quorum_is_a_count() {
         let mut r = Roster::default();
         let (confirm, timeout) = (Duration::from_secs(1), Duration::from_secs(5));
+        r.observe(
+            &[v("a", 0, None), v("b", 0, None), v("c", 6, None)],
+            Instant::now(),
+        );
         let first = [
             v("a", 1, Some(2000)),
             v("b", 1, Some(2000)),
