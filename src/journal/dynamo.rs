@@ -28,7 +28,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Put, TransactWrite
 use aws_sdk_dynamodb::Client;
 use chrono::Utc;
 
-use super::lease::{new_record, staleness, Staleness};
+use super::lease::rules;
 use super::{
     Event, JournalError, JournalStore, JournalWriter, LeaseError, LeaseRecord, LeaseRequest,
     LeaseStore, Record,
@@ -541,59 +541,23 @@ impl LeaseStore for DynamoState {
         &self,
         req: &LeaseRequest,
     ) -> Result<(LeaseRecord, Option<LeaseRecord>), LeaseError> {
-        self.cas(&req.env, |cur| {
-            let replaced = match &cur {
-                None => None,
-                Some(c) => match staleness(c, Utc::now()) {
-                    Staleness::Fresh => return Err(LeaseError::Held(Box::new(c.clone()))),
-                    Staleness::Released => None,
-                    Staleness::Expired | Staleness::HolderGone => Some(c.clone()),
-                },
-            };
-            let rec = new_record(req, &cur);
-            Ok((Some(rec.clone()), (rec, replaced)))
-        })
-        .await
+        self.cas(&req.env, |cur| rules::acquire(req, cur)).await
     }
 
     async fn break_and_acquire(
         &self,
         req: &LeaseRequest,
     ) -> Result<(LeaseRecord, Option<LeaseRecord>), LeaseError> {
-        self.cas(&req.env, |cur| {
-            let rec = new_record(req, &cur);
-            let replaced = cur.filter(|c| !c.released);
-            Ok((Some(rec.clone()), (rec, replaced)))
-        })
-        .await
+        self.cas(&req.env, |cur| rules::break_lock(req, cur)).await
     }
 
     async fn renew(&self, lease: &LeaseRecord, ttl: Duration) -> Result<LeaseRecord, LeaseError> {
-        self.cas(&lease.env, |cur| match cur {
-            Some(c) if c.token == lease.token && !c.released => {
-                let mut next = c;
-                next.expires_at = Utc::now()
-                    + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::seconds(60));
-                Ok((Some(next.clone()), next))
-            }
-            other => Err(LeaseError::Lost {
-                env: lease.env.clone(),
-                ours: lease.token,
-                theirs: other.map_or(0, |c| c.token),
-            }),
-        })
-        .await
+        self.cas(&lease.env, |cur| rules::renew(lease, ttl, cur))
+            .await
     }
 
     async fn release(&self, lease: &LeaseRecord) -> Result<(), LeaseError> {
-        self.cas(&lease.env, |cur| match cur {
-            Some(mut c) if c.token == lease.token && !c.released => {
-                c.released = true;
-                Ok((Some(c), ()))
-            }
-            _ => Ok((None, ())),
-        })
-        .await
+        self.cas(&lease.env, |cur| rules::release(lease, cur)).await
     }
 
     async fn current(&self, env: &str) -> Result<Option<LeaseRecord>, LeaseError> {

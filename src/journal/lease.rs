@@ -236,67 +236,96 @@ pub(super) fn new_record(req: &LeaseRequest, prev: &Option<LeaseRecord>) -> Leas
     }
 }
 
-#[async_trait]
-impl LeaseStore for FileLeaseStore {
-    async fn acquire(
-        &self,
-        req: &LeaseRequest,
-    ) -> Result<(LeaseRecord, Option<LeaseRecord>), LeaseError> {
-        self.with_locked(&req.env, |cur| {
-            let replaced = match &cur {
-                None => None,
-                Some(c) => match staleness(c, Utc::now()) {
-                    Staleness::Fresh => return Err(LeaseError::Held(Box::new(c.clone()))),
-                    Staleness::Released => None,
-                    Staleness::Expired | Staleness::HolderGone => Some(c.clone()),
-                },
-            };
-            let rec = new_record(req, &cur);
-            Ok((Some(rec.clone()), (rec, replaced)))
-        })
+/// The lease's rules, the same on every backend: each takes the current record and returns the
+/// record to store (None: leave it) and the answer. The stores only make them atomic.
+pub(super) mod rules {
+    use std::time::Duration;
+
+    use chrono::Utc;
+
+    use super::{new_record, staleness, LeaseError, LeaseRecord, LeaseRequest, Staleness};
+
+    type Taken = (Option<LeaseRecord>, (LeaseRecord, Option<LeaseRecord>));
+
+    /// Take it if free, released, expired, or its holder is provably gone.
+    pub fn acquire(req: &LeaseRequest, cur: Option<LeaseRecord>) -> Result<Taken, LeaseError> {
+        let replaced = match &cur {
+            None => None,
+            Some(c) => match staleness(c, Utc::now()) {
+                Staleness::Fresh => return Err(LeaseError::Held(Box::new(c.clone()))),
+                Staleness::Released => None,
+                Staleness::Expired | Staleness::HolderGone => Some(c.clone()),
+            },
+        };
+        let rec = new_record(req, &cur);
+        Ok((Some(rec.clone()), (rec, replaced)))
     }
 
-    async fn break_and_acquire(
-        &self,
-        req: &LeaseRequest,
-    ) -> Result<(LeaseRecord, Option<LeaseRecord>), LeaseError> {
-        self.with_locked(&req.env, |cur| {
-            let rec = new_record(req, &cur);
-            let replaced = cur.filter(|c| !c.released);
-            Ok((Some(rec.clone()), (rec, replaced)))
-        })
+    /// Take it whatever its state.
+    pub fn break_lock(req: &LeaseRequest, cur: Option<LeaseRecord>) -> Result<Taken, LeaseError> {
+        let rec = new_record(req, &cur);
+        let replaced = cur.filter(|c| !c.released);
+        Ok((Some(rec.clone()), (rec, replaced)))
     }
 
-    async fn renew(&self, lease: &LeaseRecord, ttl: Duration) -> Result<LeaseRecord, LeaseError> {
-        self.with_locked(&lease.env, |cur| match cur {
+    /// Extend ours by `ttl`; anything else is lost.
+    pub fn renew(
+        lease: &LeaseRecord,
+        ttl: Duration,
+        cur: Option<LeaseRecord>,
+    ) -> Result<(Option<LeaseRecord>, LeaseRecord), LeaseError> {
+        match cur {
             Some(c) if c.token == lease.token && !c.released => {
                 let mut next = c;
                 next.expires_at = Utc::now()
                     + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::seconds(60));
                 Ok((Some(next.clone()), next))
             }
-            Some(c) => Err(LeaseError::Lost {
+            other => Err(LeaseError::Lost {
                 env: lease.env.clone(),
                 ours: lease.token,
-                theirs: c.token,
+                theirs: other.map_or(0, |c| c.token),
             }),
-            None => Err(LeaseError::Lost {
-                env: lease.env.clone(),
-                ours: lease.token,
-                theirs: 0,
-            }),
-        })
+        }
     }
 
-    async fn release(&self, lease: &LeaseRecord) -> Result<(), LeaseError> {
-        self.with_locked(&lease.env, |cur| match cur {
-            Some(mut c) if c.token == lease.token => {
+    /// Mark ours released; someone else's (they broke our lock) is theirs to release.
+    pub fn release(
+        lease: &LeaseRecord,
+        cur: Option<LeaseRecord>,
+    ) -> Result<(Option<LeaseRecord>, ()), LeaseError> {
+        match cur {
+            Some(mut c) if c.token == lease.token && !c.released => {
                 c.released = true;
                 Ok((Some(c), ()))
             }
-            // Someone broke our lock; their lease is theirs to release.
             _ => Ok((None, ())),
-        })
+        }
+    }
+}
+
+#[async_trait]
+impl LeaseStore for FileLeaseStore {
+    async fn acquire(
+        &self,
+        req: &LeaseRequest,
+    ) -> Result<(LeaseRecord, Option<LeaseRecord>), LeaseError> {
+        self.with_locked(&req.env, |cur| rules::acquire(req, cur))
+    }
+
+    async fn break_and_acquire(
+        &self,
+        req: &LeaseRequest,
+    ) -> Result<(LeaseRecord, Option<LeaseRecord>), LeaseError> {
+        self.with_locked(&req.env, |cur| rules::break_lock(req, cur))
+    }
+
+    async fn renew(&self, lease: &LeaseRecord, ttl: Duration) -> Result<LeaseRecord, LeaseError> {
+        self.with_locked(&lease.env, |cur| rules::renew(lease, ttl, cur))
+    }
+
+    async fn release(&self, lease: &LeaseRecord) -> Result<(), LeaseError> {
+        self.with_locked(&lease.env, |cur| rules::release(lease, cur))
     }
 
     async fn current(&self, env: &str) -> Result<Option<LeaseRecord>, LeaseError> {
