@@ -13,12 +13,14 @@ never changes a distribution's ETag and reports Deployed at once. Here:
 * Invalidations are InProgress for ``cloudfront_invalidation`` seconds, then ``Completed``
   (moto says ``COMPLETED``, which the SDK waiter never accepts).
 * Deleting requires a disabled distribution (DistributionNotDisabled), as on AWS.
+
+Deployments and invalidations end on the sandbox's clock (clock.py), which notes each end so
+that a step to "the next event" stops there.
 """
 
 from __future__ import annotations
 
 import threading
-import time
 
 from moto.cloudfront import models as cf_models
 from moto.cloudfront.exceptions import CloudFrontException, OriginDoesNotExist
@@ -101,9 +103,14 @@ def snapshot(dist: Distribution) -> dict:
             "domain": dist.domain_name}
 
 
+def _now() -> float:
+    return _SB.clock.monotonic()
+
+
 def _deploy(dist: Distribution) -> None:
     """Start a deployment of the distribution's current configuration."""
-    done_at = time.monotonic() + _SB.profile.seconds("cloudfront_deployment")
+    done_at = _now() + _SB.profile.seconds("cloudfront_deployment")
+    _SB.clock.note(done_at)  # Deployed from then on: a step can stop there
     with _lock:
         dist._sbx_deployed_at = done_at
         history = getattr(dist, "_sbx_history", [])
@@ -112,24 +119,26 @@ def _deploy(dist: Distribution) -> None:
 
 def deployed(dist: Distribution) -> dict | None:
     """Configuration of the last completed deployment (None before the first completes)."""
-    now = time.monotonic()
+    now = _now()
     with _lock:
         done = [snap for at, snap in getattr(dist, "_sbx_history", []) if at <= now]
     return done[-1] if done else None
 
 
 def _status(self) -> str:
-    return "InProgress" if time.monotonic() < getattr(self, "_sbx_deployed_at", 0.0) else "Deployed"
+    return "InProgress" if _now() < getattr(self, "_sbx_deployed_at", 0.0) else "Deployed"
 
 
 def _invalidation_status(self) -> str:
     started = getattr(self, "_sbx_started", 0.0)
-    return "InProgress" if time.monotonic() - started < _SB.profile.seconds("cloudfront_invalidation") else "Completed"
+    # The same sum as the deadline noted at creation (a step lands on it exactly).
+    return "InProgress" if _now() < started + _SB.profile.seconds("cloudfront_invalidation") else "Completed"
 
 
 def _invalidation_init(original):
     def __init__(self, *args, **kwargs):
-        self._sbx_started = time.monotonic()
+        self._sbx_started = _now()
+        _SB.clock.note(self._sbx_started + _SB.profile.seconds("cloudfront_invalidation"))
         original(self, *args, **kwargs)
 
     return __init__

@@ -12,6 +12,13 @@
     GET    /_sandbox/calls          the AWS calls answered, in order, and counts of mutating ones
     DELETE /_sandbox/calls          clear that log -> {"cleared": n}
     POST   /_sandbox/reset          forget all state (moto, faults, listener modes, edges, call log)
+    POST   /_sandbox/snapshot       {"name", "wait"?} save the whole state in memory -> {"name", "bytes", ...}
+    POST   /_sandbox/restore        {"name"} bring a saved state back -> {"name", "took", ...}
+    GET    /_sandbox/snapshots      {"snapshots": [{"name", "created", "bytes", "clock"}, ...]}
+    DELETE /_sandbox/snapshots?name=N   forget one
+    GET    /_sandbox/clock          {"now", "paused", "pending", "next_transition_in", "next_deadline_in"}
+    POST   /_sandbox/clock          {"paused": true|false} pause (after running what is due) or resume
+    POST   /_sandbox/clock/step     {} to the next event, or {"seconds": N}: run what falls due, in order
 
 ``GET /_sandbox/calls`` answers (see calls.py for how operations are worked out)::
 
@@ -56,6 +63,25 @@ client would reach that ALB itself); the ``cdn`` edge does not (CloudFront fetch
 origin, not the client). ``GET /_sandbox/faults`` lists ``client`` for scoped faults.
 ``DELETE /_sandbox/faults?client=NAME`` removes only that client's faults.
 
+Snapshots (snapshot.py): ``POST /_sandbox/snapshot`` saves everything that can differ
+between a freshly seeded sandbox and a used one (every moto backend, faults, listener modes
+and ports, edges, health-check observations, pinned ReplicaLag, Route 53 changes, DynamoDB
+tokens, the call log, the clock); ``POST /_sandbox/restore`` brings it back exactly, in the
+same process, in well under a second. A snapshot waits up to ``wait`` seconds (default 10,
+at most 120) for scheduled transitions to finish and answers 409 while some are still pending
+(at once when the clock is paused). Snapshots survive a reset; an unknown name is 400.
+
+The clock (clock.py, scheduler.py): real time by default. ``{"paused": true}`` freezes it:
+nothing that is not due yet happens (no transition, deadline, health-check probe or
+ReplicaLag round) until a step. ``POST /_sandbox/clock/step`` with ``{}`` advances it to the
+next event - the next scheduled transition, or a noted deadline (CloudFront deployment or
+invalidation, Route 53 change INSYNC, DynamoDB table ACTIVE) - and runs every transition due
+then; ``{"seconds": N}`` (0 to 86400) advances it N seconds, running every transition that
+falls due, in order, with health-check probes and ReplicaLag rounds at the times they fall
+on. A step answers once all of that has run: ``{"now", "advanced", "ran", "paused",
+"pending", ...}``; 409 when ``{}`` finds nothing to step to. Steps work on a running clock
+too (they skip ahead). A reset resumes a paused clock.
+
 Bad input answers 400 ``{"error": "..."}`` and changes nothing.
 """
 
@@ -67,12 +93,23 @@ from urllib.parse import parse_qs
 
 from .faults import FaultError, check_client, check_region
 from .listeners import ListenerError
+from .scheduler import MAX_STEP_SECONDS, NothingToStep
+from .snapshot import SnapshotError
 
 log = logging.getLogger("drsandbox.control")
 
 
 class _BadRequest(Exception):
     pass
+
+
+class _Conflict(Exception):
+    """The request is valid but cannot be done in the sandbox's current state (409)."""
+
+
+# Control calls that change state run inside the gate (shared), so a snapshot or restore
+# sees them either before or after, never halfway. Snapshot and restore take it themselves.
+_UNGATED = {("POST", "/_sandbox/snapshot"), ("POST", "/_sandbox/restore")}
 
 
 class ControlApi:
@@ -92,6 +129,13 @@ class ControlApi:
             ("GET", "/_sandbox/calls"): self.list_calls,
             ("DELETE", "/_sandbox/calls"): self.clear_calls,
             ("POST", "/_sandbox/reset"): self.reset,
+            ("POST", "/_sandbox/snapshot"): self.snapshot,
+            ("POST", "/_sandbox/restore"): self.restore,
+            ("GET", "/_sandbox/snapshots"): self.list_snapshots,
+            ("DELETE", "/_sandbox/snapshots"): self.delete_snapshot,
+            ("GET", "/_sandbox/clock"): self.get_clock,
+            ("POST", "/_sandbox/clock"): self.set_clock,
+            ("POST", "/_sandbox/clock/step"): self.step_clock,
         }
 
     def __call__(self, environ, start_response):
@@ -104,14 +148,23 @@ class ControlApi:
                 (404, {"error": f"no such control endpoint: {path}"})
         else:
             try:
-                status, body = 200, handler(environ)
+                if method == "GET" or (method, path) in _UNGATED:
+                    status, body = 200, handler(environ)
+                else:
+                    with self.sb.gate.shared():
+                        status, body = 200, handler(environ)
             except (_BadRequest, FaultError, ListenerError) as e:
                 status, body = 400, {"error": str(e)}
+            except SnapshotError as e:
+                status, body = e.status, {"error": str(e)}
+            except _Conflict as e:
+                status, body = 409, {"error": str(e)}
             except Exception as e:  # a sandbox bug must still answer, and in JSON
                 log.exception("control API %s %s failed", method, path)
                 status, body = 500, {"error": f"{type(e).__name__}: {e}"}
         data = json.dumps(body, default=str).encode()
-        reason = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed"}.get(status, "Error")
+        reason = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed", 409: "Conflict",
+                  503: "Service Unavailable"}.get(status, "Error")
         start_response(f"{status} {reason}", [("Content-Type", "application/json"),
                                               ("Content-Length", str(len(data)))])
         return [data]
@@ -227,3 +280,73 @@ class ControlApi:
         from .state import summary
 
         return summary(self.sb)
+
+    # ------------------------------------------------------------------ snapshots
+    def snapshot(self, environ) -> dict:
+        body = self._json(environ)
+        unknown = set(body) - {"name", "wait"}
+        if unknown:
+            raise _BadRequest(f"unknown field(s): {', '.join(sorted(unknown))}")
+        from .snapshot import DEFAULT_WAIT
+
+        return {"snapshot": self.sb.snapshots.save(body.get("name"), body.get("wait", DEFAULT_WAIT))}
+
+    def restore(self, environ) -> dict:
+        body = self._json(environ)
+        unknown = set(body) - {"name"}
+        if unknown:
+            raise _BadRequest(f"unknown field(s): {', '.join(sorted(unknown))}")
+        return {"restored": self.sb.snapshots.restore(body.get("name"))}
+
+    def list_snapshots(self, environ) -> dict:
+        return {"snapshots": self.sb.snapshots.list()}
+
+    def delete_snapshot(self, environ) -> dict:
+        q = self._query(environ)
+        if set(q) != {"name"}:
+            raise _BadRequest("DELETE /_sandbox/snapshots needs ?name=NAME (and nothing else)")
+        if not self.sb.snapshots.delete(q["name"]):
+            raise _BadRequest(f"no snapshot named {q['name']!r}")
+        return {"deleted": q["name"]}
+
+    # ------------------------------------------------------------------ clock
+    def get_clock(self, environ) -> dict:
+        clock, sched = self.sb.clock, self.sb.scheduler
+        now = clock.monotonic()
+        due, deadline = sched.next_due(), clock.next_deadline()
+        return {"now": round(now, 6), "paused": clock.paused, "pending": sched.pending(),
+                "next_transition_in": None if due is None else round(max(0.0, due - now), 6),
+                "next_deadline_in": None if deadline is None else round(max(0.0, deadline - now), 6)}
+
+    def set_clock(self, environ) -> dict:
+        body = self._json(environ)
+        if set(body) != {"paused"} or not isinstance(body["paused"], bool):
+            raise _BadRequest('body must be {"paused": true} or {"paused": false}')
+        if body["paused"]:
+            self.sb.clock.pause()
+            # What fell due before the pause happens at the frozen time, with the state as it
+            # is now (a probe overdue on a busy machine sees the listener before the test
+            # changes it), so steps count from a clean slate.
+            self.sb.scheduler.step(0)
+        else:
+            self.sb.clock.resume()
+        return self.get_clock(environ)
+
+    def step_clock(self, environ) -> dict:
+        try:
+            n = int(environ.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            n = 0
+        body = self._json(environ) if n > 0 else {}
+        unknown = set(body) - {"seconds"}
+        if unknown:
+            raise _BadRequest(f"unknown field(s): {', '.join(sorted(unknown))}")
+        seconds = body.get("seconds")
+        if seconds is not None and (isinstance(seconds, bool) or not isinstance(seconds, (int, float))
+                                    or not 0 <= seconds <= MAX_STEP_SECONDS):
+            raise _BadRequest(f"seconds must be a number between 0 and {MAX_STEP_SECONDS:.0f}")
+        try:
+            result = self.sb.scheduler.step(seconds)
+        except NothingToStep as e:
+            raise _Conflict(str(e)) from e
+        return {**result, **self.get_clock(environ)}

@@ -25,6 +25,8 @@ them). What it gets wrong, and what this module does instead:
 * UpdateTimeToLive: enabling TTL that is already enabled (or disabling a disabled one) is
   accepted by moto; DynamoDB answers ValidationException "TimeToLive is already enabled".
   A missing table is ``ResourceNotFound`` in moto, ResourceNotFoundException on AWS.
+
+CREATING ends, and tokens expire, on the sandbox's clock (clock.py).
 """
 
 from __future__ import annotations
@@ -69,6 +71,18 @@ def reset() -> None:
         _tokens.clear()
 
 
+def state() -> dict:
+    """The remembered ClientRequestTokens (expiry on the sandbox clock), for a snapshot."""
+    with LOCK:
+        return dict(_tokens)
+
+
+def restore(saved: dict) -> None:
+    with LOCK:
+        _tokens.clear()
+        _tokens.update(saved)
+
+
 def _table_names(op: str, params: dict) -> list[str]:
     if op in ("BatchGetItem", "BatchWriteItem"):
         return list((params.get("RequestItems") or {}).keys())
@@ -82,10 +96,15 @@ def _table_names(op: str, params: dict) -> list[str]:
     return [params["TableName"]] if params.get("TableName") else []
 
 
+def _now() -> float:
+    """The sandbox clock (time.monotonic() when the module is used without a sandbox)."""
+    return _SB.clock.monotonic() if _SB is not None else time.monotonic()
+
+
 def _status(table: Table) -> str:
     if getattr(table, "_sbx_deleting", False):
         return "DELETING"
-    if time.monotonic() < getattr(table, "_sbx_active_at", 0.0):
+    if _now() < getattr(table, "_sbx_active_at", 0.0):
         return "CREATING"
     return "ACTIVE"
 
@@ -117,7 +136,7 @@ def _call_action(original):
 
 
 def _idempotent(handler, original, params: dict):
-    now = time.monotonic()
+    now = _now()
     for k in [k for k, v in _tokens.items() if v[2] <= now]:
         del _tokens[k]
     key = (handler.current_account, handler.region, params["ClientRequestToken"])
@@ -139,7 +158,9 @@ def _idempotent(handler, original, params: dict):
 def _create_table(original):
     def create_table(self, *args, **kwargs):
         table = original(self, *args, **kwargs)
-        table._sbx_active_at = time.monotonic() + (_SB.profile.seconds("dynamodb_table_create") if _SB else 0.0)
+        table._sbx_active_at = _now() + (_SB.profile.seconds("dynamodb_table_create") if _SB else 0.0)
+        if _SB is not None:
+            _SB.clock.note(table._sbx_active_at)  # ACTIVE from then on: a step can stop there
         return table
 
     return create_table

@@ -26,7 +26,7 @@ down the global Route 53 data plane that a failover relies on. Name the service 
 
 from __future__ import annotations
 
-import itertools
+import dataclasses
 import json
 import random
 import re
@@ -118,7 +118,7 @@ class Fault:
     rate: float | None = None
     error: str | None = None
     ms: int | None = None
-    started: float = 0.0  # time.time() when set; replica lag grows from here during an outage
+    started: float = 0.0  # the sandbox clock when set; replica lag grows from here during an outage
     client: str | None = None  # only requests from this client (request_client) are faulted
 
     def public(self) -> dict:
@@ -176,20 +176,36 @@ def parse_fault(body: object) -> dict:
 
 
 class FaultTable:
-    """Thread-safe list of active faults; waiters are woken whenever it changes."""
+    """Thread-safe list of active faults; waiters are woken whenever it changes.
 
-    def __init__(self) -> None:
+    ``now`` is the clock a fault's start is taken from (the sandbox passes its Clock's
+    monotonic time, so an outage's growing ReplicaLag follows a paused or stepped clock)."""
+
+    def __init__(self, now=time.monotonic) -> None:
         self._faults: list[Fault] = []
-        self._ids = itertools.count(1)
+        self._next_id = 1
+        self._now = now
         self._cv = threading.Condition()
 
     def add(self, body: object) -> Fault:
         spec = parse_fault(body)
         with self._cv:
-            f = Fault(id=f"f{next(self._ids)}", started=time.time(), **spec)
+            f = Fault(id=f"f{self._next_id}", started=self._now(), **spec)
+            self._next_id += 1
             self._faults.append(f)
             self._cv.notify_all()
             return f
+
+    def state(self) -> dict:
+        """The faults and the next id, for a snapshot."""
+        with self._cv:
+            return {"faults": [dataclasses.replace(f) for f in self._faults], "next_id": self._next_id}
+
+    def restore(self, saved: dict) -> None:
+        with self._cv:
+            self._faults = [dataclasses.replace(f) for f in saved["faults"]]
+            self._next_id = saved["next_id"]
+            self._cv.notify_all()  # requests held by an outage look again
 
     def clear(self, region: str | None = None, client: str | None = None) -> int:
         """Remove the faults of ``region`` (default: every region) and ``client`` (default:

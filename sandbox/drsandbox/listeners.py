@@ -146,6 +146,7 @@ class Listener:
         self._changed = threading.Condition()
         # False while the load balancer has no ELBv2 listener: the port stays closed.
         self.open = True
+        self._next = -1  # round robin: index of the target that answered last
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> None:
@@ -185,6 +186,26 @@ class Listener:
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    # ------------------------------------------------------------------ snapshot
+    def saved(self) -> dict:
+        with self._lock:
+            return {"mode": self.mode, "delay_ms": self.delay_ms, "open": self.open, "port": self.port,
+                    "next": self._next}
+
+    def restore(self, saved: dict) -> None:
+        """Back to a saved mode, delay, open flag and round-robin position, on the saved port
+        (drctl.yaml names it): rebinding only what has to change."""
+        with self._lock:
+            bound = saved["open"] and saved["mode"] != "down"
+            if self._server is not None and (not bound or self.port != saved["port"]):
+                self._unbind()
+            self.port = saved["port"]
+            self.mode, self.delay_ms, self.open, self._next = (saved["mode"], saved["delay_ms"], saved["open"],
+                                                               saved["next"])
+            if bound and self._server is None:
+                self._bind()  # falls back to a new port only if another process holds this one
+        self._notify()
 
     # ------------------------------------------------------------------ modes
     def set_mode(self, mode: str, delay_ms: int | None = None) -> None:
@@ -300,7 +321,7 @@ class AlbListener(Listener):
             h.reply(503, b"503 Service Temporarily Unavailable (no healthy targets)\n", headers=hdrs)
             return
         with self._lock:
-            self._next = (getattr(self, "_next", -1) + 1) % len(targets)
+            self._next = (self._next + 1) % len(targets)
             target = targets[self._next]
         path = h.path.split("?", 1)[0]
         if path == "/health":
@@ -437,6 +458,9 @@ class ListenerManager:
         self.stopping = stopping
         self._albs: dict[str, AlbListener] = {}  # by load balancer ARN
         self._lock = threading.RLock()
+        # Held for a whole reconcile (and a snapshot or restore): ALB listeners are added and
+        # removed by one of them at a time.
+        self.reconcile_lock = threading.RLock()
         self.public = PublicEdge(self)
         self.cdn = CdnEdge(self)
         # Injected by server.py (route53/cloudfront know how to answer; this module does not).
@@ -451,34 +475,60 @@ class ListenerManager:
         with self._lock:
             listeners = list(self._albs.values())
             self._albs.clear()
-        # In parallel: each stop waits for its serve loop's poll interval.
-        threads = [threading.Thread(target=l.stop, daemon=True) for l in listeners + [self.public, self.cdn]]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(timeout=5)
+        _stop_all(listeners + [self.public, self.cdn])
+
+    # ------------------------------------------------------------------ snapshot
+    def state(self) -> dict:
+        """Every ALB listener (by load balancer ARN) and edge: mode, delay, open, port."""
+        with self.reconcile_lock, self._lock:
+            albs = {arn: {"name": l.name, "region": l.region, "account": l.account, "dns_name": l.dns_name,
+                          **l.saved()} for arn, l in self._albs.items()}
+            return {"albs": albs, "public": self.public.saved(), "cdn": self.cdn.saved()}
+
+    def restore(self, saved: dict) -> list[str]:
+        """Listeners as saved, on their saved ports: those of load balancers created since
+        are closed, those of load balancers deleted since are opened again. Returns the names
+        of listeners that could not get their saved port back (another process holds it)."""
+        with self.reconcile_lock:
+            with self._lock:
+                stale = [self._albs.pop(arn) for arn in list(self._albs) if arn not in saved["albs"]]
+            _stop_all(stale)  # first: their ports may be the ones a restored listener needs
+            for arn, info in saved["albs"].items():
+                with self._lock:
+                    listener = self._albs.get(arn)
+                    if listener is None:
+                        listener = AlbListener(info["name"], info["region"], info["account"], arn,
+                                               info["dns_name"], self)
+                        self._albs[arn] = listener
+                listener.restore(info)
+            self.public.restore(saved["public"])
+            self.cdn.restore(saved["cdn"])
+            moved = [l.name for arn, l in self._albs.items() if l.port != saved["albs"][arn]["port"]]
+            moved += [l.name for l in (self.public, self.cdn) if l.port != saved[l.name]["port"]]
+            return moved
 
     # ------------------------------------------------------------------ ELBv2 sync
     def reconcile(self) -> None:
         from moto.elbv2.models import elbv2_backends
 
-        seen: set[str] = set()
-        for account, region, backend in backends(elbv2_backends):
-            for lb in list(backend.load_balancers.values()):
-                seen.add(lb.arn)
-                with self._lock:
-                    listener = self._albs.get(lb.arn)
-                    if listener is None:
-                        name = lb.name if account == _default_account() else f"{account}/{lb.name}"
-                        listener = AlbListener(name, region, account, lb.arn, lb.dns_name, self)
-                        listener.start()  # reserves the port (the URL is known from creation on)
-                        self._albs[lb.arn] = listener
-                listener.set_open(bool(getattr(lb, "listeners", None)))
-        with self._lock:
-            gone = [arn for arn in self._albs if arn not in seen]
-            stale = [self._albs.pop(arn) for arn in gone]
-        for listener in stale:
-            listener.stop()
+        with self.reconcile_lock:
+            seen: set[str] = set()
+            for account, region, backend in backends(elbv2_backends):
+                for lb in list(backend.load_balancers.values()):
+                    seen.add(lb.arn)
+                    with self._lock:
+                        listener = self._albs.get(lb.arn)
+                        if listener is None:
+                            name = lb.name if account == _default_account() else f"{account}/{lb.name}"
+                            listener = AlbListener(name, region, account, lb.arn, lb.dns_name, self)
+                            listener.start()  # reserves the port (the URL is known from creation on)
+                            self._albs[lb.arn] = listener
+                    listener.set_open(bool(getattr(lb, "listeners", None)))
+            with self._lock:
+                gone = [arn for arn in self._albs if arn not in seen]
+                stale = [self._albs.pop(arn) for arn in gone]
+            for listener in stale:
+                listener.stop()
 
     def healthy_targets(self, listener: AlbListener) -> int | None:
         """Running targets behind the load balancer, or None if it no longer exists."""
@@ -591,6 +641,18 @@ CONNECTABLE = ("available", "backing-up", "modifying", "configuring-enhanced-mon
                "moving-to-vpc", "resetting-master-credentials", "converting-to-vpc")
 
 _DB_HOST = re.compile(r"""^\s*(?:export\s+)?DB_HOST\s*=\s*["']?([A-Za-z0-9.-]+)""", re.MULTILINE)
+
+
+def _stop_all(listeners: list) -> None:
+    """Stop listeners in parallel: each stop waits for its serve loop's poll interval."""
+    if len(listeners) == 1:
+        listeners[0].stop()
+        return
+    threads = [threading.Thread(target=l.stop, daemon=True) for l in listeners]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=5)
 
 
 def _instance(ec2, instance_id: str):

@@ -42,6 +42,10 @@ Here:
   else the catch-up lag of a new replica, or the seconds since the source region's outage
   began while one is active, else 0.
 * Aurora global failover/switchover answer a clear, non-retryable error (out of scope).
+
+Transitions are scheduled on the sandbox's clock (scheduler.py), and the ReplicaLag catch-up,
+an outage's growing lag and the publication period are measured on it: a test that pauses
+the clock sees every status, and a step publishes the ReplicaLag rounds it passes.
 """
 
 from __future__ import annotations
@@ -49,7 +53,6 @@ from __future__ import annotations
 import copy
 import logging
 import threading
-import time
 
 from moto.core.responses import ActionResult
 from moto.core.utils import utcnow
@@ -399,7 +402,7 @@ def _create_read_replica(original):
         total = _SB.profile.seconds("rds_replica_create")
 
         def available():
-            replica._sbx_catchup_start = time.time()
+            replica._sbx_catchup_start = _SB.clock.monotonic()
             _SB.lag.publish(replica.account_id, replica.region, replica)
 
         _later(total * 2 / 3, replica, "backing-up", then=lambda: _later(total / 3, replica, "available", then=available))
@@ -493,21 +496,48 @@ class LagPublisher:
         self.sb = sandbox
         self._overrides: dict[tuple[str, str, str], float] = {}
         self._lock = threading.Lock()
+        # Held while publishing (the loop's round, a step's catch-up, a snapshot or restore).
+        self.publish_lock = threading.RLock()
+        self._next = 0.0  # when the next round is due, on the sandbox clock
         self._thread = threading.Thread(target=self._loop, name="rds-replica-lag", daemon=True)
 
     def start(self) -> None:
+        self._next = self.sb.clock.monotonic() + self.sb.profile.seconds("replica_lag_period")
         self._thread.start()
 
     def reset(self) -> None:
         with self._lock:
             self._overrides.clear()
 
+    def state(self) -> dict:
+        with self._lock:
+            return {"overrides": dict(self._overrides), "next": self._next}
+
+    def restore(self, saved: dict) -> None:
+        with self._lock:
+            self._overrides = dict(saved["overrides"])
+            self._next = saved["next"]
+
     def _loop(self) -> None:
-        while not self.sb.stopping.wait(self.sb.profile.seconds("replica_lag_period")):
+        # Polls the sandbox clock (it may be moved, paused or set back by a restore) instead
+        # of sleeping a whole period.
+        while not self.sb.stopping.wait(0.05):
+            if self.sb.clock.paused:
+                continue  # a step publishes (catch_up) as it passes the due times
             try:
-                self.publish_all()
+                self.catch_up(self.sb.clock.monotonic())
             except Exception:
                 log.exception("publishing ReplicaLag failed")
+
+    def catch_up(self, now: float) -> None:
+        """Publish a round if one is due at ``now`` (one round stands for every period a
+        step passed: the values are those at ``now``)."""
+        with self.publish_lock:
+            if now < self._next:
+                return
+            period = self.sb.profile.seconds("replica_lag_period")
+            self._next += (int((now - self._next) // period) + 1) * period
+            self.publish_all()
 
     def replicas(self):
         """Every replica that replicates (a replica still being built has no ReplicaLag yet)."""
@@ -531,14 +561,15 @@ class LagPublisher:
         lag = 0.0
         src = db.source_db_instance_identifier or ""
         src_region = src.split(":")[3] if src.startswith("arn:") else region
+        now = self.sb.clock.monotonic()
         outage = self.sb.faults.outage(src_region, "rds")
         if outage is not None:
-            lag = max(0.0, time.time() - outage.started)
+            lag = max(0.0, now - outage.started)
         started = getattr(db, "_sbx_catchup_start", None)
         if started is not None:
             # A new replica first replays what changed since its snapshot: high lag, falling to 0.
             span = self.sb.profile.seconds("replica_catchup")
-            left = 1.0 - (time.time() - started) / span if span > 0 else 0.0
+            left = 1.0 - (now - started) / span if span > 0 else 0.0
             lag = max(lag, self.sb.profile.seconds("replica_catchup_lag") * max(0.0, left))
         return round(lag, 1)
 

@@ -23,11 +23,16 @@ moto stores health checks and records but never probes anything. Here:
 * create_health_check accepts RequestInterval 10 or 30 only and FailureThreshold 1-10;
   update_health_check honours HealthCheckVersion; a check still used by a record cannot be
   deleted (HealthCheckInUse).
+
+Probe times and change propagation are on the sandbox's clock (clock.py): while it is paused
+nothing is probed and nothing propagates; a step probes every check that fell due
+(``HealthChecker.catch_up``) before it returns, so a test counts probe intervals exactly.
 """
 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import http.client
 import ipaddress
 import logging
@@ -82,6 +87,9 @@ class HealthChecker:
         self.sb = sandbox
         self._states: dict[tuple[str, str], _State] = {}
         self._lock = threading.Lock()
+        # Held for a whole round of scheduling probes (the checker's tick, a step's catch-up,
+        # a snapshot or restore): they never interleave.
+        self.tick_lock = threading.RLock()
         self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="r53-probe")
         self._thread = threading.Thread(target=self._loop, name="r53-checker", daemon=True)
 
@@ -95,6 +103,18 @@ class HealthChecker:
         with self._lock:
             self._states.clear()
 
+    # ------------------------------------------------------------------ snapshot
+    def state(self) -> dict:
+        """Every check's observations and streaks (copies). A probe in flight is not part of
+        the state: its check is probed again when due."""
+        with self._lock:
+            return {k: dataclasses.replace(st, probing=False) for k, st in self._states.items()}
+
+    def restore(self, saved: dict) -> None:
+        # Probes in flight finish on the old _State objects, which nothing reads any more.
+        with self._lock:
+            self._states = {k: dataclasses.replace(st) for k, st in saved.items()}
+
     def _loop(self) -> None:
         while not self.sb.stopping.wait(0.05):
             try:
@@ -102,30 +122,87 @@ class HealthChecker:
             except Exception:  # keep checking whatever one bad check does
                 log.exception("health checker tick failed")
 
+    def _probed(self, hc) -> bool:
+        return hc.type_ not in ("CALCULATED", "CLOUDWATCH_METRIC", "RECOVERY_CONTROL")
+
     def _tick(self) -> None:
-        now = time.monotonic()
-        live: set[tuple[str, str]] = set()
-        for account, _, backend in backends(route53_backends):
-            for hc in list(backend.health_checks.values()):
-                key = (account, hc.id)
-                live.add(key)
-                if hc.type_ in ("CALCULATED", "CLOUDWATCH_METRIC", "RECOVERY_CONTROL"):
-                    continue  # evaluated when asked, nothing to probe
-                with self._lock:
-                    st = self._states.setdefault(key, _State())
-                    if st.probing or now < st.next_due:
-                        continue
-                    st.probing = True
-                    st.next_due = now + self.interval(hc)
-                self._pool.submit(self._probe, hc, st)
+        # While the clock is paused, probes happen only when a step passes their time
+        # (catch_up), so a stepping test sees them at exactly the virtual times they fall on.
+        if self.sb.clock.paused:
+            return
+        with self.tick_lock:
+            now = self.sb.clock.monotonic()
+            live: set[tuple[str, str]] = set()
+            for account, _, backend in backends(route53_backends):
+                for hc in list(backend.health_checks.values()):
+                    key = (account, hc.id)
+                    live.add(key)
+                    if not self._probed(hc):
+                        continue  # evaluated when asked, nothing to probe
+                    with self._lock:
+                        st = self._states.setdefault(key, _State())
+                        if st.probing or now < st.next_due:
+                            continue
+                        st.probing = True
+                        st.next_due = now + self.interval(hc)
+                    self._submit(hc, st, 1)
+            with self._lock:
+                for key in [k for k in self._states if k not in live]:
+                    del self._states[key]
+
+    def _submit(self, hc, st: _State, times: int):
+        try:
+            return self._pool.submit(self._probe, hc, st, times)
+        except RuntimeError:  # the pool is shut down: the sandbox is stopping
+            with self._lock:
+                st.probing = False
+            return None
+
+    def created(self, account: str, hc_id: str) -> None:
+        """A new check: its first probe is due at once (on the clock)."""
         with self._lock:
-            for key in [k for k in self._states if k not in live]:
-                del self._states[key]
+            self._states.setdefault((account, hc_id), _State(next_due=self.sb.clock.monotonic()))
+
+    def _wait_idle(self) -> None:
+        """Wait (bounded) for probes in flight: a step counts them as done before it."""
+        deadline = time.monotonic() + self.sb.profile.seconds("health_check_timeout") + 2.0
+        while time.monotonic() < deadline:
+            with self._lock:
+                if not any(st.probing for st in self._states.values()):
+                    return
+            time.sleep(0.005)
+
+    def catch_up(self, now: float) -> None:
+        """A step moved the clock to ``now``: run every probe that fell due since, in this
+        thread (one probe per check stands for all its due times in the step: nothing a
+        probe looks at changes while the clock is stepped), then return."""
+        with self.tick_lock:
+            self._wait_idle()
+            due = []
+            for account, _, backend in backends(route53_backends):
+                for hc in list(backend.health_checks.values()):
+                    if not self._probed(hc):
+                        continue
+                    interval = self.interval(hc)
+                    with self._lock:
+                        st = self._states.setdefault((account, hc.id), _State())
+                        if st.probing or now < st.next_due:
+                            continue
+                        if st.next_due <= 0:  # never probed: once now
+                            times, st.next_due = 1, now + interval
+                        else:
+                            times = int((now - st.next_due) // interval) + 1
+                            st.next_due += times * interval
+                        st.probing = True
+                    due.append(self._submit(hc, st, times))
+            for f in due:
+                if f is not None:
+                    f.result()
 
     def interval(self, hc) -> float:
         return self.sb.profile.seconds("health_check_interval") * (int(hc.request_interval or 30) / 10.0)
 
-    def _probe(self, hc, st: _State) -> None:
+    def _probe(self, hc, st: _State, times: int = 1) -> None:
         try:
             ok, text = self.check_once(hc)
         except Exception as e:  # a probe bug is a failed observation, not a dead checker
@@ -133,14 +210,17 @@ class HealthChecker:
         threshold = int(hc.failure_threshold or 3)
         with self._lock:
             st.report, st.checked_at = text, utcnow()
-            if ok:
-                st.ok_streak, st.fail_streak = st.ok_streak + 1, 0
-                if not st.healthy and st.ok_streak >= threshold:
-                    st.healthy = True
-            else:
-                st.fail_streak, st.ok_streak = st.fail_streak + 1, 0
-                if st.healthy and st.fail_streak >= threshold:
-                    st.healthy = False
+            # ``times`` observations of the same result (a step that passed several probe
+            # times); beyond the threshold more of them change nothing.
+            for _ in range(min(times, threshold + 1)):
+                if ok:
+                    st.ok_streak, st.fail_streak = st.ok_streak + 1, 0
+                    if not st.healthy and st.ok_streak >= threshold:
+                        st.healthy = True
+                else:
+                    st.fail_streak, st.ok_streak = st.fail_streak + 1, 0
+                    if st.healthy and st.fail_streak >= threshold:
+                        st.healthy = False
             st.probing = False
 
     # ------------------------------------------------------------------ one probe
@@ -320,8 +400,10 @@ def _new_change_id() -> str:
 
 def _register_change(account: str, submitted) -> dict:
     cid = _new_change_id()
+    t0 = _SB.clock.monotonic()
     with _changes_lock:
-        _changes[(account, cid)] = (submitted, time.monotonic())
+        _changes[(account, cid)] = (submitted, t0)
+    _SB.clock.note(t0 + _SB.profile.seconds("route53_change_propagation"))  # INSYNC from then on
     return {"Id": f"/change/{cid}", "Status": "PENDING", "SubmittedAt": submitted}
 
 
@@ -470,7 +552,8 @@ def _get_change(self) -> ActionResult:
     if entry is None:
         raise NoSuchChange(raw)
     submitted, t0 = entry
-    done = time.monotonic() - t0 >= _SB.profile.seconds("route53_change_propagation")
+    # The same sum as the deadline noted at submission (a step lands on it exactly).
+    done = _SB.clock.monotonic() >= t0 + _SB.profile.seconds("route53_change_propagation")
     return ActionResult({"ChangeInfo": {"Id": f"/change/{cid}", "Status": "INSYNC" if done else "PENDING",
                                         "SubmittedAt": submitted}})
 
@@ -503,7 +586,9 @@ def _validated_create(original):
         if kind in ("HTTP", "HTTPS", "HTTP_STR_MATCH", "HTTPS_STR_MATCH", "TCP") and not (
                 config.get("IPAddress") or config.get("FullyQualifiedDomainName")):
             raise InvalidInput("Invalid parameter: an endpoint health check needs IPAddress or FullyQualifiedDomainName.")
-        return original(self)
+        result = original(self)
+        _SB.health.created(self.current_account, result.result["HealthCheck"].id)
+        return result
 
     return create_health_check
 
@@ -558,3 +643,15 @@ def install(sandbox) -> None:
 def reset() -> None:
     with _changes_lock:
         _changes.clear()
+
+
+def state() -> dict:
+    """The changes and when they were submitted (on the clock), for a snapshot."""
+    with _changes_lock:
+        return dict(_changes)
+
+
+def restore(saved: dict) -> None:
+    with _changes_lock:
+        _changes.clear()
+        _changes.update(saved)

@@ -9,7 +9,10 @@ state transitions. Requests flow::
                          -> /moto-api/*  moto's own API (reset also resets the sandbox)
                          -> call log (calls.py: service, operation, region, status answered)
                          -> faults (by SigV4 region/service, and the client: X-Drctl-Client / User-Agent app/<name>)
+                         -> the gate (shared; a snapshot or restore holds it alone: snapshot.py)
                          -> RPC v2 CBOR requests translated to JSON (rpcv2.py) -> moto
+
+Time is the sandbox's ``Clock`` (clock.py): real time unless a test pauses and steps it.
 """
 
 from __future__ import annotations
@@ -26,10 +29,12 @@ from werkzeug.serving import make_server
 from . import DEFAULT_ACCOUNT, backup, cloudfront, dynamodb, ec2, rds, route53, rpcv2
 from .calls import CallLog, guard
 from .calls import warm as warm_call_routes
+from .clock import Clock
 from .faults import MAX_HANG_SECONDS, FaultTable, error_response, request_client, request_scope, roll
 from .listeners import ListenerManager
 from .profile import Profile
 from .scheduler import Scheduler
+from .snapshot import Gate, Snapshots
 
 log = logging.getLogger("drsandbox.server")
 
@@ -89,14 +94,25 @@ class Middleware:
                 start_response(f"{status} {http.client.responses.get(status, '')}", headers)
                 return [body]
         respond = calls.recording(call, start_response)
-        try:
-            if rpcv2.is_rpcv2(environ):
-                result = rpcv2.handle(self.app, environ, respond, service)
-            else:
-                result = self.app(environ, respond)
-        except BaseException:
-            calls.record(call, 500)  # the server answers 500 for an app that raised
-            raise
+        with self.sb.gate.shared():
+            if call.epoch != calls.epoch:
+                # Begun before a snapshot restore: it must not touch the restored state (a
+                # client killed with its trial may still have requests on the way). The call
+                # log's epoch decides both this and the log, so a call is applied iff logged.
+                status, headers, body = error_response(
+                    service, environ, "5xx", "drsandbox: the sandbox was restored from a snapshot while this "
+                                             "request was on its way; it was not applied")
+                calls.record(call, status)  # not in the restored log (the call began before it)
+                start_response(f"{status} {http.client.responses.get(status, '')}", headers)
+                return [body]
+            try:
+                if rpcv2.is_rpcv2(environ):
+                    result = rpcv2.handle(self.app, environ, respond, service)
+                else:
+                    result = self.app(environ, respond)
+            except BaseException:
+                calls.record(call, 500)  # the server answers 500 for an app that raised
+                raise
         return guard(result, calls, call)
 
     def apply_faults(self, region: str, service: str | None, environ, client: str | None = None):
@@ -146,14 +162,19 @@ class Sandbox:
         self.profile = profile
         self.host, self.port = host, port
         self.stopping = threading.Event()
-        self.faults = FaultTable()
+        self.clock = Clock()
+        self.faults = FaultTable(now=self.clock.monotonic)
         self.calls = CallLog()
-        self.scheduler = Scheduler()
+        self.scheduler = Scheduler(self.clock)
+        # AWS requests hold it shared while moto handles them; a snapshot/restore alone.
+        self.gate = Gate()
         self.listeners = ListenerManager(self.faults, profile, self.stopping)
         self.listeners.public_answer = self.public_answer
         self.listeners.cdn_plan = self.cdn_plan
         self.health = route53.HealthChecker(self)
         self.lag = rds.LagPublisher(self)
+        self.scheduler.periodic = self._catch_up
+        self.snapshots = Snapshots(self)
         self.edges: dict = {"account": DEFAULT_ACCOUNT, "public": None, "cdn": None}
         self._moto: _MotoServer | None = None
         from .control import ControlApi
@@ -198,8 +219,10 @@ class Sandbox:
                     if name not in dispatcher.app_instances:
                         dispatcher.app_instances[name] = dispatcher.create_app(name)
                 backends = get_backend(name)
-                for region in self.WARM_REGIONS if name not in ("route53", "cloudfront") else ("aws",):
-                    backends[DEFAULT_ACCOUNT][region]
+                # Building a backend changes moto's state: not while a snapshot copies it.
+                with self.gate.shared():
+                    for region in self.WARM_REGIONS if name not in ("route53", "cloudfront") else ("aws",):
+                        backends[DEFAULT_ACCOUNT][region]
             except Exception:  # warming is an optimisation; a failure only costs time later
                 log.debug("warm-up of %s failed", name, exc_info=True)
         for name in ("route53", "cloudfront", "backup"):  # the call log's REST route tables
@@ -209,6 +232,11 @@ class Sandbox:
     @property
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
+
+    def _catch_up(self, now: float) -> None:
+        """A step moved the clock to ``now``: the probes and ReplicaLag rounds due by then."""
+        self.health.catch_up(now)
+        self.lag.catch_up(now)
 
     def _reconcile_loop(self) -> None:
         while not self.stopping.wait(0.5):
@@ -229,10 +257,11 @@ class Sandbox:
 
     def reset(self) -> None:
         """Forget everything: moto state, faults, listener modes, edges, pending transitions,
-        the call log."""
+        the call log; a paused clock runs again. Saved snapshots are kept."""
         from moto.moto_api._internal.models import moto_api_backend
 
         self.scheduler.reset()
+        self.clock.reset()
         self.faults.clear()
         self.calls.clear()
         moto_api_backend.reset()
