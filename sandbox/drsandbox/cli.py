@@ -1,4 +1,9 @@
-"""Command line: ``python -m drsandbox serve | seed | new-ami | fault | listener | lag | state``.
+"""Command line: ``python -m drsandbox serve | seed | new-ami | fault | listener | lag | state |
+snapshot | clock``.
+
+``snapshot save NAME`` / ``snapshot restore NAME`` save the running sandbox's whole state in
+its memory and bring it back (see snapshot.py); ``clock pause | resume | step [--seconds N]``
+stops the sandbox's clock and moves it by hand (see clock.py).
 
 ``new-ami`` is last night's backup reaching the standby: one primary frontend instance is
 backed up and the recovery point copied into the standby vault (see new_ami.py); it prints
@@ -202,6 +207,65 @@ def _number(s: str) -> float:
         raise UsageError(f"seconds must be a number or 'auto', got {s!r}") from e
 
 
+def cmd_snapshot_save(args) -> int:
+    body = {"name": args.name}
+    if args.wait is not None:
+        body["wait"] = args.wait
+    out = call(_endpoint(args), "POST", "/_sandbox/snapshot", body, timeout=max(15.0, (args.wait or 10) + 60))["snapshot"]
+    print(f"saved {out['name']} ({out['bytes']} bytes) in {out['took']:.3f}s")
+    return 0
+
+
+def cmd_snapshot_restore(args) -> int:
+    out = call(_endpoint(args), "POST", "/_sandbox/restore", {"name": args.name}, timeout=90)["restored"]
+    print(f"restored {out['name']} in {out['took']:.3f}s")
+    if out.get("moved"):
+        print(f"drsandbox: listeners on new ports (their saved ports are taken): {', '.join(out['moved'])}",
+              file=sys.stderr)
+    return 0
+
+
+def cmd_snapshot_list(args) -> int:
+    out = call(_endpoint(args), "GET", "/_sandbox/snapshots")
+    if args.json:
+        print(json.dumps(out, indent=2))
+        return 0
+    for snap in out["snapshots"]:
+        print(f"{snap['name']:<24} {snap['bytes']:>10} bytes  saved {time.strftime('%H:%M:%S', time.localtime(snap['created']))}")
+    return 0
+
+
+def cmd_snapshot_delete(args) -> int:
+    call(_endpoint(args), "DELETE", "/_sandbox/snapshots?name=" + urllib.parse.quote(args.name, safe=""))
+    print(f"deleted {args.name}")
+    return 0
+
+
+def _clock_line(c: dict) -> str:
+    line = f"clock {'paused' if c['paused'] else 'running'} at {c['now']:.3f}; {c['pending']} transition(s) pending"
+    if c.get("next_transition_in") is not None:
+        line += f", next in {c['next_transition_in']:.3f}s"
+    if c.get("next_deadline_in") is not None:
+        line += f"; next deadline in {c['next_deadline_in']:.3f}s"
+    return line
+
+
+def cmd_clock(args) -> int:
+    ep = _endpoint(args)
+    if args.action == "show":
+        out = call(ep, "GET", "/_sandbox/clock")
+    elif args.action in ("pause", "resume"):
+        out = call(ep, "POST", "/_sandbox/clock", {"paused": args.action == "pause"})
+    else:
+        if args.seconds is not None and not 0 <= args.seconds <= 86400:
+            raise UsageError("--seconds must be between 0 and 86400")
+        out = call(ep, "POST", "/_sandbox/clock/step", {} if args.seconds is None else {"seconds": args.seconds},
+                   timeout=120)
+        print(f"advanced {out['advanced']:.3f}s, ran {out['ran']} transition(s)")
+    print(_clock_line(out))
+    return 0
+
+
 def cmd_state(args) -> int:
     st = call(_endpoint(args), "GET", "/_sandbox/state")
     if args.json:
@@ -326,6 +390,37 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seconds", required=True)
     endpoint(s)
     s.set_defaults(func=cmd_lag_set)
+
+    n = sub.add_parser("snapshot", help="save / restore the whole sandbox state (in its memory)").add_subparsers(
+        dest="action", required=True)
+    s = n.add_parser("save", help="save the state under NAME (waits for pending transitions)")
+    s.add_argument("name")
+    s.add_argument("--wait", type=float, help="seconds to wait for pending transitions (default 10)")
+    endpoint(s)
+    s.set_defaults(func=cmd_snapshot_save)
+    s = n.add_parser("restore", help="bring the state saved under NAME back")
+    s.add_argument("name")
+    endpoint(s)
+    s.set_defaults(func=cmd_snapshot_restore)
+    s = n.add_parser("list", help="list saved snapshots")
+    s.add_argument("--json", action="store_true")
+    endpoint(s)
+    s.set_defaults(func=cmd_snapshot_list)
+    s = n.add_parser("delete", help="forget a snapshot")
+    s.add_argument("name")
+    endpoint(s)
+    s.set_defaults(func=cmd_snapshot_delete)
+
+    k = sub.add_parser("clock", help="the sandbox's clock: show, pause, resume, step").add_subparsers(
+        dest="action", required=True)
+    for action, text in (("show", "time, paused or not, pending transitions"), ("pause", "stop the clock"),
+                         ("resume", "let it run again"),
+                         ("step", "advance to the next event (or by --seconds), running what falls due")):
+        s = k.add_parser(action, help=text)
+        if action == "step":
+            s.add_argument("--seconds", type=float)
+        endpoint(s)
+        s.set_defaults(func=cmd_clock)
 
     s = sub.add_parser("state", help="short summary of both regions")
     s.add_argument("--json", action="store_true")
