@@ -1,15 +1,24 @@
-"""Shared fixtures: a sandbox process per session (instant profile, time scale 0.5), reset
-before every test, plus helpers to build small topologies and to wait for conditions.
+"""Shared fixtures: a sandbox process per session (instant profile, time scale 0.5), brought
+back to a clean state before every test, plus helpers to build small topologies, to wait
+for conditions and to step the sandbox's clock.
 
 Every test talks to a real ``python -m drsandbox serve`` process over HTTP, exactly as drctl
 and the aws CLI do; nothing reaches into the sandbox's memory.
+
+Clean and seeded states come from snapshots of the session sandbox (``POST
+/_sandbox/restore``, tens of milliseconds) instead of a reset (which re-creates every moto
+backend) or a new seed (3-8 s): ``clean_snapshot`` is the session sandbox as started,
+``seeded_snapshot`` the same sandbox right after ``seed``. tests/test_snapshot.py proves a
+restored sandbox cannot be told apart from a freshly seeded one.
 """
 
 from __future__ import annotations
 
 import atexit
+import contextlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -114,12 +123,14 @@ def wait_for(fn, timeout: float = 10.0, interval: float = 0.05, what: str = "con
 class Sandbox:
     """Test-side handle on the shared sandbox."""
 
+    # boto3 clients, shared by every test on the same endpoint (making one costs ~50 ms).
+    _clients: dict = {}
+
     def __init__(self, url: str) -> None:
         self.url = url
-        self._clients: dict = {}
 
     def client(self, service: str, region: str = "us-east-1", retries: int = 1, read_timeout: float = 30.0):
-        key = (service, region, retries, read_timeout)
+        key = (self.url, service, region, retries, read_timeout)
         if key not in self._clients:
             cfg = Config(retries={"total_max_attempts": retries, "mode": "standard"},
                          connect_timeout=5, read_timeout=read_timeout)
@@ -142,6 +153,47 @@ class Sandbox:
 
     def listeners(self) -> dict:
         return {l["name"]: l for l in self.control("GET", "/_sandbox/listeners")[1]["listeners"]}
+
+    # ------------------------------------------------------------------ the clock
+    def pause(self) -> dict:
+        status, body = self.control("POST", "/_sandbox/clock", {"paused": True})
+        assert status == 200, body
+        return body
+
+    def resume(self) -> dict:
+        status, body = self.control("POST", "/_sandbox/clock", {"paused": False})
+        assert status == 200, body
+        return body
+
+    @contextlib.contextmanager
+    def paused(self):
+        """The clock stands still inside the block (nothing that is not due happens until
+        ``step``); it runs again afterwards."""
+        self.pause()
+        try:
+            yield self
+        finally:
+            self.resume()
+
+    def step(self, seconds: float | None = None) -> dict:
+        """Advance the clock to the next event (a scheduled transition or a deadline), or by
+        ``seconds``; everything that falls due has run when this returns."""
+        status, body = self.control("POST", "/_sandbox/clock/step", {} if seconds is None else {"seconds": seconds})
+        assert status == 200, body
+        return body
+
+    def steps_until(self, read, done, max_steps: int = 20) -> list:
+        """Step to the next event until ``done(read())``; the distinct values ``read()`` gave,
+        in order (the first one before any step)."""
+        seen = [read()]
+        for _ in range(max_steps):
+            if done(seen[-1]):
+                return seen
+            self.step()
+            value = read()
+            if value != seen[-1]:
+                seen.append(value)
+        raise AssertionError(f"not done after {max_steps} steps: {seen!r}")
 
     # ------------------------------------------------------------------ small topologies
     def make_alb(self, region: str = "us-east-1", name: str | None = None, instances: int = 1) -> dict:
@@ -173,24 +225,76 @@ def sandbox_proc():
     proc.stop()
 
 
-@pytest.fixture
-def sbx(sandbox_proc) -> Sandbox:
-    status, body = control(sandbox_proc.url, "POST", "/_sandbox/reset")
+# The services and regions the tests touch: created once for the clean snapshot, as the
+# sandbox's own start-up warm-up does, so no test pays for moto building them.
+_WARM = [("ec2", r) for r in ("us-east-1", "us-west-2")] + [
+    ("rds", "us-east-1"), ("rds", "us-west-2"), ("elbv2", "us-east-1"), ("elbv2", "us-west-2"),
+    ("autoscaling", "us-east-1"), ("autoscaling", "us-west-2"), ("route53", "us-east-1"),
+    ("cloudfront", "us-east-1"), ("dynamodb", "us-east-1"), ("backup", "us-east-1"), ("backup", "us-west-2")]
+
+
+def _touch(sbx: "Sandbox", service: str, region: str) -> None:
+    c = sbx.client(service, region)
+    {"ec2": lambda: c.describe_vpcs(), "rds": lambda: c.describe_db_instances(),
+     "elbv2": lambda: c.describe_load_balancers(), "autoscaling": lambda: c.describe_auto_scaling_groups(),
+     "route53": lambda: c.list_hosted_zones(), "cloudfront": lambda: c.list_distributions(),
+     "dynamodb": lambda: c.list_tables(), "backup": lambda: c.list_backup_vaults()}[service]()
+
+
+def restore(url: str, name: str) -> dict:
+    status, body = control(url, "POST", "/_sandbox/restore", {"name": name})
     assert status == 200, body
+    return body["restored"]
+
+
+@pytest.fixture(scope="session")
+def clean_snapshot(sandbox_proc) -> str:
+    """Snapshot ``clean``: the session sandbox as a fresh process has it (no resources, no
+    faults, empty call log), its common backends already built."""
+    sbx = Sandbox(sandbox_proc.url)
+    assert control(sandbox_proc.url, "POST", "/_sandbox/reset")[0] == 200
+    for service, region in _WARM:
+        _touch(sbx, service, region)
+    assert control(sandbox_proc.url, "DELETE", "/_sandbox/calls")[0] == 200
+    status, body = control(sandbox_proc.url, "POST", "/_sandbox/snapshot", {"name": "clean"}, timeout=60)
+    assert status == 200, body
+    return "clean"
+
+
+@pytest.fixture
+def sbx(sandbox_proc, clean_snapshot) -> Sandbox:
+    """The session sandbox, clean (as started: no resources, faults, listener modes, edges or
+    calls; the clock running)."""
+    restore(sandbox_proc.url, clean_snapshot)
     return Sandbox(sandbox_proc.url)
 
 
-@pytest.fixture
-def seeded(sbx, tmp_path):
-    """The full warm-standby topology (python -m drsandbox seed), freshly seeded."""
+@pytest.fixture(scope="session")
+def seeded_snapshot(sandbox_proc, clean_snapshot, tmp_path_factory):
+    """Snapshot ``seeded``: the session sandbox right after ``seed`` (same code as `python -m
+    drsandbox seed`, minus an interpreter start-up; test_cli.py runs the real command), and
+    the directory seed wrote topology.json and drctl.yaml to."""
     from drsandbox.seed import seed
 
-    # In-process (same code as `python -m drsandbox seed`, minus an interpreter start-up);
-    # test_cli.py runs the real command.
-    seed(sbx.url, str(tmp_path))
+    restore(sandbox_proc.url, clean_snapshot)
+    out = tmp_path_factory.mktemp("seeded")
+    seed(sandbox_proc.url, str(out))
+    status, body = control(sandbox_proc.url, "POST", "/_sandbox/snapshot", {"name": "seeded"}, timeout=60)
+    assert status == 200, body
+    return "seeded", out
+
+
+@pytest.fixture
+def seeded(sandbox_proc, seeded_snapshot, tmp_path):
+    """The full warm-standby topology, as freshly seeded: the session's ``seeded`` snapshot
+    restored, and a copy of the seed's files in ``tmp_path``."""
+    name, out = seeded_snapshot
+    restore(sandbox_proc.url, name)
+    for f in os.listdir(out):
+        shutil.copy(os.path.join(out, f), tmp_path / f)
     with open(tmp_path / "topology.json") as f:
         topo = json.load(f)
-    return sbx, topo, tmp_path
+    return Sandbox(sandbox_proc.url), topo, tmp_path
 
 
 def run_cli(*args: str, env: dict | None = None, timeout: float = 60.0) -> subprocess.CompletedProcess:
