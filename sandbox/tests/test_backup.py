@@ -49,14 +49,16 @@ def test_backup_job_makes_ami_recovery_point(sbx):
     """A backup of an EC2 instance goes CREATED/RUNNING -> COMPLETED and leaves an AMI
     recovery point in the vault (moto: no such operation)."""
     b1, _, _, resource = _setup(sbx)
-    job = b1.start_backup_job(BackupVaultName="v1", ResourceArn=resource, IamRoleArn=ROLE)
-    first = b1.describe_backup_job(BackupJobId=job["BackupJobId"])
-    assert first["State"] in ("CREATED", "RUNNING") and first["ResourceType"] == "EC2"
-    ami = job["RecoveryPointArn"].split("/")[-1]
-    assert job["RecoveryPointArn"] == f"arn:aws:ec2:us-east-1::image/{ami}"
-    assert sbx.client("ec2").describe_images(ImageIds=[ami])["Images"][0]["State"] == "pending"
-    wait_for(lambda: b1.describe_backup_job(BackupJobId=job["BackupJobId"])["State"] == "COMPLETED", timeout=5)
-    assert sbx.client("ec2").describe_images(ImageIds=[ami])["Images"][0]["State"] == "available"
+    with sbx.paused():  # every state of the job is seen, in order
+        job = b1.start_backup_job(BackupVaultName="v1", ResourceArn=resource, IamRoleArn=ROLE)
+        first = b1.describe_backup_job(BackupJobId=job["BackupJobId"])
+        assert first["State"] == "CREATED" and first["ResourceType"] == "EC2"
+        ami = job["RecoveryPointArn"].split("/")[-1]
+        assert job["RecoveryPointArn"] == f"arn:aws:ec2:us-east-1::image/{ami}"
+        image = lambda: sbx.client("ec2").describe_images(ImageIds=[ami])["Images"][0]["State"]  # noqa: E731
+        seen = sbx.steps_until(lambda: (b1.describe_backup_job(BackupJobId=job["BackupJobId"])["State"], image()),
+                               lambda v: v[0] == "COMPLETED")
+        assert seen == [("CREATED", "pending"), ("RUNNING", "pending"), ("COMPLETED", "available")]
     points = b1.list_recovery_points_by_backup_vault(BackupVaultName="v1")["RecoveryPoints"]
     assert [(p["RecoveryPointArn"], p["Status"]) for p in points] == [(job["RecoveryPointArn"], "COMPLETED")]
     assert b1.describe_recovery_point(BackupVaultName="v1", RecoveryPointArn=job["RecoveryPointArn"])["Status"] == "COMPLETED"
@@ -69,9 +71,11 @@ def test_copy_job_copies_ami_to_destination_region(sbx):
     EC2 (describe-images there), with a recovery point in the destination vault."""
     b1, b2, v2, resource = _setup(sbx)
     job = _backup(b1, resource)
-    copy = b1.start_copy_job(RecoveryPointArn=job["RecoveryPointArn"], SourceBackupVaultName="v1",
-                             DestinationBackupVaultArn=v2, IamRoleArn=ROLE)
-    assert b1.describe_copy_job(CopyJobId=copy["CopyJobId"])["CopyJob"]["State"] in ("CREATED", "RUNNING")
+    with sbx.paused():
+        copy = b1.start_copy_job(RecoveryPointArn=job["RecoveryPointArn"], SourceBackupVaultName="v1",
+                                 DestinationBackupVaultArn=v2, IamRoleArn=ROLE)
+        state = lambda: b1.describe_copy_job(CopyJobId=copy["CopyJobId"])["CopyJob"]["State"]  # noqa: E731
+        assert sbx.steps_until(state, lambda s: s == "COMPLETED") == ["CREATED", "RUNNING", "COMPLETED"]
     done = wait_for(lambda: (lambda j: j if j["State"] == "COMPLETED" else None)(
         b1.describe_copy_job(CopyJobId=copy["CopyJobId"])["CopyJob"]), timeout=5)
     ami = done["DestinationRecoveryPointArn"].split("/")[-1]
@@ -90,11 +94,13 @@ def test_copy_job_fails_when_destination_region_is_down(sbx):
     """A copy that cannot reach its destination region ends FAILED, and no AMI appears."""
     b1, _, v2, resource = _setup(sbx)
     job = _backup(b1, resource)
-    copy = b1.start_copy_job(RecoveryPointArn=job["RecoveryPointArn"], SourceBackupVaultName="v1",
-                             DestinationBackupVaultArn=v2, IamRoleArn=ROLE)
-    sbx.fault(region="us-west-2", kind="outage")
-    done = wait_for(lambda: (lambda j: j if j["State"] in ("COMPLETED", "FAILED") else None)(
-        b1.describe_copy_job(CopyJobId=copy["CopyJobId"])["CopyJob"]), timeout=5)
+    with sbx.paused():  # the outage starts while the copy is still running, however slow the machine
+        copy = b1.start_copy_job(RecoveryPointArn=job["RecoveryPointArn"], SourceBackupVaultName="v1",
+                                 DestinationBackupVaultArn=v2, IamRoleArn=ROLE)
+        sbx.fault(region="us-west-2", kind="outage")
+        job = lambda: b1.describe_copy_job(CopyJobId=copy["CopyJobId"])["CopyJob"]  # noqa: E731
+        assert sbx.steps_until(lambda: job()["State"], lambda s: s in ("COMPLETED", "FAILED"))[-1] == "FAILED"
+        done = job()
     assert done["State"] == "FAILED" and "us-west-2" in done["StatusMessage"]
 
 
@@ -120,11 +126,12 @@ def test_backup_validation(sbx):
     with pytest.raises(ClientError) as e:
         b1.start_backup_job(BackupVaultName="v1", ResourceArn="arn:aws:rds:us-east-1:123456789012:db:x", IamRoleArn=ROLE)
     assert e.value.response["Error"]["Code"] == "InvalidParameterValueException"
-    job = b1.start_backup_job(BackupVaultName="v1", ResourceArn=resource, IamRoleArn=ROLE)
-    with pytest.raises(ClientError) as e:
-        b1.start_copy_job(RecoveryPointArn=job["RecoveryPointArn"], SourceBackupVaultName="v1",
-                          DestinationBackupVaultArn=v2, IamRoleArn=ROLE)
-    assert e.value.response["Error"]["Code"] == "InvalidRequestException"
+    with sbx.paused():  # the recovery point is still CREATING when the copy is asked for
+        job = b1.start_backup_job(BackupVaultName="v1", ResourceArn=resource, IamRoleArn=ROLE)
+        with pytest.raises(ClientError) as e:
+            b1.start_copy_job(RecoveryPointArn=job["RecoveryPointArn"], SourceBackupVaultName="v1",
+                              DestinationBackupVaultArn=v2, IamRoleArn=ROLE)
+        assert e.value.response["Error"]["Code"] == "InvalidRequestException"
     with pytest.raises(ClientError) as e:
         b1.describe_copy_job(CopyJobId=str(uuid.uuid4()))
     assert e.value.response["Error"]["Code"] == "ResourceNotFoundException"
@@ -141,9 +148,11 @@ def test_copy_job_in_reverse_from_the_standby_vault(sbx):
                                 DestinationBackupVaultArn=v2, IamRoleArn=ROLE)
     copied = wait_for(lambda: (lambda j: j if j["State"] == "COMPLETED" else None)(
         b1.describe_copy_job(CopyJobId=forward["CopyJobId"])["CopyJob"]), timeout=5)["DestinationRecoveryPointArn"]
-    back = b2.start_copy_job(RecoveryPointArn=copied, SourceBackupVaultName="v2", DestinationBackupVaultArn=v1,
-                             IamRoleArn=ROLE)
-    assert b2.describe_copy_job(CopyJobId=back["CopyJobId"])["CopyJob"]["State"] in ("CREATED", "RUNNING")
+    with sbx.paused():
+        back = b2.start_copy_job(RecoveryPointArn=copied, SourceBackupVaultName="v2", DestinationBackupVaultArn=v1,
+                                 IamRoleArn=ROLE)
+        state = lambda: b2.describe_copy_job(CopyJobId=back["CopyJobId"])["CopyJob"]["State"]  # noqa: E731
+        assert sbx.steps_until(state, lambda s: s == "COMPLETED") == ["CREATED", "RUNNING", "COMPLETED"]
     done = wait_for(lambda: (lambda j: j if j["State"] == "COMPLETED" else None)(
         b2.describe_copy_job(CopyJobId=back["CopyJobId"])["CopyJob"]), timeout=5)
     assert done["SourceBackupVaultArn"].endswith("backup-vault:v2") and done["DestinationBackupVaultArn"] == v1

@@ -4,7 +4,6 @@ Plain moto rejects a behaviour targeting an origin group (NoSuchOrigin), ignores
 keeps one ETag forever, is Deployed at once and reports invalidations as COMPLETED.
 """
 
-import time
 import uuid
 
 import pytest
@@ -41,18 +40,27 @@ def test_behaviour_may_target_origin_group(sbx):
     assert e.value.response["Error"]["Code"] == "NoSuchOrigin"
 
 
+def _status(cf, dist_id):
+    return cf.get_distribution(Id=dist_id)["Distribution"]["Status"]
+
+
 def test_if_match_etag_and_deployment(sbx):
     """A stale IfMatch is PreconditionFailed; each update issues a new ETag; the status goes
-    InProgress then Deployed (moto: IfMatch ignored, one ETag, Deployed at once)."""
+    InProgress then Deployed (moto: IfMatch ignored, one ETag, Deployed at once). The clock
+    is paused while a deployment runs: InProgress is seen however slow the machine."""
     cf = sbx.client("cloudfront")
-    d = cf.create_distribution(DistributionConfig=_config("a.example", "b.example"))
-    assert d["Distribution"]["Status"] == "InProgress"
-    wait_for(lambda: _deployed(cf, d["Distribution"]["Id"]), timeout=5)
+    with sbx.paused():
+        d = cf.create_distribution(DistributionConfig=_config("a.example", "b.example"))
+        assert d["Distribution"]["Status"] == "InProgress"
+        assert sbx.steps_until(lambda: _status(cf, d["Distribution"]["Id"]), lambda s: s == "Deployed") == \
+            ["InProgress", "Deployed"]
     got = cf.get_distribution_config(Id=d["Distribution"]["Id"])
     cfg, etag = got["DistributionConfig"], got["ETag"]
     cfg["Comment"] = "changed"
-    upd = cf.update_distribution(Id=d["Distribution"]["Id"], IfMatch=etag, DistributionConfig=cfg)
-    assert upd["ETag"] != etag and upd["Distribution"]["Status"] == "InProgress"
+    with sbx.paused():
+        upd = cf.update_distribution(Id=d["Distribution"]["Id"], IfMatch=etag, DistributionConfig=cfg)
+        assert upd["ETag"] != etag and upd["Distribution"]["Status"] == "InProgress"
+        assert _status(cf, d["Distribution"]["Id"]) == "InProgress"
     with pytest.raises(ClientError) as e:
         cf.update_distribution(Id=d["Distribution"]["Id"], IfMatch=etag, DistributionConfig=cfg)
     assert e.value.response["Error"]["Code"] == "PreconditionFailed"
@@ -65,9 +73,12 @@ def test_invalidation_completes(sbx):
     """Invalidations go InProgress -> Completed, so the SDK waiter succeeds (moto: COMPLETED)."""
     cf = sbx.client("cloudfront")
     d = cf.create_distribution(DistributionConfig=_config("a.example", "b.example"))["Distribution"]
-    inv = cf.create_invalidation(DistributionId=d["Id"], InvalidationBatch={
-        "Paths": {"Quantity": 1, "Items": ["/*"]}, "CallerReference": str(uuid.uuid4())})["Invalidation"]
-    assert inv["Status"] == "InProgress"
+    with sbx.paused():
+        inv = cf.create_invalidation(DistributionId=d["Id"], InvalidationBatch={
+            "Paths": {"Quantity": 1, "Items": ["/*"]}, "CallerReference": str(uuid.uuid4())})["Invalidation"]
+        assert inv["Status"] == "InProgress"
+        status = lambda: cf.get_invalidation(DistributionId=d["Id"], Id=inv["Id"])["Invalidation"]["Status"]  # noqa: E731
+        assert sbx.steps_until(status, lambda s: s == "Completed") == ["InProgress", "Completed"]
     cf.get_waiter("invalidation_completed").wait(DistributionId=d["Id"], Id=inv["Id"],
                                                  WaiterConfig={"Delay": 1, "MaxAttempts": 5})
     assert cf.get_invalidation(DistributionId=d["Id"], Id=inv["Id"])["Invalidation"]["Status"] == "Completed"
@@ -112,8 +123,8 @@ def test_cdn_edge_origin_failover(sbx):
     got = cf.get_distribution_config(Id=d["Id"])
     cfg = got["DistributionConfig"]
     cfg["OriginGroups"]["Items"][0]["Members"]["Items"].reverse()
-    cf.update_distribution(Id=d["Id"], IfMatch=got["ETag"], DistributionConfig=cfg)
-    assert http_get(cdn + "/")[2]["x-drsandbox-origin"] == "p"
-    wait_for(lambda: _deployed(cf, d["Id"]))
-    time.sleep(0.05)
-    assert http_get(cdn + "/")[2]["x-drsandbox-origin"] == "s"
+    with sbx.paused():  # the deployment stays InProgress until stepped
+        cf.update_distribution(Id=d["Id"], IfMatch=got["ETag"], DistributionConfig=cfg)
+        assert http_get(cdn + "/")[2]["x-drsandbox-origin"] == "p"
+        assert sbx.steps_until(lambda: _status(cf, d["Id"]), lambda s: s == "Deployed") == ["InProgress", "Deployed"]
+        assert http_get(cdn + "/")[2]["x-drsandbox-origin"] == "s"

@@ -40,18 +40,12 @@ def test_restored_instance_is_standalone_and_takes_time(seeded):
     ``backing-up`` -> ``available``, the request's Tags, a writer in /_sandbox/state.
     moto 5.2.5: ``available`` at once and a "replica" of shop-db-use1."""
     sbx, topo, _ = seeded
-    rds, db = _restore_from_replica(sbx, topo)
-    assert db["DBInstanceStatus"] == "creating"
-    assert "ReadReplicaSourceDBInstanceIdentifier" not in db and not db.get("ReadReplicaDBInstanceIdentifiers")
-    seen = {"creating"}
-
-    def available():
-        s = _status(rds, "shop-drill-0001")
-        seen.add(s)
-        return s == "available"
-
-    wait_for(available, timeout=10, interval=0.02, what="restored instance available")
-    assert "backing-up" in seen
+    with sbx.paused():  # each status is seen, in order, however slow the machine
+        rds, db = _restore_from_replica(sbx, topo)
+        assert db["DBInstanceStatus"] == "creating"
+        assert "ReadReplicaSourceDBInstanceIdentifier" not in db and not db.get("ReadReplicaDBInstanceIdentifiers")
+        seen = sbx.steps_until(lambda: _status(rds, "shop-drill-0001"), lambda s: s == "available")
+    assert seen == ["creating", "backing-up", "available"]
     desc = rds.describe_db_instances(DBInstanceIdentifier="shop-drill-0001")["DBInstances"][0]
     assert "ReadReplicaSourceDBInstanceIdentifier" not in desc
     assert rds.list_tags_for_resource(ResourceName=desc["DBInstanceArn"])["TagList"] == TAG
@@ -117,6 +111,7 @@ def test_isolated_drill_end_to_end(seeded):
     reg = topo["regions"][region]
     ec2, elb = sbx.client("ec2", region), sbx.client("elbv2", region)
     tagging = sbx.client("resourcegroupstaggingapi", region)
+    sbx.pause()  # the restore stays ``creating`` until stepped: the app's 503 is always checked
     rds, db = _restore_from_replica(sbx, topo)
     endpoint = f"shop-drill-0001.aaaaaaaaaa.{region}.rds.amazonaws.com"
     assert db["Endpoint"]["Address"] == endpoint
@@ -139,9 +134,10 @@ def test_isolated_drill_end_to_end(seeded):
     url = sbx.listeners()[lb["DNSName"].split("-1.")[0]]["url"]
 
     # While the restore is still creating, the app answers but cannot reach its database.
-    if _status(rds, "shop-drill-0001") == "creating":
-        status, body, _ = http_get(url + "/db")
-        assert status == 503 and "database=shop-drill-0001" in body and "database_reachable=no" in body
+    assert _status(rds, "shop-drill-0001") == "creating"
+    status, body, _ = http_get(url + "/db")
+    assert status == 503 and "database=shop-drill-0001" in body and "database_reachable=no" in body
+    sbx.resume()
     wait_for(lambda: _status(rds, "shop-drill-0001") == "available", timeout=10, what="restore")
     served = set()
     for _ in range(4):
@@ -222,20 +218,16 @@ def test_backup_recovery_point_of_the_replica_restores_as_a_drill_database(seede
 
     with pytest.raises(backup.exceptions.InvalidParameterValueException):
         backup.start_restore_job(RecoveryPointArn=newest["RecoveryPointArn"], IamRoleArn=ROLE, Metadata={})
-    restore = backup.start_restore_job(RecoveryPointArn=newest["RecoveryPointArn"], IamRoleArn=ROLE,
-                                       ResourceType="RDS", Metadata={"DBInstanceIdentifier": "shop-drill-bk",
-                                                                     "DBInstanceClass": "db.t3.micro"})
-    seen = set()
-
-    def completed():
-        j = backup.describe_restore_job(RestoreJobId=restore["RestoreJobId"])
-        seen.add(j["Status"])
-        return j if j["Status"] in ("COMPLETED", "FAILED") else None
-
-    j = wait_for(completed, timeout=15, interval=0.02, what="restore job")
+    with sbx.paused():  # PENDING and RUNNING are seen, in order, however slow the machine
+        restore = backup.start_restore_job(RecoveryPointArn=newest["RecoveryPointArn"], IamRoleArn=ROLE,
+                                           ResourceType="RDS", Metadata={"DBInstanceIdentifier": "shop-drill-bk",
+                                                                         "DBInstanceClass": "db.t3.micro"})
+        job = lambda: backup.describe_restore_job(RestoreJobId=restore["RestoreJobId"])  # noqa: E731
+        seen = sbx.steps_until(lambda: job()["Status"], lambda s: s in ("COMPLETED", "FAILED"))
+        j = job()
+    assert seen == ["PENDING", "RUNNING", "COMPLETED"], seen
     assert j["Status"] == "COMPLETED", j.get("StatusMessage")
     assert j["CreatedResourceArn"] == f"arn:aws:rds:{region}:123456789012:db:shop-drill-bk"
-    assert {"PENDING", "RUNNING"} <= seen
     db = rds.describe_db_instances(DBInstanceIdentifier="shop-drill-bk")["DBInstances"][0]
     assert db["DBInstanceStatus"] == "available" and "ReadReplicaSourceDBInstanceIdentifier" not in db
     rds.add_tags_to_resource(ResourceName=db["DBInstanceArn"], Tags=TAG)

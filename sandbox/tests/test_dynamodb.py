@@ -47,15 +47,18 @@ def test_fix_new_table_is_creating_until_active(sbx):
     """moto: CreateTable answers TableStatus ACTIVE and the table takes writes at once. AWS:
     CREATING, reads and writes are ResourceNotFoundException until ACTIVE."""
     d = sbx.client("dynamodb")
-    name, r = _table(d, wait=False)
-    assert r["TableDescription"]["TableStatus"] == "CREATING"
-    assert d.describe_table(TableName=name)["Table"]["TableStatus"] == "CREATING"
-    with pytest.raises(ClientError) as e:
-        d.put_item(TableName=name, Item={"pk": {"S": "x"}})
-    assert _code(e.value) == "ResourceNotFoundException"
-    with pytest.raises(ClientError) as e:
-        d.transact_write_items(TransactItems=[{"Put": {"TableName": name, "Item": {"pk": {"S": "x"}}}}])
-    assert _code(e.value) == "ResourceNotFoundException"
+    with sbx.paused():  # CREATING lasts until stepped, however slow the machine
+        name, r = _table(d, wait=False)
+        assert r["TableDescription"]["TableStatus"] == "CREATING"
+        assert d.describe_table(TableName=name)["Table"]["TableStatus"] == "CREATING"
+        with pytest.raises(ClientError) as e:
+            d.put_item(TableName=name, Item={"pk": {"S": "x"}})
+        assert _code(e.value) == "ResourceNotFoundException"
+        with pytest.raises(ClientError) as e:
+            d.transact_write_items(TransactItems=[{"Put": {"TableName": name, "Item": {"pk": {"S": "x"}}}}])
+        assert _code(e.value) == "ResourceNotFoundException"
+        assert sbx.steps_until(lambda: d.describe_table(TableName=name)["Table"]["TableStatus"],
+                               lambda s: s == "ACTIVE") == ["CREATING", "ACTIVE"]
     d.get_waiter("table_exists").wait(TableName=name, WaiterConfig={"Delay": 0.1, "MaxAttempts": 100})
     assert d.describe_table(TableName=name)["Table"]["TableStatus"] == "ACTIVE"
     d.put_item(TableName=name, Item={"pk": {"S": "x"}})

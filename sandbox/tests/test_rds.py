@@ -30,17 +30,18 @@ def _db(client, ident):
 
 def test_promotion_transitions_and_unlinks(sbx):
     """modifying -> rebooting -> available, then the replica names no source and the source
-    no longer lists it (moto: available at once, links kept on both sides)."""
+    no longer lists it (moto: available at once, links kept on both sides). The clock is
+    paused, so every state is seen, in order, however slow the machine."""
     e1, w2 = _pair(sbx)
     assert _db(e1, "db1")["ReadReplicaDBInstanceIdentifiers"]
-    r = w2.promote_read_replica(DBInstanceIdentifier="db1-replica", BackupRetentionPeriod=3)["DBInstance"]
-    assert r["DBInstanceStatus"] == "modifying"
-    seen = set()
-    wait_for(lambda: seen.add(_db(w2, "db1-replica")["DBInstanceStatus"]) or "available" in seen, timeout=5)
-    assert {"modifying", "rebooting"} & seen
-    db = _db(w2, "db1-replica")
-    assert "ReadReplicaSourceDBInstanceIdentifier" not in db and db["BackupRetentionPeriod"] == 3
-    assert _db(e1, "db1").get("ReadReplicaDBInstanceIdentifiers", []) == []
+    with sbx.paused():
+        r = w2.promote_read_replica(DBInstanceIdentifier="db1-replica", BackupRetentionPeriod=3)["DBInstance"]
+        assert r["DBInstanceStatus"] == "modifying"
+        seen = sbx.steps_until(lambda: _db(w2, "db1-replica")["DBInstanceStatus"], lambda s: s == "available")
+        assert seen == ["modifying", "rebooting", "available"]
+        db = _db(w2, "db1-replica")
+        assert "ReadReplicaSourceDBInstanceIdentifier" not in db and db["BackupRetentionPeriod"] == 3
+        assert _db(e1, "db1").get("ReadReplicaDBInstanceIdentifiers", []) == []
     w2.get_waiter("db_instance_available").wait(DBInstanceIdentifier="db1-replica", WaiterConfig={"Delay": 1, "MaxAttempts": 3})
 
 
@@ -69,30 +70,36 @@ def test_promote_non_replica_is_invalid_state(sbx):
 
 def test_reboot_transitions_and_force_failover(sbx):
     """reboot goes rebooting -> available; ForceFailover needs Multi-AZ and moves the AZ
-    (moto: no transition, ForceFailover accepted on single-AZ)."""
+    (moto: no transition, ForceFailover accepted on single-AZ). With the clock paused the
+    reboot is still going on when the second reboot is refused."""
     e1, _ = _pair(sbx)
     with pytest.raises(ClientError) as e:
         e1.reboot_db_instance(DBInstanceIdentifier="db1", ForceFailover=True)
     assert e.value.response["Error"]["Code"] == "InvalidParameterCombination"
-    assert e1.reboot_db_instance(DBInstanceIdentifier="db1")["DBInstance"]["DBInstanceStatus"] == "rebooting"
-    with pytest.raises(ClientError) as e:
-        e1.reboot_db_instance(DBInstanceIdentifier="db1")
-    assert e.value.response["Error"]["Code"] == "InvalidDBInstanceState"
-    wait_for(lambda: _db(e1, "db1")["DBInstanceStatus"] == "available", timeout=5)
-    e1.create_db_instance(DBInstanceIdentifier="maz", Engine="mysql", DBInstanceClass="db.t3.micro",
-                          MasterUsername="admin", MasterUserPassword="password123", AllocatedStorage=20, MultiAZ=True)
-    az = _db(e1, "maz")["AvailabilityZone"]
-    assert e1.reboot_db_instance(DBInstanceIdentifier="maz", ForceFailover=True)["DBInstance"]["DBInstanceStatus"] == "rebooting"
-    wait_for(lambda: _db(e1, "maz")["DBInstanceStatus"] == "available", timeout=5)
+    with sbx.paused():
+        assert e1.reboot_db_instance(DBInstanceIdentifier="db1")["DBInstance"]["DBInstanceStatus"] == "rebooting"
+        with pytest.raises(ClientError) as e:
+            e1.reboot_db_instance(DBInstanceIdentifier="db1")
+        assert e.value.response["Error"]["Code"] == "InvalidDBInstanceState"
+        assert sbx.steps_until(lambda: _db(e1, "db1")["DBInstanceStatus"], lambda s: s == "available") == \
+            ["rebooting", "available"]
+        e1.create_db_instance(DBInstanceIdentifier="maz", Engine="mysql", DBInstanceClass="db.t3.micro",
+                              MasterUsername="admin", MasterUserPassword="password123", AllocatedStorage=20, MultiAZ=True)
+        az = _db(e1, "maz")["AvailabilityZone"]
+        assert e1.reboot_db_instance(DBInstanceIdentifier="maz", ForceFailover=True)["DBInstance"]["DBInstanceStatus"] == "rebooting"
+        assert sbx.steps_until(lambda: _db(e1, "maz")["DBInstanceStatus"], lambda s: s == "available") == \
+            ["rebooting", "available"]
     assert _db(e1, "maz")["AvailabilityZone"] != az
 
 
 def test_modify_apply_immediately_transitions(sbx):
     """modify with ApplyImmediately goes modifying -> available (moto: stays available)."""
     e1, _ = _pair(sbx)
-    r = e1.modify_db_instance(DBInstanceIdentifier="db1", DBInstanceClass="db.t3.small", ApplyImmediately=True)
-    assert r["DBInstance"]["DBInstanceStatus"] == "modifying"
-    wait_for(lambda: _db(e1, "db1")["DBInstanceStatus"] == "available", timeout=5)
+    with sbx.paused():
+        r = e1.modify_db_instance(DBInstanceIdentifier="db1", DBInstanceClass="db.t3.small", ApplyImmediately=True)
+        assert r["DBInstance"]["DBInstanceStatus"] == "modifying"
+        assert sbx.steps_until(lambda: _db(e1, "db1")["DBInstanceStatus"], lambda s: s == "available") == \
+            ["modifying", "available"]
     assert _db(e1, "db1")["DBInstanceClass"] == "db.t3.small"
 
 
@@ -212,24 +219,32 @@ def test_cross_region_replica_is_created_over_time_and_catches_up(sbx):
     """CreateDBInstanceReadReplica in the destination region with the source's ARN: the replica
     goes creating -> backing-up -> available, named with its source all along while the source
     lists its ARN; once available its ReplicaLag starts high and falls to 0 (moto: available at
-    once, and the replica keeps the source region's parameter group and AZ)."""
+    once, and the replica keeps the source region's parameter group and AZ). The clock is
+    paused and stepped: each status is seen, and the lag is read at known times."""
     e1, w2 = sbx.client("rds", "us-east-1"), sbx.client("rds", "us-west-2")
     src = e1.create_db_instance(DBInstanceIdentifier="db1", Engine="mysql", DBInstanceClass="db.t3.micro",
                                 MasterUsername="admin", MasterUserPassword="password123", AllocatedStorage=20,
                                 BackupRetentionPeriod=7)["DBInstance"]
-    r = w2.create_db_instance_read_replica(DBInstanceIdentifier="db1-replica", SourceDBInstanceIdentifier=src["DBInstanceArn"],
-                                           DBInstanceClass="db.t3.micro")["DBInstance"]
-    assert r["DBInstanceStatus"] == "creating" and r["ReadReplicaSourceDBInstanceIdentifier"] == src["DBInstanceArn"]
-    assert r["AvailabilityZone"].startswith("us-west-2")
-    assert r["DBParameterGroups"][0]["DBParameterGroupName"].startswith("default.mysql")
-    assert _db(e1, "db1")["ReadReplicaDBInstanceIdentifiers"] == [r["DBInstanceArn"]]
-    seen = _statuses(w2, "db1-replica")
-    assert seen[0] == "creating" and seen[-1] == "available" and set(seen) <= {"creating", "backing-up", "available"}
-    assert _db(w2, "db1-replica")["ReadReplicaSourceDBInstanceIdentifier"] == src["DBInstanceArn"]
     cw = sbx.client("cloudwatch", "us-west-2")
-    first = wait_for(lambda: _lag(cw, "db1-replica"), timeout=5, what="first ReplicaLag datapoint")
-    assert first["Maximum"] >= 2.0  # instant profile: 6 s x time scale 0.5, published when available
-    wait_for(lambda: _lag(cw, "db1-replica")["Minimum"] == 0, timeout=10, what="replica caught up")
+    with sbx.paused():
+        r = w2.create_db_instance_read_replica(DBInstanceIdentifier="db1-replica", SourceDBInstanceIdentifier=src["DBInstanceArn"],
+                                               DBInstanceClass="db.t3.micro")["DBInstance"]
+        assert r["DBInstanceStatus"] == "creating" and r["ReadReplicaSourceDBInstanceIdentifier"] == src["DBInstanceArn"]
+        assert r["AvailabilityZone"].startswith("us-west-2")
+        assert r["DBParameterGroups"][0]["DBParameterGroupName"].startswith("default.mysql")
+        assert _db(e1, "db1")["ReadReplicaDBInstanceIdentifiers"] == [r["DBInstanceArn"]]
+
+        def status():
+            d = _db(w2, "db1-replica")
+            # Listed with its source all along.
+            assert d["ReadReplicaSourceDBInstanceIdentifier"] == src["DBInstanceArn"]
+            return d["DBInstanceStatus"]
+
+        assert sbx.steps_until(status, lambda s: s == "available") == ["creating", "backing-up", "available"]
+        # Published the moment it is available: replica_catchup_lag, 6 s x time scale 0.5.
+        assert _lag(cw, "db1-replica")["Maximum"] == 3.0
+        sbx.step(1.5)  # replica_catchup: 3 s x 0.5
+    assert _lag(cw, "db1-replica")["Minimum"] == 0
 
 
 def test_replica_sources_that_aws_refuses(sbx):
@@ -283,7 +298,8 @@ def test_parameter_group_fence_applies_at_reboot_or_at_once_when_dynamic(sbx):
     a reboot ("the parameters are applied only after the DB instance is rebooted"); a dynamic
     change (ApplyMethod immediate) to the group an instance uses goes applying -> in-sync with
     no reboot. /_sandbox/state's writable/read_only follow what is in effect (moto: every
-    group is in-sync at once, nothing is ever pending)."""
+    group is in-sync at once, nothing is ever pending). The clock is paused: ``applying`` is
+    seen every time, and not-yet-in-sync is checked while it is really not in sync."""
     e1 = sbx.client("rds")
     _groups(e1)
     params = e1.describe_db_parameters(DBParameterGroupName="app-ro")["Parameters"]
@@ -293,31 +309,36 @@ def test_parameter_group_fence_applies_at_reboot_or_at_once_when_dynamic(sbx):
                           DBParameterGroupName="app-rw")
     assert _pg(e1, "db1") == ("app-rw", "in-sync")
 
-    r = e1.modify_db_instance(DBInstanceIdentifier="db1", DBParameterGroupName="app-ro", ApplyImmediately=True)
-    assert r["DBInstance"]["DBParameterGroups"] == [{"DBParameterGroupName": "app-ro", "ParameterApplyStatus": "applying"}]
-    wait_for(lambda: _pg(e1, "db1") == ("app-ro", "pending-reboot") and _db(e1, "db1")["DBInstanceStatus"] == "available",
-             timeout=5, what="pending-reboot")
-    d = _state_db(sbx, "us-east-1", "db1")
-    assert (d["parameter_group"], d["parameter_apply_status"], d["read_only"], d["writable"]) == \
-        ("app-ro", "pending-reboot", False, True)
-    e1.reboot_db_instance(DBInstanceIdentifier="db1")
-    wait_for(lambda: _db(e1, "db1")["DBInstanceStatus"] == "available", timeout=5)
-    assert _pg(e1, "db1") == ("app-ro", "in-sync")
-    d = _state_db(sbx, "us-east-1", "db1")
-    assert (d["read_only"], d["writable"]) == (True, False)
+    with sbx.paused():
+        r = e1.modify_db_instance(DBInstanceIdentifier="db1", DBParameterGroupName="app-ro", ApplyImmediately=True)
+        assert r["DBInstance"]["DBParameterGroups"] == [{"DBParameterGroupName": "app-ro", "ParameterApplyStatus": "applying"}]
+        seen = sbx.steps_until(lambda: (_pg(e1, "db1"), _db(e1, "db1")["DBInstanceStatus"]),
+                               lambda v: v == (("app-ro", "pending-reboot"), "available"))
+        assert seen[0] == (("app-ro", "applying"), "modifying") and seen[-1] == (("app-ro", "pending-reboot"), "available")
+        d = _state_db(sbx, "us-east-1", "db1")
+        assert (d["parameter_group"], d["parameter_apply_status"], d["read_only"], d["writable"]) == \
+            ("app-ro", "pending-reboot", False, True)
+        e1.reboot_db_instance(DBInstanceIdentifier="db1")
+        assert sbx.steps_until(lambda: _db(e1, "db1")["DBInstanceStatus"], lambda s: s == "available") == \
+            ["rebooting", "available"]
+        assert _pg(e1, "db1") == ("app-ro", "in-sync")
+        d = _state_db(sbx, "us-east-1", "db1")
+        assert (d["read_only"], d["writable"]) == (True, False)
 
-    # A dynamic change to the group in use: applied without a reboot, after "applying".
-    e1.modify_db_parameter_group(DBParameterGroupName="app-ro", Parameters=[
-        {"ParameterName": "read_only", "ParameterValue": "0", "ApplyMethod": "immediate"}])
-    assert _pg(e1, "db1") == ("app-ro", "applying")
-    assert _state_db(sbx, "us-east-1", "db1")["writable"] is False  # not before it is in-sync
-    wait_for(lambda: _pg(e1, "db1") == ("app-ro", "in-sync"), timeout=5)
-    assert _state_db(sbx, "us-east-1", "db1")["writable"] is True
-    # pending-reboot: waits for the next reboot.
-    e1.modify_db_parameter_group(DBParameterGroupName="app-ro", Parameters=[
-        {"ParameterName": "read_only", "ParameterValue": "1", "ApplyMethod": "pending-reboot"}])
-    wait_for(lambda: _pg(e1, "db1") == ("app-ro", "pending-reboot"), timeout=5)
-    assert _state_db(sbx, "us-east-1", "db1")["writable"] is True
+        # A dynamic change to the group in use: applied without a reboot, after "applying".
+        e1.modify_db_parameter_group(DBParameterGroupName="app-ro", Parameters=[
+            {"ParameterName": "read_only", "ParameterValue": "0", "ApplyMethod": "immediate"}])
+        assert _pg(e1, "db1") == ("app-ro", "applying")
+        assert _state_db(sbx, "us-east-1", "db1")["writable"] is False  # not before it is in-sync
+        assert sbx.steps_until(lambda: _pg(e1, "db1"), lambda v: v == ("app-ro", "in-sync")) == \
+            [("app-ro", "applying"), ("app-ro", "in-sync")]
+        assert _state_db(sbx, "us-east-1", "db1")["writable"] is True
+        # pending-reboot: waits for the next reboot.
+        e1.modify_db_parameter_group(DBParameterGroupName="app-ro", Parameters=[
+            {"ParameterName": "read_only", "ParameterValue": "1", "ApplyMethod": "pending-reboot"}])
+        assert sbx.steps_until(lambda: _pg(e1, "db1"), lambda v: v == ("app-ro", "pending-reboot"))[-1] == \
+            ("app-ro", "pending-reboot")
+        assert _state_db(sbx, "us-east-1", "db1")["writable"] is True
 
 
 def test_rename_moves_the_instance_and_its_links(sbx):
@@ -334,12 +355,14 @@ def test_rename_moves_the_instance_and_its_links(sbx):
         w2.modify_db_instance(DBInstanceIdentifier="db1-replica", NewDBInstanceIdentifier="taken", ApplyImmediately=True)
     assert _code(e) == "DBInstanceAlreadyExists"
 
-    r = e1.modify_db_instance(DBInstanceIdentifier="db1", NewDBInstanceIdentifier="db1-old", ApplyImmediately=True)["DBInstance"]
-    assert (r["DBInstanceIdentifier"], r["DBInstanceStatus"], r["PendingModifiedValues"]) == \
-        ("db1", "renaming", {"DBInstanceIdentifier": "db1-old"})
-    wait_for(lambda: [d["DBInstanceIdentifier"] for d in e1.describe_db_instances()["DBInstances"]] == ["db1-old"],
-             timeout=5, what="rename")
-    wait_for(lambda: _db(e1, "db1-old")["DBInstanceStatus"] == "available", timeout=5)
+    with sbx.paused():
+        r = e1.modify_db_instance(DBInstanceIdentifier="db1", NewDBInstanceIdentifier="db1-old", ApplyImmediately=True)["DBInstance"]
+        assert (r["DBInstanceIdentifier"], r["DBInstanceStatus"], r["PendingModifiedValues"]) == \
+            ("db1", "renaming", {"DBInstanceIdentifier": "db1-old"})
+        listing = lambda: [(d["DBInstanceIdentifier"], d["DBInstanceStatus"])  # noqa: E731
+                           for d in e1.describe_db_instances()["DBInstances"]]
+        assert sbx.steps_until(listing, lambda v: v == [("db1-old", "available")]) == \
+            [[("db1", "renaming")], [("db1-old", "available")]]
     with pytest.raises(ClientError) as e:
         _db(e1, "db1")
     assert _code(e) == "DBInstanceNotFound"

@@ -61,17 +61,31 @@ def test_request_interval_only_10_or_30(sbx):
     _hc(r53, IPAddress="127.0.0.1", RequestInterval=30)
 
 
+def _healthy(sbx, hc_id) -> bool:
+    return next(h["healthy"] for h in sbx.control("GET", "/_sandbox/state")[1]["route53"]["health_checks"]
+                if h["id"] == hc_id)
+
+
 def test_health_check_really_probes_target(sbx):
     """A check on an ALB's DNS name follows its listener: Success while up, Failure within
-    interval x threshold once it is down, Success again after (moto: always Success)."""
+    interval x threshold once it is down, Success again after (moto: always Success). The
+    clock is paused: the interval x threshold bound is on the sandbox's clock, stepped one
+    interval at a time, so a slow machine cannot stretch it."""
     r53 = sbx.client("route53")
     alb = sbx.make_alb()
     hc = _hc(r53, FullyQualifiedDomainName=alb["dns"])
     wait_for(lambda: (_status(r53, hc) or "").startswith("Success: HTTP Status Code 200"), what="first success")
-    sbx.listener(alb["name"], "error")
-    t = time.monotonic()
-    wait_for(lambda: (_status(r53, hc) or "").startswith("Failure: HTTP Status Code 500"), timeout=5)
-    assert time.monotonic() - t <= INTERVAL * 3 + 1.0
+    with sbx.paused():
+        sbx.listener(alb["name"], "error")
+        reports, unhealthy_after = [], None
+        for i in range(1, 4):  # FailureThreshold 3
+            sbx.step(INTERVAL)
+            reports.append(_status(r53, hc))
+            if unhealthy_after is None and not _healthy(sbx, hc):
+                unhealthy_after = i
+        # The first probe after the change saw it; the check turned unhealthy at the threshold.
+        assert reports[0].startswith("Failure: HTTP Status Code 500") and len(set(reports)) == 1, reports
+        assert unhealthy_after == 3
     sbx.listener(alb["name"], "down")
     wait_for(lambda: "Connection refused" in (_status(r53, hc) or ""), timeout=5)
     sbx.listener(alb["name"], "up")
@@ -123,11 +137,12 @@ def test_both_unhealthy_answers_primary_and_unknown_is_nxdomain(sbx):
     primary, secondary = sbx.make_alb("us-east-1"), sbx.make_alb("us-west-2", instances=0)
     hc = _hc(r53, FullyQualifiedDomainName=primary["dns"])
     zone = _failover_zone(sbx, primary, secondary, hc)
-    sbx.listener(primary["name"], "down")
-    wait_for(lambda: "refused" in (_status(r53, hc) or ""))
-    time.sleep(INTERVAL * 4)
-    assert _answer(r53, zone)["RecordData"] == [primary["dns"]]
-    assert _answer(r53, zone, "nope.example.test")["ResponseCode"] == "NXDOMAIN"
+    with sbx.paused():
+        sbx.listener(primary["name"], "down")
+        sbx.step(INTERVAL * 4)  # four probes: past the threshold
+        assert "refused" in _status(r53, hc) and not _healthy(sbx, hc)
+        assert _answer(r53, zone)["RecordData"] == [primary["dns"]]
+        assert _answer(r53, zone, "nope.example.test")["ResponseCode"] == "NXDOMAIN"
 
 
 def test_inverted_and_disabled(sbx):
@@ -140,11 +155,13 @@ def test_inverted_and_disabled(sbx):
     r53.update_health_check(HealthCheckId=hc, Inverted=True)
     assert _answer(r53, zone)["RecordData"] == [secondary["dns"]]
     assert _status(r53, hc).startswith("Failure (inverted)")
-    r53.update_health_check(HealthCheckId=hc, Inverted=False, Disabled=True)
-    sbx.listener(primary["name"], "down")
-    time.sleep(INTERVAL * 4)
-    assert _answer(r53, zone)["RecordData"] == [primary["dns"]]
-    assert _status(r53, hc).startswith("Success")
+    with sbx.paused():
+        r53.update_health_check(HealthCheckId=hc, Inverted=False, Disabled=True)
+        sbx.listener(primary["name"], "down")
+        sbx.step(INTERVAL * 4)  # four probes of a refusing target: past the threshold
+        assert _answer(r53, zone)["RecordData"] == [primary["dns"]]
+        assert _status(r53, hc).startswith("Success")
+        assert _healthy(sbx, hc)
 
 
 def test_change_pending_then_insync(sbx):
@@ -158,10 +175,12 @@ def test_change_pending_then_insync(sbx):
             "Action": "UPSERT", "ResourceRecordSet": {"Name": "a.z.test.", "Type": "CNAME", "TTL": 60,
                                                       "ResourceRecords": [{"Value": value}]}}]})["ChangeInfo"]
 
-    first, second = change("x.test"), change("y.test")
-    assert first["Id"] != second["Id"] and first["Status"] == "PENDING"
-    assert r53.get_change(Id=first["Id"])["ChangeInfo"]["Status"] == "PENDING"
-    wait_for(lambda: r53.get_change(Id=first["Id"])["ChangeInfo"]["Status"] == "INSYNC", timeout=5)
+    with sbx.paused():  # PENDING for 0.1 s of the sandbox's clock, not of this machine's
+        first, second = change("x.test"), change("y.test")
+        assert first["Id"] != second["Id"] and first["Status"] == "PENDING"
+        assert r53.get_change(Id=first["Id"])["ChangeInfo"]["Status"] == "PENDING"
+        assert sbx.steps_until(lambda: r53.get_change(Id=first["Id"])["ChangeInfo"]["Status"],
+                               lambda s: s == "INSYNC") == ["PENDING", "INSYNC"]
     r53.get_waiter("resource_record_sets_changed").wait(Id=second["Id"], WaiterConfig={"Delay": 1, "MaxAttempts": 5})
     with pytest.raises(ClientError) as e:
         r53.get_change(Id="C0000000000000")
