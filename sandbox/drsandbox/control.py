@@ -107,8 +107,9 @@ class _Conflict(Exception):
     """The request is valid but cannot be done in the sandbox's current state (409)."""
 
 
-# Control calls that change state run inside the gate (shared), so a snapshot or restore
-# sees them either before or after, never halfway. Snapshot and restore take it themselves.
+# Control calls run inside the gate (shared), so a snapshot or restore sees a change either
+# before or after it, never halfway, and no read sees half a restore. Snapshot and restore
+# take it themselves (exclusively).
 _UNGATED = {("POST", "/_sandbox/snapshot"), ("POST", "/_sandbox/restore")}
 
 
@@ -148,7 +149,7 @@ class ControlApi:
                 (404, {"error": f"no such control endpoint: {path}"})
         else:
             try:
-                if method == "GET" or (method, path) in _UNGATED:
+                if (method, path) in _UNGATED:
                     status, body = 200, handler(environ)
                 else:
                     with self.sb.gate.shared():
