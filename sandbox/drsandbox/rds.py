@@ -525,17 +525,22 @@ class LagPublisher:
             if self.sb.clock.paused:
                 continue  # a step publishes (catch_up) as it passes the due times
             try:
-                self.catch_up(self.sb.clock.monotonic())
+                self.catch_up()
             except Exception:
                 log.exception("publishing ReplicaLag failed")
 
-    def catch_up(self, now: float) -> None:
-        """Publish a round if one is due at ``now`` (one round stands for every period a
-        step passed: the values are those at ``now``)."""
+    def catch_up(self, now: float | None = None) -> None:
+        """Publish a round if one is due at ``now`` (default: the clock, read under the lock,
+        as a restore may set it back meanwhile). One round stands for every period a step
+        passed: the values are those at ``now``."""
         with self.publish_lock:
+            if now is None:
+                now = self.sb.clock.monotonic()
+            period = self.sb.profile.seconds("replica_lag_period")
+            if self._next > now + period:
+                self._next = now + period  # the clock was set back (a restore, a reset)
             if now < self._next:
                 return
-            period = self.sb.profile.seconds("replica_lag_period")
             self._next += (int((now - self._next) // period) + 1) * period
             self.publish_all()
 

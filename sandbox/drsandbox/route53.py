@@ -141,6 +141,8 @@ class HealthChecker:
                         continue  # evaluated when asked, nothing to probe
                     with self._lock:
                         st = self._states.setdefault(key, _State())
+                        if st.next_due > now + self.interval(hc):
+                            st.next_due = now  # the clock was set back (a reset): probe now
                         if st.probing or now < st.next_due:
                             continue
                         st.probing = True
