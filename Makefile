@@ -9,18 +9,27 @@ export CARGO_TERM_COLOR ?= never
 
 DRCTL := $(or $(CARGO_TARGET_DIR),target)/debug/drctl
 
-.PHONY: all build test rust-test lint fmt demo fuzz crash-sweep man bench-journal bench-probe bench-failover bench-drill bench-state
+.PHONY: all build test test-all rust-test lint fmt demo fuzz man bench-journal bench-probe bench-failover bench-drill bench-state
 
 all: build
 
 build:
 	$(CARGO) build --bin drctl
 
-## Every test: formatting and lints, Rust (unit, property, crash, lock, sandbox), and the sandbox's own pytest.
-test: sandbox-venv lint rust-test sandbox-test
+## Every test, in minutes: formatting and lints, Rust (unit, property, crash, lock, sandbox) under
+## cargo-nextest, and the sandbox's own pytest. The crash sweeps try a sample of their kill points
+## that rotates with each commit; stage times are printed at the end (scripts/test.sh).
+## TEST_THREADS=N sets how many tests run at once (default 4, .config/nextest.toml).
+test: sandbox-venv
+	CARGO=$(CARGO) SANDBOX_PY=$(SANDBOX_PY) TEST_THREADS=$(TEST_THREADS) bash scripts/test.sh quick
 
+## Everything `make test` runs, with every kill point of every crash sweep, then `make fuzz`.
+test-all: sandbox-venv
+	CARGO=$(CARGO) SANDBOX_PY=$(SANDBOX_PY) TEST_THREADS=$(TEST_THREADS) bash scripts/test.sh all
+
+## The Rust tests alone (no lints, no pytest).
 rust-test: sandbox-venv
-	DRCTL_SANDBOX_PYTHON=$(SANDBOX_PY) $(CARGO) test --all-targets
+	DRCTL_SANDBOX_PYTHON=$(SANDBOX_PY) $(CARGO) nextest run --all-targets $(if $(TEST_THREADS),--test-threads $(TEST_THREADS))
 
 lint:
 	$(CARGO) fmt --all -- --check

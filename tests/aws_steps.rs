@@ -42,14 +42,7 @@ fn harness() -> H {
 
 /// A sandbox and its environment, after `edit` rewrote the seeded drctl.yaml.
 fn harness_with(edit: impl Fn(String) -> String) -> H {
-    // The default credential chain reads these (any value works with the sandbox). Set once,
-    // before any client exists, as the binary's tests do through the environment.
-    static CREDS: std::sync::Once = std::sync::Once::new();
-    CREDS.call_once(|| {
-        std::env::set_var("AWS_ACCESS_KEY_ID", "test");
-        std::env::set_var("AWS_SECRET_ACCESS_KEY", "test");
-        std::env::remove_var("AWS_PROFILE");
-    });
+    common::sandbox::sdk_credentials();
     let sb = Sandbox::start();
     let text = edit(std::fs::read_to_string(sb.env_file()).unwrap());
     std::fs::write(sb.env_file(), &text).unwrap();

@@ -10,8 +10,8 @@
 //! token. The seeded replica has caught up (catch-up lag 0), so a planned switchover promotes
 //! at once instead of waiting out a CloudWatch minute.
 //!
-//! Each trial needs a freshly seeded sandbox (about 8 s); `DRCTL_CRASH_STRIDE=N` tries every
-//! Nth kill point (the default, 1, tries them all).
+//! `make test` tries a sample of the kill points, rotating with every commit; `make test-all`
+//! tries them all (`tests/common/sweep.rs` says how to choose).
 //!
 //! The journal-event sweep also runs on the shared DynamoDB backend (`state: backend:
 //! dynamodb`, the sandbox's table): there the resume runs in another directory with its own
@@ -69,21 +69,13 @@ fn failover(sb: &Sandbox, mode: Mode, kill: Option<(&str, usize)>) -> Output {
     common::run(&mut c)
 }
 
-/// A seeded sandbox with a caught-up replica, a newer AMI in the standby vault, and an empty
-/// call log.
-fn fresh(backend: Backend) -> Sandbox {
-    static PROFILE: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
-    let dir = PROFILE.get_or_init(|| {
-        let d = tempfile::tempdir().unwrap();
-        std::fs::write(
-            d.path().join("caught-up.json"),
-            r#"{"base": "instant", "replica_catchup_lag": 0}"#,
-        )
-        .unwrap();
-        d
-    });
+/// A seeded sandbox with a caught-up replica, a newer AMI in the standby vault, and (on the
+/// shared backend) the state table, saved as the snapshot `trial`: every trial restores it.
+fn prepared(backend: Backend) -> Sandbox {
+    let dir = tempfile::tempdir().unwrap();
     let profile = dir.path().join("caught-up.json");
-    let sb = Sandbox::start_with(&["--profile", profile.to_str().unwrap()]);
+    std::fs::write(&profile, r#"{"base": "instant", "replica_catchup_lag": 0}"#).unwrap();
+    let mut sb = Sandbox::start_with(&["--profile", profile.to_str().unwrap()]);
     let out = std::process::Command::new(common::sandbox::python())
         .args([
             "-m",
@@ -111,7 +103,14 @@ fn fresh(backend: Backend) -> Sandbox {
         assert!(out.status.success(), "state init: {}", text(&out));
     }
     sb.control("DELETE", "/_sandbox/calls", None);
+    sb.snapshot("trial");
     sb
+}
+
+/// The prepared state again, with an empty call log and a workspace without runs.
+fn fresh(sb: &mut Sandbox) {
+    sb.restore("trial");
+    sb.control("DELETE", "/_sandbox/calls", None);
 }
 
 /// The one run of the environment, wherever it lives.
@@ -139,8 +138,7 @@ fn records(sb: &Sandbox, backend: Backend, id: &str) -> Vec<Value> {
                 .build()
                 .unwrap();
             rt.block_on(async {
-                std::env::set_var("AWS_ACCESS_KEY_ID", "test");
-                std::env::set_var("AWS_SECRET_ACCESS_KEY", "test");
+                common::sandbox::sdk_credentials();
                 let settings = drctl::config::env::AwsSettings {
                     endpoint_url: Some(sb.endpoint.clone()),
                     ..Default::default()
@@ -233,13 +231,13 @@ struct Reference {
     state: Value,
 }
 
-fn reference(mode: Mode, backend: Backend) -> Reference {
-    let sb = fresh(backend);
-    let out = failover(&sb, mode, None);
+fn reference(sb: &mut Sandbox, mode: Mode, backend: Backend) -> Reference {
+    fresh(sb);
+    let out = failover(sb, mode, None);
     assert!(out.status.success(), "reference failover: {}", text(&out));
-    let id = the_run(&sb, backend);
-    let events = records(&sb, backend, &id).len();
-    let calls = mutating(&sb);
+    let id = the_run(sb, backend);
+    let events = records(sb, backend, &id).len();
+    let calls = mutating(sb);
     assert!(
         calls.len() >= 5,
         "the reference failover made few mutating calls: {calls:?}"
@@ -258,15 +256,16 @@ fn reference(mode: Mode, backend: Backend) -> Reference {
         mode,
         events,
         calls,
-        state: end_state(&sb),
+        state: end_state(sb),
     }
 }
 
 /// One trial: kill at `n` (by `var`), then a new failover that must refuse, then resume.
 /// Returns what went wrong, if anything.
-fn trial(r: &Reference, var: &str, n: usize) -> Option<String> {
-    let sb = fresh(r.backend);
-    let out = failover(&sb, r.mode, Some((var, n)));
+fn trial(sb: &mut Sandbox, r: &Reference, var: &str, n: usize) -> Option<String> {
+    fresh(sb);
+    let sb = &*sb;
+    let out = failover(sb, r.mode, Some((var, n)));
     if out.status.signal() != Some(9) {
         return Some(format!(
             "{var}={n}: not killed (exit {:?}): {}",
@@ -274,10 +273,10 @@ fn trial(r: &Reference, var: &str, n: usize) -> Option<String> {
             text(&out)
         ));
     }
-    let id = the_run(&sb, r.backend);
+    let id = the_run(sb, r.backend);
     // A second operator types the same command: it must not act, and must say what to do.
-    let before = mutating(&sb);
-    let again = failover(&sb, r.mode, None);
+    let before = mutating(sb);
+    let again = failover(sb, r.mode, None);
     let t = text(&again);
     if again.status.success() || !t.contains(&id) || !t.contains("drctl resume") {
         return Some(format!(
@@ -285,7 +284,7 @@ fn trial(r: &Reference, var: &str, n: usize) -> Option<String> {
             again.status.code()
         ));
     }
-    let after = mutating(&sb);
+    let after = mutating(sb);
     if after != before {
         return Some(format!(
             "{var}={n}: the refused failover changed AWS: {before:?} -> {after:?}"
@@ -293,7 +292,7 @@ fn trial(r: &Reference, var: &str, n: usize) -> Option<String> {
     }
     // On the shared backend, another operator resumes from another directory and state dir.
     let elsewhere = tempfile::tempdir().unwrap();
-    let mut resume = drctl(&sb);
+    let mut resume = drctl(sb);
     if r.backend == Backend::Dynamo {
         std::fs::copy(sb.env_file(), elsewhere.path().join("drctl.yaml")).unwrap();
         resume = common::drctl(elsewhere.path());
@@ -306,12 +305,12 @@ fn trial(r: &Reference, var: &str, n: usize) -> Option<String> {
     if r.backend == Backend::Dynamo && sb.dir.path().join(".drctl/runs").exists() {
         return Some(format!("{var}={n}: the shared run left a local journal"));
     }
-    let j = records(&sb, r.backend, &id);
+    let j = records(sb, r.backend, &id);
     let last = j.last().unwrap();
     if last["type"] != "run_finished" || last["status"] != "succeeded" {
         return Some(format!("{var}={n}: the run ended {last}"));
     }
-    let calls = mutating(&sb);
+    let calls = mutating(sb);
     let mut wrong = vec![];
     for (op, want) in &r.calls {
         let got = calls.get(op).copied().unwrap_or(0);
@@ -328,7 +327,7 @@ fn trial(r: &Reference, var: &str, n: usize) -> Option<String> {
     if !wrong.is_empty() {
         return Some(format!("{var}={n}: {}", wrong.join(", ")));
     }
-    let st = end_state(&sb);
+    let st = end_state(sb);
     if st != r.state {
         let mut d = vec![];
         differences("", &st, &r.state, &mut d);
@@ -363,33 +362,36 @@ fn differences(path: &str, a: &Value, b: &Value, out: &mut Vec<String>) {
     }
 }
 
-fn stride() -> usize {
-    std::env::var("DRCTL_CRASH_STRIDE")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(1)
-        .max(1)
-}
-
 fn sweep(mode: Mode, var: &str) {
     sweep_on(mode, var, Backend::File);
 }
 
 fn sweep_on(mode: Mode, var: &str, backend: Backend) {
-    let r = reference(mode, backend);
+    let mut sb = prepared(backend);
+    sweep_in(&mut sb, mode, var, backend);
+}
+
+/// A sweep in a prepared sandbox: the reference run, then the trials, each from the snapshot.
+fn sweep_in(sb: &mut Sandbox, mode: Mode, var: &str, backend: Backend) {
+    let r = reference(sb, mode, backend);
     let points = match var {
         // The last event is run_finished: killing after it leaves nothing to resume.
         "DRCTL_TEST_KILL_AFTER_EVENT" => r.events - 1,
         _ => r.calls.values().sum::<u64>() as usize,
     };
-    let failures: Vec<String> = (1..=points)
-        .step_by(stride())
-        .filter_map(|n| trial(&r, var, n).map(|f| format!("{backend:?} {mode:?} {f}")))
+    let sample = common::sweep::sample(points);
+    eprintln!("{backend:?} {mode:?} {var}: trying {}", sample.how);
+    let failures: Vec<String> = sample
+        .points
+        .iter()
+        .filter_map(|&n| trial(sb, &r, var, n).map(|f| format!("{backend:?} {mode:?} {f}")))
         .collect();
     assert!(
         failures.is_empty(),
-        "{} of {points} kill points failed:\n\n{}",
+        "{} of the {} kill points tried failed ({}):\n\n{}",
         failures.len(),
+        sample.points.len(),
+        sample.how,
         failures.join("\n\n")
     );
 }
@@ -406,8 +408,15 @@ fn killed_after_each_journal_event_an_unplanned_failover_resumes_to_the_same_end
 
 #[test]
 fn killed_after_each_mutating_aws_call_each_call_happens_exactly_once() {
-    sweep(Mode::Chosen, "DRCTL_TEST_KILL_AFTER_MUTATING_CALL");
-    sweep(Mode::Unplanned, "DRCTL_TEST_KILL_AFTER_MUTATING_CALL");
+    let mut sb = prepared(Backend::File);
+    for mode in [Mode::Chosen, Mode::Unplanned] {
+        sweep_in(
+            &mut sb,
+            mode,
+            "DRCTL_TEST_KILL_AFTER_MUTATING_CALL",
+            Backend::File,
+        );
+    }
 }
 
 #[test]

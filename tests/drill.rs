@@ -210,8 +210,10 @@ fn an_isolated_drill_proves_the_copy_serves_and_leaves_production_as_it_was() {
 fn a_killed_drill_blocks_new_drills_until_cleanup_removes_everything() {
     // Mutating calls of a drill: CreateDBSnapshot, RestoreDBInstanceFromDBSnapshot,
     // CreateTargetGroup, RunInstances, RegisterTargets, CreateListener.
+    let mut sb = Sandbox::start();
+    sb.snapshot("seeded");
     for n in [2, 4, 6] {
-        let sb = Sandbox::start();
+        sb.restore("seeded");
         let state_before = sb.state();
         let o = drill(&sb, Some(n));
         assert_eq!(

@@ -181,8 +181,7 @@ async fn a_fenced_out_writer_is_refused_at_its_next_append() {
         endpoint_url: Some(sb.endpoint.clone()),
         ..Default::default()
     };
-    std::env::set_var("AWS_ACCESS_KEY_ID", "test");
-    std::env::set_var("AWS_SECRET_ACCESS_KEY", "test");
+    common::sandbox::sdk_credentials();
     let client =
         drctl::aws::state_client(&settings, TABLE_REGION, None, Duration::from_secs(5)).await;
     let store = DynamoState::new(
@@ -512,6 +511,7 @@ fn state_migrate_copies_file_journals_with_their_chains_and_carries_the_token_on
 /// The table's lease record, rewritten by `f` (a holder on another machine, for the test).
 fn rewrite_lease(sb: &Sandbox, f: impl FnOnce(&mut Value)) {
     use aws_sdk_dynamodb::types::AttributeValue;
+    common::sandbox::sdk_credentials();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

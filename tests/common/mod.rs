@@ -4,6 +4,7 @@
 
 pub mod browser;
 pub mod sandbox;
+pub mod sweep;
 pub mod watch;
 
 use std::path::{Path, PathBuf};
