@@ -308,9 +308,11 @@ def test_calls_count_open_connections_until_the_server_lets_go(sbx):
         return n
 
     host, port = urlsplit(sbx.url).hostname, urlsplit(sbx.url).port
-    status, body = sbx.control("GET", "/_sandbox/calls")
-    base = body["connections"]
-    assert base >= 1, body
+    # The baseline once the connections of earlier calls (answered with Connection: close)
+    # are closed on the server's side too: just the asking one. Read at once, on a busy
+    # machine it may still count one of those, which then closes mid-test.
+    base = settle(1)
+    assert base == 1
     held = [socket.create_connection((host, port), timeout=5) for _ in range(2)]
     try:
         assert settle(base + 2) == base + 2
