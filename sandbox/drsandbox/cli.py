@@ -118,6 +118,8 @@ def cmd_fault_set(args) -> int:
     body: dict = {"region": args.region, "service": args.service, "kind": args.kind}
     if args.client is not None:
         body["client"] = args.client
+    if args.control_planes:
+        body["control_planes"] = True
     if args.kind == "errors":
         body["rate"] = 1.0 if args.rate is None else args.rate
         body["error"] = args.error or "5xx"
@@ -170,6 +172,8 @@ def _fault_line(f: dict) -> str:
         extra = f" ms={f['ms']}"
     if f.get("client"):
         extra += f" client={f['client']}"
+    if f.get("control_planes"):
+        extra += " +control-planes"
     return f"{f['id']}  {f['region']}  {f['service'] or '*'}  {f['kind']}{extra}"
 
 
@@ -360,6 +364,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--ms", type=int, help="latency: added delay in milliseconds")
     s.add_argument("--client", help="only requests of this client (X-Drctl-Client header or app/NAME in the "
                                     "User-Agent); default: every client")
+    s.add_argument("--control-planes", action="store_true",
+                   help="us-east-1 without --service: also the global control planes hosted there (the Route 53, "
+                        "CloudFront and IAM APIs); their data planes keep working")
     endpoint(s)
     s.set_defaults(func=cmd_fault_set)
     s = f.add_parser("clear", help="clear all faults, or one region's (and/or one client's)")
