@@ -544,6 +544,16 @@ def _change_resource_record_sets(self, zoneid: str, change_list: list) -> None:
             zone.rr_changes.append(entry)
 
 
+def change_status(account: str, cid: str) -> str | None:
+    """PENDING or INSYNC for a change id (without ``/change/``), None if unknown."""
+    with _changes_lock:
+        entry = _changes.get((account, cid))
+    if entry is None:
+        return None
+    done = _SB.clock.monotonic() >= entry[1] + _SB.profile.seconds("route53_change_propagation")
+    return "INSYNC" if done else "PENDING"
+
+
 # --------------------------------------------------------------------------- patches
 
 def _get_change(self) -> ActionResult:

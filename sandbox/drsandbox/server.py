@@ -10,6 +10,7 @@ state transitions. Requests flow::
                          -> call log (calls.py: service, operation, region, status answered)
                          -> faults (by SigV4 region/service, and the client: X-Drctl-Client / User-Agent app/<name>)
                          -> the gate (shared; a snapshot or restore holds it alone: snapshot.py)
+                         -> Route 53's request rate (route53_limits.py: Throttling)
                          -> RPC v2 CBOR requests translated to JSON (rpcv2.py) -> moto
 
 Time is the sandbox's ``Clock`` (clock.py): real time unless a test pauses and steps it.
@@ -26,7 +27,7 @@ from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from werkzeug.serving import make_server
 
-from . import DEFAULT_ACCOUNT, backup, cloudfront, dynamodb, ec2, rds, route53, rpcv2
+from . import DEFAULT_ACCOUNT, backup, cloudfront, dynamodb, ec2, rds, route53, route53_limits, rpcv2
 from .calls import CallLog, guard
 from .calls import warm as warm_call_routes
 from .clock import Clock
@@ -105,6 +106,13 @@ class Middleware:
                 calls.record(call, status)  # not in the restored log (the call began before it)
                 start_response(f"{status} {http.client.responses.get(status, '')}", headers)
                 return [body]
+            if service == "route53" and not self.sb.r53limits.allow(route53_limits.request_account(environ),
+                                                                     call.operation):
+                # The account's Route 53 request rate: AWS's answer, not an injected fault.
+                status, headers, body = error_response(service, environ, "throttle", "Rate exceeded")
+                calls.record(call, status)
+                start_response(f"{status} {http.client.responses.get(status, '')}", headers)
+                return [body]
             try:
                 if rpcv2.is_rpcv2(environ):
                     result = rpcv2.handle(self.app, environ, respond, service)
@@ -173,6 +181,7 @@ class Sandbox:
         self.listeners.cdn_plan = self.cdn_plan
         self.health = route53.HealthChecker(self)
         self.lag = rds.LagPublisher(self)
+        self.r53limits = route53_limits.Route53Limits(self)
         self.scheduler.periodic = self._catch_up
         self.snapshots = Snapshots(self)
         self.edges: dict = {"account": DEFAULT_ACCOUNT, "public": None, "cdn": None}
@@ -180,7 +189,7 @@ class Sandbox:
         from .control import ControlApi
 
         self.control = ControlApi(self)
-        for module in (rds, route53, cloudfront, backup, ec2, dynamodb):
+        for module in (rds, route53, route53_limits, cloudfront, backup, ec2, dynamodb):
             module.install(self)
         _install_elbv2_hooks(self)
 
@@ -269,6 +278,7 @@ class Sandbox:
         self.health.reset()
         self.lag.reset()
         route53.reset()
+        self.r53limits.reset()
         dynamodb.reset()
         self.listeners.reconcile()
         self.listeners.reset_modes()

@@ -109,6 +109,7 @@ def summary(sb) -> dict:
     out["reachable_regions"] = reach["regions"]
     out["reachable_writers"] = reach["writers"]
     out["split_brain"] = len(reach["writers"]) > 1
+    out["route53_api"] = sb.r53limits.describe()
     out["faults"] = [f.public() for f in sb.faults.list()]
     out["edges"] = {"public_url": sb.listeners.public.url, "cdn_url": sb.listeners.cdn.url}
     return out
