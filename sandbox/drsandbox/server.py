@@ -166,9 +166,12 @@ class _MotoServer(ThreadedMotoServer):
 
 
 class Sandbox:
-    def __init__(self, profile: Profile, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(self, profile: Profile, host: str = "127.0.0.1", port: int = 0, dns_port: int | None = None) -> None:
         self.profile = profile
         self.host, self.port = host, port
+        # The UDP DNS server's port (dns.py) once started; None: no DNS server (the default).
+        self.dns_port = dns_port
+        self._dns = None
         self.stopping = threading.Event()
         self.clock = Clock()
         self.faults = FaultTable(now=self.clock.monotonic)
@@ -200,6 +203,11 @@ class Sandbox:
         if self._moto.error is not None:
             raise self._moto.error
         self.port = self._moto.get_host_and_port()[1]
+        if self.dns_port is not None:
+            from .dns import UdpDnsServer
+
+            self._dns = UdpDnsServer(self, self.dns_port, self.host)
+            self.dns_port = self._dns.start()
         self.listeners.start()
         self.health.start()
         self.lag.start()
@@ -261,6 +269,8 @@ class Sandbox:
             self._moto._server.shutdown()
             self._moto._server.server_close()
         self.listeners.stop()
+        if self._dns is not None:
+            self._dns.stop()
         self.health.stop()
         self.scheduler.stop()
 
@@ -289,8 +299,12 @@ class Sandbox:
         return pub["record_name"].lower().rstrip(".") if pub else None
 
     def public_answer(self):
-        """(record name, DNS name Route 53 answers now) for the public edge, or None."""
+        """(record name, what Route 53 answers now: a DNS name, or an ALB address under
+        ``dns_answers: addresses``) for the public edge, or None. Read from Route 53's data
+        plane (records and health), never through the API: a control-plane outage leaves it."""
         from moto.route53.models import route53_backends
+
+        from . import dns
 
         pub = self.edges.get("public")
         if not pub:
@@ -298,7 +312,8 @@ class Sandbox:
         zone = route53_backends[self.edges["account"]]["aws"].zones.get(pub["zone_id"])
         if zone is None:
             return None
-        data, _, _ = route53.answer(self.edges["account"], zone, pub["record_name"], pub.get("record_type", "A"))
+        data, _, _, _ = dns.record_answer(self, self.edges["account"], zone, pub["record_name"],
+                                          pub.get("record_type", "A"))
         return pub["record_name"], (data[0] if data else None)
 
     def cdn_plan(self):
