@@ -2,7 +2,8 @@
 
     GET    /_sandbox/healthz        200 once ready
     GET    /_sandbox/faults         {"faults": [...]}
-    POST   /_sandbox/faults         {"region", "service"?, "kind", "rate"?, "error"?, "ms"?, "client"?} -> {"id"}
+    POST   /_sandbox/faults         {"region", "service"?, "kind", "rate"?, "error"?, "ms"?, "client"?,
+                                     "control_planes"?} -> {"id"}
     DELETE /_sandbox/faults[?region=R][&client=NAME]
     GET    /_sandbox/listeners      {"listeners": [...]}
     POST   /_sandbox/listeners      {"name", "mode"?, "delay_ms"?, "addresses"?: [IPv4, ...] | "rotate"}
