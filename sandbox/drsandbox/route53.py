@@ -584,9 +584,8 @@ def _test_dns_answer(self) -> ActionResult:
     name = self._get_param("RecordName")
     rtype = self._get_param("RecordType")
     zone = self.backend.get_hosted_zone(zone_id)
-    from . import dns  # an alias A record answers its ALB's addresses under dns_answers: addresses
-
-    data, rcode, _, _ = dns.record_answer(_SB, self.current_account, zone, name, rtype)
+    # An alias A record answers its ALB's addresses under dns_answers: addresses (dns.py).
+    data, rcode, _, _ = _SB.record_answer(self.current_account, zone, name, rtype)
     return ActionResult({"Nameserver": "ns-2048.awsdns-64.com", "RecordName": name, "RecordType": rtype,
                          "RecordData": data, "ResponseCode": rcode, "Protocol": "UDP"})
 
