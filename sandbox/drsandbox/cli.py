@@ -48,15 +48,20 @@ def cmd_serve(args) -> int:
         profile = load(args.profile, args.time_scale)
     except ProfileError as e:
         raise UsageError(str(e)) from e
+    if args.dns_answers is not None:
+        profile.settings["dns_answers"] = args.dns_answers
+    if args.dns_port is not None and not 0 <= args.dns_port <= 65535:
+        raise UsageError(f"--dns-port must be 0-65535, got {args.dns_port}")
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
     from .server import Sandbox
 
-    sandbox = Sandbox(profile, host=args.host, port=args.port)
+    sandbox = Sandbox(profile, host=args.host, port=args.port, dns_port=args.dns_port)
     try:
         url = sandbox.start()
     except OSError as e:
-        print(f"drsandbox: cannot listen on {args.host}:{args.port}: {e}", file=sys.stderr)
+        print(f"drsandbox: cannot listen on {args.host}:{args.port}"
+              f"{'' if args.dns_port is None else f' (or UDP {args.dns_port})'}: {e}", file=sys.stderr)
         return 1
     stop = threading.Event()
 
@@ -118,6 +123,8 @@ def cmd_fault_set(args) -> int:
     body: dict = {"region": args.region, "service": args.service, "kind": args.kind}
     if args.client is not None:
         body["client"] = args.client
+    if args.control_planes:
+        body["control_planes"] = True
     if args.kind == "errors":
         body["rate"] = 1.0 if args.rate is None else args.rate
         body["error"] = args.error or "5xx"
@@ -170,6 +177,8 @@ def _fault_line(f: dict) -> str:
         extra = f" ms={f['ms']}"
     if f.get("client"):
         extra += f" client={f['client']}"
+    if f.get("control_planes"):
+        extra += " +control-planes"
     return f"{f['id']}  {f['region']}  {f['service'] or '*'}  {f['kind']}{extra}"
 
 
@@ -179,6 +188,8 @@ def cmd_listener_set(args) -> int:
     body = {"name": args.name, "mode": args.mode}
     if args.delay_ms is not None:
         body["delay_ms"] = args.delay_ms
+    if args.addresses is not None:
+        body["addresses"] = "rotate" if args.addresses == "rotate" else [a for a in args.addresses.split(",") if a]
     out = call(_endpoint(args), "POST", "/_sandbox/listeners", body)
     l = out["listener"]
     print(f"{l['name']} {l['mode']} {l['url']}")
@@ -188,7 +199,9 @@ def cmd_listener_set(args) -> int:
 def cmd_listener_list(args) -> int:
     out = call(_endpoint(args), "GET", "/_sandbox/listeners")
     for l in out["listeners"]:
-        print(f"{l['name']:<28} {l['region'] or '-':<10} {l['effective_mode']:<9} {l['url']}  {l.get('dns_name', '')}")
+        addresses = ",".join(l.get("addresses") or [])
+        print(f"{l['name']:<28} {l['region'] or '-':<10} {l['effective_mode']:<9} {l['url']}  {l.get('dns_name', '')}"
+              + (f"  {addresses}" if addresses else ""))
     return 0
 
 
@@ -332,6 +345,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--profile", default="realistic", help="instant, realistic, or a JSON/YAML file")
     s.add_argument("--time-scale", type=float, default=1.0, help="multiply every duration (e.g. 0.5)")
     s.add_argument("--verbose", action="store_true", help="log every request to stderr")
+    s.add_argument("--dns-answers", choices=["names", "addresses"],
+                   help="what TestDNSAnswer and the public edge answer for an alias A record: the target's DNS "
+                        "name or its addresses, as AWS (default: the profile's dns_answers, names)")
+    s.add_argument("--dns-port", type=int,
+                   help="also serve DNS over UDP on HOST:PORT (0 picks a free port; GET /_sandbox/healthz "
+                        "names it): ALB names and public zone records, answered with addresses")
     s.set_defaults(func=cmd_serve)
 
     s = sub.add_parser("seed", help="create the two-region warm-standby topology")
@@ -360,6 +379,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--ms", type=int, help="latency: added delay in milliseconds")
     s.add_argument("--client", help="only requests of this client (X-Drctl-Client header or app/NAME in the "
                                     "User-Agent); default: every client")
+    s.add_argument("--control-planes", action="store_true",
+                   help="us-east-1 without --service: also the global control planes hosted there (the Route 53, "
+                        "CloudFront and IAM APIs); their data planes keep working")
     endpoint(s)
     s.set_defaults(func=cmd_fault_set)
     s = f.add_parser("clear", help="clear all faults, or one region's (and/or one client's)")
@@ -377,6 +399,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("name", help="ALB name or DNS name, 'public' or 'cdn'")
     s.add_argument("mode", choices=MODES)
     s.add_argument("--delay-ms", type=int, help="slow: added delay (default 2000)")
+    s.add_argument("--addresses", help="an ALB's new addresses: A,B,... (IPv4) or 'rotate' for a fresh set")
     endpoint(s)
     s.set_defaults(func=cmd_listener_set)
     s = l.add_parser("list", help="list listeners")

@@ -2,10 +2,12 @@
 
     GET    /_sandbox/healthz        200 once ready
     GET    /_sandbox/faults         {"faults": [...]}
-    POST   /_sandbox/faults         {"region", "service"?, "kind", "rate"?, "error"?, "ms"?, "client"?} -> {"id"}
+    POST   /_sandbox/faults         {"region", "service"?, "kind", "rate"?, "error"?, "ms"?, "client"?,
+                                     "control_planes"?} -> {"id"}
     DELETE /_sandbox/faults[?region=R][&client=NAME]
     GET    /_sandbox/listeners      {"listeners": [...]}
-    POST   /_sandbox/listeners      {"name", "mode", "delay_ms"?}
+    POST   /_sandbox/listeners      {"name", "mode"?, "delay_ms"?, "addresses"?: [IPv4, ...] | "rotate"}
+    GET    /_sandbox/dns?name=N[&type=A]   what the sandbox's DNS answers for N (ALB addresses, zone records)
     POST   /_sandbox/replica-lag    {"region", "instance_id", "seconds"}
     GET    /_sandbox/state          summary of both regions
     GET    /_sandbox/edges, POST /_sandbox/edges   which record / distribution the edges serve
@@ -123,6 +125,7 @@ class ControlApi:
             ("DELETE", "/_sandbox/faults"): self.clear_faults,
             ("GET", "/_sandbox/listeners"): self.list_listeners,
             ("POST", "/_sandbox/listeners"): self.set_listener,
+            ("GET", "/_sandbox/dns"): self.dns,
             ("POST", "/_sandbox/replica-lag"): self.replica_lag,
             ("GET", "/_sandbox/state"): self.state,
             ("GET", "/_sandbox/edges"): self.get_edges,
@@ -194,7 +197,8 @@ class ControlApi:
 
     # ------------------------------------------------------------------ handlers
     def healthz(self, environ) -> dict:
-        return {"ok": True, "endpoint": self.sb.url, "profile": self.sb.profile.as_dict()}
+        return {"ok": True, "endpoint": self.sb.url, "profile": self.sb.profile.as_dict(),
+                "dns": {"answers": self.sb.profile.setting("dns_answers"), "udp_port": self.sb.dns_port}}
 
     def list_faults(self, environ) -> dict:
         return {"faults": [f.public() for f in self.sb.faults.list()]}
@@ -218,13 +222,30 @@ class ControlApi:
 
     def set_listener(self, environ) -> dict:
         body = self._json(environ)
-        unknown = set(body) - {"name", "mode", "delay_ms"}
+        unknown = set(body) - {"name", "mode", "delay_ms", "addresses"}
         if unknown:
             raise _BadRequest(f"unknown field(s): {', '.join(sorted(unknown))}")
+        if "mode" not in body and "addresses" not in body:
+            raise _BadRequest("give a mode, addresses, or both")
         self.sb.listeners.reconcile()
         listener = self.sb.listeners.find(body.get("name"))
-        listener.set_mode(body.get("mode"), body.get("delay_ms"))
+        if "addresses" in body:  # an ALB's addresses change (AWS replaces its nodes)
+            self.sb.listeners.set_addresses(listener, body["addresses"])
+        if "mode" in body or "delay_ms" in body:
+            listener.set_mode(body.get("mode", listener.mode), body.get("delay_ms"))
         return {"listener": listener.describe()}
+
+    def dns(self, environ) -> dict:
+        from .dns import resolve
+
+        q = self._query(environ)
+        unknown = set(q) - {"name", "type"}
+        if unknown or not q.get("name"):
+            raise _BadRequest("GET /_sandbox/dns needs ?name=NAME (and optionally &type=A|AAAA|CNAME)")
+        rtype = q.get("type", "A").upper()
+        if rtype not in ("A", "AAAA", "CNAME"):
+            raise _BadRequest(f"type must be A, AAAA or CNAME, got {rtype!r}")
+        return resolve(self.sb, q["name"], rtype)
 
     def replica_lag(self, environ) -> dict:
         body = self._json(environ)

@@ -11,7 +11,8 @@ moto stores health checks and records but never probes anything. Here:
 * get_health_check_status returns the last real observation (per checker region).
 * TestDNSAnswer (moto: 404) answers from the records and health: for failover records the
   PRIMARY if it is healthy, else the SECONDARY; if both are unhealthy Route 53 answers the
-  PRIMARY. An alias answer is the target's DNS name.
+  PRIMARY. An alias answer is the target's DNS name, or with ``dns_answers: addresses`` the
+  target ALB's addresses, as AWS answers (dns.py).
 * Every change gets its own id and is PENDING until ``route53_change_propagation`` has
   passed, then INSYNC; an unknown id is NoSuchChange.
 * ChangeResourceRecordSets applies a batch atomically: every change is checked against the
@@ -241,6 +242,9 @@ class HealthChecker:
         ip = hc.ip_address
         if ip and _is_loopback(ip):
             return ip, int(hc.port or 80), ip
+        listener = self.sb.listeners.by_address(ip) if ip else None
+        if listener is not None:  # one of an ALB's addresses (listeners.py): that ALB
+            return "127.0.0.1", listener.port, ip
         # Never send traffic off this machine: any other address looks unreachable.
         return TIMEOUT_TEXT
 
@@ -544,6 +548,16 @@ def _change_resource_record_sets(self, zoneid: str, change_list: list) -> None:
             zone.rr_changes.append(entry)
 
 
+def change_status(account: str, cid: str) -> str | None:
+    """PENDING or INSYNC for a change id (without ``/change/``), None if unknown."""
+    with _changes_lock:
+        entry = _changes.get((account, cid))
+    if entry is None:
+        return None
+    done = _SB.clock.monotonic() >= entry[1] + _SB.profile.seconds("route53_change_propagation")
+    return "INSYNC" if done else "PENDING"
+
+
 # --------------------------------------------------------------------------- patches
 
 def _get_change(self) -> ActionResult:
@@ -570,7 +584,8 @@ def _test_dns_answer(self) -> ActionResult:
     name = self._get_param("RecordName")
     rtype = self._get_param("RecordType")
     zone = self.backend.get_hosted_zone(zone_id)
-    data, rcode, _ = answer(self.current_account, zone, name, rtype)
+    # An alias A record answers its ALB's addresses under dns_answers: addresses (dns.py).
+    data, rcode, _, _ = _SB.record_answer(self.current_account, zone, name, rtype)
     return ActionResult({"Nameserver": "ns-2048.awsdns-64.com", "RecordName": name, "RecordType": rtype,
                          "RecordData": data, "ResponseCode": rcode, "Protocol": "UDP"})
 

@@ -10,6 +10,7 @@ state transitions. Requests flow::
                          -> call log (calls.py: service, operation, region, status answered)
                          -> faults (by SigV4 region/service, and the client: X-Drctl-Client / User-Agent app/<name>)
                          -> the gate (shared; a snapshot or restore holds it alone: snapshot.py)
+                         -> Route 53's request rate (route53_limits.py: Throttling)
                          -> RPC v2 CBOR requests translated to JSON (rpcv2.py) -> moto
 
 Time is the sandbox's ``Clock`` (clock.py): real time unless a test pauses and steps it.
@@ -26,7 +27,7 @@ from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from werkzeug.serving import make_server
 
-from . import DEFAULT_ACCOUNT, backup, cloudfront, dynamodb, ec2, rds, route53, rpcv2
+from . import DEFAULT_ACCOUNT, backup, cloudfront, dynamodb, ec2, rds, route53, route53_limits, rpcv2
 from .calls import CallLog, guard
 from .calls import warm as warm_call_routes
 from .clock import Clock
@@ -105,6 +106,13 @@ class Middleware:
                 calls.record(call, status)  # not in the restored log (the call began before it)
                 start_response(f"{status} {http.client.responses.get(status, '')}", headers)
                 return [body]
+            if service == "route53" and not self.sb.r53limits.allow(route53_limits.request_account(environ),
+                                                                     call.operation):
+                # The account's Route 53 request rate: AWS's answer, not an injected fault.
+                status, headers, body = error_response(service, environ, "throttle", "Rate exceeded")
+                calls.record(call, status)
+                start_response(f"{status} {http.client.responses.get(status, '')}", headers)
+                return [body]
             try:
                 if rpcv2.is_rpcv2(environ):
                     result = rpcv2.handle(self.app, environ, respond, service)
@@ -158,9 +166,12 @@ class _MotoServer(ThreadedMotoServer):
 
 
 class Sandbox:
-    def __init__(self, profile: Profile, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(self, profile: Profile, host: str = "127.0.0.1", port: int = 0, dns_port: int | None = None) -> None:
         self.profile = profile
         self.host, self.port = host, port
+        # The UDP DNS server's port (dns.py) once started; None: no DNS server (the default).
+        self.dns_port = dns_port
+        self._dns = None
         self.stopping = threading.Event()
         self.clock = Clock()
         self.faults = FaultTable(now=self.clock.monotonic)
@@ -173,6 +184,7 @@ class Sandbox:
         self.listeners.cdn_plan = self.cdn_plan
         self.health = route53.HealthChecker(self)
         self.lag = rds.LagPublisher(self)
+        self.r53limits = route53_limits.Route53Limits(self)
         self.scheduler.periodic = self._catch_up
         self.snapshots = Snapshots(self)
         self.edges: dict = {"account": DEFAULT_ACCOUNT, "public": None, "cdn": None}
@@ -180,7 +192,7 @@ class Sandbox:
         from .control import ControlApi
 
         self.control = ControlApi(self)
-        for module in (rds, route53, cloudfront, backup, ec2, dynamodb):
+        for module in (rds, route53, route53_limits, cloudfront, backup, ec2, dynamodb):
             module.install(self)
         _install_elbv2_hooks(self)
 
@@ -191,6 +203,11 @@ class Sandbox:
         if self._moto.error is not None:
             raise self._moto.error
         self.port = self._moto.get_host_and_port()[1]
+        if self.dns_port is not None:
+            from .dns import UdpDnsServer
+
+            self._dns = UdpDnsServer(self, self.dns_port, self.host)
+            self.dns_port = self._dns.start()
         self.listeners.start()
         self.health.start()
         self.lag.start()
@@ -252,6 +269,8 @@ class Sandbox:
             self._moto._server.shutdown()
             self._moto._server.server_close()
         self.listeners.stop()
+        if self._dns is not None:
+            self._dns.stop()
         self.health.stop()
         self.scheduler.stop()
 
@@ -269,6 +288,7 @@ class Sandbox:
         self.health.reset()
         self.lag.reset()
         route53.reset()
+        self.r53limits.reset()
         dynamodb.reset()
         self.listeners.reconcile()
         self.listeners.reset_modes()
@@ -278,8 +298,17 @@ class Sandbox:
         pub = self.edges.get("public")
         return pub["record_name"].lower().rstrip(".") if pub else None
 
+    def record_answer(self, account: str, zone, name: str, rtype: str):
+        """(record data, rcode, chosen record set, ALB listener) of a TestDNSAnswer-style query,
+        as ``dns_answers`` says (dns.py; route53.py asks through here, not importing dns)."""
+        from . import dns
+
+        return dns.record_answer(self, account, zone, name, rtype)
+
     def public_answer(self):
-        """(record name, DNS name Route 53 answers now) for the public edge, or None."""
+        """(record name, what Route 53 answers now: a DNS name, or an ALB address under
+        ``dns_answers: addresses``) for the public edge, or None. Read from Route 53's data
+        plane (records and health), never through the API: a control-plane outage leaves it."""
         from moto.route53.models import route53_backends
 
         pub = self.edges.get("public")
@@ -288,7 +317,8 @@ class Sandbox:
         zone = route53_backends[self.edges["account"]]["aws"].zones.get(pub["zone_id"])
         if zone is None:
             return None
-        data, _, _ = route53.answer(self.edges["account"], zone, pub["record_name"], pub.get("record_type", "A"))
+        data, _, _, _ = self.record_answer(self.edges["account"], zone, pub["record_name"],
+                                           pub.get("record_type", "A"))
         return pub["record_name"], (data[0] if data else None)
 
     def cdn_plan(self):

@@ -14,9 +14,11 @@ used one:
   own per-object state rides along (``_sbx_*`` attributes: Backup jobs and recovery points,
   launch template ClientTokens, CloudFront deployments, parameter-group and rename state,
   replica catch-up, CREATING tables);
-* the sandbox's module state: Route 53 changes, DynamoDB idempotency tokens, health-check
-  observations and streaks, pinned ReplicaLag and the next publication, edges, faults (and
-  the next fault id), listener modes, delays, open flags, ports and round-robin positions, the
+* the sandbox's module state: Route 53 changes (and each zone's last one), the Route 53 request
+  rate's token buckets, DynamoDB idempotency tokens, health-check observations and streaks,
+  pinned ReplicaLag and the next publication, edges, faults (and the next fault id, and
+  whether they cover the control planes), listener modes, delays, open flags, ports, ALB
+  addresses and round-robin positions, the
   call log (entries, counts, seq), the clock (its time, paused or not, noted deadlines), and
   the random generators moto and the sandbox draw ids from (so ids made after a restore are
   the ones made after the save the first time: trials are reproducible).
@@ -384,6 +386,7 @@ class Snapshots:
             "route53": route53.state(),
             "dynamodb": dynamodb.state(),
             "listeners": sb.listeners.state(),
+            "route53_limits": sb.r53limits.state(),
         }
 
     def _restore_sandbox(self, saved: dict) -> list[str]:
@@ -398,6 +401,7 @@ class Snapshots:
         sb.lag.restore(saved["lag"])
         route53.restore(saved["route53"])
         dynamodb.restore(saved["dynamodb"])
+        sb.r53limits.restore(saved["route53_limits"])
         return sb.listeners.restore(saved["listeners"])
 
 

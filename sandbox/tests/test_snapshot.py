@@ -21,9 +21,9 @@ import urllib.error
 
 import pytest
 import yaml
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, ReadTimeoutError
 
-from conftest import TIME_SCALE, Proc, Sandbox, http_get, run_cli, wait_for
+from conftest import TIME_SCALE, Proc, Sandbox, http_get, restore, run_cli, wait_for
 
 REGIONS = ("us-east-1", "us-west-2")
 
@@ -447,3 +447,25 @@ def test_snapshot_and_clock_cli(seeded):
     assert run_cli("snapshot", "delete", "cli", *ep).returncode == 0
     r = run_cli("snapshot", "restore", "cli", *ep)
     assert r.returncode == 2 and "no snapshot named 'cli'" in r.stderr
+
+
+def test_snapshot_keeps_control_plane_faults_and_alb_addresses(seeded):
+    """A harsh outage (``control_planes``) and changed ALB addresses are part of a snapshot: a
+    restore brings back the fault with its flag (the Route 53 API hangs again) and each ALB's
+    saved addresses. (The token buckets and busy zones: tests/test_route53_limits.py.)"""
+    sbx, topo, _ = seeded
+    backend = topo["regions"]["us-east-1"]["albs"]["backend"]["name"]
+    status, body = sbx.control("POST", "/_sandbox/listeners", {"name": backend, "addresses": ["203.0.113.9"]})
+    assert status == 200, body
+    fid = sbx.fault(region="us-east-1", kind="outage", control_planes=True)
+    assert sbx.control("POST", "/_sandbox/snapshot", {"name": "harsh"})[0] == 200
+    sbx.control("DELETE", "/_sandbox/faults")
+    sbx.control("POST", "/_sandbox/listeners", {"name": backend, "addresses": "rotate"})
+    sbx.client("route53").list_hosted_zones()
+    restore(sbx.url, "harsh")
+    assert sbx.control("GET", "/_sandbox/faults")[1]["faults"] == [
+        {"id": fid, "region": "us-east-1", "service": None, "kind": "outage", "control_planes": True}]
+    assert sbx.listeners()[backend]["addresses"] == ["203.0.113.9"]
+    with pytest.raises(ReadTimeoutError):
+        sbx.client("route53", read_timeout=1).list_hosted_zones()
+    sbx.control("DELETE", "/_sandbox/faults")
