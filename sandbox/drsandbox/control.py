@@ -8,6 +8,7 @@
     POST   /_sandbox/listeners      {"name", "mode", "delay_ms"?}
     POST   /_sandbox/replica-lag    {"region", "instance_id", "seconds"}
     GET    /_sandbox/state          summary of both regions
+    GET    /_sandbox/health         ARC clusters (endpoints, routing controls), alarms, health checks
     GET    /_sandbox/edges, POST /_sandbox/edges   which record / distribution the edges serve
     GET    /_sandbox/calls          the AWS calls answered, in order, and counts of mutating ones
     DELETE /_sandbox/calls          clear that log -> {"cleared": n}
@@ -125,6 +126,7 @@ class ControlApi:
             ("POST", "/_sandbox/listeners"): self.set_listener,
             ("POST", "/_sandbox/replica-lag"): self.replica_lag,
             ("GET", "/_sandbox/state"): self.state,
+            ("GET", "/_sandbox/health"): self.health,
             ("GET", "/_sandbox/edges"): self.get_edges,
             ("POST", "/_sandbox/edges"): self.set_edges,
             ("GET", "/_sandbox/calls"): self.list_calls,
@@ -281,6 +283,14 @@ class ControlApi:
         from .state import summary
 
         return summary(self.sb)
+
+    def health(self, environ) -> dict:
+        """What the failover gates look like from inside: ARC clusters with their endpoints
+        (the DescribeCluster ClusterEndpoints) and routing controls, every alarm with its
+        shown and evaluated state, and every Route 53 health check's type and status."""
+        from .state import health_summary
+
+        return health_summary(self.sb)
 
     # ------------------------------------------------------------------ snapshots
     def snapshot(self, environ) -> dict:

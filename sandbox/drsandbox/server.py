@@ -11,6 +11,7 @@ state transitions. Requests flow::
                          -> faults (by SigV4 region/service, and the client: X-Drctl-Client / User-Agent app/<name>)
                          -> the gate (shared; a snapshot or restore holds it alone: snapshot.py)
                          -> RPC v2 CBOR requests translated to JSON (rpcv2.py) -> moto
+                            (ARC requests are answered by arc.py instead of moto)
 
 Time is the sandbox's ``Clock`` (clock.py): real time unless a test pauses and steps it.
 """
@@ -26,7 +27,7 @@ from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from werkzeug.serving import make_server
 
-from . import DEFAULT_ACCOUNT, backup, cloudfront, dynamodb, ec2, rds, route53, rpcv2
+from . import DEFAULT_ACCOUNT, arc, backup, cloudfront, cloudwatch, dynamodb, ec2, rds, route53, rpcv2
 from .calls import CallLog, guard
 from .calls import warm as warm_call_routes
 from .clock import Clock
@@ -84,6 +85,8 @@ class Middleware:
                 return [b'{"status": "ok"}']
             return self.app(environ, start_response)
         region, service = request_scope(environ)
+        # ARC: a cluster endpoint's region is its path's, the control plane is us-west-2's.
+        region = arc.fault_region(environ, service) or region
         calls = self.sb.calls
         call = calls.begin(environ, region, service)
         if region:
@@ -106,7 +109,9 @@ class Middleware:
                 start_response(f"{status} {http.client.responses.get(status, '')}", headers)
                 return [body]
             try:
-                if rpcv2.is_rpcv2(environ):
+                if arc.handles(environ, service):
+                    result = arc.handle(environ, respond, service)
+                elif rpcv2.is_rpcv2(environ):
                     result = rpcv2.handle(self.app, environ, respond, service)
                 else:
                     result = self.app(environ, respond)
@@ -173,6 +178,7 @@ class Sandbox:
         self.listeners.cdn_plan = self.cdn_plan
         self.health = route53.HealthChecker(self)
         self.lag = rds.LagPublisher(self)
+        self.alarms = cloudwatch.AlarmEvaluator(self)
         self.scheduler.periodic = self._catch_up
         self.snapshots = Snapshots(self)
         self.edges: dict = {"account": DEFAULT_ACCOUNT, "public": None, "cdn": None}
@@ -180,7 +186,7 @@ class Sandbox:
         from .control import ControlApi
 
         self.control = ControlApi(self)
-        for module in (rds, route53, cloudfront, backup, ec2, dynamodb):
+        for module in (rds, route53, cloudfront, backup, ec2, dynamodb, cloudwatch, arc):
             module.install(self)
         _install_elbv2_hooks(self)
 
@@ -194,6 +200,7 @@ class Sandbox:
         self.listeners.start()
         self.health.start()
         self.lag.start()
+        self.alarms.start()
         threading.Thread(target=self._reconcile_loop, name="listener-reconcile", daemon=True).start()
         threading.Thread(target=self._warm_up, name="warm-up", daemon=True).start()
         return self.url
@@ -234,7 +241,9 @@ class Sandbox:
         return f"http://{self.host}:{self.port}"
 
     def _catch_up(self, now: float) -> None:
-        """A step moved the clock to ``now``: the probes and ReplicaLag rounds due by then."""
+        """A step moved the clock to ``now``: the alarm evaluations, probes and ReplicaLag rounds
+        due by then (alarms first: a CLOUDWATCH_METRIC health check reads what they give)."""
+        self.alarms.catch_up(now)
         self.health.catch_up(now)
         self.lag.catch_up(now)
 
