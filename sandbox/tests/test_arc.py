@@ -214,3 +214,14 @@ def test_recovery_control_health_check_follows_its_routing_control(sbx):
     with pytest.raises(ClientError) as e:
         health_check(sbx, {"Type": "RECOVERY_CONTROL", "RoutingControlArn": arc + "0"})
     assert e.value.response["Error"]["Code"] == "InvalidInput"
+
+
+def test_injected_errors_answer_in_the_data_planes_protocol(sbx):
+    """An ``errors`` fault on one region's endpoint answers ThrottlingException in JSON 1.0 (what
+    the SDKs retry on); the next endpoint takes the update (moto: no ARC, no faults)."""
+    with sbx.paused():
+        cluster, endpoints = make_cluster(sbx)
+        arc = make_control(sbx, cluster)
+    sbx.fault(region="us-east-1", service="route53-recovery-cluster", kind="errors", rate=1.0, error="throttle")
+    assert set_control(endpoints, arc, "On") == [("us-east-1", "ThrottlingException"), ("us-west-2", "ok")]
+    assert _state(endpoints[4], arc) == "On"
