@@ -82,6 +82,7 @@ OPERATORS = {
 TREAT_MISSING = ("missing", "ignore", "breaching", "notBreaching")
 OK, ALARM, INSUFFICIENT = "OK", "ALARM", "INSUFFICIENT_DATA"
 _RETAIN = object()  # "ignore" with nothing to go on: the state is kept
+EPS = 1e-6
 
 # put_metric_data appends to a backend's list: placing the new datapoints on the clock must
 # see exactly the ones this call added.
@@ -279,7 +280,9 @@ def evaluate(alarm, t: float, points: list) -> tuple[object, str, str]:
     threshold = float(alarm.threshold)
     buckets = []  # newest first: (start, value, samples) or None
     for j in range(n + 2):
-        lo, hi = t - (j + 1) * period, t - j * period
+        # A datapoint exactly on a boundary belongs to the later period (EPS absorbs float
+        # noise in the boundaries, which are sums of scaled periods).
+        lo, hi = t - (j + 1) * period - EPS, t - j * period - EPS
         inside = [d for v, d in points if lo <= v < hi]
         buckets.append((lo,) + _statistic(alarm.statistic, inside) if inside else None)
     real = [b for b in buckets if b is not None]
@@ -382,9 +385,9 @@ class AlarmEvaluator:
                 continue
             self._apply(alarm, t, points)
             n += 1
-            if not any(t - span <= v < t for v, _ in points):
+            if not any(t - span - EPS <= v < t - EPS for v, _ in points):
                 # An empty evaluation range gives the same answer until a datapoint enters it.
-                later = [v for v, _ in points if v >= t]
+                later = [v for v, _ in points if v >= t - EPS]
                 nxt = math.floor((later[0] - t0) / step) + 1 if later else math.floor((now - t0) / step) + 1
                 n = max(n, nxt)
         alarm._sbx_n = n
