@@ -225,3 +225,18 @@ def test_injected_errors_answer_in_the_data_planes_protocol(sbx):
     sbx.fault(region="us-east-1", service="route53-recovery-cluster", kind="errors", rate=1.0, error="throttle")
     assert set_control(endpoints, arc, "On") == [("us-east-1", "ThrottlingException"), ("us-west-2", "ok")]
     assert _state(endpoints[4], arc) == "On"
+
+
+def test_health_cli_lists_the_cluster_endpoints(sbx):
+    """``python -m drsandbox health`` shows where the cluster's endpoints are (the same URLs
+    DescribeCluster lists), its routing controls and their states (moto: no such thing)."""
+    from conftest import run_cli
+
+    with sbx.paused():
+        cluster, endpoints = make_cluster(sbx)
+        arc = make_control(sbx, cluster)
+    r = run_cli("health", "--endpoint", sbx.url)
+    assert r.returncode == 0, r.stderr
+    for ep in endpoints:
+        assert f"endpoint {ep['Region']:<15} {ep['Endpoint']}" in r.stdout
+    assert f"routing control DefaultControlPanel/primary-open Off (DEPLOYED) {arc}" in r.stdout
