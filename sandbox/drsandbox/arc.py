@@ -50,6 +50,7 @@ from __future__ import annotations
 import json
 import re
 import threading
+import uuid
 from dataclasses import dataclass, field
 from urllib.parse import parse_qs, unquote
 
@@ -216,7 +217,7 @@ def _body(environ) -> bytes:
 def _answer(start_response, status: int, body: dict, content_type: str, error: str | None = None):
     data = json.dumps(body).encode()
     headers = [("Content-Type", content_type), ("Content-Length", str(len(data))),
-               ("x-amzn-RequestId", str(mock_random.uuid4()))]
+               ("x-amzn-RequestId", str(uuid.uuid4()))]  # not mock_random: ids stay reproducible
     if error:
         headers.append(("x-amzn-ErrorType", error))
     reasons = {200: "OK", 400: "Bad Request", 403: "Forbidden", 404: "Not Found", 409: "Conflict",
