@@ -8,7 +8,21 @@ moto stores health checks and records but never probes anything. Here:
   that many consecutive failures and healthy again after that many successes. Targets are
   the sandbox's local listeners (an ALB DNS name, or the public name), or a loopback IP;
   nothing is ever sent off this machine. Disabled checks count as healthy; Inverted flips.
-* get_health_check_status returns the last real observation (per checker region).
+* CALCULATED, CLOUDWATCH_METRIC and RECOVERY_CONTROL checks probe nothing: the checker
+  evaluates them in rounds, one every ``health_check_interval``, after that round's probes
+  (Developer Guide, "How Route 53 determines whether a health check is healthy"): a calculated
+  check counts its healthy children against HealthThreshold (children that probe nothing
+  first); a CloudWatch-alarm check follows the state the alarm's *data* gives (cloudwatch.py;
+  never a SetAlarmState), InsufficientDataHealthStatus when that is INSUFFICIENT_DATA or the
+  alarm's region is dark; a routing-control check is healthy while the ARC routing control is
+  On (arc.py). A new check is healthy until its first round. CreateHealthCheck validates their
+  fields (an existing, supported alarm; an existing routing control; existing children) and
+  HealthCheckConfig shows them as AWS does.
+* get_health_check_status returns the last real observation (per checker region), or the last
+  round's verdict; InvalidInput for a CALCULATED check (API reference: "You can't use
+  GetHealthCheckStatus to get the status of a calculated health check"), whose status is the
+  AWS/Route53 HealthCheckStatus metric, published in us-east-1 once a CloudWatch minute with
+  ChildHealthCheckHealthyCount and HealthCheckPercentageHealthy.
 * TestDNSAnswer (moto: 404) answers from the records and health: for failover records the
   PRIMARY if it is healthy, else the SECONDARY; if both are unhealthy Route 53 answers the
   PRIMARY. An alias answer is the target's DNS name.
