@@ -1,5 +1,8 @@
 """Command line: ``python -m drsandbox serve | seed | new-ami | fault | listener | lag | state |
-snapshot | clock``.
+health | snapshot | clock``.
+
+``health`` lists the ARC clusters' endpoints and routing controls, the CloudWatch alarms and
+the Route 53 health checks (``GET /_sandbox/health``).
 
 ``snapshot save NAME`` / ``snapshot restore NAME`` save the running sandbox's whole state in
 its memory and bring it back (see snapshot.py); ``clock pause | resume | step [--seconds N]``
@@ -279,6 +282,25 @@ def cmd_clock(args) -> int:
     return 0
 
 
+def cmd_health(args) -> int:
+    out = call(_endpoint(args), "GET", "/_sandbox/health")
+    if args.json:
+        print(json.dumps(out, indent=2))
+        return 0
+    for c in out["arc"]:
+        print(f"ARC cluster {c['name']} {c['status']} {c['arn']}{'' if c['quorum'] else '  NO QUORUM'}")
+        for e in c["endpoints"]:
+            print(f"  endpoint {e['region']:<15} {e['url']}{'  (dark)' if e['dark'] else ''}")
+        for p in c["control_panels"]:
+            for rc in p["routing_controls"]:
+                print(f"  routing control {p['name']}/{rc['name']} {rc['state']} ({rc['status']}) {rc['arn']}")
+    for a in out["alarms"]:
+        print(f"alarm {a['region']}/{a['name']} {a['state']} (data: {a['evaluated']}){'  (dark)' if a['dark'] else ''}")
+    for h in out["health_checks"]:
+        print(f"health check {h['id']} {h['type']} {'healthy' if h['healthy'] else 'UNHEALTHY'}")
+    return 0
+
+
 def cmd_state(args) -> int:
     st = call(_endpoint(args), "GET", "/_sandbox/state")
     if args.json:
@@ -444,6 +466,11 @@ def build_parser() -> argparse.ArgumentParser:
             s.add_argument("--seconds", type=float)
         endpoint(s)
         s.set_defaults(func=cmd_clock)
+
+    s = sub.add_parser("health", help="ARC cluster endpoints and routing controls, alarms, health checks")
+    s.add_argument("--json", action="store_true")
+    endpoint(s)
+    s.set_defaults(func=cmd_health)
 
     s = sub.add_parser("state", help="short summary of both regions")
     s.add_argument("--json", action="store_true")

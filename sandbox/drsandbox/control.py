@@ -10,6 +10,7 @@
     GET    /_sandbox/dns?name=N[&type=A]   what the sandbox's DNS answers for N (ALB addresses, zone records)
     POST   /_sandbox/replica-lag    {"region", "instance_id", "seconds"}
     GET    /_sandbox/state          summary of both regions
+    GET    /_sandbox/health         ARC clusters (endpoints, routing controls), alarms, health checks
     GET    /_sandbox/edges, POST /_sandbox/edges   which record / distribution the edges serve
     GET    /_sandbox/calls          the AWS calls answered, in order, and counts of mutating ones
     DELETE /_sandbox/calls          clear that log -> {"cleared": n}
@@ -128,6 +129,7 @@ class ControlApi:
             ("GET", "/_sandbox/dns"): self.dns,
             ("POST", "/_sandbox/replica-lag"): self.replica_lag,
             ("GET", "/_sandbox/state"): self.state,
+            ("GET", "/_sandbox/health"): self.health,
             ("GET", "/_sandbox/edges"): self.get_edges,
             ("POST", "/_sandbox/edges"): self.set_edges,
             ("GET", "/_sandbox/calls"): self.list_calls,
@@ -302,6 +304,14 @@ class ControlApi:
         from .state import summary
 
         return summary(self.sb)
+
+    def health(self, environ) -> dict:
+        """What the failover gates look like from inside: ARC clusters with their endpoints
+        (the DescribeCluster ClusterEndpoints) and routing controls, every alarm with its
+        shown and evaluated state, and every Route 53 health check's type and status."""
+        from .state import health_summary
+
+        return health_summary(self.sb)
 
     # ------------------------------------------------------------------ snapshots
     def snapshot(self, environ) -> dict:

@@ -67,10 +67,12 @@ SIGNING_NAMES = {
     "rds", "ec2", "elasticloadbalancing", "autoscaling", "route53", "cloudfront", "backup",
     "monitoring", "dynamodb", "sts", "iam", "s3", "logs", "kms", "sns", "sqs", "events",
     "lambda", "secretsmanager", "ssm", "tagging", "cloudformation",
+    "route53-recovery-cluster", "route53-recovery-control-config",  # ARC data and control planes (arc.py)
 }
 ALIASES = {
     "elbv2": "elasticloadbalancing", "elb": "elasticloadbalancing", "alb": "elasticloadbalancing",
     "cloudwatch": "monitoring", "asg": "autoscaling", "resourcegroupstaggingapi": "tagging",
+    "arc-cluster": "route53-recovery-cluster", "arc-control": "route53-recovery-control-config",
 }
 GLOBAL_SERVICES = {"route53", "cloudfront", "iam"}
 # Where the global services' control planes live (partition aws): the only region a

@@ -35,6 +35,9 @@ REALISTIC: dict[str, float] = {
     "replica_catchup_lag": 120.0,   # ReplicaLag (seconds) a new replica reports once available ...
     "replica_catchup": 60.0,        # ... falling linearly to 0 over this many seconds
     "dynamodb_table_create": 5.0,   # create_table: CREATING -> ACTIVE (reads and writes refused until then)
+    "cloudwatch_minute": 60.0,      # one CloudWatch minute: alarm periods and evaluations, Route 53 metrics
+    "arc_cluster_create": 30.0,     # ARC CreateCluster: PENDING -> DEPLOYED (its endpoints answer from then on)
+    "arc_control_create": 5.0,      # ARC CreateControlPanel / CreateRoutingControl: PENDING -> DEPLOYED
 }
 
 INSTANT: dict[str, float] = {
@@ -58,6 +61,9 @@ INSTANT: dict[str, float] = {
     "replica_catchup_lag": 6.0,
     "replica_catchup": 3.0,
     "dynamodb_table_create": 0.3,
+    "cloudwatch_minute": 1.0,
+    "arc_cluster_create": 0.5,
+    "arc_control_create": 0.2,
 }
 
 BUILTIN = {"realistic": REALISTIC, "instant": INSTANT}
@@ -109,7 +115,7 @@ def check_setting(key: str, value, where: str = "profile"):
 # Floors after scaling: below these, a loaded 2-core machine turns timing into flakiness
 # (a localhost HTTP probe can take 50 ms when the box is busy).
 FLOORS = {"health_check_timeout": 0.25, "health_check_interval": 0.2, "origin_timeout": 0.25,
-          "replica_lag_period": 0.2}
+          "replica_lag_period": 0.2, "cloudwatch_minute": 0.2}
 
 
 class ProfileError(ValueError):

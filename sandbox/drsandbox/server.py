@@ -12,6 +12,7 @@ state transitions. Requests flow::
                          -> the gate (shared; a snapshot or restore holds it alone: snapshot.py)
                          -> Route 53's request rate (route53_limits.py: Throttling)
                          -> RPC v2 CBOR requests translated to JSON (rpcv2.py) -> moto
+                            (ARC requests are answered by arc.py instead of moto)
 
 Time is the sandbox's ``Clock`` (clock.py): real time unless a test pauses and steps it.
 """
@@ -27,7 +28,8 @@ from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from werkzeug.serving import make_server
 
-from . import DEFAULT_ACCOUNT, backup, cloudfront, dynamodb, ec2, rds, route53, route53_limits, rpcv2
+from . import (DEFAULT_ACCOUNT, arc, backup, cloudfront, cloudwatch, dynamodb, ec2, rds, route53, route53_limits,
+               rpcv2)
 from .calls import CallLog, guard
 from .calls import warm as warm_call_routes
 from .clock import Clock
@@ -85,6 +87,8 @@ class Middleware:
                 return [b'{"status": "ok"}']
             return self.app(environ, start_response)
         region, service = request_scope(environ)
+        # ARC: a cluster endpoint's region is its path's, the control plane is us-west-2's.
+        region = arc.fault_region(environ, service) or region
         calls = self.sb.calls
         call = calls.begin(environ, region, service)
         if region:
@@ -114,7 +118,9 @@ class Middleware:
                 start_response(f"{status} {http.client.responses.get(status, '')}", headers)
                 return [body]
             try:
-                if rpcv2.is_rpcv2(environ):
+                if arc.handles(environ, service):
+                    result = arc.handle(environ, respond, service)
+                elif rpcv2.is_rpcv2(environ):
                     result = rpcv2.handle(self.app, environ, respond, service)
                 else:
                     result = self.app(environ, respond)
@@ -185,6 +191,7 @@ class Sandbox:
         self.health = route53.HealthChecker(self)
         self.lag = rds.LagPublisher(self)
         self.r53limits = route53_limits.Route53Limits(self)
+        self.alarms = cloudwatch.AlarmEvaluator(self)
         self.scheduler.periodic = self._catch_up
         self.snapshots = Snapshots(self)
         self.edges: dict = {"account": DEFAULT_ACCOUNT, "public": None, "cdn": None}
@@ -192,7 +199,7 @@ class Sandbox:
         from .control import ControlApi
 
         self.control = ControlApi(self)
-        for module in (rds, route53, route53_limits, cloudfront, backup, ec2, dynamodb):
+        for module in (rds, route53, route53_limits, cloudfront, backup, ec2, dynamodb, cloudwatch, arc):
             module.install(self)
         _install_elbv2_hooks(self)
 
@@ -211,6 +218,7 @@ class Sandbox:
         self.listeners.start()
         self.health.start()
         self.lag.start()
+        self.alarms.start()
         threading.Thread(target=self._reconcile_loop, name="listener-reconcile", daemon=True).start()
         threading.Thread(target=self._warm_up, name="warm-up", daemon=True).start()
         return self.url
@@ -251,7 +259,9 @@ class Sandbox:
         return f"http://{self.host}:{self.port}"
 
     def _catch_up(self, now: float) -> None:
-        """A step moved the clock to ``now``: the probes and ReplicaLag rounds due by then."""
+        """A step moved the clock to ``now``: the alarm evaluations, probes and ReplicaLag rounds
+        due by then (alarms first: a CLOUDWATCH_METRIC health check reads what they give)."""
+        self.alarms.catch_up(now)
         self.health.catch_up(now)
         self.lag.catch_up(now)
 

@@ -297,6 +297,7 @@ class Snapshots:
             stack.enter_context(sb.scheduler.run_lock)
             stack.enter_context(sb.health.tick_lock)
             stack.enter_context(sb.lag.publish_lock)
+            stack.enter_context(sb.alarms.eval_lock)
             stack.enter_context(sb.listeners.reconcile_lock)
             yield
 

@@ -103,7 +103,7 @@ def summary(sb) -> dict:
             r53["answer_alb"] = listener.dns_name if listener else None
             r53["answer_region"] = listener.region if listener else None
     for hc in list(route53_backends[account]["aws"].health_checks.values()):
-        r53["health_checks"].append({"id": hc.id, "target": hc.fqdn or hc.ip_address,
+        r53["health_checks"].append({"id": hc.id, "target": hc.fqdn or hc.ip_address, "type": hc.type_,
                                      "healthy": sb.health.is_healthy(account, hc)})
     out["route53"] = r53
 
@@ -195,3 +195,42 @@ def reachable(sb, account: str, state: dict) -> dict:
         if db is not None and not sb.faults.region_dark(db.region) and rds.writable(db):
             writers.add(db.db_instance_identifier)
     return {"regions": regions, "writers": sorted(writers)}
+
+
+def health_summary(sb) -> dict:
+    """``GET /_sandbox/health``: ARC clusters (endpoints, quorum, control panels, routing
+    controls and states), CloudWatch alarms (shown state, the state their data gives, how many
+    evaluations ran) and Route 53 health checks (type, status, children / alarm / routing
+    control)."""
+    from moto.cloudwatch.models import cloudwatch_backends
+    from moto.route53.models import route53_backends
+
+    from . import arc
+
+    account = sb.edges["account"]
+    alarms = []
+    for acct, region, backend in moto_backends(cloudwatch_backends):
+        if acct != account:
+            continue
+        for a in list(backend.alarms.values()):
+            alarms.append({"region": region, "name": a.name, "state": a.state_value,
+                           "evaluated": getattr(a, "_sbx_evaluated", None),
+                           "evaluations": getattr(a, "_sbx_evaluations", 0), "reason": a.state_reason,
+                           "dark": sb.alarms.region_dark(region)})
+    checks = []
+    for hc in list(route53_backends[account]["aws"].health_checks.values()):
+        entry = {"id": hc.id, "type": hc.type_, "healthy": sb.health.is_healthy(account, hc),
+                 "inverted": bool(hc.inverted), "disabled": bool(hc.disabled)}
+        if hc.type_ == "CALCULATED":
+            entry.update(children=list(hc.children or []), health_threshold=hc.health_threshold,
+                         healthy_children=sb.health.children_healthy(account, hc))
+        elif hc.type_ == "CLOUDWATCH_METRIC":
+            entry.update(alarm=getattr(hc, "alarm_identifier", None),
+                         insufficient_data_health_status=getattr(hc, "insufficient_data_health_status", None))
+        elif hc.type_ == "RECOVERY_CONTROL":
+            entry["routing_control_arn"] = getattr(hc, "routing_control_arn", None)
+        else:
+            entry["target"] = hc.fqdn or hc.ip_address
+        checks.append(entry)
+    return {"arc": arc.summary(account), "alarms": sorted(alarms, key=lambda a: (a["region"], a["name"])),
+            "health_checks": checks}
