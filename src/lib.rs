@@ -17,3 +17,9 @@ pub mod run;
 pub mod schedule;
 pub mod steps;
 pub mod topology;
+
+/// The version of the JSON documents drctl prints (`--output json`: status, plan, summary);
+/// `drctl schema NAME` prints each one's JSON Schema. A field is never removed or retyped
+/// without a new version. Durations are milliseconds (`_ms`); replica lag and RPO are seconds
+/// (`_s`), as CloudWatch and the targets give them; enums are snake_case.
+pub const SCHEMA_VERSION: u32 = 1;

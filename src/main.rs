@@ -146,6 +146,11 @@ async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
             cli::StateAction::Show => cli::state::show(g).await,
         },
         Command::Check { timeout } => cli::check::check(g, timeout).await,
+        Command::Retired {
+            delete,
+            older_than,
+            yes,
+        } => cli::inspect::retired(g, delete, older_than, yes).await,
         Command::IamPolicy { runbook } => cli::iam::iam_policy(g, &runbook),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "drctl", &mut std::io::stdout());

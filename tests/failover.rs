@@ -235,7 +235,7 @@ fn planned_switchover_fences_promotes_and_a_second_failover_is_a_no_op() {
     );
     assert_eq!(r["rpo"]["verdict"], "pass");
     assert_eq!(r["phase_before"], "protected");
-    assert_eq!(r["phase_after"], "failed-over");
+    assert_eq!(r["phase_after"], "failed_over");
     assert_eq!(r["fences"][0]["fenced"], true);
     assert!(
         r["started_by"]["aws_arn"]
@@ -418,7 +418,7 @@ fn check_passes_on_a_ready_standby_and_fails_on_a_missing_replica_or_stale_ami()
     let t = Instant::now();
     let v = loop {
         let (code, v) = check_json(&sb);
-        if status_of(&v, "standby AMI").0 == "FAIL" {
+        if status_of(&v, "standby AMI").0 == "fail" {
             assert_eq!(code, Some(4), "{v:#}");
             break v;
         }
@@ -456,7 +456,7 @@ fn check_passes_on_a_ready_standby_and_fails_on_a_missing_replica_or_stale_ami()
     let (code, v) = check_json(&sb);
     assert_eq!(code, Some(4), "{v:#}");
     let (status, reason) = status_of(&v, "database replica");
-    assert_eq!(status, "FAIL", "{v:#}");
+    assert_eq!(status, "fail", "{v:#}");
     assert!(
         reason.contains("shop-db-usw2") && reason.contains("does not exist"),
         "{reason}"
@@ -478,7 +478,7 @@ fn check_reports_a_hung_region_as_timed_out() {
     assert_eq!(out.status.code(), Some(4), "{}", common::text(&out));
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     let (status, reason) = status_of(&v, "database replica");
-    assert_eq!((status, reason), ("FAIL", "timed out after 2s"), "{v:#}");
+    assert_eq!((status, reason), ("fail", "timed out after 2s"), "{v:#}");
     sb.clear_faults();
 }
 

@@ -194,7 +194,7 @@ fn a_failover_paused_at_its_gate_is_abandoned_and_the_next_failover_runs() {
         ],
     );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    assert_eq!(status(&sb).1["phase"], "failed-over");
+    assert_eq!(status(&sb).1["phase"], "failed_over");
 }
 
 #[test]
@@ -315,7 +315,7 @@ fn a_run_that_changed_something_is_abandoned_only_with_its_changes_listed_and_co
         "{ab}"
     );
     assert_eq!(j.last().unwrap()["status"], "abandoned");
-    assert_eq!(status(&sb).1["phase"], "failed-over");
+    assert_eq!(status(&sb).1["phase"], "failed_over");
 }
 
 #[test]
@@ -411,7 +411,77 @@ fn a_scripted_failback_with_no_approver_pauses_before_its_fence_and_says_what_is
     std::fs::remove_file(sb.dir.path().join("runbooks/failback.yaml")).unwrap();
     let out = run(&sb, &["resume", &id, "--yes", "--approve-irreversible"]);
     assert!(out.status.success(), "{}", text(&out));
-    assert_eq!(status(&sb).1["phase"], "protected");
+    assert!(
+        text(&out).contains("Failback to us-east-1"),
+        "a resumed failback says what it was: {}",
+        text(&out)
+    );
+    let (_, v) = status(&sb);
+    assert_eq!(v["phase"], "protected");
+
+    // The old writers the round trip kept: one line in status, listed by `drctl retired`, and
+    // removed past their keep time with a final snapshot each, after a confirmation.
+    let lines: Vec<&Value> = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["text"].as_str().unwrap().contains("retired instance"))
+        .collect();
+    assert_eq!(lines.len(), 1, "{v:#}");
+    assert!(
+        lines[0]["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("2 retired instance(s) kept"),
+        "{v:#}"
+    );
+    let out = run(&sb, &["retired", "--output", "json"]);
+    let kept: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let ids: Vec<String> = kept["retired"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(ids.len(), 2, "{kept:#}");
+    let out = run(&sb, &["retired", "--delete", "--older-than", "1h"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(text(&out).contains("nothing to delete"), "{}", text(&out));
+    let out = run(&sb, &["retired", "--delete", "--older-than", "0s"]);
+    assert_eq!(out.status.code(), Some(8), "asks first: {}", text(&out));
+    let out = run(&sb, &["retired", "--delete", "--older-than", "0s", "--yes"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let st = sb.state();
+    for id in &ids {
+        for r in ["us-east-1", "us-west-2"] {
+            assert!(
+                !st["regions"][r]["databases"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|d| d["id"] == id.as_str() && d["status"] != "deleting"),
+                "{id} still there: {st:#}"
+            );
+        }
+    }
+    let snaps = final_snapshots(&sb);
+    for id in &ids {
+        assert!(
+            snaps.iter().any(|s| s.starts_with(&format!("{id}-final-"))),
+            "{id}: {snaps:?}"
+        );
+    }
+}
+
+/// The manual DB snapshots of both regions (boto3 against the sandbox).
+fn final_snapshots(sb: &Sandbox) -> Vec<String> {
+    let py = "import boto3,sys,json\nout=[]\nfor r in ('us-east-1','us-west-2'):\n  c=boto3.client('rds',region_name=r,endpoint_url=sys.argv[1],aws_access_key_id='t',aws_secret_access_key='t')\n  out+= [s['DBSnapshotIdentifier'] for s in c.describe_db_snapshots(SnapshotType='manual')['DBSnapshots']]\nprint(json.dumps(out))";
+    let out = Command::new(common::sandbox::python())
+        .args(["-c", py, &sb.endpoint])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    serde_json::from_slice(&out.stdout).unwrap()
 }
 
 /// The one run of `runbook` in the workspace.
@@ -433,7 +503,7 @@ fn status_tells_what_to_do_at_each_moment_of_an_outage() {
     sb.fault(json!({"region": "us-east-1", "kind": "outage"}));
     // The first seconds: the region is dark, Route 53's check has not flipped.
     let (code, v) = status(&sb);
-    assert_eq!(v["phase"], "primary-down", "{v:#}");
+    assert_eq!(v["phase"], "primary_down", "{v:#}");
     assert_eq!(code, 4, "an alarm");
     let n = next(&v);
     assert!(n.contains("drctl failover --region us-west-2"), "{n}");
@@ -441,7 +511,7 @@ fn status_tells_what_to_do_at_each_moment_of_an_outage() {
     let out = run(&sb, &["status"]);
     let screen = String::from_utf8_lossy(&out.stdout).to_string();
     let head = screen.lines().next().unwrap();
-    assert!(head.contains("PRIMARY-DOWN"), "{screen}");
+    assert!(head.contains("PRIMARY_DOWN"), "{screen}");
     assert!(
         !head.contains("production in"),
         "unknown is not a region: {head}"
@@ -453,7 +523,7 @@ fn status_tells_what_to_do_at_each_moment_of_an_outage() {
     });
     let (_, v) = status(&sb);
     assert_eq!(
-        v["phase"], "primary-down",
+        v["phase"], "primary_down",
         "not mixed: nothing drctl did: {v:#}"
     );
 
@@ -469,14 +539,14 @@ fn status_tells_what_to_do_at_each_moment_of_an_outage() {
     let id = only_run(sb.dir.path());
     let (_, v) = status(&sb);
     let n = next(&v);
-    assert_ne!(v["phase"], "primary-down", "{v:#}");
+    assert_ne!(v["phase"], "primary_down", "{v:#}");
     assert!(n.contains(&id), "names the run that exists: {n}");
 
     // After it: failed over; the way on is the fence and reprotect once us-east-1 answers.
     let out = run(&sb, &["resume", &id, "--yes", "--approve-irreversible"]);
     assert!(out.status.success(), "{}", text(&out));
     let (_, v) = status(&sb);
-    assert_eq!(v["phase"], "failed-over", "{v:#}");
+    assert_eq!(v["phase"], "failed_over", "{v:#}");
     assert!(next(&v).contains("drctl reprotect"), "{v:#}");
 }
 

@@ -81,6 +81,9 @@ pub trait RdsApi: Send + Sync {
     async fn add_tags(&self, arn: &str, tags: &[(String, String)]) -> AwsResult<()>;
     /// Delete an instance without a final snapshot (a replica holds no data of its own).
     async fn delete(&self, id: &str) -> AwsResult<()>;
+    /// Delete an instance, keeping its data as a final manual snapshot `snapshot_id`
+    /// (DeleteDBInstance FinalDBSnapshotIdentifier): a retired writer's data outlives it.
+    async fn delete_keeping_snapshot(&self, id: &str, snapshot_id: &str) -> AwsResult<()>;
 }
 
 fn instance(db: &aws_sdk_rds::types::DbInstance, id: &str) -> DbInstance {
@@ -259,6 +262,18 @@ impl RdsApi for SdkRds {
             .delete_db_instance()
             .db_instance_identifier(id)
             .skip_final_snapshot(true)
+            .send()
+            .await
+            .map_err(sdk_err!("rds", "DeleteDBInstance", self.region))?;
+        Ok(())
+    }
+
+    async fn delete_keeping_snapshot(&self, id: &str, snapshot_id: &str) -> AwsResult<()> {
+        self.c
+            .delete_db_instance()
+            .db_instance_identifier(id)
+            .skip_final_snapshot(false)
+            .final_db_snapshot_identifier(snapshot_id)
             .send()
             .await
             .map_err(sdk_err!("rds", "DeleteDBInstance", self.region))?;

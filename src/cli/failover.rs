@@ -7,7 +7,7 @@ use anyhow::Result;
 use serde_json::json;
 
 use drctl::exit;
-use drctl::run::failover::{preflight, resolve_runbook, Preflight};
+use drctl::run::failover::{dry_run_preflight, preflight, resolve_runbook, Preflight};
 use drctl::run::roundtrip::Mode;
 use drctl::run::summary::RunSummary;
 
@@ -43,7 +43,17 @@ pub async fn failover(g: &Global, a: Asked<'_>, m: &Mutating) -> Result<i32> {
     });
 
     // Observe first: a second failover must be a no-op that takes no lease and makes no run.
-    let (mode, why, phase) = match preflight(&ctx, &env, region, asked).await? {
+    let looked = if dry_run {
+        for (id, what) in drctl::run::unfinished_runs(&ctx, &env.name).await? {
+            super::files::say(&format!(
+                "note: run {id} has not finished ({what}); a failover would refuse until it is resumed, rolled back or abandoned (`drctl abandon {id} --reason TEXT`, or `--abandon-unfinished`)"
+            ));
+        }
+        dry_run_preflight(&ctx, &env, region, asked).await?
+    } else {
+        preflight(&ctx, &env, region, asked).await?
+    };
+    let (mode, why, phase) = match looked {
         Preflight::AlreadyDone(t) if !dry_run => {
             if g.output == Output::Json {
                 println!(
@@ -82,10 +92,11 @@ pub async fn failover(g: &Global, a: Asked<'_>, m: &Mutating) -> Result<i32> {
         env.primary_region
     ));
     if dry_run {
-        eprintln!(
-            "failover to {region}, {mode}: {why}\n  with {} (dry run: nothing will be changed)",
+        super::files::say(&format!("failover to {region}, {mode}: {why}"));
+        super::files::say(&format!(
+            "with {} (dry run: nothing will be changed)",
             path.display()
-        );
+        ));
         super::files::print_plan(g, &run).await?;
         return Ok(exit::OK);
     }

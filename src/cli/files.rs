@@ -12,7 +12,6 @@ use drctl::run::observe::PlanView;
 use drctl::run::NewRun;
 use drctl::steps::StepSpec;
 
-use super::render::table;
 use super::{Global, Output, SchemaKind};
 
 /// `drctl validate [FILES]`: every problem in every file, then exit 2 if there was any.
@@ -63,15 +62,62 @@ pub fn schema(which: SchemaKind) -> Result<i32> {
         SchemaKind::Runbook => config::schema::runbook::<StepSpec>(),
         SchemaKind::Report => serde_json::to_value(schemars::schema_for!(drctl::report::Report))?,
         SchemaKind::History => serde_json::to_value(schemars::schema_for!(drctl::report::History))?,
+        SchemaKind::Status => {
+            serde_json::to_value(schemars::schema_for!(drctl::topology::Topology))?
+        }
+        SchemaKind::Plan => {
+            serde_json::to_value(schemars::schema_for!(drctl::run::observe::PlanView))?
+        }
+        SchemaKind::Summary => serde_json::to_value(schemars::schema_for!(drctl::run::RunSummary))?,
     };
     println!("{}", serde_json::to_string_pretty(&s)?);
     Ok(exit::OK)
 }
 
+/// `drctl plan RUNBOOK`: a path, or a name under runbooks/ as `failover --runbook` takes it.
 pub async fn plan(g: &Global, runbook: &Path) -> Result<i32> {
-    let run = super::run::prepare(g, runbook)?;
+    let path =
+        drctl::run::failover::resolve_runbook(&g.env_file, Some(&runbook.to_string_lossy()))?;
+    let run = super::run::prepare(g, &path)?;
     print_plan(g, &run).await?;
     Ok(exit::OK)
+}
+
+/// A plan fits a 100-column terminal, words unbroken.
+const PLAN_WIDTH: usize = 100;
+
+/// `text` in lines: the first fits after a `first` column head in `width`, the rest in `rest`;
+/// broken only at spaces (a word longer than a line stands alone on its line).
+pub(super) fn wrap(text: &str, rest: usize, first: usize, width: usize) -> Vec<String> {
+    let mut lines = vec![];
+    let mut cur = String::new();
+    let mut room = width.saturating_sub(first).max(20);
+    for word in text.split_whitespace() {
+        if !cur.is_empty() && cur.chars().count() + 1 + word.chars().count() > room {
+            lines.push(std::mem::take(&mut cur));
+            room = rest;
+        }
+        if !cur.is_empty() {
+            cur.push(' ');
+        }
+        cur.push_str(word);
+    }
+    lines.push(cur);
+    lines
+}
+
+/// Print `text` wrapped to the plan's width, later lines indented by two.
+pub(super) fn say(text: &str) {
+    for (i, line) in wrap(text, PLAN_WIDTH - 2, 0, PLAN_WIDTH)
+        .into_iter()
+        .enumerate()
+    {
+        if i == 0 {
+            println!("{line}");
+        } else {
+            println!("  {line}");
+        }
+    }
 }
 
 pub async fn print_plan(g: &Global, run: &NewRun) -> Result<()> {
@@ -84,37 +130,88 @@ pub async fn print_plan(g: &Global, run: &NewRun) -> Result<()> {
         println!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(());
     }
-    println!(
-        "Plan for `{}` on `{}` ({} -> {}): nothing will be changed.\n",
-        v.runbook, v.environment, env.primary_region, env.standby_region
-    );
-    let mut t = table(&[
-        "#", "step", "kind", "after", "state", "now", "would", "undo",
-    ]);
+    let w = PLAN_WIDTH;
+    say(&format!(
+        "Plan for `{}` on `{}` ({}): nothing will be changed now.",
+        v.runbook,
+        v.environment,
+        run.purpose.clone().unwrap_or_else(|| format!(
+            "primary {}, standby {}",
+            env.primary_region, env.standby_region
+        ))
+    ));
+    say(&v.counts.line());
+    println!();
+    let id_w = v
+        .steps
+        .iter()
+        .map(|s| s.id.len())
+        .max()
+        .unwrap_or(4)
+        .min(24);
+    let mut level = usize::MAX;
     for s in &v.steps {
-        t.add_row(vec![
-            format!("{}{}", s.level + 1, if s.critical { "*" } else { "" }),
-            s.id.clone(),
-            s.kind.clone(),
-            s.depends_on.join(", "),
-            s.state.clone(),
-            s.current.clone(),
-            s.intended.clone(),
-            s.reversibility.to_string(),
-        ]);
+        if s.level != level {
+            level = s.level;
+            println!(
+                "{}",
+                if level == 0 {
+                    "at once:".to_string()
+                } else {
+                    format!("then (level {}):", level + 1)
+                }
+            );
+        }
+        let mark = match (s.state, s.reversibility) {
+            (drctl::run::observe::Seen::AlreadyDone, _) => "=",
+            (_, "IRREVERSIBLE") => "!",
+            (_, "undoable") => "~",
+            _ => " ",
+        };
+        let mut text = match s.state {
+            drctl::run::observe::Seen::AlreadyDone => format!("already done: {}", s.current),
+            drctl::run::observe::Seen::Unknown => s.current.clone(),
+            _ => format!("will {} (now: {})", s.intended, s.current),
+        };
+        if !s.depends_on.is_empty() {
+            text.push_str(&format!(" [after {}]", s.depends_on.join(", ")));
+        }
+        if s.reversibility == "IRREVERSIBLE" {
+            text.push_str(" IRREVERSIBLE");
+        }
+        let head = format!(
+            "  {mark}{} {:<id_w$} {} ",
+            if s.critical { "*" } else { " " },
+            s.id,
+            s.kind
+        );
+        for (i, line) in wrap(&text, w.saturating_sub(8).max(40), head.chars().count(), w)
+            .into_iter()
+            .enumerate()
+        {
+            if i == 0 {
+                println!("{head}{line}");
+            } else {
+                println!("        {line}");
+            }
+        }
     }
-    println!("{t}");
-    println!(
-        "Steps with the same # run in parallel (at most {} at once).",
+    println!();
+    say("= already done   ~ will change (undoable)   ! will change (cannot be undone)   * critical path");
+    say(&format!(
+        "Steps of one level run in parallel (at most {} at once).",
         v.max_parallel
-    );
-    println!(
+    ));
+    let path = format!(
         "Critical path (*, about {}): {}",
-        humantime::format_duration(std::time::Duration::from_secs(v.critical_path_estimate_s)),
+        humantime::format_duration(std::time::Duration::from_secs(
+            v.critical_path_estimate_ms / 1000
+        )),
         v.critical_path.join(" -> ")
     );
+    say(&path);
     if let Some(p) = &v.predicted_rto {
-        println!("{}", drctl::report::render::prediction_line(p));
+        say(&drctl::report::render::prediction_line(p));
     }
     Ok(())
 }

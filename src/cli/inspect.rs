@@ -124,3 +124,105 @@ pub async fn approve(g: &Global, run: &str, step: &str, comment: Option<String>)
     println!("approved step `{step}` of run {run} as {}; a waiting run continues within a second (a paused one on `drctl resume`)", op.user);
     Ok(exit::OK)
 }
+
+/// `drctl retired [--delete --older-than D]`.
+pub async fn retired(
+    g: &Global,
+    delete: bool,
+    older_than: std::time::Duration,
+    yes: bool,
+) -> Result<i32> {
+    use drctl::run::retired;
+    let (_, env) = g.load_env()?;
+    let ctx = g.context(g.state_dir(Some(&env))?);
+    let (all, unread) = retired::list(&ctx, &env).await;
+    for u in &unread {
+        eprintln!("note: could not list the instances of {u}");
+    }
+    let now = chrono::Utc::now();
+    let age = |r: &retired::Retired| {
+        r.kept_for(now)
+            .map(|k| {
+                humantime::format_duration(std::time::Duration::from_secs(k.as_secs())).to_string()
+            })
+            .unwrap_or_else(|| "?".into())
+    };
+    if !delete {
+        if g.output == Output::Json {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(
+                    &serde_json::json!({"schema_version": drctl::SCHEMA_VERSION, "retired": all})
+                )?
+            );
+        } else if all.is_empty() {
+            println!("no retired instances");
+        } else {
+            let mut t = super::render::table(&[
+                "region",
+                "instance",
+                "was",
+                "status",
+                "kept for",
+                "retired by",
+            ]);
+            for r in &all {
+                t.add_row(vec![
+                    r.region.clone(),
+                    r.id.clone(),
+                    r.retired_from.clone(),
+                    r.status.clone(),
+                    age(r),
+                    r.retired_by.clone().unwrap_or_default(),
+                ]);
+            }
+            println!("{t}");
+            println!("`drctl retired --delete --older-than 7d` removes those kept longer than 7 days (a final snapshot of each is kept)");
+        }
+        return Ok(drctl::exit::OK);
+    }
+    let due = retired::past(&all, older_than, now);
+    if due.is_empty() {
+        println!(
+            "nothing to delete: no retired instance was kept longer than {} ({} kept in all)",
+            humantime::format_duration(older_than),
+            all.len()
+        );
+        return Ok(drctl::exit::OK);
+    }
+    let mut q = format!(
+        "Delete {} retired instance(s) kept longer than {}? Each leaves a final snapshot; the instance itself is gone.",
+        due.len(),
+        humantime::format_duration(older_than)
+    );
+    for r in &due {
+        q.push_str(&format!(
+            "\n  {} in {} (was {}, kept {}) -> snapshot {}",
+            r.id,
+            r.region,
+            r.retired_from,
+            age(r),
+            r.final_snapshot(now)
+        ));
+    }
+    super::confirm(&q, yes)?;
+    let done = retired::delete(&ctx, &env, &due).await?;
+    let mut failed = false;
+    for (r, res) in &done {
+        match res {
+            Ok(snap) => println!(
+                "deleting {} in {}: its data kept as snapshot {snap}",
+                r.id, r.region
+            ),
+            Err(e) => {
+                failed = true;
+                println!("NOT deleted: {} in {}: {e}", r.id, r.region);
+            }
+        }
+    }
+    Ok(if failed {
+        drctl::exit::FAILED
+    } else {
+        drctl::exit::OK
+    })
+}

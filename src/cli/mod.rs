@@ -251,7 +251,7 @@ pub enum Command {
         m: Mutating,
     },
     /// After a failover: a new replica of the current writer in the old primary region, the
-    /// old instance kept (renamed, stopped), AMIs copied back. Needs `failed-over`.
+    /// old instance kept (renamed, stopped), AMIs copied back. Needs `failed_over`.
     Reprotect {
         /// Show the plan and change nothing.
         #[arg(long)]
@@ -306,6 +306,20 @@ pub enum Command {
         /// Bound on each check.
         #[arg(long, default_value = "20s", value_parser = humantime::parse_duration)]
         timeout: std::time::Duration,
+    },
+    /// The old writers reprotect and failback keep (renamed, tagged, stopped): list them, or
+    /// with --delete remove those kept longer than --older-than, each leaving a final snapshot
+    /// (asks first; --yes in scripts).
+    Retired {
+        /// Delete those past their keep time.
+        #[arg(long)]
+        delete: bool,
+        /// The keep time: only instances retired longer ago than this are deleted.
+        #[arg(long, default_value = "7d", value_parser = humantime::parse_duration)]
+        older_than: std::time::Duration,
+        /// Do not ask for confirmation.
+        #[arg(short, long)]
+        yes: bool,
     },
     /// Print the least-privilege IAM policy (JSON) a runbook needs.
     IamPolicy { runbook: PathBuf },
@@ -362,6 +376,12 @@ pub enum FailoverMode {
 pub enum SchemaKind {
     Env,
     Runbook,
+    /// `drctl status --output json`: the environment as observed.
+    Status,
+    /// `drctl plan --output json` (and `failover --dry-run --output json`).
+    Plan,
+    /// The summary a run ends with under `--output json` (`"type": "summary"`).
+    Summary,
     /// The JSON report of one run (`drctl report RUN --format json`).
     Report,
     /// The JSON of `drctl report --history --format json`.

@@ -64,7 +64,7 @@ pub enum RunEnd {
 }
 
 /// How a rollback ended: what was undone, passed over, stopped at, and left in place.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, schemars::JsonSchema)]
 pub struct RollbackReport {
     pub to: Option<String>,
     pub undone: Vec<String>,

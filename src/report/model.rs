@@ -658,7 +658,7 @@ fn phase_after(r: &Report, records: &[Record]) -> Option<String> {
     if has("rds.promote_replica") && has("rds.create_replica") {
         Some("protected".into())
     } else if has("rds.promote_replica") {
-        Some(format!("failed-over{suffix}"))
+        Some(format!("failed_over{suffix}"))
     } else if has("rds.create_replica") {
         Some("reprotected".into())
     } else {

@@ -61,6 +61,26 @@ pub async fn preflight(
     check_region(env, region)?;
     // An interrupted failover is finished, not answered with "already failed over".
     super::refuse_if_unfinished(ctx, &env.name).await?;
+    look(ctx, env, asked).await
+}
+
+/// The preflight of a dry run: the same look, beside an unfinished run too (a dry run changes
+/// nothing; the caller says what stands in the way).
+pub async fn dry_run_preflight(
+    ctx: &Context,
+    env: &Environment,
+    region: &str,
+    asked: Option<Mode>,
+) -> Result<Preflight, RunError> {
+    check_region(env, region)?;
+    look(ctx, env, asked).await
+}
+
+async fn look(
+    ctx: &Context,
+    env: &Environment,
+    asked: Option<Mode>,
+) -> Result<Preflight, RunError> {
     // Credentials first: without them every region looks silent, and a failover that
     // guessed "unplanned" from that would skip the fence.
     let _identity_or_note = super::check_identity(ctx, env).await?;

@@ -27,6 +27,7 @@ pub mod observe;
 mod peers;
 pub mod report;
 mod resume;
+pub mod retired;
 pub mod roundtrip;
 mod start;
 pub mod state;

@@ -18,7 +18,7 @@ use crate::steps::{
 /// Bound on one step's observation.
 const OBSERVE_TIMEOUT: Duration = Duration::from_secs(20);
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Seen {
     AlreadyDone,
@@ -87,6 +87,15 @@ pub async fn observe_plan(
                     current: o.current,
                     intended: o.intended,
                 },
+                // What it acts on comes from an earlier step's result, known only in the run.
+                Ok(Err(e)) if waits_for_step(&e.to_string()).is_some() => {
+                    let from = waits_for_step(&e.to_string()).unwrap_or_default();
+                    Observed {
+                        seen: Seen::ToDo,
+                        current: format!("known once `{from}` has run"),
+                        intended: format!("act on what `{from}` finds"),
+                    }
+                }
                 Ok(Err(e)) => Observed {
                     seen: Seen::Unknown,
                     current: format!("cannot observe: {e}"),
@@ -107,15 +116,34 @@ pub async fn observe_plan(
     futures::future::join_all(futs).await
 }
 
+/// The step whose result an observation needed and did not have (`${steps.ID.KEY}` not
+/// defined yet, in a plan).
+fn waits_for_step(error: &str) -> Option<String> {
+    let rest = error.split("`${steps.").nth(1)?;
+    error
+        .contains("is not defined")
+        .then(|| rest.split('.').next().unwrap_or_default().to_string())
+}
+
+/// A step's text with `${steps.ID.KEY}` (known only once that step has run) said in words.
+fn unresolved(text: &str) -> String {
+    static RE: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+    RE.get_or_init(|| {
+        regex::Regex::new(r"\$\{steps\.([A-Za-z0-9_-]+)\.([A-Za-z0-9_-]+)\}").expect("regex")
+    })
+    .replace_all(text, "<$2 of $1, once it has run>")
+    .into_owned()
+}
+
 /// One step of a plan view.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct PlanStep {
     pub id: String,
     pub kind: String,
     /// 0 for roots; steps of one level may run together.
     pub level: usize,
     pub depends_on: Vec<String>,
-    pub state: String,
+    pub state: Seen,
     pub current: String,
     pub intended: String,
     /// `undoable`, `-` (nothing to undo) or `IRREVERSIBLE`.
@@ -123,15 +151,50 @@ pub struct PlanStep {
     pub critical: bool,
 }
 
+/// What a plan will do, counted: Terraform's "N to add, M to change" for a runbook.
+#[derive(Debug, Clone, Copy, Default, Serialize, schemars::JsonSchema)]
+pub struct PlanCounts {
+    pub steps: usize,
+    /// Steps that will act (to do, or cannot observe whether they must).
+    pub will_change: usize,
+    /// Of those, how many cannot be undone.
+    pub irreversible: usize,
+    /// Steps whose target state already holds: no-ops.
+    pub already_done: usize,
+    /// Steps that could not be observed.
+    pub unknown: usize,
+}
+
+impl PlanCounts {
+    /// "Plan: 12 steps will change (1 IRREVERSIBLE), 3 already done, 1 could not be observed."
+    pub fn line(&self) -> String {
+        let mut s = format!(
+            "Plan: {} of {} steps will change",
+            self.will_change, self.steps
+        );
+        if self.irreversible > 0 {
+            s.push_str(&format!(" ({} IRREVERSIBLE)", self.irreversible));
+        }
+        s.push_str(&format!(", {} already done", self.already_done));
+        if self.unknown > 0 {
+            s.push_str(&format!(", {} could not be observed", self.unknown));
+        }
+        s.push('.');
+        s
+    }
+}
+
 /// A plan as `drctl plan` and `--dry-run` show it: steps in level order with what each sees
-/// and would change, and the critical path.
-#[derive(Debug, Clone, Serialize)]
+/// and would change, and the critical path. Durations are milliseconds.
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct PlanView {
+    pub schema_version: u32,
     pub runbook: String,
     pub environment: String,
+    pub counts: PlanCounts,
     pub steps: Vec<PlanStep>,
     pub critical_path: Vec<String>,
-    pub critical_path_estimate_s: u64,
+    pub critical_path_estimate_ms: u64,
     pub max_parallel: usize,
     /// For a recovery plan: its critical path weighed with past durations, against the RTO
     /// target (set by `with_prediction`).
@@ -158,9 +221,9 @@ impl PlanView {
                         .iter()
                         .map(|&d| plan.steps[d].id().to_string())
                         .collect(),
-                    state: o.seen.to_string(),
-                    current: o.current.clone(),
-                    intended: o.intended.clone(),
+                    state: o.seen,
+                    current: unresolved(&o.current),
+                    intended: unresolved(&o.intended),
                     reversibility: match s.spec.step().reversibility() {
                         Reversibility::Reversible => "undoable",
                         Reversibility::NothingToUndo => "-",
@@ -170,15 +233,37 @@ impl PlanView {
                 }
             })
             .collect();
+        let mut counts = PlanCounts {
+            steps: plan.steps.len(),
+            ..Default::default()
+        };
+        for (i, o) in observed.iter().enumerate() {
+            match o.seen {
+                Seen::AlreadyDone => counts.already_done += 1,
+                Seen::Unknown => counts.unknown += 1,
+                Seen::ToDo | Seen::ToDoUnobservable => {
+                    let rev = plan.steps[i].spec.step().reversibility();
+                    // A wait, a check or a gate "to do" changes nothing.
+                    if rev != Reversibility::NothingToUndo {
+                        counts.will_change += 1;
+                    }
+                    if matches!(rev, Reversibility::Irreversible(_)) {
+                        counts.irreversible += 1;
+                    }
+                }
+            }
+        }
         PlanView {
+            schema_version: crate::SCHEMA_VERSION,
             runbook: plan.name.clone(),
             environment: env.name.clone(),
+            counts,
             steps,
             critical_path: critical
                 .iter()
                 .map(|&i| plan.steps[i].id().to_string())
                 .collect(),
-            critical_path_estimate_s: total.as_secs(),
+            critical_path_estimate_ms: total.as_millis() as u64,
             max_parallel: plan.max_parallel,
             predicted_rto: None,
         }

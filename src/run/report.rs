@@ -229,7 +229,7 @@ mod tests {
         assert_eq!((r.pauses[0].start_ms, r.pauses[0].end_ms), (60_000, 70_000));
         assert_eq!(r.sessions.len(), 1);
         assert_eq!(r.sessions[0].user, "carol");
-        assert_eq!(r.phase_after.as_deref(), Some("failed-over"));
+        assert_eq!(r.phase_after.as_deref(), Some("failed_over"));
         // A tight target fails.
         let mut tight = fx.env.targets.clone();
         tight.rto = std::time::Duration::from_secs(60);

@@ -156,7 +156,7 @@ fn phase_refusal(t: &Topology, wanted: &str, what: &str) -> RunError {
 
 pub fn reprotect_preflight(t: &Topology) -> Result<(), RunError> {
     if t.phase != Phase::FailedOver {
-        return Err(phase_refusal(t, "failed-over", "reprotect"));
+        return Err(phase_refusal(t, "failed_over", "reprotect"));
     }
     if !t.primary.reachable {
         return Err(RunError::Refused(format!(

@@ -12,7 +12,7 @@ use crate::exit;
 use crate::journal::{Event, Measure, Outcome, Record};
 
 /// How a run ended (or stopped for now).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum RunOutcome {
     Succeeded,
@@ -39,7 +39,7 @@ impl std::fmt::Display for RunOutcome {
 }
 
 /// One step's result as the journal tells it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 #[serde(tag = "state", rename_all = "snake_case")]
 pub enum StepResult {
     Done,
@@ -68,7 +68,7 @@ impl std::fmt::Display for StepResult {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct StepLine {
     pub id: String,
     #[serde(flatten)]
@@ -76,8 +76,13 @@ pub struct StepLine {
     pub duration_ms: Option<u64>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+/// How a run ended, for people and scripts (`drctl schema summary`). Under `--output json` the
+/// command adds `"type": "summary"`, and a recovery run `rto_ms` (the RTO the text shows) and
+/// the command's own fields (`region`, `left_changed`).
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct RunSummary {
+    /// The version of this document's shape.
+    pub schema_version: u32,
     pub run_id: String,
     pub runbook: String,
     pub env: String,
@@ -225,6 +230,7 @@ impl RunSummary {
             .collect();
         let steps = order.iter().filter_map(|id| ended.remove(id)).collect();
         let mut s = RunSummary {
+            schema_version: crate::SCHEMA_VERSION,
             run_id,
             runbook,
             env,

@@ -99,10 +99,14 @@ impl Step for HttpCheck {
             Ok(s) => s,
             Err(e) => e,
         };
+        // The URL as it will be asked, not its template.
+        let url = cx
+            .render(&self.url.value)
+            .unwrap_or_else(|_| self.url.value.clone());
         Ok(Observation::new(
             Satisfied::NotDone,
             current,
-            format!("check {}", self.url.value),
+            format!("check {url}"),
         ))
     }
 

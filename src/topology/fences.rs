@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use crate::journal::{Event, FenceRecord, JournalStore};
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct OutstandingFence {
     pub region: String,
     pub instance_id: String,
@@ -22,7 +22,7 @@ pub struct OutstandingFence {
 }
 
 /// A run of the environment that has not finished: running, paused or interrupted.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct OpenRun {
     pub run_id: String,
     pub runbook: String,

@@ -2,7 +2,7 @@
 //! region holds the database writer and whether a second one takes writes, where Route 53
 //! answers and whether that holds, CloudFront's first origin, compute sizes, whether a replica
 //! protects the active region, outstanding fences and retired instances, and the phase that
-//! follows (`protected`, `failed-over`, ...). `drctl status`, `check`, `failover`, `fence`,
+//! follows (`protected`, `failed_over`, ...). `drctl status`, `check`, `failover`, `fence`,
 //! `reprotect`, `failback` and the watch decide from it. Every read is bounded.
 
 pub mod fences;
@@ -20,7 +20,7 @@ use crate::journal::JournalStore;
 pub use fences::{OpenRun, OutstandingFence};
 pub use phase::{other, Phase};
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct DbView {
     pub id: String,
     pub status: String,
@@ -33,7 +33,7 @@ pub struct DbView {
     pub parameter_group: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct AsgView {
     pub tier: String,
     pub name: String,
@@ -43,7 +43,7 @@ pub struct AsgView {
     pub warm_size: u32,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct RetiredView {
     pub id: String,
     pub status: String,
@@ -52,7 +52,7 @@ pub struct RetiredView {
     pub retired_at: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct RegionView {
     pub region: String,
     /// The region's role in drctl.yaml (not whether it serves now: see `Topology::active`).
@@ -69,7 +69,7 @@ pub struct RegionView {
     pub retired: Vec<RetiredView>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct DnsView {
     pub answer: Vec<String>,
     /// The region whose ALB Route 53 answers.
@@ -79,15 +79,16 @@ pub struct DnsView {
     pub problems: Vec<String>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct CdnView {
     pub first_origin: Option<String>,
     pub region: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "UPPERCASE")]
-/// A verdict: on a finding, a readiness check, a report line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+/// A verdict: on a finding, a readiness check, a report line (`pass`, `warn`, `fail` in JSON;
+/// PASS, WARN, FAIL for people).
 pub enum Status {
     Pass,
     Warn,
@@ -104,21 +105,48 @@ impl std::fmt::Display for Status {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct Finding {
     pub status: Status,
     pub text: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+/// A part of the environment that was observed, or why it could not be: in JSON the part's own
+/// fields, or `{"error": "..."}` (never a Rust `Result`).
+#[derive(serde::Serialize, schemars::JsonSchema)]
+#[serde(untagged)]
+#[allow(dead_code)] // the shape of `observed` in the schema
+enum Observed<T> {
+    Known(T),
+    Unknown { error: String },
+}
+
+fn observed<T: Serialize, S: serde::Serializer>(
+    v: &Result<T, String>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    match v {
+        Ok(t) => t.serialize(s),
+        Err(e) => Observed::<()>::Unknown { error: e.clone() }.serialize(s),
+    }
+}
+
+/// `drctl status --output json` (`drctl schema status`): the environment as observed.
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct Topology {
+    /// The version of this document's shape (see `drctl schema status`).
+    pub schema_version: u32,
     pub env: String,
     pub phase: Phase,
     /// The region serving users, if it can be told.
     pub active: Option<String>,
     pub primary: RegionView,
     pub standby: RegionView,
+    #[serde(serialize_with = "observed")]
+    #[schemars(with = "Observed<DnsView>")]
     pub dns: Result<DnsView, String>,
+    #[serde(serialize_with = "observed")]
+    #[schemars(with = "Observed<CdnView>")]
     pub cdn: Result<CdnView, String>,
     pub outstanding_fences: Vec<OutstandingFence>,
     /// The environment's runs that have not finished (with the journals given to `observe`).
@@ -465,6 +493,7 @@ fn assemble(
     let mut outstanding_fences = outstanding_fences;
     outstanding_fences.retain(|f| Some(&f.region) != active.as_ref());
     let mut t = Topology {
+        schema_version: crate::SCHEMA_VERSION,
         env: env.name.clone(),
         phase,
         active,
@@ -537,19 +566,28 @@ fn findings(t: &Topology, facts: &phase::Facts) -> Vec<Finding> {
                 ),
             );
         }
-        for r in &v.retired {
-            add(
-                Status::Warn,
-                format!(
-                    "retired instance {} (was {}, {}) in {} kept since {}: delete it when its data is no longer needed; RDS starts a stopped instance again after 7 days",
-                    r.id,
-                    r.retired_from,
-                    r.status,
-                    v.region,
-                    r.retired_at.as_deref().unwrap_or("?")
-                ),
-            );
-        }
+    }
+    // Retired instances: one line, however many (`drctl retired` lists them).
+    let retired: Vec<&RetiredView> = [&t.primary, &t.standby]
+        .into_iter()
+        .flat_map(|v| v.retired.iter())
+        .collect();
+    if !retired.is_empty() {
+        let oldest = retired
+            .iter()
+            .filter_map(|r| r.retired_at.as_deref())
+            .filter_map(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+            .min()
+            .map(|t| format!(", the oldest since {}", t.format("%Y-%m-%d %H:%M UTC")))
+            .unwrap_or_default();
+        add(
+            Status::Warn,
+            format!(
+                "{} retired instance(s) kept ({}){oldest}: `drctl retired` lists them; `drctl retired --delete --older-than 7d` removes those past their keep time (a final snapshot is kept). RDS starts a stopped instance again after 7 days",
+                retired.len(),
+                retired.iter().map(|r| r.id.as_str()).collect::<Vec<_>>().join(", ")
+            ),
+        );
     }
     if let Ok(d) = &t.dns {
         if t.active_role() == Some(Role::Standby) && !d.held_on_standby {

@@ -2,17 +2,17 @@
 //! is unit-tested). VMware SRM's recovery plan states are the model:
 //!
 //! ```text
-//! protected --failover--> failed-over --reprotect--> reprotected --failback--> protected
-//!     \--outage--> primary-down --failover--> failed-over
-//! split-brain / mixed: two writers, or tiers in different regions: always an alarm
+//! protected --failover--> failed_over --reprotect--> reprotected --failback--> protected
+//!     \--outage--> primary_down --failover--> failed_over
+//! split_brain / mixed: two writers, or tiers in different regions: always an alarm
 //! ```
 
 use serde::Serialize;
 
 use crate::config::env::Role;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
 pub enum Phase {
     /// The primary serves; the standby holds a replica of its writer.
     Protected,
@@ -42,10 +42,10 @@ impl Phase {
         match self {
             Phase::Protected => "protected",
             Phase::Unprotected => "unprotected",
-            Phase::PrimaryDown => "primary-down",
-            Phase::FailedOver => "failed-over",
+            Phase::PrimaryDown => "primary_down",
+            Phase::FailedOver => "failed_over",
             Phase::Reprotected => "reprotected",
-            Phase::SplitBrain => "split-brain",
+            Phase::SplitBrain => "split_brain",
             Phase::Mixed => "mixed",
             Phase::Unknown => "unknown",
         }

@@ -279,6 +279,10 @@ impl RdsApi for Handle {
         }
     }
 
+    async fn delete_keeping_snapshot(&self, id: &str, _snapshot_id: &str) -> AwsResult<()> {
+        self.delete(id).await
+    }
+
     async fn delete(&self, id: &str) -> AwsResult<()> {
         self.f
             .enter("rds", "DeleteDBInstance", &self.region, true)
