@@ -195,6 +195,7 @@ class Sandbox:
         self.health.start()
         self.lag.start()
         threading.Thread(target=self._reconcile_loop, name="listener-reconcile", daemon=True).start()
+        threading.Thread(target=self._auto_start_loop, name="rds-auto-start", daemon=True).start()
         threading.Thread(target=self._warm_up, name="warm-up", daemon=True).start()
         return self.url
 
@@ -234,9 +235,22 @@ class Sandbox:
         return f"http://{self.host}:{self.port}"
 
     def _catch_up(self, now: float) -> None:
-        """A step moved the clock to ``now``: the probes and ReplicaLag rounds due by then."""
+        """A step moved the clock to ``now``: the probes and ReplicaLag rounds due by then, and
+        the stopped DB instances whose seven days are up."""
         self.health.catch_up(now)
         self.lag.catch_up(now)
+        rds.auto_start_due(now)
+
+    def _auto_start_loop(self) -> None:
+        """On a running clock: start stopped DB instances as their seven days run out (a
+        paused clock moves only by steps, which call _catch_up)."""
+        while not self.stopping.wait(0.25):
+            if self.clock.paused:
+                continue
+            try:
+                rds.auto_start_due(self.clock.monotonic())
+            except Exception:
+                log.exception("automatic start of stopped DB instances failed")
 
     def _reconcile_loop(self) -> None:
         while not self.stopping.wait(0.5):
