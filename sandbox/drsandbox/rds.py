@@ -37,10 +37,28 @@ Here:
 * restore_db_instance_from_db_snapshot / restore_db_instance_to_point_in_time: the new
   instance is standalone (moto copies the snapshot's instance, replica link and replica list
   included) and goes ``creating`` -> ``backing-up`` -> ``available`` over ``rds_restore``.
+* promote_read_replica of a replica that is ``backing-up``: InvalidDBInstanceState (API
+  reference: "a read replica cannot be promoted ... when it is in the backing-up status").
+* create_db_instance_read_replica KmsKeyId (API reference): a cross-region replica of an
+  encrypted source needs a key of the destination region (InvalidParameterCombination without
+  one, KMSKeyNotAccessibleFault for a key that is not an enabled key there) and is encrypted
+  with it; a same-region replica refuses the parameter; an unencrypted source has no
+  encrypted replica.
+* DBSubnetGroupName: an instance created (or a replica) without one is not in a VPC ("If no
+  DB subnet group is specified, then the new DB instance isn't created in a VPC"): no
+  DBSubnetGroup, no VPC security groups (moto invents the default VPC's), ``in_vpc`` false
+  in /_sandbox/state; a replica's group must be of its own region.
+* stop_db_instance: the instance is started again after ``rds_stopped_auto_start`` (RDS User
+  Guide: "If you don't manually start your DB instance after seven days, your DB instance is
+  automatically started"), a deadline on the sandbox clock (a step with no seconds goes there).
 * CloudWatch ``AWS/RDS`` ``ReplicaLag`` (dimension DBInstanceIdentifier) is published every
-  ``replica_lag_period`` for every available replica: the value set through the control API,
-  else the catch-up lag of a new replica, or the seconds since the source region's outage
-  began while one is active, else 0.
+  ``replica_lag_period`` for every replica past ``creating``/``backing-up``: the value set
+  through the control API; else -1 while replication is not active (the source is gone, does
+  not accept connections or its region has an outage; the replica does not accept connections
+  or is being promoted); else the catch-up of a new replica (``replica_catchup_lag`` falling to
+  0 over ``replica_catchup``) or of one whose replication just resumed (the length of the
+  interruption, falling to 0 over ``replica_catchup``); else 0. A datapoint is what a round
+  measured at its time: until the next round the newest one may predate a change (a fence).
 * Aurora global failover/switchover answer a clear, non-retryable error (out of scope).
 
 Transitions are scheduled on the sandbox's clock (scheduler.py), and the ReplicaLag catch-up,
