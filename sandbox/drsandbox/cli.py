@@ -1,5 +1,8 @@
 """Command line: ``python -m drsandbox serve | seed | new-ami | fault | listener | lag | state |
-snapshot | clock``.
+snapshot | clock | iam``.
+
+``iam enforce | off | show | admin`` switches IAM enforcement (see iam.py) and prints the
+sandbox admin user's credentials (``export AWS_ACCESS_KEY_ID=...`` lines).
 
 ``snapshot save NAME`` / ``snapshot restore NAME`` save the running sandbox's whole state in
 its memory and bring it back (see snapshot.py); ``clock pause | resume | step [--seconds N]``
@@ -52,7 +55,7 @@ def cmd_serve(args) -> int:
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
     from .server import Sandbox
 
-    sandbox = Sandbox(profile, host=args.host, port=args.port)
+    sandbox = Sandbox(profile, host=args.host, port=args.port, iam_mode=args.iam)
     try:
         url = sandbox.start()
     except OSError as e:
@@ -266,6 +269,24 @@ def cmd_clock(args) -> int:
     return 0
 
 
+def cmd_iam(args) -> int:
+    ep = _endpoint(args)
+    if args.action in ("enforce", "off"):
+        out = call(ep, "POST", "/_sandbox/iam", {"mode": args.action})
+    elif args.action == "admin":
+        admin = call(ep, "POST", "/_sandbox/iam/admin", {})["admin"]
+        if args.json:
+            print(json.dumps(admin, indent=2))
+        else:
+            print(f"export AWS_ACCESS_KEY_ID={admin['access_key_id']}")
+            print(f"export AWS_SECRET_ACCESS_KEY={admin['secret_access_key']}")
+        return 0
+    else:
+        out = call(ep, "GET", "/_sandbox/iam")
+    print(json.dumps(out, indent=2) if args.json else f"iam {out['mode']} (serve default: {out['default_mode']})")
+    return 0
+
+
 def cmd_state(args) -> int:
     st = call(_endpoint(args), "GET", "/_sandbox/state")
     if args.json:
@@ -332,6 +353,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--profile", default="realistic", help="instant, realistic, or a JSON/YAML file")
     s.add_argument("--time-scale", type=float, default=1.0, help="multiply every duration (e.g. 0.5)")
     s.add_argument("--verbose", action="store_true", help="log every request to stderr")
+    s.add_argument("--iam", choices=["off", "enforce"], default="off",
+                   help="enforce: authenticate AWS requests against the sandbox's IAM users and authorize them "
+                        "against their policies (default off: any credentials work)")
     s.set_defaults(func=cmd_serve)
 
     s = sub.add_parser("seed", help="create the two-region warm-standby topology")
@@ -421,6 +445,16 @@ def build_parser() -> argparse.ArgumentParser:
             s.add_argument("--seconds", type=float)
         endpoint(s)
         s.set_defaults(func=cmd_clock)
+
+    i = sub.add_parser("iam", help="IAM enforcement: show, enforce, off, admin credentials").add_subparsers(
+        dest="action", required=True)
+    for action, text in (("show", "the mode"), ("enforce", "authenticate and authorize every AWS request"),
+                         ("off", "any credentials work again"),
+                         ("admin", "credentials of the sandbox's admin user (Allow * on *), as export lines")):
+        s = i.add_parser(action, help=text)
+        s.add_argument("--json", action="store_true")
+        endpoint(s)
+        s.set_defaults(func=cmd_iam)
 
     s = sub.add_parser("state", help="short summary of both regions")
     s.add_argument("--json", action="store_true")

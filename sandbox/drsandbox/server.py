@@ -10,6 +10,7 @@ state transitions. Requests flow::
                          -> call log (calls.py: service, operation, region, status answered)
                          -> faults (by SigV4 region/service, and the client: X-Drctl-Client / User-Agent app/<name>)
                          -> the gate (shared; a snapshot or restore holds it alone: snapshot.py)
+                         -> IAM, when enforced: credentials, signature, policies (iam.py)
                          -> RPC v2 CBOR requests translated to JSON (rpcv2.py) -> moto
 
 Time is the sandbox's ``Clock`` (clock.py): real time unless a test pauses and steps it.
@@ -26,7 +27,7 @@ from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from werkzeug.serving import make_server
 
-from . import DEFAULT_ACCOUNT, backup, cloudfront, dynamodb, ec2, rds, route53, rpcv2
+from . import DEFAULT_ACCOUNT, backup, cloudfront, dynamodb, ec2, iam, rds, route53, rpcv2
 from .calls import CallLog, guard
 from .calls import warm as warm_call_routes
 from .clock import Clock
@@ -105,6 +106,13 @@ class Middleware:
                 calls.record(call, status)  # not in the restored log (the call began before it)
                 start_response(f"{status} {http.client.responses.get(status, '')}", headers)
                 return [body]
+            if self.sb.iam.enforcing:  # authentication and authorization, as AWS (iam.py)
+                refused = self.sb.iam.check(environ, call, region, service)
+                if refused is not None:
+                    status, headers, body = refused
+                    calls.record(call, status)
+                    start_response(f"{status} {http.client.responses.get(status, '')}", headers)
+                    return [body]
             try:
                 if rpcv2.is_rpcv2(environ):
                     result = rpcv2.handle(self.app, environ, respond, service)
@@ -158,8 +166,10 @@ class _MotoServer(ThreadedMotoServer):
 
 
 class Sandbox:
-    def __init__(self, profile: Profile, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(self, profile: Profile, host: str = "127.0.0.1", port: int = 0, iam_mode: str = "off") -> None:
         self.profile = profile
+        # IAM enforcement (off: any credentials work, as in moto); see iam.py.
+        self.iam = iam.Iam(iam_mode)
         self.host, self.port = host, port
         self.stopping = threading.Event()
         self.clock = Clock()
@@ -282,6 +292,7 @@ class Sandbox:
         self.edges = {"account": DEFAULT_ACCOUNT, "public": None, "cdn": None}
         self.health.reset()
         self.lag.reset()
+        self.iam.reset()
         route53.reset()
         dynamodb.reset()
         self.listeners.reconcile()

@@ -17,7 +17,8 @@ used one:
 * the sandbox's module state: Route 53 changes, DynamoDB idempotency tokens, health-check
   observations and streaks, pinned ReplicaLag and the next publication, edges, faults (and
   the next fault id), listener modes, delays, open flags, ports and round-robin positions, the
-  call log (entries, counts, seq), the clock (its time, paused or not, noted deadlines), and
+  call log (entries, counts, seq), the clock (its time, paused or not, noted deadlines), the
+  IAM enforcement mode (users, keys and policies are moto's IAM state, above), and
   the random generators moto and the sandbox draw ids from (so ids made after a restore are
   the ones made after the save the first time: trials are reproducible).
 
@@ -384,6 +385,7 @@ class Snapshots:
             "route53": route53.state(),
             "dynamodb": dynamodb.state(),
             "listeners": sb.listeners.state(),
+            "iam": sb.iam.state(),
         }
 
     def _restore_sandbox(self, saved: dict) -> list[str]:
@@ -398,6 +400,7 @@ class Snapshots:
         sb.lag.restore(saved["lag"])
         route53.restore(saved["route53"])
         dynamodb.restore(saved["dynamodb"])
+        sb.iam.restore(saved.get("iam", {"mode": "off"}))
         return sb.listeners.restore(saved["listeners"])
 
 
