@@ -46,6 +46,7 @@ touches the restored state) and does not appear in the restored call log.
 from __future__ import annotations
 
 import copy
+import functools
 import gc
 import io
 import logging
@@ -155,6 +156,8 @@ class _Pickler(pickle.Pickler):
         self.dispatch_table = dict(copyreg_table())
         for t in _LOCK_TYPES:
             self.dispatch_table[t] = _fresh_lock
+        for t in _private_key_types():
+            self.dispatch_table[t] = _pem_private_key
         self._dicts = {id(bd): i for i, bd in enumerate(dicts)}
         self._asbs = {id(asb): (i, account) for i, bd in enumerate(dicts) for account, asb in dict.items(bd)}
         self.kept: list = []
@@ -176,6 +179,33 @@ class _Pickler(pickle.Pickler):
                 self.kept.append(obj)
             return ("keep", n)
         return None
+
+
+@functools.lru_cache(maxsize=1)
+def _private_key_types() -> tuple:
+    """The concrete classes of cryptography's RSA and EC private keys: moto's KMS keys hold one
+    each (for Sign/Verify), and they cannot be pickled as they are."""
+    try:
+        from cryptography.hazmat.primitives.asymmetric import ec, rsa
+    except ImportError:  # pragma: no cover - cryptography comes with moto
+        return ()
+    return (type(rsa.generate_private_key(public_exponent=65537, key_size=1024)),
+            type(ec.generate_private_key(ec.SECP256R1())))
+
+
+def _pem_private_key(key):
+    """Pickle a private key as its PKCS8 PEM (restored by ``_load_private_key``)."""
+    from cryptography.hazmat.primitives import serialization
+
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                            serialization.NoEncryption())
+    return (_load_private_key, (pem,))
+
+
+def _load_private_key(pem: bytes):
+    from cryptography.hazmat.primitives import serialization
+
+    return serialization.load_pem_private_key(pem, password=None)
 
 
 def copyreg_table() -> dict:
