@@ -23,8 +23,9 @@ Then, for every AWS API request (never the control API, ``/moto-api`` or the loc
    permission (STS API reference: "No permissions are required to perform this operation").
    A refusal is the protocol's AccessDenied (query: 403 ``AccessDenied``; EC2: 403
    ``UnauthorizedOperation``; REST-XML: 403 ``AccessDenied``; JSON (DynamoDB): 400
-   ``AccessDeniedException``; REST-JSON (Backup): 403 ``AccessDeniedException``; RPC v2 CBOR
-   (CloudWatch): 403 ``AccessDenied`` via ``x-amzn-query-error``), with AWS's message
+   ``AccessDeniedException``; REST-JSON (Backup): 403 ``AccessDeniedException``; JSON and RPC
+   v2 CBOR of an awsQueryCompatible service (CloudWatch): 400 with the query code
+   ``AccessDenied`` in ``x-amzn-query-error``, which the SDKs report), with AWS's message
    "User: <arn> is not authorized to perform: <action> on resource: <arn> because no
    identity-based policy allows the <action> action" ("... with an explicit deny in an
    identity-based policy").

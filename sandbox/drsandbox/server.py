@@ -239,6 +239,8 @@ class Sandbox:
         for name in ("route53", "cloudfront", "backup"):  # the call log's REST route tables
             if not self.stopping.is_set():
                 warm_call_routes(name)
+        if self.iam.enforcing and not self.stopping.is_set():
+            iam.definitions()  # the Service Authorization Reference (~0.2 s), before the first check
 
     @property
     def url(self) -> str:
