@@ -411,7 +411,11 @@ def auto_start_due(now: float) -> list[str]:
     started = []
     with _SB.scheduler.run_lock:
         for _, _, backend in backends(rds_backends):
-            for db in list(backend.databases.values()):
+            try:
+                dbs = list(backend.databases.values())
+            except RuntimeError:  # a request is adding one right now: the next sweep sees it
+                continue
+            for db in dbs:
                 due = getattr(db, "_sbx_auto_start_at", None)
                 if due is None or due > now:
                     continue
