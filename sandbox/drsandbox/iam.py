@@ -40,10 +40,12 @@ Which resources a request targets (see ``resources``):
 * A *required* resource type the request names nothing for gives the ARN with ``*`` for what is
   not known, when it is the action's only required type: DescribeDBInstances without an
   identifier is authorized on ``arn:aws:rds:us-east-1:123456789012:db:*`` (as AWS's error
-  messages show), RunInstances' new instance on ``instance/*``. When an action lists several
-  required types and the request names none of one, that type is not checked (the reference
-  marks types required that a given request need not involve, e.g. ``cluster`` for a MySQL
-  read replica): kinder than AWS where AWS checks defaults (a replica's default option group).
+  messages show). RunInstances is checked on every required type (``instance/*``,
+  ``network-interface/*``, the named or ``*`` image, subnet and security group), as the EC2
+  User Guide's RunInstances policies require. Otherwise, when an action lists several required
+  types and the request names none of one, that type is not checked (the reference marks types
+  required that a given request need not involve, e.g. ``cluster`` for a MySQL read replica):
+  kinder than AWS where AWS checks defaults (a replica's default option group).
 * An action with no resource types (``ec2:DescribeInstances``, ``cloudwatch:GetMetricStatistics``)
   is authorized on ``*``: "If there is no value for this column, you must specify all
   resources ("*") in the Resource element of your policy statement" (Service Authorization
@@ -409,9 +411,9 @@ def resources(ctx: Ctx, definition: dict | None) -> list[str]:
         if value is None:
             continue
         if rtype is None or (isinstance(value, str) and value.startswith("arn:")):
+            # A parameter that says its type keeps it (a Backup RecoveryPointArn of an EC2
+            # recovery point is the AMI's ARN); a bare ARN is typed by the formats it fits.
             rtype = _by_arn(value, formats) if rtype is None or rtype not in types else rtype
-            if rtype is None and "recoveryPoint" in types and ctx.prefix == "backup":
-                rtype = "recoveryPoint"  # EC2/EBS/RDS recovery points are their own services' ARNs
             if rtype is None or rtype not in types:
                 continue
             arn = value
@@ -426,12 +428,19 @@ def resources(ctx: Ctx, definition: dict | None) -> list[str]:
             arns.append(arn)
     required = [t for t, v in types.items() if v.get("required")]
     missing = [t for t in required if t not in seen_types]
-    if missing and len(required) == 1:
-        arns.append(ctx.arn(missing[0], {}) or "*")
+    if missing and (len(required) == 1 or (ctx.prefix, ctx.operation) in CHECK_ALL_REQUIRED):
+        for t in missing:
+            arns.append(ctx.arn(t, {}) or "*")
     elif not arns and not required:
         arns.append(ctx.arn(next(iter(types)), {}) or "*")
     return arns or ["*"]
 
+
+# Actions whose every required resource type is checked, named or not (then with a wildcard):
+# "To launch an instance, you need permission for the image, the instance, the network
+# interface, the security group and the subnet" (EC2 User Guide, "Example policies for working
+# with RunInstances"): the defaults a request leaves out are resources it uses all the same.
+CHECK_ALL_REQUIRED = {("ec2", "RunInstances")}
 
 TAG_ON_CREATE = {
     # (prefix, operation): (tag parameter, action, created resource type)

@@ -390,3 +390,36 @@ def test_signatures_of_query_strings_paths_and_the_aws_cli_verify(seeded):
                  ["rds", "describe-db-instances", "--region", "us-west-2"]):
         r = subprocess.run([aws, "--endpoint-url", sbx.url, *args], env=env, capture_output=True, text=True, timeout=60)
         assert r.returncode == 0, (args, r.stderr)
+
+
+def test_a_copy_of_an_ec2_recovery_point_is_authorized_on_the_ami(seeded):
+    """Backup StartCopyJob is authorized on the recovery point, and an EC2 recovery point's ARN
+    is its AMI's (``arn:aws:ec2:<region>::image/ami-...``; AWS Backup Developer Guide, "Access
+    control"): a policy on ``arn:aws:backup:...:recovery-point:*`` does not cover it, one on
+    the image does; iam:PassRole on the job's role is needed as well. RunInstances is checked
+    on the new instance, its network interface and the default security group too. Plain moto
+    has no Backup jobs at all, and checks nothing."""
+    from drsandbox.seed import ROLE_ARN
+
+    sbx, topo, _ = seeded
+    point = topo["backup"]["recovery_point_arn"]
+    assert point.startswith("arn:aws:ec2:us-east-1::image/")
+    copy = dict(RecoveryPointArn=point, SourceBackupVaultName=topo["regions"]["us-east-1"]["backup_vault"]["name"],
+                DestinationBackupVaultArn=topo["regions"]["us-west-2"]["backup_vault"]["arn"], IamRoleArn=ROLE_ARN)
+    admin = _enforce(sbx)
+    pass_role = {"Effect": "Allow", "Action": "iam:PassRole", "Resource": ROLE_ARN}
+    vault_points = _user(sbx, admin, "vault-points", pass_role, {
+        "Effect": "Allow", "Action": "backup:StartCopyJob", "Resource": "arn:aws:backup:us-east-1:*:recovery-point:*"})
+    code, _, message = _refused(lambda: _client(sbx, "backup", vault_points).start_copy_job(**copy))
+    assert code == "AccessDeniedException" and f"backup:StartCopyJob on resource: {point} " in message
+    images = _user(sbx, admin, "images", pass_role, {
+        "Effect": "Allow", "Action": "backup:StartCopyJob", "Resource": "arn:aws:ec2:us-east-1::image/*"})
+    assert _client(sbx, "backup", images).start_copy_job(**copy)["CopyJobId"]
+
+    subnet = topo["regions"]["us-west-2"]["network"]["subnet_ids"][0]
+    narrow = _user(sbx, admin, "narrow", {"Effect": "Allow", "Action": "ec2:RunInstances", "Resource": [
+        "arn:aws:ec2:us-west-2::image/*", f"arn:aws:ec2:us-west-2:*:subnet/{subnet}", "arn:aws:ec2:us-west-2:*:instance/*"]})
+    ami = topo["regions"]["us-west-2"]["asgs"]["frontend"]["ami_id"]
+    code, _, message = _refused(lambda: _client(sbx, "ec2", narrow, "us-west-2").run_instances(
+        ImageId=ami, MinCount=1, MaxCount=1, SubnetId=subnet))
+    assert code == "UnauthorizedOperation" and ":network-interface/* because" in message
