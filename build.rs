@@ -14,11 +14,19 @@ fn main() {
     let date = git(&["log", "-1", "--format=%cs"]).unwrap_or_default();
     println!("cargo:rustc-env=DRCTL_COMMIT={commit}");
     println!("cargo:rustc-env=DRCTL_COMMIT_DATE={date}");
-    // A new commit moves HEAD or the branch it names.
-    if let Some(dir) = git(&["rev-parse", "--git-dir"]) {
-        println!("cargo:rerun-if-changed={dir}/HEAD");
-        println!("cargo:rerun-if-changed={dir}/refs/heads");
-        println!("cargo:rerun-if-changed={dir}/packed-refs");
+    // A new commit moves HEAD or the branch it names: watch exactly those files (not every
+    // branch: a commit on another worktree's branch must not rebuild this one).
+    let mut watch = vec!["HEAD".to_string(), "packed-refs".to_string()];
+    if let Some(branch) = git(&["symbolic-ref", "-q", "HEAD"]) {
+        watch.push(branch);
+    }
+    for file in watch {
+        // A file that does not exist would make cargo rerun this script on every build.
+        if let Some(path) =
+            git(&["rev-parse", "--git-path", &file]).filter(|p| std::path::Path::new(p).exists())
+        {
+            println!("cargo:rerun-if-changed={path}");
+        }
     }
     println!("cargo:rerun-if-changed=build.rs");
 }

@@ -8,7 +8,8 @@
 #     all   (make test-all)  every kill point of every sweep, then the fuzz at 20,000 cases
 #
 # Environment: CARGO, SANDBOX_PY (the sandbox venv's python), TEST_THREADS (parallel tests;
-# default from .config/nextest.toml), and anything the tests read (DRCTL_CRASH_*, see
+# default from .config/nextest.toml), TEST_SERIAL=1 (pytest after the Rust tests, not beside
+# them), and anything the tests read (DRCTL_CRASH_*, see
 # tests/common/sweep.rs). Without cargo-nextest the Rust tests run under `cargo test`.
 set -uo pipefail
 
@@ -61,6 +62,19 @@ stage fmt "$CARGO" fmt --all -- --check || exit
 stage clippy "$CARGO" clippy --all-targets -- -D warnings || exit
 stage build "$CARGO" test --all-targets --no-run || exit
 
+# The sandbox's pytest runs beside the Rust tests (TEST_SERIAL=1: after them): the Rust tests
+# mostly wait on their sandboxes' clocks and leave a core's worth of CPU idle.
+pytest_log=$(mktemp)
+run_pytest() { "$PY" -m pytest -q sandbox/tests; }
+if [[ -z ${TEST_SERIAL:-} ]]; then
+    (
+        t0=$SECONDS
+        run_pytest >"$pytest_log" 2>&1
+        echo "$? $((SECONDS - t0))" >"$pytest_log.end"
+    ) &
+    pytest_pid=$!
+fi
+
 if "$CARGO" nextest --version >/dev/null 2>&1; then
     threads=()
     [[ -n ${TEST_THREADS:-} ]] && threads=(--test-threads "$TEST_THREADS")
@@ -70,7 +84,17 @@ else
     stage rust "$CARGO" test --all-targets -- --test-threads "${TEST_THREADS:-4}"
 fi
 
-stage pytest "$PY" -m pytest -q sandbox/tests
+if [[ -z ${TEST_SERIAL:-} ]]; then
+    wait "$pytest_pid"
+    printf '\n== pytest (ran beside the Rust tests): %s -m pytest -q sandbox/tests\n' "$PY"
+    cat "$pytest_log"
+    read -r rc took <"$pytest_log.end"
+    STAGES+=("$(printf '%-8s %6ds  %s' pytest "$took" "$([[ $rc == 0 ]] && echo "ok (beside rust)" || echo "FAILED (exit $rc)")")")
+    [[ $rc == 0 ]] || failed="$failed pytest"
+    rm -f "$pytest_log" "$pytest_log.end"
+else
+    stage pytest run_pytest
+fi
 
 if [[ $MODE == all ]]; then
     stage fuzz env DRCTL_FUZZ_CASES=20000 "$CARGO" test --test fuzz_parsers

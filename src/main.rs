@@ -76,6 +76,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Command::Run { runbook, m } => cli::run::run(g, &runbook, &m).await,
         Command::Resume { run, m, rerun } => cli::run::resume(g, &run, &m, &rerun).await,
         Command::Rollback { run, to, m } => cli::run::rollback(g, &run, to.as_deref(), &m).await,
+        Command::Abandon { run, reason, yes } => cli::run::abandon(g, &run, &reason, yes).await,
         Command::Status { run: None } => cli::env::status(g).await,
         Command::Status { run: Some(run) } => cli::inspect::status(g, &run).await,
         Command::History { limit } => cli::inspect::history(g, limit).await,
@@ -100,8 +101,18 @@ async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
             runbook,
             dry_run,
             mode,
+            abandon_unfinished,
             m,
-        } => cli::failover::failover(g, &region, runbook.as_deref(), dry_run, mode, &m).await,
+        } => {
+            let a = cli::failover::Asked {
+                region: &region,
+                runbook: runbook.as_deref(),
+                dry_run,
+                mode,
+                abandon_unfinished,
+            };
+            cli::failover::failover(g, a, &m).await
+        }
         Command::Fence { m } => cli::env::fence(g, &m).await,
         Command::Reprotect { dry_run, m } => cli::env::reprotect(g, dry_run, &m).await,
         Command::Failback { region, dry_run, m } => {

@@ -142,7 +142,7 @@ fn yes_with_words_at_the_approval_prompt_approves_with_a_comment() {
     wait_for(&seen, "type `yes` to approve here");
     // Not a yes: asked again. Then a yes with the reason.
     std::io::Write::write_all(&mut answer, b"yesterday\n").unwrap();
-    wait_for(&seen, "(or Ctrl-C to pause)");
+    wait_for(&seen, "`no` to pause the run (or Ctrl-C)");
     std::io::Write::write_all(&mut answer, b"yes replica lag is 0\n").unwrap();
     let status = wait_exit(&mut child, &seen, "the approval");
     assert_eq!(status.code(), Some(0));
@@ -156,6 +156,76 @@ fn yes_with_words_at_the_approval_prompt_approves_with_a_comment() {
         (g["by"].as_str(), g["via"].as_str(), g["comment"].as_str()),
         (Some("dana"), Some("prompt"), Some("replica lag is 0"))
     );
+    assert!(ws.path().join("after.txt").exists());
+}
+
+#[test]
+fn no_at_the_approval_prompt_pauses_the_run_and_says_who_declined() {
+    let ws = workspace();
+    std::fs::write(ws.path().join("rb.yaml"), GATED).unwrap();
+    let (mut child, seen, mut answer) = run_on_pty(ws.path(), &[("DRCTL_OPERATOR", "dana")]);
+    wait_for(&seen, "[y/N]");
+    std::io::Write::write_all(&mut answer, b"y\n").unwrap();
+    wait_for(&seen, "`no` to pause the run");
+    std::io::Write::write_all(&mut answer, b"no\n").unwrap();
+    let status = wait_exit(&mut child, &seen, "no");
+    std::thread::sleep(Duration::from_millis(200));
+    let screen = String::from_utf8_lossy(&seen.lock().unwrap()).to_string();
+    assert_eq!(
+        status.code(),
+        Some(5),
+        "a declined gate pauses (exit 5):\n{screen}"
+    );
+    assert!(screen.contains("declined by dana"), "{screen}");
+    let id = only_run(ws.path());
+    assert!(screen.contains(&format!("drctl resume {id}")), "{screen}");
+    let j = journal(ws.path(), &id);
+    assert!(
+        j.iter().any(|r| r["type"] == "step_failed"
+            && r["step"] == "gate"
+            && r["error"]
+                .as_str()
+                .unwrap_or("")
+                .contains("declined by dana")),
+        "{j:#?}"
+    );
+    assert_eq!(j.last().unwrap()["type"], "paused");
+    assert!(
+        !ws.path().join("after.txt").exists(),
+        "nothing after the gate ran"
+    );
+}
+
+#[test]
+fn an_approval_from_another_terminal_ends_the_prompt_line() {
+    let ws = workspace();
+    std::fs::write(ws.path().join("rb.yaml"), GATED).unwrap();
+    let (mut child, seen, mut answer) = run_on_pty(ws.path(), &[]);
+    wait_for(&seen, "[y/N]");
+    std::io::Write::write_all(&mut answer, b"y\n").unwrap();
+    let prompt = "`no` to pause the run: ";
+    wait_for(&seen, prompt);
+    let id = only_run(ws.path());
+    let out = common::run(
+        drctl(ws.path())
+            .env("DRCTL_OPERATOR", "bob")
+            .args(["approve", &id, "gate"]),
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let status = wait_exit(&mut child, &seen, "the approval from another terminal");
+    std::thread::sleep(Duration::from_millis(200));
+    let screen = String::from_utf8_lossy(&seen.lock().unwrap()).to_string();
+    assert_eq!(status.code(), Some(0), "{screen}");
+    // What follows the question starts on a line of its own, saying where the answer came from.
+    let after = &screen[screen.find(prompt).unwrap() + prompt.len()..];
+    assert!(
+        after.starts_with("\r\n") && after.contains("answered elsewhere"),
+        "the prompt line was not ended: {after:?}"
+    );
+    let j = journal(ws.path(), &id);
+    assert!(j
+        .iter()
+        .any(|r| r["type"] == "approval_granted" && r["by"] == "bob"));
     assert!(ws.path().join("after.txt").exists());
 }
 

@@ -1,8 +1,11 @@
 """Command line: ``python -m drsandbox serve | seed | new-ami | fault | listener | lag | state |
-snapshot | clock | iam``.
+health | snapshot | clock | iam``.
 
 ``iam enforce | off | show | admin`` switches IAM enforcement (see iam.py) and prints the
 sandbox admin user's credentials (``export AWS_ACCESS_KEY_ID=...`` lines).
+
+``health`` lists the ARC clusters' endpoints and routing controls, the CloudWatch alarms and
+the Route 53 health checks (``GET /_sandbox/health``).
 
 ``snapshot save NAME`` / ``snapshot restore NAME`` save the running sandbox's whole state in
 its memory and bring it back (see snapshot.py); ``clock pause | resume | step [--seconds N]``
@@ -51,15 +54,20 @@ def cmd_serve(args) -> int:
         profile = load(args.profile, args.time_scale)
     except ProfileError as e:
         raise UsageError(str(e)) from e
+    if args.dns_answers is not None:
+        profile.settings["dns_answers"] = args.dns_answers
+    if args.dns_port is not None and not 0 <= args.dns_port <= 65535:
+        raise UsageError(f"--dns-port must be 0-65535, got {args.dns_port}")
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
     from .server import Sandbox
 
-    sandbox = Sandbox(profile, host=args.host, port=args.port, iam_mode=args.iam)
+    sandbox = Sandbox(profile, host=args.host, port=args.port, dns_port=args.dns_port, iam_mode=args.iam)
     try:
         url = sandbox.start()
     except OSError as e:
-        print(f"drsandbox: cannot listen on {args.host}:{args.port}: {e}", file=sys.stderr)
+        print(f"drsandbox: cannot listen on {args.host}:{args.port}"
+              f"{'' if args.dns_port is None else f' (or UDP {args.dns_port})'}: {e}", file=sys.stderr)
         return 1
     stop = threading.Event()
 
@@ -121,6 +129,8 @@ def cmd_fault_set(args) -> int:
     body: dict = {"region": args.region, "service": args.service, "kind": args.kind}
     if args.client is not None:
         body["client"] = args.client
+    if args.control_planes:
+        body["control_planes"] = True
     if args.kind == "errors":
         body["rate"] = 1.0 if args.rate is None else args.rate
         body["error"] = args.error or "5xx"
@@ -173,6 +183,8 @@ def _fault_line(f: dict) -> str:
         extra = f" ms={f['ms']}"
     if f.get("client"):
         extra += f" client={f['client']}"
+    if f.get("control_planes"):
+        extra += " +control-planes"
     return f"{f['id']}  {f['region']}  {f['service'] or '*'}  {f['kind']}{extra}"
 
 
@@ -182,6 +194,8 @@ def cmd_listener_set(args) -> int:
     body = {"name": args.name, "mode": args.mode}
     if args.delay_ms is not None:
         body["delay_ms"] = args.delay_ms
+    if args.addresses is not None:
+        body["addresses"] = "rotate" if args.addresses == "rotate" else [a for a in args.addresses.split(",") if a]
     out = call(_endpoint(args), "POST", "/_sandbox/listeners", body)
     l = out["listener"]
     print(f"{l['name']} {l['mode']} {l['url']}")
@@ -191,7 +205,9 @@ def cmd_listener_set(args) -> int:
 def cmd_listener_list(args) -> int:
     out = call(_endpoint(args), "GET", "/_sandbox/listeners")
     for l in out["listeners"]:
-        print(f"{l['name']:<28} {l['region'] or '-':<10} {l['effective_mode']:<9} {l['url']}  {l.get('dns_name', '')}")
+        addresses = ",".join(l.get("addresses") or [])
+        print(f"{l['name']:<28} {l['region'] or '-':<10} {l['effective_mode']:<9} {l['url']}  {l.get('dns_name', '')}"
+              + (f"  {addresses}" if addresses else ""))
     return 0
 
 
@@ -287,6 +303,25 @@ def cmd_iam(args) -> int:
     return 0
 
 
+def cmd_health(args) -> int:
+    out = call(_endpoint(args), "GET", "/_sandbox/health")
+    if args.json:
+        print(json.dumps(out, indent=2))
+        return 0
+    for c in out["arc"]:
+        print(f"ARC cluster {c['name']} {c['status']} {c['arn']}{'' if c['quorum'] else '  NO QUORUM'}")
+        for e in c["endpoints"]:
+            print(f"  endpoint {e['region']:<15} {e['url']}{'  (dark)' if e['dark'] else ''}")
+        for p in c["control_panels"]:
+            for rc in p["routing_controls"]:
+                print(f"  routing control {p['name']}/{rc['name']} {rc['state']} ({rc['status']}) {rc['arn']}")
+    for a in out["alarms"]:
+        print(f"alarm {a['region']}/{a['name']} {a['state']} (data: {a['evaluated']}){'  (dark)' if a['dark'] else ''}")
+    for h in out["health_checks"]:
+        print(f"health check {h['id']} {h['type']} {'healthy' if h['healthy'] else 'UNHEALTHY'}")
+    return 0
+
+
 def cmd_state(args) -> int:
     st = call(_endpoint(args), "GET", "/_sandbox/state")
     if args.json:
@@ -356,6 +391,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--iam", choices=["off", "enforce"], default="off",
                    help="enforce: authenticate AWS requests against the sandbox's IAM users and authorize them "
                         "against their policies (default off: any credentials work)")
+    s.add_argument("--dns-answers", choices=["names", "addresses"],
+                   help="what TestDNSAnswer and the public edge answer for an alias A record: the target's DNS "
+                        "name or its addresses, as AWS (default: the profile's dns_answers, names)")
+    s.add_argument("--dns-port", type=int,
+                   help="also serve DNS over UDP on HOST:PORT (0 picks a free port; GET /_sandbox/healthz "
+                        "names it): ALB names and public zone records, answered with addresses")
     s.set_defaults(func=cmd_serve)
 
     s = sub.add_parser("seed", help="create the two-region warm-standby topology")
@@ -384,6 +425,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--ms", type=int, help="latency: added delay in milliseconds")
     s.add_argument("--client", help="only requests of this client (X-Drctl-Client header or app/NAME in the "
                                     "User-Agent); default: every client")
+    s.add_argument("--control-planes", action="store_true",
+                   help="us-east-1 without --service: also the global control planes hosted there (the Route 53, "
+                        "CloudFront and IAM APIs); their data planes keep working")
     endpoint(s)
     s.set_defaults(func=cmd_fault_set)
     s = f.add_parser("clear", help="clear all faults, or one region's (and/or one client's)")
@@ -401,6 +445,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("name", help="ALB name or DNS name, 'public' or 'cdn'")
     s.add_argument("mode", choices=MODES)
     s.add_argument("--delay-ms", type=int, help="slow: added delay (default 2000)")
+    s.add_argument("--addresses", help="an ALB's new addresses: A,B,... (IPv4) or 'rotate' for a fresh set")
     endpoint(s)
     s.set_defaults(func=cmd_listener_set)
     s = l.add_parser("list", help="list listeners")
@@ -455,6 +500,11 @@ def build_parser() -> argparse.ArgumentParser:
         s.add_argument("--json", action="store_true")
         endpoint(s)
         s.set_defaults(func=cmd_iam)
+
+    s = sub.add_parser("health", help="ARC cluster endpoints and routing controls, alarms, health checks")
+    s.add_argument("--json", action="store_true")
+    endpoint(s)
+    s.set_defaults(func=cmd_health)
 
     s = sub.add_parser("state", help="short summary of both regions")
     s.add_argument("--json", action="store_true")

@@ -2,12 +2,15 @@
 
     GET    /_sandbox/healthz        200 once ready
     GET    /_sandbox/faults         {"faults": [...]}
-    POST   /_sandbox/faults         {"region", "service"?, "kind", "rate"?, "error"?, "ms"?, "client"?} -> {"id"}
+    POST   /_sandbox/faults         {"region", "service"?, "kind", "rate"?, "error"?, "ms"?, "client"?,
+                                     "control_planes"?} -> {"id"}
     DELETE /_sandbox/faults[?region=R][&client=NAME]
     GET    /_sandbox/listeners      {"listeners": [...]}
-    POST   /_sandbox/listeners      {"name", "mode", "delay_ms"?}
+    POST   /_sandbox/listeners      {"name", "mode"?, "delay_ms"?, "addresses"?: [IPv4, ...] | "rotate"}
+    GET    /_sandbox/dns?name=N[&type=A]   what the sandbox's DNS answers for N (ALB addresses, zone records)
     POST   /_sandbox/replica-lag    {"region", "instance_id", "seconds"}
     GET    /_sandbox/state          summary of both regions
+    GET    /_sandbox/health         ARC clusters (endpoints, routing controls), alarms, health checks
     GET    /_sandbox/edges, POST /_sandbox/edges   which record / distribution the edges serve
     GET    /_sandbox/calls          the AWS calls answered, in order, and counts of mutating ones
     DELETE /_sandbox/calls          clear that log -> {"cleared": n}
@@ -67,9 +70,10 @@ origin, not the client). ``GET /_sandbox/faults`` lists ``client`` for scoped fa
 ``DELETE /_sandbox/faults?client=NAME`` removes only that client's faults.
 
 Snapshots (snapshot.py): ``POST /_sandbox/snapshot`` saves everything that can differ
-between a freshly seeded sandbox and a used one (every moto backend, faults, listener modes
-and ports, edges, health-check observations, pinned ReplicaLag, Route 53 changes, DynamoDB
-tokens, the call log, the clock); ``POST /_sandbox/restore`` brings it back exactly, in the
+between a freshly seeded sandbox and a used one (every moto backend, ARC's and the alarms'
+state among them, faults, listener modes, ports and ALB addresses, edges, health-check
+observations, pinned ReplicaLag, Route 53 changes and token buckets, DynamoDB tokens, the IAM
+enforcement mode, the call log, the clock); ``POST /_sandbox/restore`` brings it back exactly, in the
 same process, in well under a second. A snapshot waits up to ``wait`` seconds (default 10,
 at most 120) for scheduled transitions to finish and answers 409 while some are still pending
 (at once when the clock is paused). Snapshots survive a reset; an unknown name is 400.
@@ -127,8 +131,10 @@ class ControlApi:
             ("DELETE", "/_sandbox/faults"): self.clear_faults,
             ("GET", "/_sandbox/listeners"): self.list_listeners,
             ("POST", "/_sandbox/listeners"): self.set_listener,
+            ("GET", "/_sandbox/dns"): self.dns,
             ("POST", "/_sandbox/replica-lag"): self.replica_lag,
             ("GET", "/_sandbox/state"): self.state,
+            ("GET", "/_sandbox/health"): self.health,
             ("GET", "/_sandbox/edges"): self.get_edges,
             ("POST", "/_sandbox/edges"): self.set_edges,
             ("GET", "/_sandbox/calls"): self.list_calls,
@@ -201,7 +207,9 @@ class ControlApi:
 
     # ------------------------------------------------------------------ handlers
     def healthz(self, environ) -> dict:
-        return {"ok": True, "endpoint": self.sb.url, "profile": self.sb.profile.as_dict(), "iam": self.sb.iam.mode}
+        return {"ok": True, "endpoint": self.sb.url, "profile": self.sb.profile.as_dict(),
+                "dns": {"answers": self.sb.profile.setting("dns_answers"), "udp_port": self.sb.dns_port},
+                "iam": self.sb.iam.mode}
 
     # ------------------------------------------------------------------ IAM
     def get_iam(self, environ) -> dict:
@@ -250,13 +258,30 @@ class ControlApi:
 
     def set_listener(self, environ) -> dict:
         body = self._json(environ)
-        unknown = set(body) - {"name", "mode", "delay_ms"}
+        unknown = set(body) - {"name", "mode", "delay_ms", "addresses"}
         if unknown:
             raise _BadRequest(f"unknown field(s): {', '.join(sorted(unknown))}")
+        if "mode" not in body and "addresses" not in body:
+            raise _BadRequest("give a mode, addresses, or both")
         self.sb.listeners.reconcile()
         listener = self.sb.listeners.find(body.get("name"))
-        listener.set_mode(body.get("mode"), body.get("delay_ms"))
+        if "addresses" in body:  # an ALB's addresses change (AWS replaces its nodes)
+            self.sb.listeners.set_addresses(listener, body["addresses"])
+        if "mode" in body or "delay_ms" in body:
+            listener.set_mode(body.get("mode", listener.mode), body.get("delay_ms"))
         return {"listener": listener.describe()}
+
+    def dns(self, environ) -> dict:
+        from .dns import resolve
+
+        q = self._query(environ)
+        unknown = set(q) - {"name", "type"}
+        if unknown or not q.get("name"):
+            raise _BadRequest("GET /_sandbox/dns needs ?name=NAME (and optionally &type=A|AAAA|CNAME)")
+        rtype = q.get("type", "A").upper()
+        if rtype not in ("A", "AAAA", "CNAME"):
+            raise _BadRequest(f"type must be A, AAAA or CNAME, got {rtype!r}")
+        return resolve(self.sb, q["name"], rtype)
 
     def replica_lag(self, environ) -> dict:
         body = self._json(environ)
@@ -313,6 +338,14 @@ class ControlApi:
         from .state import summary
 
         return summary(self.sb)
+
+    def health(self, environ) -> dict:
+        """What the failover gates look like from inside: ARC clusters with their endpoints
+        (the DescribeCluster ClusterEndpoints) and routing controls, every alarm with its
+        shown and evaluated state, and every Route 53 health check's type and status."""
+        from .state import health_summary
+
+        return health_summary(self.sb)
 
     # ------------------------------------------------------------------ snapshots
     def snapshot(self, environ) -> dict:

@@ -19,9 +19,28 @@ requests to the region's ALB listeners (``X-Drctl-Client`` header or the User-Ag
 the probe); it does not make the region dark for anyone else.
 
 Global services (Route 53, CloudFront, IAM) sign with us-east-1. A fault with service=null
-(a "regional" fault) deliberately does not touch them: a us-east-1 outage must not take
-down the global Route 53 data plane that a failover relies on. Name the service explicitly
-(``"service": "route53"``) to fault a global API.
+(a "regional" fault) covers the region's own services only and leaves their APIs alone. Name
+the service explicitly (``"service": "route53"``) to fault one global API, or add
+``"control_planes": true`` to a us-east-1 fault without a service: it then also covers the
+global control planes hosted in us-east-1 - the Route 53 API (every operation, GetChange and
+TestDNSAnswer included), the CloudFront API and the IAM API. The "AWS Fault Isolation
+Boundaries" whitepaper (Global services; Appendix A - Partitional service guidance; Appendix B
+- Edge network global service guidance) places the control planes of Route 53, CloudFront and
+IAM (partition aws) in us-east-1, says their CRUDL-type operations may not work during an
+impairment of that control plane or Region, and tells a recovery path not to rely on them;
+their data planes (Route 53 DNS answers and health checks, CloudFront edge serving, IAM
+authentication and authorization) keep working. So do the sandbox's: its health checkers, its
+public DNS edge (answers by health) and its CloudFront edge never go through the API path
+that faults act on.
+
+How a request's service and region are known: from its SigV4 credential scope, exactly what
+moto routes on. Route 53, CloudFront and IAM (partition ``aws``) sign with ``us-east-1``
+whatever region a client is configured for; STS signs with the region of the endpoint it calls
+(the global endpoint ``sts.amazonaws.com`` with ``us-east-1``, the one Region it is hosted in:
+IAM User Guide, "Manage AWS STS in an AWS Region"). So STS with a us-east-1 scope (the global
+endpoint, or the us-east-1 regional one: the two cannot be told apart by scope, and both are
+served from us-east-1) is one of the region's own services and is hit by every us-east-1
+outage; regional STS of any other region is not.
 """
 
 from __future__ import annotations
@@ -48,12 +67,17 @@ SIGNING_NAMES = {
     "rds", "ec2", "elasticloadbalancing", "autoscaling", "route53", "cloudfront", "backup",
     "monitoring", "dynamodb", "sts", "iam", "s3", "logs", "kms", "sns", "sqs", "events",
     "lambda", "secretsmanager", "ssm", "tagging", "cloudformation",
+    "route53-recovery-cluster", "route53-recovery-control-config",  # ARC data and control planes (arc.py)
 }
 ALIASES = {
     "elbv2": "elasticloadbalancing", "elb": "elasticloadbalancing", "alb": "elasticloadbalancing",
     "cloudwatch": "monitoring", "asg": "autoscaling", "resourcegroupstaggingapi": "tagging",
+    "arc-cluster": "route53-recovery-cluster", "arc-control": "route53-recovery-control-config",
 }
 GLOBAL_SERVICES = {"route53", "cloudfront", "iam"}
+# Where the global services' control planes live (partition aws): the only region a
+# ``control_planes`` fault may name (Fault Isolation Boundaries whitepaper, Global services).
+CONTROL_PLANE_REGION = "us-east-1"
 
 
 # A client name: what the AWS SDKs accept as an app name (alphanumerics and !#$%&'*+-.^_`|~).
@@ -120,9 +144,13 @@ class Fault:
     ms: int | None = None
     started: float = 0.0  # the sandbox clock when set; replica lag grows from here during an outage
     client: str | None = None  # only requests from this client (request_client) are faulted
+    # A us-east-1 fault without a service that also covers the global control planes there.
+    control_planes: bool = False
 
     def public(self) -> dict:
         d = {"id": self.id, "region": self.region, "service": self.service, "kind": self.kind}
+        if self.control_planes:
+            d["control_planes"] = True
         if self.client is not None:
             d["client"] = self.client
         if self.kind == "errors":
@@ -137,7 +165,7 @@ class Fault:
         if self.client is not None and self.client != client:
             return False
         if self.service is None:
-            return service not in GLOBAL_SERVICES
+            return self.control_planes or service not in GLOBAL_SERVICES
         return self.service == service
 
 
@@ -145,7 +173,7 @@ def parse_fault(body: object) -> dict:
     """Validate a fault spec (control API body); returns normalized fields or raises."""
     if not isinstance(body, dict):
         raise FaultError("body must be a JSON object")
-    allowed = {"region", "service", "kind", "rate", "error", "ms", "client"}
+    allowed = {"region", "service", "kind", "rate", "error", "ms", "client", "control_planes"}
     unknown = set(body) - allowed
     if unknown:
         raise FaultError(f"unknown field(s): {', '.join(sorted(unknown))}")
@@ -155,6 +183,17 @@ def parse_fault(body: object) -> dict:
     out: dict = {"region": check_region(body.get("region")),
                  "service": normalize_service(body.get("service")), "kind": kind,
                  "client": check_client(body.get("client"))}
+    control_planes = body.get("control_planes", False)
+    if not isinstance(control_planes, bool):
+        raise FaultError(f"control_planes must be true or false, got {control_planes!r}")
+    if control_planes:
+        if out["service"] is not None:
+            raise FaultError("control_planes widens a fault without a service; a fault naming a service "
+                             "(route53, cloudfront, iam, ...) already covers exactly that API")
+        if out["region"] != CONTROL_PLANE_REGION:
+            raise FaultError(f"control_planes only applies to {CONTROL_PLANE_REGION}, where the global "
+                             f"services' control planes (Route 53, CloudFront, IAM) live; got {out['region']}")
+        out["control_planes"] = True
     if kind == "errors":
         rate = body.get("rate", 1.0)
         if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 <= rate <= 1:
@@ -259,7 +298,15 @@ _CRED_RE = re.compile(r"Credential=([^,\s]+)")
 
 
 def request_scope(environ: dict) -> tuple[str | None, str | None]:
-    """(region, signing service) of an AWS request, from its SigV4 credential scope."""
+    """(region, signing service) of an AWS request, from its SigV4 credential scope.
+
+    The region of a global service's request (Route 53, CloudFront, IAM) is where its control
+    plane is, ``us-east-1`` in the aws partition, whatever the scope says: the SDKs sign them
+    with ``us-east-1`` when they call AWS (``route53.amazonaws.com`` and the others are
+    us-east-1 endpoints), but a client given an ``endpoint_url`` (as every client of the
+    sandbox is) signs with the region it was configured for, and a ``route53`` client made for
+    ``us-west-2`` would otherwise escape a us-east-1 outage that the real one would hang in.
+    STS keeps its scope's region: its regional endpoints are separate services per region."""
     cred = None
     auth = environ.get("HTTP_AUTHORIZATION", "")
     m = _CRED_RE.search(auth)
@@ -273,7 +320,10 @@ def request_scope(environ: dict) -> tuple[str | None, str | None]:
     parts = cred.split("/")
     if len(parts) < 5:
         return None, None
-    return parts[-3], parts[-2].lower()
+    region, service = parts[-3], parts[-2].lower()
+    if service in GLOBAL_SERVICES and not region.startswith(("cn-", "us-gov-", "us-iso")):
+        region = CONTROL_PLANE_REGION
+    return region, service
 
 
 def client_from_headers(get) -> str | None:

@@ -30,6 +30,25 @@ Then, for every AWS API request (never the control API, ``/moto-api`` or the loc
    identity-based policy allows the <action> action" ("... with an explicit deny in an
    identity-based policy").
 
+What is checked and what is not. Every AWS API request on the sandbox's port is checked,
+the Route 53 ARC ones included: the control plane (``route53-recovery-control-config``, e.g.
+``CreateRoutingControl`` on its cluster's ARN) and the data plane on a cluster endpoint
+(``/arc/<cluster>/<region>/v1``: ``route53-recovery-cluster:UpdateRoutingControlState`` on the
+routing control's ARN, every entry's for ``UpdateRoutingControlStates``; arc.py; one signed for
+another region than its endpoint's is left to arc.py's InvalidSignatureException). Never
+checked, because they are not AWS API requests: the control API (``/_sandbox/*``, so
+``/_sandbox/dns`` and ``/_sandbox/health`` too), ``/moto-api``, the local listeners (ALBs, the
+public and cdn edges) and the UDP DNS server (a DNS query carries no credentials, on AWS
+neither); nor the sandbox's own service-side reads (the Route 53 health checker reading
+CloudWatch alarms and routing-control states, the alarm evaluator, the ReplicaLag publisher),
+which AWS does inside the services with no caller's permission. Order in the request path
+(server.py): faults first (an outage hangs the request before anything is checked, as an
+unreachable endpoint would), then IAM, then Route 53's request rate (route53_limits.py): the
+throttling is per account, so the caller is authenticated first, and a request IAM refuses
+takes no token. A ``control_planes`` outage (faults.py) takes the IAM *API* down with the other
+global control planes, not the authentication and authorization of other requests, which
+AWS runs in every region (the IAM data plane).
+
 Which resources a request targets (see ``resources``):
 
 * Every parameter that names a resource of a type the Service Authorization Reference lists
@@ -284,14 +303,18 @@ class Ctx:
 
 
 def _by_arn(value: str, candidates: dict[str, str]) -> str | None:
-    """The resource type among ``candidates`` ({type: ARN format}) whose format ``value`` fits."""
+    """The resource type among ``candidates`` ({type: ARN format}) whose format ``value`` fits;
+    of several, the most specific (most literal text: an ARC routing control's ARN
+    ``controlpanel/P/routingcontrol/R`` fits the control panel's ``controlpanel/${Id}`` too)."""
+    best, best_literal = None, -1
     for rtype, fmt in candidates.items():
         parts = _VAR.split(fmt)
         # split alternates literal, var, literal, ...: literals must appear in order
         regex = "^" + "".join(re.escape(p) if i % 2 == 0 else ".*" for i, p in enumerate(parts)) + "$"
-        if re.match(regex, value):
-            return rtype
-    return None
+        literal = sum(len(p) for i, p in enumerate(parts) if i % 2 == 0)
+        if re.match(regex, value) and literal > best_literal:
+            best, best_literal = rtype, literal
+    return best
 
 
 # Parameters naming a resource, per service prefix: parameter -> resource type.
@@ -315,6 +338,8 @@ NAMED: dict[str, dict[str, str]] = {
 ARN_PARAMS = ("ResourceName", "ResourceArn", "ResourceArns", "LoadBalancerArn", "LoadBalancerArns",
               "TargetGroupArn", "TargetGroupArns", "ListenerArn", "ListenerArns", "RuleArn", "RuleArns",
               "PolicyArn", "RoleArn", "DestinationBackupVaultArn", "BackupVaultArn", "KeyId", "TargetKeyId")
+# Route 53 ARC: the data plane (cluster endpoints) and the control plane (arc.py).
+ARC_PREFIXES = ("route53-recovery-cluster", "route53-recovery-control-config")
 EC2_ID_PREFIX = {"i-": "instance", "ami-": "image", "vol-": "volume", "sg-": "security-group", "subnet-": "subnet",
                  "lt-": "launch-template", "eni-": "network-interface", "snap-": "snapshot", "vpc-": "vpc"}
 
@@ -388,6 +413,15 @@ def named(ctx: Ctx) -> list[tuple[str | None, str]]:
                 out.append(("hostedzone", v))
             elif "/change/" in uri:
                 out.append(("change", v))
+    elif ctx.prefix in ARC_PREFIXES:
+        # ARC (arc.py): the control plane names clusters, control panels and routing controls
+        # by ARN in its path ({ClusterArn} ...) or body; the data plane names routing controls,
+        # one per entry for UpdateRoutingControlStates. Typed by the ARN formats they fit.
+        for name in ("ClusterArn", "ControlPanelArn", "RoutingControlArn"):
+            for v in p.top(name):
+                out.append((None, v))
+        for v in p.at("UpdateRoutingControlStateEntries", "RoutingControlArn"):
+            out.append((None, v))
     elif ctx.prefix == "dynamodb":
         for table in p.top("TableName"):
             for index in p.top("IndexName"):
@@ -769,6 +803,10 @@ class Iam:
         body = _read_body(environ)
         if m and not signature_matches(environ, body, who.secret):
             return refusal(signing, environ, "signature")
+        if m and signing == "route53-recovery-cluster" and m.group(1).split("/")[-3] != region:
+            # An ARC cluster endpoint's request signed for another region fails SigV4's scope
+            # check before any authorization: arc.py answers it (InvalidSignatureException).
+            return None
         prefix = SIGNING_TO_PREFIX.get(signing or "", signing or "")
         operation = call.operation or "*"
         if f"{prefix}:{operation}" in ALWAYS_ALLOWED:

@@ -33,6 +33,18 @@ request; failures of that ALB are passed through as they would reach such a clie
 ``cdn`` stands for the CloudFront distribution: it tries the members of the default
 behaviour's origin group in order and fails over on connection errors, timeouts and the
 group's failover status codes, using the configuration of the last completed deployment.
+
+Addresses: on AWS an ALB's DNS name resolves to the IP addresses of its nodes (at least one per
+enabled Availability Zone), the addresses clients send their requests to, and "the IP
+addresses for Classic Load Balancers and Application Load Balancers change over time" (AWS
+Knowledge Center, "How do I find the IP addresses of my load balancer", elb-find-load-balancer-ip;
+ELB scales by adding and replacing nodes). Each ALB here gets as many IPv4 addresses as it has
+subnets (at least one, at most 8) from the documentation ranges of RFC 5737 (192.0.2.0/24,
+198.51.100.0/24, 203.0.113.0/24: never routed, so nothing is ever sent to them), chosen from a
+hash of its account, region and name (the same ALB gets the same addresses in every sandbox),
+distinct across ALBs. ``set_addresses`` changes them (a given list, or a fresh set).
+``by_address`` maps an address back to its ALB, which is how the public edge follows an
+answer that is an address.
 """
 
 from __future__ import annotations
@@ -40,7 +52,9 @@ from __future__ import annotations
 import base64
 import binascii
 import errno
+import hashlib
 import http.client
+import ipaddress
 import re
 import logging
 import socket
@@ -57,6 +71,11 @@ log = logging.getLogger("drsandbox.listeners")
 
 MODES = ("up", "down", "blackhole", "slow", "error")
 MAX_DELAY_MS = int(MAX_HANG_SECONDS * 1000)
+
+# ALB addresses: the RFC 5737 documentation ranges (TEST-NET-1/2/3), hosts .1-.254.
+ADDRESS_RANGES = ("192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24")
+ADDRESS_POOL: tuple[str, ...] = tuple(str(h) for net in ADDRESS_RANGES for h in ipaddress.ip_network(net).hosts())
+MAX_ADDRESSES = 8
 
 
 class ListenerError(ValueError):
@@ -303,11 +322,12 @@ class AlbListener(Listener):
         self.account = account
         self.arn = arn
         self.dns_name = dns_name
+        self.addresses: list[str] = []  # what its DNS name resolves to (ListenerManager allocates)
 
     def describe(self) -> dict:
         d = super().describe()
         d.update(dns_name=self.dns_name, arn=self.arn, account=self.account,
-                 healthy_targets=self.manager.healthy_targets(self))
+                 healthy_targets=self.manager.healthy_targets(self), addresses=list(self.addresses))
         return d
 
     def serve(self, h: _Handler) -> None:
@@ -389,7 +409,9 @@ class PublicEdge(EdgeListener):
             h.reply(502, b"drsandbox: no public record configured (seed first, or POST /_sandbox/edges)\n")
             return
         record, dns = answer
-        target = self.manager.by_dns(dns) if dns else None
+        # The answer is the ALB's DNS name, or (dns_answers: addresses) one of its addresses:
+        # the client connects to the first address, which leads to the ALB that has it.
+        target = (self.manager.by_dns(dns) or self.manager.by_address(dns)) if dns else None
         if target is None:
             h.reply(502, f"drsandbox: {record} resolves to {dns!r}, which has no local listener\n".encode())
             return
@@ -404,7 +426,10 @@ class PublicEdge(EdgeListener):
             h.abort()
             return
         ctype = dict((k.lower(), v) for k, v in headers).get("content-type", "text/plain")
-        h.reply(status, data, ctype, self.passthrough_headers(headers) + [("x-drsandbox-upstream", target.dns_name)])
+        upstream = [("x-drsandbox-upstream", target.dns_name)]
+        if dns != target.dns_name:
+            upstream.append(("x-drsandbox-upstream-address", dns))
+        h.reply(status, data, ctype, self.passthrough_headers(headers) + upstream)
 
 
 class CdnEdge(EdgeListener):
@@ -482,7 +507,7 @@ class ListenerManager:
         """Every ALB listener (by load balancer ARN) and edge: mode, delay, open, port."""
         with self.reconcile_lock, self._lock:
             albs = {arn: {"name": l.name, "region": l.region, "account": l.account, "dns_name": l.dns_name,
-                          **l.saved()} for arn, l in self._albs.items()}
+                          "addresses": list(l.addresses), **l.saved()} for arn, l in self._albs.items()}
             return {"albs": albs, "public": self.public.saved(), "cdn": self.cdn.saved()}
 
     def restore(self, saved: dict) -> list[str]:
@@ -500,6 +525,7 @@ class ListenerManager:
                         listener = AlbListener(info["name"], info["region"], info["account"], arn,
                                                info["dns_name"], self)
                         self._albs[arn] = listener
+                    listener.addresses = list(info.get("addresses") or [])
                 listener.restore(info)
             self.public.restore(saved["public"])
             self.cdn.restore(saved["cdn"])
@@ -521,6 +547,8 @@ class ListenerManager:
                         if listener is None:
                             name = lb.name if account == _default_account() else f"{account}/{lb.name}"
                             listener = AlbListener(name, region, account, lb.arn, lb.dns_name, self)
+                            listener.addresses = self._allocate(f"{account}/{region}/{lb.name}",
+                                                                len(getattr(lb, "subnets", None) or []))
                             listener.start()  # reserves the port (the URL is known from creation on)
                             self._albs[lb.arn] = listener
                     listener.set_open(bool(getattr(lb, "listeners", None)))
@@ -597,6 +625,62 @@ class ListenerManager:
             if db.status in CONNECTABLE and not self.faults.region_dark(db.region):
                 view["database_reachable"] = "yes"
         return view
+
+    # ------------------------------------------------------------------ addresses
+    def _allocate(self, seed: str, n: int, avoid: set[str] | frozenset = frozenset()) -> list[str]:
+        """``n`` (1..MAX_ADDRESSES) free addresses of the pool, from a hash of ``seed`` on
+        (the same ALB gets the same addresses wherever it is created). Caller holds _lock."""
+        n = max(1, min(MAX_ADDRESSES, n))
+        taken = {a for l in self._albs.values() for a in l.addresses} | set(avoid)
+        start = int.from_bytes(hashlib.sha256(seed.encode()).digest()[:8], "big")
+        out: list[str] = []
+        for i in range(len(ADDRESS_POOL)):
+            a = ADDRESS_POOL[(start + i * 7919) % len(ADDRESS_POOL)]  # 7919: prime, coprime to 762
+            if a not in taken and a not in out:
+                out.append(a)
+                if len(out) == n:
+                    break
+        return sorted(out, key=ipaddress.ip_address)
+
+    def set_addresses(self, listener: "AlbListener", addresses) -> list[str]:
+        """Give an ALB new addresses: a list of 1-8 IPv4 addresses no other ALB has, or
+        ``"rotate"`` for a fresh set of as many (none of its current ones), as when AWS replaces
+        the load balancer's nodes."""
+        if not isinstance(listener, AlbListener):
+            raise ListenerError(f"{listener.name} is an edge, not a load balancer: it has no addresses")
+        with self._lock:
+            if addresses == "rotate":
+                new = self._allocate(f"{listener.account}/{listener.region}/{listener.name}/{listener.addresses}",
+                                     len(listener.addresses), avoid=set(listener.addresses))
+                if len(new) < len(listener.addresses):
+                    raise ListenerError("no free addresses left to rotate to")
+            else:
+                if not isinstance(addresses, list) or not 1 <= len(addresses) <= MAX_ADDRESSES:
+                    raise ListenerError(f'addresses must be a list of 1-{MAX_ADDRESSES} IPv4 addresses, or "rotate"')
+                new = []
+                for a in addresses:
+                    try:
+                        ip = ipaddress.IPv4Address(a) if isinstance(a, str) else None
+                    except ValueError:
+                        ip = None
+                    if ip is None or ip.is_loopback or ip.is_unspecified or ip.is_multicast:
+                        raise ListenerError(f"not a usable IPv4 address: {a!r}")
+                    if str(ip) in new:
+                        raise ListenerError(f"address {ip} given twice")
+                    new.append(str(ip))
+                for other in self._albs.values():
+                    clash = set(new) & set(other.addresses) if other is not listener else set()
+                    if clash:
+                        raise ListenerError(f"address {sorted(clash)[0]} belongs to {other.name}")
+            listener.addresses = new
+            return list(new)
+
+    def by_address(self, address: str) -> "AlbListener | None":
+        with self._lock:
+            for listener in self._albs.values():
+                if address in listener.addresses:
+                    return listener
+        return None
 
     # ------------------------------------------------------------------ lookups
     def all(self) -> list[Listener]:

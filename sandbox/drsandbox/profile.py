@@ -36,6 +36,9 @@ REALISTIC: dict[str, float] = {
     "replica_catchup": 60.0,        # ... falling linearly to 0 over this many seconds
     "dynamodb_table_create": 5.0,   # create_table: CREATING -> ACTIVE (reads and writes refused until then)
     "rds_stopped_auto_start": 604800.0,  # a stopped DB instance is started again after seven days
+    "cloudwatch_minute": 60.0,      # one CloudWatch minute: alarm periods and evaluations, Route 53 metrics
+    "arc_cluster_create": 30.0,     # ARC CreateCluster: PENDING -> DEPLOYED (its endpoints answer from then on)
+    "arc_control_create": 5.0,      # ARC CreateControlPanel / CreateRoutingControl: PENDING -> DEPLOYED
 }
 
 INSTANT: dict[str, float] = {
@@ -62,14 +65,61 @@ INSTANT: dict[str, float] = {
     # Four hours: longer than any test run (a stopped instance stays stopped), still reached
     # by one step of a paused clock.
     "rds_stopped_auto_start": 14400.0,
+    "cloudwatch_minute": 1.0,
+    "arc_cluster_create": 0.5,
+    "arc_control_create": 0.2,
 }
 
 BUILTIN = {"realistic": REALISTIC, "instant": INSTANT}
 
+# Settings that are not durations: never multiplied by --time-scale. Documented in
+# sandbox/README.md (Profiles).
+SETTINGS_REALISTIC: dict = {
+    # Route 53 API request rate per account: the account's token bucket refills this many
+    # tokens a second up to route53_api_burst (AWS: 10 and 50, Route 53 Developer Guide,
+    # "Throttling for Amazon Route 53 API requests"); the per-operation buckets AWS lists there
+    # scale with these two. 0 turns Route 53 throttling off.
+    "route53_api_rate": 10.0,
+    "route53_api_burst": 50.0,
+    # ChangeResourceRecordSets to a zone whose previous change is still PENDING is
+    # PriorRequestNotComplete (400).
+    "route53_prior_request_not_complete": True,
+    # What TestDNSAnswer and the public edge answer for an alias A record: the target's DNS
+    # name (names, what drctl matches on today) or its addresses (addresses, as on AWS).
+    "dns_answers": "names",
+}
+SETTINGS_INSTANT: dict = {
+    "route53_api_rate": 0.0,
+    "route53_api_burst": 50.0,
+    "route53_prior_request_not_complete": False,
+    "dns_answers": "names",
+}
+SETTINGS = {"realistic": SETTINGS_REALISTIC, "instant": SETTINGS_INSTANT}
+DNS_ANSWERS = ("names", "addresses")
+
+
+def check_setting(key: str, value, where: str = "profile"):
+    """A setting's value, validated (ProfileError otherwise)."""
+    if key in ("route53_api_rate", "route53_api_burst"):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1_000_000:
+            raise ProfileError(f"{where}: {key} must be a number in [0, 1000000], got {value!r}")
+        if key == "route53_api_burst" and value < 1:
+            raise ProfileError(f"{where}: route53_api_burst must be at least 1, got {value!r}")
+        return float(value)
+    if key == "route53_prior_request_not_complete":
+        if not isinstance(value, bool):
+            raise ProfileError(f"{where}: {key} must be true or false, got {value!r}")
+        return value
+    if key == "dns_answers":
+        if value not in DNS_ANSWERS:
+            raise ProfileError(f"{where}: dns_answers must be one of {', '.join(DNS_ANSWERS)}, got {value!r}")
+        return value
+    raise ProfileError(f"{where}: unknown setting {key!r}")
+
 # Floors after scaling: below these, a loaded 2-core machine turns timing into flakiness
 # (a localhost HTTP probe can take 50 ms when the box is busy).
 FLOORS = {"health_check_timeout": 0.25, "health_check_interval": 0.2, "origin_timeout": 0.25,
-          "replica_lag_period": 0.2}
+          "replica_lag_period": 0.2, "cloudwatch_minute": 0.2}
 
 # The largest value a profile file may give a key (seconds): a day, but the seven days of
 # rds_stopped_auto_start need more.
@@ -87,15 +137,21 @@ class Profile:
     values: dict[str, float]
     time_scale: float = 1.0
     extra: dict = field(default_factory=dict)
+    settings: dict = field(default_factory=lambda: dict(SETTINGS_REALISTIC))
 
     def seconds(self, key: str) -> float:
         """The scaled duration for ``key``, never below its floor."""
         v = self.values[key] * self.time_scale
         return max(v, FLOORS.get(key, 0.0))
 
+    def setting(self, key: str):
+        """A setting that is not a duration (SETTINGS_REALISTIC's keys), as given."""
+        return self.settings[key]
+
     def as_dict(self) -> dict:
         return {"name": self.name, "time_scale": self.time_scale,
-                "seconds": {k: round(self.seconds(k), 3) for k in sorted(self.values)}}
+                "seconds": {k: round(self.seconds(k), 3) for k in sorted(self.values)},
+                "settings": {k: self.settings[k] for k in sorted(self.settings)}}
 
 
 def load(spec: str, time_scale: float = 1.0) -> Profile:
@@ -103,7 +159,7 @@ def load(spec: str, time_scale: float = 1.0) -> Profile:
     if not (isinstance(time_scale, (int, float)) and 0 < time_scale <= 1000):
         raise ProfileError(f"--time-scale must be a number > 0 and <= 1000, got {time_scale!r}")
     if spec in BUILTIN:
-        return Profile(spec, dict(BUILTIN[spec]), float(time_scale))
+        return Profile(spec, dict(BUILTIN[spec]), float(time_scale), settings=dict(SETTINGS[spec]))
     if not os.path.isfile(spec):
         raise ProfileError(f"unknown profile {spec!r}: expected 'instant', 'realistic' or a "
                            "path to a JSON/YAML profile file")
@@ -119,16 +175,20 @@ def load(spec: str, time_scale: float = 1.0) -> Profile:
     if base not in BUILTIN:
         raise ProfileError(f"profile file {spec}: base must be 'instant' or 'realistic', got {base!r}")
     values = dict(BUILTIN[base])
+    settings = dict(SETTINGS[base])
     for key, value in data.items():
+        if key in settings:
+            settings[key] = check_setting(key, value, f"profile file {spec}")
+            continue
         if key not in values:
             raise ProfileError(f"profile file {spec}: unknown key {key!r} "
-                               f"(known: {', '.join(sorted(values))})")
+                               f"(known: {', '.join(sorted(set(values) | set(settings)))})")
         limit = MAX_SECONDS_BY_KEY.get(key, MAX_SECONDS)
         if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0 or value > limit:
             raise ProfileError(f"profile file {spec}: {key} must be a number of seconds in "
                                f"[0, {limit:.0f}], got {value!r}")
         values[key] = float(value)
-    return Profile(os.path.basename(spec), values, float(time_scale))
+    return Profile(os.path.basename(spec), values, float(time_scale), settings=settings)
 
 
 def _parse(text: str, spec: str):

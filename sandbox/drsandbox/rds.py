@@ -59,6 +59,9 @@ Here:
   0 over ``replica_catchup``) or of one whose replication just resumed (the length of the
   interruption, falling to 0 over ``replica_catchup``); else 0. A datapoint is what a round
   measured at its time: until the next round the newest one may predate a change (a fence).
+  Rounds go through CloudWatch's put_metric_data, so each datapoint sits on the sandbox clock
+  at its round's time and alarms evaluate it like any other (cloudwatch.py): -1 is just a
+  value there (a "ReplicaLag > N" alarm stays OK through a broken link, as on AWS).
 * Aurora global failover/switchover answer a clear, non-retryable error (out of scope).
 
 Transitions are scheduled on the sandbox's clock (scheduler.py), and the ReplicaLag catch-up,

@@ -8,10 +8,25 @@ moto stores health checks and records but never probes anything. Here:
   that many consecutive failures and healthy again after that many successes. Targets are
   the sandbox's local listeners (an ALB DNS name, or the public name), or a loopback IP;
   nothing is ever sent off this machine. Disabled checks count as healthy; Inverted flips.
-* get_health_check_status returns the last real observation (per checker region).
+* CALCULATED, CLOUDWATCH_METRIC and RECOVERY_CONTROL checks probe nothing: the checker
+  evaluates them in rounds, one every ``health_check_interval``, after that round's probes
+  (Developer Guide, "How Route 53 determines whether a health check is healthy"): a calculated
+  check counts its healthy children against HealthThreshold (children that probe nothing
+  first); a CloudWatch-alarm check follows the state the alarm's *data* gives (cloudwatch.py;
+  never a SetAlarmState), InsufficientDataHealthStatus when that is INSUFFICIENT_DATA or the
+  alarm's region is dark; a routing-control check is healthy while the ARC routing control is
+  On (arc.py). A new check is healthy until its first round. CreateHealthCheck validates their
+  fields (an existing, supported alarm; an existing routing control; existing children) and
+  HealthCheckConfig shows them as AWS does.
+* get_health_check_status returns the last real observation (per checker region), or the last
+  round's verdict; InvalidInput for a CALCULATED check (API reference: "You can't use
+  GetHealthCheckStatus to get the status of a calculated health check"), whose status is the
+  AWS/Route53 HealthCheckStatus metric, published in us-east-1 once a CloudWatch minute with
+  ChildHealthCheckHealthyCount and HealthCheckPercentageHealthy.
 * TestDNSAnswer (moto: 404) answers from the records and health: for failover records the
   PRIMARY if it is healthy, else the SECONDARY; if both are unhealthy Route 53 answers the
-  PRIMARY. An alias answer is the target's DNS name.
+  PRIMARY. An alias answer is the target's DNS name, or with ``dns_answers: addresses`` the
+  target ALB's addresses, as AWS answers (dns.py).
 * Every change gets its own id and is PENDING until ``route53_change_propagation`` has
   passed, then INSYNC; an unknown id is NoSuchChange.
 * ChangeResourceRecordSets applies a batch atomically: every change is checked against the
@@ -48,7 +63,7 @@ from moto.core.responses import ActionResult
 from moto.core.utils import utcnow
 from moto.route53 import urls as r53_urls
 from moto.route53.exceptions import DnsNameInvalidForZone, InvalidActionValue, InvalidInput, Route53ClientError
-from moto.route53.models import RecordSet, Route53Backend, route53_backends
+from moto.route53.models import HealthCheck, RecordSet, Route53Backend, route53_backends
 from moto.route53.responses import Route53
 from moto.route53.utils import validate_domain_name
 
@@ -62,6 +77,10 @@ _SB = None  # the running Sandbox (set by install)
 DEFAULT_CHECKER_REGIONS = ["us-east-1", "us-west-1", "us-west-2", "eu-west-1",
                            "ap-southeast-1", "ap-southeast-2", "ap-northeast-1", "sa-east-1"]
 _CHECKER_IPS = {r: f"15.177.{i * 8}.{10 + i}" for i, r in enumerate(DEFAULT_CHECKER_REGIONS)}
+
+# Checks that probe nothing: evaluated in rounds from other state (children, an alarm's data
+# stream, a routing control), not by sending requests.
+DERIVED = ("CALCULATED", "CLOUDWATCH_METRIC", "RECOVERY_CONTROL")
 
 TIMEOUT_TEXT = ("Failure: Connection timed out. The endpoint or the internet connection is down, "
                 "or requests are being blocked by your firewall.")
@@ -78,6 +97,7 @@ class _State:
     checked_at: object = None     # datetime of the last observation
     next_due: float = 0.0
     probing: bool = False
+    children_healthy: int | None = None  # CALCULATED: healthy children at the last round
 
 
 class HealthChecker:
@@ -86,6 +106,11 @@ class HealthChecker:
     def __init__(self, sandbox) -> None:
         self.sb = sandbox
         self._states: dict[tuple[str, str], _State] = {}
+        # When the next round of the checks that probe nothing (CALCULATED, CLOUDWATCH_METRIC,
+        # RECOVERY_CONTROL) is due, on the clock: one every health_check_interval.
+        self._derived_next = 0.0
+        # When the next AWS/Route53 metrics are published (us-east-1), once a CloudWatch minute.
+        self._metrics_next = 0.0
         self._lock = threading.Lock()
         # Held for a whole round of scheduling probes (the checker's tick, a step's catch-up,
         # a snapshot or restore): they never interleave.
@@ -102,18 +127,24 @@ class HealthChecker:
     def reset(self) -> None:
         with self._lock:
             self._states.clear()
+            self._derived_next = 0.0
+            self._metrics_next = 0.0
 
     # ------------------------------------------------------------------ snapshot
     def state(self) -> dict:
-        """Every check's observations and streaks (copies). A probe in flight is not part of
-        the state: its check is probed again when due."""
+        """Every check's observations and streaks (copies), and when the next round of the
+        checks that probe nothing is due. A probe in flight is not part of the state: its
+        check is probed again when due."""
         with self._lock:
-            return {k: dataclasses.replace(st, probing=False) for k, st in self._states.items()}
+            return {"states": {k: dataclasses.replace(st, probing=False) for k, st in self._states.items()},
+                    "derived_next": self._derived_next, "metrics_next": self._metrics_next}
 
     def restore(self, saved: dict) -> None:
         # Probes in flight finish on the old _State objects, which nothing reads any more.
         with self._lock:
-            self._states = {k: dataclasses.replace(st) for k, st in saved.items()}
+            self._states = {k: dataclasses.replace(st) for k, st in saved["states"].items()}
+            self._derived_next = saved["derived_next"]
+            self._metrics_next = saved["metrics_next"]
 
     def _loop(self) -> None:
         while not self.sb.stopping.wait(0.05):
@@ -123,7 +154,7 @@ class HealthChecker:
                 log.exception("health checker tick failed")
 
     def _probed(self, hc) -> bool:
-        return hc.type_ not in ("CALCULATED", "CLOUDWATCH_METRIC", "RECOVERY_CONTROL")
+        return hc.type_ not in DERIVED
 
     def _tick(self) -> None:
         # While the clock is paused, probes happen only when a step passes their time
@@ -138,7 +169,7 @@ class HealthChecker:
                     key = (account, hc.id)
                     live.add(key)
                     if not self._probed(hc):
-                        continue  # evaluated when asked, nothing to probe
+                        continue  # nothing to probe: evaluated in rounds (_derive_if_due)
                     with self._lock:
                         st = self._states.setdefault(key, _State())
                         if st.next_due > now + self.interval(hc):
@@ -151,6 +182,8 @@ class HealthChecker:
             with self._lock:
                 for key in [k for k in self._states if k not in live]:
                     del self._states[key]
+            self._derive_if_due(now)
+            self._publish_if_due(now)
 
     def _submit(self, hc, st: _State, times: int):
         try:
@@ -200,6 +233,9 @@ class HealthChecker:
             for f in due:
                 if f is not None:
                     f.result()
+            # After the probes: a CALCULATED check sees its endpoint children as of now.
+            self._derive_if_due(now)
+            self._publish_if_due(now)
 
     def interval(self, hc) -> float:
         return self.sb.profile.seconds("health_check_interval") * (int(hc.request_interval or 30) / 10.0)
@@ -241,6 +277,9 @@ class HealthChecker:
         ip = hc.ip_address
         if ip and _is_loopback(ip):
             return ip, int(hc.port or 80), ip
+        listener = self.sb.listeners.by_address(ip) if ip else None
+        if listener is not None:  # one of an ALB's addresses (listeners.py): that ALB
+            return "127.0.0.1", listener.port, ip
         # Never send traffic off this machine: any other address looks unreachable.
         return TIMEOUT_TEXT
 
@@ -278,26 +317,147 @@ class HealthChecker:
                            "Search string not found in the first 5120 bytes of the response body.")
         return True, f"Success: HTTP Status Code {resp.status}, {reason}"
 
+    # ------------------------------------------------------------------ checks that probe nothing
+    def _derive_if_due(self, now: float) -> None:
+        """A round of the CALCULATED, CLOUDWATCH_METRIC and RECOVERY_CONTROL checks once every
+        ``health_check_interval`` (one round stands for every due time a step passed)."""
+        period = self.interval_of(10)
+        with self._lock:
+            if self._derived_next > now + period:
+                self._derived_next = now  # the clock was set back (a reset)
+            if now < self._derived_next:
+                return
+            self._derived_next = now + period
+        for account, _, backend in backends(route53_backends):
+            done: set[str] = set()
+            for hc in list(backend.health_checks.values()):
+                if hc.type_ in DERIVED:
+                    try:
+                        self._derive(account, backend, hc, done, 0)
+                    except Exception:  # one broken check must not stop the others
+                        log.exception("evaluating health check %s failed", hc.id)
+
+    def _derive(self, account: str, backend, hc, done: set, depth: int) -> None:
+        if hc.id in done or depth > 8:
+            return
+        done.add(hc.id)
+        children_healthy = None
+        if hc.type_ == "CALCULATED":
+            # "Route 53 adds up the number of child health checks that are considered to be
+            # healthy" and compares it with HealthThreshold (Developer Guide, "Health checks
+            # that monitor other health checks"). Children that probe nothing are evaluated
+            # first, in this round; a deleted child counts as unhealthy.
+            children = [backend.health_checks.get(c) for c in hc.children or []]
+            for c in children:
+                if c is not None and c.type_ in DERIVED:
+                    self._derive(account, backend, c, done, depth + 1)
+            children_healthy = sum(1 for c in children if c is not None and self.is_healthy(account, c))
+            threshold = int(hc.health_threshold or 0)
+            healthy = children_healthy >= threshold
+            report = (f"{'Success' if healthy else 'Failure'}: {children_healthy} of {len(children)} child health "
+                      f"checks are healthy (HealthThreshold {threshold}).")
+        elif hc.type_ == "RECOVERY_CONTROL":
+            from . import arc
+
+            state = arc.routing_control_state(account, getattr(hc, "routing_control_arn", None))
+            healthy = state == "On"
+            report = (f"{'Success' if healthy else 'Failure'}: Routing control state is "
+                      f"{state if state else 'unknown (the routing control does not exist)'}.")
+        else:  # CLOUDWATCH_METRIC
+            healthy, report = self._alarm_health(account, hc)
+        with self._lock:
+            st = self._states.setdefault((account, hc.id), _State())
+            st.healthy, st.report, st.checked_at = healthy, report, utcnow()
+            st.children_healthy = children_healthy
+
+    def _alarm_health(self, account: str, hc) -> tuple[bool, str]:
+        """Developer Guide, "Health checks that monitor CloudWatch alarms": the alarm's data
+        stream decides (OK healthy, ALARM unhealthy; a SetAlarmState never counts), and
+        InsufficientDataHealthStatus when it does not: Healthy, Unhealthy, or LastKnownStatus
+        (a new check has none: healthy). An alarm in a dark region cannot be read: that is
+        insufficient data too."""
+        from . import cloudwatch
+
+        ident = getattr(hc, "alarm_identifier", None) or {}
+        region, name = ident.get("Region"), ident.get("Name")
+        what = f"CloudWatch alarm {name} in {region}"
+        if region and self.sb.alarms.region_dark(region):
+            state, why = None, f"{what} cannot be read (its region is unreachable)"
+        else:
+            state = cloudwatch.evaluated_state(account, region, name) if region and name else None
+            why = f"{what} does not exist" if state is None else f"{what}: the data stream is {state}"
+        if state == "OK":
+            return True, f"Success: {why}."
+        if state == "ALARM":
+            return False, f"Failure: {why}."
+        mode = getattr(hc, "insufficient_data_health_status", None) or "LastKnownStatus"
+        if mode == "Healthy":
+            healthy = True
+        elif mode == "Unhealthy":
+            healthy = False
+        else:
+            with self._lock:
+                st = self._states.get((account, hc.id))
+                healthy = True if st is None else st.healthy
+        return healthy, f"{'Success' if healthy else 'Failure'}: {why}; InsufficientDataHealthStatus {mode}."
+
+    def _publish_if_due(self, now: float) -> None:
+        """The AWS/Route53 health-check metrics, once a CloudWatch minute, in us-east-1 (where
+        Route 53 publishes them; Developer Guide, "Monitoring health checks using CloudWatch"):
+        HealthCheckStatus (1 healthy, 0 unhealthy) for every check, HealthCheckPercentageHealthy
+        for endpoint checks and ChildHealthCheckHealthyCount for calculated ones. This is how
+        the status of a CALCULATED check is read, as GetHealthCheckStatus refuses it. Nothing is
+        published while us-east-1's CloudWatch is dark."""
+        from moto.cloudwatch.models import cloudwatch_backends
+
+        period = self.sb.profile.seconds("cloudwatch_minute")
+        with self._lock:
+            if self._metrics_next > now + period:
+                self._metrics_next = now
+            if now < self._metrics_next:
+                return
+            self._metrics_next = now + period
+        if self.sb.alarms.region_dark("us-east-1"):
+            return
+        for account, _, backend in backends(route53_backends):
+            data = []
+            for hc in list(backend.health_checks.values()):
+                dims = [{"Name": "HealthCheckId", "Value": hc.id}]
+                healthy = self.is_healthy(account, hc)
+                data.append({"MetricName": "HealthCheckStatus", "Value": 1.0 if healthy else 0.0, "Dimensions": dims})
+                if hc.type_ == "CALCULATED":
+                    count = self.children_healthy(account, hc)
+                    if count is not None:
+                        data.append({"MetricName": "ChildHealthCheckHealthyCount", "Value": float(count),
+                                     "Dimensions": dims})
+                elif self._probed(hc) and not hc.disabled:
+                    data.append({"MetricName": "HealthCheckPercentageHealthy", "Value": 100.0 if
+                                 self.raw_healthy(account, hc) else 0.0, "Unit": "Percent", "Dimensions": dims})
+            if data:
+                cloudwatch_backends[account]["us-east-1"].put_metric_data("AWS/Route53", data)
+
+    def interval_of(self, request_interval: int) -> float:
+        return self.sb.profile.seconds("health_check_interval") * (int(request_interval) / 10.0)
+
     # ------------------------------------------------------------------ answers
-    def raw_healthy(self, account: str, hc, _depth: int = 0) -> bool:
-        """Health before Disabled/Inverted are applied."""
-        kind = (hc.type_ or "").upper()
-        if kind == "CALCULATED":
-            backend = route53_backends[account]["aws"]
-            children = [backend.health_checks.get(c) for c in (hc.children or [])]
-            good = sum(1 for c in children if c is not None and _depth < 5 and self.is_healthy(account, c, _depth + 1))
-            return good >= int(hc.health_threshold or 0)
-        if kind == "CLOUDWATCH_METRIC":
-            return True  # alarms are not evaluated by the sandbox (see README gaps)
+    def raw_healthy(self, account: str, hc) -> bool:
+        """Health before Disabled/Inverted are applied: the last observation (probes) or round
+        (the checks that probe nothing); a new check is healthy until then (Developer Guide:
+        "Route 53 considers a new health check to be healthy until there's enough data")."""
         with self._lock:
             st = self._states.get((account, hc.id))
             return True if st is None else st.healthy
 
-    def is_healthy(self, account: str, hc, _depth: int = 0) -> bool:
+    def is_healthy(self, account: str, hc) -> bool:
         if hc.disabled:
             return True
-        healthy = self.raw_healthy(account, hc, _depth)
+        healthy = self.raw_healthy(account, hc)
         return not healthy if hc.inverted else healthy
+
+    def children_healthy(self, account: str, hc) -> int | None:
+        with self._lock:
+            st = self._states.get((account, hc.id))
+            return None if st is None else st.children_healthy
 
     def observations(self, account: str, hc) -> list[dict]:
         with self._lock:
@@ -544,6 +704,16 @@ def _change_resource_record_sets(self, zoneid: str, change_list: list) -> None:
             zone.rr_changes.append(entry)
 
 
+def change_status(account: str, cid: str) -> str | None:
+    """PENDING or INSYNC for a change id (without ``/change/``), None if unknown."""
+    with _changes_lock:
+        entry = _changes.get((account, cid))
+    if entry is None:
+        return None
+    done = _SB.clock.monotonic() >= entry[1] + _SB.profile.seconds("route53_change_propagation")
+    return "INSYNC" if done else "PENDING"
+
+
 # --------------------------------------------------------------------------- patches
 
 def _get_change(self) -> ActionResult:
@@ -562,6 +732,12 @@ def _get_change(self) -> ActionResult:
 
 def _get_health_check_status(self) -> ActionResult:
     hc = self.backend.get_health_check(self._get_param("HealthCheckId"))
+    if hc.type_ == "CALCULATED":
+        # GetHealthCheckStatus API reference, HealthCheckId: "You can't use GetHealthCheckStatus
+        # to get the status of a calculated health check" (the console or the CloudWatch
+        # HealthCheckStatus metric show it).
+        raise InvalidInput(f"Invalid parameter: health check {hc.id} is a CALCULATED health check; you can't use "
+                           "GetHealthCheckStatus to get the status of a calculated health check.")
     return ActionResult({"HealthCheckObservations": _SB.health.observations(self.current_account, hc)})
 
 
@@ -570,9 +746,53 @@ def _test_dns_answer(self) -> ActionResult:
     name = self._get_param("RecordName")
     rtype = self._get_param("RecordType")
     zone = self.backend.get_hosted_zone(zone_id)
-    data, rcode, _ = answer(self.current_account, zone, name, rtype)
+    # An alias A record answers its ALB's addresses under dns_answers: addresses (dns.py).
+    data, rcode, _, _ = _SB.record_answer(self.current_account, zone, name, rtype)
     return ActionResult({"Nameserver": "ns-2048.awsdns-64.com", "RecordName": name, "RecordType": rtype,
                          "RecordData": data, "ResponseCode": rcode, "Protocol": "UDP"})
+
+
+ENDPOINT_TYPES = ("HTTP", "HTTPS", "HTTP_STR_MATCH", "HTTPS_STR_MATCH", "TCP")
+INSUFFICIENT_DATA_STATUSES = ("Healthy", "Unhealthy", "LastKnownStatus")
+MAX_CHILDREN = 256  # HealthCheckConfig.ChildHealthChecks: at most 256 (Route 53 API reference)
+
+
+def _alarm_configuration(account: str, ident) -> dict:
+    """The CloudWatchAlarmConfiguration Route 53 keeps for a CLOUDWATCH_METRIC check, read from
+    the alarm; InvalidInput for an alarm Route 53 cannot use (AlarmIdentifier.Name in the
+    Route 53 API reference: standard-resolution metrics only, statistics Average, Minimum,
+    Maximum, Sum and SampleCount; no extended statistics)."""
+    from . import cloudwatch
+
+    if not isinstance(ident, dict) or not ident.get("Region") or not ident.get("Name"):
+        raise InvalidInput("Invalid parameter: a CLOUDWATCH_METRIC health check needs AlarmIdentifier with Region "
+                           "and Name.")
+    region, name = ident["Region"], ident["Name"]
+    if _SB.alarms.region_dark(region):
+        raise InvalidInput(f"Invalid parameter: the CloudWatch alarm {name} in {region} cannot be read "
+                           "(drsandbox: the region is in an outage).")
+    alarm = cloudwatch.find_alarm(account, region, name)
+    if alarm is None:
+        raise InvalidInput(f"Invalid parameter: the CloudWatch alarm {name} does not exist in {region}.")
+    if alarm.rule is not None or alarm.metric_data_queries:
+        raise InvalidInput(f"Invalid parameter: the CloudWatch alarm {name} is not an alarm on a single metric.")
+    if alarm.extended_statistic or alarm.statistic not in cloudwatch.STATISTICS:
+        raise InvalidInput(f"Invalid parameter: the CloudWatch alarm {name} uses an extended statistic; Route 53 "
+                           "supports Average, Minimum, Maximum, Sum and SampleCount.")
+    if int(alarm.period or 0) < 60:
+        raise InvalidInput(f"Invalid parameter: the CloudWatch alarm {name} is a high-resolution alarm (Period "
+                           f"{alarm.period}); Route 53 supports standard-resolution metrics only.")
+    return {"EvaluationPeriods": int(alarm.evaluation_periods), "Threshold": float(alarm.threshold),
+            "ComparisonOperator": alarm.comparison_operator, "Period": int(alarm.period),
+            "MetricName": alarm.metric_name, "Namespace": alarm.namespace, "Statistic": alarm.statistic,
+            "Dimensions": [{"Name": d.name, "Value": d.value} for d in alarm.dimensions]}
+
+
+def _insufficient_data_status(value):
+    if value is not None and value not in INSUFFICIENT_DATA_STATUSES:
+        raise InvalidInput(f"Invalid parameter value: InsufficientDataHealthStatus must be one of "
+                           f"{', '.join(INSUFFICIENT_DATA_STATUSES)}, got {value}.")
+    return value
 
 
 def _validated_create(original):
@@ -585,11 +805,41 @@ def _validated_create(original):
         if threshold is not None and not 1 <= int(threshold) <= 10:
             raise InvalidInput(f"Invalid parameter value: FailureThreshold must be between 1 and 10, got {threshold}.")
         kind = config.get("Type")
-        if kind in ("HTTP", "HTTPS", "HTTP_STR_MATCH", "HTTPS_STR_MATCH", "TCP") and not (
-                config.get("IPAddress") or config.get("FullyQualifiedDomainName")):
+        if kind not in ENDPOINT_TYPES + DERIVED:
+            raise InvalidInput(f"Invalid parameter value: Type must be one of {', '.join(ENDPOINT_TYPES + DERIVED)}, "
+                               f"got {kind}.")
+        if kind in ENDPOINT_TYPES and not (config.get("IPAddress") or config.get("FullyQualifiedDomainName")):
             raise InvalidInput("Invalid parameter: an endpoint health check needs IPAddress or FullyQualifiedDomainName.")
+        extra: dict = {}
+        if kind == "CALCULATED":
+            children = config.get("ChildHealthChecks") or []
+            if len(children) > MAX_CHILDREN:
+                raise InvalidInput(f"Invalid parameter: a calculated health check has at most {MAX_CHILDREN} "
+                                   "child health checks.")
+            for child in children:
+                if child not in self.backend.health_checks:
+                    raise InvalidInput(f"Invalid parameter: child health check {child} does not exist.")
+            health_threshold = config.get("HealthThreshold")
+            if health_threshold is not None and not 0 <= int(health_threshold) <= MAX_CHILDREN:
+                raise InvalidInput(f"Invalid parameter value: HealthThreshold must be between 0 and {MAX_CHILDREN}.")
+        elif kind == "CLOUDWATCH_METRIC":
+            extra["alarm_identifier"] = dict(config.get("AlarmIdentifier") or {})
+            extra["cloud_watch_alarm_configuration"] = _alarm_configuration(self.current_account,
+                                                                            config.get("AlarmIdentifier"))
+            extra["insufficient_data_health_status"] = _insufficient_data_status(
+                config.get("InsufficientDataHealthStatus"))
+        elif kind == "RECOVERY_CONTROL":
+            from . import arc
+
+            arn = config.get("RoutingControlArn")
+            if not arn or arc.routing_control_state(self.current_account, arn) is None:
+                raise InvalidInput(f"Invalid parameter: RoutingControlArn {arn} is not a routing control.")
+            extra["routing_control_arn"] = arn
         result = original(self)
-        _SB.health.created(self.current_account, result.result["HealthCheck"].id)
+        hc = result.result["HealthCheck"]
+        for attr, value in extra.items():
+            setattr(hc, attr, value)
+        _SB.health.created(self.current_account, hc.id)
         return result
 
     return create_health_check
@@ -601,11 +851,44 @@ def _versioned_update(original):
         version = self._get_param("HealthCheckVersion")
         if version is not None and int(version) != int(hc.health_check_version):
             raise HealthCheckVersionMismatch()
+        ident = self._get_param("AlarmIdentifier")
+        status = _insufficient_data_status(self._get_param("InsufficientDataHealthStatus"))
+        alarm_config = None
+        if ident is not None:
+            if hc.type_ != "CLOUDWATCH_METRIC":
+                raise InvalidInput("Invalid parameter: AlarmIdentifier applies to CLOUDWATCH_METRIC health checks only.")
+            alarm_config = _alarm_configuration(self.current_account, ident)
+        for child in self._get_param("ChildHealthChecks") or []:
+            if child not in self.backend.health_checks:
+                raise InvalidInput(f"Invalid parameter: child health check {child} does not exist.")
         result = original(self)
+        if alarm_config is not None:
+            hc.alarm_identifier, hc.cloud_watch_alarm_configuration = dict(ident), alarm_config
+        if status is not None:
+            hc.insufficient_data_health_status = status
         hc.health_check_version = int(hc.health_check_version) + 1
         return result
 
     return update_health_check
+
+
+def _health_check_config(original):
+    """HealthCheckConfig as AWS shows it for the types moto does not know: no endpoint fields
+    for CLOUDWATCH_METRIC and RECOVERY_CONTROL, and their own fields (moto drops them)."""
+
+    def health_check_config(self):
+        config = original.fget(self)
+        if self.type_ in ("CLOUDWATCH_METRIC", "RECOVERY_CONTROL"):
+            for key in ("IPAddress", "Port", "RequestInterval", "FailureThreshold", "MeasureLatency", "EnableSNI"):
+                config.pop(key, None)
+        if self.type_ == "CLOUDWATCH_METRIC":
+            config["AlarmIdentifier"] = getattr(self, "alarm_identifier", None)
+            config["InsufficientDataHealthStatus"] = getattr(self, "insufficient_data_health_status", None)
+        elif self.type_ == "RECOVERY_CONTROL":
+            config["RoutingControlArn"] = getattr(self, "routing_control_arn", None)
+        return config
+
+    return property(health_check_config)
 
 
 def _guarded_delete(original):
@@ -637,6 +920,7 @@ def install(sandbox) -> None:
     Route53.update_health_check = _versioned_update(Route53.update_health_check)
     Route53.delete_health_check = _guarded_delete(Route53.delete_health_check)
     Route53Backend.change_resource_record_sets = _change_resource_record_sets
+    HealthCheck.health_check_config = _health_check_config(HealthCheck.health_check_config)
     for op in ("create_hosted_zone", "delete_hosted_zone", "change_resource_record_sets",
                "associate_vpc_with_hosted_zone", "disassociate_vpc_from_hosted_zone"):
         setattr(Route53, op, _with_pending_change(getattr(Route53, op)))

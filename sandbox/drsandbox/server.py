@@ -11,7 +11,10 @@ state transitions. Requests flow::
                          -> faults (by SigV4 region/service, and the client: X-Drctl-Client / User-Agent app/<name>)
                          -> the gate (shared; a snapshot or restore holds it alone: snapshot.py)
                          -> IAM, when enforced: credentials, signature, policies (iam.py)
+                         -> Route 53's request rate (route53_limits.py: Throttling; after IAM, as
+                            AWS attributes a request to the account its credentials belong to)
                          -> RPC v2 CBOR requests translated to JSON (rpcv2.py) -> moto
+                            (ARC requests are answered by arc.py instead of moto)
 
 Time is the sandbox's ``Clock`` (clock.py): real time unless a test pauses and steps it.
 """
@@ -27,7 +30,8 @@ from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from werkzeug.serving import make_server
 
-from . import DEFAULT_ACCOUNT, backup, cloudfront, dynamodb, ec2, iam, rds, route53, rpcv2
+from . import (DEFAULT_ACCOUNT, arc, backup, cloudfront, cloudwatch, dynamodb, ec2, iam, rds, route53,
+               route53_limits, rpcv2)
 from .calls import CallLog, guard
 from .calls import warm as warm_call_routes
 from .clock import Clock
@@ -85,6 +89,8 @@ class Middleware:
                 return [b'{"status": "ok"}']
             return self.app(environ, start_response)
         region, service = request_scope(environ)
+        # ARC: a cluster endpoint's region is its path's, the control plane is us-west-2's.
+        region = arc.fault_region(environ, service) or region
         calls = self.sb.calls
         call = calls.begin(environ, region, service)
         if region:
@@ -113,8 +119,21 @@ class Middleware:
                     calls.record(call, status)
                     start_response(f"{status} {http.client.responses.get(status, '')}", headers)
                     return [body]
+            # After IAM: Route 53 throttles per account, counting the calls of the account's IAM
+            # users against it (AWS Knowledge Center, "How can I avoid Route 53 API throttling
+            # errors?"), so the caller is authenticated first; a request IAM refuses takes no
+            # token (README, "IAM and the other sandbox features").
+            if service == "route53" and not self.sb.r53limits.allow(route53_limits.request_account(environ),
+                                                                     call.operation):
+                # The account's Route 53 request rate: AWS's answer, not an injected fault.
+                status, headers, body = error_response(service, environ, "throttle", "Rate exceeded")
+                calls.record(call, status)
+                start_response(f"{status} {http.client.responses.get(status, '')}", headers)
+                return [body]
             try:
-                if rpcv2.is_rpcv2(environ):
+                if arc.handles(environ, service):
+                    result = arc.handle(environ, respond, service)
+                elif rpcv2.is_rpcv2(environ):
                     result = rpcv2.handle(self.app, environ, respond, service)
                 else:
                     result = self.app(environ, respond)
@@ -166,11 +185,15 @@ class _MotoServer(ThreadedMotoServer):
 
 
 class Sandbox:
-    def __init__(self, profile: Profile, host: str = "127.0.0.1", port: int = 0, iam_mode: str = "off") -> None:
+    def __init__(self, profile: Profile, host: str = "127.0.0.1", port: int = 0, dns_port: int | None = None,
+                 iam_mode: str = "off") -> None:
         self.profile = profile
         # IAM enforcement (off: any credentials work, as in moto); see iam.py.
         self.iam = iam.Iam(iam_mode)
         self.host, self.port = host, port
+        # The UDP DNS server's port (dns.py) once started; None: no DNS server (the default).
+        self.dns_port = dns_port
+        self._dns = None
         self.stopping = threading.Event()
         self.clock = Clock()
         self.faults = FaultTable(now=self.clock.monotonic)
@@ -183,6 +206,8 @@ class Sandbox:
         self.listeners.cdn_plan = self.cdn_plan
         self.health = route53.HealthChecker(self)
         self.lag = rds.LagPublisher(self)
+        self.r53limits = route53_limits.Route53Limits(self)
+        self.alarms = cloudwatch.AlarmEvaluator(self)
         self.scheduler.periodic = self._catch_up
         self.snapshots = Snapshots(self)
         self.edges: dict = {"account": DEFAULT_ACCOUNT, "public": None, "cdn": None}
@@ -190,7 +215,7 @@ class Sandbox:
         from .control import ControlApi
 
         self.control = ControlApi(self)
-        for module in (rds, route53, cloudfront, backup, ec2, dynamodb):
+        for module in (rds, route53, route53_limits, cloudfront, backup, ec2, dynamodb, cloudwatch, arc):
             module.install(self)
         _install_elbv2_hooks(self)
 
@@ -201,9 +226,15 @@ class Sandbox:
         if self._moto.error is not None:
             raise self._moto.error
         self.port = self._moto.get_host_and_port()[1]
+        if self.dns_port is not None:
+            from .dns import UdpDnsServer
+
+            self._dns = UdpDnsServer(self, self.dns_port, self.host)
+            self.dns_port = self._dns.start()
         self.listeners.start()
         self.health.start()
         self.lag.start()
+        self.alarms.start()
         threading.Thread(target=self._reconcile_loop, name="listener-reconcile", daemon=True).start()
         threading.Thread(target=self._auto_start_loop, name="rds-auto-start", daemon=True).start()
         threading.Thread(target=self._warm_up, name="warm-up", daemon=True).start()
@@ -247,8 +278,10 @@ class Sandbox:
         return f"http://{self.host}:{self.port}"
 
     def _catch_up(self, now: float) -> None:
-        """A step moved the clock to ``now``: the probes and ReplicaLag rounds due by then, and
+        """A step moved the clock to ``now``: the alarm evaluations, probes and ReplicaLag rounds
+        due by then (alarms first: a CLOUDWATCH_METRIC health check reads what they give), and
         the stopped DB instances whose seven days are up."""
+        self.alarms.catch_up(now)
         self.health.catch_up(now)
         self.lag.catch_up(now)
         rds.auto_start_due(now)
@@ -278,6 +311,8 @@ class Sandbox:
             self._moto._server.shutdown()
             self._moto._server.server_close()
         self.listeners.stop()
+        if self._dns is not None:
+            self._dns.stop()
         self.health.stop()
         self.scheduler.stop()
 
@@ -296,6 +331,7 @@ class Sandbox:
         self.lag.reset()
         self.iam.reset()
         route53.reset()
+        self.r53limits.reset()
         dynamodb.reset()
         self.listeners.reconcile()
         self.listeners.reset_modes()
@@ -305,8 +341,17 @@ class Sandbox:
         pub = self.edges.get("public")
         return pub["record_name"].lower().rstrip(".") if pub else None
 
+    def record_answer(self, account: str, zone, name: str, rtype: str):
+        """(record data, rcode, chosen record set, ALB listener) of a TestDNSAnswer-style query,
+        as ``dns_answers`` says (dns.py; route53.py asks through here, not importing dns)."""
+        from . import dns
+
+        return dns.record_answer(self, account, zone, name, rtype)
+
     def public_answer(self):
-        """(record name, DNS name Route 53 answers now) for the public edge, or None."""
+        """(record name, what Route 53 answers now: a DNS name, or an ALB address under
+        ``dns_answers: addresses``) for the public edge, or None. Read from Route 53's data
+        plane (records and health), never through the API: a control-plane outage leaves it."""
         from moto.route53.models import route53_backends
 
         pub = self.edges.get("public")
@@ -315,7 +360,8 @@ class Sandbox:
         zone = route53_backends[self.edges["account"]]["aws"].zones.get(pub["zone_id"])
         if zone is None:
             return None
-        data, _, _ = route53.answer(self.edges["account"], zone, pub["record_name"], pub.get("record_type", "A"))
+        data, _, _, _ = self.record_answer(self.edges["account"], zone, pub["record_name"],
+                                           pub.get("record_type", "A"))
         return pub["record_name"], (data[0] if data else None)
 
     def cdn_plan(self):

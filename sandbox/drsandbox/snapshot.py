@@ -9,16 +9,21 @@ used one:
 
 * every moto backend that holds state: each ``BackendDict`` in ``BackendDict._instances``
   (EC2, ELBv2, Auto Scaling, RDS, Route 53, CloudFront, CloudWatch, DynamoDB, Backup, STS,
-  IAM, ...) with every account and region in it, pickled in one go so that references between
-  backends stay references (an ASG's EC2 backend is the restored EC2 backend). The sandbox's
-  own per-object state rides along (``_sbx_*`` attributes: Backup jobs and recovery points,
-  launch template ClientTokens, CloudFront deployments, parameter-group and rename state,
-  replica catch-up, CREATING tables);
-* the sandbox's module state: Route 53 changes, DynamoDB idempotency tokens, health-check
-  observations and streaks, pinned ReplicaLag and the next publication, edges, faults (and
-  the next fault id), listener modes, delays, open flags, ports and round-robin positions, the
-  call log (entries, counts, seq), the clock (its time, paused or not, noted deadlines), the
-  IAM enforcement mode (users, keys and policies are moto's IAM state, above), and
+  IAM, KMS (private keys as PKCS8 PEM), the sandbox's own ARC clusters, control panels and
+  routing controls (arc.py), ...) with every account and region in it, pickled in one go so
+  that references between backends stay references (an ASG's EC2 backend is the restored EC2
+  backend). The sandbox's own per-object state rides along (``_sbx_*`` attributes: Backup jobs
+  and recovery points, launch template ClientTokens, CloudFront deployments, parameter-group
+  and rename state, replica catch-up and ReplicaLag -1 bookkeeping, a stopped instance's
+  automatic start, CREATING tables, alarms' evaluated state and schedule, datapoints' clock
+  times);
+* the sandbox's module state: Route 53 changes (and each zone's last one), the Route 53 request
+  rate's token buckets, DynamoDB idempotency tokens, health-check observations and streaks,
+  pinned ReplicaLag and the next publication, edges, faults (and the next fault id, and
+  whether they cover the control planes), listener modes, delays, open flags, ports, ALB
+  addresses and round-robin positions, the call log (entries, counts, seq), the clock (its
+  time, paused or not, noted deadlines), the IAM enforcement mode (users, keys and policies
+  are moto's IAM state, above), and
   the random generators moto and the sandbox draw ids from (so ids made after a restore are
   the ones made after the save the first time: trials are reproducible).
 
@@ -326,6 +331,7 @@ class Snapshots:
             stack.enter_context(sb.scheduler.run_lock)
             stack.enter_context(sb.health.tick_lock)
             stack.enter_context(sb.lag.publish_lock)
+            stack.enter_context(sb.alarms.eval_lock)
             stack.enter_context(sb.listeners.reconcile_lock)
             yield
 
@@ -415,6 +421,7 @@ class Snapshots:
             "route53": route53.state(),
             "dynamodb": dynamodb.state(),
             "listeners": sb.listeners.state(),
+            "route53_limits": sb.r53limits.state(),
             "iam": sb.iam.state(),
         }
 
@@ -430,6 +437,7 @@ class Snapshots:
         sb.lag.restore(saved["lag"])
         route53.restore(saved["route53"])
         dynamodb.restore(saved["dynamodb"])
+        sb.r53limits.restore(saved["route53_limits"])
         sb.iam.restore(saved.get("iam", {"mode": "off"}))
         return sb.listeners.restore(saved["listeners"])
 

@@ -7,6 +7,14 @@ region is dark; globally: Route 53's current answer for the public record, Cloud
 origin and status, the writable databases user traffic can reach right now
 (``reachable_writers``; more than one is a split brain), and the active faults.
 
+``regions[<region>]["albs"]`` lists the region's load balancers: ``{"name", "dns_name",
+"addresses"}`` (the IPv4 addresses their DNS names resolve to, listeners.py). ``route53``
+gives Route 53's answer for the public record now: ``answer`` (its first value), ``answer_data``
+(all of it: the ALB's DNS name, or its addresses under ``dns_answers: addresses``),
+``answer_alb`` and ``answer_region`` (the ALB it leads to and its region). ``route53_api`` is
+the Route 53 request rate (route53_limits.py): ``rate``, ``burst``,
+``prior_request_not_complete`` and every token bucket in use (``tokens`` now).
+
 ``regions[<region>]["launch_templates"]`` lists the region's launch templates sorted by name::
 
     [{"id": "lt-0a1b2c3d4e5f60718", "name": "shop-backend-usw2", "default_version": 1,
@@ -20,7 +28,7 @@ when it holds databases, ASGs, load balancers or launch templates, or has a faul
 from __future__ import annotations
 
 from . import backends as moto_backends
-from . import cloudfront, rds, route53
+from . import cloudfront, dns, rds, route53
 
 
 def _regions_of(account: str) -> set[str]:
@@ -68,9 +76,12 @@ def summary(sb) -> dict:
                 asgs.append({"name": g.name, "min": g.min_size, "desired": g.desired_capacity,
                              "max": g.max_size, "in_service": in_service})
         app_db = app_database(account, region)
+        albs = [{"name": l.name, "dns_name": l.dns_name, "addresses": list(l.addresses)}
+                for l in sb.listeners.all() if getattr(l, "account", None) == account and l.region == region]
         out["regions"][region] = {
             "writer": [d["id"] for d in dbs if d["role"] == "writer"],
             "databases": dbs, "asgs": asgs, "launch_templates": launch_templates(account, region),
+            "albs": albs,
             "dark": sb.faults.region_dark(region),
             "app_database": app_db.db_instance_identifier if app_db else None,
             "app_database_region": app_db.region if app_db else None,
@@ -82,14 +93,18 @@ def summary(sb) -> dict:
         r53["record"] = pub["record_name"]
         zone = route53_backends[account]["aws"].zones.get(pub["zone_id"])
         if zone is not None:
-            data, _, chosen = route53.answer(account, zone, pub["record_name"], pub.get("record_type", "A"))
+            data, _, chosen, listener = dns.record_answer(sb, account, zone, pub["record_name"],
+                                                          pub.get("record_type", "A"))
             r53["answer"] = data[0] if data else None
+            r53["answer_data"] = data
             r53["failover"] = getattr(chosen, "failover", None)
             r53["set_identifier"] = getattr(chosen, "set_identifier", None)
-            listener = sb.listeners.by_dns(r53["answer"]) if r53["answer"] else None
+            if listener is None and r53["answer"]:
+                listener = sb.listeners.by_dns(r53["answer"]) or sb.listeners.by_address(r53["answer"])
+            r53["answer_alb"] = listener.dns_name if listener else None
             r53["answer_region"] = listener.region if listener else None
     for hc in list(route53_backends[account]["aws"].health_checks.values()):
-        r53["health_checks"].append({"id": hc.id, "target": hc.fqdn or hc.ip_address,
+        r53["health_checks"].append({"id": hc.id, "target": hc.fqdn or hc.ip_address, "type": hc.type_,
                                      "healthy": sb.health.is_healthy(account, hc)})
     out["route53"] = r53
 
@@ -110,6 +125,7 @@ def summary(sb) -> dict:
     out["reachable_regions"] = reach["regions"]
     out["reachable_writers"] = reach["writers"]
     out["split_brain"] = len(reach["writers"]) > 1
+    out["route53_api"] = sb.r53limits.describe()
     out["faults"] = [f.public() for f in sb.faults.list()]
     out["edges"] = {"public_url": sb.listeners.public.url, "cdn_url": sb.listeners.cdn.url}
     return out
@@ -180,3 +196,42 @@ def reachable(sb, account: str, state: dict) -> dict:
         if db is not None and not sb.faults.region_dark(db.region) and rds.writable(db):
             writers.add(db.db_instance_identifier)
     return {"regions": regions, "writers": sorted(writers)}
+
+
+def health_summary(sb) -> dict:
+    """``GET /_sandbox/health``: ARC clusters (endpoints, quorum, control panels, routing
+    controls and states), CloudWatch alarms (shown state, the state their data gives, how many
+    evaluations ran) and Route 53 health checks (type, status, children / alarm / routing
+    control)."""
+    from moto.cloudwatch.models import cloudwatch_backends
+    from moto.route53.models import route53_backends
+
+    from . import arc
+
+    account = sb.edges["account"]
+    alarms = []
+    for acct, region, backend in moto_backends(cloudwatch_backends):
+        if acct != account:
+            continue
+        for a in list(backend.alarms.values()):
+            alarms.append({"region": region, "name": a.name, "state": a.state_value,
+                           "evaluated": getattr(a, "_sbx_evaluated", None),
+                           "evaluations": getattr(a, "_sbx_evaluations", 0), "reason": a.state_reason,
+                           "dark": sb.alarms.region_dark(region)})
+    checks = []
+    for hc in list(route53_backends[account]["aws"].health_checks.values()):
+        entry = {"id": hc.id, "type": hc.type_, "healthy": sb.health.is_healthy(account, hc),
+                 "inverted": bool(hc.inverted), "disabled": bool(hc.disabled)}
+        if hc.type_ == "CALCULATED":
+            entry.update(children=list(hc.children or []), health_threshold=hc.health_threshold,
+                         healthy_children=sb.health.children_healthy(account, hc))
+        elif hc.type_ == "CLOUDWATCH_METRIC":
+            entry.update(alarm=getattr(hc, "alarm_identifier", None),
+                         insufficient_data_health_status=getattr(hc, "insufficient_data_health_status", None))
+        elif hc.type_ == "RECOVERY_CONTROL":
+            entry["routing_control_arn"] = getattr(hc, "routing_control_arn", None)
+        else:
+            entry["target"] = hc.fqdn or hc.ip_address
+        checks.append(entry)
+    return {"arc": arc.summary(account), "alarms": sorted(alarms, key=lambda a: (a["region"], a["name"])),
+            "health_checks": checks}

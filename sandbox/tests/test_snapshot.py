@@ -21,9 +21,9 @@ import urllib.error
 
 import pytest
 import yaml
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, ReadTimeoutError
 
-from conftest import TIME_SCALE, Proc, Sandbox, http_get, run_cli, wait_for
+from conftest import TIME_SCALE, Proc, Sandbox, http_get, restore, run_cli, wait_for
 
 REGIONS = ("us-east-1", "us-west-2")
 
@@ -493,3 +493,128 @@ def test_restore_brings_back_iam_enforcement_auto_start_deadlines_and_kms_keys(s
         sbx.step()  # the saved deadline: seven days (4 h x 0.5 here) after the stop
         assert status_of() == "available"
     sbx.control("DELETE", "/_sandbox/snapshots?name=harsh")
+
+
+def test_snapshot_keeps_control_plane_faults_and_alb_addresses(seeded):
+    """A harsh outage (``control_planes``) and changed ALB addresses are part of a snapshot: a
+    restore brings back the fault with its flag (the Route 53 API hangs again) and each ALB's
+    saved addresses. (The token buckets and busy zones: tests/test_route53_limits.py.)"""
+    sbx, topo, _ = seeded
+    backend = topo["regions"]["us-east-1"]["albs"]["backend"]["name"]
+    status, body = sbx.control("POST", "/_sandbox/listeners", {"name": backend, "addresses": ["203.0.113.9"]})
+    assert status == 200, body
+    fid = sbx.fault(region="us-east-1", kind="outage", control_planes=True)
+    assert sbx.control("POST", "/_sandbox/snapshot", {"name": "harsh"})[0] == 200
+    sbx.control("DELETE", "/_sandbox/faults")
+    sbx.control("POST", "/_sandbox/listeners", {"name": backend, "addresses": "rotate"})
+    sbx.client("route53").list_hosted_zones()
+    restore(sbx.url, "harsh")
+    assert sbx.control("GET", "/_sandbox/faults")[1]["faults"] == [
+        {"id": fid, "region": "us-east-1", "service": None, "kind": "outage", "control_planes": True}]
+    assert sbx.listeners()[backend]["addresses"] == ["203.0.113.9"]
+    with pytest.raises(ReadTimeoutError):
+        sbx.client("route53", read_timeout=1).list_hosted_zones()
+    sbx.control("DELETE", "/_sandbox/faults")
+
+# --------------------------------------------------------------------------- failover gates
+
+def _observe_gates(sbx: Sandbox, cluster_arn: str, endpoint: dict, checks: list[str]) -> dict:
+    """What drctl can see of the gates (ARC, alarms, health checks) and the sandbox's view."""
+    from gates import data_plane
+
+    cc = sbx.client("route53-recovery-control-config", "us-west-2")
+    r53 = sbx.client("route53")
+    obs: dict = {"clusters": cc.list_clusters()["Clusters"],
+                 "panels": cc.list_control_panels(ClusterArn=cluster_arn)["ControlPanels"]}
+    obs["controls"] = {p["Name"]: cc.list_routing_controls(ControlPanelArn=p["ControlPanelArn"])["RoutingControls"]
+                       for p in obs["panels"]}
+    obs["states"] = data_plane(endpoint).list_routing_controls()["RoutingControls"]
+    for r in REGIONS:
+        obs[f"alarms {r}"] = sbx.client("cloudwatch", r).describe_alarms()["MetricAlarms"]
+    obs["checks"] = {}
+    for hc in checks:
+        got = r53.get_health_check(HealthCheckId=hc)["HealthCheck"]
+        obs["checks"][hc] = {"config": got}
+        if got["HealthCheckConfig"]["Type"] != "CALCULATED":
+            obs["checks"][hc]["status"] = r53.get_health_check_status(HealthCheckId=hc)["HealthCheckObservations"]
+    obs["sandbox"] = sbx.control("GET", "/_sandbox/health")[1]
+    obs["clock"] = {k: v for k, v in sbx.control("GET", "/_sandbox/clock")[1].items() if k != "now"}
+    return json.loads(json.dumps(obs, default=str))
+
+
+_WALL = [re.compile(r"\d\d/\d\d/\d\d \d\d:\d\d:\d\d"),
+         re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}\+0000")]
+
+
+def _untimed(value, key=None):
+    """``value`` without wall-clock times (answers' timestamps, times in alarm reasons)."""
+    if isinstance(value, dict):
+        return {k: _untimed(v, k) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_untimed(v) for v in value]
+    if key in ("StateUpdatedTimestamp", "AlarmConfigurationUpdatedTimestamp", "CheckedTime"):
+        return "TIME"
+    if isinstance(value, str):
+        for pattern in _WALL:
+            value = pattern.sub("TIME", value)
+    return value
+
+
+def test_snapshot_covers_alarms_arc_and_health_checks(sbx):
+    """Saved and restored exactly: ARC clusters, control panels, routing controls (their states
+    and a control still PENDING), alarms (state, reason, forced state, evaluation schedule and
+    the datapoints they read), and the health checks that follow them (observations, last known
+    status); after a restore the next evaluations and rounds give what they gave after the save
+    (moto: none of it exists)."""
+    from gates import MINUTE, data_plane, gate_alarm, health_check, make_cluster, make_control
+
+    cc = sbx.client("route53-recovery-control-config", "us-west-2")
+    cw = sbx.client("cloudwatch", "us-west-2")
+    with sbx.paused():
+        cluster, endpoints = make_cluster(sbx)
+        panel = cc.create_control_panel(ClusterArn=cluster["ClusterArn"], ControlPanelName="drctl")["ControlPanel"]
+        on = make_control(sbx, cluster, "on", panel=panel["ControlPanelArn"])
+        off = make_control(sbx, cluster, "off")
+        data_plane(endpoints[1]).update_routing_control_state(RoutingControlArn=on, RoutingControlState="On")
+        gate_alarm(sbx, TreatMissingData="missing")
+        gate_alarm(sbx, name="forced")
+        cw.put_metric_data(Namespace="drctl/Gate", MetricData=[{"MetricName": "Closed", "Value": 1.0}])
+        checks = [health_check(sbx, {"Type": "RECOVERY_CONTROL", "RoutingControlArn": on}),
+                  health_check(sbx, {"Type": "RECOVERY_CONTROL", "RoutingControlArn": off}),
+                  health_check(sbx, {"Type": "CLOUDWATCH_METRIC", "InsufficientDataHealthStatus": "LastKnownStatus",
+                                     "AlarmIdentifier": {"Region": "us-west-2", "Name": "gate"}})]
+        checks.append(health_check(sbx, {"Type": "CALCULATED", "ChildHealthChecks": checks[:], "HealthThreshold": 3}))
+        sbx.step(MINUTE)
+        cw.set_alarm_state(AlarmName="forced", StateValue="OK", StateReason="forced")
+        pending = cc.create_routing_control(ClusterArn=cluster["ClusterArn"], RoutingControlName="pending")[
+            "RoutingControl"]["RoutingControlArn"]
+        status, body = sbx.control("POST", "/_sandbox/snapshot", {"name": "gates"})
+        assert status == 200, body
+        at_save = _observe_gates(sbx, cluster["ClusterArn"], endpoints[2], checks)
+        assert [h["healthy"] for h in at_save["sandbox"]["health_checks"]] == [True, False, False, False]
+        assert {a["name"]: (a["state"], a["evaluated"]) for a in at_save["sandbox"]["alarms"]} == {
+            "forced": ("OK", "ALARM"), "gate": ("ALARM", "ALARM")}
+        sbx.step(MINUTE)
+        after_save = _observe_gates(sbx, cluster["ClusterArn"], endpoints[2], checks)
+
+        # Change all of it.
+        data_plane(endpoints[0]).update_routing_control_states(UpdateRoutingControlStateEntries=[
+            {"RoutingControlArn": on, "RoutingControlState": "Off"},
+            {"RoutingControlArn": off, "RoutingControlState": "On"}])
+        cc.delete_routing_control(RoutingControlArn=pending)
+        make_cluster(sbx, "another")
+        cw.put_metric_data(Namespace="drctl/Gate", MetricData=[{"MetricName": "Closed", "Value": 0.0}])
+        gate_alarm(sbx, name="new")
+        sbx.step(5 * MINUTE)
+        sbx.client("route53").delete_health_check(HealthCheckId=checks[3])
+        assert _observe_gates(sbx, cluster["ClusterArn"], endpoints[2], checks[:3]) != at_save
+
+        status, body = sbx.control("POST", "/_sandbox/restore", {"name": "gates"})
+        assert status == 200, body
+        _assert_same(_observe_gates(sbx, cluster["ClusterArn"], endpoints[2], checks), at_save, "gates restored")
+        sbx.step(MINUTE)
+        # Evaluated again at another time of day: the same, but for wall-clock timestamps.
+        _assert_same(_untimed(_observe_gates(sbx, cluster["ClusterArn"], endpoints[2], checks)),
+                     _untimed(after_save), "a minute after the restore vs a minute after the save")
+    # The PENDING control was deployed by that minute, as it was after the save.
+    assert [c["RoutingControlName"] for c in after_save["states"]].count("pending") == 1

@@ -56,13 +56,10 @@ pub async fn status(g: &Global) -> Result<i32> {
 /// The environment, for people.
 pub fn show(t: &Topology) {
     println!(
-        "environment `{}`: {}{}",
+        "environment `{}`: {} ({})",
         t.env,
         paint(&t.phase.to_string().to_uppercase(), t.phase.dangerous()),
-        t.active
-            .as_ref()
-            .map(|a| format!(" (production in {a})"))
-            .unwrap_or_default()
+        t.where_production()
     );
     let mut tb = table(&[
         "region",
@@ -102,6 +99,13 @@ pub async fn fence(g: &Global, m: &Mutating) -> Result<i32> {
     }
     let mut run = shipped(g, FENCE_RUNBOOK)?;
     run.phase_before = Some(t.phase.to_string());
+    run.purpose = Some(format!(
+        "make the old writer{} read-only; production stays where it is",
+        t.outstanding_fences
+            .first()
+            .map(|f| format!(" {} in {}", f.instance_id, f.region))
+            .unwrap_or_default()
+    ));
     let s = super::run::start(g, &ctx, &run, m).await?;
     Ok(super::run::finish(g, &s))
 }
@@ -119,6 +123,7 @@ async fn round_trip(
     name: &str,
     dry_run: bool,
     m: &Mutating,
+    purpose: String,
     preflight: impl FnOnce(&Topology, &drctl::config::Environment) -> Result<String, RunError>,
 ) -> Result<i32> {
     let (_, env) = g.load_env()?;
@@ -132,6 +137,7 @@ async fn round_trip(
     let before = observe(&ctx, &env).await;
     eprintln!("{}", preflight(&before, &env)?);
     run.phase_before = Some(before.phase.to_string());
+    run.purpose = Some(purpose);
     let s = super::run::start(g, &ctx, &run, m).await?;
     let code = super::run::finish(g, &s);
     if g.output == Output::Text {
@@ -143,7 +149,12 @@ async fn round_trip(
 
 /// `drctl reprotect`.
 pub async fn reprotect(g: &Global, dry_run: bool, m: &Mutating) -> Result<i32> {
-    round_trip(g, REPROTECT_RUNBOOK, dry_run, m, |t, _| {
+    let (_, env) = g.load_env()?;
+    let purpose = format!(
+        "production stays in {}; a new replica of its writer in {}",
+        env.standby_region, env.primary_region
+    );
+    round_trip(g, REPROTECT_RUNBOOK, dry_run, m, purpose, |t, _| {
         reprotect_preflight(t)?;
         Ok(format!(
             "reprotect: {} serves; a new replica of its writer will be built in {}",
@@ -155,8 +166,10 @@ pub async fn reprotect(g: &Global, dry_run: bool, m: &Mutating) -> Result<i32> {
 
 /// `drctl failback --region R`.
 pub async fn failback(g: &Global, region: &str, dry_run: bool, m: &Mutating) -> Result<i32> {
-    drctl::run::roundtrip::failback_region(&g.load_env()?.1, region)?;
-    round_trip(g, FAILBACK_RUNBOOK, dry_run, m, |t, env| {
+    let (_, env) = g.load_env()?;
+    drctl::run::roundtrip::failback_region(&env, region)?;
+    let purpose = format!("production {} -> {region}", env.standby_region);
+    round_trip(g, FAILBACK_RUNBOOK, dry_run, m, purpose, |t, env| {
         failback_preflight(t, env, region)?;
         Ok(format!(
             "failback to {region}: planned; {} is fenced first and nothing is promoted before its replica has caught up",

@@ -14,17 +14,29 @@ use drctl::run::summary::RunSummary;
 use super::run::Ending;
 use super::{FailoverMode, Global, Mutating, Output};
 
-pub async fn failover(
-    g: &Global,
-    region: &str,
-    runbook: Option<&str>,
-    dry_run: bool,
-    mode: Option<FailoverMode>,
-    m: &Mutating,
-) -> Result<i32> {
+/// What the operator asked `drctl failover` for.
+pub struct Asked<'a> {
+    pub region: &'a str,
+    pub runbook: Option<&'a str>,
+    pub dry_run: bool,
+    pub mode: Option<FailoverMode>,
+    pub abandon_unfinished: bool,
+}
+
+pub async fn failover(g: &Global, a: Asked<'_>, m: &Mutating) -> Result<i32> {
+    let Asked {
+        region,
+        runbook,
+        dry_run,
+        mode,
+        abandon_unfinished,
+    } = a;
     let (_, env) = g.load_env()?;
     drctl::run::failover::check_region(&env, region)?;
     let ctx = g.context(g.state_dir(Some(&env))?);
+    if !dry_run {
+        clear_unfinished(g, &ctx, &env.name, region, abandon_unfinished, m).await?;
+    }
     let asked = mode.map(|m| match m {
         FailoverMode::Planned => Mode::Planned,
         FailoverMode::Unplanned => Mode::Unplanned,
@@ -65,6 +77,10 @@ pub async fn failover(
     let path = resolve_runbook(&g.env_file, Some(runbook.unwrap_or(mode.runbook())))?;
     let mut run = super::run::prepare(g, &path)?;
     run.phase_before = Some(phase);
+    run.purpose = Some(format!(
+        "production {} -> {region}, {mode}",
+        env.primary_region
+    ));
     if dry_run {
         eprintln!(
             "failover to {region}, {mode}: {why}\n  with {} (dry run: nothing will be changed)",
@@ -79,6 +95,68 @@ pub async fn failover(
     );
     let s = super::run::start(g, &ctx, &run, m).await?;
     Ok(super::run::finish_as(g, &s, ending(&s, region)))
+}
+
+/// Unfinished runs stand in a failover's way. With --abandon-unfinished (or a yes at the
+/// terminal) each is abandoned first, with what it leaves changed listed; otherwise the
+/// preflight refuses and says how to finish or close them.
+async fn clear_unfinished(
+    g: &Global,
+    ctx: &drctl::run::Context,
+    env: &str,
+    region: &str,
+    asked: bool,
+    m: &Mutating,
+) -> Result<()> {
+    // Offered unasked only where someone can answer, and never over --yes.
+    if !asked && (m.yes || !super::is_tty()) {
+        return Ok(());
+    }
+    let open = drctl::run::unfinished_runs(ctx, env).await?;
+    let reason = format!("superseded by `drctl failover --region {region}`");
+    let mut runs = vec![];
+    for (id, _) in &open {
+        let r = drctl::run::Abandon::load(ctx, id, &reason).await?;
+        // An earlier failover that acted is finished (`drctl resume`), never abandoned here:
+        // it may have promoted, and a new failover would not know.
+        let failover = [Mode::Planned.runbook(), Mode::Unplanned.runbook()].contains(&r.runbook());
+        if r.left_changed.is_empty() || !failover {
+            runs.push(r);
+        }
+    }
+    if runs.is_empty() {
+        return Ok(());
+    }
+    let mut question = format!(
+        "{} unfinished run(s) stand in the way of this failover. Abandon them (nothing more of them runs, nothing is undone) and fail over?",
+        runs.len()
+    );
+    for r in &runs {
+        question.push_str(&format!("\n\n{}", drctl::run::Operation::describe(r)));
+    }
+    if !asked {
+        // On a terminal without the flag: offer it; a "no" leaves the preflight to refuse.
+        if super::confirm(&question, false).is_err() {
+            return Ok(());
+        }
+    } else {
+        super::confirm(&question, m.yes)?;
+    }
+    for r in &runs {
+        let hooks = super::run::hooks(g, m, &[])?;
+        let s = super::run::with_lease(m, hooks, |h| async move {
+            drctl::run::Operation::execute(r, ctx, &h, tokio_util::sync::CancellationToken::new())
+                .await
+        })
+        .await?;
+        eprintln!(
+            "run {} ({}) {}",
+            r.run_id,
+            r.runbook(),
+            s.reason.as_deref().unwrap_or("abandoned")
+        );
+    }
+    Ok(())
 }
 
 /// The failover's summary: the RTO, the RPO, and what to check next.

@@ -147,6 +147,20 @@ pub enum Command {
         #[command(flatten)]
         m: Mutating,
     },
+    /// Close an unfinished run without running or undoing anything more: a stale run (paused
+    /// at its gate, interrupted) then no longer blocks a failover. Journaled with who and why;
+    /// what the run may have changed is listed and stays changed (confirmed first). Refused
+    /// (exit 3) while the run's own process is alive and holds the lease.
+    Abandon {
+        /// A run id, or `latest`.
+        run: String,
+        /// Why (journaled, shown in `history` and the report).
+        #[arg(long)]
+        reason: String,
+        /// Do not ask for confirmation (needed without a terminal when the run changed something).
+        #[arg(short, long)]
+        yes: bool,
+    },
     /// Without RUN: the environment as observed from AWS (phase, writer, DNS, CloudFront,
     /// outstanding fences, what to do next); exit 0 protected, 4 dangerous, 9 unprotected.
     /// With RUN (or `latest`): that run's steps, times and approvals.
@@ -219,6 +233,10 @@ pub enum Command {
         /// on the side, never in the way (the primary is in trouble). Default: from what is seen.
         #[arg(long, value_enum)]
         mode: Option<FailoverMode>,
+        /// Close the environment's unfinished runs first (`drctl abandon`: nothing more of them
+        /// runs, nothing is undone) instead of refusing. Asked on a terminal; with --yes in scripts.
+        #[arg(long)]
+        abandon_unfinished: bool,
         #[command(flatten)]
         m: Mutating,
     },

@@ -13,8 +13,8 @@ use drctl::engine::progress::ProgressSink;
 use drctl::engine::{Decision, StepPrompter};
 use drctl::journal::{LeaseError, Operator};
 use drctl::run::{
-    ApprovalPrompt, Approvals, Context, Hooks, NewRun, Operation, Resume, Rollback, RunError,
-    RunSummary,
+    Answer, ApprovalPrompt, Approvals, Context, Hooks, NewRun, Operation, Resume, Rollback,
+    RunError, RunSummary,
 };
 use drctl::steps::{Approval, Observation, StepDef};
 
@@ -74,32 +74,49 @@ fn approval_comment(line: &str) -> Option<Option<String>> {
         .then(|| Some(rest.trim_start_matches(':').trim().to_string()).filter(|c| !c.is_empty()))
 }
 
+/// `no` (or `n`) declines.
+fn is_no(line: &str) -> bool {
+    matches!(line.trim(), "no" | "n" | "NO" | "N" | "No")
+}
+
 /// The operator's terminal as a source of approvals: type `yes` here, or run `drctl approve`
 /// from another terminal.
 struct TerminalPrompt {
     progress: Arc<dyn ProgressSink>,
 }
 
-/// Redraws the live table again when the prompt ends, however it ends.
-struct Held(Arc<dyn ProgressSink>);
+/// Redraws the live table again when the prompt ends, however it ends. A prompt that ends
+/// unanswered here (approved from another terminal) first ends its line, so what follows does
+/// not run on after the question.
+struct Held {
+    progress: Arc<dyn ProgressSink>,
+    answered: bool,
+}
 
 impl Drop for Held {
     fn drop(&mut self) {
-        self.0.release();
+        if !self.answered {
+            eprintln!("\n  (answered elsewhere: `drctl approve`)");
+        }
+        self.progress.release();
     }
 }
 
 #[async_trait]
 impl ApprovalPrompt for TerminalPrompt {
-    async fn ask(&self, run_id: &str, step: &str, message: &str) -> Option<Approval> {
+    async fn ask(&self, run_id: &str, step: &str, message: &str) -> Option<Answer> {
         self.progress.hold();
-        let _redraw = Held(self.progress.clone());
+        let mut held = Held {
+            progress: self.progress.clone(),
+            answered: true,
+        };
         eprintln!("\n  APPROVAL NEEDED for step `{step}`: {message}");
         eprintln!("  approve from another terminal with: drctl approve {run_id} {step}");
         if !is_tty() {
             return None;
         }
-        eprint!("  type `yes` to approve here (`yes <why>` keeps a comment for the report): ");
+        eprint!("  type `yes` to approve here (`yes <why>` keeps a comment for the report), `no` to pause the run: ");
+        held.answered = false;
         let step_owned = step.to_string();
         let typed = tokio::task::spawn_blocking(move || {
             let mut line = String::new();
@@ -109,17 +126,29 @@ impl ApprovalPrompt for TerminalPrompt {
                     return None;
                 }
                 if let Some(comment) = approval_comment(&line) {
-                    return Some(comment);
+                    return Some(Some(comment));
                 }
-                eprint!("  type `yes` to approve step `{step_owned}` (or Ctrl-C to pause): ");
+                if is_no(&line) {
+                    return Some(None);
+                }
+                eprint!("  type `yes` to approve step `{step_owned}`, `no` to pause the run (or Ctrl-C): ");
             }
         })
-        .await;
-        typed.ok().flatten().map(|comment| Approval {
-            by: Operator::current().user,
-            via: "prompt".into(),
-            comment,
-        })
+        .await
+        .ok()
+        .flatten();
+        // Ended here (an answer, or stdin closed): nothing to tidy on the line.
+        held.answered = true;
+        let by = Operator::current().user;
+        let answer = match typed? {
+            Some(comment) => Answer::Approved(Approval {
+                by,
+                via: "prompt".into(),
+                comment,
+            }),
+            None => Answer::Declined { by },
+        };
+        Some(answer)
     }
 }
 
@@ -398,9 +427,18 @@ pub async fn run(g: &Global, runbook: &Path, m: &Mutating) -> Result<i32> {
     Ok(finish(g, &s))
 }
 
+/// `RUN` as typed: an id, or `latest` (the newest run), as `status`, `report` and `verify` take it.
+async fn run_id(ctx: &Context, run: &str) -> Result<String> {
+    if run != "latest" {
+        return Ok(run.to_string());
+    }
+    Ok(drctl::run::inspect::latest(ctx.state.journals().await.as_ref()).await?)
+}
+
 /// `drctl resume RUN`.
 pub async fn resume(g: &Global, run: &str, m: &Mutating, rerun: &[String]) -> Result<i32> {
     let ctx = g.context_for_changes()?;
+    let run = &run_id(&ctx, run).await?;
     // A drill is not resumed: what it made is removed (its completed steps undone, the rest
     // found by tag) and its run closed, as `drctl drill cleanup` does for it.
     if let Some(env) = drctl::run::drill::drill_run_env(&ctx, run).await? {
@@ -432,7 +470,52 @@ pub async fn resume(g: &Global, run: &str, m: &Mutating, rerun: &[String]) -> Re
 /// `drctl rollback RUN [--to CHECKPOINT]`.
 pub async fn rollback(g: &Global, run: &str, to: Option<&str>, m: &Mutating) -> Result<i32> {
     let ctx = g.context_for_changes()?;
+    let run = &run_id(&ctx, run).await?;
     let r = Rollback::load(&ctx, run, to).await?;
     let s = drive(g, &ctx, &r, m, m.yes).await?;
     Ok(finish(g, &s))
+}
+
+/// `drctl abandon RUN --reason TEXT`: a run that changed nothing is closed at once; one that
+/// may have changed something is closed only once its changes are listed and confirmed.
+pub async fn abandon(g: &Global, run: &str, reason: &str, yes: bool) -> Result<i32> {
+    let ctx = g.context_for_changes()?;
+    let run = &run_id(&ctx, run).await?;
+    let a = drctl::run::Abandon::load(&ctx, run, reason).await?;
+    let m = Mutating {
+        yes: true,
+        approve_irreversible: false,
+        wait_approval: false,
+        step: false,
+        break_lock: false,
+    };
+    let hooks = hooks(g, &m, &[])?;
+    let question = a.describe();
+    if a.left_changed.is_empty() {
+        eprintln!("{question}");
+    } else {
+        confirm(&question, yes)?;
+    }
+    let s = with_lease(&m, hooks, |h| {
+        let (ctx, a) = (&ctx, &a);
+        async move { a.execute(ctx, &h, CancellationToken::new()).await }
+    })
+    .await?;
+    if g.output == Output::Json {
+        let mut v = serde_json::to_value(&s).unwrap_or_default();
+        v["type"] = "summary".into();
+        v["left_changed"] = serde_json::to_value(&a.left_changed).unwrap_or_default();
+        println!("{v}");
+        return Ok(s.exit_code());
+    }
+    println!(
+        "Run {run} ({}) {}",
+        a.runbook(),
+        s.reason.as_deref().unwrap_or("abandoned")
+    );
+    for c in &a.left_changed {
+        println!("  stays changed: {c}");
+    }
+    println!("Next: `drctl status` shows the environment as it is now; `drctl history` lists the run as abandoned");
+    Ok(s.exit_code())
 }

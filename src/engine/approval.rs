@@ -15,6 +15,11 @@ use crate::steps::{Approval, StepError};
 #[async_trait]
 pub trait ApprovalSource: Send + Sync {
     async fn wait(&self, step: &str, message: &str) -> Result<Approval, StepError>;
+    /// Whether a person answers `step` (so the gate shows what is at stake and keeps a
+    /// deadline), or it is approved up front (`--yes`, a watch's standing policy).
+    fn asks_a_person(&self, _step: &str) -> bool {
+        true
+    }
 }
 
 /// `--yes`: the operator approved everything up front.
@@ -30,6 +35,10 @@ impl ApprovalSource for AutoApprove {
             via: "--yes".into(),
             comment: None,
         })
+    }
+
+    fn asks_a_person(&self, _step: &str) -> bool {
+        false
     }
 }
 

@@ -46,10 +46,21 @@ pub trait StepPrompter: Send + Sync {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum RunEnd {
-    Succeeded { continued_failures: Vec<String> },
-    Paused { reason: String },
-    Aborted { step: String, error: String },
+    Succeeded {
+        continued_failures: Vec<String>,
+    },
+    Paused {
+        reason: String,
+    },
+    Aborted {
+        step: String,
+        error: String,
+    },
     RolledBack(RollbackReport),
+    /// Closed unfinished by `drctl abandon` (nothing more ran, nothing was undone).
+    Abandoned {
+        message: String,
+    },
 }
 
 /// How a rollback ended: what was undone, passed over, stopped at, and left in place.
@@ -122,11 +133,47 @@ impl ApprovalGate for JournaledGate {
         if let Some(a) = self.granted.get(step) {
             return Ok(a.clone());
         }
-        self.engine
-            .progress
-            .note(step, &format!("waiting for approval: {message}"));
-        let a = self.engine.approvals.wait(step, message).await?;
-        self.engine
+        let engine = &self.engine;
+        let a = match engine.plan.index(step) {
+            // A person is asked: show what is at stake, and wait no longer than the deadline.
+            Some(i) if engine.approvals.asks_a_person(step) => {
+                let state = engine
+                    .state()
+                    .await
+                    .map_err(|e| StepError::permanent(e.to_string()))?;
+                let off = super::gate::writes_off(&engine.plan, &state, i);
+                let deadline = super::gate::deadline(&engine.plan, i, !off.is_empty());
+                let context = engine.gate_context(i, &off, deadline).await;
+                let message = std::iter::once(message.to_string())
+                    .chain(context)
+                    .collect::<Vec<_>>()
+                    .join("\n    ");
+                engine
+                    .progress
+                    .note(step, &format!("waiting for approval: {message}"));
+                match tokio::time::timeout(deadline, engine.approvals.wait(step, &message)).await {
+                    Ok(a) => a?,
+                    Err(_) => {
+                        return Err(StepError::permanent(format!(
+                            "no approval within {} (the gate's deadline{})",
+                            humantime::format_duration(deadline),
+                            if off.is_empty() {
+                                String::new()
+                            } else {
+                                format!("; writes were off since {}", off.join(", "))
+                            }
+                        )))
+                    }
+                }
+            }
+            _ => {
+                engine
+                    .progress
+                    .note(step, &format!("waiting for approval: {message}"));
+                engine.approvals.wait(step, message).await?
+            }
+        };
+        engine
             .log(Event::ApprovalGranted {
                 step: step.into(),
                 by: a.by.clone(),
@@ -214,5 +261,46 @@ impl Engine {
             .await?;
         }
         Ok(())
+    }
+}
+
+impl Engine {
+    /// What gate `i` tells its approver beyond the runbook's message: that writes are off (and
+    /// until when), and what the steps behind it will do, as observed now (bounded).
+    pub(super) async fn gate_context(
+        self: &Arc<Self>,
+        i: usize,
+        off: &[String],
+        deadline: std::time::Duration,
+    ) -> Vec<String> {
+        use super::gate;
+        let mut lines = vec![gate::first_line(off, deadline)];
+        let nobody: Arc<dyn ApprovalGate> = Arc::new(gate::NoApprovals);
+        for d in gate::gated(&self.plan, i) {
+            let def = &self.plan.steps[d];
+            let cx = self.step_cx(def.id(), nobody.clone());
+            let seen =
+                tokio::time::timeout(gate::OBSERVE_LIMIT, def.spec.step().observe(&cx)).await;
+            lines.push(match seen {
+                Ok(Ok(o)) => format!(
+                    "then `{}` will {} (now: {})",
+                    def.id(),
+                    o.intended,
+                    o.current
+                ),
+                Ok(Err(e)) => format!(
+                    "then `{}` ({}): could not be observed: {e}",
+                    def.id(),
+                    def.kind.value
+                ),
+                Err(_) => format!(
+                    "then `{}` ({}): not observed within {}",
+                    def.id(),
+                    def.kind.value,
+                    humantime::format_duration(gate::OBSERVE_LIMIT)
+                ),
+            });
+        }
+        lines
     }
 }

@@ -198,6 +198,7 @@ impl Engine {
                 Ok(RunEnd::Paused { reason })
             }
             Some(Stop::Pause(reason)) => {
+                let reason = self.give_writes_back(reason).await?;
                 self.log(Event::Paused {
                     reason: reason.clone(),
                 })
@@ -223,6 +224,36 @@ impl Engine {
                 Ok(RunEnd::RolledBack(report))
             }
         }
+    }
+
+    /// Before a run pauses at a gate that held writes off (its deadline passed, or it was
+    /// declined), undo the fences it held, so production is never left without a writer while
+    /// nobody is there. Never after a promotion: that would make two writers.
+    async fn give_writes_back(self: &Arc<Self>, reason: String) -> Result<String, EngineError> {
+        let state = self.state().await?;
+        let fences = super::gate::fences_to_undo(&self.plan, &state);
+        if fences.is_empty() {
+            return Ok(reason);
+        }
+        let why = format!("{reason}: giving production its writer back before pausing");
+        let report = super::rollback::undo_then_pause(self, &fences, &why).await?;
+        Ok(if report.complete() && report.undone == fences {
+            format!(
+                "{reason}; writes are on again: {} undone (it runs again on `drctl resume`)",
+                fences.join(", ")
+            )
+        } else {
+            format!(
+                "{reason}; WRITES MAY STILL BE OFF: undoing {} did not finish ({}): check the writer now",
+                fences.join(", "),
+                report
+                    .failed
+                    .as_ref()
+                    .map(|(s, e)| format!("{s}: {e}"))
+                    .or_else(|| report.stopped_at.as_ref().map(|(s, e)| format!("{s}: {e}")))
+                    .unwrap_or_else(|| "not undone".into())
+            )
+        })
     }
 
     async fn run_step(

@@ -4,6 +4,7 @@
 pub mod approval;
 mod core;
 pub mod executor;
+pub mod gate;
 pub mod plan;
 pub mod progress;
 pub mod rollback;
@@ -12,5 +13,7 @@ pub use self::core::{Decision, Engine, EngineError, EngineParts, RunEnd, StepPro
 pub use plan::Plan;
 pub use rollback::RollbackReport;
 
+#[cfg(test)]
+mod gate_tests;
 #[cfg(test)]
 mod tests;

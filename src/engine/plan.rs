@@ -18,6 +18,8 @@ pub struct Plan {
 
 pub const DEFAULT_MAX_PARALLEL: usize = 4;
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(15 * 60);
+/// An approval step's timeout when its runbook gives none: far beyond any gate deadline.
+const APPROVAL_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
 
 impl Plan {
     /// Build from a runbook that passed validation (so there are no cycles).
@@ -44,7 +46,12 @@ impl Plan {
     }
 
     pub fn timeout(&self, i: usize) -> Duration {
-        self.steps[i].timeout.unwrap_or(DEFAULT_TIMEOUT)
+        match (&self.steps[i].timeout, &self.steps[i].spec) {
+            (Some(t), _) => *t,
+            // A gate's wait is bounded by its deadline (engine::gate), not by the step timeout.
+            (None, crate::steps::StepSpec::Approval(_)) => APPROVAL_TIMEOUT,
+            (None, _) => DEFAULT_TIMEOUT,
+        }
     }
 
     /// Steps grouped by level, in file order within a level.

@@ -106,15 +106,55 @@ pub async fn rollback(
 ) -> Result<RollbackReport, EngineError> {
     let state = engine.state().await?;
     let targets = visit_order(&engine.plan, &state, to)?;
+    let report = undo_steps(engine, &state, &targets, to, why, false).await?;
+    let (status, message) = if report.complete() {
+        (
+            RunStatus::RolledBack,
+            format!(
+                "rolled back{}: {why}",
+                to.map(|t| format!(" to checkpoint `{t}`"))
+                    .unwrap_or_default()
+            ),
+        )
+    } else {
+        (RunStatus::Failed, format!("rollback incomplete: {why}"))
+    };
+    engine.log(Event::RunFinished { status, message }).await?;
+    Ok(report)
+}
+
+/// Undo `steps` (newest first, as given) and leave the run to pause, not to finish: a gate that
+/// expired with writes off gives production its writer back before the run waits for a person.
+/// The undone steps run again when the run is resumed.
+pub async fn undo_then_pause(
+    engine: &Arc<Engine>,
+    steps: &[String],
+    why: &str,
+) -> Result<RollbackReport, EngineError> {
+    let state = engine.state().await?;
+    undo_steps(engine, &state, steps, None, why, true).await
+}
+
+/// Journal a rollback of `targets` (in that order) and undo them, stopping at an irreversible
+/// step or a failed undo. The caller journals how the run goes on (finished, or paused).
+async fn undo_steps(
+    engine: &Arc<Engine>,
+    state: &RunState,
+    targets: &[String],
+    to: Option<&str>,
+    why: &str,
+    then_pause: bool,
+) -> Result<RollbackReport, EngineError> {
     engine
         .log(Event::RollbackStarted {
             to: to.map(String::from),
             operator: engine.operator.clone(),
+            then_pause,
         })
         .await?;
     engine.progress.note("-", why);
 
-    let gate: Arc<dyn crate::steps::ApprovalGate> = Arc::new(NoApprovals);
+    let gate: Arc<dyn crate::steps::ApprovalGate> = Arc::new(super::gate::NoApprovals);
     let mut report = RollbackReport {
         to: to.map(String::from),
         undone: vec![],
@@ -123,7 +163,7 @@ pub async fn rollback(
         failed: None,
         left_in_place: vec![],
     };
-    for id in &targets {
+    for id in targets {
         let Some(i) = engine.plan.index(id) else {
             continue;
         };
@@ -223,33 +263,5 @@ pub async fn rollback(
             complete: report.complete(),
         })
         .await?;
-    let (status, message) = if report.complete() {
-        (
-            RunStatus::RolledBack,
-            format!(
-                "rolled back{}: {why}",
-                to.map(|t| format!(" to checkpoint `{t}`"))
-                    .unwrap_or_default()
-            ),
-        )
-    } else {
-        (RunStatus::Failed, format!("rollback incomplete: {why}"))
-    };
-    engine.log(Event::RunFinished { status, message }).await?;
     Ok(report)
-}
-
-struct NoApprovals;
-
-#[async_trait::async_trait]
-impl crate::steps::ApprovalGate for NoApprovals {
-    async fn request(
-        &self,
-        step: &str,
-        _m: &str,
-    ) -> Result<crate::steps::Approval, crate::steps::StepError> {
-        Err(crate::steps::StepError::permanent(format!(
-            "step `{step}` asked for approval during a rollback"
-        )))
-    }
 }

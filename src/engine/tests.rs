@@ -23,7 +23,7 @@ fn env() -> Arc<Environment> {
     Arc::new(config::parse_env(&Source::from_text(Path::new("drctl.yaml"), ENV.into())).unwrap())
 }
 
-fn op() -> Operator {
+pub(super) fn op() -> Operator {
     Operator {
         user: "tester".into(),
         host: "h".into(),
@@ -31,7 +31,7 @@ fn op() -> Operator {
     }
 }
 
-fn plan(yaml: &str) -> Arc<Plan> {
+pub(super) fn plan(yaml: &str) -> Arc<Plan> {
     let e = env();
     let rb = config::parse_runbook(
         &Source::from_text(Path::new("rb.yaml"), yaml.into()),
@@ -46,6 +46,17 @@ fn started() -> Event {
 }
 
 async fn engine_with(plan: Arc<Plan>, records: Vec<Record>, rerun: &[&str]) -> Arc<Engine> {
+    let auto = Arc::new(AutoApprove { operator: op() });
+    engine_asking(plan, records, rerun, auto).await
+}
+
+/// An engine whose approvals come from `approvals`.
+pub(super) async fn engine_asking(
+    plan: Arc<Plan>,
+    records: Vec<Record>,
+    rerun: &[&str],
+    approvals: Arc<dyn super::approval::ApprovalSource>,
+) -> Arc<Engine> {
     let mut j = MemJournal { records };
     if j.records.is_empty() {
         j.append(1, started()).await.unwrap();
@@ -63,7 +74,7 @@ async fn engine_with(plan: Arc<Plan>, records: Vec<Record>, rerun: &[&str]) -> A
         services: testing::fake_services(),
         shutdown: CancellationToken::new(),
         progress: Arc::new(Silent),
-        approvals: Arc::new(AutoApprove { operator: op() }),
+        approvals,
         prompter: None,
         operator: op(),
         rerun: rerun.iter().map(|s| s.to_string()).collect(),
@@ -100,7 +111,7 @@ async fn records(e: &Engine) -> Vec<Record> {
     e.records().await
 }
 
-fn step(id: &str, key: &str, extra: &str, ctl: &str) -> String {
+pub(super) fn step(id: &str, key: &str, extra: &str, ctl: &str) -> String {
     format!("  - id: {id}\n    kind: test.step\n    with: {{ key: {key}{extra} }}\n{ctl}")
 }
 

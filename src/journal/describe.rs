@@ -99,7 +99,7 @@ impl Event {
             ),
             Event::Paused { reason } => format!("run paused: {reason}"),
             Event::RunFinished { status, message } => format!("run {status}: {message}"),
-            Event::RollbackStarted { to, operator } => format!(
+            Event::RollbackStarted { to, operator, .. } => format!(
                 "rollback started by {operator}{}",
                 to.as_ref()
                     .map(|t| format!(" (to checkpoint `{t}`)"))
@@ -116,6 +116,18 @@ impl Event {
                     "nothing".into()
                 } else {
                     undone.join(", ")
+                }
+            ),
+            Event::Abandoned {
+                operator,
+                reason,
+                left_changed,
+            } => format!(
+                "abandoned by {operator}: {reason}{}",
+                if left_changed.is_empty() {
+                    " (it changed nothing)".to_string()
+                } else {
+                    format!("; left changed: {}", left_changed.join("; "))
                 }
             ),
         }

@@ -690,7 +690,7 @@ impl JournalWriter for DynamoJournal {
                 Err(Failure::State(e)) => return Err(e.into()),
             }
         }
-        super::file::after_append(self.records.len() + 1);
+        super::file::after_append(self.records.len() + 1, &record);
         if hash.is_some() {
             record.hash.clone_from(&hash);
             self.prev = hash;

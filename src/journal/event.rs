@@ -114,6 +114,8 @@ pub enum RunStatus {
     Failed,
     Aborted,
     RolledBack,
+    /// Closed by `drctl abandon` without running or undoing anything more.
+    Abandoned,
 }
 
 impl std::fmt::Display for RunStatus {
@@ -123,6 +125,7 @@ impl std::fmt::Display for RunStatus {
             RunStatus::Failed => "failed",
             RunStatus::Aborted => "aborted",
             RunStatus::RolledBack => "rolled back",
+            RunStatus::Abandoned => "abandoned",
         })
     }
 }
@@ -229,6 +232,10 @@ pub enum Event {
     RollbackStarted {
         to: Option<String>,
         operator: Operator,
+        /// The run pauses after this rollback instead of finishing: a gate whose deadline
+        /// passed with writes off undid its fence, and waits for `drctl resume`.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        then_pause: bool,
     },
     UndoStarted {
         step: String,
@@ -248,6 +255,13 @@ pub enum Event {
     RollbackFinished {
         undone: Vec<String>,
         complete: bool,
+    },
+    /// `drctl abandon`: who closed the run unfinished, why, and what it leaves changed (the
+    /// steps that may have acted, in words). `RunFinished` (abandoned) follows.
+    Abandoned {
+        operator: Operator,
+        reason: String,
+        left_changed: Vec<String>,
     },
 }
 
@@ -274,6 +288,7 @@ impl Event {
             Event::UndoFailed { .. } => "undo_failed",
             Event::RollbackStopped { .. } => "rollback_stopped",
             Event::RollbackFinished { .. } => "rollback_finished",
+            Event::Abandoned { .. } => "abandoned",
         }
     }
 }

@@ -232,7 +232,7 @@ impl JournalWriter for FileJournal {
         // One write of the whole line, then fsync: a crash leaves a prefix of this line at worst.
         self.file.write_all(&line).map_err(io(&self.path))?;
         self.file.sync_data().map_err(io(&self.path))?;
-        test_hooks::after_append(self.records.len() + 1);
+        test_hooks::after_append(self.records.len() + 1, &record);
         if hash.is_some() {
             record.hash.clone_from(&hash);
             self.prev = hash;
@@ -354,24 +354,31 @@ impl JournalStore for FileJournalStore {
 }
 
 /// The crash-test hook after a record is durable, for the other backend too.
-pub(super) fn after_append(n: usize) {
-    test_hooks::after_append(n);
+pub(super) fn after_append(n: usize, record: &Record) {
+    test_hooks::after_append(n, record);
 }
 
 /// Crash-test hook: `DRCTL_TEST_KILL_AFTER_EVENT=N` makes the process SIGKILL itself right after
-/// its Nth journal record is durable. Used by the crash tests against the real binary; inert
-/// unless the variable is set.
+/// its Nth journal record is durable; `DRCTL_TEST_KILL_AFTER_EVENT=step_succeeded:STEP` right
+/// after that step's success is. Used by the crash tests against the real binary; inert unless
+/// the variable is set.
 mod test_hooks {
     use std::sync::OnceLock;
 
-    pub fn after_append(nth: usize) {
-        static AT: OnceLock<Option<usize>> = OnceLock::new();
-        let at = AT.get_or_init(|| {
-            std::env::var("DRCTL_TEST_KILL_AFTER_EVENT")
-                .ok()
-                .and_then(|v| v.parse().ok())
-        });
-        if *at == Some(nth) {
+    use crate::journal::{Event, Record};
+
+    pub fn after_append(nth: usize, record: &Record) {
+        static AT: OnceLock<Option<String>> = OnceLock::new();
+        let Some(at) = AT.get_or_init(|| std::env::var("DRCTL_TEST_KILL_AFTER_EVENT").ok()) else {
+            return;
+        };
+        let hit = match at.split_once(':') {
+            Some(("step_succeeded", step)) => {
+                matches!(&record.event, Event::StepSucceeded { step: s, .. } if s == step)
+            }
+            _ => at.parse() == Ok(nth),
+        };
+        if hit {
             let _ =
                 nix::sys::signal::kill(nix::unistd::Pid::this(), nix::sys::signal::Signal::SIGKILL);
         }

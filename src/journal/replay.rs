@@ -66,6 +66,18 @@ pub enum RunPhase {
     RollingBack,
 }
 
+impl RunPhase {
+    /// The phase in words.
+    pub fn text(&self) -> String {
+        match self {
+            RunPhase::Running => "running (or interrupted: `drctl resume`)".into(),
+            RunPhase::Paused { reason } => format!("paused: {reason}"),
+            RunPhase::Finished { status, message } => format!("{status}: {message}"),
+            RunPhase::RollingBack => "rolling back (or interrupted during rollback)".into(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct StepView {
     pub phase: StepPhase,
@@ -101,6 +113,12 @@ pub struct RunState {
     /// Measurements by kind, the latest of each (a resumed promotion keeps its RPO).
     pub measured: BTreeMap<super::Measure, (String, f64)>,
     pub last_seq: u64,
+    /// An `abandoned` event was read: only its `run_finished` may follow.
+    #[serde(skip)]
+    abandoning: bool,
+    /// The rollback under way ends in a pause, not a finish (`rollback_started.then_pause`).
+    #[serde(skip)]
+    pause_after_rollback: bool,
 }
 
 impl RunState {
@@ -154,6 +172,8 @@ impl RunState {
             warnings: Vec::new(),
             measured: BTreeMap::new(),
             last_seq: first.seq,
+            abandoning: false,
+            pause_after_rollback: false,
         };
         if first.seq != 1 {
             return Err(ReplayError {
@@ -201,6 +221,9 @@ impl RunState {
                 self.last_seq + 1
             )));
         }
+        if self.abandoning && !matches!(r.event, Event::RunFinished { .. }) {
+            return Err(bad("only run_finished may follow `abandoned`".into()));
+        }
         let step_events_allowed = matches!(self.phase, RunPhase::Running);
         use StepPhase as P;
         match &r.event {
@@ -215,7 +238,12 @@ impl RunState {
                 }
                 let v = self.view(step);
                 match &v.phase {
-                    P::Pending | P::Started { .. } | P::InFlight { .. } | P::Failed { .. } => {}
+                    // An undone step runs again when a paused run goes on (a gate's fence).
+                    P::Pending
+                    | P::Started { .. }
+                    | P::InFlight { .. }
+                    | P::Failed { .. }
+                    | P::Undone => {}
                     other => return Err(bad(format!("step `{step}` is already {other:?}"))),
                 }
                 v.attempts = v.attempts.max(*attempt);
@@ -356,13 +384,26 @@ impl RunState {
             }
             Event::Fence { .. } => {}
             Event::Paused { reason } => match self.phase {
-                RunPhase::Running => {
+                // A gate's fence undone: the run waits again instead of finishing.
+                RunPhase::Running | RunPhase::RollingBack
+                    if self.phase == RunPhase::Running || self.pause_after_rollback =>
+                {
+                    self.pause_after_rollback = false;
                     self.phase = RunPhase::Paused {
                         reason: reason.clone(),
                     }
                 }
                 _ => return Err(bad(format!("cannot pause a run that is {:?}", self.phase))),
             },
+            Event::RunFinished { status, message }
+                if self.abandoning != (*status == RunStatus::Abandoned) =>
+            {
+                return Err(bad(if self.abandoning {
+                    "an abandoned run finishes as abandoned".into()
+                } else {
+                    "a run is abandoned only through an `abandoned` event".into()
+                }))
+            }
             Event::RunFinished { status, message } => match self.phase {
                 RunPhase::Running | RunPhase::Paused { .. } | RunPhase::RollingBack => {
                     self.phase = RunPhase::Finished {
@@ -372,7 +413,8 @@ impl RunState {
                 }
                 _ => return Err(bad("the run already finished".into())),
             },
-            Event::RollbackStarted { .. } => {
+            Event::RollbackStarted { then_pause, .. } => {
+                self.pause_after_rollback = *then_pause;
                 if matches!(
                     self.phase,
                     RunPhase::Finished {
@@ -440,6 +482,13 @@ impl RunState {
                     return Err(bad("not rolling back".into()));
                 }
                 // RunFinished follows and records the final status.
+            }
+            Event::Abandoned { .. } => {
+                if self.is_finished() {
+                    return Err(bad("the run already finished".into()));
+                }
+                // RunFinished (abandoned) follows; nothing else may.
+                self.abandoning = true;
             }
         }
         self.last_seq = r.seq;

@@ -168,7 +168,8 @@ pub struct Rto {
     pub verdict: Verdict,
     pub measured_ms: Option<u64>,
     pub target_ms: u64,
-    /// detection (the watch's first failed probe) or run_start.
+    /// detection (the watch's first failed probe), fence (when a fence took writes away, for a
+    /// run a person started) or run_start.
     pub from: String,
     pub from_at: DateTime<Utc>,
     /// The step whose success ends the outage (the first outside check), or `end of run`.
@@ -537,11 +538,29 @@ fn observed_critical_path(plan: &Plan, steps: &[StepBar]) -> Vec<String> {
     path
 }
 
+/// When a fence of this run took writes away: the intent of the first step whose fence held
+/// (journaled just before its side effect).
+fn writes_stopped(records: &[Record]) -> Option<DateTime<Utc>> {
+    let step = records.iter().find_map(|r| match &r.event {
+        Event::Fence { step, fence } if fence.fenced => Some(step.clone()),
+        _ => None,
+    })?;
+    records.iter().find_map(|r| match &r.event {
+        Event::StepIntent { step: s, .. } if *s == step => Some(r.at),
+        _ => None,
+    })
+}
+
 /// RTO and RPO against the targets.
 fn judge(r: &mut Report, i: &Inputs) {
     if let Some(t) = &r.trigger {
         r.rto.from = "detection".into();
         r.rto.from_at = t.detected_at.min(r.started_at);
+    } else if let Some(at) = writes_stopped(i.records) {
+        // A person started it: users were served until a fence took writes away (time spent
+        // at a gate before the fence is not downtime; a gate after it is).
+        r.rto.from = "fence".into();
+        r.rto.from_at = at;
     }
     let checks = outside_checks(i.plan);
     let first_check = checks
@@ -554,13 +573,13 @@ fn judge(r: &mut Report, i: &Inputs) {
                 .flatten()
         })
         .min();
-    let from_label = if r.rto.from == "detection" {
-        format!(
+    let from_label = match r.rto.from.as_str() {
+        "detection" => format!(
             "from detection ({}'s first failed probe)",
             r.trigger.as_ref().map_or("the watch", |t| t.by.as_str())
-        )
-    } else {
-        "from the run's start (no detection time: a person started it)".to_string()
+        ),
+        "fence" => "from the fence, when writes stopped (a person started the run)".to_string(),
+        _ => "from the run's start (no detection time: a person started it)".to_string(),
     };
     let run_ok = r.outcome == "succeeded";
     let end = match first_check {

@@ -21,11 +21,21 @@ use crate::engine::Plan;
 use crate::journal::Operator;
 use crate::steps::{Approval, StepError};
 
+/// What a person at the prompt said.
+#[derive(Debug, Clone)]
+pub enum Answer {
+    Approved(Approval),
+    /// "no": the run pauses at the gate (after giving back any writes it holds off).
+    Declined {
+        by: String,
+    },
+}
+
 /// Asks a human where they are (the CLI's terminal prompt). `None`: nobody can answer here;
 /// the run keeps waiting for `drctl approve`.
 #[async_trait]
 pub trait ApprovalPrompt: Send + Sync {
-    async fn ask(&self, run_id: &str, step: &str, message: &str) -> Option<Approval>;
+    async fn ask(&self, run_id: &str, step: &str, message: &str) -> Option<Answer>;
 }
 
 /// Where `drctl approve` leaves approvals: the run's directory, or the shared state table
@@ -92,12 +102,20 @@ impl ApprovalSource for Asked {
     async fn wait(&self, step: &str, message: &str) -> Result<Approval, StepError> {
         loop {
             let a = tokio::select! {
-                a = self.mailbox.wait(step, message) => a?,
+                a = self.mailbox.wait(step, message) => Answer::Approved(a?),
                 Some(a) = async {
                     // The starter's own terminal cannot give a second person's approval.
                     if self.not_by.is_some() { None } else { self.prompt.ask(&self.run_id, step, message).await }
                 } => a,
                 _ = self.shutdown.cancelled() => return Err(StepError::Interrupted),
+            };
+            let a = match a {
+                Answer::Approved(a) => a,
+                Answer::Declined { by } => {
+                    return Err(StepError::permanent(format!(
+                        "declined by {by} at the prompt; nothing behind the gate ran"
+                    )))
+                }
             };
             match &self.not_by {
                 Some(who) if &a.by == who => {
@@ -125,6 +143,14 @@ impl ApprovalSource for Routed {
             self.for_gates.wait(step, message).await
         } else {
             self.for_others.wait(step, message).await
+        }
+    }
+
+    fn asks_a_person(&self, step: &str) -> bool {
+        if self.gates.contains(step) {
+            self.for_gates.asks_a_person(step)
+        } else {
+            self.for_others.asks_a_person(step)
         }
     }
 }

@@ -21,8 +21,12 @@ pub fn check_region(env: &Environment, region: &str) -> Result<(), RunError> {
         return Ok(());
     }
     let why = if region == env.primary_region {
+        // Said without observing where production runs now: a failover only ever goes to the
+        // standby; the way back to the primary region is reprotect, then failback.
         format!(
-            "{region} is the primary region of `{}`: production already runs there",
+            "{region} is the primary region of `{}`, and a failover goes to its standby. To bring \
+             production back to {region} after a failover: `drctl reprotect`, then `drctl failback \
+             --region {region}`; `drctl status` shows where production runs now",
             env.name
         )
     } else {

@@ -13,12 +13,7 @@ use crate::steps::Approval;
 
 /// A run's phase in words.
 pub fn phase_text(p: &RunPhase) -> String {
-    match p {
-        RunPhase::Running => "running (or interrupted: `drctl resume`)".into(),
-        RunPhase::Paused { reason } => format!("paused: {reason}"),
-        RunPhase::Finished { status, message } => format!("{status}: {message}"),
-        RunPhase::RollingBack => "rolling back (or interrupted during rollback)".into(),
-    }
+    p.text()
 }
 
 /// A run's phase as one word, for scripts.
@@ -32,6 +27,7 @@ pub fn outcome(p: &RunPhase) -> &'static str {
             RunStatus::Failed => "failed",
             RunStatus::Aborted => "aborted",
             RunStatus::RolledBack => "rolled_back",
+            RunStatus::Abandoned => "abandoned",
         },
     }
 }

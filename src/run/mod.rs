@@ -14,6 +14,7 @@
 //! How a run talks to its operator (progress, approvals, `--step`) comes in through [`Hooks`];
 //! nothing here knows about terminals.
 
+pub mod abandon;
 pub mod agent;
 mod approvals;
 pub mod drill;
@@ -35,7 +36,8 @@ pub mod watch;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-pub use approvals::ApprovalPrompt;
+pub use abandon::Abandon;
+pub use approvals::{Answer, ApprovalPrompt};
 pub use lease::Held;
 pub use resume::{Resume, Rollback};
 pub use start::NewRun;
@@ -394,7 +396,9 @@ pub async fn refuse_if_unfinished(ctx: &Context, env: &str) -> Result<(), RunErr
     Err(RunError::Refused(format!(
         "run {id} of environment `{env}` has not finished ({what}). Finish it first: \
          `drctl resume {id}` goes on from where it stopped (in-flight steps are observed again), \
-         `drctl rollback {id}` undoes it; `drctl status {id}` shows where it is{}",
+         `drctl rollback {id}` undoes it, `drctl abandon {id} --reason TEXT` closes it without \
+         running or undoing anything (what it changed is listed first); `drctl status {id}` \
+         shows where it is{}",
         if open.len() > 1 {
             format!(
                 " ({} unfinished runs in all: see `drctl history`)",

@@ -17,19 +17,21 @@ use crate::journal::replay::RunPhase;
 use crate::journal::{Event, JournalWriter, RunState};
 
 /// A journaled run, read and replayed, with what it ran.
-struct Loaded {
-    state: RunState,
-    env: Arc<Environment>,
-    plan: Arc<Plan>,
+pub(super) struct Loaded {
+    pub state: RunState,
+    pub env: Arc<Environment>,
+    pub plan: Arc<Plan>,
+    /// Its journal, as read.
+    pub records: Vec<crate::journal::Record>,
 }
 
 impl Loaded {
-    fn step_ids(&self) -> Vec<String> {
+    pub fn step_ids(&self) -> Vec<String> {
         self.plan.steps.iter().map(|s| s.id().to_string()).collect()
     }
 }
 
-async fn load(ctx: &Context, run: &str) -> Result<Loaded, RunError> {
+pub(super) async fn load(ctx: &Context, run: &str) -> Result<Loaded, RunError> {
     let store = ctx.state.journals().await;
     let (records, _) = store.read_intact(run).await?;
     let state = super::replay(run, &records)?;
@@ -38,6 +40,7 @@ async fn load(ctx: &Context, run: &str) -> Result<Loaded, RunError> {
         state,
         env: Arc::new(env),
         plan: Arc::new(Plan::new(&rb)),
+        records,
     })
 }
 
@@ -49,7 +52,7 @@ fn refuse_finished(run: &str, state: &RunState) -> Result<(), RunError> {
 }
 
 /// Take the lease for an existing run and open its journal for appending.
-async fn open(
+pub(super) async fn open(
     ctx: &Context,
     hooks: &Hooks,
     run: &str,

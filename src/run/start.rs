@@ -32,6 +32,10 @@ pub struct NewRun {
     /// or after this time: checked under the lease, so that of several watchers that saw the
     /// same outage, the second to get the lease finds the first's run and stands by.
     pub once_since: Option<chrono::DateTime<chrono::Utc>>,
+    /// What the run does to the environment, in the command's own words ("us-west-2 ->
+    /// us-east-1"), for the confirmation. None: the regions and their roles are shown instead
+    /// (a runbook's direction is not drctl's to guess).
+    pub purpose: Option<String>,
 }
 
 impl NewRun {
@@ -54,6 +58,7 @@ impl NewRun {
             trigger: None,
             run_id: None,
             once_since: None,
+            purpose: None,
         }
     }
 
@@ -72,7 +77,7 @@ impl Operation for NewRun {
     fn describe(&self) -> String {
         let irreversible = self.irreversible_steps();
         format!(
-            "Run `{}` ({} steps{}) against environment `{}` ({} -> {})?",
+            "Run `{}` ({} steps{}) against environment `{}` ({})?",
             self.rb.name,
             self.plan.steps.len(),
             if irreversible > 0 {
@@ -81,8 +86,10 @@ impl Operation for NewRun {
                 String::new()
             },
             self.env.name,
-            self.env.primary_region,
-            self.env.standby_region
+            self.purpose.clone().unwrap_or_else(|| format!(
+                "primary {}, standby {}",
+                self.env.primary_region, self.env.standby_region
+            ))
         )
     }
 

@@ -21,6 +21,8 @@ pub enum RunOutcome {
     RolledBack,
     /// A rollback stopped at an irreversible step, or an undo failed.
     RollbackIncomplete,
+    /// Closed unfinished (`drctl abandon`).
+    Abandoned,
 }
 
 impl std::fmt::Display for RunOutcome {
@@ -31,6 +33,7 @@ impl std::fmt::Display for RunOutcome {
             RunOutcome::Aborted => "aborted",
             RunOutcome::RolledBack => "rolled back",
             RunOutcome::RollbackIncomplete => "rollback incomplete",
+            RunOutcome::Abandoned => "abandoned",
         })
     }
 }
@@ -259,6 +262,10 @@ impl RunSummary {
                 };
                 s.rollback = Some(r.clone());
             }
+            RunEnd::Abandoned { message } => {
+                s.outcome = RunOutcome::Abandoned;
+                s.reason = Some(message.clone());
+            }
         }
         s
     }
@@ -271,6 +278,8 @@ impl RunSummary {
             RunOutcome::Aborted => exit::FAILED,
             RunOutcome::RolledBack => exit::ROLLED_BACK,
             RunOutcome::RollbackIncomplete => exit::ROLLBACK_INCOMPLETE,
+            // What was asked (close the run) was done.
+            RunOutcome::Abandoned => exit::OK,
         }
     }
 }
@@ -293,7 +302,9 @@ impl RunSummary {
                 format!("  status: drctl status {id}"),
                 format!("  resume: drctl resume {id}"),
                 format!("  undo:   drctl rollback {id}"),
+                format!("  close it without running more: drctl abandon {id} --reason TEXT"),
             ],
+            RunOutcome::Abandoned => vec![format!("run {id} {reason}")],
             RunOutcome::Aborted => vec![
                 format!(
                     "run {id} aborted at step `{}`: {reason}",

@@ -212,6 +212,7 @@ impl Actuator for RunbookActuator {
                     RunOutcome::RolledBack | RunOutcome::RollbackIncomplete => {
                         (false, "rolled back".to_string())
                     }
+                    RunOutcome::Abandoned => (false, "abandoned".to_string()),
                 };
                 // The notification carries the verdicts and where the report is.
                 let outcome = format!(

@@ -15,7 +15,19 @@ pub struct ApprovalStep {
     #[serde(default)]
     #[schemars(with = "Option<String>")]
     pub message: Option<Text>,
+    /// How long the gate waits for a person before the run pauses (`drctl resume` asks again).
+    /// Default: 5m when a fence before it has taken writes away (then the fence is undone
+    /// first, so production is never left without a writer), else the step's `timeout`, else
+    /// 15m.
+    #[serde(default, with = "humantime_serde")]
+    #[schemars(with = "Option<String>")]
+    pub deadline: Option<std::time::Duration>,
 }
+
+/// A gate's deadline when its runbook gives none: short while writes are off (a fence before
+/// the gate took them away), long enough for a person to be paged otherwise.
+pub const DEADLINE_WRITES_OFF: std::time::Duration = std::time::Duration::from_secs(5 * 60);
+pub const DEADLINE_WRITES_ON: std::time::Duration = std::time::Duration::from_secs(15 * 60);
 
 #[async_trait]
 impl Step for ApprovalStep {

@@ -370,6 +370,12 @@ pub trait Step: Send + Sync {
     fn estimate(&self) -> Duration {
         Duration::from_secs(1)
     }
+    /// Done, it leaves production without a writer until a later step gives it one again (a
+    /// fence). A gate that waits after such a step waits with writes off: it gets a deadline,
+    /// at which the engine undoes this step and pauses the run.
+    fn stops_writes(&self) -> bool {
+        false
+    }
     /// The IAM actions this step calls, each with the resource ARN it acts on (`*` when the
     /// API does not support resource-level permissions or the ARN is not known).
     fn iam(&self, _env: &Environment) -> Vec<(&'static str, String)> {

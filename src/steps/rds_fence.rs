@@ -172,6 +172,20 @@ impl FencePrimary {
         }))
     }
 
+    /// Whether `db` takes writes again, settled: available, and with `read_only` off in effect
+    /// (not merely asked for: the group `in-sync`).
+    async fn takes_writes(&self, cx: &StepCx, db: &DbInstance) -> Result<bool, StepError> {
+        if db.status != "available" {
+            return Ok(false);
+        }
+        let Some(group) = &db.parameter_group else {
+            return Ok(true);
+        };
+        let rds = cx.aws.rds(cx.env.region_of(self.role)).await;
+        let value = rds.parameter(group, READ_ONLY).await?;
+        Ok(!is_on(value.as_deref()) && db.parameter_apply_status.as_deref() == Some("in-sync"))
+    }
+
     /// Whether `db` takes no writes now, by this step's method. A stopped instance takes
     /// none, whatever the method.
     async fn fenced(&self, cx: &StepCx, db: &DbInstance) -> Result<bool, StepError> {
@@ -304,7 +318,20 @@ impl Step for FencePrimary {
                 }
             }
         }
-        Ok(())
+        // Undone means the writer takes writes again, not that RDS was asked: a gate that
+        // gives production its writer back says so only once it is true (bounded by the step's
+        // timeout, as the fence's own wait is).
+        cx.poll(
+            "RDS to report the old writer writable again",
+            self.poll_interval,
+            || async {
+                Ok(match self.reach(cx).await? {
+                    Reach::Up(db) => self.takes_writes(cx, &db).await?.then_some(()),
+                    Reach::Unreachable(_) => None,
+                })
+            },
+        )
+        .await
     }
 
     fn outputs(&self) -> &'static [&'static str] {
@@ -320,6 +347,10 @@ impl Step for FencePrimary {
 
     fn reversibility(&self) -> Reversibility {
         Reversibility::Reversible
+    }
+
+    fn stops_writes(&self) -> bool {
+        true
     }
 
     fn validate(&self, env: &Environment) -> Vec<Problem> {

@@ -42,6 +42,9 @@ pub struct TestStep {
     /// Raise this warning (`StepCx::warn`) while executing.
     #[serde(default)]
     pub warn: Option<String>,
+    /// Stands for a fence: done, production has no writer (`Step::stops_writes`).
+    #[serde(default)]
+    pub stops_writes: bool,
 }
 
 /// What happened, in order, for one key.
@@ -175,6 +178,10 @@ impl Step for TestStep {
 
     fn estimate(&self) -> Duration {
         self.duration.unwrap_or(Duration::from_secs(1))
+    }
+
+    fn stops_writes(&self) -> bool {
+        self.stops_writes
     }
 }
 

@@ -17,7 +17,7 @@ use crate::aws::route53::{check_records, same_name};
 use crate::aws::Aws;
 use crate::config::env::{Environment, Role};
 use crate::journal::JournalStore;
-pub use fences::OutstandingFence;
+pub use fences::{OpenRun, OutstandingFence};
 pub use phase::{other, Phase};
 
 #[derive(Debug, Clone, Serialize)]
@@ -121,6 +121,8 @@ pub struct Topology {
     pub dns: Result<DnsView, String>,
     pub cdn: Result<CdnView, String>,
     pub outstanding_fences: Vec<OutstandingFence>,
+    /// The environment's runs that have not finished (with the journals given to `observe`).
+    pub open_runs: Vec<OpenRun>,
     /// What is wrong or worth knowing, worst first.
     pub findings: Vec<Finding>,
     /// What to do next.
@@ -390,9 +392,9 @@ pub async fn observe(
         dns_view(aws, env, limit),
         cdn_view(aws, env, limit),
     );
-    let mut fences = match journals {
-        Some(j) => fences::outstanding(j, &env.name).await,
-        None => vec![],
+    let (mut fences, open_runs) = match journals {
+        Some(j) => fences::read(j, &env.name).await,
+        None => (vec![], vec![]),
     };
     // A region that answers settles its fence by what AWS says: read-only, stopped, gone or
     // now a replica takes no writes, whatever the journal last heard.
@@ -407,7 +409,7 @@ pub async fn observe(
                 d.id == f.instance_id && d.writable != Some(false) && d.role == "writer"
             })
     });
-    assemble(env, primary, standby, dns, cdn, fences)
+    assemble(env, primary, standby, dns, cdn, fences, open_runs)
 }
 
 fn facts_of(v: &RegionView, other: &RegionView) -> phase::DbFacts {
@@ -435,6 +437,7 @@ fn assemble(
     dns: Result<DnsView, String>,
     cdn: Result<CdnView, String>,
     outstanding_fences: Vec<OutstandingFence>,
+    open_runs: Vec<OpenRun>,
 ) -> Topology {
     let role_of = |region: &Option<String>| {
         region.as_deref().and_then(|r| {
@@ -452,6 +455,8 @@ fn assemble(
         standby: facts_of(&standby, &primary),
         dns: dns.as_ref().ok().and_then(|d| role_of(&d.region)),
         cdn: cdn.as_ref().ok().and_then(|c| role_of(&c.region)),
+        primary_dark: !primary.reachable,
+        dns_held_on_standby: dns.as_ref().is_ok_and(|d| d.held_on_standby),
     };
     let phase = phase::decide(&facts);
     let active = facts.active().map(|r| env.region_of(r).to_string());
@@ -468,6 +473,7 @@ fn assemble(
         dns,
         cdn,
         outstanding_fences,
+        open_runs,
         findings: vec![],
         next: vec![],
     };
@@ -573,7 +579,22 @@ fn findings(t: &Topology, facts: &phase::Facts) -> Vec<Finding> {
         ),
         Phase::Unknown => add(
             Status::Warn,
-            "cannot tell which region serves (Route 53 and CloudFront could not be read)".into(),
+            "cannot tell which region serves (Route 53 and CloudFront could not be read, or the database of the region they point at could not be)".into(),
+        ),
+        Phase::PrimaryDown => add(
+            Status::Fail,
+            format!(
+                "the primary is down and nothing has moved: {}; {}'s database is still a replica",
+                if !t.primary.reachable {
+                    format!("{} does not answer", t.primary.region)
+                } else {
+                    format!(
+                        "Route 53 answers {} because {}'s health check fails",
+                        t.standby.region, t.primary.region
+                    )
+                },
+                t.standby.region
+            ),
         ),
         _ => {}
     }
@@ -590,6 +611,12 @@ fn next_steps(t: &Topology) -> Vec<String> {
     if !t.outstanding_fences.is_empty() || t.phase == Phase::SplitBrain {
         n.push("fence the old writer now: drctl fence".into());
     }
+    // A hint names a run only when one exists.
+    let open: Vec<String> = t
+        .open_runs
+        .iter()
+        .map(|r| format!("run {} ({}, {})", r.run_id, r.runbook, r.state))
+        .collect();
     match t.phase {
         Phase::FailedOver if t.outstanding_fences.is_empty() && t.primary.reachable => n.push(
             format!("protect {} again: drctl reprotect", t.standby.region),
@@ -602,11 +629,52 @@ fn next_steps(t: &Topology) -> Vec<String> {
             "when ready, go back (planned): drctl failback --region {}",
             t.primary.region
         )),
-        Phase::Mixed => n.push(
-            "finish or roll back the run that moved some tiers: drctl history, drctl resume RUN"
-                .into(),
-        ),
+        Phase::PrimaryDown => {
+            if let Some(r) = t.open_runs.first() {
+                n.push(format!(
+                    "{} has not finished: `drctl resume {id}` if it is the failover, else `drctl abandon {id} --reason TEXT` (or `drctl failover --abandon-unfinished`)",
+                    open[0],
+                    id = r.run_id
+                ));
+            }
+            n.push(format!(
+                "fail over: drctl failover --region {} (`drctl probe` shows whether users are still served)",
+                t.standby.region
+            ));
+        }
+        Phase::Mixed if !open.is_empty() => {}
+        Phase::Mixed => {
+            let writer = [&t.primary, &t.standby].into_iter().find(|v| {
+                v.database
+                    .as_ref()
+                    .is_some_and(|d| d.role == "writer" && d.writable != Some(false))
+            });
+            n.push(match writer {
+                Some(w) if w.role == Role::Standby => format!(
+                    "no drctl run is unfinished, and the writer is in {}: complete the move there: drctl failover --region {}",
+                    w.region, w.region
+                ),
+                Some(w) => format!(
+                    "no drctl run is unfinished: the tiers were moved outside drctl; the writer is in {}: point Route 53 and CloudFront back at it",
+                    w.region
+                ),
+                None => "no drctl run is unfinished and no writer takes writes: find out what moved (drctl history, the AWS console)".into(),
+            });
+        }
         _ => {}
+    }
+    // An unfinished run comes first, whatever the phase: it may be half way through a move.
+    if t.phase != Phase::PrimaryDown {
+        if let Some(r) = t.open_runs.first() {
+            n.insert(
+                0,
+                format!(
+                    "finish the unfinished {}: drctl status {id}, then drctl resume {id} (or drctl rollback {id}, or drctl abandon {id} --reason TEXT)",
+                    open.join("; "),
+                    id = r.run_id
+                ),
+            );
+        }
     }
     n
 }
@@ -652,6 +720,27 @@ impl Topology {
                 ]
             })
             .collect()
+    }
+
+    /// What the header says after the phase: where production is, only as far as it is known.
+    pub fn where_production(&self) -> String {
+        match (self.phase, self.active.as_deref()) {
+            (Phase::PrimaryDown, _) => format!(
+                "production was in {}: {}; nothing has moved to {}",
+                self.primary.region,
+                if self.primary.reachable {
+                    "its health check fails"
+                } else {
+                    "its region does not answer"
+                },
+                self.standby.region
+            ),
+            // Unknown is said as unknown: never a region beside it.
+            (Phase::Unknown, _) => "which region serves cannot be told".into(),
+            (Phase::Mixed | Phase::SplitBrain, _) => "tiers point at different regions".into(),
+            (_, Some(a)) => format!("production in {a}"),
+            (_, None) => "which region serves cannot be told".into(),
+        }
     }
 
     /// Where the edge points: Route 53 and CloudFront, a line each.

@@ -3,6 +3,7 @@
 //!
 //! ```text
 //! protected --failover--> failed-over --reprotect--> reprotected --failback--> protected
+//!     \--outage--> primary-down --failover--> failed-over
 //! split-brain / mixed: two writers, or tiers in different regions: always an alarm
 //! ```
 
@@ -17,6 +18,11 @@ pub enum Phase {
     Protected,
     /// The primary serves, but nothing protects it (no replica in the standby).
     Unprotected,
+    /// The primary is down (its region does not answer, or Route 53 already answers the
+    /// standby because the primary's health check fails) and nothing has moved: the standby
+    /// still holds a replica, CloudFront and the records are as before. `drctl failover` is
+    /// what to do.
+    PrimaryDown,
     /// The standby serves; nothing protects it yet (`drctl reprotect`).
     FailedOver,
     /// The standby serves, and a replica of its writer in the old primary protects it
@@ -36,6 +42,7 @@ impl Phase {
         match self {
             Phase::Protected => "protected",
             Phase::Unprotected => "unprotected",
+            Phase::PrimaryDown => "primary-down",
             Phase::FailedOver => "failed-over",
             Phase::Reprotected => "reprotected",
             Phase::SplitBrain => "split-brain",
@@ -44,9 +51,9 @@ impl Phase {
         }
     }
 
-    /// An alarm: users may be hurt now (split brain, tiers apart).
+    /// An alarm: users may be hurt now (split brain, tiers apart, the primary down).
     pub fn dangerous(self) -> bool {
-        matches!(self, Phase::SplitBrain | Phase::Mixed)
+        matches!(self, Phase::SplitBrain | Phase::Mixed | Phase::PrimaryDown)
     }
 
     /// Safe, and protected by a replica in the other region.
@@ -83,6 +90,11 @@ pub struct Facts {
     pub dns: Option<Role>,
     /// The region of CloudFront's first origin.
     pub cdn: Option<Role>,
+    /// The primary region's APIs did not answer.
+    pub primary_dark: bool,
+    /// Route 53's records were swapped to hold the standby (a failover's doing, not a health
+    /// check's).
+    pub dns_held_on_standby: bool,
 }
 
 impl Facts {
@@ -110,6 +122,17 @@ pub fn other(r: Role) -> Role {
     }
 }
 
+/// The primary is down and nothing has moved: the standby's database is still a replica,
+/// CloudFront still prefers the primary (or cannot be read), the records were not swapped, and
+/// either the primary's region does not answer or Route 53 answers the standby because the
+/// primary's health check fails.
+fn primary_down_nothing_moved(f: &Facts) -> bool {
+    let standby_is_replica = f.standby.seen && !f.standby.writer;
+    let moved = f.cdn == Some(Role::Standby) || f.dns_held_on_standby;
+    let primary_down = f.primary_dark || f.dns == Some(Role::Standby);
+    standby_is_replica && !moved && primary_down
+}
+
 /// The phase these facts mean.
 pub fn decide(f: &Facts) -> Phase {
     let writable: Vec<Role> = [Role::Primary, Role::Standby]
@@ -118,6 +141,9 @@ pub fn decide(f: &Facts) -> Phase {
         .collect();
     if writable.len() > 1 {
         return Phase::SplitBrain;
+    }
+    if primary_down_nothing_moved(f) {
+        return Phase::PrimaryDown;
     }
     if let (Some(a), Some(b)) = (f.dns, f.cdn) {
         if a != b {
@@ -178,6 +204,8 @@ mod tests {
             standby: s,
             dns: Some(dns),
             cdn: Some(cdn),
+            primary_dark: !p.seen,
+            dns_held_on_standby: false,
         }
     }
 
@@ -243,6 +271,8 @@ mod tests {
             standby: REPLICA,
             dns: None,
             cdn: None,
+            primary_dark: false,
+            dns_held_on_standby: false,
         };
         assert_eq!(decide(&f), Phase::Unknown);
         // One tier known is enough.
@@ -251,5 +281,58 @@ mod tests {
             ..f
         };
         assert_eq!(decide(&f), Phase::Protected);
+    }
+
+    /// Each moment of an outage of the primary region, before and during a failover.
+    #[test]
+    fn an_outage_is_primary_down_until_something_moves() {
+        use Role::*;
+        let dark = |dns, cdn| Facts {
+            primary_dark: true,
+            ..facts(DARK, REPLICA, dns, cdn)
+        };
+        // The first seconds: the region does not answer, Route 53's check has not flipped yet.
+        assert_eq!(decide(&dark(Primary, Primary)), Phase::PrimaryDown);
+        // Route 53's health check flipped: it answers the standby, whose database is still a
+        // replica. Nothing drctl did: not "mixed".
+        assert_eq!(decide(&dark(Standby, Primary)), Phase::PrimaryDown);
+        // CloudFront cannot be read either: still the outage, not unknown.
+        let f = Facts {
+            cdn: None,
+            ..dark(Primary, Primary)
+        };
+        assert_eq!(decide(&f), Phase::PrimaryDown);
+        // The primary's app fails its health check while its region answers.
+        assert_eq!(
+            decide(&facts(WRITER, REPLICA, Standby, Primary)),
+            Phase::PrimaryDown
+        );
+        // During the failover: the replica was promoted, CloudFront not yet moved.
+        assert_eq!(
+            decide(&dark(Standby, Primary).with_standby(WRITER)),
+            Phase::Mixed
+        );
+        // After it: everything on the standby.
+        assert_eq!(
+            decide(&dark(Standby, Standby).with_standby(WRITER)),
+            Phase::FailedOver
+        );
+        // Records held on the standby but the database not promoted: a move, half done.
+        let f = Facts {
+            dns_held_on_standby: true,
+            ..dark(Standby, Primary)
+        };
+        assert_eq!(decide(&f), Phase::Mixed);
+        // The primary answers and serves: protected, whatever else.
+        assert_eq!(
+            decide(&facts(WRITER, REPLICA, Primary, Primary)),
+            Phase::Protected
+        );
+    }
+
+    impl Facts {
+        fn with_standby(self, s: DbFacts) -> Facts {
+            Facts { standby: s, ..self }
+        }
     }
 }
