@@ -86,7 +86,15 @@ async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
             history,
             format,
             out,
-        } => cli::report::report(g, run.as_deref(), history, format, out.as_deref()).await,
+            allow_broken,
+        } => {
+            let asked = cli::report::Asked {
+                format,
+                out: out.as_deref(),
+                allow_broken,
+            };
+            cli::report::report(g, run.as_deref(), history, asked).await
+        }
         Command::Approve { run, step, comment } => {
             cli::inspect::approve(g, &run, &step, comment).await
         }

@@ -200,6 +200,42 @@ fn an_isolated_drill_proves_the_copy_serves_and_leaves_production_as_it_was() {
         "{measures:?}"
     );
 
+    // The drill's verdict in every view: the journal, history, the report's JSON and the HTML
+    // badge in Chromium. Never "rolled back".
+    let last = j.last().unwrap();
+    assert_eq!(
+        (last["type"].as_str(), last["status"].as_str()),
+        (Some("run_finished"), Some("succeeded")),
+        "{last}"
+    );
+    assert!(
+        last["message"]
+            .as_str()
+            .unwrap()
+            .contains("the drill passed"),
+        "{last}"
+    );
+    let h = common::run(drctl(&sb).args(["history", "--output", "json"]));
+    let rows: Value = serde_json::from_slice(&h.stdout).unwrap();
+    assert_eq!(rows[0]["outcome"], "passed", "{rows}");
+    let r = common::run(drctl(&sb).args(["report", id, "--format", "json"]));
+    let rep: Value = serde_json::from_slice(&r.stdout).unwrap();
+    assert_eq!(rep["outcome"], "passed");
+    let html = sb.dir.path().join("drill.html");
+    let r = common::run(drctl(&sb).args(["report", id, "--out"]).arg(&html));
+    assert!(r.status.success(), "{}", text(&r));
+    let dom = common::browser::dom(&html);
+    let badge = &dom[dom.find("id=\"outcome\"").expect("badge")..];
+    let badge = &badge[..badge.find("</span>").unwrap()];
+    assert!(
+        badge.contains("pass") && badge.contains("PASSED"),
+        "{badge}"
+    );
+    assert!(
+        !dom.contains("rolled back"),
+        "the HTML calls the drill rolled back"
+    );
+
     // Production as it was; nothing tagged left.
     assert_eq!(tagged(&sb), Vec::<String>::new());
     assert_eq!(status(&sb), status_before);

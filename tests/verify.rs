@@ -139,7 +139,34 @@ fn a_journal_with_one_edited_byte_fails_verify_at_that_event() {
         "{}",
         text(&out)
     );
-    let out = run(drctl(dir).args(["report", &id, "--format", "json"]));
+    // Its report is refused as `verify` refuses it (exit 10), writes nothing, and says why.
+    let html = dir.join("tampered.html");
+    let out = run(drctl(dir).args(["report", &id, "--out"]).arg(&html));
+    assert_eq!(out.status.code(), Some(10), "{}", text(&out));
+    assert!(text(&out).contains("BROKEN JOURNAL"), "{}", text(&out));
+    assert!(text(&out).contains("--allow-broken"), "{}", text(&out));
+    assert!(!html.exists(), "a report of a broken journal was written");
+    // With --allow-broken it is written, under the banner, and no badge is green.
+    let out = run(drctl(dir)
+        .args(["report", &id, "--allow-broken", "--out"])
+        .arg(&html));
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let dom = common::browser::dom(&html);
+    let banner = &dom[dom.find("id=\"broken\"").expect("the banner")..];
+    assert!(
+        banner[..banner.find("</p>").unwrap()].contains("BROKEN JOURNAL"),
+        "{banner}"
+    );
+    assert!(
+        dom.find("id=\"broken\"").unwrap() < dom.find("id=\"outcome\"").unwrap(),
+        "the banner comes first"
+    );
+    let badge = &dom[dom.find("id=\"outcome\"").unwrap()..];
+    assert!(
+        badge[..badge.find('>').unwrap()].contains("fail"),
+        "{badge}"
+    );
+    let out = run(drctl(dir).args(["report", &id, "--format", "json", "--allow-broken"]));
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(

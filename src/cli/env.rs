@@ -107,7 +107,11 @@ pub async fn fence(g: &Global, m: &Mutating) -> Result<i32> {
             .unwrap_or_default()
     ));
     let s = super::run::start(g, &ctx, &run, m).await?;
-    Ok(super::run::finish(g, &s))
+    Ok(super::run::finish_as(
+        g,
+        &s,
+        super::run::ending_for(&run.rb.name, &env, &s),
+    ))
 }
 
 /// The shipped runbook `name`, read and checked against the environment.
@@ -139,7 +143,7 @@ async fn round_trip(
     run.phase_before = Some(before.phase.to_string());
     run.purpose = Some(purpose);
     let s = super::run::start(g, &ctx, &run, m).await?;
-    let code = super::run::finish(g, &s);
+    let code = super::run::finish_as(g, &s, super::run::ending_for(&run.rb.name, &env, &s));
     if g.output == Output::Text {
         eprintln!();
         show(&observe(&ctx, &env).await);

@@ -160,7 +160,7 @@ async fn clear_unfinished(
 }
 
 /// The failover's summary: the RTO, the RPO, and what to check next.
-fn ending(s: &RunSummary, region: &str) -> Ending {
+pub fn ending(s: &RunSummary, region: &str) -> Ending {
     let mut json = serde_json::Map::new();
     json.insert("region".into(), region.into());
     Ending {

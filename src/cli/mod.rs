@@ -180,6 +180,10 @@ pub enum Command {
         /// Write to this file instead of stdout.
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
+        /// Write the report of a journal that fails `drctl verify` anyway (under a BROKEN
+        /// banner). Without it such a report is refused with exit 10.
+        #[arg(long)]
+        allow_broken: bool,
     },
     /// Check a run's journal against its hash chain (RUN may be `latest`): exit 0 intact, 10
     /// changed after it was written (names the first such event), 11 written before hash chains.

@@ -120,7 +120,13 @@ impl ProgressSink for Live {
                 outcome: Outcome::AlreadyDone,
                 ..
             } => self.finish(step, "=", "already done".into()),
-            Event::StepSucceeded { step, .. } => self.finish(step, "✓", "done".into()),
+            Event::StepSucceeded { step, result, .. } => {
+                match drctl::journal::describe::skipped(result) {
+                    // Ended without doing its work: never a tick beside "skipped" in the summary.
+                    Some(why) => self.finish(step, "-", format!("skipped: {why}")),
+                    None => self.finish(step, "✓", "done".into()),
+                }
+            }
             Event::StepFailed {
                 step,
                 error,

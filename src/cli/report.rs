@@ -65,13 +65,19 @@ fn emit(text: &str, out: Option<&Path>) -> Result<()> {
     Ok(())
 }
 
-pub async fn report(
-    g: &Global,
-    run: Option<&str>,
-    history: bool,
-    asked: Option<Format>,
-    out: Option<&Path>,
-) -> Result<i32> {
+/// How the report is asked for.
+pub struct Asked<'a> {
+    pub format: Option<Format>,
+    pub out: Option<&'a Path>,
+    pub allow_broken: bool,
+}
+
+pub async fn report(g: &Global, run: Option<&str>, history: bool, a: Asked<'_>) -> Result<i32> {
+    let Asked {
+        format: asked,
+        out,
+        allow_broken,
+    } = a;
     let fmt = format(g, asked, out);
     if history {
         if run.is_some() {
@@ -91,6 +97,20 @@ pub async fn report(
     let run = run.unwrap_or("latest");
     let store = g.journals().await?;
     let r = drctl::run::report::for_run(store.as_ref(), run).await?;
+    // A journal that fails `verify` is not the record drctl wrote: its report is refused (exit
+    // 10, as `verify` exits) unless asked for, and then carries the banner.
+    if let Some(why) = r.journal.chain_status.strip_prefix("BROKEN: ") {
+        eprintln!(
+            "BROKEN JOURNAL: run {}'s journal was changed after drctl wrote it ({why}). `drctl verify {}` says where.",
+            r.run_id, r.run_id
+        );
+        if !allow_broken {
+            eprintln!(
+                "no report written: pass --allow-broken to write it anyway, under this banner"
+            );
+            return Ok(exit::DAMAGED);
+        }
+    }
     let text = match fmt {
         Format::Md => render::markdown(&r),
         Format::Html => render::html(&r),

@@ -464,7 +464,50 @@ pub async fn resume(g: &Global, run: &str, m: &Mutating, rerun: &[String]) -> Re
     }
     let r = Resume::load(&ctx, run, rerun).await?;
     let s = drive(g, &ctx, &r, m, m.yes || m.step).await?;
-    Ok(finish(g, &s))
+    let (runbook, env) = r.runbook();
+    // A resumed failover ends as a failover does: its header, RTO and the way on.
+    Ok(finish_as(g, &s, ending_for(runbook, env, &s)))
+}
+
+/// How the round trip's runs end, by their runbook: a title and what to do next. Used by the
+/// commands themselves and by `resume`, so a resumed run says the same.
+pub fn ending_for(runbook: &str, env: &drctl::config::Environment, s: &RunSummary) -> Ending {
+    use drctl::run::roundtrip::{
+        FAILBACK_RUNBOOK, FENCE_RUNBOOK, PLANNED_RUNBOOK, REPROTECT_RUNBOOK, UNPLANNED_RUNBOOK,
+    };
+    let titled = |title: String, next: String, recovery: bool| Ending {
+        title: Some(title),
+        next: Some(next),
+        recovery,
+        json: Default::default(),
+    };
+    match runbook {
+        r if r == UNPLANNED_RUNBOOK || r == PLANNED_RUNBOOK => {
+            super::failover::ending(s, &env.standby_region)
+        }
+        r if r == FAILBACK_RUNBOOK => titled(
+            format!("Failback to {}: run {}", env.primary_region, s.run_id),
+            format!(
+                "check the app from outside; `drctl status` should say protected (production in {}, a replica in {})",
+                env.primary_region, env.standby_region
+            ),
+            true,
+        ),
+        r if r == REPROTECT_RUNBOOK => titled(
+            format!("Reprotect from {}: run {}", env.standby_region, s.run_id),
+            format!(
+                "`drctl status` should say reprotected; when ready, go back (planned): drctl failback --region {}",
+                env.primary_region
+            ),
+            false,
+        ),
+        r if r == FENCE_RUNBOOK => titled(
+            format!("Fence of the old writer: run {}", s.run_id),
+            "`drctl status` shows no outstanding fence; then drctl reprotect".into(),
+            false,
+        ),
+        _ => Ending::default(),
+    }
 }
 
 /// `drctl rollback RUN [--to CHECKPOINT]`.

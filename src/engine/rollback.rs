@@ -123,6 +123,19 @@ pub async fn rollback(
     Ok(report)
 }
 
+/// A rollback that leaves the run open (rolling back, finished by the caller's own
+/// `RunFinished`): a drill's teardown closes its run with the drill's verdict once everything it
+/// made is gone, not as "rolled back".
+pub async fn rollback_leaving_open(
+    engine: &Arc<Engine>,
+    to: Option<&str>,
+    why: &str,
+) -> Result<RollbackReport, EngineError> {
+    let state = engine.state().await?;
+    let targets = visit_order(&engine.plan, &state, to)?;
+    undo_steps(engine, &state, &targets, to, why, false).await
+}
+
 /// Undo `steps` (newest first, as given) and leave the run to pause, not to finish: a gate that
 /// expired with writes off gives production its writer back before the run waits for a person.
 /// The undone steps run again when the run is resumed.

@@ -13,6 +13,12 @@ pub fn fmt_ms(ms: u64) -> String {
     }
 }
 
+/// Why a step that ended well did not do its work (a fence of an unreachable region): the
+/// `skipped` its result carries.
+pub fn skipped(result: &serde_json::Value) -> Option<&str> {
+    result.get("skipped").and_then(|v| v.as_str())
+}
+
 impl Event {
     /// What happened, in one line for people (terminal, logs, reports, notifications).
     pub fn describe(&self) -> String {
@@ -37,6 +43,9 @@ impl Event {
                 intended,
                 ..
             } => format!("{step}: {intended} (now: {current})"),
+            Event::StepSucceeded { step, result, .. } if skipped(result).is_some() => {
+                format!("{step}: skipped: {}", skipped(result).unwrap_or_default())
+            }
             Event::StepSucceeded {
                 step,
                 outcome: Outcome::AlreadyDone,

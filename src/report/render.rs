@@ -75,8 +75,21 @@ fn md(s: &str) -> String {
 }
 
 /// Markdown: headings, a facts list and tables; the timeline as a table (the HTML has the chart).
+/// The first thing a report of a damaged journal says: it is not the record drctl wrote.
+fn broken_banner(r: &Report) -> Option<String> {
+    r.journal.chain_status.strip_prefix("BROKEN: ").map(|why| {
+        format!(
+            "BROKEN JOURNAL: this run's journal was changed after drctl wrote it ({why}); nothing below can be trusted. `drctl verify {}` says where",
+            r.run_id
+        )
+    })
+}
+
 pub fn markdown(r: &Report) -> String {
     let mut o = String::new();
+    if let Some(b) = broken_banner(r) {
+        let _ = writeln!(o, "> **{}**\n", md(&b));
+    }
     let _ = writeln!(
         o,
         "# Run {}: {} ({})\n",
@@ -256,17 +269,29 @@ pub fn html(r: &Report) -> String {
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>drctl run {id}</title><style>{CSS}</style></head><body>",
         id = esc(&r.run_id)
     );
+    if let Some(b) = broken_banner(r) {
+        let _ = write!(
+            o,
+            r#"<p id="broken" class="verdict fail" style="display:block;font-size:1.2em;padding:.6em">{}</p>"#,
+            esc(&b)
+        );
+    }
     let _ = write!(
         o,
         r#"<h1>Run {id}: {rb} <span id="outcome" class="verdict {c}">{out}</span></h1>"#,
         id = esc(&r.run_id),
         rb = esc(&r.runbook),
-        c = if r.outcome == "succeeded" {
+        c = if matches!(r.outcome.as_str(), "succeeded" | "passed") && broken_banner(r).is_none() {
             "pass"
         } else {
             "fail"
         },
-        out = esc(&r.outcome)
+        // A drill's verdict in capitals, as a person scans for it.
+        out = if r.drill.is_some() {
+            esc(&r.outcome.to_uppercase())
+        } else {
+            esc(&r.outcome)
+        }
     );
     o.push_str("<dl>");
     let mut fact = |k: &str, v: String| {

@@ -20,6 +20,7 @@ use super::{Context, Hooks, NewRun, Operation, RunError};
 use crate::aws::leftovers::{self, Leftover, Scope};
 use crate::config::env::Environment;
 use crate::journal::Record;
+use crate::journal::RunStatus;
 use crate::probe::{probe_once, ProbeResult, Probers};
 use crate::report::drill::CLOSED_CLEAN;
 use crate::topology::Phase;
@@ -412,9 +413,14 @@ pub async fn teardown(
         hooks
             .progress
             .notice(&format!("drill {run_id}: tearing down"));
+        // Whether the drill did what it set out to (its steps all succeeded), before teardown
+        // touches the journal: with a clean teardown, that is the drill's verdict.
+        let served = drill_served(ctx, run_id).await;
         match Rollback::load(ctx, run_id, None).await {
             Ok(mut rb) => {
                 rb.reason = "drill teardown".into();
+                // The run is closed below with the drill's verdict, never as "rolled back".
+                rb.leave_open = true;
                 if let Err(e) = rb.execute(ctx, hooks, token.clone()).await {
                     errors.push(format!("rollback: {e}"));
                 }
@@ -427,12 +433,21 @@ pub async fn teardown(
             Ok(errs) => errors.extend(errs),
             Err(e) => errors.push(e.to_string()),
         }
-        let why = if errors.is_empty() {
-            CLOSED_CLEAN.to_string()
-        } else {
-            format!("drill closed; teardown left errors: {}", errors.join("; "))
+        let verdict = match (&served, errors.is_empty()) {
+            (Ok(()), true) => (
+                RunStatus::Succeeded,
+                format!("{CLOSED_CLEAN}; the drill passed"),
+            ),
+            (Err(why), true) => (
+                RunStatus::Failed,
+                format!("{CLOSED_CLEAN}; the drill failed: {why}"),
+            ),
+            (_, false) => (
+                RunStatus::Failed,
+                format!("drill closed; teardown left errors: {}", errors.join("; ")),
+            ),
         };
-        if let Err(e) = close(ctx, hooks, run_id, &why, token.clone()).await {
+        if let Err(e) = close(ctx, hooks, run_id, (verdict.0, &verdict.1), token.clone()).await {
             errors.push(format!("closing the run: {e}"));
         }
         errors
@@ -445,6 +460,20 @@ pub async fn teardown(
         )],
     };
     remaining(ctx, env, run_id, errors).await
+}
+
+/// Whether the drill's run ran all its steps (finished succeeded), or why not.
+async fn drill_served(ctx: &Context, run_id: &str) -> Result<(), String> {
+    let store = ctx.state.journals().await;
+    let (records, _) = store.read(run_id).await.map_err(|e| e.to_string())?;
+    let st = crate::journal::RunState::replay(&records).map_err(|e| e.to_string())?;
+    match st.phase {
+        crate::journal::replay::RunPhase::Finished {
+            status: RunStatus::Succeeded,
+            ..
+        } => Ok(()),
+        p => Err(format!("it did not finish its steps ({})", p.text())),
+    }
 }
 
 /// What is still there after teardown; when that cannot be told, an error says so (and the

@@ -16,8 +16,25 @@ pub fn phase_text(p: &RunPhase) -> String {
     p.text()
 }
 
-/// A run's phase as one word, for scripts.
-pub fn outcome(p: &RunPhase) -> &'static str {
+/// A run's outcome as one word, for scripts and every view: a drill's is `passed` or `failed`
+/// (its teardown undoes what it made, which is not a rollback of production).
+pub fn outcome(st: &RunState) -> &'static str {
+    match &st.phase {
+        RunPhase::Finished { status, .. }
+            if super::drill::is_drill(&st.runbook_name, &st.runbook_text) =>
+        {
+            if *status == RunStatus::Succeeded {
+                "passed"
+            } else {
+                "failed"
+            }
+        }
+        p => phase_word(p),
+    }
+}
+
+/// A run's phase as one word.
+fn phase_word(p: &RunPhase) -> &'static str {
     match p {
         RunPhase::Running => "running",
         RunPhase::Paused { .. } => "paused",
@@ -172,7 +189,7 @@ pub async fn history(store: &dyn JournalStore, limit: usize) -> Result<Vec<Histo
                 duration_s: Some(
                     ((st.last_at - st.started_at).num_milliseconds() as f64 / 1000.0).max(0.0),
                 ),
-                outcome: outcome(&st.phase).into(),
+                outcome: outcome(&st).into(),
                 state: Some(phase_text(&st.phase)),
                 error: None,
             },

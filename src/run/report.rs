@@ -43,7 +43,7 @@ fn build(
         plan: &plan,
         targets: &env.targets,
         journal_path: store.locator(run),
-        outcome: (outcome(&state.phase).into(), phase_text(&state.phase)),
+        outcome: (outcome(&state).into(), phase_text(&state.phase)),
     }))
 }
 

@@ -139,6 +139,11 @@ impl Resume {
         })
     }
 
+    /// The runbook the run runs (its name), and the environment it was started with.
+    pub fn runbook(&self) -> (&str, &Environment) {
+        (&self.loaded.state.runbook_name, &self.loaded.env)
+    }
+
     /// Steps still to run, in plan order.
     pub fn pending(&self) -> Vec<String> {
         pending_steps(&self.loaded.plan, &self.loaded.state)
@@ -217,6 +222,9 @@ pub struct Rollback {
     pub plan: RollbackPlan,
     /// Why, for the journal (default: requested by the operator).
     pub reason: String,
+    /// Leave the run open after the undo (rolling back): its caller finishes it (a drill's
+    /// teardown, with the drill's verdict).
+    pub leave_open: bool,
 }
 
 impl Rollback {
@@ -257,6 +265,7 @@ impl Rollback {
             loaded,
             plan,
             reason: "requested by the operator".into(),
+            leave_open: false,
         })
     }
 }
@@ -303,8 +312,12 @@ impl Operation for Rollback {
             token: held.token(),
         };
         let e = engine(ctx, hooks, &self.loaded, opened, shutdown, HashSet::new());
-        let report =
-            crate::engine::rollback::rollback(&e, self.to.as_deref(), &self.reason).await?;
+        let report = if self.leave_open {
+            crate::engine::rollback::rollback_leaving_open(&e, self.to.as_deref(), &self.reason)
+                .await?
+        } else {
+            crate::engine::rollback::rollback(&e, self.to.as_deref(), &self.reason).await?
+        };
         drop(held);
         Ok(RunSummary::build(
             &e.records().await,
@@ -315,14 +328,14 @@ impl Operation for Rollback {
     }
 }
 
-/// Close an unfinished run without running or undoing anything (`RunFinished`, aborted, with
-/// `why`): a drill whose resources were removed by tag has nothing left to resume. Returns
+/// Close an unfinished run without running or undoing anything (`RunFinished` with `status`
+/// and `why`): a drill whose resources were removed by tag has nothing left to resume. Returns
 /// false when the run had already finished.
 pub async fn close(
     ctx: &Context,
     hooks: &Hooks,
     run: &str,
-    why: &str,
+    (status, why): (crate::journal::RunStatus, &str),
     shutdown: CancellationToken,
 ) -> Result<bool, RunError> {
     let loaded = load(ctx, run).await?;
@@ -337,7 +350,7 @@ pub async fn close(
         .append(
             held.token(),
             Event::RunFinished {
-                status: crate::journal::RunStatus::Aborted,
+                status,
                 message: why.to_string(),
             },
         )
