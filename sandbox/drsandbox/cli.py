@@ -1,5 +1,8 @@
 """Command line: ``python -m drsandbox serve | seed | new-ami | fault | listener | lag | state |
-health | snapshot | clock``.
+health | snapshot | clock | iam``.
+
+``iam enforce | off | show | admin`` switches IAM enforcement (see iam.py) and prints the
+sandbox admin user's credentials (``export AWS_ACCESS_KEY_ID=...`` lines).
 
 ``health`` lists the ARC clusters' endpoints and routing controls, the CloudWatch alarms and
 the Route 53 health checks (``GET /_sandbox/health``).
@@ -59,7 +62,7 @@ def cmd_serve(args) -> int:
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
     from .server import Sandbox
 
-    sandbox = Sandbox(profile, host=args.host, port=args.port, dns_port=args.dns_port)
+    sandbox = Sandbox(profile, host=args.host, port=args.port, dns_port=args.dns_port, iam_mode=args.iam)
     try:
         url = sandbox.start()
     except OSError as e:
@@ -282,6 +285,24 @@ def cmd_clock(args) -> int:
     return 0
 
 
+def cmd_iam(args) -> int:
+    ep = _endpoint(args)
+    if args.action in ("enforce", "off"):
+        out = call(ep, "POST", "/_sandbox/iam", {"mode": args.action})
+    elif args.action == "admin":
+        admin = call(ep, "POST", "/_sandbox/iam/admin", {})["admin"]
+        if args.json:
+            print(json.dumps(admin, indent=2))
+        else:
+            print(f"export AWS_ACCESS_KEY_ID={admin['access_key_id']}")
+            print(f"export AWS_SECRET_ACCESS_KEY={admin['secret_access_key']}")
+        return 0
+    else:
+        out = call(ep, "GET", "/_sandbox/iam")
+    print(json.dumps(out, indent=2) if args.json else f"iam {out['mode']} (serve default: {out['default_mode']})")
+    return 0
+
+
 def cmd_health(args) -> int:
     out = call(_endpoint(args), "GET", "/_sandbox/health")
     if args.json:
@@ -367,6 +388,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--profile", default="realistic", help="instant, realistic, or a JSON/YAML file")
     s.add_argument("--time-scale", type=float, default=1.0, help="multiply every duration (e.g. 0.5)")
     s.add_argument("--verbose", action="store_true", help="log every request to stderr")
+    s.add_argument("--iam", choices=["off", "enforce"], default="off",
+                   help="enforce: authenticate AWS requests against the sandbox's IAM users and authorize them "
+                        "against their policies (default off: any credentials work)")
     s.add_argument("--dns-answers", choices=["names", "addresses"],
                    help="what TestDNSAnswer and the public edge answer for an alias A record: the target's DNS "
                         "name or its addresses, as AWS (default: the profile's dns_answers, names)")
@@ -466,6 +490,16 @@ def build_parser() -> argparse.ArgumentParser:
             s.add_argument("--seconds", type=float)
         endpoint(s)
         s.set_defaults(func=cmd_clock)
+
+    i = sub.add_parser("iam", help="IAM enforcement: show, enforce, off, admin credentials").add_subparsers(
+        dest="action", required=True)
+    for action, text in (("show", "the mode"), ("enforce", "authenticate and authorize every AWS request"),
+                         ("off", "any credentials work again"),
+                         ("admin", "credentials of the sandbox's admin user (Allow * on *), as export lines")):
+        s = i.add_parser(action, help=text)
+        s.add_argument("--json", action="store_true")
+        endpoint(s)
+        s.set_defaults(func=cmd_iam)
 
     s = sub.add_parser("health", help="ARC cluster endpoints and routing controls, alarms, health checks")
     s.add_argument("--json", action="store_true")

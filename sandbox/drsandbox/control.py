@@ -22,6 +22,9 @@
     GET    /_sandbox/clock          {"now", "paused", "pending", "next_transition_in", "next_deadline_in"}
     POST   /_sandbox/clock          {"paused": true|false} pause (after running what is due) or resume
     POST   /_sandbox/clock/step     {} to the next event, or {"seconds": N}: run what falls due, in order
+    GET    /_sandbox/iam            {"mode": "off"|"enforce", "default_mode", "admin_user"}
+    POST   /_sandbox/iam            {"mode": "enforce"|"off"}: authenticate and authorize AWS requests (iam.py)
+    POST   /_sandbox/iam/admin      {"account"?} -> {"admin": {"user", "arn", "access_key_id", "secret_access_key", "account"}}
 
 ``GET /_sandbox/calls`` answers (see calls.py for how operations are worked out)::
 
@@ -67,9 +70,10 @@ origin, not the client). ``GET /_sandbox/faults`` lists ``client`` for scoped fa
 ``DELETE /_sandbox/faults?client=NAME`` removes only that client's faults.
 
 Snapshots (snapshot.py): ``POST /_sandbox/snapshot`` saves everything that can differ
-between a freshly seeded sandbox and a used one (every moto backend, faults, listener modes
-and ports, edges, health-check observations, pinned ReplicaLag, Route 53 changes, DynamoDB
-tokens, the call log, the clock); ``POST /_sandbox/restore`` brings it back exactly, in the
+between a freshly seeded sandbox and a used one (every moto backend, ARC's and the alarms'
+state among them, faults, listener modes, ports and ALB addresses, edges, health-check
+observations, pinned ReplicaLag, Route 53 changes and token buckets, DynamoDB tokens, the IAM
+enforcement mode, the call log, the clock); ``POST /_sandbox/restore`` brings it back exactly, in the
 same process, in well under a second. A snapshot waits up to ``wait`` seconds (default 10,
 at most 120) for scheduled transitions to finish and answers 409 while some are still pending
 (at once when the clock is paused). Snapshots survive a reset; an unknown name is 400.
@@ -95,6 +99,7 @@ import logging
 from urllib.parse import parse_qs
 
 from .faults import FaultError, check_client, check_region
+from .iam import IamError
 from .listeners import ListenerError
 from .scheduler import MAX_STEP_SECONDS, NothingToStep
 from .snapshot import SnapshotError
@@ -142,6 +147,9 @@ class ControlApi:
             ("GET", "/_sandbox/clock"): self.get_clock,
             ("POST", "/_sandbox/clock"): self.set_clock,
             ("POST", "/_sandbox/clock/step"): self.step_clock,
+            ("GET", "/_sandbox/iam"): self.get_iam,
+            ("POST", "/_sandbox/iam"): self.set_iam,
+            ("POST", "/_sandbox/iam/admin"): self.iam_admin,
         }
 
     def __call__(self, environ, start_response):
@@ -159,7 +167,7 @@ class ControlApi:
                 else:
                     with self.sb.gate.shared():
                         status, body = 200, handler(environ)
-            except (_BadRequest, FaultError, ListenerError) as e:
+            except (_BadRequest, FaultError, ListenerError, IamError) as e:
                 status, body = 400, {"error": str(e)}
             except SnapshotError as e:
                 status, body = e.status, {"error": str(e)}
@@ -200,7 +208,33 @@ class ControlApi:
     # ------------------------------------------------------------------ handlers
     def healthz(self, environ) -> dict:
         return {"ok": True, "endpoint": self.sb.url, "profile": self.sb.profile.as_dict(),
-                "dns": {"answers": self.sb.profile.setting("dns_answers"), "udp_port": self.sb.dns_port}}
+                "dns": {"answers": self.sb.profile.setting("dns_answers"), "udp_port": self.sb.dns_port},
+                "iam": self.sb.iam.mode}
+
+    # ------------------------------------------------------------------ IAM
+    def get_iam(self, environ) -> dict:
+        return self.sb.iam.describe()
+
+    def set_iam(self, environ) -> dict:
+        body = self._json(environ)
+        if set(body) != {"mode"}:
+            raise _BadRequest('body must be {"mode": "enforce"} or {"mode": "off"}')
+        self.sb.iam.set_mode(body["mode"])
+        return self.sb.iam.describe()
+
+    def iam_admin(self, environ) -> dict:
+        try:
+            n = int(environ.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            n = 0
+        body = self._json(environ) if n > 0 else {}
+        unknown = set(body) - {"account"}
+        if unknown:
+            raise _BadRequest(f"unknown field(s): {', '.join(sorted(unknown))}")
+        account = body.get("account") or self.sb.edges["account"]
+        if not (isinstance(account, str) and account.isdigit() and len(account) == 12):
+            raise _BadRequest("account must be a 12-digit account id")
+        return {"admin": self.sb.iam.admin(account)}
 
     def list_faults(self, environ) -> dict:
         return {"faults": [f.public() for f in self.sb.faults.list()]}

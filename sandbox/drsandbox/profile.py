@@ -35,6 +35,7 @@ REALISTIC: dict[str, float] = {
     "replica_catchup_lag": 120.0,   # ReplicaLag (seconds) a new replica reports once available ...
     "replica_catchup": 60.0,        # ... falling linearly to 0 over this many seconds
     "dynamodb_table_create": 5.0,   # create_table: CREATING -> ACTIVE (reads and writes refused until then)
+    "rds_stopped_auto_start": 604800.0,  # a stopped DB instance is started again after seven days
     "cloudwatch_minute": 60.0,      # one CloudWatch minute: alarm periods and evaluations, Route 53 metrics
     "arc_cluster_create": 30.0,     # ARC CreateCluster: PENDING -> DEPLOYED (its endpoints answer from then on)
     "arc_control_create": 5.0,      # ARC CreateControlPanel / CreateRoutingControl: PENDING -> DEPLOYED
@@ -61,6 +62,9 @@ INSTANT: dict[str, float] = {
     "replica_catchup_lag": 6.0,
     "replica_catchup": 3.0,
     "dynamodb_table_create": 0.3,
+    # Four hours: longer than any test run (a stopped instance stays stopped), still reached
+    # by one step of a paused clock.
+    "rds_stopped_auto_start": 14400.0,
     "cloudwatch_minute": 1.0,
     "arc_cluster_create": 0.5,
     "arc_control_create": 0.2,
@@ -116,6 +120,11 @@ def check_setting(key: str, value, where: str = "profile"):
 # (a localhost HTTP probe can take 50 ms when the box is busy).
 FLOORS = {"health_check_timeout": 0.25, "health_check_interval": 0.2, "origin_timeout": 0.25,
           "replica_lag_period": 0.2, "cloudwatch_minute": 0.2}
+
+# The largest value a profile file may give a key (seconds): a day, but the seven days of
+# rds_stopped_auto_start need more.
+MAX_SECONDS = 86400.0
+MAX_SECONDS_BY_KEY = {"rds_stopped_auto_start": 30 * 86400.0}
 
 
 class ProfileError(ValueError):
@@ -174,9 +183,10 @@ def load(spec: str, time_scale: float = 1.0) -> Profile:
         if key not in values:
             raise ProfileError(f"profile file {spec}: unknown key {key!r} "
                                f"(known: {', '.join(sorted(set(values) | set(settings)))})")
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0 or value > 86400:
+        limit = MAX_SECONDS_BY_KEY.get(key, MAX_SECONDS)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0 or value > limit:
             raise ProfileError(f"profile file {spec}: {key} must be a number of seconds in "
-                               f"[0, 86400], got {value!r}")
+                               f"[0, {limit:.0f}], got {value!r}")
         values[key] = float(value)
     return Profile(os.path.basename(spec), values, float(time_scale), settings=settings)
 

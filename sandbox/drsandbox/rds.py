@@ -37,10 +37,31 @@ Here:
 * restore_db_instance_from_db_snapshot / restore_db_instance_to_point_in_time: the new
   instance is standalone (moto copies the snapshot's instance, replica link and replica list
   included) and goes ``creating`` -> ``backing-up`` -> ``available`` over ``rds_restore``.
+* promote_read_replica of a replica that is ``backing-up``: InvalidDBInstanceState (API
+  reference: "a read replica cannot be promoted ... when it is in the backing-up status").
+* create_db_instance_read_replica KmsKeyId (API reference): a cross-region replica of an
+  encrypted source needs a key of the destination region (InvalidParameterCombination without
+  one, KMSKeyNotAccessibleFault for a key that is not an enabled key there) and is encrypted
+  with it; a same-region replica refuses the parameter; an unencrypted source has no
+  encrypted replica.
+* DBSubnetGroupName: an instance created (or a replica) without one is not in a VPC ("If no
+  DB subnet group is specified, then the new DB instance isn't created in a VPC"): no
+  DBSubnetGroup, no VPC security groups (moto invents the default VPC's), ``in_vpc`` false
+  in /_sandbox/state; a replica's group must be of its own region.
+* stop_db_instance: the instance is started again after ``rds_stopped_auto_start`` (RDS User
+  Guide: "If you don't manually start your DB instance after seven days, your DB instance is
+  automatically started"), a deadline on the sandbox clock (a step with no seconds goes there).
 * CloudWatch ``AWS/RDS`` ``ReplicaLag`` (dimension DBInstanceIdentifier) is published every
-  ``replica_lag_period`` for every available replica: the value set through the control API,
-  else the catch-up lag of a new replica, or the seconds since the source region's outage
-  began while one is active, else 0.
+  ``replica_lag_period`` for every replica past ``creating``/``backing-up``: the value set
+  through the control API; else -1 while replication is not active (the source is gone, does
+  not accept connections or its region has an outage; the replica does not accept connections
+  or is being promoted); else the catch-up of a new replica (``replica_catchup_lag`` falling to
+  0 over ``replica_catchup``) or of one whose replication just resumed (the length of the
+  interruption, falling to 0 over ``replica_catchup``); else 0. A datapoint is what a round
+  measured at its time: until the next round the newest one may predate a change (a fence).
+  Rounds go through CloudWatch's put_metric_data, so each datapoint sits on the sandbox clock
+  at its round's time and alarms evaluate it like any other (cloudwatch.py): -1 is just a
+  value there (a "ReplicaLag > N" alarm stays OK through a broken link, as on AWS).
 * Aurora global failover/switchover answer a clear, non-retryable error (out of scope).
 
 Transitions are scheduled on the sandbox's clock (scheduler.py), and the ReplicaLag catch-up,
@@ -57,7 +78,7 @@ import threading
 from moto.core.responses import ActionResult
 from moto.core.utils import utcnow
 from moto.rds.exceptions import (DBInstanceAlreadyExists, DBInstanceNotFoundError,
-                                 DBParameterGroupNotFoundError, RDSClientError)
+                                 DBParameterGroupNotFoundError, DBSubnetGroupNotFoundError, RDSClientError)
 from moto.rds.models import DBInstance, RDSBackend, rds_backends
 from moto.rds.responses import RDSResponse
 
@@ -270,6 +291,12 @@ def _promote_read_replica(self) -> ActionResult:
     db = self.backend.describe_db_instances(ident)[0]
     if not is_replica(db):
         raise InvalidDBInstanceState(f"DB Instance {ident} is not a read replica.")
+    if db.status == "backing-up":
+        # PromoteReadReplica API reference: "a read replica cannot be promoted to a standalone
+        # instance when it is in the backing-up status."
+        raise InvalidDBInstanceState(
+            f"Cannot promote DB instance {db.db_instance_identifier}: a read replica cannot be promoted to a "
+            "standalone instance while it is in the backing-up status.")
     _require_available(db, "promote")
     if self.params.get("BackupRetentionPeriod") is not None:
         db.backup_retention_period = int(self.params["BackupRetentionPeriod"])
@@ -277,10 +304,13 @@ def _promote_read_replica(self) -> ActionResult:
         db.preferred_backup_window = self.params["PreferredBackupWindow"]
     total = _SB.profile.seconds("rds_promotion")
     db.status = "modifying"
+    # Replication stops as the promotion begins: ReplicaLag is -1 until the link is gone.
+    db._sbx_promoting = True
 
     def promoted():
         _unlink(db)
         _rebooted(db)
+        db._sbx_promoting = False
 
     # Replication stops, the instance reboots as a standalone writer, then it is available.
     _later(total * 0.5, db, "rebooting", then=lambda: _later(total * 0.5, db, "available", then=promoted))
@@ -356,9 +386,47 @@ def _stop(original):
             raise InvalidDBInstanceState(
                 f"Cannot stop DB instance {db.db_instance_identifier} because it is the source for read replica "
                 f"instance(s) {', '.join(db.replicas)}.")
-        return original(self)
+        result = original(self)
+        # "You can stop a DB instance for up to seven days. If you don't manually start your DB
+        # instance after seven days, your DB instance is automatically started" (RDS User Guide,
+        # "Stopping an Amazon RDS DB instance temporarily").
+        due = _SB.clock.monotonic() + _SB.profile.seconds("rds_stopped_auto_start")
+        db._sbx_auto_start_at = due
+        _SB.clock.note(due)
+        return result
 
     return stop_db_instance
+
+
+def _backend_start(original):
+    def start_db_instance(self, db_instance_identifier: str):
+        db = original(self, db_instance_identifier)
+        db._sbx_auto_start_at = None  # started: no automatic start pending
+        return db
+
+    return start_db_instance
+
+
+def auto_start_due(now: float) -> list[str]:
+    """Start every stopped instance whose seven days (``rds_stopped_auto_start``) are up at
+    ``now`` on the sandbox clock, as RDS does; the ids started. Runs under the scheduler's
+    run lock (a snapshot or restore never sees it half done)."""
+    started = []
+    with _SB.scheduler.run_lock:
+        for _, _, backend in backends(rds_backends):
+            try:
+                dbs = list(backend.databases.values())
+            except RuntimeError:  # a request is adding one right now: the next sweep sees it
+                continue
+            for db in dbs:
+                due = getattr(db, "_sbx_auto_start_at", None)
+                if due is None or due > now:
+                    continue
+                db._sbx_auto_start_at = None
+                if db.status == "stopped":
+                    backend.start_db_instance(db.db_instance_identifier)
+                    started.append(db.db_instance_identifier)
+    return started
 
 
 def _create_read_replica(original):
@@ -384,6 +452,11 @@ def _create_read_replica(original):
         group = self.params.get("DBParameterGroupName")
         if group and not group.lower().startswith("default.") and group.lower() not in self.backend.db_parameter_groups:
             raise DBParameterGroupNotFoundError(group)
+        key_arn = _replica_kms_key(self, source, cross)
+        # moto looks the group up in the source's region: the placement is ours (below).
+        subnet_group = self.params.pop("DBSubnetGroupName", None) or None
+        if subnet_group and subnet_group not in self.backend.subnet_groups:
+            raise DBSubnetGroupNotFoundError(subnet_group)
         result = original(self)
         replica = result.result["DBInstance"]
         # moto's replica is a shallow copy of the source: nothing of ours, and no shared lists.
@@ -397,6 +470,11 @@ def _create_read_replica(original):
             replica.db_parameter_group_name = group or None
             if not self.params.get("AvailabilityZone"):
                 replica.availability_zone = f"{self.region}a"
+        if key_arn:
+            # "... you must specify a KMS key identifier for the destination AWS Region": the
+            # replica is encrypted with that key, not the source's.
+            replica.storage_encrypted, replica.kms_key_id = True, key_arn
+        _place_in_vpc(self, replica, subnet_group)
         replica.instance_create_time = utcnow()
         replica.status = "creating"
         total = _SB.profile.seconds("rds_replica_create")
@@ -409,6 +487,91 @@ def _create_read_replica(original):
         return result
 
     return create_db_instance_read_replica
+
+
+def _kms_key_arn(account: str, region: str, ref: str) -> str:
+    """The ARN of the KMS key ``ref`` (key id, key ARN, alias name or alias ARN) names in
+    ``region``; KMSKeyNotAccessibleFault when there is no such enabled key there ("KMS keys
+    are specific to the AWS Region that they are created in, and you can't use KMS keys from
+    one AWS Region in another AWS Region")."""
+    from moto.kms.models import kms_backends
+
+    def refuse(why: str):
+        return RDSClientError("KMSKeyNotAccessibleFault",
+                              f"An error occurred accessing an AWS KMS key: {ref} {why} in {region}.")
+
+    if ref.startswith("arn:") and ref.split(":")[3:4] != [region]:
+        raise refuse("is not a key")
+    try:
+        key = kms_backends[account][region].describe_key(ref)
+    except Exception:
+        raise refuse("is not a key") from None
+    if getattr(key, "key_state", "Enabled") != "Enabled":
+        raise refuse(f"is {key.key_state}")
+    return key.arn
+
+
+def _replica_kms_key(response, source, cross: bool) -> str | None:
+    """Check KmsKeyId as CreateDBInstanceReadReplica does (API reference, KmsKeyId): a
+    cross-region replica of an encrypted source needs a key of the destination region; a
+    same-region replica always uses the source's key (the parameter is refused); an
+    unencrypted source cannot have an encrypted replica. The key's ARN, or None."""
+    kms = response.params.get("KmsKeyId") or None
+    encrypted = bool(source.storage_encrypted)
+    if kms and not encrypted:
+        raise RDSClientError("InvalidParameterCombination",
+                             "Cannot create an encrypted read replica from an unencrypted DB instance "
+                             f"({source.db_instance_identifier}).")
+    if not cross:
+        if kms:
+            raise RDSClientError("InvalidParameterCombination",
+                                 "Your request does not require the KMS key parameter. Please remove the KMS key "
+                                 "parameter and try your request again.")
+        return None
+    if encrypted and not kms:
+        raise RDSClientError("InvalidParameterCombination",
+                             "Cannot create a cross region unencrypted read replica from encrypted source.")
+    return _kms_key_arn(response.current_account, response.region, kms) if kms else None
+
+
+def in_vpc(db) -> bool:
+    """Whether the instance is in a VPC: it has a DB subnet group. CreateDBInstanceReadReplica
+    API reference, DBSubnetGroupName: "If no DB subnet group is specified, then the new DB
+    instance isn't created in a VPC"."""
+    return bool(getattr(db, "_db_subnet_group_name", None))
+
+
+def _place_in_vpc(response, db, subnet_group: str | None) -> None:
+    """The instance's DB subnet group (the request's, in its own region), or none: then it is
+    not in a VPC, and moto's VPC security groups (the default VPC's default group, or a
+    replica's copy of its source's) go, unless the request named some."""
+    named = response.params.get("VpcSecurityGroupIds") or None
+    if subnet_group:
+        db.db_subnet_group_name = subnet_group  # moto's setter: the group object, this region
+        if not named:
+            from moto.ec2.models import ec2_backends
+
+            vpc = db.db_subnet_group.vpc_id
+            sg = ec2_backends[db.account_id][db.region].get_default_security_group(vpc)
+            db.vpc_security_group_ids = [sg.id] if sg is not None else []
+    else:
+        db._db_subnet_group_name = None
+        db.db_subnet_group = None
+        if not named:
+            db.vpc_security_group_ids = []
+    if named:
+        db.vpc_security_group_ids = list(named)
+
+
+def _create_instance(original):
+    def create_db_instance(self):
+        result = original(self)
+        db = result.result["DBInstance"]
+        if not self.params.get("DBSubnetGroupName") and not db.db_cluster_identifier:
+            _place_in_vpc(self, db, None)
+        return result
+
+    return create_db_instance
 
 
 def standalone_restore(db) -> None:
@@ -477,9 +640,11 @@ def install(sandbox) -> None:
     RDSResponse.modify_db_instance = _modify(RDSResponse.modify_db_instance)
     RDSResponse.delete_db_instance = _delete(RDSResponse.delete_db_instance)
     RDSResponse.stop_db_instance = _stop(RDSResponse.stop_db_instance)
+    RDSBackend.start_db_instance = _backend_start(RDSBackend.start_db_instance)
     for op in ("restore_db_instance_from_db_snapshot", "restore_db_instance_to_point_in_time"):
         setattr(RDSResponse, op, _restore(getattr(RDSResponse, op)))
     RDSResponse.create_db_instance_read_replica = _create_read_replica(RDSResponse.create_db_instance_read_replica)
+    RDSResponse.create_db_instance = _create_instance(RDSResponse.create_db_instance)
     RDSResponse.modify_db_parameter_group = _modify_parameter_group(RDSResponse.modify_db_parameter_group)
     RDSResponse.failover_global_cluster = _out_of_scope("FailoverGlobalCluster")
     RDSResponse.switchover_global_cluster = _out_of_scope("SwitchoverGlobalCluster")
@@ -558,24 +723,50 @@ class LagPublisher:
             if value is not None:
                 self._overrides[(account, region, new)] = value
 
+    def replicating(self, db, now: float) -> bool:
+        """Whether replication into ``db`` is active: the replica accepts connections and is
+        not being promoted (promotion stops replication first), and its source exists, accepts
+        connections and its region is not dark (a region outage for everyone; client-scoped
+        outages cut one client off, not the replication link)."""
+        from .listeners import CONNECTABLE
+
+        if db.status not in CONNECTABLE or getattr(db, "_sbx_promoting", False):
+            return False
+        _, source = _source_of(db)
+        if source is None or source.status not in CONNECTABLE:
+            return False
+        return self.sb.faults.outage(source.region, "rds") is None
+
     def value(self, account: str, region: str, db) -> float:
+        """The ReplicaLag a round publishes now. -1 while replication is not active (RDS User
+        Guide, "Monitoring MySQL read replication": "If the ReplicaLag metric returns -1, then
+        replication is currently not active. ReplicaLag = -1 is equivalent to
+        Seconds_Behind_Master = NULL"); once it is active again the replica first replays what
+        it missed, so the lag restarts at the length of the interruption and falls to 0 over
+        ``replica_catchup``, as a new replica's does from ``replica_catchup_lag``."""
         with self._lock:
             override = self._overrides.get((account, region, db.db_instance_identifier))
         if override is not None:
             return override
-        lag = 0.0
-        src = db.source_db_instance_identifier or ""
-        src_region = src.split(":")[3] if src.startswith("arn:") else region
         now = self.sb.clock.monotonic()
-        outage = self.sb.faults.outage(src_region, "rds")
-        if outage is not None:
-            lag = max(0.0, now - outage.started)
+        if not self.replicating(db, now):
+            if getattr(db, "_sbx_inactive_since", None) is None:
+                _, source = _source_of(db)
+                outage = self.sb.faults.outage(source.region, "rds") if source is not None else None
+                db._sbx_inactive_since = outage.started if outage is not None else now
+            return -1.0
+        since = getattr(db, "_sbx_inactive_since", None)
+        if since is not None:
+            db._sbx_inactive_since = None
+            db._sbx_catchup_start, db._sbx_catchup_from = now, max(0.0, now - since)
+        lag = 0.0
         started = getattr(db, "_sbx_catchup_start", None)
         if started is not None:
-            # A new replica first replays what changed since its snapshot: high lag, falling to 0.
             span = self.sb.profile.seconds("replica_catchup")
             left = 1.0 - (now - started) / span if span > 0 else 0.0
-            lag = max(lag, self.sb.profile.seconds("replica_catchup_lag") * max(0.0, left))
+            frm = getattr(db, "_sbx_catchup_from", None)
+            frm = self.sb.profile.seconds("replica_catchup_lag") if frm is None else frm
+            lag = frm * max(0.0, left)
         return round(lag, 1)
 
     def publish(self, account: str, region: str, db) -> float:

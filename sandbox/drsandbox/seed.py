@@ -61,10 +61,24 @@ class SeedError(RuntimeError):
     pass
 
 
+def credentials(endpoint: str) -> tuple[str, str]:
+    """The keys to call the sandbox with: any while IAM is not enforced; the sandbox admin
+    user's (Allow * on *) while it is (GET /_sandbox/iam, POST /_sandbox/iam/admin)."""
+    try:
+        mode = call(endpoint, "GET", "/_sandbox/iam").get("mode")
+    except Exception:  # not a drsandbox (plain moto): any credentials work there
+        return "test", "test"
+    if mode != "enforce":
+        return "test", "test"
+    admin = call(endpoint, "POST", "/_sandbox/iam/admin", {})["admin"]
+    return admin["access_key_id"], admin["secret_access_key"]
+
+
 class _Clients:
     def __init__(self, endpoint: str) -> None:
         self.endpoint = endpoint
-        self.session = boto3.session.Session(aws_access_key_id="test", aws_secret_access_key="test")
+        key, secret = credentials(endpoint)
+        self.session = boto3.session.Session(aws_access_key_id=key, aws_secret_access_key=secret)
         self.cfg = Config(retries={"max_attempts": 2, "mode": "standard"}, connect_timeout=5, read_timeout=60)
         self._cache: dict = {}
 
@@ -172,10 +186,10 @@ def seed(endpoint: str, out_dir: str, domain: str = "example.test", reset: bool 
     domain = domain.strip(".").lower()
     if not domain or " " in domain:
         raise SeedError(f"invalid domain {domain!r}")
-    c = _Clients(endpoint)
     call(endpoint, "GET", "/_sandbox/healthz")
     if reset:
         call(endpoint, "POST", "/_sandbox/reset")
+    c = _Clients(endpoint)  # after a reset: it forgets IAM users, the admin's keys with them
     taken = [lb["LoadBalancerName"] for lb in c("elbv2", PRIMARY).describe_load_balancers()["LoadBalancers"]
              if lb["LoadBalancerName"] == f"{APP}-frontend-{SHORT[PRIMARY]}"]
     if taken:

@@ -10,7 +10,9 @@ state transitions. Requests flow::
                          -> call log (calls.py: service, operation, region, status answered)
                          -> faults (by SigV4 region/service, and the client: X-Drctl-Client / User-Agent app/<name>)
                          -> the gate (shared; a snapshot or restore holds it alone: snapshot.py)
-                         -> Route 53's request rate (route53_limits.py: Throttling)
+                         -> IAM, when enforced: credentials, signature, policies (iam.py)
+                         -> Route 53's request rate (route53_limits.py: Throttling; after IAM, as
+                            AWS attributes a request to the account its credentials belong to)
                          -> RPC v2 CBOR requests translated to JSON (rpcv2.py) -> moto
                             (ARC requests are answered by arc.py instead of moto)
 
@@ -28,8 +30,8 @@ from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from werkzeug.serving import make_server
 
-from . import (DEFAULT_ACCOUNT, arc, backup, cloudfront, cloudwatch, dynamodb, ec2, rds, route53, route53_limits,
-               rpcv2)
+from . import (DEFAULT_ACCOUNT, arc, backup, cloudfront, cloudwatch, dynamodb, ec2, iam, rds, route53,
+               route53_limits, rpcv2)
 from .calls import CallLog, guard
 from .calls import warm as warm_call_routes
 from .clock import Clock
@@ -110,6 +112,17 @@ class Middleware:
                 calls.record(call, status)  # not in the restored log (the call began before it)
                 start_response(f"{status} {http.client.responses.get(status, '')}", headers)
                 return [body]
+            if self.sb.iam.enforcing:  # authentication and authorization, as AWS (iam.py)
+                refused = self.sb.iam.check(environ, call, region, service)
+                if refused is not None:
+                    status, headers, body = refused
+                    calls.record(call, status)
+                    start_response(f"{status} {http.client.responses.get(status, '')}", headers)
+                    return [body]
+            # After IAM: Route 53 throttles per account, counting the calls of the account's IAM
+            # users against it (AWS Knowledge Center, "How can I avoid Route 53 API throttling
+            # errors?"), so the caller is authenticated first; a request IAM refuses takes no
+            # token (README, "IAM and the other sandbox features").
             if service == "route53" and not self.sb.r53limits.allow(route53_limits.request_account(environ),
                                                                      call.operation):
                 # The account's Route 53 request rate: AWS's answer, not an injected fault.
@@ -172,8 +185,11 @@ class _MotoServer(ThreadedMotoServer):
 
 
 class Sandbox:
-    def __init__(self, profile: Profile, host: str = "127.0.0.1", port: int = 0, dns_port: int | None = None) -> None:
+    def __init__(self, profile: Profile, host: str = "127.0.0.1", port: int = 0, dns_port: int | None = None,
+                 iam_mode: str = "off") -> None:
         self.profile = profile
+        # IAM enforcement (off: any credentials work, as in moto); see iam.py.
+        self.iam = iam.Iam(iam_mode)
         self.host, self.port = host, port
         # The UDP DNS server's port (dns.py) once started; None: no DNS server (the default).
         self.dns_port = dns_port
@@ -220,6 +236,7 @@ class Sandbox:
         self.lag.start()
         self.alarms.start()
         threading.Thread(target=self._reconcile_loop, name="listener-reconcile", daemon=True).start()
+        threading.Thread(target=self._auto_start_loop, name="rds-auto-start", daemon=True).start()
         threading.Thread(target=self._warm_up, name="warm-up", daemon=True).start()
         return self.url
 
@@ -253,6 +270,8 @@ class Sandbox:
         for name in ("route53", "cloudfront", "backup"):  # the call log's REST route tables
             if not self.stopping.is_set():
                 warm_call_routes(name)
+        if self.iam.enforcing and not self.stopping.is_set():
+            iam.definitions()  # the Service Authorization Reference (~0.2 s), before the first check
 
     @property
     def url(self) -> str:
@@ -260,10 +279,23 @@ class Sandbox:
 
     def _catch_up(self, now: float) -> None:
         """A step moved the clock to ``now``: the alarm evaluations, probes and ReplicaLag rounds
-        due by then (alarms first: a CLOUDWATCH_METRIC health check reads what they give)."""
+        due by then (alarms first: a CLOUDWATCH_METRIC health check reads what they give), and
+        the stopped DB instances whose seven days are up."""
         self.alarms.catch_up(now)
         self.health.catch_up(now)
         self.lag.catch_up(now)
+        rds.auto_start_due(now)
+
+    def _auto_start_loop(self) -> None:
+        """On a running clock: start stopped DB instances as their seven days run out (a
+        paused clock moves only by steps, which call _catch_up)."""
+        while not self.stopping.wait(0.25):
+            if self.clock.paused:
+                continue
+            try:
+                rds.auto_start_due(self.clock.monotonic())
+            except Exception:
+                log.exception("automatic start of stopped DB instances failed")
 
     def _reconcile_loop(self) -> None:
         while not self.stopping.wait(0.5):
@@ -297,6 +329,7 @@ class Sandbox:
         self.edges = {"account": DEFAULT_ACCOUNT, "public": None, "cdn": None}
         self.health.reset()
         self.lag.reset()
+        self.iam.reset()
         route53.reset()
         self.r53limits.reset()
         dynamodb.reset()

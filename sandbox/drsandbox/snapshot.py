@@ -9,17 +9,21 @@ used one:
 
 * every moto backend that holds state: each ``BackendDict`` in ``BackendDict._instances``
   (EC2, ELBv2, Auto Scaling, RDS, Route 53, CloudFront, CloudWatch, DynamoDB, Backup, STS,
-  IAM, ...) with every account and region in it, pickled in one go so that references between
-  backends stay references (an ASG's EC2 backend is the restored EC2 backend). The sandbox's
-  own per-object state rides along (``_sbx_*`` attributes: Backup jobs and recovery points,
-  launch template ClientTokens, CloudFront deployments, parameter-group and rename state,
-  replica catch-up, CREATING tables);
+  IAM, KMS (private keys as PKCS8 PEM), the sandbox's own ARC clusters, control panels and
+  routing controls (arc.py), ...) with every account and region in it, pickled in one go so
+  that references between backends stay references (an ASG's EC2 backend is the restored EC2
+  backend). The sandbox's own per-object state rides along (``_sbx_*`` attributes: Backup jobs
+  and recovery points, launch template ClientTokens, CloudFront deployments, parameter-group
+  and rename state, replica catch-up and ReplicaLag -1 bookkeeping, a stopped instance's
+  automatic start, CREATING tables, alarms' evaluated state and schedule, datapoints' clock
+  times);
 * the sandbox's module state: Route 53 changes (and each zone's last one), the Route 53 request
   rate's token buckets, DynamoDB idempotency tokens, health-check observations and streaks,
   pinned ReplicaLag and the next publication, edges, faults (and the next fault id, and
   whether they cover the control planes), listener modes, delays, open flags, ports, ALB
-  addresses and round-robin positions, the
-  call log (entries, counts, seq), the clock (its time, paused or not, noted deadlines), and
+  addresses and round-robin positions, the call log (entries, counts, seq), the clock (its
+  time, paused or not, noted deadlines), the IAM enforcement mode (users, keys and policies
+  are moto's IAM state, above), and
   the random generators moto and the sandbox draw ids from (so ids made after a restore are
   the ones made after the save the first time: trials are reproducible).
 
@@ -47,6 +51,7 @@ touches the restored state) and does not appear in the restored call log.
 from __future__ import annotations
 
 import copy
+import functools
 import gc
 import io
 import logging
@@ -156,6 +161,8 @@ class _Pickler(pickle.Pickler):
         self.dispatch_table = dict(copyreg_table())
         for t in _LOCK_TYPES:
             self.dispatch_table[t] = _fresh_lock
+        for t in _private_key_types():
+            self.dispatch_table[t] = _pem_private_key
         self._dicts = {id(bd): i for i, bd in enumerate(dicts)}
         self._asbs = {id(asb): (i, account) for i, bd in enumerate(dicts) for account, asb in dict.items(bd)}
         self.kept: list = []
@@ -177,6 +184,33 @@ class _Pickler(pickle.Pickler):
                 self.kept.append(obj)
             return ("keep", n)
         return None
+
+
+@functools.lru_cache(maxsize=1)
+def _private_key_types() -> tuple:
+    """The concrete classes of cryptography's RSA and EC private keys: moto's KMS keys hold one
+    each (for Sign/Verify), and they cannot be pickled as they are."""
+    try:
+        from cryptography.hazmat.primitives.asymmetric import ec, rsa
+    except ImportError:  # pragma: no cover - cryptography comes with moto
+        return ()
+    return (type(rsa.generate_private_key(public_exponent=65537, key_size=1024)),
+            type(ec.generate_private_key(ec.SECP256R1())))
+
+
+def _pem_private_key(key):
+    """Pickle a private key as its PKCS8 PEM (restored by ``_load_private_key``)."""
+    from cryptography.hazmat.primitives import serialization
+
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                            serialization.NoEncryption())
+    return (_load_private_key, (pem,))
+
+
+def _load_private_key(pem: bytes):
+    from cryptography.hazmat.primitives import serialization
+
+    return serialization.load_pem_private_key(pem, password=None)
 
 
 def copyreg_table() -> dict:
@@ -388,6 +422,7 @@ class Snapshots:
             "dynamodb": dynamodb.state(),
             "listeners": sb.listeners.state(),
             "route53_limits": sb.r53limits.state(),
+            "iam": sb.iam.state(),
         }
 
     def _restore_sandbox(self, saved: dict) -> list[str]:
@@ -403,6 +438,7 @@ class Snapshots:
         route53.restore(saved["route53"])
         dynamodb.restore(saved["dynamodb"])
         sb.r53limits.restore(saved["route53_limits"])
+        sb.iam.restore(saved.get("iam", {"mode": "off"}))
         return sb.listeners.restore(saved["listeners"])
 
 

@@ -65,7 +65,8 @@ def summary(sb) -> dict:
                             "replicas": list(db.replicas), "writable": rds.writable(db),
                             "parameter_group": rds.parameter_group_name(db),
                             "parameter_apply_status": rds.apply_status(db), "read_only": rds.read_only(db),
-                            "address": db.address})
+                            "address": db.address, "in_vpc": rds.in_vpc(db),
+                            "db_subnet_group": getattr(db, "_db_subnet_group_name", None) or None})
                 if role == "replica":
                     out["replica_links"].append({"replica": f"{region}/{db.db_instance_identifier}",
                                                  "source": db.source_db_instance_identifier})

@@ -129,16 +129,81 @@ def test_replica_lag_published_and_configurable(sbx):
     assert status == 400 and "not a read replica" in body["error"]
 
 
-def test_replica_lag_grows_during_source_outage(sbx):
-    """While the source region is down the replica falls behind: ReplicaLag grows."""
+def _published(sbx, cw, ident, steps):
+    """(Minimum, Maximum) of the ReplicaLag datapoints published while ``steps()`` steps the
+    paused clock, or None if none was. CloudWatch truncates StartTime to the second: the
+    (paused, so idle) sandbox is given a wall-clock second first, and only datapoints from
+    after it are read."""
+    import time
+
+    mark = datetime.datetime.now(datetime.timezone.utc)
+    time.sleep(1.05)
+    steps()
+    point = _lag(cw, ident, since=mark + datetime.timedelta(seconds=1))
+    return (point["Minimum"], point["Maximum"]) if point else None
+
+
+def test_replica_lag_is_minus_one_while_the_source_is_unreachable(sbx):
+    """While the source region is down replication is not active: ReplicaLag is -1 (RDS User
+    Guide, "Monitoring MySQL read replication": "If the ReplicaLag metric returns -1, then
+    replication is currently not active"), published once per ``replica_lag_period``; once the
+    source is back the replica replays what it missed, its lag falling to 0 over
+    ``replica_catchup``. Plain moto publishes no ReplicaLag at all (the sandbox before this
+    published the seconds since the outage began). The clock is paused: rounds happen only
+    when a step passes them, so a datapoint measured before the outage stays the newest until
+    the next round."""
     _pair(sbx)
     cw = sbx.client("cloudwatch", "us-west-2")
-    wait_for(lambda: (_lag(cw, "db1-replica") or {}).get("Minimum") == 0, timeout=10, what="new replica caught up")
-    # CloudWatch truncates StartTime to the second: look only at datapoints a full second later.
-    since = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(seconds=1.1)
-    wait_for(lambda: (_lag(cw, "db1-replica", since) or {}).get("Maximum") == 0, timeout=5, what="lag 0 before")
-    sbx.fault(region="us-east-1", kind="outage")
-    wait_for(lambda: (_lag(cw, "db1-replica", since) or {}).get("Maximum", 0) >= 0.5, timeout=6, what="growing lag")
+    period = 0.5  # replica_lag_period 1 s x time scale 0.5
+    with sbx.paused():
+        assert _published(sbx, cw, "db1-replica", lambda: sbx.step(5)) == (0, 0)  # caught up
+        # The outage begins between two rounds: nothing is published until the next one.
+        assert _published(sbx, cw, "db1-replica", lambda: sbx.fault(region="us-east-1", kind="outage")) is None
+        assert _published(sbx, cw, "db1-replica", lambda: sbx.step(period)) == (-1, -1)
+        assert _published(sbx, cw, "db1-replica", lambda: [sbx.step(period) for _ in range(6)]) == (-1, -1)
+        sbx.control("DELETE", "/_sandbox/faults")
+        low, high = _published(sbx, cw, "db1-replica", lambda: sbx.step(period))
+        assert low == high and 0 < high <= 4.0  # replaying the ~3.5 s it missed
+        assert _published(sbx, cw, "db1-replica", lambda: sbx.step(2))[1] < high  # falling
+        assert _published(sbx, cw, "db1-replica", lambda: sbx.step(period)) == (0, 0)
+
+
+def test_replica_lag_is_minus_one_while_being_promoted_or_its_source_reboots(tmp_path):
+    """Replication stops while the source reboots and once a promotion begins: ReplicaLag is -1
+    while the replica is modifying and rebooting on its way to a standalone instance (plain
+    moto: no ReplicaLag at all; the sandbox before this kept publishing 0). A sandbox of its
+    own whose reboots and promotions outlast a ReplicaLag period, so a round falls inside."""
+    import json as _json
+
+    from conftest import Proc, Sandbox
+
+    profile = tmp_path / "slow-rds.json"
+    profile.write_text(_json.dumps({"base": "instant", "rds_reboot": 4, "rds_promotion": 8}))
+    proc = Proc("--profile", str(profile))
+    try:
+        sbx = Sandbox(proc.url)
+        e1, w2 = _pair(sbx)
+        cw = sbx.client("cloudwatch", "us-west-2")
+        with sbx.paused():
+            sbx.step(5)
+
+            def reboot_source():
+                e1.reboot_db_instance(DBInstanceIdentifier="db1")
+                sbx.step(2)  # rounds every second (replica_lag_period), the reboot takes 4
+                assert _db(e1, "db1")["DBInstanceStatus"] == "rebooting"
+
+            assert _published(sbx, cw, "db1-replica", reboot_source) == (-1, -1)
+            sbx.step(3)
+            assert _db(e1, "db1")["DBInstanceStatus"] == "available"
+
+            def promote():
+                w2.promote_read_replica(DBInstanceIdentifier="db1-replica")
+                sbx.step(2)
+                assert _db(w2, "db1-replica")["DBInstanceStatus"] == "modifying"
+
+            assert _published(sbx, cw, "db1-replica", promote) == (-1, -1)
+    finally:
+        proc.stop()
 
 
 def test_aurora_global_failover_is_a_clear_error(sbx):
@@ -382,3 +447,142 @@ def test_rename_moves_the_instance_and_its_links(sbx):
     assert _db(e1, "db1-old")["ReadReplicaDBInstanceIdentifiers"] == [_db(w2, "db1-standby")["DBInstanceArn"]]
     st = sbx.control("GET", "/_sandbox/state")[1]
     assert st["replica_links"] == [{"replica": "us-west-2/db1-standby", "source": new_arn}]
+
+
+# --------------------------------------------------------------------------- harsher RDS: backing-up, KMS, VPC, 7 days
+
+def _source(e1, ident="db1", **kw):
+    return e1.create_db_instance(DBInstanceIdentifier=ident, Engine="mysql", DBInstanceClass="db.t3.micro",
+                                 MasterUsername="admin", MasterUserPassword="password123", AllocatedStorage=20,
+                                 BackupRetentionPeriod=7, **kw)["DBInstance"]
+
+
+def test_promote_refused_while_the_replica_is_backing_up(sbx):
+    """PromoteReadReplica API reference: "a read replica cannot be promoted to a standalone
+    instance when it is in the backing-up status" -> InvalidDBInstanceState; once available
+    the promotion goes modifying -> rebooting -> available ("RDS reboots the DB instance before
+    making it available", User Guide, promoting a read replica). Plain moto promotes a
+    backing-up (or creating) replica at once."""
+    e1, w2 = sbx.client("rds", "us-east-1"), sbx.client("rds", "us-west-2")
+    src = _source(e1)
+    with sbx.paused():
+        w2.create_db_instance_read_replica(DBInstanceIdentifier="db1-replica", SourceDBInstanceIdentifier=src["DBInstanceArn"])
+        sbx.steps_until(lambda: _db(w2, "db1-replica")["DBInstanceStatus"], lambda s: s == "backing-up")
+        with pytest.raises(ClientError) as e:
+            w2.promote_read_replica(DBInstanceIdentifier="db1-replica")
+        assert _code(e) == "InvalidDBInstanceState" and "backing-up" in e.value.response["Error"]["Message"]
+        assert _db(w2, "db1-replica")["DBInstanceStatus"] == "backing-up"  # nothing changed
+        assert _db(w2, "db1-replica")["ReadReplicaSourceDBInstanceIdentifier"] == src["DBInstanceArn"]
+        sbx.steps_until(lambda: _db(w2, "db1-replica")["DBInstanceStatus"], lambda s: s == "available")
+        assert w2.promote_read_replica(DBInstanceIdentifier="db1-replica")["DBInstance"]["DBInstanceStatus"] == "modifying"
+        assert sbx.steps_until(lambda: _db(w2, "db1-replica")["DBInstanceStatus"], lambda s: s == "available") == \
+            ["modifying", "rebooting", "available"]
+
+
+def test_cross_region_replica_of_an_encrypted_source_needs_a_kms_key_there(sbx):
+    """CreateDBInstanceReadReplica API reference, KmsKeyId: "If you create an encrypted read
+    replica in a different AWS Region, then you must specify a KMS key identifier for the
+    destination AWS Region. KMS keys are specific to the AWS Region that they are created in";
+    a same-region replica uses the source's key; an unencrypted source has no encrypted
+    replica. Without a key: InvalidParameterCombination (AWS: "Cannot create a cross region
+    unencrypted read replica from encrypted source."); a key of another region or an unknown
+    one: KMSKeyNotAccessibleFault; with the destination's key the replica is encrypted with
+    it. Plain moto creates every one of these, the cross-region replica with the source's key."""
+    e1, w2 = sbx.client("rds", "us-east-1"), sbx.client("rds", "us-west-2")
+    src = _source(e1, StorageEncrypted=True)
+    key_east = sbx.client("kms", "us-east-1").create_key()["KeyMetadata"]["Arn"]
+    kms_west = sbx.client("kms", "us-west-2")
+    key_west = kms_west.create_key()["KeyMetadata"]["Arn"]
+    kms_west.create_alias(AliasName="alias/db-west", TargetKeyId=key_west)
+
+    def refused(client, **kw):
+        with pytest.raises(ClientError) as e:
+            client.create_db_instance_read_replica(SourceDBInstanceIdentifier=src["DBInstanceArn"], **kw)
+        return _code(e), e.value.response["Error"]["Message"]
+
+    assert refused(w2, DBInstanceIdentifier="r1") == \
+        ("InvalidParameterCombination", "Cannot create a cross region unencrypted read replica from encrypted source.")
+    assert refused(w2, DBInstanceIdentifier="r1", KmsKeyId=key_east)[0] == "KMSKeyNotAccessibleFault"
+    assert refused(w2, DBInstanceIdentifier="r1", KmsKeyId="alias/nope")[0] == "KMSKeyNotAccessibleFault"
+    assert refused(e1, DBInstanceIdentifier="r-same", KmsKeyId=key_east)[0] == "InvalidParameterCombination"
+    assert [d["DBInstanceIdentifier"] for d in w2.describe_db_instances()["DBInstances"]] == []
+
+    r = w2.create_db_instance_read_replica(DBInstanceIdentifier="r1", SourceDBInstanceIdentifier=src["DBInstanceArn"],
+                                           KmsKeyId="alias/db-west")["DBInstance"]
+    assert (r["StorageEncrypted"], r["KmsKeyId"]) == (True, key_west)
+    same = e1.create_db_instance_read_replica(DBInstanceIdentifier="r-same", SourceDBInstanceIdentifier="db1")["DBInstance"]
+    assert (same["StorageEncrypted"], same["KmsKeyId"]) == (True, src["KmsKeyId"])
+
+    plain = _source(e1, "plain")
+    with pytest.raises(ClientError) as e:
+        w2.create_db_instance_read_replica(DBInstanceIdentifier="r2", SourceDBInstanceIdentifier=plain["DBInstanceArn"],
+                                           KmsKeyId=key_west)
+    assert _code(e) == "InvalidParameterCombination"
+    r2 = w2.create_db_instance_read_replica(DBInstanceIdentifier="r2", SourceDBInstanceIdentifier=plain["DBInstanceArn"])
+    assert r2["DBInstance"]["StorageEncrypted"] is False
+
+
+def test_an_instance_without_a_db_subnet_group_is_not_in_a_vpc(sbx):
+    """CreateDBInstanceReadReplica API reference, DBSubnetGroupName: "If no DB subnet group is
+    specified, then the new DB instance isn't created in a VPC." Such an instance shows no
+    DBSubnetGroup and no VPC security groups, and /_sandbox/state says ``in_vpc: false``; a
+    replica given a subnet group of its own region is in that group's VPC. Plain moto gives
+    every instance the default VPC's default security group, and a cross-region replica its
+    source's subnet group and security groups."""
+    e1, w2 = sbx.client("rds", "us-east-1"), sbx.client("rds", "us-west-2")
+    ec2e, ec2w = sbx.client("ec2", "us-east-1"), sbx.client("ec2", "us-west-2")
+    vpc_e = ec2e.create_vpc(CidrBlock="10.1.0.0/16")["Vpc"]["VpcId"]
+    subnets_e = [ec2e.create_subnet(VpcId=vpc_e, CidrBlock=f"10.1.{i}.0/24", AvailabilityZone=f"us-east-1{az}")
+                 ["Subnet"]["SubnetId"] for i, az in enumerate("ab")]
+    e1.create_db_subnet_group(DBSubnetGroupName="db-e", DBSubnetGroupDescription="e", SubnetIds=subnets_e)
+    src = _source(e1, DBSubnetGroupName="db-e")
+    assert src["DBSubnetGroup"]["VpcId"] == vpc_e
+    bare = _source(e1, "bare")
+    assert "DBSubnetGroup" not in bare and bare["VpcSecurityGroups"] == []
+
+    outside = w2.create_db_instance_read_replica(DBInstanceIdentifier="outside",
+                                                 SourceDBInstanceIdentifier=src["DBInstanceArn"])["DBInstance"]
+    assert "DBSubnetGroup" not in outside and outside["VpcSecurityGroups"] == []
+    with pytest.raises(ClientError) as e:
+        w2.create_db_instance_read_replica(DBInstanceIdentifier="inside", SourceDBInstanceIdentifier=src["DBInstanceArn"],
+                                           DBSubnetGroupName="db-e")  # the source region's group
+    assert _code(e) == "DBSubnetGroupNotFoundFault"
+    vpc_w = ec2w.create_vpc(CidrBlock="10.2.0.0/16")["Vpc"]["VpcId"]
+    subnets_w = [ec2w.create_subnet(VpcId=vpc_w, CidrBlock=f"10.2.{i}.0/24", AvailabilityZone=f"us-west-2{az}")
+                 ["Subnet"]["SubnetId"] for i, az in enumerate("ab")]
+    w2.create_db_subnet_group(DBSubnetGroupName="db-w", DBSubnetGroupDescription="w", SubnetIds=subnets_w)
+    inside = w2.create_db_instance_read_replica(DBInstanceIdentifier="inside", SourceDBInstanceIdentifier=src["DBInstanceArn"],
+                                                DBSubnetGroupName="db-w")["DBInstance"]
+    assert inside["DBSubnetGroup"]["VpcId"] == vpc_w
+    sg = ec2w.describe_security_groups(Filters=[{"Name": "vpc-id", "Values": [vpc_w]},
+                                                {"Name": "group-name", "Values": ["default"]}])["SecurityGroups"][0]
+    assert [g["VpcSecurityGroupId"] for g in inside["VpcSecurityGroups"]] == [sg["GroupId"]]
+    dbs = {d["id"]: d for r in ("us-east-1", "us-west-2")
+           for d in sbx.control("GET", "/_sandbox/state")[1]["regions"][r]["databases"]}
+    assert {i: (dbs[i]["in_vpc"], dbs[i]["db_subnet_group"]) for i in ("db1", "bare", "outside", "inside")} == \
+        {"db1": (True, "db-e"), "bare": (False, None), "outside": (False, None), "inside": (True, "db-w")}
+
+
+def test_a_stopped_instance_is_started_again_after_seven_days(sbx):
+    """RDS User Guide, "Stopping an Amazon RDS DB instance temporarily": "You can stop a DB
+    instance for up to seven days. If you don't manually start your DB instance after seven
+    days, your DB instance is automatically started." On the sandbox clock, after
+    ``rds_stopped_auto_start`` (instant profile: 4 h, x time scale 0.5); a manual start and a
+    new stop start the count again. Plain moto keeps it stopped for ever."""
+    e1 = sbx.client("rds")
+    _source(e1)
+    days = 14400 * 0.5
+    with sbx.paused():
+        e1.stop_db_instance(DBInstanceIdentifier="db1")
+        sbx.step(days - 60)
+        assert _db(e1, "db1")["DBInstanceStatus"] == "stopped"
+        e1.start_db_instance(DBInstanceIdentifier="db1")
+        e1.stop_db_instance(DBInstanceIdentifier="db1")  # a new stop: a new seven days
+        sbx.step(120)
+        assert _db(e1, "db1")["DBInstanceStatus"] == "stopped"
+        # The deadline is an event of the clock: one step with no seconds goes there.
+        before = sbx.control("GET", "/_sandbox/clock")[1]["now"]
+        sbx.step()
+        assert sbx.control("GET", "/_sandbox/clock")[1]["now"] - before == pytest.approx(days - 120, abs=0.01)
+        assert _db(e1, "db1")["DBInstanceStatus"] == "available"
+        assert _state_db(sbx, "us-east-1", "db1")["writable"] is True

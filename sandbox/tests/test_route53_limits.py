@@ -218,6 +218,57 @@ def test_snapshot_keeps_buckets_and_busy_zones(lim):
         assert _count_until_throttled(r53, lambda c: c.list_hosted_zones()) == left - 1
 
 
+def test_iam_refusals_come_before_throttling_and_take_no_token(lim):
+    """With IAM enforced, a request is authenticated and authorized before Route 53's request
+    rate is applied (the rate is the account's, and the account is known once the caller is:
+    AWS Knowledge Center, "How can I avoid Route 53 API throttling errors?": IAM users' calls
+    count towards the account's throttling). So a made-up key is InvalidClientTokenId and a
+    call the caller's policy does not allow AccessDenied, even with the account's bucket
+    empty, and neither takes a token; an allowed user's calls are throttled after the burst
+    of 50 like anyone's. Plain moto answers all of them."""
+    import boto3
+    from botocore.config import Config
+
+    cfg = Config(retries={"total_max_attempts": 1})
+
+    def r53(creds):
+        return boto3.session.Session().client("route53", region_name="us-east-1", endpoint_url=lim.url, config=cfg,
+                                              aws_access_key_id=creds[0], aws_secret_access_key=creds[1])
+
+    def code(fn):
+        with pytest.raises(ClientError) as e:
+            fn()
+        return e.value.response["Error"]["Code"]
+
+    with lim.paused():  # no refill: every token is counted
+        assert lim.control("POST", "/_sandbox/iam", {"mode": "enforce"})[0] == 200
+        admin = lim.control("POST", "/_sandbox/iam/admin", {})[1]["admin"]
+        iam = boto3.session.Session().client("iam", region_name="us-east-1", endpoint_url=lim.url, config=cfg,
+                                             aws_access_key_id=admin["access_key_id"],
+                                             aws_secret_access_key=admin["secret_access_key"])
+        keys = {}
+        for user, action in (("lister", "route53:ListHostedZones"), ("other", "route53:GetChange")):
+            iam.create_user(UserName=user)
+            iam.put_user_policy(UserName=user, PolicyName="p", PolicyDocument=json.dumps(
+                {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": action, "Resource": "*"}]}))
+            k = iam.create_access_key(UserName=user)["AccessKey"]
+            keys[user] = (k["AccessKeyId"], k["SecretAccessKey"])
+        stranger, other, lister = r53(("AKIAEXAMPLEEXAMPLE00", "nope")), r53(keys["other"]), r53(keys["lister"])
+
+        for _ in range(5):
+            assert code(stranger.list_hosted_zones) == "InvalidClientTokenId"
+            assert code(other.list_hosted_zones) == "AccessDenied"
+        assert lim.control("GET", "/_sandbox/state")[1]["route53_api"]["buckets"] == []  # no token taken
+        assert _count_until_throttled(lister, lambda c: c.list_hosted_zones()) == 50
+        assert _bucket(lim, "account") < 1
+        assert code(stranger.list_hosted_zones) == "InvalidClientTokenId"  # not Throttling
+        assert code(other.list_hosted_zones) == "AccessDenied"
+        assert code(lister.list_hosted_zones) == "Throttling"
+        lim.step(0.5)  # refills at 10 a second of the sandbox clock: the user goes on
+        assert _count_until_throttled(lister, lambda c: c.list_hosted_zones()) >= 1
+    lim.control("POST", "/_sandbox/iam", {"mode": "off"})
+
+
 def test_instant_profile_has_no_route53_limits(sbx):
     """Pin: the instant profile (drctl's tests) keeps both limits off: 80 requests in a row and
     two changes to one zone back to back all pass, as on plain moto."""

@@ -449,6 +449,52 @@ def test_snapshot_and_clock_cli(seeded):
     assert r.returncode == 2 and "no snapshot named 'cli'" in r.stderr
 
 
+def test_restore_brings_back_iam_enforcement_auto_start_deadlines_and_kms_keys(sbx):
+    """The state added for RDS and IAM rides along: a stopped instance's automatic start (its
+    deadline on the clock), a KMS key and its state, the IAM enforcement mode and the users it
+    checks. After the save the instance is started, the key scheduled for deletion, enforcement
+    switched off; the restore brings every one back, and stepping to the deadline still
+    starts the instance."""
+    import boto3
+    from botocore.config import Config
+
+    rds = sbx.client("rds")
+    rds.create_db_instance(DBInstanceIdentifier="parked", Engine="mysql", DBInstanceClass="db.t3.micro",
+                           MasterUsername="admin", MasterUserPassword="password123", AllocatedStorage=20)
+    kms = sbx.client("kms", "us-west-2")
+    key = kms.create_key()["KeyMetadata"]["KeyId"]
+    iam = sbx.client("iam")
+    iam.create_user(UserName="reader")
+    iam.put_user_policy(UserName="reader", PolicyName="p", PolicyDocument=json.dumps(
+        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "rds:Describe*", "Resource": "*"}]}))
+    k = iam.create_access_key(UserName="reader")["AccessKey"]
+    reader = boto3.session.Session().client("rds", region_name="us-east-1", endpoint_url=sbx.url,
+                                            aws_access_key_id=k["AccessKeyId"], aws_secret_access_key=k["SecretAccessKey"],
+                                            config=Config(retries={"total_max_attempts": 1}))
+    status_of = lambda: reader.describe_db_instances(DBInstanceIdentifier="parked")["DBInstances"][0]["DBInstanceStatus"]  # noqa: E731
+    with sbx.paused():
+        rds.stop_db_instance(DBInstanceIdentifier="parked")
+        assert sbx.control("POST", "/_sandbox/iam", {"mode": "enforce"})[0] == 200
+        status, body = sbx.control("POST", "/_sandbox/snapshot", {"name": "harsh"})
+        assert status == 200, body
+        sbx.control("POST", "/_sandbox/iam", {"mode": "off"})
+        rds.start_db_instance(DBInstanceIdentifier="parked")
+        kms.schedule_key_deletion(KeyId=key, PendingWindowInDays=7)
+        assert status_of() == "available"
+
+        assert sbx.control("POST", "/_sandbox/restore", {"name": "harsh"})[0] == 200
+        assert sbx.control("GET", "/_sandbox/iam")[1]["mode"] == "enforce"
+        with pytest.raises(ClientError) as e:
+            rds.describe_db_instances()  # made-up keys are refused again
+        assert e.value.response["Error"]["Code"] == "InvalidClientTokenId"
+        assert status_of() == "stopped"
+        sbx.control("POST", "/_sandbox/iam", {"mode": "off"})
+        assert kms.describe_key(KeyId=key)["KeyMetadata"]["KeyState"] == "Enabled"
+        sbx.step()  # the saved deadline: seven days (4 h x 0.5 here) after the stop
+        assert status_of() == "available"
+    sbx.control("DELETE", "/_sandbox/snapshots?name=harsh")
+
+
 def test_snapshot_keeps_control_plane_faults_and_alb_addresses(seeded):
     """A harsh outage (``control_planes``) and changed ALB addresses are part of a snapshot: a
     restore brings back the fault with its flag (the Route 53 API hangs again) and each ALB's
