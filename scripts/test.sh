@@ -28,6 +28,8 @@ fi
 declare -a STAGES=()
 failed=""
 start_all=$SECONDS
+# Per-binary times are printed only from a JUnit report this run wrote.
+started_marker=$(mktemp)
 
 # stage NAME COMMAND...: run, time, and remember a failure without stopping the later stages'
 # report (a failed lint still stops the rest: there is no point testing code that will not land).
@@ -48,9 +50,10 @@ report() {
     printf '  %s\n' "${STAGES[@]}"
     printf '  %-8s %6ds\n' total $((SECONDS - start_all))
     local junit=$TARGET/nextest/default/junit.xml
-    if [[ -f $junit && $junit -nt $ROOT/.config/nextest.toml ]]; then
+    if [[ -f $junit && $junit -nt $started_marker ]]; then
         "$PY" "$ROOT/scripts/test_times.py" "$junit" || true
     fi
+    rm -f "$started_marker"
     if [[ -n $failed ]]; then
         echo "FAILED:$failed"
         exit 1

@@ -40,3 +40,55 @@ pub const LEFTOVERS: i32 = 13;
 /// in time. A mutating command stops before it acts (or, mid-run, at once, with the run
 /// resumable): drctl never falls back to local files that other machines cannot see.
 pub const STATE_UNAVAILABLE: i32 = 14;
+
+/// Every exit code with its meaning in one line, for the man page's EXIT STATUS.
+pub const MEANINGS: &[(i32, &str)] = &[
+    (OK, "done, or already in place"),
+    (ERROR, "an unexpected error (I/O, a bug); the message says what"),
+    (INVALID, "bad input: a file that does not validate, a bad flag or argument; nothing was executed"),
+    (LOCKED, "another drctl holds the environment's lease (or took it over mid-run)"),
+    (FAILED, "a step failed and the run was aborted; `check` found a FAIL; `status`: dangerous (split brain, tiers apart, an unfenced old writer, the primary down with nothing moved)"),
+    (PAUSED, "the run is paused (a failure, a signal, a gate declined or past its deadline); `drctl resume`"),
+    (ROLLED_BACK, "the run was rolled back completely"),
+    (ROLLBACK_INCOMPLETE, "a rollback stopped at an irreversible step, or an undo failed"),
+    (DECLINED, "a confirmation was declined, or there was no terminal and no --yes"),
+    (UNPROTECTED, "`status`: not protected (failed over, no replica, not observable)"),
+    (DAMAGED, "drctl's own state is damaged (a lease or journal edited or broken); `report` of such a journal without --allow-broken"),
+    (UNCHAINED, "`verify`: the journal has no hash chain (written before hash chains)"),
+    (NOT_READY, "`drill`: not ready for a drill; nothing was created"),
+    (LEFTOVERS, "`drill` / `drill cleanup`: resources a drill made are still there"),
+    (STATE_UNAVAILABLE, "the shared state table could not be reached; nothing falls back to local files"),
+];
+
+/// The environment variables drctl reads, for the man page's ENVIRONMENT.
+pub const ENVIRONMENT: &[(&str, &str)] = &[
+    (
+        "DRCTL_ENV",
+        "the environment file (as --env; default drctl.yaml)",
+    ),
+    (
+        "DRCTL_STATE_DIR",
+        "where journals and leases live (as --state-dir)",
+    ),
+    (
+        "DRCTL_OPERATOR",
+        "the operator's name in journals, leases and approvals (default: USER or LOGNAME)",
+    ),
+    (
+        "DRCTL_WATCHER_ID",
+        "this watcher's name among watchers that must agree (as watch --watcher-id)",
+    ),
+    (
+        "DRCTL_LOG",
+        "log filter (tracing's EnvFilter syntax; as -v, -vv)",
+    ),
+    ("NO_COLOR", "no colour in the output (no-color.org)"),
+    (
+        "AWS_PROFILE, AWS_REGION, AWS_ACCESS_KEY_ID, ...",
+        "the AWS SDK's usual credential and configuration sources",
+    ),
+    (
+        "AWS_ENDPOINT_URL",
+        "one endpoint for every AWS service (as --endpoint-url; the sandbox)",
+    ),
+];

@@ -67,6 +67,20 @@ fn code_for(e: &anyhow::Error) -> i32 {
     exit::ERROR
 }
 
+/// The sections clap does not write: EXIT STATUS and ENVIRONMENT (roff).
+fn man_sections() -> String {
+    let esc = |t: &str| t.replace('\\', "\\\\").replace('-', "\\-");
+    let mut s = String::from(".SH \"EXIT STATUS\"\n");
+    for (code, what) in exit::MEANINGS {
+        s.push_str(&format!(".TP\n{code}\n{}\n", esc(what)));
+    }
+    s.push_str(".SH ENVIRONMENT\n");
+    for (var, what) in exit::ENVIRONMENT {
+        s.push_str(&format!(".TP\n{}\n{}\n", esc(var), esc(what)));
+    }
+    s
+}
+
 async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
     let g = &cli.global;
     match cli.command {
@@ -157,12 +171,19 @@ async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
             Ok(exit::OK)
         }
         Command::Man { dir: None } => {
-            clap_mangen::Man::new(Cli::command()).render(&mut std::io::stdout())?;
+            let mut page = vec![];
+            clap_mangen::Man::new(Cli::command()).render(&mut page)?;
+            page.extend(man_sections().into_bytes());
+            std::io::Write::write_all(&mut std::io::stdout(), &page)?;
             Ok(exit::OK)
         }
         Command::Man { dir: Some(dir) } => {
             std::fs::create_dir_all(&dir)?;
             clap_mangen::generate_to(Cli::command(), &dir)?;
+            let main = dir.join("drctl.1");
+            let mut page = std::fs::read_to_string(&main)?;
+            page.push_str(&man_sections());
+            std::fs::write(&main, page)?;
             println!("wrote the man pages to {}", dir.display());
             Ok(exit::OK)
         }

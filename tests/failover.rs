@@ -371,6 +371,39 @@ fn check_passes_on_a_ready_standby_and_fails_on_a_missing_replica_or_stale_ami()
     assert_eq!(code, Some(0), "{v:#}");
     assert_eq!(v["failed"], 0, "{v:#}");
 
+    // On a colour terminal the table is as a person sees it: every row's column borders line
+    // up (colour is never counted as width).
+    let mut cmd = drctl(&sb);
+    cmd.args(["check"])
+        .env("TERM", "xterm-256color")
+        .env_remove("NO_COLOR");
+    let (mut child, seen, _keys) = common::pty::spawn(cmd);
+    let t = std::time::Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        assert!(t.elapsed() < Duration::from_secs(60), "check hung");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    let raw = seen.lock().unwrap().clone();
+    assert!(
+        raw.windows(2).any(|w| w == b"\x1b["),
+        "no colour on a terminal"
+    );
+    let lines = common::pty::screen(&raw, 200);
+    let rows: Vec<&String> = lines.iter().filter(|l| l.starts_with('│')).collect();
+    assert!(rows.len() >= 5, "{lines:#?}");
+    let borders = |l: &str| -> Vec<usize> {
+        l.chars()
+            .enumerate()
+            .filter(|(_, c)| matches!(c, '│' | '┆'))
+            .map(|(i, _)| i)
+            .collect()
+    };
+    let first = borders(rows[0]);
+    for r in &rows {
+        assert_eq!(borders(r), first, "misaligned:\n{}", lines.join("\n"));
+    }
+
     // The runbook's least-privilege policy names the actions and the resources of this env.
     let out = common::run(drctl(&sb).args(["iam-policy", &runbook()]));
     assert!(out.status.success(), "{}", common::text(&out));

@@ -316,6 +316,24 @@ fn version_names_the_commit_and_man_renders_every_command() {
         page.starts_with(".ie") || page.contains(".TH drctl"),
         "{page}"
     );
+    // The sections a script writer looks for: every exit code, and the variables drctl reads.
+    let exit_status = &page[page.find(".SH \"EXIT STATUS\"").expect("EXIT STATUS")..];
+    for code in 0..=14 {
+        assert!(
+            exit_status.contains(&format!(".TP\n{code}\n")),
+            "exit {code}: {exit_status}"
+        );
+    }
+    let environment = &page[page.find(".SH ENVIRONMENT").expect("ENVIRONMENT")..];
+    for var in [
+        "DRCTL_ENV",
+        "DRCTL_STATE_DIR",
+        "DRCTL_OPERATOR",
+        "AWS_ENDPOINT_URL",
+        "NO_COLOR",
+    ] {
+        assert!(environment.contains(var), "{var}: {environment}");
+    }
     for cmd in [
         "failover",
         "failback",

@@ -10,7 +10,7 @@ use drctl::exit;
 use drctl::readiness::{check_environment, Status};
 use drctl::run::roundtrip::observe_within;
 
-use super::render::{status_word, table};
+use super::render::{status_cell, table};
 use super::{Global, Output};
 
 pub async fn check(g: &Global, limit: Duration) -> Result<i32> {
@@ -40,11 +40,16 @@ pub async fn check(g: &Global, limit: Duration) -> Result<i32> {
             env.name, t.phase
         );
         let mut tb = table(&["status", "check", "reason"]);
+        if super::render::colour() {
+            // Styled cells only on a terminal that takes colour (comfy-table's own check is
+            // of stdout, which may be piped while colour was asked for).
+            tb.enforce_styling();
+        }
         for c in &checks {
             tb.add_row(vec![
-                status_word(c.status),
-                c.name.clone(),
-                c.reason.clone(),
+                status_cell(c.status),
+                comfy_table::Cell::new(&c.name),
+                comfy_table::Cell::new(&c.reason),
             ]);
         }
         println!("{tb}");

@@ -189,7 +189,7 @@ pub fn table(header: &[&str]) -> comfy_table::Table {
 }
 
 /// Colour for stdout: only on a terminal, and never when NO_COLOR is set (no-color.org).
-fn colour() -> bool {
+pub fn colour() -> bool {
     use std::io::IsTerminal;
     static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     *ON.get_or_init(|| {
@@ -206,7 +206,23 @@ pub fn paint(text: &str, alarm: bool) -> String {
     }
 }
 
-/// A PASS/WARN/FAIL word in its colour.
+/// A PASS/WARN/FAIL word as a table cell, in its colour: the table styles it after laying it
+/// out, so colour never counts as width (raw escape codes in a cell would misalign the table).
+pub fn status_cell(s: drctl::readiness::Status) -> comfy_table::Cell {
+    use comfy_table::{Attribute, Cell, Color};
+    use drctl::readiness::Status;
+    let cell = Cell::new(s.to_string());
+    if !colour() {
+        return cell;
+    }
+    match s {
+        Status::Fail => cell.fg(Color::Red).add_attribute(Attribute::Bold),
+        Status::Warn => cell.fg(Color::Yellow),
+        Status::Pass => cell.fg(Color::Green),
+    }
+}
+
+/// A PASS/WARN/FAIL word in its colour (in running text, never in a table: `status_cell`).
 pub fn status_word(s: drctl::readiness::Status) -> String {
     use drctl::readiness::Status;
     if !colour() {

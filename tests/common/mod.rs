@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod browser;
+pub mod pty;
 pub mod sandbox;
 pub mod sweep;
 pub mod watch;
