@@ -9,9 +9,7 @@ use serde_json::json;
 use drctl::exit;
 use drctl::run::failover::{dry_run_preflight, preflight, resolve_runbook, Preflight};
 use drctl::run::roundtrip::Mode;
-use drctl::run::summary::RunSummary;
 
-use super::run::Ending;
 use super::{FailoverMode, Global, Mutating, Output};
 
 /// What the operator asked `drctl failover` for.
@@ -105,7 +103,11 @@ pub async fn failover(g: &Global, a: Asked<'_>, m: &Mutating) -> Result<i32> {
         path.display()
     );
     let s = super::run::start(g, &ctx, &run, m).await?;
-    Ok(super::run::finish_as(g, &s, ending(&s, region)))
+    Ok(super::run::finish_as(
+        g,
+        &s,
+        super::run::failover_ending(&s, region),
+    ))
 }
 
 /// Unfinished runs stand in a failover's way. With --abandon-unfinished (or a yes at the
@@ -168,20 +170,4 @@ async fn clear_unfinished(
         );
     }
     Ok(())
-}
-
-/// The failover's summary: the RTO, the RPO, and what to check next.
-pub fn ending(s: &RunSummary, region: &str) -> Ending {
-    let mut json = serde_json::Map::new();
-    json.insert("region".into(), region.into());
-    Ending {
-        title: Some(format!("Failover to {region}: run {}", s.run_id)),
-        next: Some(format!(
-            "check the app from outside (its public name and CloudFront); `drctl status` for the \
-             environment (an outstanding fence shows there); then `drctl reprotect`. Details: drctl status {}",
-            s.run_id
-        )),
-        recovery: true,
-        json,
-    }
 }

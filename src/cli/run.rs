@@ -483,7 +483,7 @@ pub fn ending_for(runbook: &str, env: &drctl::config::Environment, s: &RunSummar
     };
     match runbook {
         r if r == UNPLANNED_RUNBOOK || r == PLANNED_RUNBOOK => {
-            super::failover::ending(s, &env.standby_region)
+            failover_ending(s, &env.standby_region)
         }
         r if r == FAILBACK_RUNBOOK => titled(
             format!("Failback to {}: run {}", env.primary_region, s.run_id),
@@ -561,4 +561,20 @@ pub async fn abandon(g: &Global, run: &str, reason: &str, yes: bool) -> Result<i
     }
     println!("Next: `drctl status` shows the environment as it is now; `drctl history` lists the run as abandoned");
     Ok(s.exit_code())
+}
+
+/// The failover's summary: the RTO, the RPO, and what to check next.
+pub fn failover_ending(s: &RunSummary, region: &str) -> Ending {
+    let mut json = serde_json::Map::new();
+    json.insert("region".into(), region.into());
+    Ending {
+        title: Some(format!("Failover to {region}: run {}", s.run_id)),
+        next: Some(format!(
+            "check the app from outside (its public name and CloudFront); `drctl status` for the \
+             environment (an outstanding fence shows there); then `drctl reprotect`. Details: drctl status {}",
+            s.run_id
+        )),
+        recovery: true,
+        json,
+    }
 }

@@ -10,6 +10,26 @@ use serde::{Deserialize, Serialize};
 
 use crate::journal::{Event, Measure, Record};
 
+/// The prefix of a drill runbook's name.
+pub const DRILL_PREFIX: &str = "drill-";
+
+/// Step kinds a drill may use: its own, and ones that only read.
+const DRILL_KINDS: &[&str] = &["ec2.latest_image", "wait", "http.check", "notify"];
+
+/// Whether a journaled run is a drill's: a `drill-` runbook whose steps are all drill steps or
+/// read-only ones (a runbook merely named so that changes production is not a drill).
+pub fn is_drill(runbook_name: &str, runbook_text: &str) -> bool {
+    static KIND: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+    let re = KIND.get_or_init(|| {
+        regex::Regex::new(r"(?m)^\s*-?\s*kind:\s*([A-Za-z0-9_.]+)").expect("a valid regex")
+    });
+    runbook_name.starts_with(DRILL_PREFIX)
+        && re.captures_iter(runbook_text).all(|c| {
+            let k = &c[1];
+            k.starts_with("drill.") || DRILL_KINDS.contains(&k)
+        })
+}
+
 /// How a drill's run is closed when its teardown removed everything (the run module writes it;
 /// the report reads it).
 pub const CLOSED_CLEAN: &str = "drill torn down; its resources were removed";

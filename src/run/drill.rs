@@ -29,7 +29,7 @@ use crate::topology::Phase;
 pub const ISOLATED_RUNBOOK: &str = "drill-isolated";
 /// Runs of runbooks named so are drills: their leftovers are found by tag, and an unfinished
 /// one never stands in a failover's way.
-pub const DRILL_PREFIX: &str = "drill-";
+pub use crate::report::drill::{is_drill, DRILL_PREFIX};
 /// How long teardown may take before it gives up (what remains is listed, for cleanup). A
 /// real restore stays `creating` for many minutes and cannot be deleted before it is up.
 pub const TEARDOWN_TIMEOUT: Duration = Duration::from_secs(30 * 60);
@@ -49,23 +49,6 @@ pub fn yields(lease_command: &str) -> bool {
     ["isolated", "readiness"]
         .iter()
         .any(|m| lease_command.contains(&lease_label(m)))
-}
-
-/// Step kinds a drill may use: its own, and ones that only read.
-const DRILL_KINDS: &[&str] = &["ec2.latest_image", "wait", "http.check", "notify"];
-
-/// Whether a journaled run is a drill's: a `drill-` runbook whose steps are all drill steps or
-/// read-only ones (a runbook merely named so that changes production is not a drill).
-pub fn is_drill(runbook_name: &str, runbook_text: &str) -> bool {
-    static KIND: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
-    let re = KIND.get_or_init(|| {
-        regex::Regex::new(r"(?m)^\s*-?\s*kind:\s*([A-Za-z0-9_.]+)").expect("a valid regex")
-    });
-    runbook_name.starts_with(DRILL_PREFIX)
-        && re.captures_iter(runbook_text).all(|c| {
-            let k = &c[1];
-            k.starts_with("drill.") || DRILL_KINDS.contains(&k)
-        })
 }
 
 /// What a drill checked before starting.

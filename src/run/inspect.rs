@@ -21,7 +21,7 @@ pub fn phase_text(p: &RunPhase) -> String {
 pub fn outcome(st: &RunState) -> &'static str {
     match &st.phase {
         RunPhase::Finished { status, .. }
-            if super::drill::is_drill(&st.runbook_name, &st.runbook_text) =>
+            if crate::report::drill::is_drill(&st.runbook_name, &st.runbook_text) =>
         {
             if *status == RunStatus::Succeeded {
                 "passed"
