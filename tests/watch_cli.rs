@@ -328,12 +328,9 @@ fn watch_decides_notifies_serves_metrics_and_stops_on_sigterm() {
         Duration::from_secs(5),
     );
     let decided = w.wait_for("DECISION act", Duration::from_secs(5));
-    // threshold x interval + timeout + jitter, with room for a loaded machine.
-    assert!(
-        down - t0 < Duration::from_millis(2 * 200 + 150 + 20 + 600),
-        "down after {:?}",
-        down - t0
-    );
+    // Order and the policy's floor: down first, and the decision no sooner than confirm_for
+    // after it (how soon detection happens is measured in benches/, not asserted here).
+    assert!(t0 <= down && down <= decided);
     assert!(
         decided - down >= Duration::from_millis(250),
         "decided {:?} after down (confirm_for 300ms)",
@@ -378,11 +375,36 @@ fn watch_decides_notifies_serves_metrics_and_stops_on_sigterm() {
     );
     assert_eq!(st["decision"]["verdict"], "act");
     assert_eq!(st["decision"]["primary_down"], true);
+    // After acting, still down: /status says for how long, and what the action did.
+    assert!(
+        st["decision"]["primary_down_for_ms"]
+            .as_u64()
+            .is_some_and(|ms| ms > 0),
+        "{:#}",
+        st["decision"]
+    );
+    let last = &st["decision"]["last_action"];
+    assert_eq!(last["event"], "action_finished", "{last:#}");
+    assert!(last.to_string().contains("notified 2 sink(s)"), "{last:#}");
+    assert_eq!(
+        w.count("ACTION Notify started: "),
+        0,
+        "a notification names no runbook"
+    );
 
     let (code, ctype, metrics) = get(&w.addr, "/metrics");
     assert_eq!(code, 200);
     assert!(ctype.starts_with("application/openmetrics-text"), "{ctype}");
     let (types, samples) = parse_exposition(&metrics).unwrap_or_else(|e| panic!("{e}\n{metrics}"));
+    assert_eq!(
+        samples
+            .iter()
+            .filter(|x| x.name == "drctl_watch_phase" && x.value == 1.0)
+            .map(|x| x.labels.get("phase").cloned().unwrap_or_default())
+            .collect::<Vec<_>>(),
+        ["cooldown"],
+        "acted: the watch is in its cooldown"
+    );
     for (fam, ty) in [
         ("drctl_probe_duration_seconds", "histogram"),
         ("drctl_probe_up", "gauge"),

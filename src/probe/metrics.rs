@@ -20,6 +20,22 @@ pub struct TargetLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PhaseLabels {
+    pub phase: String,
+}
+
+impl Metrics {
+    /// Set the watch's phase gauge: 1 for `phase`, 0 for the others.
+    pub fn set_watch_phase(&self, phase: &str) {
+        for p in ["armed", "acting", "cooldown"] {
+            self.watch_phase
+                .get_or_create(&PhaseLabels { phase: p.into() })
+                .set(i64::from(p == phase));
+        }
+    }
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct StateLabels {
     pub target: String,
     pub state: String,
@@ -69,6 +85,9 @@ pub struct Metrics {
     pub notifications: Family<OutcomeLabels, Counter>,
     pub primary_down: Gauge,
     pub standby_healthy: Gauge,
+    /// 1 for the watch's phase now: `armed` (watching, will act), `acting` (its action runs),
+    /// `cooldown` (acted; nothing more until the primary recovered and the cooldown passed).
+    pub watch_phase: Family<PhaseLabels, Gauge>,
     /// Shared state: live watchers, those that see the primary down, and how many must.
     pub watchers_live: Gauge,
     pub watchers_agreeing: Gauge,
@@ -107,6 +126,12 @@ impl Metrics {
         let notifications = Family::<OutcomeLabels, Counter>::default();
         let primary_down = Gauge::default();
         let standby_healthy = Gauge::default();
+        let watch_phase = Family::<PhaseLabels, Gauge>::default();
+        registry.register(
+            "watch_phase",
+            "1 for the watch's phase now (armed, acting, cooldown), 0 for the others",
+            watch_phase.clone(),
+        );
         let in_flight = Gauge::default();
         let skipped = Counter::default();
         registry.register(
@@ -198,6 +223,7 @@ impl Metrics {
             notifications,
             primary_down,
             standby_healthy,
+            watch_phase,
             watchers_live,
             watchers_agreeing,
             quorum_needed,

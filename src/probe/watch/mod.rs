@@ -279,6 +279,11 @@ impl Watch {
         };
         journal.append(std::slice::from_ref(&started))?;
         self.sink.record(&started);
+        if policy_cfg.action == WatchAction::Notify && policy_cfg.notifications.is_empty() {
+            tracing::warn!(
+                "probes.watch.action is notify and probes.watch.notifications is empty: a confirmed outage is only journaled and shown on /status; nobody is told"
+            );
+        }
 
         // One task per target: its own schedule, its own state machine.
         let permits = Arc::new(Semaphore::new(self.cfg.max_in_flight.max(1)));
@@ -440,13 +445,23 @@ impl Watch {
             }
             let down_for = policy.down_for(now).or(down_before);
             {
+                // How long the primary has been down, whatever the policy's state: after an
+                // action it is still down, and /status says for how long.
+                let since = *shared.primary_down_since.lock().expect("down since");
                 let mut d = shared.decision.lock().expect("decision view");
                 d.primary_down = p_down;
                 d.standby_healthy = s_healthy;
-                d.primary_down_for_ms = down_for.map(|d| d.as_millis() as u64);
+                d.primary_down_for_ms = since.map(|s| (now - s).as_millis() as u64);
                 d.in_cooldown = policy.in_cooldown();
                 d.action_running = action.is_some();
             }
+            shared.metrics.set_watch_phase(if action.is_some() {
+                "acting"
+            } else if policy.in_cooldown() {
+                "cooldown"
+            } else {
+                "armed"
+            });
             if verdict != last_verdict
                 && verdict != Verdict::Nothing
                 && verdict != Verdict::NeedRoute53
@@ -481,7 +496,13 @@ impl Watch {
                         at: Utc::now(),
                         event: WatchEvent::ActionStarted {
                             action: policy_cfg.action,
-                            runbook: self.cfg.runbook.as_ref().map(|p| p.display().to_string()),
+                            // A notification runs no runbook: naming one would mislead.
+                            runbook: match policy_cfg.action {
+                                WatchAction::Failover => {
+                                    self.cfg.runbook.as_ref().map(|p| p.display().to_string())
+                                }
+                                WatchAction::Notify => None,
+                            },
                         },
                     });
                     match (policy_cfg.action, &self.actuator, &self.cfg.runbook) {
@@ -514,14 +535,21 @@ impl Watch {
                             ));
                         }
                         (WatchAction::Notify, _, _) => {
-                            shared
-                                .metrics
-                                .actions
-                                .get_or_create(&OutcomeLabels {
-                                    kind: "notify".into(),
-                                    outcome: "ok".into(),
-                                })
-                                .inc();
+                            // The decision's message went to every sink above; say how many,
+                            // and that nothing was sent when there is none.
+                            let sinks = policy_cfg.notifications.len();
+                            batch.push(self.action_finished(
+                                &ActionReport {
+                                    ok: sinks > 0,
+                                    run_id: None,
+                                    outcome: if sinks > 0 {
+                                        format!("notified {sinks} sink(s) (deliveries journaled as they end)")
+                                    } else {
+                                        "NOTHING SENT: probes.watch.notifications is empty; the outage is only in this journal and on /status".into()
+                                    },
+                                },
+                                &notifier,
+                            ));
                         }
                     }
                 }
@@ -587,7 +615,10 @@ impl Watch {
             .lock()
             .expect("decision view")
             .last_action = serde_json::to_value(&rec).ok();
-        notifier.send(message(&self.cfg.env, &rec, action));
+        // A notification's own message was the decision: no second one saying it was sent.
+        if action != WatchAction::Notify {
+            notifier.send(message(&self.cfg.env, &rec, action));
+        }
         rec
     }
 }
