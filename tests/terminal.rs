@@ -230,6 +230,44 @@ fn an_approval_from_another_terminal_ends_the_prompt_line() {
 }
 
 #[test]
+fn steps_that_finish_while_the_gate_asks_show_as_done_on_the_live_table() {
+    let ws = workspace();
+    // `beside` runs next to the gate and ends while the prompt waits for an answer.
+    std::fs::write(
+        ws.path().join("rb.yaml"),
+        "name: beside\nsteps:\n  - id: beside\n    kind: wait\n    with: { duration: 300ms }\n  - id: gate\n    kind: approval\n    depends_on: []\n    with: { message: go? }\n  - id: after\n    kind: exec\n    depends_on: [gate, beside]\n    with: { command: [touch, after.txt] }\n",
+    )
+    .unwrap();
+    let mut cmd = drctl(ws.path());
+    cmd.args(["run", "rb.yaml"])
+        .env("TERM", "xterm-256color")
+        .env_remove("DRCTL_PLAIN");
+    let (mut child, seen, mut keys) = common::pty::spawn(cmd);
+    wait_for(&seen, "[y/N]");
+    std::io::Write::write_all(&mut keys, b"y\n").unwrap();
+    wait_for(&seen, "`no` to pause the run");
+    // Let `beside` finish while the question is on the screen.
+    std::thread::sleep(Duration::from_millis(800));
+    std::io::Write::write_all(&mut keys, b"yes\n").unwrap();
+    let status = wait_exit(&mut child, &seen, "the approval");
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(status.code(), Some(0));
+    let raw = seen.lock().unwrap().clone();
+    let screen = common::pty::screen(&raw, 120);
+    // After the answer the table is drawn again: `beside` is done, never left "observing".
+    let last_beside = screen
+        .iter()
+        .rev()
+        .find(|l| l.contains("beside") && !l.contains("step `"))
+        .unwrap_or_else(|| panic!("{}", screen.join("\n")));
+    assert!(
+        last_beside.contains('✓') || last_beside.contains("done"),
+        "{last_beside:?} in:\n{}",
+        screen.join("\n")
+    );
+}
+
+#[test]
 fn a_reader_that_goes_away_ends_drctl_quietly() {
     let ws = workspace();
     std::fs::write(

@@ -53,6 +53,9 @@ pub struct Live {
     multi: MultiProgress,
     rows: Mutex<HashMap<String, ProgressBar>>,
     width: usize,
+    /// While a prompt holds the screen: the steps that ended meanwhile, said once it is given
+    /// back (a hidden table loses what finished while it was hidden).
+    held: Mutex<Option<Vec<String>>>,
 }
 
 impl Live {
@@ -63,6 +66,7 @@ impl Live {
             multi,
             rows: Mutex::new(HashMap::new()),
             width,
+            held: Mutex::new(None),
         }
     }
 
@@ -88,6 +92,9 @@ impl Live {
     }
 
     fn finish(&self, step: &str, mark: &str, msg: String) {
+        if let Some(missed) = self.held.lock().expect("held").as_mut() {
+            missed.push(format!("{mark} {step:<w$}  {msg}", w = self.width));
+        }
         let pb = self.row(step);
         let tpl = format!(
             "{mark} {{prefix:<{}}} {{elapsed:>4}}  {{wide_msg}}",
@@ -160,11 +167,17 @@ impl ProgressSink for Live {
     }
 
     fn hold(&self) {
+        *self.held.lock().expect("held") = Some(vec![]);
         self.multi.set_draw_target(ProgressDrawTarget::hidden());
     }
 
     fn release(&self) {
+        let missed = self.held.lock().expect("held").take().unwrap_or_default();
         self.multi.set_draw_target(ProgressDrawTarget::stderr());
+        // What ended while the question held the screen, so the table never shows it running.
+        for line in missed {
+            self.println(&format!("{line} (while the gate waited)"));
+        }
     }
 
     fn note(&self, step: &str, message: &str) {

@@ -8,7 +8,14 @@ use std::sync::{Arc, Mutex};
 /// `cmd` on a new pseudo-terminal (stdin, stdout and stderr): the child, what the terminal
 /// received so far, and the keyboard.
 pub fn spawn(mut cmd: Command) -> (Child, Arc<Mutex<Vec<u8>>>, std::fs::File) {
-    let pty = nix::pty::openpty(None, None).expect("openpty");
+    // A terminal of a size people use: without one, tables would lay out for zero columns.
+    let size = nix::pty::Winsize {
+        ws_row: 50,
+        ws_col: 120,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    let pty = nix::pty::openpty(Some(&size), None).expect("openpty");
     let slave = std::fs::File::from(pty.slave);
     let child = cmd
         .stdin(Stdio::from(slave.try_clone().unwrap()))
