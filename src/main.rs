@@ -86,8 +86,12 @@ async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
     match cli.command {
         Command::Validate { files } => cli::files::validate(g, &files),
         Command::Schema { which } => cli::files::schema(which),
-        Command::Plan { runbook } => cli::files::plan(g, &runbook).await,
-        Command::Run { runbook, m } => cli::run::run(g, &runbook, &m).await,
+        Command::Plan { runbook, out } => cli::files::plan(g, &runbook, out.as_deref()).await,
+        Command::Run { runbook, plan, m } => match (runbook, plan) {
+            (_, Some(plan)) => cli::run::run_plan(g, &plan, &m).await,
+            (Some(runbook), None) => cli::run::run(g, &runbook, &m).await,
+            (None, None) => unreachable!("clap requires a runbook or --plan"),
+        },
         Command::Resume { run, m, rerun } => cli::run::resume(g, &run, &m, &rerun).await,
         Command::Rollback { run, to, m } => cli::run::rollback(g, &run, to.as_deref(), &m).await,
         Command::Abandon { run, reason, yes } => cli::run::abandon(g, &run, &reason, yes).await,
@@ -124,6 +128,8 @@ async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
             dry_run,
             mode,
             abandon_unfinished,
+            out,
+            plan,
             m,
         } => {
             let a = cli::failover::Asked {
@@ -132,6 +138,8 @@ async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
                 dry_run,
                 mode,
                 abandon_unfinished,
+                out: out.as_deref(),
+                plan: plan.as_deref(),
             };
             cli::failover::failover(g, a, &m).await
         }

@@ -273,3 +273,62 @@ fn history_lists_runs_and_json_output_is_machine_readable() {
     assert_eq!(v[0]["runbook"], "h");
     assert_eq!(v[0]["operator"], "tester");
 }
+
+#[test]
+fn a_saved_plan_runs_exactly_and_only_while_nothing_moved() {
+    let ws = workspace();
+    let dir = ws.path();
+    let rb = format!(
+        "name: saved\nsteps:\n{}{}",
+        append_step("a", ""),
+        append_step("b", "")
+    );
+    std::fs::write(dir.join("rb.yaml"), &rb).unwrap();
+    let out = run(drctl(dir).args(["plan", "rb.yaml", "--out", "p.json"]));
+    assert!(out.status.success(), "{}", text(&out));
+    let p: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("p.json")).unwrap()).unwrap();
+    assert_eq!(p["kind"], "drctl_saved_plan");
+    assert_eq!(p["steps"][0]["state"], "to_do");
+    assert!(!dir.join(".drctl").exists(), "planning wrote state");
+
+    // The runbook file changes after planning: the plan still runs what was planned.
+    std::fs::write(dir.join("rb.yaml"), rb.replace("id: b", "id: c")).unwrap();
+    // The world moved: `b` is already done now, so the plan is refused, naming it.
+    std::fs::write(dir.join("state.txt"), "b\n").unwrap();
+    let out = run(drctl(dir).args(["run", "--plan", "p.json", "--yes"]));
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        text(&out).contains("step `b`: planned to do") && text(&out).contains("now already done"),
+        "{}",
+        text(&out)
+    );
+    assert!(
+        !dir.join(".drctl/runs").exists(),
+        "a refused plan made a run"
+    );
+    // As planned again: it runs the planned steps (a and b, not c).
+    std::fs::remove_file(dir.join("state.txt")).unwrap();
+    let out = run(drctl(dir).args(["run", "--plan", "p.json", "--yes"]));
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(lines(&dir.join("state.txt")), ["a", "b"]);
+    // drctl.yaml changed since the plan: refused.
+    let env = std::fs::read_to_string(dir.join("drctl.yaml")).unwrap();
+    std::fs::write(
+        dir.join("drctl.yaml"),
+        env.replace("name: local", "name: local2"),
+    )
+    .unwrap();
+    let out = run(drctl(dir).args(["run", "--plan", "p.json", "--yes"]));
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        text(&out).contains("changed since the plan"),
+        "{}",
+        text(&out)
+    );
+    // Not a plan file: refused at its place.
+    std::fs::write(dir.join("bad.json"), "{\"kind\": 3}").unwrap();
+    let out = run(drctl(dir).args(["run", "--plan", "bad.json", "--yes"]));
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("bad.json:1:"), "{}", text(&out));
+}

@@ -565,3 +565,79 @@ fn run_with(sb: &Sandbox, env: &[(&str, &str)]) -> std::process::Output {
     }
     common::run(&mut c)
 }
+
+#[test]
+fn a_saved_failover_plan_runs_only_while_the_world_is_as_planned() {
+    let sb = Sandbox::start();
+    let out = run(
+        &sb,
+        &[
+            "failover",
+            "--region",
+            "us-west-2",
+            "--dry-run",
+            "--out",
+            "plan.json",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let p: Value =
+        serde_json::from_str(&std::fs::read_to_string(sb.dir.path().join("plan.json")).unwrap())
+            .unwrap();
+    assert_eq!(p["failover"]["mode"], "planned");
+    assert_eq!(p["failover"]["phase"], "protected");
+    // The primary's region goes dark after the plan was reviewed: the planned switchover is
+    // no longer what would run, and the plan says so instead of running.
+    sb.fault(json!({"region": "us-east-1", "kind": "outage"}));
+    let out = run(
+        &sb,
+        &[
+            "failover",
+            "--region",
+            "us-west-2",
+            "--plan",
+            "plan.json",
+            "--yes",
+            "--approve-irreversible",
+        ],
+    );
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{t}");
+    assert!(
+        t.contains("mode: planned planned, chosen now unplanned"),
+        "{t}"
+    );
+    assert!(
+        t.contains("planned while protected, now primary_down"),
+        "{t}"
+    );
+    assert!(
+        !sb.dir.path().join(".drctl/runs").exists(),
+        "a refused plan made a run"
+    );
+    // The region is back: the plan runs, exactly the switchover that was planned.
+    sb.clear_faults();
+    wait("us-east-1 to answer again", || {
+        sb.state()["regions"]["us-east-1"]["dark"] == false
+    });
+    wait("the primary's health check to pass", || {
+        sb.state()["route53"]["answer_region"] == "us-east-1"
+    });
+    let out = run(
+        &sb,
+        &[
+            "failover",
+            "--region",
+            "us-west-2",
+            "--plan",
+            "plan.json",
+            "--yes",
+            "--approve-irreversible",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let id = only_run(sb.dir.path());
+    let j = journal(sb.dir.path(), &id);
+    assert_eq!(j[0]["runbook_name"], "warm-standby-switchover");
+    assert_eq!(status(&sb).1["phase"], "failed_over");
+}

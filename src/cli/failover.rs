@@ -19,6 +19,10 @@ pub struct Asked<'a> {
     pub dry_run: bool,
     pub mode: Option<FailoverMode>,
     pub abandon_unfinished: bool,
+    /// `--dry-run --out FILE`: save the plan.
+    pub out: Option<&'a std::path::Path>,
+    /// `--plan FILE`: run exactly a saved plan.
+    pub plan: Option<&'a std::path::Path>,
 }
 
 pub async fn failover(g: &Global, a: Asked<'_>, m: &Mutating) -> Result<i32> {
@@ -28,8 +32,10 @@ pub async fn failover(g: &Global, a: Asked<'_>, m: &Mutating) -> Result<i32> {
         dry_run,
         mode,
         abandon_unfinished,
+        out,
+        plan,
     } = a;
-    let (_, env) = g.load_env()?;
+    let (env_src, env) = g.load_env()?;
     drctl::run::failover::check_region(&env, region)?;
     let ctx = g.context(g.state_dir(Some(&env))?);
     if !dry_run {
@@ -82,8 +88,45 @@ pub async fn failover(g: &Global, a: Asked<'_>, m: &Mutating) -> Result<i32> {
             topology,
         } => (mode, why, topology.phase.to_string()),
     };
-    let path = resolve_runbook(&g.env_file, Some(runbook.unwrap_or(mode.runbook())))?;
-    let mut run = super::run::prepare(g, &path)?;
+    let intent = drctl::run::saved_plan::FailoverIntent {
+        region: region.to_string(),
+        mode: mode.to_string(),
+        phase: phase.clone(),
+    };
+    let (mut run, path) = match plan {
+        // Exactly the saved plan, and only while the world is the one it was made in.
+        Some(file) => {
+            let saved = drctl::run::saved_plan::SavedPlan::read(file)?;
+            if saved.failover.is_none() {
+                return Err(super::Usage(format!(
+                    "{} is not a failover plan: `drctl run --plan {}` runs it",
+                    file.display(),
+                    file.display()
+                ))
+                .into());
+            }
+            let run = saved.new_run(env_src, env.clone())?;
+            let now = super::files::observe_plan(g, &run).await;
+            let moved = saved.differences(&now, Some(&intent));
+            if !moved.is_empty() {
+                return Err(super::Usage(format!(
+                    "the plan {} (made {} by {}) no longer matches what is observed now; nothing was changed:\n  {}\nmake a new plan: drctl failover --region {region} --dry-run --out {}",
+                    file.display(),
+                    saved.created_at.format("%Y-%m-%d %H:%M UTC"),
+                    saved.created_by,
+                    moved.join("\n  "),
+                    file.display()
+                ))
+                .into());
+            }
+            let path = std::path::PathBuf::from(&saved.runbook.path);
+            (run, path)
+        }
+        None => {
+            let path = resolve_runbook(&g.env_file, Some(runbook.unwrap_or(mode.runbook())))?;
+            (super::run::prepare(g, &path)?, path)
+        }
+    };
     run.phase_before = Some(phase);
     run.purpose = Some(format!(
         "production {} -> {region}, {mode}",
@@ -95,7 +138,10 @@ pub async fn failover(g: &Global, a: Asked<'_>, m: &Mutating) -> Result<i32> {
             "with {} (dry run: nothing will be changed)",
             path.display()
         ));
-        super::files::print_plan(g, &run).await?;
+        let view = super::files::print_plan(g, &run).await?;
+        if let Some(out) = out {
+            super::files::save_plan(&run, &view, Some(intent), out)?;
+        }
         return Ok(exit::OK);
     }
     eprintln!(

@@ -74,13 +74,36 @@ pub fn schema(which: SchemaKind) -> Result<i32> {
     Ok(exit::OK)
 }
 
-/// `drctl plan RUNBOOK`: a path, or a name under runbooks/ as `failover --runbook` takes it.
-pub async fn plan(g: &Global, runbook: &Path) -> Result<i32> {
+/// `drctl plan RUNBOOK [--out FILE]`: a path, or a name under runbooks/ as `failover
+/// --runbook` takes it.
+pub async fn plan(g: &Global, runbook: &Path, out: Option<&Path>) -> Result<i32> {
     let path =
         drctl::run::failover::resolve_runbook(&g.env_file, Some(&runbook.to_string_lossy()))?;
     let run = super::run::prepare(g, &path)?;
-    print_plan(g, &run).await?;
+    let view = print_plan(g, &run).await?;
+    if let Some(out) = out {
+        save_plan(&run, &view, None, out)?;
+    }
     Ok(exit::OK)
+}
+
+/// Write the plan for `run --plan` / `failover --plan`, and say how to use it.
+pub fn save_plan(
+    run: &NewRun,
+    view: &drctl::run::observe::PlanView,
+    failover: Option<drctl::run::saved_plan::FailoverIntent>,
+    out: &Path,
+) -> Result<()> {
+    let is_failover = failover.is_some();
+    let by = drctl::journal::Operator::current().user;
+    drctl::run::saved_plan::SavedPlan::new(run, view, failover, &by).write(out)?;
+    eprintln!(
+        "plan saved to {}: `drctl {} --plan {}` runs exactly this plan, and refuses if what it observes then differs",
+        out.display(),
+        if is_failover { "failover --region REGION" } else { "run" },
+        out.display()
+    );
+    Ok(())
 }
 
 /// A plan fits a 100-column terminal, words unbroken.
@@ -120,7 +143,7 @@ pub(super) fn say(text: &str) {
     }
 }
 
-pub async fn print_plan(g: &Global, run: &NewRun) -> Result<()> {
+pub async fn print_plan(g: &Global, run: &NewRun) -> Result<drctl::run::observe::PlanView> {
     let (env, plan) = (&run.env, &run.plan);
     let v = PlanView::build(&g.aws_source().services(env), env, plan)
         .await
@@ -128,7 +151,7 @@ pub async fn print_plan(g: &Global, run: &NewRun) -> Result<()> {
         .await;
     if g.output == Output::Json {
         println!("{}", serde_json::to_string_pretty(&v)?);
-        return Ok(());
+        return Ok(v);
     }
     let w = PLAN_WIDTH;
     say(&format!(
@@ -213,5 +236,11 @@ pub async fn print_plan(g: &Global, run: &NewRun) -> Result<()> {
     if let Some(p) = &v.predicted_rto {
         say(&drctl::report::render::prediction_line(p));
     }
-    Ok(())
+    Ok(v)
+}
+
+/// The plan as observed now (what `--plan` compares with the saved one), without printing.
+pub async fn observe_plan(g: &Global, run: &NewRun) -> drctl::run::observe::PlanView {
+    drctl::run::observe::PlanView::build(&g.aws_source().services(&run.env), &run.env, &run.plan)
+        .await
 }

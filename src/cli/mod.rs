@@ -122,10 +122,22 @@ pub enum Command {
         which: SchemaKind,
     },
     /// Dry run: the steps in order and in parallel, what each would change, the critical path.
-    Plan { runbook: PathBuf },
+    Plan {
+        /// A runbook file, or a name under runbooks/.
+        runbook: PathBuf,
+        /// Save the plan (what was observed, what each step intends) for `run --plan FILE`.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
     /// Execute a runbook.
     Run {
-        runbook: PathBuf,
+        /// The runbook (not with --plan: a saved plan carries its own).
+        #[arg(required_unless_present = "plan")]
+        runbook: Option<PathBuf>,
+        /// Execute exactly a saved plan (`drctl plan ... --out FILE`), refused if what is
+        /// observed now no longer matches it.
+        #[arg(long, value_name = "FILE", conflicts_with = "runbook")]
+        plan: Option<PathBuf>,
         #[command(flatten)]
         m: Mutating,
     },
@@ -241,6 +253,13 @@ pub enum Command {
         /// runs, nothing is undone) instead of refusing. Asked on a terminal; with --yes in scripts.
         #[arg(long)]
         abandon_unfinished: bool,
+        /// With --dry-run: save the plan for `failover --plan FILE`.
+        #[arg(long, value_name = "FILE", requires = "dry_run")]
+        out: Option<PathBuf>,
+        /// Execute exactly a saved plan (`failover --dry-run --out FILE`), refused, with what
+        /// moved, if what is observed now no longer matches it.
+        #[arg(long, value_name = "FILE", conflicts_with_all = ["dry_run", "runbook", "mode"])]
+        plan: Option<PathBuf>,
         #[command(flatten)]
         m: Mutating,
     },

@@ -435,6 +435,30 @@ async fn run_id(ctx: &Context, run: &str) -> Result<String> {
     Ok(drctl::run::inspect::latest(ctx.state.journals().await.as_ref()).await?)
 }
 
+/// `drctl run --plan FILE`: exactly a saved plan, refused when what is observed moved.
+pub async fn run_plan(g: &Global, file: &Path, m: &Mutating) -> Result<i32> {
+    let saved = drctl::run::saved_plan::SavedPlan::read(file)?;
+    let (env_src, env) = g.load_env()?;
+    let run = saved.new_run(env_src, env)?;
+    let now = super::files::observe_plan(g, &run).await;
+    let moved = saved.differences(&now, None);
+    if !moved.is_empty() {
+        return Err(Usage(format!(
+            "the plan {} (made {} by {}) no longer matches what is observed now; nothing was changed:\n  {}\nmake a new plan: drctl plan {} --out {}",
+            file.display(),
+            saved.created_at.format("%Y-%m-%d %H:%M UTC"),
+            saved.created_by,
+            moved.join("\n  "),
+            saved.runbook.path,
+            file.display()
+        ))
+        .into());
+    }
+    let ctx = g.context(g.state_dir(Some(&run.env))?);
+    let s = start(g, &ctx, &run, m).await?;
+    Ok(finish(g, &s))
+}
+
 /// `drctl resume RUN`.
 pub async fn resume(g: &Global, run: &str, m: &Mutating, rerun: &[String]) -> Result<i32> {
     let ctx = g.context_for_changes()?;

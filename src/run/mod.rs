@@ -29,6 +29,7 @@ pub mod report;
 mod resume;
 pub mod retired;
 pub mod roundtrip;
+pub mod saved_plan;
 mod start;
 pub mod state;
 pub mod summary;
