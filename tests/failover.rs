@@ -262,6 +262,50 @@ fn planned_switchover_fences_promotes_and_a_second_failover_is_a_no_op() {
         dom.contains(r#"id="rpo" class="verdict pass""#),
         "RPO verdict shown"
     );
+    // What a reader looks for: where production went, in the header.
+    let h1 = &dom[dom.find("<h1").unwrap()..dom.find("</h1>").unwrap()];
+    assert!(h1.contains("us-east-1 → us-west-2"), "{h1}");
+    // Every bar says how long it took, sub-second ones too.
+    for s in r["steps"].as_array().unwrap() {
+        let id = s["id"].as_str().unwrap();
+        if s["span"].is_object() {
+            assert!(
+                dom.contains(&format!(r#"class="dur" data-step="{id}""#)),
+                "no duration label for {id}"
+            );
+        }
+    }
+    // The time axis ends within a tick of the run's end, not far beyond it, and the RTO
+    // target is shown (a line, or said at the edge when it is beyond the run).
+    let gantt = &dom[dom.find(r#"class="gantt""#).unwrap()..];
+    let gantt = &gantt[..gantt.find("</svg>").unwrap()];
+    assert!(
+        gantt.contains(r#"id="rto-target""#),
+        "no RTO target in the chart"
+    );
+    let ticks: Vec<f64> = gantt
+        .split(r#"text-anchor="middle">"#)
+        .skip(1)
+        .filter_map(|t| t.split('<').next())
+        .filter_map(|l| {
+            let l = l.trim();
+            if let Some(sec) = l.strip_suffix('s').filter(|x| !x.contains('m')) {
+                sec.parse().ok()
+            } else {
+                let (m, sec) = l.split_once('m')?;
+                Some(
+                    m.parse::<f64>().ok()? * 60.0
+                        + sec.trim_end_matches('s').parse::<f64>().ok()?,
+                )
+            }
+        })
+        .collect();
+    let last_tick = ticks.iter().cloned().fold(0.0, f64::max);
+    let run_s = r["duration_ms"].as_f64().unwrap() / 1000.0;
+    assert!(
+        last_tick >= run_s && last_tick <= run_s * 2.5 + 1.0,
+        "axis to {last_tick}s for a {run_s}s run: {ticks:?}"
+    );
     common::browser::screenshot(&html, "report-failover");
 
     // Again: observed as done, no lease taken, no run created.

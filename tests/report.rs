@@ -366,6 +366,24 @@ fn reports_of_succeeded_failed_resumed_and_rolled_back_runs_match_their_journals
         );
     }
     assert!(dom.contains("class=\"trend\""), "the trend chart is drawn");
+    // Run labels stand inside the chart and clear of the legend: each is written at 60° from
+    // its point, so it reaches at most its length (20 characters of 10px type, ~6px each)
+    // times sin/cos of that angle to the left and below.
+    let attr = |tag: &str, name: &str| -> f64 {
+        let at = tag.find(&format!(" {name}=\"")).unwrap() + name.len() + 3;
+        tag[at..].split('"').next().unwrap().parse().unwrap()
+    };
+    let legend = &dom[dom.find("class=\"legend\"").unwrap()..];
+    let legend_y = attr(legend, "y");
+    for label in dom.split("<text class=\"run-label\"").skip(1) {
+        let (x, y) = (attr(label, "x"), attr(label, "y"));
+        let len = 20.0 * 6.0;
+        assert!(x - len * 0.5 >= 0.0, "label clipped at the left: x {x}");
+        assert!(
+            y + len * 0.87 < legend_y,
+            "label runs into the legend: y {y}, legend {legend_y}"
+        );
+    }
 }
 
 #[test]

@@ -65,6 +65,10 @@ pub struct Report {
     pub warnings: Vec<String>,
     pub fences: Vec<FenceRow>,
     /// The environment's phase as observed before the run (round-trip commands only).
+    /// Where the run moved production, when it is a round-trip runbook ("us-east-1 →
+    /// us-west-2"); what a reader looks for first.
+    #[serde(default)]
+    pub direction: Option<String>,
     pub phase_before: Option<String>,
     /// The phase the run's outcome leaves (derived, not observed: `drctl status` observes).
     pub phase_after: Option<String>,
@@ -283,6 +287,7 @@ pub fn build(i: &Inputs) -> Report {
         },
         warnings: vec![],
         fences: vec![],
+        direction: None,
         phase_before: None,
         phase_after: None,
         drill: super::drill::figures(i.records),

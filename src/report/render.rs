@@ -92,9 +92,13 @@ pub fn markdown(r: &Report) -> String {
     }
     let _ = writeln!(
         o,
-        "# Run {}: {} ({})\n",
+        "# Run {}: {}{} ({})\n",
         md(&r.run_id),
         md(&r.runbook),
+        r.direction
+            .as_ref()
+            .map(|d| format!(", {}", md(d)))
+            .unwrap_or_default(),
         r.outcome
     );
     let _ = writeln!(o, "- outcome: **{}**: {}", r.outcome, md(&r.outcome_text));
@@ -278,9 +282,14 @@ pub fn html(r: &Report) -> String {
     }
     let _ = write!(
         o,
-        r#"<h1>Run {id}: {rb} <span id="outcome" class="verdict {c}">{out}</span></h1>"#,
+        r#"<h1>Run {id}: {rb}{dir} <span id="outcome" class="verdict {c}">{out}</span></h1>"#,
         id = esc(&r.run_id),
         rb = esc(&r.runbook),
+        dir = r
+            .direction
+            .as_ref()
+            .map(|d| format!(r#" <span id="direction">{}</span>"#, esc(d)))
+            .unwrap_or_default(),
         c = if matches!(r.outcome.as_str(), "succeeded" | "passed") && broken_banner(r).is_none() {
             "pass"
         } else {

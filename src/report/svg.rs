@@ -41,7 +41,8 @@ pub fn dur(ms: u64) -> String {
     }
 }
 
-/// A scale of 4-6 round ticks up to at least `max`.
+/// A scale of round ticks (at most 8) up to at least `max`, ending as close above it as a
+/// round step allows (61 s: 70 s, not 80 s).
 fn ticks(max: f64) -> (f64, f64) {
     let max = max.max(1.0);
     let raw = max / 5.0;
@@ -49,7 +50,7 @@ fn ticks(max: f64) -> (f64, f64) {
     let step = [1.0, 2.0, 5.0, 10.0]
         .iter()
         .map(|m| m * mag)
-        .find(|s| max / s <= 6.0)
+        .find(|s| max / s <= 8.0)
         .unwrap_or(10.0 * mag);
     (step, (max / step).ceil() * step)
 }
@@ -69,7 +70,11 @@ pub fn gantt(r: &Report) -> String {
         let offset = (r.started_at - r.rto.from_at).num_milliseconds().max(0) as f64;
         r.rto.target_ms as f64 - offset
     });
-    let (step, max) = ticks(end_ms.max(rto_line.unwrap_or(0.0).min(end_ms * 1.5)));
+    // The axis spans the run; it reaches out to the RTO target only when the target is near
+    // (a 15-minute target must not stretch a 49-second run's axis to 1m20s for a line it never
+    // shows). A target beyond the axis is said at its right edge instead.
+    let near_target = rto_line.filter(|l| *l > 0.0 && *l <= end_ms * 1.5);
+    let (step, max) = ticks(end_ms.max(near_target.unwrap_or(0.0)));
     let x = |ms: f64| LABEL_W + ms / max * CHART_W;
     let h = TOP + rows * ROW + 34.0;
     let w = LABEL_W + CHART_W + 20.0;
@@ -129,6 +134,8 @@ pub fn gantt(r: &Report) -> String {
         if matches!(s.state.as_str(), "failed" | "skipped" | "already_done") {
             class.push(s.state.as_str());
         }
+        let bw = (x(sp.end_ms as f64) - x(sp.start_ms as f64)).max(2.0);
+        let d = dur(sp.end_ms.saturating_sub(sp.start_ms));
         let _ = write!(
             o,
             r#"<rect class="{c}" data-step="{id}" x="{x0}" y="{y0}" width="{bw}" height="14"><title>{id} ({kind}): {state}, {d}</title></rect>"#,
@@ -138,8 +145,19 @@ pub fn gantt(r: &Report) -> String {
             state = esc(&s.state),
             x0 = x(sp.start_ms as f64),
             y0 = y + 4.0,
-            bw = (x(sp.end_ms as f64) - x(sp.start_ms as f64)).max(2.0),
-            d = dur(sp.end_ms.saturating_sub(sp.start_ms))
+        );
+        // Every bar says how long it took, a sub-second sliver too: beside it, or inside it
+        // near the right edge when there is no room left of the axis end.
+        let (lx, anchor) = if x(sp.end_ms as f64) + 50.0 <= LABEL_W + CHART_W + 20.0 {
+            (x(sp.end_ms as f64) + 3.0, "start")
+        } else {
+            (x(sp.end_ms as f64) - 3.0, "end")
+        };
+        let _ = write!(
+            o,
+            r#"<text class="dur" data-step="{id}" x="{lx}" y="{ty}" text-anchor="{anchor}" font-size="10">{d}</text>"#,
+            id = esc(&s.id),
+            ty = y + 15.0,
         );
         for at in &s.retries_at_ms {
             let _ = write!(
@@ -161,15 +179,28 @@ pub fn gantt(r: &Report) -> String {
             );
         }
     }
-    if let Some(l) = rto_line.filter(|l| *l > 0.0 && *l <= max) {
-        let _ = write!(
-            o,
-            r##"<line class="rto" x1="{x}" y1="{y0}" x2="{x}" y2="{y1}"/><text x="{x}" y="{ty}" text-anchor="middle" fill="#c0392b">RTO target</text>"##,
-            x = x(l),
-            y0 = TOP - 4.0,
-            y1 = TOP + rows * ROW,
-            ty = TOP - 8.0
-        );
+    match rto_line {
+        Some(l) if l > 0.0 && l <= max => {
+            let _ = write!(
+                o,
+                r##"<line class="rto" id="rto-target" x1="{x}" y1="{y0}" x2="{x}" y2="{y1}"/><text x="{x}" y="{ty}" text-anchor="middle" fill="#c0392b">RTO target {t}</text>"##,
+                x = x(l),
+                y0 = TOP - 4.0,
+                y1 = TOP + rows * ROW,
+                ty = TOP - 8.0,
+                t = dur(r.rto.target_ms)
+            );
+        }
+        Some(_) => {
+            let _ = write!(
+                o,
+                r##"<text id="rto-target" x="{x}" y="{ty}" text-anchor="end" fill="#c0392b">RTO target {t} (beyond this chart) →</text>"##,
+                x = LABEL_W + CHART_W,
+                ty = TOP - 8.0,
+                t = dur(r.rto.target_ms)
+            );
+        }
+        None => {}
     }
     let _ = write!(
         o,
@@ -182,7 +213,9 @@ pub fn gantt(r: &Report) -> String {
 
 /// RTO (seconds) per run against the target, and RPO as a second series.
 pub fn trend(rows: &[HistoryRow], rto_target_s: f64, rpo_target_s: f64) -> String {
-    let (pw, ph, left, top) = (640.0, 200.0, 60.0, 20.0);
+    // Room for run ids written at an angle below the axis (they must not be clipped at the
+    // left or run into the legend).
+    let (pw, ph, left, top) = (640.0, 200.0, 110.0, 20.0);
     let n = rows.len().max(1);
     let max_rto = rows
         .iter()
@@ -197,7 +230,7 @@ pub fn trend(rows: &[HistoryRow], rto_target_s: f64, rpo_target_s: f64) -> Strin
     let xp = |i: usize| left + (i as f64 + 0.5) * pw / n as f64;
     let yp = |v: f64, m: f64| top + ph - v / m * ph;
     let mut o = String::new();
-    let (w, h) = (left + pw + 70.0, top + ph + 60.0);
+    let (w, h) = (left + pw + 130.0, top + ph + 150.0);
     let _ = write!(
         o,
         r#"<svg xmlns="http://www.w3.org/2000/svg" class="trend" viewBox="0 0 {w} {h}" width="{w}" height="{h}" role="img" aria-label="RTO and RPO over runs" font-family="sans-serif" font-size="12">"#
@@ -249,7 +282,7 @@ pub fn trend(rows: &[HistoryRow], rto_target_s: f64, rpo_target_s: f64) -> Strin
         }
         let _ = write!(
             o,
-            r#"<text x="{x}" y="{y}" text-anchor="end" transform="rotate(-30 {x} {y})" font-size="10">{id}</text>"#,
+            r#"<text class="run-label" x="{x}" y="{y}" text-anchor="end" transform="rotate(-60 {x} {y})" font-size="10">{id}</text>"#,
             x = xp(i),
             y = top + ph + 14.0,
             id = esc(&row.run_id)
@@ -257,7 +290,7 @@ pub fn trend(rows: &[HistoryRow], rto_target_s: f64, rpo_target_s: f64) -> Strin
     }
     let _ = write!(
         o,
-        r#"<text x="{left}" y="{y}">● RTO per run (left axis), ■ RPO per run (its own scale, to {m:.0}s); dashed: targets</text>"#,
+        r#"<text class="legend" x="{left}" y="{y}">● RTO per run (left axis), ■ RPO per run (its own scale, to {m:.0}s); dashed: targets</text>"#,
         y = h - 4.0,
         m = y2max
     );

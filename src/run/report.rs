@@ -38,13 +38,15 @@ fn build(
     let state = replay(run, records)?;
     let (env, rb) = sources_from_journal(&state)?;
     let plan = Plan::new(&rb);
-    Ok(model::build(&model::Inputs {
+    let mut r = model::build(&model::Inputs {
         records,
         plan: &plan,
         targets: &env.targets,
         journal_path: store.locator(run),
         outcome: (outcome(&state).into(), phase_text(&state.phase)),
-    }))
+    });
+    r.direction = super::roundtrip::direction(&rb.name, &env);
+    Ok(r)
 }
 
 /// Reports of the environment `env`'s runs, oldest first, and the runs that could not be read.

@@ -62,6 +62,18 @@ impl std::fmt::Display for Mode {
     }
 }
 
+/// Where a round-trip runbook moves production, for headers: failover and switchover go from
+/// the primary to the standby, failback back. Other runbooks move nothing by their name.
+pub fn direction(runbook: &str, env: &crate::config::Environment) -> Option<String> {
+    match runbook {
+        UNPLANNED_RUNBOOK | PLANNED_RUNBOOK => {
+            Some(format!("{} → {}", env.primary_region, env.standby_region))
+        }
+        FAILBACK_RUNBOOK => Some(format!("{} → {}", env.standby_region, env.primary_region)),
+        _ => None,
+    }
+}
+
 /// The mode to fail over in, and why: as asked, or from what was observed.
 pub fn choose_mode(t: &Topology, asked: Option<Mode>) -> (Mode, String) {
     let p = &t.primary;
