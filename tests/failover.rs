@@ -143,6 +143,19 @@ fn planned_switchover_fences_promotes_and_a_second_failover_is_a_no_op() {
         "{}",
         common::text(&out)
     );
+    // It fits a 100-column terminal, counts what will change, and never shows a template.
+    let t = common::text(&out);
+    for line in t.lines() {
+        assert!(
+            line.chars().count() <= 100,
+            "wider than 100 columns: {line:?}"
+        );
+    }
+    assert!(
+        t.contains("Plan: ") && t.contains("steps will change (1 IRREVERSIBLE)"),
+        "{t}"
+    );
+    assert!(!t.contains("${"), "an unresolved template: {t}");
     assert!(
         !sb.dir.path().join(".drctl/runs").exists(),
         "dry run created a run"
@@ -370,6 +383,12 @@ fn failover_completes_with_the_primary_region_down_and_skips_the_fence() {
         "summary shows the skipped fence:\n{text}"
     );
     assert!(text.contains("WARNING fence_primary"), "{text}");
+    // The skipped fence is never shown as done beside its warning.
+    assert!(!text.contains("fence_primary: done"), "{text}");
+    assert!(
+        text.contains("fence_primary: skipped: primary unreachable"),
+        "{text}"
+    );
     eprintln!("failover with us-east-1 down took {took:?}");
 }
 

@@ -155,17 +155,20 @@ fn a_failover_paused_at_its_gate_is_abandoned_and_the_next_failover_runs() {
     assert_eq!(j[n - 2]["type"], "abandoned");
     assert_eq!(j[n - 2]["operator"]["user"], "tester");
     assert_eq!(j[n - 2]["reason"], "stale gate from the 02:40 attempt");
-    let listed: Vec<&str> = j[n - 2]["left_changed"]
+    let mut listed: Vec<&str> = j[n - 2]["left_changed"]
         .as_array()
         .unwrap()
         .iter()
         .map(|c| c.as_str().unwrap().split(' ').next().unwrap())
         .collect();
-    let mutating_acted: Vec<&str> = acted
+    let mut mutating_acted: Vec<&str> = acted
         .iter()
         .map(String::as_str)
         .filter(|s| s.starts_with("lt_") || s.starts_with("scale_"))
         .collect();
+    // The same steps (the list is in plan order, the journal in the order they ran).
+    listed.sort();
+    mutating_acted.sort();
     assert_eq!(
         listed,
         mutating_acted,
@@ -391,6 +394,14 @@ fn a_scripted_failback_with_no_approver_pauses_before_its_fence_and_says_what_is
         shipped.replace(gate, &format!("{gate}      deadline: 2s\n")),
     )
     .unwrap();
+    // Without a terminal and without --yes: declined, and the question says the real direction.
+    let out = run(&sb, &["failback", "--region", "us-east-1"]);
+    assert_eq!(out.status.code(), Some(8), "{}", text(&out));
+    assert!(
+        text(&out).contains("production us-west-2 -> us-east-1"),
+        "{}",
+        text(&out)
+    );
     let out = run(&sb, &["failback", "--region", "us-east-1", "--yes"]);
     let t = text(&out);
     assert_eq!(out.status.code(), Some(5), "{t}");
@@ -505,6 +516,19 @@ fn status_tells_what_to_do_at_each_moment_of_an_outage() {
     let (code, v) = status(&sb);
     assert_eq!(v["phase"], "primary_down", "{v:#}");
     assert_eq!(code, 4, "an alarm");
+    // The JSON is a versioned document: no Rust `Result` in it, and a schema to read it by.
+    assert_eq!(v["schema_version"], 1);
+    for part in ["dns", "cdn"] {
+        assert!(
+            v[part].get("Ok").is_none() && v[part].get("Err").is_none(),
+            "{part}: {}",
+            v[part]
+        );
+    }
+    let out = run(&sb, &["schema", "status"]);
+    let schema: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(schema["title"], "Topology", "{schema:#}");
+    assert!(schema["properties"]["schema_version"].is_object());
     let n = next(&v);
     assert!(n.contains("drctl failover --region us-west-2"), "{n}");
     assert!(!n.contains("drctl resume"), "no run exists to resume: {n}");
