@@ -118,7 +118,7 @@ pub async fn check_passive(
             .await
             .map_err(|e| e.to_string())?;
         let rpo = env.targets.rpo.as_secs_f64();
-        Ok(match lag {
+        Ok(match lag.map(|l| (l, l.seconds)) {
             None => (
                 Status::Warn,
                 format!(
@@ -126,7 +126,22 @@ pub async fn check_passive(
                     d.id
                 ),
             ),
-            Some(l) if l > rpo => (
+            // -1: replication is not running; the replica falls further behind every second.
+            Some((l, None)) => (
+                Status::Fail,
+                format!(
+                    "{} is a replica of {src}, but {}{}",
+                    d.id,
+                    l.describe(),
+                    l.last_known
+                        .map(|(at, v)| format!(
+                            "; last known lag {v:.0}s at {}",
+                            at.format("%H:%M:%S UTC")
+                        ))
+                        .unwrap_or_default()
+                ),
+            ),
+            Some((_, Some(l))) if l > rpo => (
                 Status::Fail,
                 format!(
                     "{} lags {} behind {src}, above the RPO target {}",
@@ -135,7 +150,7 @@ pub async fn check_passive(
                     fmt_secs(rpo)
                 ),
             ),
-            Some(l) => (
+            Some((_, Some(l))) => (
                 Status::Pass,
                 format!(
                     "{} replicates from {src}, lag {}s (target {})",

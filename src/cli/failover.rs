@@ -106,7 +106,7 @@ pub async fn failover(g: &Global, a: Asked<'_>, m: &Mutating) -> Result<i32> {
                 .into());
             }
             let run = saved.new_run(env_src, env.clone())?;
-            let now = super::files::observe_plan(g, &run).await;
+            let now = g.observe_plan(&run).await;
             let moved = saved.differences(&now, Some(&intent));
             if !moved.is_empty() {
                 return Err(super::Usage(format!(

@@ -238,9 +238,3 @@ pub async fn print_plan(g: &Global, run: &NewRun) -> Result<drctl::run::observe:
     }
     Ok(v)
 }
-
-/// The plan as observed now (what `--plan` compares with the saved one), without printing.
-pub async fn observe_plan(g: &Global, run: &NewRun) -> drctl::run::observe::PlanView {
-    drctl::run::observe::PlanView::build(&g.aws_source().services(&run.env), &run.env, &run.plan)
-        .await
-}

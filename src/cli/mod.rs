@@ -472,6 +472,16 @@ impl Global {
         }
     }
 
+    /// The plan as observed now (what `--plan` compares with the saved one), without printing.
+    pub async fn observe_plan(&self, run: &drctl::run::NewRun) -> drctl::run::observe::PlanView {
+        drctl::run::observe::PlanView::build(
+            &self.aws_source().services(&run.env),
+            &run.env,
+            &run.plan,
+        )
+        .await
+    }
+
     /// Where runs live for read-only commands (`history`, `status RUN`, `report`, `verify`).
     pub async fn journals(&self) -> Result<std::sync::Arc<dyn drctl::journal::JournalStore>> {
         Ok(self

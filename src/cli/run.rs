@@ -343,6 +343,9 @@ pub fn finish_as(g: &Global, s: &RunSummary, e: Ending) -> i32 {
         (_, Some(r)) => {
             println!("RPO estimate: {r:.0}s of writes (replica lag when it was promoted)")
         }
+        (Some(rpo), None) if e.recovery && rpo.last_known_s.is_some() => {
+            println!("RPO: {} ({})", paint_verdict(&rpo.verdict), rpo.note)
+        }
         (_, None) if e.recovery => {
             println!("RPO estimate: unknown (no promotion recorded lag in this run)")
         }
@@ -440,7 +443,7 @@ pub async fn run_plan(g: &Global, file: &Path, m: &Mutating) -> Result<i32> {
     let saved = drctl::run::saved_plan::SavedPlan::read(file)?;
     let (env_src, env) = g.load_env()?;
     let run = saved.new_run(env_src, env)?;
-    let now = super::files::observe_plan(g, &run).await;
+    let now = g.observe_plan(&run).await;
     let moved = saved.differences(&now, None);
     if !moved.is_empty() {
         return Err(Usage(format!(

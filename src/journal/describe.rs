@@ -90,6 +90,13 @@ impl Event {
             } => format!("{step}: RPO {value:.0}s (replica lag when promoted)"),
             Event::Measured {
                 step,
+                measure: Measure::RpoLastKnownSeconds,
+                value,
+            } => format!(
+                "{step}: RPO not measured (replication had stopped); at least {value:.0}s, the last lag known"
+            ),
+            Event::Measured {
+                step,
                 measure: Measure::DrillDatabaseSeconds,
                 value,
             } => format!("{step}: drill database writable after {value:.1}s"),

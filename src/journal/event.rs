@@ -92,6 +92,9 @@ pub struct FenceRecord {
 pub enum Measure {
     /// Seconds of writes a promotion may have lost: the replica's lag when it was promoted.
     RpoSeconds,
+    /// Replication had stopped (ReplicaLag -1) when the replica was promoted: the last lag
+    /// measured before it stopped. The loss is at least this; the RPO was not measured.
+    RpoLastKnownSeconds,
     /// A drill: seconds from asking for a restore to a writable database.
     DrillDatabaseSeconds,
     /// A drill: seconds from launching instances to the app serving through its listener.

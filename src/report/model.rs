@@ -188,6 +188,10 @@ pub struct Rpo {
     pub verdict: Verdict,
     /// The replica's lag when it was promoted: the writes the run may have lost.
     pub measured_s: Option<f64>,
+    /// When replication had stopped at the promotion: the last lag known before (a lower
+    /// bound of the loss; `measured_s` is then empty).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_known_s: Option<f64>,
     pub target_s: f64,
     pub note: String,
 }
@@ -282,6 +286,7 @@ pub fn build(i: &Inputs) -> Report {
         rpo: Rpo {
             verdict: Verdict::NotApplicable,
             measured_s: None,
+            last_known_s: None,
             target_s: i.targets.rpo.as_secs_f64(),
             note: String::new(),
         },
@@ -426,11 +431,18 @@ pub fn build(i: &Inputs) -> Report {
                 "{}{message}",
                 step.as_ref().map(|s| format!("{s}: ")).unwrap_or_default()
             )),
+            // A lag is never negative: -1 is CloudWatch's "replication not active", which
+            // is not a measurement of anything.
             Event::Measured {
                 measure: Measure::RpoSeconds,
                 value,
                 ..
-            } => r.rpo.measured_s = Some(*value),
+            } if *value >= 0.0 => r.rpo.measured_s = Some(*value),
+            Event::Measured {
+                measure: Measure::RpoLastKnownSeconds,
+                value,
+                ..
+            } if *value >= 0.0 => r.rpo.last_known_s = Some(*value),
             Event::Fence { step, fence } => r.fences.push(FenceRow {
                 step: step.clone(),
                 region: fence.region.clone(),
@@ -633,7 +645,12 @@ fn judge(r: &mut Report, i: &Inputs) {
         }
         None => {
             r.rpo.verdict = Verdict::NotMeasured;
-            r.rpo.note = "no promotion measured a replica lag in this run".into();
+            r.rpo.note = match r.rpo.last_known_s {
+                Some(l) => format!(
+                    "not measured: replication had stopped when the replica was promoted; at least {l:.0}s (the last lag known) plus the writes since"
+                ),
+                None => "no promotion measured a replica lag in this run".into(),
+            };
         }
     }
 }

@@ -214,7 +214,7 @@ impl RunSummary {
                     measure: Measure::RpoSeconds,
                     value,
                     ..
-                } => rpo_s = Some(*value),
+                } if *value >= 0.0 => rpo_s = Some(*value),
                 _ => {}
             }
         }

@@ -13,6 +13,7 @@ use super::{
     arn, database, default_poll, default_standby, problem, Measure, Observation, Problem,
     Reversibility, Satisfied, Step, StepCx, StepError,
 };
+use crate::aws::cloudwatch::Lag;
 use crate::aws::rds::DbInstance;
 use crate::config::env::{Environment, Role};
 
@@ -53,63 +54,149 @@ fn result(db: &DbInstance, lag: Option<f64>) -> Value {
     json!({ "instance_id": db.id, "endpoint": db.endpoint, "port": db.port, "rpo_estimate_s": lag })
 }
 
-impl PromoteReplica {
-    /// The replica's lag now, or a refusal: above `max_lag` (permanent: the operator decides),
-    /// or no datapoint (retryable: RDS publishes once a minute). `force` turns both into
-    /// journaled warnings.
-    async fn lag_guard(&self, cx: &StepCx, db: &DbInstance) -> Result<Option<f64>, StepError> {
-        let region = cx.env.region_of(self.role);
-        let max_lag = self.max_lag.unwrap_or(cx.env.targets.rpo);
-        let lag = cx
-            .aws
-            .cloudwatch(region)
-            .await
-            .replica_lag(&db.id, Duration::from_secs(600))
-            .await?;
-        match lag {
-            Some(l) if l > max_lag.as_secs_f64() && !self.force => Err(StepError::permanent(format!(
-                "replica {} lags {l:.0}s behind its source, above max_lag {}: promoting now loses up to {l:.0}s of writes. \
-                 Wait for it to catch up, or set `force: true` to accept the loss",
-                db.id,
-                humantime::format_duration(max_lag)
-            ))),
-            None if !self.force => Err(StepError::retryable(format!(
-                "no ReplicaLag data for {} in the last 10 minutes, so the data loss of a promotion is unknown; \
-                 waiting for a datapoint (set `force: true` to promote without one)",
-                db.id
-            ))),
-            Some(l) if l > max_lag.as_secs_f64() => {
-                cx.warn(&format!("promoting {} with replica lag {l:.0}s above max_lag (force: true)", db.id));
-                Ok(lag)
-            }
-            None => {
-                cx.warn(&format!("promoting {} without ReplicaLag data (force: true): RPO unknown", db.id));
-                Ok(lag)
-            }
-            _ => Ok(lag),
+/// How far back to look for the replica's last known lag (CloudWatch keeps one-minute data
+/// for 15 days; an hour covers an outage that began well before the failover).
+const LAG_WINDOW: Duration = Duration::from_secs(3600);
+
+/// What the run knows of the writes a promotion loses.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Basis {
+    /// ReplicaLag measured now, replication running.
+    Measured(f64),
+    /// Replication is not active (ReplicaLag -1): the last lag measured before it stopped,
+    /// and when. The loss is at least that, plus what the source wrote since.
+    LastKnown(f64, chrono::DateTime<chrono::Utc>),
+    /// Nothing measured.
+    Unknown,
+}
+
+impl Basis {
+    fn json(self) -> Value {
+        match self {
+            Basis::Measured(s) => json!({"basis": "measured", "seconds": s}),
+            Basis::LastKnown(s, at) => json!({"basis": "last_known", "seconds": s, "at": at}),
+            Basis::Unknown => json!({"basis": "unknown"}),
         }
     }
 
-    async fn lag(&self, cx: &StepCx, db: &DbInstance) -> Result<Option<f64>, StepError> {
+    fn from_json(v: &Value) -> Basis {
+        let secs = v["seconds"].as_f64();
+        match (v["basis"].as_str(), secs) {
+            (Some("measured"), Some(s)) => Basis::Measured(s),
+            (Some("last_known"), Some(s)) => v["at"]
+                .as_str()
+                .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+                .map_or(Basis::Unknown, |at| {
+                    Basis::LastKnown(s, at.with_timezone(&chrono::Utc))
+                }),
+            _ => Basis::Unknown,
+        }
+    }
+
+    fn shown(self) -> String {
+        match self {
+            Basis::Measured(s) => format!("lag {s:.0}s"),
+            Basis::LastKnown(s, at) => format!(
+                "replication not active; last known lag {s:.0}s at {}",
+                at.format("%H:%M:%S UTC")
+            ),
+            Basis::Unknown => "lag unknown".into(),
+        }
+    }
+}
+
+impl PromoteReplica {
+    /// What the promotion would lose, or a refusal: a lag above `max_lag` (permanent: the
+    /// operator decides), no datapoint at all (retryable: RDS publishes once a minute), or
+    /// replication stopped with no lag known before it. `force` turns each into a journaled
+    /// warning. ReplicaLag -1 (replication not active) is never taken for "caught up": the
+    /// last lag measured before it is the basis, said as such.
+    async fn lag_guard(&self, cx: &StepCx, db: &DbInstance) -> Result<Basis, StepError> {
+        let max_lag = self.max_lag.unwrap_or(cx.env.targets.rpo);
+        let max = max_lag.as_secs_f64();
+        let over = |l: f64, what: &str| {
+            StepError::permanent(format!(
+                "replica {} {what} {l:.0}s behind its source, above max_lag {}: promoting now loses at least {l:.0}s of writes. \
+                 Wait for it to catch up, or set `force: true` to accept the loss",
+                db.id,
+                humantime::format_duration(max_lag)
+            ))
+        };
+        let reading = self.lag(cx, db).await?;
+        let basis = match reading {
+            None => Basis::Unknown,
+            Some(l) => match (l.seconds, l.last_known) {
+                (Some(v), _) => Basis::Measured(v),
+                (None, Some((at, v))) => Basis::LastKnown(v, at),
+                (None, None) => Basis::Unknown,
+            },
+        };
+        match (basis, reading) {
+            (Basis::Measured(l), _) if l > max && !self.force => Err(over(l, "lags")),
+            (Basis::LastKnown(l, _), _) if l > max && !self.force => {
+                Err(over(l, "has stopped replicating; it last lagged"))
+            }
+            (Basis::Unknown, None) if !self.force => Err(StepError::retryable(format!(
+                "no ReplicaLag data for {} in the last hour, so the data loss of a promotion is unknown; \
+                 waiting for a datapoint (set `force: true` to promote without one)",
+                db.id
+            ))),
+            (Basis::Unknown, Some(l)) if !self.force => Err(StepError::permanent(format!(
+                "{} {}, and no lag was measured before it in the last hour: the data loss is unknown. \
+                 Set `force: true` to promote anyway",
+                db.id,
+                l.describe()
+            ))),
+            (Basis::Measured(l), _) | (Basis::LastKnown(l, _), _) if l > max => {
+                cx.warn(&format!("promoting {} with {} above max_lag (force: true)", db.id, basis.shown()));
+                Ok(basis)
+            }
+            (Basis::Unknown, _) => {
+                cx.warn(&format!("promoting {} without a known replica lag (force: true): RPO unknown", db.id));
+                Ok(basis)
+            }
+            _ => Ok(basis),
+        }
+    }
+
+    async fn lag(&self, cx: &StepCx, db: &DbInstance) -> Result<Option<Lag>, StepError> {
         Ok(cx
             .aws
             .cloudwatch(cx.env.region_of(self.role))
             .await
-            .replica_lag(&db.id, Duration::from_secs(600))
+            .replica_lag(&db.id, LAG_WINDOW)
             .await?)
     }
 
-    /// Wait (at most `catch_up_timeout`) until the replica reports no lag.
-    async fn wait_caught_up(&self, cx: &StepCx, db: &DbInstance) -> Result<f64, StepError> {
-        let last = std::sync::Mutex::new(None::<f64>);
-        let what = format!("{} to catch up with its source (ReplicaLag 0)", db.id);
+    /// Wait (at most `catch_up_timeout`) for a fresh zero: a ReplicaLag of 0, replication
+    /// running, in a minute that began after `since` (the fence was before it). An older
+    /// datapoint may predate the fence, and -1 is never caught up.
+    async fn wait_caught_up(
+        &self,
+        cx: &StepCx,
+        db: &DbInstance,
+        since: chrono::DateTime<chrono::Utc>,
+    ) -> Result<f64, StepError> {
+        let last = std::sync::Mutex::new(None::<Lag>);
+        let what = format!(
+            "{} to catch up with its source (a fresh ReplicaLag of 0)",
+            db.id
+        );
         let wait = cx.poll(&what, self.poll_interval, || async {
             let lag = self.lag(cx, db).await?;
             *last.lock().expect("lag") = lag;
             Ok(match lag {
-                Some(l) if l <= 0.0 => Some(l),
+                Some(l) if l.at > since && l.seconds == Some(0.0) => Some(0.0),
+                Some(l) if l.at <= since => {
+                    cx.note(&format!(
+                        "{}: waiting for a ReplicaLag datapoint newer than the fence (the newest is from {})",
+                        db.id,
+                        l.at.format("%H:%M:%S UTC")
+                    ));
+                    None
+                }
                 Some(l) => {
-                    cx.note(&format!("{} lags {l:.0}s; waiting for 0", db.id));
+                    cx.note(&format!("{}: {}; waiting for 0", db.id, l.describe()));
                     None
                 }
                 None => None,
@@ -118,15 +205,15 @@ impl PromoteReplica {
         match tokio::time::timeout(self.catch_up_timeout, wait).await {
             Ok(r) => r,
             Err(_) => Err(StepError::permanent(format!(
-                "{} did not catch up within {} (lag {}): nothing was promoted. Writes stay fenced; \
+                "{} did not catch up within {} ({}): nothing was promoted. Writes stay fenced; \
                  find out why replication is behind, then `drctl resume` to wait again, or roll this run back \
                  and fail over with `--mode unplanned` accepting the loss",
                 db.id,
                 humantime::format_duration(self.catch_up_timeout),
                 last.lock()
                     .expect("lag")
-                    .map(|l| format!("{l:.0}s"))
-                    .unwrap_or_else(|| "unknown".into())
+                    .map(|l| l.describe())
+                    .unwrap_or_else(|| "no datapoint".into())
             ))),
         }
     }
@@ -183,62 +270,95 @@ impl Step for PromoteReplica {
             .with_prior(json!({ "replica_source": db.replica_source, "status": db.status }))
             .with_result(result(&db, None)));
         }
-        let (current, lag) = match &db.replica_source {
+        let (current, basis) = match &db.replica_source {
             Some(src) if db.status == "available" => {
-                let lag = if self.catch_up {
-                    self.lag(cx, &db).await?
+                let basis = if self.catch_up {
+                    // Measured again after the fence (execute waits for a fresh zero).
+                    match self.lag(cx, &db).await? {
+                        Some(Lag {
+                            seconds: Some(s), ..
+                        }) => Basis::Measured(s),
+                        Some(Lag {
+                            last_known: Some((at, s)),
+                            ..
+                        }) => Basis::LastKnown(s, at),
+                        _ => Basis::Unknown,
+                    }
                 } else {
                     self.lag_guard(cx, &db).await?
                 };
-                let shown = lag
-                    .map(|l| format!("lag {l:.0}s"))
-                    .unwrap_or_else(|| "lag unknown".into());
                 (
-                    format!("{} is a read replica of {src} ({shown})", db.id),
-                    lag,
+                    format!("{} is a read replica of {src} ({})", db.id, basis.shown()),
+                    basis,
                 )
             }
             Some(src) => (
                 format!("{} is a read replica of {src} ({})", db.id, db.status),
-                None,
+                Basis::Unknown,
             ),
-            None => (format!("{} is being promoted ({})", db.id, db.status), None),
+            None => (
+                format!("{} is being promoted ({})", db.id, db.status),
+                Basis::Unknown,
+            ),
+        };
+        let lag_s = match basis {
+            Basis::Measured(s) => Some(s),
+            _ => None,
         };
         Ok(Observation::new(
             Satisfied::NotDone,
             current,
             format!("promote {} to a standalone writer (IRREVERSIBLE)", db.id),
         )
-        .with_prior(
-            json!({ "replica_source": db.replica_source, "status": db.status, "lag_s": lag }),
-        ))
+        .with_prior(json!({
+            "replica_source": db.replica_source,
+            "status": db.status,
+            "lag_s": lag_s,
+            "lag": basis.json(),
+        })))
     }
 
     async fn execute(&self, cx: &StepCx, obs: &Observation) -> Result<Value, StepError> {
         let region = cx.env.region_of(self.role).to_string();
         let db = self.describe(cx).await?;
-        let lag = obs.prior.get("lag_s").and_then(Value::as_f64);
+        let mut basis = Basis::from_json(&obs.prior["lag"]);
         // A promotion already under way (drctl died after asking) must not be asked twice.
-        let lag = if self.catch_up && db.is_replica() && db.status == "available" {
-            Some(self.wait_caught_up(cx, &db).await?)
-        } else {
-            lag
+        if self.catch_up && db.is_replica() && db.status == "available" {
+            // The fence ran before this step: only a datapoint newer than now counts.
+            let since = chrono::Utc::now();
+            basis = Basis::Measured(self.wait_caught_up(cx, &db, since).await?);
+        }
+        let lag = match basis {
+            Basis::Measured(s) => Some(s),
+            _ => None,
         };
         if db.is_replica() && db.status == "available" {
-            cx.note(&format!(
-                "promoting {} (replica lag {})",
-                db.id,
-                lag.map(|l| format!("{l:.0}s"))
-                    .unwrap_or_else(|| "unknown".into())
-            ));
+            cx.note(&format!("promoting {} ({})", db.id, basis.shown()));
             cx.aws
                 .rds(&region)
                 .await
                 .promote_read_replica(&db.id)
                 .await?;
-            if let Some(l) = lag {
-                // The run's RPO: journaled before the promotion's long verify.
-                cx.measure(Measure::RpoSeconds, l);
+            // The run's RPO with its basis, journaled before the promotion's long verify: a
+            // measured lag, or the last one known before replication stopped (never -1, never
+            // a 0 nobody measured).
+            match basis {
+                Basis::Measured(l) => cx.measure(Measure::RpoSeconds, l),
+                Basis::LastKnown(l, at) => {
+                    cx.measure(Measure::RpoLastKnownSeconds, l);
+                    cx.warn(&format!(
+                        "RPO not measured: replication was not active when {} was promoted; the last known lag was {l:.0}s at {} ({} before the promotion), and the writes since are lost too",
+                        db.id,
+                        at.format("%H:%M:%S UTC"),
+                        humantime::format_duration(std::time::Duration::from_secs(
+                            (chrono::Utc::now() - at).num_seconds().max(0) as u64
+                        ))
+                    ));
+                }
+                Basis::Unknown => cx.warn(&format!(
+                    "RPO unknown: no replica lag was measured before {} was promoted",
+                    db.id
+                )),
             }
         } else {
             cx.note(&format!(

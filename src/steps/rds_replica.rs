@@ -121,6 +121,8 @@ impl Step for CreateReplica {
                 } else {
                     None
                 };
+                // -1 (replication not active) is never caught up.
+                let lag = lag.and_then(|l| l.seconds);
                 let caught_up = lag.is_some_and(|l| l <= self.max_lag(&cx.env).as_secs_f64());
                 let current = format!(
                     "{} replicates from {} ({}, lag {})",
@@ -201,6 +203,7 @@ impl Step for CreateReplica {
                 Ok(cw
                     .replica_lag(&id, Duration::from_secs(600))
                     .await?
+                    .and_then(|l| l.seconds)
                     .filter(|l| *l <= max)
                     .map(|_| ()))
             },

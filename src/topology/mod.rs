@@ -29,7 +29,11 @@ pub struct DbView {
     pub replica_source: Option<String>,
     /// For a writer: takes writes now (not read-only, not stopped). `None`: unknown.
     pub writable: Option<bool>,
+    /// The replica's lag in seconds, when replication runs.
     pub lag_s: Option<f64>,
+    /// ReplicaLag says -1: replication is not active (its source unreachable, or stopped).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub replication_stopped: bool,
     pub parameter_group: Option<String>,
 }
 
@@ -248,7 +252,7 @@ async fn region_view(aws: &dyn Aws, env: &Environment, role: Role, limit: Durati
         let got = tokio::time::timeout(limit, rds.describe(&db.instance_id)).await;
         match got {
             Ok(Ok(d)) => {
-                let lag_s = if d.is_replica() && d.status == "available" {
+                let lag = if d.is_replica() && d.status == "available" {
                     within(limit, async {
                         aws.cloudwatch(&region)
                             .await
@@ -269,7 +273,8 @@ async fn region_view(aws: &dyn Aws, env: &Environment, role: Role, limit: Durati
                 v.database = Some(DbView {
                     role: if d.is_replica() { "replica" } else { "writer" },
                     writable: w,
-                    lag_s,
+                    lag_s: lag.and_then(|l| l.seconds),
+                    replication_stopped: lag.is_some_and(|l| l.stopped()),
                     id: d.id,
                     status: d.status,
                     replica_source: d.replica_source,
@@ -751,8 +756,11 @@ impl Topology {
                     writes.into(),
                     v.database
                         .as_ref()
-                        .and_then(|d| d.lag_s)
-                        .map(|l| format!("{l:.0}s"))
+                        .map(|d| match (d.lag_s, d.replication_stopped) {
+                            (_, true) => "STOPPED".to_string(),
+                            (Some(l), _) => format!("{l:.0}s"),
+                            (None, _) => String::new(),
+                        })
                         .unwrap_or_default(),
                     compute.join(", "),
                 ]

@@ -111,8 +111,10 @@ pub struct FakeDb {
     pub applying: u32,
     /// (reads left, the status after them, whether the replica link goes too).
     pub pending: Option<(u32, String, bool)>,
-    /// ReplicaLag datapoint, if any.
+    /// ReplicaLag datapoint, if any (-1: replication not active).
     pub lag: Option<f64>,
+    /// With a lag of -1: the lag measured three minutes before, when replication still ran.
+    pub last_known_lag: Option<f64>,
 }
 
 #[derive(Debug, Clone)]
@@ -341,6 +343,7 @@ impl FakeAws {
                 applying: 0,
                 pending: None,
                 lag,
+                last_known_lag: None,
             },
         );
         w.parameter_groups.insert(

@@ -300,15 +300,29 @@ impl RdsApi for Handle {
 
 #[async_trait]
 impl CloudWatchApi for Handle {
-    async fn replica_lag(&self, instance_id: &str, _window: Duration) -> AwsResult<Option<f64>> {
+    async fn replica_lag(
+        &self,
+        instance_id: &str,
+        _window: Duration,
+    ) -> AwsResult<Option<crate::aws::cloudwatch::Lag>> {
         self.f
             .enter("cloudwatch", "GetMetricStatistics", &self.region, false)
             .await?;
-        Ok(self
-            .f
-            .world()
-            .dbs
-            .get(&self.key(instance_id))
-            .and_then(|d| d.lag))
+        // One datapoint now: its value, -1 standing for replication not active (with the lag
+        // known three minutes before, if the test set one).
+        let w = self.f.world();
+        let Some(d) = w.dbs.get(&self.key(instance_id)) else {
+            return Ok(None);
+        };
+        let now = chrono::Utc::now();
+        Ok(d.lag.map(|l| {
+            let mut lag = crate::aws::cloudwatch::Lag::from_point(now, l, l);
+            if lag.stopped() {
+                lag.last_known = d
+                    .last_known_lag
+                    .map(|v| (now - chrono::Duration::minutes(3), v));
+            }
+            lag
+        }))
     }
 }

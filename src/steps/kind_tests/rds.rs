@@ -76,6 +76,94 @@ async fn promote_replica_makes_the_standby_the_writer_once_and_cannot_be_undone(
     assert_eq!(fx.mutations(), ["rds:PromoteReadReplica"]);
 }
 
+/// ReplicaLag -1 with the lag known before it (`last`), on the standby's replica.
+fn replication_stopped(fx: &Fx, last: Option<f64>) {
+    let mut w = fx.world();
+    let d = w.dbs.get_mut(&key(STANDBY, &db_id(STANDBY))).unwrap();
+    d.lag = Some(-1.0);
+    d.last_known_lag = last;
+}
+
+#[tokio::test(start_paused = true)]
+async fn replication_stopped_is_never_caught_up_and_the_rpo_says_its_basis() {
+    // Unplanned, the source gone: promoted on the last lag known before replication stopped,
+    // recorded as that and not as a measured RPO, never as -1 or 0.
+    let fx = Fx::new();
+    let cx = fx.cx();
+    replication_stopped(&fx, Some(3.0));
+    let s = fx.step(
+        "rds.promote_replica",
+        "{ role: standby, poll_interval: 100ms }",
+    );
+    let obs = observe(&s, &cx).await;
+    assert!(
+        obs.current
+            .contains("replication not active; last known lag 3s"),
+        "{}",
+        obs.current
+    );
+    assert_eq!(obs.prior["lag_s"], serde_json::Value::Null);
+    let result = execute(&s, &cx, &obs).await;
+    let reports = cx.take_reports();
+    assert!(
+        reports.contains(&StepReport::Measured(Measure::RpoLastKnownSeconds, 3.0)),
+        "{reports:?}"
+    );
+    assert!(
+        !reports
+            .iter()
+            .any(|r| matches!(r, StepReport::Measured(Measure::RpoSeconds, _))),
+        "{reports:?}"
+    );
+    assert!(
+        reports
+            .iter()
+            .any(|r| matches!(r, StepReport::Warning(w) if w.contains("RPO not measured"))),
+        "{reports:?}"
+    );
+    assert_eq!(result["rpo_estimate_s"], serde_json::Value::Null);
+
+    // Nothing known before it stopped: refused, the loss unknown; `force` promotes, saying so.
+    let fx = Fx::new();
+    let cx = fx.cx();
+    replication_stopped(&fx, None);
+    let s = fx.step("rds.promote_replica", "{ role: standby }");
+    let Err(err) = s.step().observe(&cx).await else {
+        panic!("a -1 with nothing known was not refused")
+    };
+    assert!(
+        !err.is_retryable() && err.to_string().contains("not active"),
+        "{err}"
+    );
+    assert!(fx.mutations().is_empty());
+    let forced = fx.step(
+        "rds.promote_replica",
+        "{ role: standby, force: true, poll_interval: 100ms }",
+    );
+    let obs = observe(&forced, &cx).await;
+    execute(&forced, &cx, &obs).await;
+    assert!(cx
+        .take_reports()
+        .iter()
+        .any(|r| matches!(r, StepReport::Warning(w) if w.contains("RPO unknown"))));
+
+    // Planned (catch_up): -1 is never "caught up": nothing is promoted, however long it waits.
+    let fx = Fx::new();
+    let cx = fx.cx();
+    replication_stopped(&fx, Some(0.0));
+    let s = fx.step(
+        "rds.promote_replica",
+        "{ role: standby, catch_up: true, catch_up_timeout: 1m, poll_interval: 1s }",
+    );
+    let obs = observe(&s, &cx).await;
+    let Err(err) = s.step().execute(&cx, &obs).await else {
+        panic!("a -1 was taken as caught up")
+    };
+    assert!(err.to_string().contains("did not catch up"), "{err}");
+    assert!(err.to_string().contains("not active"), "{err}");
+    assert!(fx.mutations().is_empty(), "promoted on a -1");
+}
+
 #[tokio::test(start_paused = true)]
 async fn promote_above_max_lag_is_refused_while_observing_and_changes_nothing() {
     let fx = Fx::new();
