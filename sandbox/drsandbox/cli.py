@@ -95,12 +95,13 @@ def cmd_seed(args) -> int:
     t0 = time.monotonic()
     try:
         topo = seed(_endpoint(args), args.out, args.domain, reset=args.reset,
-                    state_backend=args.state_backend)
+                    state_backend=args.state_backend, gate=args.gate)
     except (SeedError, ClientError, BotoCoreError) as e:
         print(f"drsandbox: seeding failed: {e}", file=sys.stderr)
         return 1
     print(f"seeded {topo['domain']} in {time.monotonic() - t0:.1f}s: "
-          f"{os.path.join(args.out, 'topology.json')}, {os.path.join(args.out, 'drctl.yaml')}", flush=True)
+          f"{os.path.join(args.out, 'topology.json')}, {os.path.join(args.out, 'drctl.yaml')}"
+          + (f" (gate: {args.gate})" if args.gate != "none" else ""), flush=True)
     return 0
 
 
@@ -406,6 +407,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--reset", action="store_true", help="forget all sandbox state first")
     s.add_argument("--state-backend", choices=["file", "dynamodb"], default="file",
                    help="where drctl.yaml keeps runs and the lease (dynamodb: table drctl-state in us-east-2)")
+    s.add_argument("--gate", choices=["none", "arc", "alarm"], default="none",
+                   help="also gate the primary's failover record with a CALCULATED health check over the ALB's "
+                        "check and a gate drctl controls from outside us-east-1: an ARC routing control (arc) or "
+                        "a CloudWatch alarm in us-west-2 (alarm); drctl.yaml route53.gate names it (default: none)")
     s.set_defaults(func=cmd_seed)
 
     s = sub.add_parser("new-ami", help="last night's backup: back up a primary frontend instance, copy it to "

@@ -15,10 +15,18 @@ us-east-1 is the primary (production size), us-west-2 the warm standby:
   frontend ALB first, standby second);
 * Backup vaults in both regions and a plan whose rule copies to us-west-2; one primary
   instance is backed up and the AMI recovery point copied into the standby vault, and the
-  standby launch templates run that copied AMI.
+  standby launch templates run that copied AMI;
+* with ``gate="arc"`` or ``gate="alarm"`` (``seed --gate``), a failover gate drctl controls from
+  outside us-east-1 (an ARC routing control, or a CloudWatch alarm in us-west-2 on a metric
+  drctl writes there) and a CALCULATED health check over {the primary ALB's check, the gate's
+  check} on the PRIMARY record (see ``_gate``). ``gate="none"`` (the default) builds none of
+  it and writes exactly the files it always did.
 
-Everything goes through the public APIs (boto3) except two control calls: telling the edge
-listeners which record and distribution they serve, and reading the listener URLs.
+Everything goes through the public APIs (boto3) except a few control calls: telling the edge
+listeners which record and distribution they serve, reading the listener URLs and, for a
+gate, the profile's durations and steps of the sandbox clock (a gate waits for ARC
+deployments and an alarm evaluation on the sandbox clock; stepping it makes that quick in
+every profile and works on a paused clock too).
 Writes ``topology.json`` (every id and ARN, plus the DNS name -> local URL map) and
 ``drctl.yaml`` (docs/drctl.yaml.example's format) into the output directory.
 """
@@ -180,12 +188,194 @@ def _db_address(c: _Clients, region: str, ident: str) -> dict:
 STATE_TABLE = "drctl-state"
 STATE_REGION = "us-east-2"
 
+ENV_NAME = "sandbox"  # drctl.yaml `name`: the environment, also the gate metric's dimension
+
+# ---------------------------------------------------------------------------- failover gates
+#
+# `seed --gate arc|alarm`: the primary's failover record answers only while a CALCULATED
+# health check over {the primary ALB's HTTP check, a gate} is healthy, HealthThreshold 2
+# (Route 53 Developer Guide, "How Amazon Route 53 determines whether a health check is
+# healthy", health checks that monitor other health checks: Route 53 "adds up the number of
+# child health checks that are considered to be healthy" and compares it with the threshold;
+# API reference, HealthCheckConfig.HealthThreshold). The gate is driven by drctl from outside
+# us-east-1, on data planes only, so a failover and a failback need no Route 53 control plane
+# ("AWS Fault Isolation Boundaries", Appendix B: during a Route 53 control-plane impairment
+# "DNS resolution and health checks, and updates to routing resulting from changes in health
+# checks, will continue to work"). Gate open = the primary may serve; closed = it may not.
+GATES = ("none", "arc", "alarm")
+GATE_CLUSTER = f"{APP}-dr"                  # ARC cluster ...
+GATE_CONTROL_PANEL = f"{APP}-failover"      # ... its control panel ...
+GATE_ROUTING_CONTROL = f"{APP}-primary-gate"  # ... and the routing control: On = open
+GATE_REGION = STANDBY                       # the alarm gate lives in the standby region
+GATE_NAMESPACE, GATE_METRIC = "drctl", "PrimaryGate"  # 1 = open, 0 = closed
+GATE_ALARM = f"{ENV_NAME}-{APP}-primary-gate"
+# The alarm's missing-data treatment. Missing data must never flip production by itself:
+#
+# * CloudWatch User Guide, "Configuring how CloudWatch alarms treat missing data":
+#   `breaching` ("Missing data points are treated as 'bad' and breaching the threshold")
+#   would close an open gate, i.e. fail over, as soon as drctl stopped writing;
+#   `notBreaching` ("treated as 'good' and within the threshold") would open a closed gate,
+#   i.e. fail back, a few minutes after drctl wrote its last 0 — a failover would have to be
+#   held by writing 0 every minute for as long as it lasts, which is exactly the dependency a
+#   gate exists to remove. `missing` ("If all data points in the alarm evaluation range are
+#   missing, the alarm transitions to INSUFFICIENT_DATA"; also CloudWatch's default) says
+#   "no data" instead of choosing a side.
+# * Route 53 then decides what INSUFFICIENT_DATA means: InsufficientDataHealthStatus
+#   `LastKnownStatus` — "Route 53 uses the status of the health check from the last time that
+#   CloudWatch had sufficient data to determine the alarm state. For new health checks that
+#   have no last known status, the default status for the health check is healthy" (Route 53
+#   API reference, HealthCheckConfig.InsufficientDataHealthStatus). So with no data the gate
+#   stays as drctl last set it, open or closed; the same holds while us-west-2's CloudWatch
+#   cannot be read.
+# * Not `ignore`: it keeps the alarm's *state*, but Route 53 "monitors the data stream for the
+#   corresponding alarm instead of monitoring the alarm state" (Developer Guide, health checks
+#   that monitor CloudWatch alarms), so `missing` + LastKnownStatus is the pair whose no-data
+#   behaviour both guides document.
+#
+# Statistic Minimum over 60 s (Route 53 takes standard-resolution alarms only, Period >= 60):
+# a minute in which drctl wrote any 0 is a closed minute (closing wins over a stale 1 in the
+# same minute); to reopen, drctl writes 1 and the gate opens at the first evaluation whose
+# latest minute holds only 1s.
+GATE_TREAT_MISSING_DATA = "missing"
+GATE_INSUFFICIENT_DATA = "LastKnownStatus"
+
+
+def _profile_seconds(endpoint: str) -> dict:
+    """The running profile's (scaled) durations, GET /_sandbox/healthz."""
+    return call(endpoint, "GET", "/_sandbox/healthz")["profile"]["seconds"]
+
+
+def _advance(endpoint: str, what: str, done, seconds: float, steps: int = 30):
+    """Step the sandbox clock ``seconds`` at a time until ``done()`` is truthy (checked before
+    every step). A step works on a running clock too (it skips ahead), so this is quick in
+    every profile and never waits for the wall clock."""
+    seconds = max(float(seconds), 0.05)
+    for _ in range(steps):
+        value = done()
+        if value:
+            return value
+        call(endpoint, "POST", "/_sandbox/clock/step", {"seconds": seconds})
+    value = done()
+    if value:
+        return value
+    raise SeedError(f"{what}: not done after {steps} clock steps of {seconds:g} s")
+
+
+def _set_routing_control(c: _Clients, endpoints: list[dict], arn: str, state: str) -> str:
+    """Set a routing control through the cluster's endpoints, tried in turn (ARC Developer
+    Guide, "Getting and updating routing control states using the ARC API": one client per
+    endpoint, its URL and its Region; "If the endpoint is unavailable, you can try connecting
+    to another one of your cluster endpoints"). Returns the region that took it."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    cfg = Config(retries={"total_max_attempts": 1, "mode": "standard"}, connect_timeout=2, read_timeout=5)
+    failed = []
+    for ep in endpoints:
+        client = c.session.client("route53-recovery-cluster", region_name=ep["Region"],
+                                  endpoint_url=ep["Endpoint"], config=cfg)
+        try:
+            client.update_routing_control_state(RoutingControlArn=arn, RoutingControlState=state)
+            return ep["Region"]
+        except (BotoCoreError, ClientError) as e:
+            failed.append(f"{ep['Region']}: {e}")
+    raise SeedError(f"no cluster endpoint took routing control {arn} -> {state}: {'; '.join(failed)}")
+
+
+def _arc_gate(c: _Clients, endpoint: str, secs: dict) -> tuple[str, dict]:
+    """A DEPLOYED cluster, control panel and routing control, the routing control On (gate
+    open), and a RECOVERY_CONTROL health check on it (ARC Developer Guide, "Creating a routing
+    control health check in ARC": the health check follows the routing control's state, On
+    healthy, Off unhealthy, and is associated with a DNS failover record). Control plane in
+    us-west-2 (the only region it is served from); the state through a cluster endpoint."""
+    cc = c("route53-recovery-control-config", STANDBY)
+    cluster_arn = cc.create_cluster(ClusterName=GATE_CLUSTER, ClientToken=str(uuid.uuid4()))["Cluster"]["ClusterArn"]
+    def deployed_cluster():
+        cluster = cc.describe_cluster(ClusterArn=cluster_arn)["Cluster"]
+        return cluster if cluster["Status"] == "DEPLOYED" else None
+
+    cluster = _advance(endpoint, "ARC cluster DEPLOYED", deployed_cluster, secs["arc_cluster_create"])
+    panel_arn = cc.create_control_panel(ClusterArn=cluster_arn, ControlPanelName=GATE_CONTROL_PANEL,
+                                        ClientToken=str(uuid.uuid4()))["ControlPanel"]["ControlPanelArn"]
+    _advance(endpoint, "ARC control panel DEPLOYED", lambda: cc.describe_control_panel(
+        ControlPanelArn=panel_arn)["ControlPanel"]["Status"] == "DEPLOYED", secs["arc_control_create"])
+    control_arn = cc.create_routing_control(ClusterArn=cluster_arn, ControlPanelArn=panel_arn,
+                                            RoutingControlName=GATE_ROUTING_CONTROL,
+                                            ClientToken=str(uuid.uuid4()))["RoutingControl"]["RoutingControlArn"]
+    _advance(endpoint, "ARC routing control DEPLOYED", lambda: cc.describe_routing_control(
+        RoutingControlArn=control_arn)["RoutingControl"]["Status"] == "DEPLOYED", secs["arc_control_create"])
+    # A new routing control is Off: open the gate before any record depends on it.
+    _set_routing_control(c, cluster["ClusterEndpoints"], control_arn, "On")
+    check = c("route53").create_health_check(CallerReference=f"{APP}-gate-{uuid.uuid4()}", HealthCheckConfig={
+        "Type": "RECOVERY_CONTROL", "RoutingControlArn": control_arn})["HealthCheck"]["Id"]
+    return check, {"routing_control": {
+        "arn": control_arn,
+        # Kept in drctl.yaml so that closing or opening the gate needs no control plane.
+        "cluster_endpoints": [{"region": ep["Region"], "url": ep["Endpoint"]} for ep in cluster["ClusterEndpoints"]]}}
+
+
+def _alarm_gate(c: _Clients, endpoint: str, secs: dict) -> tuple[str, dict]:
+    """An alarm in the standby region on drctl/PrimaryGate (ALARM = closed), open from the
+    start (a first datapoint 1, the clock stepped until the alarm is OK), and a
+    CLOUDWATCH_METRIC health check on it. See GATE_TREAT_MISSING_DATA for the choices."""
+    cw = c("cloudwatch", GATE_REGION)
+    dimensions = [{"Name": "Environment", "Value": ENV_NAME}]
+    cw.put_metric_alarm(
+        AlarmName=GATE_ALARM, ActionsEnabled=False,
+        AlarmDescription=(f"drctl failover gate of {ENV_NAME}: ALARM = closed, the primary's failover record "
+                          f"stops answering. drctl writes {GATE_NAMESPACE}/{GATE_METRIC} here (1 open, 0 closed); "
+                          "no data keeps the gate as it was (missing + Route 53 LastKnownStatus)."),
+        Namespace=GATE_NAMESPACE, MetricName=GATE_METRIC, Dimensions=dimensions, Statistic="Minimum", Period=60,
+        EvaluationPeriods=1, DatapointsToAlarm=1, Threshold=1.0, ComparisonOperator="LessThanThreshold",
+        TreatMissingData=GATE_TREAT_MISSING_DATA)
+    cw.put_metric_data(Namespace=GATE_NAMESPACE, MetricData=[
+        {"MetricName": GATE_METRIC, "Dimensions": dimensions, "Value": 1.0}])
+    _advance(endpoint, f"alarm {GATE_ALARM} OK", lambda: cw.describe_alarms(
+        AlarmNames=[GATE_ALARM])["MetricAlarms"][0]["StateValue"] == "OK", secs["cloudwatch_minute"])
+    check = c("route53").create_health_check(CallerReference=f"{APP}-gate-{uuid.uuid4()}", HealthCheckConfig={
+        "Type": "CLOUDWATCH_METRIC", "AlarmIdentifier": {"Region": GATE_REGION, "Name": GATE_ALARM},
+        "InsufficientDataHealthStatus": GATE_INSUFFICIENT_DATA})["HealthCheck"]["Id"]
+    return check, {"alarm": {"region": GATE_REGION, "name": GATE_ALARM, "namespace": GATE_NAMESPACE,
+                             "metric": GATE_METRIC, "dimensions": {d["Name"]: d["Value"] for d in dimensions}}}
+
+
+def _gate(c: _Clients, endpoint: str, kind: str, alb_check: str, zone_id: str, record: str) -> dict:
+    """The gate of ``kind``, the CALCULATED check over {ALB check, gate check}, and the PRIMARY
+    record UPSERTed to carry it (every other field of the record, and the SECONDARY record,
+    unchanged). Returns topology's ``route53.gate``."""
+    secs = _profile_seconds(endpoint)
+    r53 = c("route53")
+    gate_check, spec = (_arc_gate if kind == "arc" else _alarm_gate)(c, endpoint, secs)
+    calculated = r53.create_health_check(CallerReference=f"{APP}-calculated-{uuid.uuid4()}", HealthCheckConfig={
+        "Type": "CALCULATED", "ChildHealthChecks": [alb_check, gate_check], "HealthThreshold": 2})["HealthCheck"]["Id"]
+    for hc, name in ((gate_check, f"{APP}-api-primary-gate"), (calculated, f"{APP}-api-primary-calculated")):
+        r53.change_tags_for_resource(ResourceType="healthcheck", ResourceId=hc,
+                                     AddTags=[{"Key": "Name", "Value": name}])
+    primary = [r for r in r53.list_resource_record_sets(HostedZoneId=zone_id, StartRecordName=record,
+                                                        StartRecordType="A")["ResourceRecordSets"]
+               if r["Name"] == record and r["Type"] == "A" and r.get("Failover") == "PRIMARY"]
+    if len(primary) != 1:
+        raise SeedError(f"expected one PRIMARY failover record {record}, found {len(primary)}")
+    change = r53.change_resource_record_sets(HostedZoneId=zone_id, ChangeBatch={
+        "Comment": f"api failover: the primary answers while its ALB is healthy and the {kind} gate is open",
+        "Changes": [{"Action": "UPSERT", "ResourceRecordSet": {**primary[0], "HealthCheckId": calculated}}]})
+    _advance(endpoint, "Route 53 change", lambda: r53.get_change(Id=change["ChangeInfo"]["Id"])["ChangeInfo"][
+        "Status"] == "INSYNC", secs["route53_change_propagation"])
+    # The gate is open: after a round of the health checker (the new checks were healthy
+    # until it) the primary still answers.
+    call(endpoint, "POST", "/_sandbox/clock/step", {"seconds": max(secs["health_check_interval"], 0.05)})
+    _advance(endpoint, "the primary answering through the gate", lambda: call(
+        endpoint, "GET", "/_sandbox/state")["route53"]["answer_region"] == PRIMARY, secs["health_check_interval"],
+        steps=5)
+    return {"calculated_health_check_id": calculated, "gate_health_check_id": gate_check, **spec}
+
 
 def seed(endpoint: str, out_dir: str, domain: str = "example.test", reset: bool = False,
-         state_backend: str = "file") -> dict:
+         state_backend: str = "file", gate: str = "none") -> dict:
     domain = domain.strip(".").lower()
     if not domain or " " in domain:
         raise SeedError(f"invalid domain {domain!r}")
+    if gate not in GATES:
+        raise SeedError(f"unknown gate {gate!r}: expected one of {', '.join(GATES)}")
     call(endpoint, "GET", "/_sandbox/healthz")
     if reset:
         call(endpoint, "POST", "/_sandbox/reset")
@@ -329,6 +519,9 @@ def seed(endpoint: str, out_dir: str, domain: str = "example.test", reset: bool 
         len([i for i in g["Instances"] if i["LifecycleState"] == "InService"]) >= g["DesiredCapacity"]
         for r in regions for g in c("autoscaling", r).describe_auto_scaling_groups()["AutoScalingGroups"]))
 
+    # The failover gate (none by default: then nothing here runs and nothing else changes).
+    gate_spec = _gate(c, endpoint, gate, hc["Id"], public_zone_id, record) if gate != "none" else None
+
     listeners = call(endpoint, "GET", "/_sandbox/listeners")["listeners"]
     by_dns = {l["dns_name"]: l["url"] for l in listeners if l.get("dns_name")}
     edge = {l["name"]: l["url"] for l in listeners if l["kind"] == "edge"}
@@ -346,7 +539,8 @@ def seed(endpoint: str, out_dir: str, domain: str = "example.test", reset: bool 
         "primary_region": PRIMARY, "standby_region": STANDBY, "regions": regions,
         "route53": {"public_zone_id": public_zone_id, "public_zone_name": f"{domain}.", "record_name": record,
                     "record_type": "A", "primary_set_identifier": "primary", "secondary_set_identifier": "secondary",
-                    "health_check_id": hc["Id"], "public_url": edge["public"]},
+                    "health_check_id": hc["Id"], "public_url": edge["public"],
+                    **({"gate": gate_spec} if gate_spec else {})},
         "cloudfront": {"distribution_id": dist["Id"], "arn": dist["ARN"], "domain_name": dist["DomainName"],
                        "origin_group_id": group_id, "origins": origin_ids, "url": edge["cdn"]},
         "backup": {"plan_id": plan["BackupPlanId"], "plan_arn": plan["BackupPlanArn"],
@@ -394,7 +588,7 @@ def drctl_config(t: dict, state_backend: str = "file") -> dict:
                                     "expect_status": "200-299", "body_contains": "ok"}})
     rt = t["route53"]
     return {
-        "name": "sandbox",
+        "name": ENV_NAME,
         "primary_region": t["primary_region"],
         "standby_region": t["standby_region"],
         "state_dir": ".drctl",
@@ -409,7 +603,8 @@ def drctl_config(t: dict, state_backend: str = "file") -> dict:
         "route53": {"public_zone_id": rt["public_zone_id"], "record_name": rt["record_name"],
                     "primary_set_identifier": rt["primary_set_identifier"],
                     "secondary_set_identifier": rt["secondary_set_identifier"],
-                    "health_check_id": rt["health_check_id"], "public_url": rt["public_url"]},
+                    "health_check_id": rt["health_check_id"], "public_url": rt["public_url"],
+                    **({"gate": gate_config(rt["gate"])} if rt.get("gate") else {})},
         "cloudfront": {"distribution_id": t["cloudfront"]["distribution_id"],
                        "origin_group_id": t["cloudfront"]["origin_group_id"],
                        "origins": dict(t["cloudfront"]["origins"]), "url": t["cloudfront"]["url"]},
@@ -427,3 +622,19 @@ def drctl_config(t: dict, state_backend: str = "file") -> dict:
                              "standby": [p["name"] for p in probes if p["region"] == t["standby_region"]],
                              "notify_timeout": "5s", "notify_attempts": 3, "notifications": []}},
     }
+
+
+def gate_config(g: dict) -> dict:
+    """drctl.yaml's ``route53.gate``, key for key (drctl parses exactly this): the two health
+    check ids and exactly one of ``routing_control`` / ``alarm``."""
+    out = {"calculated_health_check_id": g["calculated_health_check_id"],
+           "gate_health_check_id": g["gate_health_check_id"]}
+    if "routing_control" in g:
+        rc = g["routing_control"]
+        out["routing_control"] = {"arn": rc["arn"], "cluster_endpoints": [
+            {"region": ep["region"], "url": ep["url"]} for ep in rc["cluster_endpoints"]]}
+    else:
+        a = g["alarm"]
+        out["alarm"] = {"region": a["region"], "name": a["name"], "namespace": a["namespace"],
+                        "metric": a["metric"], "dimensions": dict(a["dimensions"])}
+    return out
