@@ -132,6 +132,17 @@ def resolve(sb, name: str, rtype: str = "A", account: str | None = None) -> dict
     return {**out, "rcode": "SERVFAIL"}  # a CNAME loop
 
 
+def alb_of(sb, name: str, account: str | None = None):
+    """The ALB listener ``name`` leads to now through the sandbox's DNS (the one holding the
+    first address answered), or None: where a client resolving ``name`` would connect."""
+    if not name:
+        return None
+    found = resolve(sb, name, "A", account)
+    if found["rcode"] != "NOERROR" or not found["addresses"]:
+        return None
+    return sb.listeners.by_address(found["addresses"][0])
+
+
 # --------------------------------------------------------------------------- UDP server
 
 class UdpDnsServer:

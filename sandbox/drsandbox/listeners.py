@@ -11,7 +11,8 @@ there is none.
 
 Each instance target runs "the app": ``/health`` answers 200 ``ok``; any other path a page
 naming its region (``region=us-east-1``), the instance and the database it uses; ``/db``
-is the app's database check: 200 when that database can be reached, else 503. The app finds
+is the app's database check: 200 when that database can be reached, else 503; ``/write`` is one
+write through it, taken only by a writable instance (``rds.write_verdict``). The app finds
 its database the way the seeded app does: the ``DB_HOST`` its user data sets
 (``DB_HOST=host`` or ``export DB_HOST=host`` on a line of the instance's user data, which
 RunInstances takes from the request or the launch template), else the ``db`` CNAME of a
@@ -32,7 +33,9 @@ Route 53 currently answers for the failover record (a client that re-resolves DN
 request; failures of that ALB are passed through as they would reach such a client).
 ``cdn`` stands for the CloudFront distribution: it tries the members of the default
 behaviour's origin group in order and fails over on connection errors, timeouts and the
-group's failover status codes, using the configuration of the last completed deployment.
+group's failover status codes, using the configuration of the last completed deployment;
+each origin's domain is resolved per request through the sandbox's DNS (``origin_target``), so
+an origin named by a failover record follows Route 53's answer.
 
 Addresses: on AWS an ALB's DNS name resolves to the IP addresses of its nodes (at least one per
 enabled Availability Zone), the addresses clients send their requests to, and "the IP
@@ -357,6 +360,13 @@ class AlbListener(Listener):
             else:
                 h.reply(503, f"database unreachable: region={self.region} {facts}\n".encode(), headers=hdrs)
             return
+        if path == "/write":
+            # One write through the app's database (any method): did it reach a writer?
+            status, words, app = self.manager.app_write(self, target)
+            facts = " ".join(f"{k}={'none' if v is None else v}" for k, v in app.items())
+            h.reply(status, f"{words}: region={self.region} {facts}\n".encode(),
+                    headers=hdrs + [("x-drsandbox-write", "ok" if status == 200 else "refused")])
+            return
         page = (f"<!doctype html><html><head><title>{self.name}</title></head><body>"
                 f"<h1>{self.name}</h1><p>served by region={self.region}</p>"
                 f"<p>alb={self.dns_name} healthy_targets={len(targets)}</p>"
@@ -450,11 +460,18 @@ class CdnEdge(EdgeListener):
         timeout = self.manager.profile.seconds("origin_timeout")
         last_status, last_err = None, "no origin"
         for i, (origin_id, domain) in enumerate(members):
-            target = self.manager.by_dns(domain)
+            # The origin's domain is resolved for this request (CloudFront Developer Guide,
+            # "HTTP 502 status code (DNS error)": "CloudFront performs a DNS resolution on the
+            # origin domain"), through the sandbox's DNS: an ALB name gives that ALB's
+            # addresses, a failover record (a gated origin) whatever Route 53 answers now.
+            target, address, dns_error = self.manager.origin_target(domain)
             last = i == len(members) - 1 or not can_failover
             try:
                 if target is None:
-                    raise ConnectionRefusedError(f"origin {domain} has no local listener")
+                    # NonS3OriginDnsError, or an address nothing listens on: CloudFront cannot
+                    # connect to the origin, which is a reason to fail over (origin failover:
+                    # "CloudFront fails to connect to the primary origin").
+                    raise ConnectionRefusedError(f"origin {domain}: {dns_error or 'no local listener'}")
                 status, headers, data = self.forward(h, target, body, domain, timeout)
             except (OSError, http.client.HTTPException) as e:
                 last_err = f"{origin_id}: {type(e).__name__}"
@@ -466,8 +483,10 @@ class CdnEdge(EdgeListener):
                 last_status, last_err = status, f"{origin_id}: HTTP {status}"
                 continue
             ctype = dict((k.lower(), v) for k, v in headers).get("content-type", "text/plain")
-            extra = [("x-drsandbox-origin", origin_id), ("x-cache", "Miss from cloudfront"),
-                     ("via", f"1.1 {dist_domain} (CloudFront)")]
+            extra = [("x-drsandbox-origin", origin_id), ("x-drsandbox-origin-domain", domain),
+                     ("x-cache", "Miss from cloudfront"), ("via", f"1.1 {dist_domain} (CloudFront)")]
+            if address:
+                extra.append(("x-drsandbox-origin-address", address))
             h.reply(status, data, ctype, self.passthrough_headers(headers) + extra)
             return
         msg = f"drsandbox CloudFront: could not get a response from any origin ({last_err})\n"
@@ -491,6 +510,10 @@ class ListenerManager:
         # Injected by server.py (route53/cloudfront know how to answer; this module does not).
         self.public_answer: Callable[[], tuple[str, str | None] | None] = lambda: None
         self.cdn_plan: Callable[[], tuple | None] = lambda: None
+        # The sandbox's DNS (dns.resolve for an A query), for the cdn edge's origins.
+        self.resolve: Callable[[str], dict | None] = lambda name: None
+        # The app's write path (rds.py's view of a database: replica, read_only, writable).
+        self.write_verdict: Callable[[object], tuple[bool, str]] = lambda db: (False, "no database engine")
 
     def start(self) -> None:
         self.public.start()
@@ -608,13 +631,17 @@ class ListenerManager:
 
     def app_view(self, listener: AlbListener, target: str) -> dict:
         """What the app on ``target`` reports: its database and whether it can reach it."""
+        return self._app(listener, target)[1]
+
+    def _app(self, listener: AlbListener, target: str) -> tuple[object, dict]:
+        """(the RDS instance the app on ``target`` uses or None, what the app reports)."""
         from moto.ec2.models import ec2_backends
 
         view = {"target": target, "database": None, "database_host": None, "database_endpoint": None,
                 "database_region": None, "database_status": None, "database_reachable": "no"}
         inst = _instance(ec2_backends[listener.account][listener.region], target) if target.startswith("i-") else None
         if inst is None:
-            return view
+            return None, view
         host = db_host_from_user_data(inst.user_data)
         db, host = resolve_database(listener.account, listener.region, inst.vpc_id, host)
         view["database_host"] = host
@@ -624,7 +651,34 @@ class ListenerManager:
                         database_region=db.region, database_status=db.status)
             if db.status in CONNECTABLE and not self.faults.region_dark(db.region):
                 view["database_reachable"] = "yes"
-        return view
+        return db, view
+
+    def origin_target(self, domain: str) -> tuple["AlbListener | None", str | None, str | None]:
+        """(ALB listener, address connected to, DNS failure) for a CloudFront origin's domain,
+        resolved now through the sandbox's DNS: the first address answered leads to the ALB
+        that has it."""
+        found = self.resolve(domain)
+        if found is None:  # no resolver wired in (a bare ListenerManager): by name only
+            return self.by_dns(domain), None, None
+        if found.get("rcode") != "NOERROR" or not found.get("addresses"):
+            return None, None, f"DNS {found.get('rcode')}: no A record for {domain}"
+        address = found["addresses"][0]
+        return self.by_address(address), address, None
+
+    def app_write(self, listener: AlbListener, target: str) -> tuple[int, str, dict]:
+        """What the app on ``target`` answers for ``/write``: one write through the database it
+        is configured for. (status, first words, app facts): 200 ``written`` when the database
+        is reachable and takes writes, else 503 naming why (unreachable, a read replica,
+        read_only in effect, not available)."""
+        db, view = self._app(listener, target)
+        if db is None:
+            return 503, "write failed: no database", view
+        if view["database_reachable"] != "yes":
+            return 503, "write failed: database unreachable", view
+        ok, why = self.write_verdict(db)
+        if not ok:
+            return 503, f"write refused: {why}", view
+        return 200, "written", view
 
     # ------------------------------------------------------------------ addresses
     def _allocate(self, seed: str, n: int, avoid: set[str] | frozenset = frozenset()) -> list[str]:

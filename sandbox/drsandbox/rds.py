@@ -193,6 +193,30 @@ def writable(db) -> bool:
     return db.status == "available" and not is_replica(db) and not read_only(db)
 
 
+def write_verdict(db) -> tuple[bool, str]:
+    """Whether one write the app sends to ``db`` is taken (listeners.py, ``/write``): exactly
+    when ``writable`` says so, else (False, why). MySQL refuses a write on a server whose
+    read_only is ON with error 1290, "The MySQL server is running with the --read-only option
+    so it cannot execute this statement"; an RDS read replica runs with read_only ON ("Read
+    replicas are designed to support read queries", RDS User Guide, "Working with MySQL read
+    replicas"; the default parameter group's read_only is {TrueIfReplica}). A promoted replica
+    is a standalone instance with the same endpoint (ARC Developer Guide, "Amazon RDS Promote
+    Read Replica execution block": "the DNS endpoint that you use to connect to your database
+    stays the same"), so an app configured with that endpoint writes to it once it is
+    available. Not kinder than AWS: a replica whose group sets read_only=0 would take the write
+    there (User Guide, "Updating read replicas with MySQL"); here a replica never does, and a
+    writer only while ``available``."""
+    if is_replica(db):
+        return False, ("read replica (ERROR 1290: The MySQL server is running with the --read-only option "
+                       "so it cannot execute this statement)")
+    if read_only(db):
+        return False, ("read_only=1 in effect (ERROR 1290: The MySQL server is running with the --read-only "
+                       "option so it cannot execute this statement)")
+    if db.status != "available":
+        return False, f"database status {db.status}, not available"
+    return True, ""
+
+
 def _parameter_change(db, before: bool, status: str, done) -> None:
     """Freeze the values in effect at ``before``, show ``status`` now, run ``done`` after
     ``rds_parameter_apply`` unless a newer change or a reboot came first."""

@@ -19,8 +19,12 @@ us-east-1 is the primary (production size), us-west-2 the warm standby:
 * with ``gate="arc"`` or ``gate="alarm"`` (``seed --gate``), a failover gate drctl controls from
   outside us-east-1 (an ARC routing control, or a CloudWatch alarm in us-west-2 on a metric
   drctl writes there) and a CALCULATED health check over {the primary ALB's check, the gate's
-  check} on the PRIMARY record (see ``_gate``). ``gate="none"`` (the default) builds none of
-  it and writes exactly the files it always did.
+  check} on the PRIMARY records of ``api.<domain>`` and of ``origin.<domain>`` (failover
+  aliases to the frontend ALBs, made only with a gate), which becomes the CloudFront origin
+  group's primary origin so that CloudFront follows the gate through DNS (see ``_gate``).
+  ``gate="none"`` (the default) builds none of it and writes exactly the files it always did;
+* with either, when the sandbox serves UDP DNS (``serve --dns-port``), ``route53.name_servers``
+  in both files names it (see ``name_servers``); without one nothing new is written.
 
 Everything goes through the public APIs (boto3) except a few control calls: telling the edge
 listeners which record and distribution they serve, reading the listener URLs and, for a
@@ -33,10 +37,13 @@ Writes ``topology.json`` (every id and ARN, plus the DNS name -> local URL map) 
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
+import socket
 import time
 import uuid
+from urllib.parse import urlparse
 
 import boto3
 import yaml
@@ -237,6 +244,9 @@ GATE_ALARM = f"{ENV_NAME}-{APP}-primary-gate"
 # same minute); to reopen, drctl writes 1 and the gate opens at the first evaluation whose
 # latest minute holds only 1s.
 GATE_TREAT_MISSING_DATA = "missing"
+# With a gate, CloudFront's primary origin is this gated name (origin.<domain>): failover alias
+# records to the frontend ALBs whose PRIMARY carries the same calculated check as api.<domain>.
+ORIGIN_LABEL = "origin"
 GATE_INSUFFICIENT_DATA = "LastKnownStatus"
 
 
@@ -338,10 +348,11 @@ def _alarm_gate(c: _Clients, endpoint: str, secs: dict) -> tuple[str, dict]:
                              "metric": GATE_METRIC, "dimensions": {d["Name"]: d["Value"] for d in dimensions}}}
 
 
-def _gate(c: _Clients, endpoint: str, kind: str, alb_check: str, zone_id: str, record: str) -> dict:
+def _gate(c: _Clients, endpoint: str, kind: str, alb_check: str, zone_id: str, records: list[str]) -> dict:
     """The gate of ``kind``, the CALCULATED check over {ALB check, gate check}, and the PRIMARY
-    record UPSERTed to carry it (every other field of the record, and the SECONDARY record,
-    unchanged). Returns topology's ``route53.gate``."""
+    record of each of ``records`` (the public name, and the CloudFront origin's name)
+    UPSERTed to carry it in one change batch (every other field of each record, and the
+    SECONDARY records, unchanged). Returns topology's ``route53.gate``."""
     secs = _profile_seconds(endpoint)
     r53 = c("route53")
     gate_check, spec = (_arc_gate if kind == "arc" else _alarm_gate)(c, endpoint, secs)
@@ -350,14 +361,17 @@ def _gate(c: _Clients, endpoint: str, kind: str, alb_check: str, zone_id: str, r
     for hc, name in ((gate_check, f"{APP}-api-primary-gate"), (calculated, f"{APP}-api-primary-calculated")):
         r53.change_tags_for_resource(ResourceType="healthcheck", ResourceId=hc,
                                      AddTags=[{"Key": "Name", "Value": name}])
-    primary = [r for r in r53.list_resource_record_sets(HostedZoneId=zone_id, StartRecordName=record,
-                                                        StartRecordType="A")["ResourceRecordSets"]
-               if r["Name"] == record and r["Type"] == "A" and r.get("Failover") == "PRIMARY"]
-    if len(primary) != 1:
-        raise SeedError(f"expected one PRIMARY failover record {record}, found {len(primary)}")
+    changes = []
+    for record in records:
+        primary = [r for r in r53.list_resource_record_sets(HostedZoneId=zone_id, StartRecordName=record,
+                                                            StartRecordType="A")["ResourceRecordSets"]
+                   if r["Name"] == record and r["Type"] == "A" and r.get("Failover") == "PRIMARY"]
+        if len(primary) != 1:
+            raise SeedError(f"expected one PRIMARY failover record {record}, found {len(primary)}")
+        changes.append({"Action": "UPSERT", "ResourceRecordSet": {**primary[0], "HealthCheckId": calculated}})
     change = r53.change_resource_record_sets(HostedZoneId=zone_id, ChangeBatch={
-        "Comment": f"api failover: the primary answers while its ALB is healthy and the {kind} gate is open",
-        "Changes": [{"Action": "UPSERT", "ResourceRecordSet": {**primary[0], "HealthCheckId": calculated}}]})
+        "Comment": f"failover: the primary answers while its ALB is healthy and the {kind} gate is open",
+        "Changes": changes})
     _advance(endpoint, "Route 53 change", lambda: r53.get_change(Id=change["ChangeInfo"]["Id"])["ChangeInfo"][
         "Status"] == "INSYNC", secs["route53_change_propagation"])
     # The gate is open: after a round of the health checker (the new checks were healthy
@@ -366,7 +380,30 @@ def _gate(c: _Clients, endpoint: str, kind: str, alb_check: str, zone_id: str, r
     _advance(endpoint, "the primary answering through the gate", lambda: call(
         endpoint, "GET", "/_sandbox/state")["route53"]["answer_region"] == PRIMARY, secs["health_check_interval"],
         steps=5)
-    return {"calculated_health_check_id": calculated, "gate_health_check_id": gate_check, **spec}
+    return {"calculated_health_check_id": calculated, "gate_health_check_id": gate_check, **spec,
+            "records": list(records)}
+
+
+def name_servers(endpoint: str, healthz: dict) -> list[str] | None:
+    """``["HOST:PORT"]`` of the sandbox's UDP DNS server (``serve --dns-port``; healthz
+    ``dns.udp_port``), the host being the serve host the endpoint names (as an IP address:
+    drctl queries it directly), or None when the sandbox serves no UDP DNS.
+
+    drctl checks DNS on the data plane by asking the zone's name servers directly, as the
+    CloudFront Developer Guide's troubleshooting does ("HTTP 502 status code (DNS error)":
+    "dig OriginDomainName @NameServer"); TestDNSAnswer is a Route 53 API call (control
+    plane, us-east-1: "AWS Fault Isolation Boundaries", Appendix B)."""
+    port = (healthz.get("dns") or {}).get("udp_port")
+    if port is None:
+        return None
+    host = urlparse(endpoint).hostname or "127.0.0.1"
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        ip = ipaddress.ip_address(socket.gethostbyname(host))
+    if ip.is_unspecified:  # serve --host 0.0.0.0: loopback reaches it
+        ip = ipaddress.ip_address("127.0.0.1")
+    return [f"[{ip}]:{port}" if ip.version == 6 else f"{ip}:{port}"]
 
 
 def seed(endpoint: str, out_dir: str, domain: str = "example.test", reset: bool = False,
@@ -376,7 +413,8 @@ def seed(endpoint: str, out_dir: str, domain: str = "example.test", reset: bool 
         raise SeedError(f"invalid domain {domain!r}")
     if gate not in GATES:
         raise SeedError(f"unknown gate {gate!r}: expected one of {', '.join(GATES)}")
-    call(endpoint, "GET", "/_sandbox/healthz")
+    healthz = call(endpoint, "GET", "/_sandbox/healthz")
+    servers = name_servers(endpoint, healthz)
     if reset:
         call(endpoint, "POST", "/_sandbox/reset")
     c = _Clients(endpoint)  # after a reset: it forgets IAM users, the admin's keys with them
@@ -466,9 +504,11 @@ def seed(endpoint: str, out_dir: str, domain: str = "example.test", reset: bool 
         Scheme="internal", Type="application")["LoadBalancers"][0]
     drill = {"load_balancer": {"arn": drill_lb["LoadBalancerArn"], "dns_name": drill_lb["DNSName"]}}
 
-    # Public DNS: health check on the primary backend ALB, failover aliases for api.<domain>.
+    # Public DNS: health check on the primary backend ALB, failover aliases for api.<domain>
+    # (and, with a gate, for origin.<domain>: the frontend ALBs, CloudFront's gated origin).
     r53 = c("route53")
     record = f"api.{domain}."
+    origin_record = f"{ORIGIN_LABEL}.{domain}." if gate != "none" else None
     zone = r53.create_hosted_zone(Name=f"{domain}.", CallerReference=f"{APP}-public-{uuid.uuid4()}",
                                   HostedZoneConfig={"PrivateZone": False, "Comment": f"{APP} public"})
     public_zone_id = zone["HostedZone"]["Id"].split("/")[-1]
@@ -479,23 +519,37 @@ def seed(endpoint: str, out_dir: str, domain: str = "example.test", reset: bool 
     r53.change_tags_for_resource(ResourceType="healthcheck", ResourceId=hc["Id"],
                                  AddTags=[{"Key": "Name", "Value": f"{APP}-api-primary"}])
 
-    def alias(set_id, failover, alb, health_check=None):
-        rrset = {"Name": record, "Type": "A", "SetIdentifier": set_id, "Failover": failover,
+    def alias(set_id, failover, alb, health_check=None, name=record):
+        rrset = {"Name": name, "Type": "A", "SetIdentifier": set_id, "Failover": failover,
                  "AliasTarget": {"HostedZoneId": alb["canonical_hosted_zone_id"], "DNSName": alb["dns_name"],
                                  "EvaluateTargetHealth": True}}
         if health_check:
             rrset["HealthCheckId"] = health_check
         return {"Action": "CREATE", "ResourceRecordSet": rrset}
 
+    changes = [alias("primary", "PRIMARY", primary_be, hc["Id"]), alias("secondary", "SECONDARY", standby_be)]
+    if origin_record:
+        # CloudFront's gated origin: the frontend ALBs by failover. Its PRIMARY gets the
+        # calculated check with the gate (below); until then the alias's target health alone.
+        primary_fe, standby_fe = regions[PRIMARY]["albs"]["frontend"], regions[STANDBY]["albs"]["frontend"]
+        changes += [alias("primary", "PRIMARY", primary_fe, name=origin_record),
+                    alias("secondary", "SECONDARY", standby_fe, name=origin_record)]
     change = r53.change_resource_record_sets(HostedZoneId=public_zone_id, ChangeBatch={
-        "Comment": "api failover", "Changes": [alias("primary", "PRIMARY", primary_be, hc["Id"]),
-                                                alias("secondary", "SECONDARY", standby_be)]})
+        "Comment": "api failover", "Changes": changes})
 
     # CloudFront: default behaviour -> origin group (primary frontend first).
     cf = c("cloudfront")
     origin_ids = {PRIMARY: "primary-frontend", STANDBY: "standby-frontend"}
     group_id = f"{APP}-frontend-group"
-    origins = [{"Id": origin_ids[r], "DomainName": regions[r]["albs"]["frontend"]["dns_name"],
+    # With a gate, the primary origin is the gated name origin.<domain> instead of the primary
+    # frontend ALB: CloudFront resolves an origin's domain through DNS for its requests to the
+    # origin (CloudFront Developer Guide, "HTTP 502 status code (DNS error)": "CloudFront
+    # performs a DNS resolution on the origin domain"), so closing the gate moves CloudFront
+    # too, with no UpdateDistribution (its control plane is in us-east-1).
+    origin_domains = {r: regions[r]["albs"]["frontend"]["dns_name"] for r in (PRIMARY, STANDBY)}
+    if origin_record:
+        origin_domains[PRIMARY] = origin_record.rstrip(".")
+    origins = [{"Id": origin_ids[r], "DomainName": origin_domains[r],
                 "CustomOriginConfig": {"HTTPPort": 80, "HTTPSPort": 443, "OriginProtocolPolicy": "http-only",
                                        "OriginReadTimeout": 30, "OriginKeepaliveTimeout": 5}}
                for r in (PRIMARY, STANDBY)]
@@ -520,7 +574,8 @@ def seed(endpoint: str, out_dir: str, domain: str = "example.test", reset: bool 
         for r in regions for g in c("autoscaling", r).describe_auto_scaling_groups()["AutoScalingGroups"]))
 
     # The failover gate (none by default: then nothing here runs and nothing else changes).
-    gate_spec = _gate(c, endpoint, gate, hc["Id"], public_zone_id, record) if gate != "none" else None
+    gate_spec = _gate(c, endpoint, gate, hc["Id"], public_zone_id, [record, origin_record]) \
+        if gate != "none" else None
 
     listeners = call(endpoint, "GET", "/_sandbox/listeners")["listeners"]
     by_dns = {l["dns_name"]: l["url"] for l in listeners if l.get("dns_name")}
@@ -540,9 +595,12 @@ def seed(endpoint: str, out_dir: str, domain: str = "example.test", reset: bool 
         "route53": {"public_zone_id": public_zone_id, "public_zone_name": f"{domain}.", "record_name": record,
                     "record_type": "A", "primary_set_identifier": "primary", "secondary_set_identifier": "secondary",
                     "health_check_id": hc["Id"], "public_url": edge["public"],
+                    **({"name_servers": servers} if servers else {}),
                     **({"gate": gate_spec} if gate_spec else {})},
         "cloudfront": {"distribution_id": dist["Id"], "arn": dist["ARN"], "domain_name": dist["DomainName"],
-                       "origin_group_id": group_id, "origins": origin_ids, "url": edge["cdn"]},
+                       "origin_group_id": group_id, "origins": origin_ids, "url": edge["cdn"],
+                       **({"gated_origin": {"id": origin_ids[PRIMARY], "domain_name": origin_domains[PRIMARY],
+                                            "record_name": origin_record}} if gate_spec else {})},
         "backup": {"plan_id": plan["BackupPlanId"], "plan_arn": plan["BackupPlanArn"],
                    "selection_id": selection["SelectionId"], "backup_job_id": job["BackupJobId"],
                    "recovery_point_arn": job["RecoveryPointArn"], "copy_job_id": copy["CopyJobId"],
@@ -604,6 +662,9 @@ def drctl_config(t: dict, state_backend: str = "file") -> dict:
                     "primary_set_identifier": rt["primary_set_identifier"],
                     "secondary_set_identifier": rt["secondary_set_identifier"],
                     "health_check_id": rt["health_check_id"], "public_url": rt["public_url"],
+                    # Only when the sandbox serves UDP DNS (serve --dns-port): drctl's schema
+                    # denies unknown keys, and without a server there is nothing to name.
+                    **({"name_servers": list(rt["name_servers"])} if rt.get("name_servers") else {}),
                     **({"gate": gate_config(rt["gate"])} if rt.get("gate") else {})},
         "cloudfront": {"distribution_id": t["cloudfront"]["distribution_id"],
                        "origin_group_id": t["cloudfront"]["origin_group_id"],

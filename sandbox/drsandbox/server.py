@@ -204,6 +204,8 @@ class Sandbox:
         self.listeners = ListenerManager(self.faults, profile, self.stopping)
         self.listeners.public_answer = self.public_answer
         self.listeners.cdn_plan = self.cdn_plan
+        self.listeners.resolve = self._resolve_a
+        self.listeners.write_verdict = rds.write_verdict
         self.health = route53.HealthChecker(self)
         self.lag = rds.LagPublisher(self)
         self.r53limits = route53_limits.Route53Limits(self)
@@ -363,6 +365,12 @@ class Sandbox:
         data, _, _, _ = self.record_answer(self.edges["account"], zone, pub["record_name"],
                                            pub.get("record_type", "A"))
         return pub["record_name"], (data[0] if data else None)
+
+    def _resolve_a(self, name: str) -> dict:
+        """The sandbox's DNS answer for an A query (dns.resolve): the cdn edge's origins."""
+        from . import dns
+
+        return dns.resolve(self, name, "A")
 
     def cdn_plan(self):
         cdn = self.edges.get("cdn") or {}

@@ -115,7 +115,9 @@ def summary(sb) -> dict:
     if dist is not None:
         first = cloudfront.first_origin(dist)
         origins = {o.id: o.domain_name for o in dist.distribution_config.Origins.get("Items", [])}
-        listener = sb.listeners.by_dns(origins.get(first, "")) if first else None
+        # Resolved through the sandbox's DNS, as the cdn edge does: a gated origin's name
+        # (seed --gate) leads to whichever frontend ALB Route 53 answers now.
+        listener = dns.alb_of(sb, origins.get(first, ""), account) if first else None
         deployed = cloudfront.deployed(dist)
         cf = {"distribution_id": dist.distribution_id, "status": dist.status, "first_origin": first,
               "first_origin_domain": origins.get(first), "first_origin_region": listener.region if listener else None,
@@ -186,7 +188,7 @@ def reachable(sb, account: str, state: dict) -> dict:
         regions.add(state["route53"]["answer_region"])
     plan = sb.cdn_plan()
     if plan and plan[0]:
-        listener = sb.listeners.by_dns(plan[0][0][1])
+        listener = dns.alb_of(sb, plan[0][0][1], account)
         if listener is not None:
             regions.add(listener.region)
     regions = sorted(r for r in regions if not sb.faults.region_dark(r))
