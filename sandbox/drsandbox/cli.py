@@ -408,9 +408,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--state-backend", choices=["file", "dynamodb"], default="file",
                    help="where drctl.yaml keeps runs and the lease (dynamodb: table drctl-state in us-east-2)")
     s.add_argument("--gate", choices=["none", "arc", "alarm"], default="none",
-                   help="also gate the primary's failover record with a CALCULATED health check over the ALB's "
-                        "check and a gate drctl controls from outside us-east-1: an ARC routing control (arc) or "
-                        "a CloudWatch alarm in us-west-2 (alarm); drctl.yaml route53.gate names it (default: none)")
+                   help="also gate the primary's failover records (api.<domain>, and origin.<domain>: CloudFront's "
+                        "primary origin) with a CALCULATED health check over the ALB's check and a gate drctl "
+                        "controls from outside us-east-1: an ARC routing control (arc) or a CloudWatch alarm in "
+                        "us-west-2 (alarm); drctl.yaml route53.gate names it (default: none). With serve --dns-port, "
+                        "route53.name_servers names the UDP DNS server, gate or not")
     s.set_defaults(func=cmd_seed)
 
     s = sub.add_parser("new-ami", help="last night's backup: back up a primary frontend instance, copy it to "
