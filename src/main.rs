@@ -144,6 +144,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
             cli::failover::failover(g, a, &m).await
         }
         Command::Fence { m } => cli::env::fence(g, &m).await,
+        Command::Deferred { run, m } => cli::deferred::deferred(g, run, &m).await,
         Command::Reprotect { dry_run, m } => cli::env::reprotect(g, dry_run, &m).await,
         Command::Failback { region, dry_run, m } => {
             cli::env::failback(g, &region, dry_run, &m).await

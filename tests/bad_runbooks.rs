@@ -127,6 +127,7 @@ fn the_documented_example_and_the_shipped_runbooks_validate() {
     let mut rbs: Vec<_> = std::fs::read_dir(root.join("runbooks"))
         .unwrap()
         .map(|e| e.unwrap().path())
+        .filter(|p| p.is_file())
         .collect();
     rbs.sort();
     assert!(rbs.len() >= 5, "runbooks/: {rbs:?}");
@@ -151,4 +152,48 @@ fn the_documented_example_and_the_shipped_runbooks_validate() {
         );
     }
     assert!(!t.contains("were not checked"), "{t}");
+}
+
+/// The gated variants (runbooks/gated/, chosen when drctl.yaml has `route53.gate`) validate
+/// against the example with a gate, and refuse an environment without one, at the step.
+#[test]
+fn the_gated_runbooks_validate_against_an_environment_with_a_gate() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let example = std::fs::read_to_string(root.join("docs/drctl.yaml.example")).unwrap();
+    let anchor = "  public_url: http://127.0.0.1:40010";
+    let line_end = example.find(anchor).expect("the example's public_url line");
+    let line_end = line_end + example[line_end..].find('\n').unwrap() + 1;
+    let gated = format!(
+        "{}  name_servers: [\"127.0.0.1:5353\"]\n  gate:\n    calculated_health_check_id: calc-1\n    gate_health_check_id: gate-1\n    alarm: {{ region: us-west-2, name: sandbox-gate, namespace: drctl, metric: PrimaryGate, dimensions: {{ Environment: sandbox }} }}\n{}",
+        &example[..line_end],
+        &example[line_end..]
+    );
+    let ws = workspace();
+    let env = ws.path().join("gated.yaml");
+    std::fs::write(&env, gated).unwrap();
+    let mut rbs: Vec<_> = std::fs::read_dir(root.join("runbooks/gated"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    rbs.sort();
+    assert!(rbs.len() >= 2, "runbooks/gated/: {rbs:?}");
+    let out = run(drctl(ws.path())
+        .arg("--env")
+        .arg(&env)
+        .arg("validate")
+        .args(&rbs));
+    let t = text(&out);
+    assert!(out.status.success(), "{t}");
+    for rb in &rbs {
+        assert!(t.contains(&format!("{}: ok (runbook", rb.display())), "{t}");
+    }
+    // Without a gate the same runbooks are refused, naming what is missing.
+    let out = run(drctl(ws.path())
+        .arg("--env")
+        .arg(root.join("docs/drctl.yaml.example"))
+        .arg("validate")
+        .args(&rbs));
+    let t = text(&out);
+    assert!(!out.status.success(), "{t}");
+    assert!(t.contains("route53.gate"), "{t}");
 }

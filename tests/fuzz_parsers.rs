@@ -26,9 +26,18 @@ fn root() -> &'static Path {
 
 /// The files a mutation starts from: every shipped runbook and the example environment.
 fn seeds() -> Vec<(PathBuf, String)> {
-    let mut v: Vec<(PathBuf, String)> = std::fs::read_dir(root().join("runbooks"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
+    // The runbooks and their gated variants (runbooks/gated/).
+    let files = |d: PathBuf| {
+        std::fs::read_dir(d)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.is_file())
+            .collect::<Vec<_>>()
+    };
+    let mut all = files(root().join("runbooks"));
+    all.extend(files(root().join("runbooks/gated")));
+    let mut v: Vec<(PathBuf, String)> = all
+        .into_iter()
         .map(|p| {
             let t = std::fs::read_to_string(&p).unwrap();
             (p, t)

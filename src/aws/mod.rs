@@ -23,10 +23,12 @@ pub mod autoscaling;
 pub mod backup;
 pub mod cloudfront;
 pub mod cloudwatch;
+pub mod dns;
 pub mod drill;
 pub mod ec2;
 pub mod elbv2;
 pub mod fake;
+pub mod gate;
 pub mod leftovers;
 pub mod rds;
 pub mod route53;
@@ -51,6 +53,21 @@ pub trait Aws: Send + Sync {
     /// Who these credentials are (STS GetCallerIdentity, at `region`'s regional endpoint so a
     /// dark us-east-1 does not take it down): resolves and proves them before a run acts.
     async fn identity(&self, region: &str) -> AwsResult<CallerIdentity>;
+    /// The failover gate's data plane: ARC cluster endpoints (outside `primary_region`
+    /// first) or CloudWatch in the alarm's region. Never Route 53's control plane.
+    async fn gate(
+        &self,
+        _gate: &crate::config::env::Gate,
+        _primary_region: &str,
+    ) -> Arc<dyn gate::GateApi> {
+        Arc::new(gate::Unsupported)
+    }
+    /// DNS answers from `servers` (Route 53's data plane); the system resolver when empty.
+    async fn dns(&self, servers: &[String]) -> AwsResult<Arc<dyn dns::DnsApi>> {
+        Ok(Arc::new(
+            dns::HickoryDns::new(servers, std::time::Duration::from_secs(2)).await?,
+        ))
+    }
     /// What game-day drills call in `region` (the in-process fakes do not drill).
     async fn drill(&self, _region: &str) -> Arc<dyn drill::DrillApi> {
         Arc::new(drill::Unsupported)

@@ -112,9 +112,9 @@ pub fn check_records(recs: &[Record], s: &Route53Settings, max_ttl: i64) -> Fail
         match (p.failover.as_deref(), st.failover.as_deref()) {
             (Some("PRIMARY"), Some("SECONDARY")) => match &p.health_check_id {
                 None => problems.push("the PRIMARY record has no health check".into()),
-                Some(h) if h != &s.health_check_id => problems.push(format!(
+                Some(h) if h != s.primary_check() => problems.push(format!(
                     "the PRIMARY record's health check is {h}, the environment names {}",
-                    s.health_check_id
+                    s.primary_check()
                 )),
                 _ => {}
             },

@@ -12,9 +12,10 @@ use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 
-use super::{autoscaling, backup, cloudfront, cloudwatch, drill, ec2, elbv2, rds, route53};
+use super::{autoscaling, backup, cloudfront, cloudwatch, drill, ec2, elbv2, gate, rds, route53};
 use super::{Aws, GLOBAL_REGION};
 use crate::config::env::AwsSettings;
+use crate::config::env::{AlarmGate, Gate};
 
 /// A cached per-service handle (downcast by [`Sdk::handle`]).
 type AnyHandle = Box<dyn std::any::Any + Send + Sync>;
@@ -328,6 +329,52 @@ impl Aws for Sdk {
                 c: client!(aws_sdk_elasticloadbalancingv2, b, r),
                 region: region.to_string(),
             }) as Arc<dyn elbv2::Elbv2Api>
+        })
+        .await
+    }
+
+    async fn gate(&self, gate: &Gate, primary_region: &str) -> Arc<dyn gate::GateApi> {
+        if let Some(rc) = &gate.routing_control {
+            // One client per cluster endpoint, with that endpoint's URL and region: ARC's data
+            // plane is served only there (CreateCluster API reference, ClusterEndpoints).
+            return self
+                .handle("route53-recovery-cluster", &rc.arn, |b, _| {
+                    let endpoints = gate::SdkRoutingControl::order(rc, primary_region)
+                        .into_iter()
+                        .map(|(region, url)| {
+                            let mut c = aws_sdk_route53recoverycluster::config::Builder::from(b)
+                                .region(Region::new(region.clone()))
+                                .endpoint_url(url);
+                            if let Some(h) = crash_hook::armed() {
+                                c = c.interceptor(h);
+                            }
+                            (
+                                region,
+                                aws_sdk_route53recoverycluster::Client::from_conf(c.build()),
+                            )
+                        })
+                        .collect();
+                    Arc::new(gate::SdkRoutingControl {
+                        arn: rc.arn.clone(),
+                        endpoints,
+                    }) as Arc<dyn gate::GateApi>
+                })
+                .await;
+        }
+        let alarm = gate.alarm.clone().unwrap_or_else(|| AlarmGate {
+            region: primary_region.to_string(),
+            name: String::new(),
+            namespace: String::new(),
+            metric: String::new(),
+            dimensions: Default::default(),
+        });
+        let key = format!("{}/{}", alarm.region, alarm.name);
+        self.handle("gate-alarm", &key, |b, _| {
+            let r = Region::new(alarm.region.clone());
+            Arc::new(gate::SdkAlarmGate {
+                c: client!(aws_sdk_cloudwatch, b, r),
+                gate: alarm.clone(),
+            }) as Arc<dyn gate::GateApi>
         })
         .await
     }

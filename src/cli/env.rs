@@ -116,7 +116,9 @@ pub async fn fence(g: &Global, m: &Mutating) -> Result<i32> {
 
 /// The shipped runbook `name`, read and checked against the environment.
 fn shipped(g: &Global, name: &str) -> Result<NewRun> {
-    let path = resolve_runbook(&g.env_file, Some(name))?;
+    let (_, env) = g.load_env()?;
+    let name = drctl::run::failover::shipped_for(&env, name);
+    let path = resolve_runbook(&g.env_file, Some(&name))?;
     super::run::prepare(g, &path)
 }
 

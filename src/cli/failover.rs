@@ -123,7 +123,8 @@ pub async fn failover(g: &Global, a: Asked<'_>, m: &Mutating) -> Result<i32> {
             (run, path)
         }
         None => {
-            let path = resolve_runbook(&g.env_file, Some(runbook.unwrap_or(mode.runbook())))?;
+            let shipped = drctl::run::failover::shipped_for(&env, mode.runbook());
+            let path = resolve_runbook(&g.env_file, Some(runbook.unwrap_or(&shipped)))?;
             (super::run::prepare(g, &path)?, path)
         }
     };

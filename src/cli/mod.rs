@@ -3,6 +3,7 @@
 
 pub mod agent;
 pub mod check;
+pub mod deferred;
 pub mod drill;
 pub mod env;
 pub mod failover;
@@ -266,6 +267,16 @@ pub enum Command {
     /// Finish an outstanding fence: make the old primary's database read-only, now that its
     /// region answers (after a failover that could not reach it). Not a failback.
     Fence {
+        #[command(flatten)]
+        m: Mutating,
+    },
+    /// The control-plane work a failover deferred because its API did not answer (swapping
+    /// Route 53's records, CloudFront's origin; both APIs live in us-east-1). Lists it; with
+    /// --run, does it now. `drctl watch` does it by itself once the APIs answer.
+    Deferred {
+        /// Do the deferred work now (a journaled run under the lease).
+        #[arg(long)]
+        run: bool,
         #[command(flatten)]
         m: Mutating,
     },

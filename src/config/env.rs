@@ -166,6 +166,90 @@ pub struct Route53Settings {
     /// How drctl reaches the public name over HTTP.
     #[serde(default)]
     pub public_url: Option<String>,
+    /// The failover gate: what makes the primary's failover record stop answering without
+    /// Route 53's control plane (see [`Gate`]). Without one, a failover swaps the records
+    /// through the Route 53 API, which is hosted in us-east-1, and `drctl check` warns.
+    #[serde(default)]
+    pub gate: Option<Gate>,
+    /// Name servers (`host` or `host:port`) drctl asks for the public name on the data plane:
+    /// the hosted zone's own (`ns-123.awsdns-45.com`), so an answer is Route 53's and not a
+    /// resolver's cached one. Empty: the system's resolver.
+    #[serde(default)]
+    pub name_servers: Vec<String>,
+}
+
+/// A failover gate drctl opens and closes from outside us-east-1, on data planes only. The
+/// primary's failover record carries a CALCULATED health check over {its ALB's check, the
+/// gate's check} with HealthThreshold 2, so it answers only while both are healthy (Route 53
+/// Developer Guide, "Monitoring other health checks (calculated health checks)"). Route 53's
+/// health checks and DNS answers keep working while its control plane does not ("AWS Fault
+/// Isolation Boundaries", Appendix B, Amazon Route 53: "you should not rely on the Route 53
+/// control plane in your recovery path"). Exactly one of `routing_control` and `alarm`.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Gate {
+    /// The CALCULATED check on the PRIMARY record.
+    pub calculated_health_check_id: String,
+    /// The gate's own check (RECOVERY_CONTROL or CLOUDWATCH_METRIC), a child of the calculated.
+    pub gate_health_check_id: String,
+    #[serde(default)]
+    pub routing_control: Option<RoutingControlGate>,
+    #[serde(default)]
+    pub alarm: Option<AlarmGate>,
+}
+
+/// An ARC routing control: On = open. Changed through any of the cluster's regional
+/// endpoints, tried in turn (ARC Developer Guide, "Getting and updating routing control states
+/// using the ARC API": "If the endpoint is unavailable, you can try connecting to another one
+/// of your cluster endpoints").
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RoutingControlGate {
+    pub arn: String,
+    /// The cluster's endpoints (DescribeCluster's ClusterEndpoints), kept here so that closing
+    /// the gate needs no control plane.
+    pub cluster_endpoints: Vec<ClusterEndpoint>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterEndpoint {
+    pub region: String,
+    pub url: String,
+}
+
+/// A CloudWatch alarm in a region that is not the primary's, on a metric drctl writes there:
+/// 1 open, 0 closed (the alarm is in ALARM below 1). The cheap gate: no cluster to pay for.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AlarmGate {
+    pub region: String,
+    pub name: String,
+    pub namespace: String,
+    pub metric: String,
+    #[serde(default)]
+    pub dimensions: BTreeMap<String, String>,
+}
+
+impl Route53Settings {
+    /// The health check the primary's failover record carries: the gate's calculated check
+    /// when there is a gate (the ALB's check and the gate together), else the ALB's.
+    pub fn primary_check(&self) -> &str {
+        self.gate
+            .as_ref()
+            .map_or(&self.health_check_id, |g| &g.calculated_health_check_id)
+    }
+}
+
+impl Gate {
+    /// `routing control` or `alarm`, for messages.
+    pub fn kind(&self) -> &'static str {
+        if self.routing_control.is_some() {
+            "routing control"
+        } else {
+            "alarm"
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]

@@ -12,6 +12,7 @@ pub mod schema;
 pub mod state;
 pub mod template;
 pub mod validate;
+mod validate_gate;
 
 use std::fmt;
 use std::path::{Path, PathBuf};

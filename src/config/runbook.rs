@@ -92,6 +92,13 @@ pub enum OnFailure {
     Rollback,
     /// Record the failure and carry on: dependents still run.
     Continue,
+    /// For a step that needs a control plane the outage may have taken (Route 53's and
+    /// CloudFront's are in us-east-1): when its last attempt fails because the service could
+    /// not be reached (a timeout, throttling, a 5xx), record it as deferred work and carry on;
+    /// `drctl status` shows it and `drctl deferred --run` or a running `drctl watch` does it
+    /// once the service answers. Any other failure (credentials, permissions, configuration)
+    /// pauses the run, as `pause` does.
+    Defer,
 }
 
 /// One step as written.

@@ -96,6 +96,12 @@ pub fn environment(src: &Source, env: &Environment) -> Vec<Diagnostic> {
                 "",
             );
         }
+        if let Some(r) = &env.route53 {
+            if let Some(g) = &r.gate {
+                super::validate_gate::gate_problems(env, g, &mut at);
+            }
+            super::validate_gate::name_server_problems(&r.name_servers, &mut at);
+        }
         if let Some(u) = env
             .cloudfront
             .as_ref()

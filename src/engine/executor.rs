@@ -148,7 +148,7 @@ impl Engine {
                         st[i] = S::FailedContinue;
                         continued.push(id);
                     }
-                    OnFailure::Pause => {
+                    OnFailure::Pause | OnFailure::Defer => {
                         stop.get_or_insert(Stop::Pause(format!("step `{id}` failed: {err}")));
                     }
                     OnFailure::Abort => {
@@ -366,6 +366,16 @@ impl Engine {
                     }
                     d => return Ok(StepEnd::Decision(d)),
                 }
+            }
+            if def.on_failure == OnFailure::Defer && err.is_retryable() {
+                // Its service did not answer: left for later, the run carries on.
+                self.log(Event::Deferred {
+                    step: id.clone(),
+                    error: err.to_string(),
+                })
+                .await?;
+                self.skip(id.clone(), format!("deferred: {err}")).await?;
+                return Ok(StepEnd::Ok);
             }
             return Ok(StepEnd::Failed(err.to_string()));
         }

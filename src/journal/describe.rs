@@ -79,6 +79,9 @@ impl Event {
                 format!("{step}: approved by {by} ({via})")
             }
             Event::CheckpointReached { name, .. } => format!("checkpoint `{name}` reached"),
+            Event::Deferred { step, error } => format!(
+                "{step}: DEFERRED: its control plane did not answer ({error}); `drctl deferred --run` does it later"
+            ),
             Event::Warning { step, message } => format!(
                 "WARNING {}{message}",
                 step.as_ref().map(|s| format!("{s}: ")).unwrap_or_default()

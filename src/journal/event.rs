@@ -225,6 +225,13 @@ pub enum Event {
         #[serde(flatten)]
         fence: FenceRecord,
     },
+    /// A step whose control plane did not answer was left as deferred work (`on_failure:
+    /// defer`); a later successful run of the same step in the environment's `deferred`
+    /// runbook completes it. The step's definition is in this run's `run_started`.
+    Deferred {
+        step: String,
+        error: String,
+    },
     Paused {
         reason: String,
     },
@@ -283,6 +290,7 @@ impl Event {
             Event::Warning { .. } => "warning",
             Event::Measured { .. } => "measured",
             Event::Fence { .. } => "fence",
+            Event::Deferred { .. } => "deferred",
             Event::Paused { .. } => "paused",
             Event::RunFinished { .. } => "run_finished",
             Event::RollbackStarted { .. } => "rollback_started",

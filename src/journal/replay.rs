@@ -371,6 +371,14 @@ impl RunState {
                 }
                 self.checkpoints.push((name.clone(), self.completed.len()));
             }
+            Event::Deferred { step, error } => {
+                if !step_events_allowed {
+                    return Err(bad(format!("`deferred` of {step} outside a running run")));
+                }
+                self.warnings.push(format!(
+                    "{step}: deferred (its control plane did not answer: {error}); drctl deferred --run"
+                ))
+            }
             Event::Warning { step, message } => self.warnings.push(match step {
                 Some(s) => format!("{s}: {message}"),
                 None => message.clone(),

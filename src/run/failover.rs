@@ -115,6 +115,22 @@ async fn look(
     })
 }
 
+/// The shipped runbook to use for `name` in `env`: its gated variant (`gated/NAME`, the
+/// statically stable one that moves traffic with the failover gate) when drctl.yaml has a
+/// `route53.gate` and one ships, else `name`.
+pub fn shipped_for(env: &crate::config::Environment, name: &str) -> String {
+    const GATED: [&str; 2] = [
+        super::roundtrip::UNPLANNED_RUNBOOK,
+        super::roundtrip::FAILBACK_RUNBOOK,
+    ];
+    let gated = env.route53.as_ref().is_some_and(|r| r.gate.is_some());
+    if gated && GATED.contains(&name) {
+        format!("gated/{name}")
+    } else {
+        name.to_string()
+    }
+}
+
 /// A path as given, else `runbooks/NAME[.yaml]` beside the environment file, in the current
 /// directory, in the install's share dir (`<prefix>/share/drctl/runbooks`), and finally in the
 /// source tree this binary was built from.

@@ -17,6 +17,7 @@
 pub mod abandon;
 pub mod agent;
 mod approvals;
+pub mod deferred;
 pub mod drill;
 pub mod drill_modes;
 pub mod failover;

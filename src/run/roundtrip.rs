@@ -166,7 +166,25 @@ fn phase_refusal(t: &Topology, wanted: &str, what: &str) -> RunError {
     RunError::Refused(why)
 }
 
+/// Refused while a failover's control-plane work is deferred: building on a half-made
+/// failover (records not swapped, CloudFront not moved) would leave it half-made for good.
+fn deferred_refusal(t: &Topology, what: &str) -> Result<(), RunError> {
+    if t.deferred.is_empty() {
+        return Ok(());
+    }
+    let steps: Vec<String> = t
+        .deferred
+        .iter()
+        .map(|d| format!("{} ({}, deferred by run {})", d.step, d.kind, d.run_id))
+        .collect();
+    Err(RunError::Refused(format!(
+        "refusing to {what}: the failover's control-plane work is still deferred: {}. Finish it first: drctl deferred --run (it needs the Route 53 and CloudFront APIs to answer)",
+        steps.join(", ")
+    )))
+}
+
 pub fn reprotect_preflight(t: &Topology) -> Result<(), RunError> {
+    deferred_refusal(t, "reprotect")?;
     if t.phase != Phase::FailedOver {
         return Err(phase_refusal(t, "failed_over", "reprotect"));
     }
@@ -203,6 +221,7 @@ pub fn failback_region(env: &Environment, region: &str) -> Result<(), RunError> 
 
 pub fn failback_preflight(t: &Topology, env: &Environment, region: &str) -> Result<(), RunError> {
     failback_region(env, region)?;
+    deferred_refusal(t, "fail back")?;
     if t.phase != Phase::Reprotected {
         return Err(phase_refusal(t, "reprotected", "failback"));
     }

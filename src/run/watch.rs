@@ -279,12 +279,70 @@ impl Route53Oracle for HealthCheckOracle {
     }
 }
 
-/// Completes an outstanding fence of the old primary as soon as its region answers: the
-/// `fence` runbook under the lease, as `drctl fence --yes` would.
+/// Completes what a failover left outstanding as soon as it can be done: a fence of the old
+/// primary once its region answers (the `fence` runbook, as `drctl fence --yes` would), and
+/// deferred control-plane work once its control plane answers (the `deferred` runbook, as
+/// `drctl deferred --run --yes` would). Each under the lease, journaled.
 pub struct FenceCompleter {
     pub ctx: Context,
     pub env_file: PathBuf,
     pub progress: Arc<dyn ProgressSink>,
+    /// What `due` found: the deferred work to do (None: the fence).
+    pub deferred: std::sync::Mutex<Option<Vec<fences::DeferredWork>>>,
+}
+
+impl FenceCompleter {
+    pub fn new(ctx: Context, env_file: PathBuf, progress: Arc<dyn ProgressSink>) -> Self {
+        Self {
+            ctx,
+            env_file,
+            progress,
+            deferred: std::sync::Mutex::new(None),
+        }
+    }
+
+    /// Whether the control planes `work` needs answer now (a read of each, bounded).
+    async fn control_planes_answer(
+        &self,
+        env: &crate::config::Environment,
+        work: &[fences::DeferredWork],
+    ) -> bool {
+        let aws = self.ctx.aws.services(env).aws;
+        let route53 = async {
+            match (
+                &env.route53,
+                work.iter().any(|w| w.kind.starts_with("route53.")),
+            ) {
+                (Some(r), true) => aws
+                    .route53()
+                    .await
+                    .records(&r.public_zone_id, &r.record_name)
+                    .await
+                    .is_ok(),
+                _ => true,
+            }
+        };
+        let cloudfront = async {
+            match (
+                &env.cloudfront,
+                work.iter().any(|w| w.kind.starts_with("cloudfront.")),
+            ) {
+                (Some(c), true) => aws
+                    .cloudfront()
+                    .await
+                    .origin_group(&c.distribution_id, &c.origin_group_id)
+                    .await
+                    .is_ok(),
+                _ => true,
+            }
+        };
+        tokio::time::timeout(DUE_TIMEOUT, async {
+            let (a, b) = tokio::join!(route53, cloudfront);
+            a && b
+        })
+        .await
+        .unwrap_or(false)
+    }
 }
 
 #[async_trait]
@@ -293,22 +351,67 @@ impl Fencer for FenceCompleter {
         let (_, env) = crate::config::load_env(&self.env_file).ok()?;
         let store = self.ctx.state.journals().await;
         // Cheap first: the journals say whether any fence of the primary is outstanding.
-        let outstanding = fences::outstanding(store.as_ref(), &env.name).await;
-        let f = outstanding
+        let facts = fences::read_all(store.as_ref(), &env.name).await;
+        *self.deferred.lock().expect("deferred") = None;
+        if let Some(f) = facts
+            .fences
             .into_iter()
-            .find(|f| f.region == env.primary_region)?;
-        // Then AWS: the region must answer, and its writer must not be the one serving.
-        let t = observe_within(&self.ctx, &env, DUE_TIMEOUT).await;
-        match fence_preflight(&t) {
-            Ok(_) => Some(format!(
-                "{} in {} (outstanding since run {})",
-                f.instance_id, f.region, f.run_id
-            )),
-            Err(_) => None,
+            .find(|f| f.region == env.primary_region)
+        {
+            // Then AWS: the region must answer, and its writer must not be the one serving.
+            let t = observe_within(&self.ctx, &env, DUE_TIMEOUT).await;
+            if fence_preflight(&t).is_ok() {
+                return Some(format!(
+                    "{} in {} (outstanding since run {})",
+                    f.instance_id, f.region, f.run_id
+                ));
+            }
         }
+        if facts.deferred.is_empty() || !self.control_planes_answer(&env, &facts.deferred).await {
+            return None;
+        }
+        let what = format!(
+            "deferred work {} (its control plane answers again)",
+            facts
+                .deferred
+                .iter()
+                .map(|d| format!("{} ({})", d.step, d.kind))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        *self.deferred.lock().expect("deferred") = Some(facts.deferred);
+        Some(what)
     }
 
     async fn fence(&self, shutdown: CancellationToken) -> ActionReport {
+        let deferred = self.deferred.lock().expect("deferred").take();
+        if let Some(work) = deferred {
+            let path = match super::deferred::write_runbook(&self.ctx.state_dir, &work) {
+                Ok(p) => p,
+                Err(e) => {
+                    return ActionReport {
+                        ok: false,
+                        run_id: None,
+                        outcome: format!("deferred work not started: {e}"),
+                    }
+                }
+            };
+            let mut r = RunbookActuator {
+                ctx: self.ctx.clone(),
+                env_file: self.env_file.clone(),
+                progress: self.progress.clone(),
+                cooldown: Duration::ZERO,
+            }
+            .failover(
+                &path,
+                "drctl watch: completing deferred control-plane work",
+                None,
+                shutdown,
+            )
+            .await;
+            r.outcome = format!("deferred work: {}", r.outcome);
+            return r;
+        }
         let path = match resolve_runbook(&self.env_file, Some(FENCE_RUNBOOK)) {
             Ok(p) => p,
             Err(e) => {
@@ -398,11 +501,11 @@ pub fn setup(
     }
     // Whatever the action, an old primary left unfenced by a failover is fenced as soon as
     // its region answers: protecting is not failing back.
-    w.fencer = Some(Arc::new(FenceCompleter {
-        ctx: ctx.clone(),
-        env_file: env_file.to_path_buf(),
+    w.fencer = Some(Arc::new(FenceCompleter::new(
+        ctx.clone(),
+        env_file.to_path_buf(),
         progress,
-    }));
+    )));
     if let Some(id) = watcher_id {
         w.peers = Some(Arc::new(super::peers::TablePeers::new(
             ctx.state.clone(),

@@ -48,7 +48,9 @@ pub mod rds_fence;
 pub mod rds_promote;
 pub mod rds_replica;
 pub mod rds_retire;
+pub mod route53_answers;
 pub mod route53_failover;
+pub mod route53_gate;
 pub mod route53_hold;
 pub mod route53_record;
 pub mod route53_verify;
@@ -470,6 +472,8 @@ step_kinds! {
     "route53.force_failover" => Route53Force(route53_failover::ForceFailover),
     "route53.verify_failover" => Route53Verify(route53_verify::VerifyFailover),
     "route53.hold_failover" => Route53Hold(route53_hold::HoldFailover),
+    "route53.set_gate" => Route53Gate(route53_gate::SetGate),
+    "route53.verify_answers" => Route53Answers(route53_answers::VerifyAnswers),
     "cloudfront.promote_origin" => CloudFrontPromote(cloudfront_origin::PromoteOrigin),
     "backup.copy_recovery_point" => BackupCopy(backup_copy::CopyRecoveryPoint),
     "ec2.latest_image" => Ec2LatestImage(ec2_image::LatestImage),

@@ -68,11 +68,11 @@ impl HoldFailover {
                     st.evaluate_target_health = Some(false);
                 }
                 p.failover = Some("SECONDARY".into());
-                p.health_check_id = Some(s.health_check_id.clone());
+                p.health_check_id = Some(s.primary_check().to_string());
             }
             Role::Primary => {
                 p.failover = Some("PRIMARY".into());
-                p.health_check_id = Some(s.health_check_id.clone());
+                p.health_check_id = Some(s.primary_check().to_string());
                 st.failover = Some("SECONDARY".into());
                 st.health_check_id = None;
             }

@@ -17,7 +17,7 @@ use crate::aws::route53::{check_records, same_name};
 use crate::aws::Aws;
 use crate::config::env::{Environment, Role};
 use crate::journal::JournalStore;
-pub use fences::{OpenRun, OutstandingFence};
+pub use fences::{DeferredWork, OpenRun, OutstandingFence};
 pub use phase::{other, Phase};
 
 #[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
@@ -78,9 +78,14 @@ pub struct DnsView {
     pub answer: Vec<String>,
     /// The region whose ALB Route 53 answers.
     pub region: Option<String>,
-    /// The standby's record is PRIMARY without a health check: a failover that holds.
+    /// The standby's record is PRIMARY without a health check, or the failover gate is
+    /// closed: a failover that holds.
     pub held_on_standby: bool,
     pub problems: Vec<String>,
+    /// The failover gate as its data plane reads it (`gate closed: routing control ... Off`),
+    /// when the environment has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gate: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
@@ -153,6 +158,9 @@ pub struct Topology {
     #[schemars(with = "Observed<CdnView>")]
     pub cdn: Result<CdnView, String>,
     pub outstanding_fences: Vec<OutstandingFence>,
+    /// Steps left for when their control plane answers again (`drctl deferred`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub deferred: Vec<fences::DeferredWork>,
     /// The environment's runs that have not finished (with the journals given to `observe`).
     pub open_runs: Vec<OpenRun>,
     /// What is wrong or worth knowing, worst first.
@@ -358,6 +366,9 @@ async fn dns_view(aws: &dyn Aws, env: &Environment, limit: Duration) -> Result<D
         .route53
         .as_ref()
         .ok_or("no `route53` in the environment")?;
+    if s.gate.is_some() || !s.name_servers.is_empty() {
+        return within(limit, data_plane_dns_view(aws, env, s)).await;
+    }
     within(limit, async {
         let r53 = aws.route53().await;
         let recs = r53
@@ -380,9 +391,53 @@ async fn dns_view(aws: &dyn Aws, env: &Environment, limit: Duration) -> Result<D
             held_on_standby: pair.held_on_standby(),
             problems: pair.problems,
             answer,
+            gate: None,
         })
     })
     .await
+}
+
+/// Where the public name points by DNS answers (the zone's name servers: Route 53's data
+/// plane), matched by address against each region's ALB, and whether the failover gate holds
+/// it on the standby. No call to Route 53's API (us-east-1), so it answers in the outage a
+/// gated failover is for. An answer that matches no region is no region.
+async fn data_plane_dns_view(
+    aws: &dyn Aws,
+    env: &Environment,
+    s: &crate::config::env::Route53Settings,
+) -> Result<DnsView, String> {
+    let dns = aws.dns(&s.name_servers).await.map_err(|e| e.to_string())?;
+    let (at, answer) = crate::aws::dns::where_answers(env, dns.as_ref())
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut problems = vec![];
+    let region = match at {
+        crate::aws::dns::AnswerRegion::Region(r) => Some(r),
+        crate::aws::dns::AnswerRegion::Unknown(why) => {
+            problems.push(why);
+            None
+        }
+    };
+    let (held_on_standby, gate) = match &s.gate {
+        Some(g) => match aws.gate(g, &env.primary_region).await.read().await {
+            Ok(r) => (
+                r.state == crate::aws::gate::GateState::Closed,
+                Some(format!("gate {}: {}", r.state, r.detail)),
+            ),
+            Err(e) => {
+                problems.push(format!("the gate could not be read: {e}"));
+                (false, Some("gate unknown".into()))
+            }
+        },
+        None => (false, None),
+    };
+    Ok(DnsView {
+        answer,
+        region,
+        held_on_standby,
+        problems,
+        gate,
+    })
 }
 
 async fn cdn_view(aws: &dyn Aws, env: &Environment, limit: Duration) -> Result<CdnView, String> {
@@ -425,9 +480,20 @@ pub async fn observe(
         dns_view(aws, env, limit),
         cdn_view(aws, env, limit),
     );
-    let (mut fences, open_runs) = match journals {
-        Some(j) => fences::read(j, &env.name).await,
-        None => (vec![], vec![]),
+    let facts = match journals {
+        Some(j) => fences::read_all(j, &env.name).await,
+        None => fences::JournalFacts::default(),
+    };
+    let (mut fences, open_runs, deferred) = (facts.fences, facts.open, facts.deferred);
+    // While moving CloudFront's origin is deferred, its distribution says where it pointed
+    // before the failover, not where the edge goes: with a gate, the edge's primary origin is
+    // the gated name and follows DNS. The distribution is not a tier's word until it is done.
+    let cdn = match deferred.iter().find(|d| d.kind.starts_with("cloudfront.")) {
+        Some(d) if env.route53.as_ref().is_some_and(|r| r.gate.is_some()) => Err(format!(
+            "its origin change ({}) is deferred; the edge follows the gated name",
+            d.step
+        )),
+        _ => cdn,
     };
     // A region that answers settles its fence by what AWS says: read-only, stopped, gone or
     // now a replica takes no writes, whatever the journal last heard.
@@ -442,7 +508,10 @@ pub async fn observe(
                 d.id == f.instance_id && d.writable != Some(false) && d.role == "writer"
             })
     });
-    assemble(env, primary, standby, dns, cdn, fences, open_runs)
+    let mut t = assemble(env, primary, standby, dns, cdn, fences, open_runs);
+    t.deferred = deferred;
+    t.next = next_steps(&t);
+    t
 }
 
 fn facts_of(v: &RegionView, other: &RegionView) -> phase::DbFacts {
@@ -508,6 +577,7 @@ fn assemble(
         cdn,
         outstanding_fences,
         open_runs,
+        deferred: vec![],
         findings: vec![],
         next: vec![],
     };
@@ -605,6 +675,19 @@ fn findings(t: &Topology, facts: &phase::Facts) -> Vec<Finding> {
             );
         }
     }
+    for w in &t.deferred {
+        add(
+            Status::Warn,
+            format!(
+                "deferred since {} (run {}): {} ({}) did not run because its control plane did not answer: {}; `drctl deferred --run` does it once it answers",
+                w.since.format("%H:%M:%S UTC"),
+                w.run_id,
+                w.step,
+                w.kind,
+                w.error
+            ),
+        );
+    }
     match t.phase {
         Phase::FailedOver => add(
             Status::Warn,
@@ -660,10 +743,23 @@ fn next_steps(t: &Topology) -> Vec<String> {
         .iter()
         .map(|r| format!("run {} ({}, {})", r.run_id, r.runbook, r.state))
         .collect();
+    if !t.deferred.is_empty() {
+        let steps: Vec<&str> = t.deferred.iter().map(|d| d.step.as_str()).collect();
+        n.push(format!(
+            "finish the deferred work ({}) once its control plane answers: drctl deferred --run (a running `drctl watch` does it by itself)",
+            steps.join(", ")
+        ));
+    }
     match t.phase {
-        Phase::FailedOver if t.outstanding_fences.is_empty() && t.primary.reachable => n.push(
-            format!("protect {} again: drctl reprotect", t.standby.region),
-        ),
+        Phase::FailedOver
+            if t.outstanding_fences.is_empty() && t.primary.reachable && t.deferred.is_empty() =>
+        {
+            n.push(format!(
+                "protect {} again: drctl reprotect",
+                t.standby.region
+            ))
+        }
+        Phase::FailedOver if t.outstanding_fences.is_empty() && t.primary.reachable => {}
         Phase::FailedOver => n.push(format!(
             "wait for {} to answer, then: drctl fence, drctl reprotect",
             t.primary.region
@@ -797,10 +893,10 @@ impl Topology {
                     "Route 53: answers {} ({}){}",
                     d.region.as_deref().unwrap_or("?"),
                     d.answer.join(", "),
-                    if d.held_on_standby {
-                        "; held on the standby (records swapped)"
-                    } else {
-                        ""
+                    match (&d.gate, d.held_on_standby) {
+                        (Some(g), _) => format!("; {g}"),
+                        (None, true) => "; held on the standby (records swapped)".into(),
+                        (None, false) => String::new(),
                     }
                 ),
                 Err(e) => format!("Route 53: unknown ({e})"),

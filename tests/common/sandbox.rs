@@ -47,6 +47,12 @@ impl Sandbox {
     }
 
     pub fn start_with(args: &[&str]) -> Sandbox {
+        Self::start_seeded(args, &[])
+    }
+
+    /// Start with `serve` arguments `args` and seed with the `seed` arguments `seed_args`
+    /// (`--gate alarm`).
+    pub fn start_seeded(args: &[&str], seed_args: &[&str]) -> Sandbox {
         let mut child = Command::new(python())
             .args(["-m", "drsandbox", "serve", "--port", "0"])
             .args(args)
@@ -71,6 +77,7 @@ impl Sandbox {
         let out = Command::new(python())
             .args(["-m", "drsandbox", "seed", "--endpoint", &endpoint, "--out"])
             .arg(dir.path())
+            .args(seed_args)
             .output()
             .expect("run seed");
         assert!(
@@ -178,7 +185,7 @@ impl Drop for Sandbox {
 }
 
 /// A tiny blocking HTTP client over std, so tests need no extra runtime.
-mod mini_http {
+pub mod mini_http {
     pub struct Client;
     pub struct Request {
         method: String,

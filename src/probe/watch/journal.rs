@@ -214,9 +214,12 @@ impl WatchEvent {
                     if *ok { "finished" } else { "FAILED" },
                     run_id.as_ref().map(|r| format!(" (drctl status {r})")).unwrap_or_default()
                 ),
+                // The completer also does deferred control-plane work; its words say which.
+                WatchEvent::FenceStarted { what } if what.starts_with("deferred work") => format!("DEFERRED {what}"),
                 WatchEvent::FenceStarted { what } => format!("FENCE outstanding, its region answers again: {what}"),
                 WatchEvent::FenceFinished { ok, run_id, outcome } => format!(
-                    "FENCE {}: {outcome}{}",
+                    "{} {}: {outcome}{}",
+                    if outcome.starts_with("deferred work") { "DEFERRED" } else { "FENCE" },
                     if *ok { "completed" } else { "FAILED" },
                     run_id.as_ref().map(|r| format!(" (drctl status {r})")).unwrap_or_default()
                 ),
