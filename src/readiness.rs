@@ -407,8 +407,37 @@ pub async fn check_passive(
         })
     });
 
-    let (a, b, c, d, e, f, g) = tokio::join!(replica, ami, capacity, dns, cdn, backup, alb);
-    vec![a, b, c, d, e, f, g]
+    // Static stability: without a gate, moving traffic needs Route 53's API (us-east-1).
+    let gate = bounded("failover gate (data plane)".into(), limit, async {
+        let Some(r) = env.route53.as_ref() else {
+            return Err("no `route53` in the environment".into());
+        };
+        let Some(g) = &r.gate else {
+            return Ok((
+                Status::Warn,
+                "no route53.gate: a failover moves traffic through Route 53's API, whose control plane is in us-east-1 and may not answer when us-east-1 does not (AWS Fault Isolation Boundaries, Appendix B); see docs/failover.md, \"Static stability\"".into(),
+            ));
+        };
+        let read = aws
+            .gate(g, &env.primary_region)
+            .await
+            .read()
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok((
+            Status::Pass,
+            format!(
+                "{} gate reads {} ({}); the PRIMARY record carries calculated check {}",
+                g.kind(),
+                read.state,
+                read.detail,
+                g.calculated_health_check_id
+            ),
+        ))
+    });
+    let (a, b, c, d, e, f, g, h) =
+        tokio::join!(replica, ami, capacity, dns, cdn, backup, alb, gate);
+    vec![a, b, c, d, e, f, g, h]
 }
 
 /// `drctl check`: what the environment's state says (an unfenced old writer, split brain,
