@@ -158,9 +158,15 @@ pub enum AnswerRegion {
 
 /// Where the public name points now, by DNS: its answer matched against each region's ALB
 /// addresses (and names, for a resolver that answers with a CNAME to one).
+///
+/// The public name is asked of `dns` (the zone's name servers). An ALB's name is not in that
+/// zone (it is under `elb.amazonaws.com`), and a zone's authoritative servers refuse names
+/// outside it, so each ALB name is asked of `dns` first and then of `fallback` (the system's
+/// resolver): one that no resolver answers matches nothing, and its region cannot be told.
 pub async fn where_answers(
     env: &crate::config::Environment,
     dns: &dyn DnsApi,
+    fallback: Option<&dyn DnsApi>,
 ) -> AwsResult<(AnswerRegion, Vec<String>)> {
     let Some(r53) = env.route53.as_ref() else {
         return Ok((
@@ -184,7 +190,20 @@ pub async fn where_answers(
         let mut names = BTreeSet::new();
         for alb in res.albs.values() {
             names.insert(alb.dns_name.trim_end_matches('.').to_lowercase());
-            theirs.extend(dns.lookup(&alb.dns_name).await?.addresses);
+            let mut found = match dns.lookup(&alb.dns_name).await {
+                Ok(a) => a.addresses,
+                Err(_) => vec![],
+            };
+            if found.is_empty() {
+                if let Some(f) = fallback {
+                    found = f
+                        .lookup(&alb.dns_name)
+                        .await
+                        .map(|a| a.addresses)
+                        .unwrap_or_default();
+                }
+            }
+            theirs.extend(found);
         }
         let by_address = !got.is_empty() && got.iter().all(|a| theirs.contains(*a));
         let by_name = answer.names.iter().any(|n| names.contains(n));
@@ -211,4 +230,97 @@ pub async fn where_answers(
             shown,
         ),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    /// Answers from a table; a name not in it is refused, as a zone's servers refuse a name
+    /// outside their zone.
+    struct Table(HashMap<&'static str, Vec<&'static str>>);
+
+    #[async_trait]
+    impl DnsApi for Table {
+        async fn lookup(&self, name: &str) -> AwsResult<DnsAnswer> {
+            match self.0.get(name.trim_end_matches('.')) {
+                Some(a) => Ok(DnsAnswer {
+                    addresses: a.iter().map(|s| s.to_string()).collect(),
+                    names: vec![],
+                }),
+                None => Err(err(
+                    "test",
+                    ErrorKind::Unavailable,
+                    format!("REFUSED {name}"),
+                )),
+            }
+        }
+    }
+
+    const FE1: &str = "shop-frontend-use1-1.us-east-1.elb.amazonaws.com";
+    const BE1: &str = "shop-backend-use1-1.us-east-1.elb.amazonaws.com";
+    const FE2: &str = "shop-frontend-usw2-1.us-west-2.elb.amazonaws.com";
+    const BE2: &str = "shop-backend-usw2-1.us-west-2.elb.amazonaws.com";
+
+    fn env() -> crate::config::Environment {
+        let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/drctl.yaml.example");
+        crate::config::load_env(&p).expect("the example").1
+    }
+
+    fn albs() -> HashMap<&'static str, Vec<&'static str>> {
+        HashMap::from([
+            (FE1, vec!["192.0.2.1", "192.0.2.2"]),
+            (BE1, vec!["192.0.2.9"]),
+            (FE2, vec!["198.51.100.1", "198.51.100.2"]),
+            (BE2, vec!["198.51.100.9"]),
+        ])
+    }
+
+    #[tokio::test]
+    async fn an_answer_is_placed_by_the_addresses_of_one_regions_albs_and_never_guessed() {
+        let env = env();
+        let name = "api.example.test";
+        let case = |answer: Vec<&'static str>| {
+            let mut t = albs();
+            t.insert(name, answer);
+            Table(t)
+        };
+        let (at, _) = where_answers(&env, &case(vec!["198.51.100.2"]), None)
+            .await
+            .unwrap();
+        assert_eq!(at, AnswerRegion::Region("us-west-2".into()));
+        let (at, _) = where_answers(&env, &case(vec!["192.0.2.1", "192.0.2.2"]), None)
+            .await
+            .unwrap();
+        assert_eq!(at, AnswerRegion::Region("us-east-1".into()));
+        // An address of neither region, one of each, or nothing: unknown.
+        for answer in [
+            vec!["203.0.113.7"],
+            vec!["192.0.2.1", "198.51.100.1"],
+            vec![],
+        ] {
+            let (at, _) = where_answers(&env, &case(answer.clone()), None)
+                .await
+                .unwrap();
+            assert!(matches!(at, AnswerRegion::Unknown(_)), "{answer:?}: {at:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn alb_names_outside_the_zone_are_asked_of_the_fallback_resolver() {
+        let env = env();
+        // The zone's servers know only the public name; the system resolver knows the ALBs.
+        let zone = Table(HashMap::from([("api.example.test", vec!["198.51.100.1"])]));
+        let (at, _) = where_answers(&env, &zone, None).await.unwrap();
+        assert!(
+            matches!(at, AnswerRegion::Unknown(_)),
+            "no ALB known: {at:?}"
+        );
+        let system = Table(albs());
+        let (at, shown) = where_answers(&env, &zone, Some(&system)).await.unwrap();
+        assert_eq!(at, AnswerRegion::Region("us-west-2".into()));
+        assert_eq!(shown, ["198.51.100.1"]);
+    }
 }

@@ -29,14 +29,27 @@ pub struct VerifyAnswers {
     pub poll_interval: Duration,
 }
 
+/// The zone's name servers, and the system resolver for names outside the zone (ALBs) when
+/// it can be read.
+type Resolvers = (
+    std::sync::Arc<dyn DnsApi>,
+    Option<std::sync::Arc<dyn DnsApi>>,
+);
+
 impl VerifyAnswers {
-    async fn dns(&self, cx: &StepCx) -> Result<std::sync::Arc<dyn DnsApi>, StepError> {
+    async fn dns(&self, cx: &StepCx) -> Result<Resolvers, StepError> {
         let r53 = cx
             .env
             .route53
             .as_ref()
             .ok_or_else(|| StepError::permanent("the environment has no `route53`"))?;
-        Ok(cx.aws.dns(&r53.name_servers).await?)
+        let zone = cx.aws.dns(&r53.name_servers).await?;
+        let system = if r53.name_servers.is_empty() {
+            None
+        } else {
+            cx.aws.dns(&[]).await.ok()
+        };
+        Ok((zone, system))
     }
 }
 
@@ -44,7 +57,7 @@ impl VerifyAnswers {
 impl Step for VerifyAnswers {
     async fn observe(&self, cx: &StepCx) -> Result<Observation, StepError> {
         let dns = self.dns(cx).await?;
-        let (at, shown) = where_answers(&cx.env, dns.as_ref()).await?;
+        let (at, shown) = where_answers(&cx.env, dns.0.as_ref(), dns.1.as_deref()).await?;
         let want = cx.env.region_of(self.expect).to_string();
         let current = match &at {
             AnswerRegion::Region(r) => format!("DNS answers {r} ({})", shown.join(",")),
@@ -65,7 +78,8 @@ impl Step for VerifyAnswers {
                 &format!("DNS to answer {want}'s ALB"),
                 self.poll_interval,
                 || async {
-                    let (at, shown) = where_answers(&cx.env, dns.as_ref()).await?;
+                    let (at, shown) =
+                        where_answers(&cx.env, dns.0.as_ref(), dns.1.as_deref()).await?;
                     Ok((at == AnswerRegion::Region(want.clone())).then_some(shown))
                 },
             )

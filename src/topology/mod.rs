@@ -407,7 +407,12 @@ async fn data_plane_dns_view(
     s: &crate::config::env::Route53Settings,
 ) -> Result<DnsView, String> {
     let dns = aws.dns(&s.name_servers).await.map_err(|e| e.to_string())?;
-    let (at, answer) = crate::aws::dns::where_answers(env, dns.as_ref())
+    let system = if s.name_servers.is_empty() {
+        None
+    } else {
+        aws.dns(&[]).await.ok()
+    };
+    let (at, answer) = crate::aws::dns::where_answers(env, dns.as_ref(), system.as_deref())
         .await
         .map_err(|e| e.to_string())?;
     let mut problems = vec![];
