@@ -301,6 +301,19 @@ impl FenceCompleter {
         }
     }
 
+    /// Run `path` under the lease as the watch does its action, with no cooldown: work that
+    /// is still outstanding is still due.
+    async fn run(&self, path: &Path, why: &str, shutdown: CancellationToken) -> ActionReport {
+        RunbookActuator {
+            ctx: self.ctx.clone(),
+            env_file: self.env_file.clone(),
+            progress: self.progress.clone(),
+            cooldown: Duration::ZERO,
+        }
+        .failover(path, why, None, shutdown)
+        .await
+    }
+
     /// Whether the control planes `work` needs answer now (a read of each, bounded).
     async fn control_planes_answer(
         &self,
@@ -396,19 +409,13 @@ impl Fencer for FenceCompleter {
                     }
                 }
             };
-            let mut r = RunbookActuator {
-                ctx: self.ctx.clone(),
-                env_file: self.env_file.clone(),
-                progress: self.progress.clone(),
-                cooldown: Duration::ZERO,
-            }
-            .failover(
-                &path,
-                "drctl watch: completing deferred control-plane work",
-                None,
-                shutdown,
-            )
-            .await;
+            let mut r = self
+                .run(
+                    &path,
+                    "drctl watch: completing deferred control-plane work",
+                    shutdown,
+                )
+                .await;
             r.outcome = format!("deferred work: {}", r.outcome);
             return r;
         }
@@ -422,17 +429,9 @@ impl Fencer for FenceCompleter {
                 }
             }
         };
-        RunbookActuator {
-            ctx: self.ctx.clone(),
-            env_file: self.env_file.clone(),
-            progress: self.progress.clone(),
-            // Not once per outage: a fence that is still outstanding is still due.
-            cooldown: Duration::ZERO,
-        }
-        .failover(
+        self.run(
             &path,
             "drctl watch: completing an outstanding fence",
-            None,
             shutdown,
         )
         .await
