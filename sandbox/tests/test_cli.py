@@ -1,11 +1,10 @@
 """The command line: serve (readiness line, profiles, clean exit), bad input (exit 2, sandbox
-unharmed), fault/listener/state commands, and the start-up plus seeding time budget.
+unharmed), fault/listener/state commands, and start-up plus seeding.
 """
 
 import json
 import signal
 import threading
-import time
 
 import pytest
 
