@@ -45,6 +45,9 @@ pub struct NewReplica<'a> {
     /// The source's ARN (it lives in another region).
     pub source_arn: &'a str,
     pub parameter_group: Option<&'a str>,
+    pub kms_key_id: Option<&'a str>,
+    pub subnet_group: Option<&'a str>,
+    pub security_group_ids: &'a [String],
     pub tags: &'a [(String, String)],
 }
 
@@ -227,6 +230,11 @@ impl RdsApi for SdkRds {
             .db_instance_identifier(r.id)
             .source_db_instance_identifier(r.source_arn)
             .set_db_parameter_group_name(r.parameter_group.map(String::from))
+            .set_kms_key_id(r.kms_key_id.map(String::from))
+            .set_db_subnet_group_name(r.subnet_group.map(String::from))
+            .set_vpc_security_group_ids(
+                (!r.security_group_ids.is_empty()).then(|| r.security_group_ids.to_vec()),
+            )
             .set_tags(Some(sdk_tags(r.tags)))
             .send()
             .await

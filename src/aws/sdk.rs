@@ -42,8 +42,16 @@ impl Sdk {
         self.base
             .get_or_init(|| async {
                 let s = &self.settings;
+                // The loader's region is the one the credential providers call STS in
+                // (assume-role profiles, web identity): never us-east-1 by default. Each
+                // client's own region is set per handle.
+                let sts = Region::new(
+                    s.sts_region
+                        .clone()
+                        .unwrap_or_else(|| GLOBAL_REGION.to_string()),
+                );
                 let mut loader = aws_config::defaults(BehaviorVersion::latest())
-                    .region(Region::new(GLOBAL_REGION))
+                    .region(sts.clone())
                     .timeout_config(
                         TimeoutConfig::builder()
                             .operation_timeout(s.operation_timeout)
@@ -61,6 +69,10 @@ impl Sdk {
                     loader = loader.profile_name(p).credentials_provider(
                         aws_config::profile::ProfileFileCredentialsProvider::builder()
                             .profile_name(p)
+                            .configure(
+                                &aws_config::provider_config::ProviderConfig::without_region()
+                                    .with_region(Some(sts)),
+                            )
                             .build(),
                     );
                 }

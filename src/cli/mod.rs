@@ -351,7 +351,9 @@ pub enum Command {
         #[arg(short, long)]
         yes: bool,
     },
-    /// Print the least-privilege IAM policy (JSON) a runbook needs.
+    /// Print the least-privilege IAM policy (JSON) a runbook needs: a runbook file, a shipped
+    /// runbook's name, or a command (failover, switchover, fence, reprotect, failback, drill,
+    /// drill-readiness) as it runs in this environment.
     IamPolicy { runbook: PathBuf },
     /// Print shell completions.
     Completions { shell: clap_complete::Shell },

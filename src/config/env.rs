@@ -80,6 +80,13 @@ pub struct AwsSettings {
     /// Regions newer than drctl's list of AWS regions, admitted by name.
     #[serde(default)]
     pub extra_regions: Vec<String>,
+    /// The region whose STS endpoint issues assumed-role and web-identity credentials
+    /// (default: the standby region). STS is regional: a role assumed through us-east-1
+    /// (the global endpoint, `sts.amazonaws.com`) fails with us-east-1, so the recovery path
+    /// authenticates in a region it does not depend on (IAM User Guide, "Manage AWS STS in an
+    /// AWS Region"; Fault Isolation Boundaries whitepaper, "AWS STS").
+    #[serde(default)]
+    pub sts_region: Option<String>,
 }
 
 impl Default for AwsSettings {
@@ -91,6 +98,7 @@ impl Default for AwsSettings {
             attempt_timeout: defaults::attempt_timeout(),
             max_attempts: defaults::max_attempts(),
             extra_regions: vec![],
+            sts_region: None,
         }
     }
 }
@@ -151,6 +159,19 @@ pub struct Database {
     /// `read_only = 1` in it. Names the group in the IAM policy (else `pg:*`).
     #[serde(default)]
     pub parameter_group: Option<String>,
+    /// The KMS key (ARN, id or alias of this region) a replica built here is encrypted with.
+    /// A cross-region replica of an encrypted source needs one of its own region
+    /// (CreateDBInstanceReadReplica API reference, KmsKeyId).
+    #[serde(default)]
+    pub kms_key_id: Option<String>,
+    /// The DB subnet group a replica built here goes in: without one RDS creates it outside
+    /// any VPC ("If no DB subnet group is specified, then the new DB instance isn't created
+    /// in a VPC", CreateDBInstanceReadReplica API reference, DBSubnetGroupName).
+    #[serde(default)]
+    pub subnet_group: Option<String>,
+    /// The VPC security groups of a replica built here (default: the VPC's default group).
+    #[serde(default)]
+    pub security_group_ids: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]

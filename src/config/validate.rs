@@ -318,11 +318,17 @@ pub fn environment(src: &Source, env: &Environment) -> Vec<Diagnostic> {
     d
 }
 
-/// The `state:` section: a DynamoDB table needs a name and a region that is not the primary.
+/// The `state:` section: a DynamoDB table needs a name and a region that is not the primary;
+/// so does STS (`aws.sts_region`).
 fn state(src: &Source, env: &Environment, d: &mut Vec<Diagnostic>) {
     use super::state::{table_name_ok, StateBackend};
     let st = &env.state;
     let at = |path: &[&str], m: String, h: &str| Diagnostic::at_key(src, path, m).hint(h);
+    match &env.aws.sts_region {
+        Some(r) if *r == env.primary_region => d.push(at(&["aws", "sts_region"], format!("aws.sts_region `{r}` is the primary region: credentials from assumed roles would fail with it, when a failover needs them"), "use the standby region (the default)")),
+        Some(r) if !(super::AWS_REGIONS.contains(&r.as_str()) || env.aws.extra_regions.iter().any(|x| x == r)) => d.push(at(&["aws", "sts_region"], format!("aws.sts_region `{r}` is not an AWS region"), "use an AWS region name like us-west-2")),
+        _ => {}
+    }
     if st.backend == StateBackend::Dynamodb {
         match &st.table {
             None => d.push(at(

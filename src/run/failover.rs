@@ -131,6 +131,26 @@ pub fn shipped_for(env: &crate::config::Environment, name: &str) -> String {
     }
 }
 
+/// The runbook `drctl iam-policy NAME` means: a file as given; else a command's name
+/// (`failover`, `switchover`, `fence`, `reprotect`, `failback`, `drill`) or a shipped runbook's
+/// name, as that command would run it in `env` (the gated variant with a `route53.gate`).
+pub fn runbook_named(env: &crate::config::Environment, given: &str) -> String {
+    if Path::new(given).is_file() {
+        return given.to_string();
+    }
+    let name = given
+        .strip_suffix(".yaml")
+        .or_else(|| given.strip_suffix(".yml"))
+        .unwrap_or(given);
+    let name = match name {
+        "failover" => super::roundtrip::UNPLANNED_RUNBOOK,
+        "switchover" => super::roundtrip::PLANNED_RUNBOOK,
+        "drill" => super::drill::ISOLATED_RUNBOOK,
+        other => other,
+    };
+    shipped_for(env, name)
+}
+
 /// A path as given, else `runbooks/NAME[.yaml]` beside the environment file, in the current
 /// directory, in the install's share dir (`<prefix>/share/drctl/runbooks`), and finally in the
 /// source tree this binary was built from.

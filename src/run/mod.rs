@@ -158,6 +158,9 @@ impl AwsSource {
     /// The environment's AWS settings with the command line's overrides.
     pub fn settings(&self, env: &Environment) -> AwsSettings {
         let mut s = env.aws.clone();
+        if s.sts_region.is_none() {
+            s.sts_region = Some(env.region_of(crate::config::env::Role::Standby).to_string());
+        }
         if let AwsSource::Sdk {
             profile,
             endpoint_url,

@@ -167,7 +167,11 @@ impl Step for CopyRecoveryPoint {
             let j = b.copy_job(job).await?;
             match j.state.as_str() {
                 "COMPLETED" => Ok(Some(())),
-                "FAILED" | "ABORTED" => Err(StepError::retryable(format!(
+                // CopyJob.State is CREATED | RUNNING | COMPLETED | FAILED | PARTIAL (AWS Backup
+                // API reference, "CopyJob"); PARTIAL is final (a composite job some of whose
+                // children failed). A final failure ends the wait (a retryable error would be
+                // polled through until the step's timeout); `drctl resume` starts a new copy.
+                "FAILED" | "ABORTED" | "PARTIAL" => Err(StepError::permanent(format!(
                     "copy job {job} {}: {}",
                     j.state,
                     j.message.unwrap_or_default()
@@ -233,7 +237,11 @@ impl Step for CopyRecoveryPoint {
                 "backup:DescribeBackupVault",
                 arn("backup", tr, &format!("backup-vault:{dst}")),
             ),
+            // A recovery point's ARN is the resource's own for EC2 (an AMI) and
+            // `recovery-point:...` for others (AWS Backup Developer Guide, "Access control":
+            // "the recovery point ARN ... for Amazon EC2 ... is the image ARN").
             ("backup:StartCopyJob", arn("backup", fr, "recovery-point:*")),
+            ("backup:StartCopyJob", format!("arn:aws:ec2:{fr}::image/*")),
             ("backup:DescribeCopyJob", "*".into()),
             (
                 "iam:PassRole",

@@ -231,6 +231,15 @@ impl Step for RestoreDatabase {
 
     fn iam(&self, env: &Environment) -> Vec<(&'static str, String)> {
         let region = env.region_of(self.role);
+        let source = env
+            .resources(self.role)
+            .database
+            .as_ref()
+            .map_or("*", |d| d.instance_id.as_str());
+        // CreateDBSnapshot acts on the source instance and the new snapshot; the restore on
+        // the new instance and the snapshot it reads, which may be the region's newest of any
+        // name or an AWS Backup recovery point (`snapshot:awsbackup:job-...`) (Service
+        // Authorization Reference, Amazon RDS: required resource types db and snapshot).
         vec![
             ("rds:DescribeDBSnapshots", "*".to_string()),
             ("rds:DescribeDBInstances", "*".to_string()),
@@ -239,12 +248,27 @@ impl Step for RestoreDatabase {
                 arn("rds", region, "snapshot:drctl-drill-*"),
             ),
             (
+                "rds:CreateDBSnapshot",
+                arn("rds", region, &format!("db:{source}")),
+            ),
+            (
                 "rds:RestoreDBInstanceFromDBSnapshot",
                 arn("rds", region, "db:drctl-drill-*"),
             ),
             (
+                "rds:RestoreDBInstanceFromDBSnapshot",
+                arn("rds", region, "snapshot:*"),
+            ),
+            // Tag on create: CreateDBSnapshot and the restore with Tags also need
+            // AddTagsToResource on what they create (RDS User Guide, "Tagging Amazon RDS
+            // resources": "Permissions for tagging on creation").
+            (
                 "rds:AddTagsToResource",
                 arn("rds", region, "db:drctl-drill-*"),
+            ),
+            (
+                "rds:AddTagsToResource",
+                arn("rds", region, "snapshot:drctl-drill-*"),
             ),
             (
                 "rds:DeleteDBInstance",

@@ -8,10 +8,14 @@ use serde_json::{json, Value};
 use super::Runbook;
 use crate::config::env::Environment;
 
-/// An IAM policy document (JSON) for running `rb` against `env`.
-pub fn policy(rb: &Runbook, env: &Environment) -> Value {
+/// An IAM policy document (JSON) for running `rb` against `env`, with `reads`: the
+/// (action, resource) pairs of what the command reads around its steps.
+pub fn policy(rb: &Runbook, env: &Environment, reads: Vec<(&'static str, String)>) -> Value {
     // Group actions by the resource they act on: one statement per resource set.
     let mut by_resource: BTreeMap<String, BTreeSet<&'static str>> = BTreeMap::new();
+    for (action, resource) in reads {
+        by_resource.entry(resource).or_default().insert(action);
+    }
     for s in &rb.steps {
         for (action, resource) in s.spec.step().iam(env) {
             by_resource.entry(resource).or_default().insert(action);

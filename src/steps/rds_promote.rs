@@ -320,8 +320,34 @@ impl Step for PromoteReplica {
 
     async fn execute(&self, cx: &StepCx, obs: &Observation) -> Result<Value, StepError> {
         let region = cx.env.region_of(self.role).to_string();
-        let db = self.describe(cx).await?;
+        let mut db = self.describe(cx).await?;
+        // A replica that is not available (backing-up for its automated backup, modifying,
+        // ...) cannot be promoted yet: "a read replica cannot be promoted to a standalone
+        // instance when it is in the backing-up status" (PromoteReadReplica API reference).
+        // Wait it out (within the step's timeout) rather than take it for a promotion under
+        // way; one that stops being a replica meanwhile was promoted (a resumed run).
+        let waited = db.is_replica() && db.status != "available";
+        if waited {
+            cx.note(&format!(
+                "{} is {}: waiting for it to be available before promoting it",
+                db.id, db.status
+            ));
+            db = cx
+                .poll(
+                    &format!("{} to be available", db.id),
+                    self.poll_interval,
+                    || async {
+                        let d = self.describe(cx).await?;
+                        Ok((d.status == "available" || !d.is_replica()).then_some(d))
+                    },
+                )
+                .await?;
+        }
         let mut basis = Basis::from_json(&obs.prior["lag"]);
+        if waited && db.is_replica() && !self.catch_up {
+            // Observed while unavailable, so the lag guard has not run yet: run it now.
+            basis = self.lag_guard(cx, &db).await?;
+        }
         // A promotion already under way (drctl died after asking) must not be asked twice.
         if self.catch_up && db.is_replica() && db.status == "available" {
             // The fence ran before this step: only a datapoint newer than now counts.
@@ -409,6 +435,14 @@ impl Step for PromoteReplica {
 
     fn iam(&self, env: &Environment) -> Vec<(&'static str, String)> {
         let (region, db) = db_of(env, self.role);
+        // The promoted instance's own parameter group: a fence of an earlier round trip may
+        // have left read_only = 1 in it, which the promotion clears (`writable`).
+        let pg = env
+            .resources(self.role)
+            .database
+            .as_ref()
+            .and_then(|d| d.parameter_group.clone())
+            .unwrap_or_else(|| "*".into());
         vec![
             (
                 "rds:DescribeDBInstances",
@@ -417,6 +451,14 @@ impl Step for PromoteReplica {
             (
                 "rds:PromoteReadReplica",
                 arn("rds", region, &format!("db:{db}")),
+            ),
+            (
+                "rds:DescribeDBParameters",
+                arn("rds", region, &format!("pg:{pg}")),
+            ),
+            (
+                "rds:ModifyDBParameterGroup",
+                arn("rds", region, &format!("pg:{pg}")),
             ),
             ("cloudwatch:GetMetricStatistics", "*".into()),
         ]

@@ -168,6 +168,9 @@ impl Step for CreateReplica {
                     id: &db.instance_id,
                     source_arn: &src.arn,
                     parameter_group: db.parameter_group.as_deref(),
+                    kms_key_id: db.kms_key_id.as_deref(),
+                    subnet_group: db.subnet_group.as_deref(),
+                    security_group_ids: &db.security_group_ids,
                     tags: &[
                         ("drctl:env".into(), cx.env.name.clone()),
                         ("drctl:created-by".into(), cx.run_id.clone()),
@@ -260,7 +263,36 @@ impl Step for CreateReplica {
         let (region, db) = db_of(env, self.role);
         let (src_region, src) = db_of(env, self.source);
         let replica = arn("rds", region, &format!("db:{db}"));
-        vec![
+        let conf = env.resources(self.role).database.as_ref();
+        let named = |kind: &str, name: Option<&String>| {
+            arn(
+                "rds",
+                region,
+                &format!("{kind}:{}", name.map_or("*", |n| n.as_str())),
+            )
+        };
+        // CreateDBInstanceReadReplica acts on the new instance, its source and the groups it
+        // names: its parameter group always (the region's default one when none is named) and
+        // the subnet group (Service Authorization Reference, Amazon RDS). An encrypted replica
+        // also needs the key: RDS creates a grant on it for the caller (RDS User Guide,
+        // "Encrypting Amazon RDS resources": kms:CreateGrant and kms:DescribeKey).
+        let mut extra = vec![(
+            "rds:CreateDBInstanceReadReplica",
+            named("pg", conf.and_then(|d| d.parameter_group.as_ref())),
+        )];
+        if let Some(g) = conf.and_then(|d| d.subnet_group.as_ref()) {
+            extra.push(("rds:CreateDBInstanceReadReplica", named("subgrp", Some(g))));
+        }
+        if let Some(k) = conf.and_then(|d| d.kms_key_id.as_ref()) {
+            let key = if k.starts_with("arn:") {
+                k.clone()
+            } else {
+                format!("arn:aws:kms:{region}:*:key/*")
+            };
+            extra.push(("kms:CreateGrant", key.clone()));
+            extra.push(("kms:DescribeKey", key));
+        }
+        extra.extend(vec![
             ("rds:DescribeDBInstances", replica.clone()),
             (
                 "rds:DescribeDBInstances",
@@ -274,6 +306,7 @@ impl Step for CreateReplica {
             ("rds:AddTagsToResource", replica.clone()),
             ("rds:DeleteDBInstance", replica),
             ("cloudwatch:GetMetricStatistics", "*".into()),
-        ]
+        ]);
+        extra
     }
 }

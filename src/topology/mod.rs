@@ -6,6 +6,7 @@
 //! `reprotect`, `failback` and the watch decide from it. Every read is bounded.
 
 pub mod fences;
+pub mod iam;
 pub mod phase;
 
 use std::time::Duration;

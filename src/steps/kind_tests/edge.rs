@@ -169,3 +169,28 @@ async fn copy_recovery_point_executed_again_while_its_copy_runs_waits_for_that_c
         "the seeded copy and this one"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn copy_recovery_point_stops_waiting_on_a_partial_copy() {
+    let fx = Fx::new();
+    let cx = fx.cx();
+    let s = fx.step(
+        "backup.copy_recovery_point",
+        &format!("{{ iam_role_arn: '{ROLE_ARN}', poll_interval: 100ms }}"),
+    );
+    let obs = observe(&s, &cx).await;
+    let result = execute(&s, &cx, &obs).await;
+    // A composite copy some of whose children failed ends PARTIAL, a final state (AWS Backup
+    // API reference, "CopyJob"): the wait ends with an error that says so, not at the timeout.
+    fx.world().copy_jobs.last_mut().unwrap().job.state = "PARTIAL".into();
+    let err = s
+        .step()
+        .verify(&cx, &result)
+        .await
+        .expect_err("a PARTIAL copy is not a copy");
+    assert!(
+        !err.is_retryable() && err.to_string().contains("PARTIAL"),
+        "{err}"
+    );
+    assert_eq!(fx.mutations(), ["backup:StartCopyJob"]);
+}

@@ -431,3 +431,33 @@ async fn fence_reachability_timeouts_count_as_unreachable_denials_do_not() {
     );
     assert!(warnings(&cx).is_empty());
 }
+
+#[tokio::test(start_paused = true)]
+async fn promote_waits_out_a_replica_that_is_backing_up_and_then_promotes_it_once() {
+    let fx = Fx::new();
+    let cx = fx.cx();
+    {
+        // The replica's automated backup is running: PromoteReadReplica would be refused
+        // (InvalidDBInstanceState; API reference: "a read replica cannot be promoted ... when
+        // it is in the backing-up status"). It ends after three reads.
+        let mut w = fx.world();
+        let d = w.dbs.get_mut(&key(STANDBY, &db_id(STANDBY))).unwrap();
+        d.db.status = "backing-up".into();
+        d.pending = Some((3, "available".into(), false));
+    }
+    let s = fx.step(
+        "rds.promote_replica",
+        "{ role: standby, poll_interval: 100ms }",
+    );
+    let obs = observe(&s, &cx).await;
+    assert_eq!(obs.state, Satisfied::NotDone);
+    assert!(obs.current.contains("backing-up"), "{}", obs.current);
+    let result = execute(&s, &cx, &obs).await;
+    // Waited, then promoted once, with the lag measured once it was available.
+    assert_eq!(fx.mutations(), ["rds:PromoteReadReplica"]);
+    assert!(cx
+        .take_reports()
+        .contains(&StepReport::Measured(Measure::RpoSeconds, STANDBY_LAG)));
+    verify(&s, &cx, &result).await;
+    assert!(is_writer(&fx, STANDBY));
+}
