@@ -1,13 +1,18 @@
 #!/usr/bin/env bash
 # `make demo`: the whole round trip on a two-region sandbox. A readiness check; us-east-1 goes
-# dark; drctl fails over to us-west-2 (unplanned); the outage ends and the failover holds;
-# a running `drctl watch` fences the old primary by itself; reprotect; a planned failback; and
+# dark, and with it the Route 53, CloudFront and IAM APIs (their control planes are in
+# us-east-1: the harsh outage AWS documents); drctl fails over to us-west-2 (unplanned) through
+# the failover gate, on data planes only, and defers what needs a control plane; the outage
+# ends and the failover holds; a running `drctl watch` fences the old primary and finishes the
+# deferred work by itself; reprotect; a planned failback; and
 # `drctl status` says `protected` again. Runs and the lease live in the sandbox's DynamoDB (a
 # table in us-east-2, outside the primary region), shared by a second operator's directory:
 # two operators failing over at once cannot both run. Called by the Makefile with SANDBOX_PY (the sandbox
 # venv's python) and DRCTL (the built binary). A few minutes.
 #   DEMO_TIME_SCALE  realistic-profile time scale (default 0.2: RDS promotion 4 s, ...)
 #   DEMO_OUTAGE=0    a planned switchover instead of the outage (us-east-1 stays up)
+#   DEMO_GATE=0      no failover gate and an outage that spares the global control planes
+#                    (the failover then swaps the records through Route 53's API)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -17,6 +22,13 @@ DRCTL=${DRCTL:-$ROOT/target/debug/drctl}
 DEMO=$ROOT/.demo
 SCALE=${DEMO_TIME_SCALE:-0.2}
 OUTAGE=${DEMO_OUTAGE:-1}
+GATE=${DEMO_GATE:-1}
+SERVE_ARGS=() SEED_ARGS=() FAULT_ARGS=(--spare-control-planes)
+if [[ $GATE = 1 ]]; then
+  # The gate's alarm in us-west-2, and DNS answered by the sandbox's own name server, which
+  # drctl asks to see where the public name answers without Route 53's API.
+  SERVE_ARGS=(--dns-port 0) SEED_ARGS=(--gate alarm) FAULT_ARGS=(--control-planes)
+fi
 
 # The sandbox accepts any credentials; never let the demo touch a real account.
 export AWS_ACCESS_KEY_ID=demo AWS_SECRET_ACCESS_KEY=demo AWS_REGION=us-east-1 DRCTL_PLAIN=1
@@ -37,7 +49,7 @@ phase() { drctl status --output json | "$PY" -c 'import json,sys; print(json.loa
 
 rm -rf "$DEMO" && mkdir -p "$DEMO"
 say "starting the two-region sandbox (realistic profile, time scale $SCALE)"
-"$PY" -m drsandbox serve --port 0 --profile realistic --time-scale "$SCALE" >"$DEMO/sandbox.log" 2>&1 &
+"$PY" -m drsandbox serve --port 0 --profile realistic --time-scale "$SCALE" "${SERVE_ARGS[@]}" >"$DEMO/sandbox.log" 2>&1 &
 SB=$!
 WATCH=
 trap 'kill $WATCH "$SB" 2>/dev/null || true; wait "$SB" 2>/dev/null || true' EXIT
@@ -50,7 +62,7 @@ for _ in $(seq 1 600); do
 done
 [[ -n $EP ]] || die "the sandbox did not start within 60 s"
 echo "sandbox at $EP"
-"$PY" -m drsandbox seed --endpoint "$EP" --out "$DEMO" --state-backend dynamodb
+"$PY" -m drsandbox seed --endpoint "$EP" --out "$DEMO" --state-backend dynamodb "${SEED_ARGS[@]}"
 
 cd "$DEMO"
 say "shared state: runs and the lease in a DynamoDB table outside the primary region"
@@ -70,8 +82,12 @@ drctl drill cleanup --yes | tee "$DEMO/cleanup.txt"
 grep -q "no drill resources found" "$DEMO/cleanup.txt" || die "the drill left resources behind"
 
 if [[ $OUTAGE = 1 ]]; then
-  say "us-east-1 goes dark (requests hang, ALBs stop answering)"
-  "$PY" -m drsandbox fault set outage --region us-east-1 --endpoint "$EP"
+  if [[ $GATE = 1 ]]; then
+    say "us-east-1 goes dark, and with it the Route 53, CloudFront and IAM APIs (their control planes live there)"
+  else
+    say "us-east-1 goes dark (requests hang, ALBs stop answering)"
+  fi
+  "$PY" -m drsandbox fault set outage --region us-east-1 "${FAULT_ARGS[@]}" --endpoint "$EP"
   # The operator fails over because the primary is down: wait until Route 53 sees it too.
   wait_for "Route 53 seeing the outage" 60 's["route53"]["health_checks"] and not s["route53"]["health_checks"][0]["healthy"]'
 fi
@@ -118,6 +134,11 @@ if [[ $OUTAGE = 1 ]]; then
   say "the watch fences the old primary as soon as its region answers"
   for _ in $(seq 1 300); do grep -q "FENCE completed" "$DEMO/watch.log" && break; sleep 0.2; done
   grep -E "FENCE|fence_primary" "$DEMO/watch.log" || die "the watch did not fence the old primary"
+  if [[ $GATE = 1 ]]; then
+    say "the watch finishes the deferred control-plane work once Route 53's and CloudFront's APIs answer"
+    for _ in $(seq 1 300); do grep -q "DEFERRED completed" "$DEMO/watch.log" && break; sleep 0.2; done
+    grep -E "DEFERRED" "$DEMO/watch.log" || die "the watch did not finish the deferred work"
+  fi
   kill "$WATCH"; wait "$WATCH" 2>/dev/null || true; WATCH=
   drctl status || true
 fi

@@ -418,6 +418,9 @@ pub async fn check_passive(
                 "no route53.gate: a failover moves traffic through Route 53's API, whose control plane is in us-east-1 and may not answer when us-east-1 does not (AWS Fault Isolation Boundaries, Appendix B); see docs/failover.md, \"Static stability\"".into(),
             ));
         };
+        if let Some(problem) = gate_wiring(aws, r, g).await? {
+            return Ok((Status::Fail, problem));
+        }
         let read = aws
             .gate(g, &env.primary_region)
             .await
@@ -490,4 +493,103 @@ pub async fn check_environment(
         out.push(c);
     }
     out
+}
+
+/// How the gate is wired in Route 53, read from its API (a pre-incident check): the PRIMARY
+/// record carries the CALCULATED check, whose children are the primary's own check and the
+/// gate's check, all of which must be healthy (HealthThreshold = the number of children:
+/// Route 53 Developer Guide, "Monitoring other health checks (calculated health checks)"); the
+/// gate's check follows the routing control or the alarm drctl.yaml names. `None`: wired.
+async fn gate_wiring(
+    aws: &dyn Aws,
+    r: &crate::config::env::Route53Settings,
+    g: &crate::config::env::Gate,
+) -> Result<Option<String>, String> {
+    let r53 = aws.route53().await;
+    let calc = r53
+        .health_check(&g.calculated_health_check_id)
+        .await
+        .map_err(|e| e.to_string())?;
+    let id = &g.calculated_health_check_id;
+    if calc.kind != "CALCULATED" {
+        return Ok(Some(format!(
+            "route53.gate.calculated_health_check_id {id} is a {} check, not CALCULATED",
+            calc.kind
+        )));
+    }
+    for (child, what) in [
+        (
+            &r.health_check_id,
+            "the primary's check (route53.health_check_id)",
+        ),
+        (&g.gate_health_check_id, "the gate's check"),
+    ] {
+        if !calc.children.contains(child) {
+            return Ok(Some(format!(
+                "calculated check {id} does not include {what} {child} (children: {})",
+                calc.children.join(", ")
+            )));
+        }
+    }
+    if calc.threshold != Some(calc.children.len() as i32) {
+        return Ok(Some(format!(
+            "calculated check {id} is healthy with {} of its {} children: closing the gate would not stop the PRIMARY answer (set HealthThreshold to {})",
+            calc.threshold.map_or("?".into(), |t| t.to_string()),
+            calc.children.len(),
+            calc.children.len()
+        )));
+    }
+    let gate = r53
+        .health_check(&g.gate_health_check_id)
+        .await
+        .map_err(|e| e.to_string())?;
+    let gid = &g.gate_health_check_id;
+    if let Some(rc) = &g.routing_control {
+        if gate.kind != "RECOVERY_CONTROL" || gate.routing_control_arn.as_deref() != Some(&rc.arn) {
+            return Ok(Some(format!(
+                "gate check {gid} is {} on {}, not RECOVERY_CONTROL on {}",
+                gate.kind,
+                gate.routing_control_arn
+                    .as_deref()
+                    .unwrap_or("no routing control"),
+                rc.arn
+            )));
+        }
+    }
+    if let Some(a) = &g.alarm {
+        let want = (a.region.clone(), a.name.clone());
+        if gate.kind != "CLOUDWATCH_METRIC" || gate.alarm.as_ref() != Some(&want) {
+            return Ok(Some(format!(
+                "gate check {gid} is {} on alarm {}, not CLOUDWATCH_METRIC on {} in {}",
+                gate.kind,
+                gate.alarm
+                    .as_ref()
+                    .map_or("none".into(), |(r, n)| format!("{n} in {r}")),
+                a.name,
+                a.region
+            )));
+        }
+    }
+    let records = r53
+        .records(&r.public_zone_id, &r.record_name)
+        .await
+        .map_err(|e| e.to_string())?;
+    let primary = records
+        .iter()
+        .find(|x| x.set_identifier.as_deref() == Some(r.primary_set_identifier.as_str()));
+    match primary {
+        Some(p) if p.health_check_id.as_deref() == Some(id.as_str()) => Ok(None),
+        // Held after a failover (the roles swapped): the gate matters again after failback.
+        Some(p) if p.failover.as_deref() != Some("PRIMARY") => Ok(None),
+        Some(p) => Ok(Some(format!(
+            "record {} ({}) carries check {}, not the calculated check {id}",
+            r.record_name,
+            r.primary_set_identifier,
+            p.health_check_id.as_deref().unwrap_or("none")
+        ))),
+        None => Ok(Some(format!(
+            "no record {} with set identifier {}",
+            r.record_name, r.primary_set_identifier
+        ))),
+    }
 }

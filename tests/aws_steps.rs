@@ -447,21 +447,31 @@ async fn compute_image_launch_template_scale_and_health() {
     );
     let (obs, result) = apply(&lt, &cx).await;
     let ec2 = h.aws.ec2("us-west-2").await;
-    let now = ec2.launch_template(&lt_id).await.unwrap();
+    // The seeded group launches from `$Latest` (as moto and AWS read it): the new version is
+    // the latest, and the default is left alone.
+    let group = h
+        .aws
+        .autoscaling("us-west-2")
+        .await
+        .group("shop-frontend-usw2")
+        .await
+        .unwrap();
+    assert_eq!(group.launch_template_version.as_deref(), Some("$Latest"));
+    assert_eq!(obs.prior["uses"], "$Latest");
+    let (latest, image) = ec2.version_image(&lt_id, "$Latest").await.unwrap();
+    assert_eq!(image.as_deref(), Some("ami-04681a1dbd79675a5"));
+    assert_eq!(latest, result["version"].as_i64().unwrap());
     assert_eq!(
-        now.default_image_id.as_deref(),
-        Some("ami-04681a1dbd79675a5")
+        ec2.launch_template(&lt_id).await.unwrap().default_image_id,
+        Some(seeded_ami.clone()),
+        "the default version is not what the group runs: untouched"
     );
-    assert_eq!(now.default_version, result["version"].as_i64().unwrap());
     assert_done(&lt, &cx).await;
+    // Undo adds a copy of the version that was latest: `$Latest` is the seeded AMI again.
     undo(&lt, &cx, &obs, &result).await;
     assert_eq!(
-        ec2.launch_template(&lt_id)
-            .await
-            .unwrap()
-            .default_image_id
-            .as_deref(),
-        Some(seeded_ami.as_str())
+        ec2.version_image(&lt_id, "$Latest").await.unwrap().1,
+        Some(seeded_ami.clone())
     );
 
     // asg.scale to production size, waiting for InService; undo restores the warm minimum.

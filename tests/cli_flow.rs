@@ -45,12 +45,20 @@ fn an_approval_is_granted_from_a_second_terminal_and_journaled() {
         .spawn()
         .unwrap();
     wait_until("the run to wait for approval", || {
-        dir.join(".drctl/runs").exists() && {
-            let id = only_run(dir);
-            journal(dir, &id)
-                .iter()
-                .any(|e| e["type"] == "step_started" && e["step"] == "gate")
-        }
+        // The run's directory appears before its journal, and a line may be half written:
+        // read what is there, as a reader racing the writer does.
+        let Some(run) = std::fs::read_dir(dir.join(".drctl/runs"))
+            .ok()
+            .and_then(|mut d| d.next())
+            .and_then(Result::ok)
+        else {
+            return false;
+        };
+        std::fs::read_to_string(run.path().join("journal.jsonl"))
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .any(|e| e["type"] == "step_started" && e["step"] == "gate")
     });
     let id = only_run(dir);
     // From the second terminal: status shows the wait, approve names a non-approval step wrongly.

@@ -160,7 +160,8 @@ fn every_operation_runs_with_only_the_policy_iam_policy_prints() {
 
     // The round trip: an unplanned failover with us-east-1 dark, the fence once it returns,
     // reprotect and failback back to the seeded roles.
-    sb.fault(json!({"region": "us-east-1", "kind": "outage"}));
+    // The ungated layout moves traffic through Route 53's API: spare the global control planes (a gated failover is tested with them dark in static_stability.rs).
+    sb.fault(json!({"region": "us-east-1", "kind": "outage", "control_planes": false}));
     run_as(
         &sb,
         "warm-standby-failover.yaml",
@@ -186,6 +187,35 @@ fn every_operation_runs_with_only_the_policy_iam_policy_prints() {
         &sb,
         "reprotect.yaml",
         &["reprotect", "--yes", "--approve-irreversible"],
+    );
+    // The new replica is built as drctl.yaml says: encrypted with us-east-1's key, in its
+    // subnet group (a VPC) with its security groups.
+    let st = sb.state();
+    let topo = sb.topology();
+    let conf = &topo["regions"]["us-east-1"]["database"];
+    let db = st["regions"]["us-east-1"]["databases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["id"] == "shop-db-use1")
+        .unwrap_or_else(|| panic!("no new replica: {st:#}"));
+    assert_eq!(db["role"], "replica", "{db:#}");
+    assert_eq!(db["in_vpc"], true, "{db:#}");
+    assert_eq!(db["storage_encrypted"], true, "{db:#}");
+    assert_eq!(
+        db["kms_key_id"].as_str(),
+        conf["kms_key_id"].as_str(),
+        "{db:#}"
+    );
+    assert_eq!(
+        db["db_subnet_group"].as_str(),
+        conf["subnet_group"].as_str(),
+        "{db:#}"
+    );
+    assert_eq!(
+        db["vpc_security_groups"],
+        json!([conf["security_group_ids"][0].as_str().unwrap()]),
+        "{db:#}"
     );
     run_as(
         &sb,

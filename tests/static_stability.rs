@@ -228,3 +228,56 @@ fn an_alarm_gated_failover_serves_the_standby_with_the_control_planes_dark() {
 fn a_routing_control_gated_failover_serves_the_standby_with_the_control_planes_dark() {
     failover_with_the_control_planes_dark("arc");
 }
+
+/// `drctl check` verifies how the gate is wired, from Route 53's answers: a calculated check
+/// that stays healthy with one child would never stop the PRIMARY answer when the gate closes.
+#[test]
+fn check_verifies_that_the_gate_is_wired_to_stop_the_primary_answer() {
+    let sb = gated("alarm");
+    let row = |sb: &Sandbox| -> (Option<i32>, String, String) {
+        let out = common::run(drctl(sb).args(["check", "--output", "json", "--timeout", "10s"]));
+        let v: Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{e}: {}", common::text(&out)));
+        let c = v["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == "failover gate (data plane)")
+            .unwrap_or_else(|| panic!("no gate row: {v:#}"))
+            .clone();
+        (
+            out.status.code(),
+            c["status"].as_str().unwrap().to_string(),
+            c["reason"].as_str().unwrap().to_string(),
+        )
+    };
+    let (_, status, reason) = row(&sb);
+    assert_eq!(status, "pass", "{reason}");
+
+    // Loosen the calculated check: healthy with 1 of its 2 children.
+    let env = std::fs::read_to_string(sb.env_file()).unwrap();
+    let calc = env
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("calculated_health_check_id:"))
+        .expect("calculated_health_check_id in drctl.yaml")
+        .trim()
+        .trim_matches('"')
+        .to_string();
+    let out = std::process::Command::new(common::sandbox::python())
+        .args([
+            "-c",
+            "import sys, boto3; boto3.client('route53', endpoint_url=sys.argv[1], region_name='us-east-1', \
+             aws_access_key_id='t', aws_secret_access_key='t').update_health_check(HealthCheckId=sys.argv[2], HealthThreshold=1)",
+            &sb.endpoint,
+            &calc,
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", common::text(&out));
+    let (code, status, reason) = row(&sb);
+    assert_eq!((code, status.as_str()), (Some(4), "fail"), "{reason}");
+    assert!(
+        reason.contains("healthy with 1 of its 2 children"),
+        "{reason}"
+    );
+}

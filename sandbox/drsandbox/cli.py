@@ -34,7 +34,7 @@ import urllib.parse
 from urllib.parse import urlparse
 
 from .control_client import Unreachable, UsageError, call
-from .faults import ERROR_KINDS, KINDS, FaultError, check_region, parse_fault
+from .faults import CONTROL_PLANE_REGION, ERROR_KINDS, KINDS, FaultError, check_region, parse_fault
 from .listeners import MODES
 
 
@@ -130,8 +130,8 @@ def cmd_fault_set(args) -> int:
     body: dict = {"region": args.region, "service": args.service, "kind": args.kind}
     if args.client is not None:
         body["client"] = args.client
-    if args.control_planes:
-        body["control_planes"] = True
+    if args.control_planes is not None:  # else the server's default (harsh for a us-east-1 outage)
+        body["control_planes"] = args.control_planes
     if args.kind == "errors":
         body["rate"] = 1.0 if args.rate is None else args.rate
         body["error"] = args.error or "5xx"
@@ -186,6 +186,8 @@ def _fault_line(f: dict) -> str:
         extra += f" client={f['client']}"
     if f.get("control_planes"):
         extra += " +control-planes"
+    elif f["region"] == CONTROL_PLANE_REGION and f["service"] is None:
+        extra += " -control-planes"  # the global control planes there keep answering
     return f"{f['id']}  {f['region']}  {f['service'] or '*'}  {f['kind']}{extra}"
 
 
@@ -432,9 +434,14 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--ms", type=int, help="latency: added delay in milliseconds")
     s.add_argument("--client", help="only requests of this client (X-Drctl-Client header or app/NAME in the "
                                     "User-Agent); default: every client")
-    s.add_argument("--control-planes", action="store_true",
-                   help="us-east-1 without --service: also the global control planes hosted there (the Route 53, "
-                        "CloudFront and IAM APIs); their data planes keep working")
+    cp = s.add_mutually_exclusive_group()
+    cp.add_argument("--control-planes", dest="control_planes", action="store_true", default=None,
+                    help="us-east-1 without --service: also the global control planes hosted there (the Route 53, "
+                         "CloudFront and IAM APIs; their data planes keep working). The default for a us-east-1 "
+                         "outage without --service and --client (AWS Fault Isolation Boundaries whitepaper)")
+    cp.add_argument("--spare-control-planes", dest="control_planes", action="store_false",
+                    help="leave the global control planes answering (control_planes false): only the region's "
+                         "own services go down")
     endpoint(s)
     s.set_defaults(func=cmd_fault_set)
     s = f.add_parser("clear", help="clear all faults, or one region's (and/or one client's)")

@@ -3,7 +3,8 @@
     GET    /_sandbox/healthz        200 once ready
     GET    /_sandbox/faults         {"faults": [...]}
     POST   /_sandbox/faults         {"region", "service"?, "kind", "rate"?, "error"?, "ms"?, "client"?,
-                                     "control_planes"?} -> {"id"}
+                                     "control_planes"?} -> {"id"}  (control_planes: default true for a
+                                     us-east-1 outage without service and client, else false; faults.py)
     DELETE /_sandbox/faults[?region=R][&client=NAME]
     GET    /_sandbox/listeners      {"listeners": [...]}
     POST   /_sandbox/listeners      {"name", "mode"?, "delay_ms"?, "addresses"?: [IPv4, ...] | "rotate"}

@@ -18,20 +18,29 @@ region while the others still see it. A client-scoped ``outage`` also hangs that
 requests to the region's ALB listeners (``X-Drctl-Client`` header or the User-Agent token on
 the probe); it does not make the region dark for anyone else.
 
-Global services (Route 53, CloudFront, IAM) sign with us-east-1. A fault with service=null
-(a "regional" fault) covers the region's own services only and leaves their APIs alone. Name
-the service explicitly (``"service": "route53"``) to fault one global API, or add
-``"control_planes": true`` to a us-east-1 fault without a service: it then also covers the
-global control planes hosted in us-east-1 - the Route 53 API (every operation, GetChange and
-TestDNSAnswer included), the CloudFront API and the IAM API. The "AWS Fault Isolation
-Boundaries" whitepaper (Global services; Appendix A - Partitional service guidance; Appendix B
-- Edge network global service guidance) places the control planes of Route 53, CloudFront and
-IAM (partition aws) in us-east-1, says their CRUDL-type operations may not work during an
-impairment of that control plane or Region, and tells a recovery path not to rely on them;
-their data planes (Route 53 DNS answers and health checks, CloudFront edge serving, IAM
-authentication and authorization) keep working. So do the sandbox's: its health checkers, its
-public DNS edge (answers by health) and its CloudFront edge never go through the API path
-that faults act on.
+Global services (Route 53, CloudFront, IAM) sign with us-east-1. A fault with ``control_planes``
+true, which only a us-east-1 fault without a service may have, also covers the global control
+planes hosted in us-east-1 - the Route 53 API (every operation, GetChange and TestDNSAnswer
+included), the CloudFront API and the IAM API. It is the default for a us-east-1 ``outage``
+with no service and no client: a plain ``{"region": "us-east-1", "kind": "outage"}`` takes
+those APIs down with the region. The "AWS Fault Isolation Boundaries" whitepaper (Global
+services; Appendix A - Partitional service guidance; Appendix B - Edge network global service
+guidance) places the control planes of Route 53, CloudFront and IAM (partition aws) in
+us-east-1, says their CRUDL-type operations may not work during an impairment of that control
+plane or Region, and tells a recovery path not to rely on them; so the sandbox's default
+outage is not kinder than AWS. Their data planes (Route 53 DNS answers and health checks,
+CloudFront edge serving, IAM authentication and authorization) keep working. So do the
+sandbox's: its health checkers, its public DNS edge (answers by health) and its CloudFront
+edge never go through the API path that faults act on.
+
+``"control_planes": false`` spares them: the region's own services go down and the global
+APIs keep answering (the kinder, older default; what a test of a layout that moves traffic
+through Route 53's API asks for). Every other fault - errors or latency, another region, one
+naming a service or a client - has ``control_planes`` false unless it says ``true`` (allowed
+for us-east-1 without a service), and a fault with it false (a "regional" fault) covers the
+region's own services only and leaves the global APIs alone. Name the service explicitly
+(``"service": "route53"``) to fault one global API. The public form of a fault (``GET
+/_sandbox/faults``, the state's ``faults``) always shows ``control_planes`` true or false.
 
 How a request's service and region are known: from its SigV4 credential scope, exactly what
 moto routes on. Route 53, CloudFront and IAM (partition ``aws``) sign with ``us-east-1``
@@ -144,13 +153,13 @@ class Fault:
     ms: int | None = None
     started: float = 0.0  # the sandbox clock when set; replica lag grows from here during an outage
     client: str | None = None  # only requests from this client (request_client) are faulted
-    # A us-east-1 fault without a service that also covers the global control planes there.
+    # A us-east-1 fault without a service that also covers the global control planes there
+    # (parse_fault makes it the default for such an outage with no client).
     control_planes: bool = False
 
     def public(self) -> dict:
-        d = {"id": self.id, "region": self.region, "service": self.service, "kind": self.kind}
-        if self.control_planes:
-            d["control_planes"] = True
+        d = {"id": self.id, "region": self.region, "service": self.service, "kind": self.kind,
+             "control_planes": self.control_planes}
         if self.client is not None:
             d["client"] = self.client
         if self.kind == "errors":
@@ -183,9 +192,14 @@ def parse_fault(body: object) -> dict:
     out: dict = {"region": check_region(body.get("region")),
                  "service": normalize_service(body.get("service")), "kind": kind,
                  "client": check_client(body.get("client"))}
-    control_planes = body.get("control_planes", False)
+    # The harsh outage AWS documents is the default: a us-east-1 outage of every service and
+    # every client also takes the global control planes hosted there (see the module docstring).
+    harsh_default = (kind == "outage" and out["region"] == CONTROL_PLANE_REGION
+                     and out["service"] is None and out["client"] is None)
+    control_planes = body.get("control_planes", harsh_default)
     if not isinstance(control_planes, bool):
         raise FaultError(f"control_planes must be true or false, got {control_planes!r}")
+    out["control_planes"] = control_planes
     if control_planes:
         if out["service"] is not None:
             raise FaultError("control_planes widens a fault without a service; a fault naming a service "
@@ -193,7 +207,6 @@ def parse_fault(body: object) -> dict:
         if out["region"] != CONTROL_PLANE_REGION:
             raise FaultError(f"control_planes only applies to {CONTROL_PLANE_REGION}, where the global "
                              f"services' control planes (Route 53, CloudFront, IAM) live; got {out['region']}")
-        out["control_planes"] = True
     if kind == "errors":
         rate = body.get("rate", 1.0)
         if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 <= rate <= 1:

@@ -45,9 +45,9 @@ which AWS does inside the services with no caller's permission. Order in the req
 (server.py): faults first (an outage hangs the request before anything is checked, as an
 unreachable endpoint would), then IAM, then Route 53's request rate (route53_limits.py): the
 throttling is per account, so the caller is authenticated first, and a request IAM refuses
-takes no token. A ``control_planes`` outage (faults.py) takes the IAM *API* down with the other
-global control planes, not the authentication and authorization of other requests, which
-AWS runs in every region (the IAM data plane).
+takes no token. A ``control_planes`` outage (faults.py; the default us-east-1 outage) takes
+the IAM *API* down with the other global control planes, not the authentication and
+authorization of other requests, which AWS runs in every region (the IAM data plane).
 
 Which resources a request targets (see ``resources``):
 

@@ -48,6 +48,16 @@ Here:
   DB subnet group is specified, then the new DB instance isn't created in a VPC"): no
   DBSubnetGroup, no VPC security groups (moto invents the default VPC's), ``in_vpc`` false
   in /_sandbox/state; a replica's group must be of its own region.
+* VpcSecurityGroupIds (CreateDBInstance, CreateDBInstanceReadReplica, the restores): each
+  group must exist in the instance's region (InvalidParameterValue "Invalid security group")
+  and be in its DB subnet group's VPC (InvalidParameterCombination "The DB instance and EC2
+  security group are in different VPCs"); none may be named for an instance outside a VPC;
+  without them an instance in a VPC gets that VPC's default group ("Default: The default EC2
+  VPC security group for the DB subnet group's VPC"; moto: the default VPC's, a replica its
+  source's).
+* CreateDBInstance StorageEncrypted: KmsKeyId must be an enabled key of the instance's region
+  (KMSKeyNotAccessibleFault) and is shown as its ARN; without one the region's AWS managed key
+  ``alias/aws/rds`` (moto: the string ``default_kms_key_id``).
 * stop_db_instance: the instance is started again after ``rds_stopped_auto_start`` (RDS User
   Guide: "If you don't manually start your DB instance after seven days, your DB instance is
   automatically started"), a deadline on the sandbox clock (a step with no seconds goes there).
@@ -479,8 +489,11 @@ def _create_read_replica(original):
         key_arn = _replica_kms_key(self, source, cross)
         # moto looks the group up in the source's region: the placement is ours (below).
         subnet_group = self.params.pop("DBSubnetGroupName", None) or None
-        if subnet_group and subnet_group not in self.backend.subnet_groups:
-            raise DBSubnetGroupNotFoundError(subnet_group)
+        vpc = _subnet_group_vpc(self.current_account, self.region, subnet_group)
+        # VpcSecurityGroupIds: groups of the replica's region and of its subnet group's VPC
+        # (moto copies whatever it is given, or the source's groups).
+        _check_security_groups(self.current_account, self.region, vpc,
+                               self.params.get("VpcSecurityGroupIds") or None)
         result = original(self)
         replica = result.result["DBInstance"]
         # moto's replica is a shallow copy of the source: nothing of ours, and no shared lists.
@@ -565,42 +578,126 @@ def in_vpc(db) -> bool:
     return bool(getattr(db, "_db_subnet_group_name", None))
 
 
+def encryption_and_groups(db) -> dict:
+    """/_sandbox/state's ``storage_encrypted``, ``kms_key_id`` (the key's ARN, None when not
+    encrypted) and ``vpc_security_groups`` (the ids; empty outside a VPC) of an instance."""
+    encrypted = bool(getattr(db, "storage_encrypted", False))
+    groups = getattr(db, "vpc_security_group_ids", None) or []
+    return {"storage_encrypted": encrypted,
+            "kms_key_id": (getattr(db, "kms_key_id", None) or None) if encrypted else None,
+            "vpc_security_groups": list(groups) if in_vpc(db) else []}
+
+
+def _subnet_group_vpc(account: str, region: str, name: str | None) -> str | None:
+    """The VPC of DB subnet group ``name`` in ``region`` (None without a name);
+    DBSubnetGroupNotFoundFault when the region has no such group."""
+    if not name:
+        return None
+    group = rds_backends[account][region].subnet_groups.get(name)
+    if group is None:
+        raise DBSubnetGroupNotFoundError(name)
+    return group.vpc_id
+
+
+def _check_security_groups(account: str, region: str, vpc_id: str | None, named) -> None:
+    """VpcSecurityGroupIds as RDS checks them for a new instance (CreateDBInstance,
+    CreateDBInstanceReadReplica, the restores): each must be a security group of the instance's
+    region and of the VPC of its DB subnet group. RDS's own answers: an unknown id (a group of
+    another region is one) InvalidParameterValue "Invalid security group , groupId= sg-..,
+    groupName=."; a group of another VPC InvalidParameterCombination "The DB instance and EC2
+    security group are in different VPCs. The DB instance is in vpc-.. and the EC2 security
+    group is in vpc-.."; groups for an instance that is not in a VPC (no DB subnet group here)
+    InvalidParameterCombination "VPC Security Groups cannot be associated with non-VPC DB
+    Instances." (the API reference documents only the default, "The default EC2 VPC security
+    group for the DB subnet group's VPC"; codes and messages are those of RDS's error answers
+    as users report them)."""
+    if not named:
+        return
+    from moto.ec2.models import ec2_backends
+
+    if vpc_id is None:
+        raise RDSClientError("InvalidParameterCombination",
+                             "VPC Security Groups cannot be associated with non-VPC DB Instances.")
+    ec2 = ec2_backends[account][region]
+    for sg_id in named:
+        sg = ec2.get_security_group_from_id(sg_id)
+        if sg is None:
+            raise RDSClientError("InvalidParameterValue", f"Invalid security group , groupId= {sg_id}, groupName=.")
+        if sg.vpc_id != vpc_id:
+            raise RDSClientError("InvalidParameterCombination",
+                                 "The DB instance and EC2 security group are in different VPCs. The DB instance is "
+                                 f"in {vpc_id} and the EC2 security group is in {sg.vpc_id}")
+
+
+def _vpc_security_groups(db, named) -> None:
+    """The instance's VPC security groups once it is placed: the ones named (checked before by
+    ``_check_security_groups``); else, in a VPC, the default security group of its DB subnet
+    group's VPC (API reference, CreateDBInstance / CreateDBInstanceReadReplica /
+    RestoreDBInstanceFromDBSnapshot, VpcSecurityGroupIds: "Default: The default EC2 VPC
+    security group for the DB subnet group's VPC"; moto gives the *default VPC's* default
+    group, or a replica its source's); none outside a VPC."""
+    from moto.ec2.models import ec2_backends
+
+    if named:
+        db.vpc_security_group_ids = list(named)
+    elif in_vpc(db):
+        sg = ec2_backends[db.account_id][db.region].get_default_security_group(db.db_subnet_group.vpc_id)
+        db.vpc_security_group_ids = [sg.id] if sg is not None else []
+    else:
+        db.vpc_security_group_ids = []
+
+
 def _place_in_vpc(response, db, subnet_group: str | None) -> None:
     """The instance's DB subnet group (the request's, in its own region), or none: then it is
-    not in a VPC, and moto's VPC security groups (the default VPC's default group, or a
-    replica's copy of its source's) go, unless the request named some."""
-    named = response.params.get("VpcSecurityGroupIds") or None
+    not in a VPC; then its VPC security groups (``_vpc_security_groups``)."""
     if subnet_group:
         db.db_subnet_group_name = subnet_group  # moto's setter: the group object, this region
-        if not named:
-            from moto.ec2.models import ec2_backends
-
-            vpc = db.db_subnet_group.vpc_id
-            sg = ec2_backends[db.account_id][db.region].get_default_security_group(vpc)
-            db.vpc_security_group_ids = [sg.id] if sg is not None else []
     else:
         db._db_subnet_group_name = None
         db.db_subnet_group = None
-        if not named:
-            db.vpc_security_group_ids = []
-    if named:
-        db.vpc_security_group_ids = list(named)
+    _vpc_security_groups(db, response.params.get("VpcSecurityGroupIds") or None)
+
+
+def _instance_kms_key(response) -> str | None:
+    """CreateDBInstance's key, as an ARN (API reference, KmsKeyId: "The Amazon Web Services KMS
+    key identifier is the key ARN, key ID, alias ARN, or alias name for the KMS key"; "If you
+    don't specify a value for the KmsKeyId parameter, then Amazon RDS uses your default KMS key"
+    — the region's AWS managed key ``alias/aws/rds``): a key that is not an enabled key of the
+    instance's region is KMSKeyNotAccessibleFault. moto stores KmsKeyId as given, and
+    ``default_kms_key_id`` without one. None for an unencrypted instance."""
+    if not _truthy(response.params.get("StorageEncrypted")):
+        return None
+    return _kms_key_arn(response.current_account, response.region,
+                        response.params.get("KmsKeyId") or "alias/aws/rds")
 
 
 def _create_instance(original):
     def create_db_instance(self):
+        if self.params.get("DBClusterIdentifier"):
+            return original(self)  # Aurora: the cluster decides (out of scope)
+        named = self.params.get("VpcSecurityGroupIds") or None
+        vpc = _subnet_group_vpc(self.current_account, self.region, self.params.get("DBSubnetGroupName") or None)
+        _check_security_groups(self.current_account, self.region, vpc, named)
+        key_arn = _instance_kms_key(self)
         result = original(self)
         db = result.result["DBInstance"]
-        if not self.params.get("DBSubnetGroupName") and not db.db_cluster_identifier:
-            _place_in_vpc(self, db, None)
+        if not db.db_cluster_identifier:
+            if not self.params.get("DBSubnetGroupName"):
+                db._db_subnet_group_name = None
+                db.db_subnet_group = None
+            _vpc_security_groups(db, named)
+            if key_arn:
+                db.kms_key_id = key_arn
         return result
 
     return create_db_instance
 
 
-def standalone_restore(db) -> None:
+def standalone_restore(db, named_security_groups=None) -> None:
     """Make ``db``, just restored by moto from a snapshot's copy of an instance, a new
-    standalone instance that becomes available over ``rds_restore``."""
+    standalone instance that becomes available over ``rds_restore``, with the VPC security
+    groups named in the request, else its subnet group's VPC's default one
+    (``_vpc_security_groups``)."""
     for attr in [a for a in vars(db) if a.startswith("_sbx_")]:
         delattr(db, attr)
     for attr in ("vpc_security_group_ids", "enabled_cloudwatch_logs_exports", "domain_memberships"):
@@ -609,21 +706,49 @@ def standalone_restore(db) -> None:
     db.is_replica = False
     db.source_db_instance_identifier = None
     db.replicas = []
+    _vpc_security_groups(db, named_security_groups)
     db.instance_create_time = utcnow()
     db.status = "creating"
     total = _SB.profile.seconds("rds_restore")
     _later(total * 2 / 3, db, "backing-up", then=lambda: _later(total / 3, db, "available"))
 
 
-def _restore(original):
+def _restored_subnet_group(response, op: str) -> str | None:
+    """The DB subnet group a restore puts its instance in: the request's DBSubnetGroupName, else
+    (moto) the one of the instance the snapshot, or the point in time, is of."""
+    if response.params.get("DBSubnetGroupName"):
+        return response.params["DBSubnetGroupName"]
+    try:
+        if op == "restore_db_instance_from_db_snapshot":
+            ref = str(response.params.get("DBSnapshotIdentifier") or "")
+            if ref.startswith("arn:"):
+                ref = ref.split(":", 6)[-1]
+            source = response.backend.describe_db_snapshots(None, ref)[0].database
+        else:
+            ident = response.params.get("SourceDBInstanceIdentifier")
+            if not ident:
+                return None
+            source = response.backend.describe_db_instances(ident)[0]
+    except Exception:  # no such snapshot or instance: moto answers that
+        return None
+    return getattr(source, "_db_subnet_group_name", None) or None
+
+
+def _restore(original, op: str):
     """A restored instance is a new, standalone instance: moto copies the snapshot's instance
     wholesale, so a restore of a replica's snapshot claims the replica's source (and a restore of
     a source claims its replicas) and is ``available`` at once. RDS creates it ``creating`` ->
     ``backing-up`` -> ``available`` (the first automated backup), with no replication links,
-    the default DB parameter group unless DBParameterGroupName is given."""
+    the default DB parameter group unless DBParameterGroupName is given. VpcSecurityGroupIds
+    are checked against the VPC of the subnet group it goes in (``_check_security_groups``);
+    without them it gets that VPC's default group (moto: the default VPC's)."""
     def restore(self):
+        named = self.params.get("VpcSecurityGroupIds") or None
+        if named:
+            vpc = _subnet_group_vpc(self.current_account, self.region, _restored_subnet_group(self, op))
+            _check_security_groups(self.current_account, self.region, vpc, named)
         result = original(self)
-        standalone_restore(result.result["DBInstance"])
+        standalone_restore(result.result["DBInstance"], named)
         return result
 
     return restore
@@ -666,7 +791,7 @@ def install(sandbox) -> None:
     RDSResponse.stop_db_instance = _stop(RDSResponse.stop_db_instance)
     RDSBackend.start_db_instance = _backend_start(RDSBackend.start_db_instance)
     for op in ("restore_db_instance_from_db_snapshot", "restore_db_instance_to_point_in_time"):
-        setattr(RDSResponse, op, _restore(getattr(RDSResponse, op)))
+        setattr(RDSResponse, op, _restore(getattr(RDSResponse, op), op))
     RDSResponse.create_db_instance_read_replica = _create_read_replica(RDSResponse.create_db_instance_read_replica)
     RDSResponse.create_db_instance = _create_instance(RDSResponse.create_db_instance)
     RDSResponse.modify_db_parameter_group = _modify_parameter_group(RDSResponse.modify_db_parameter_group)

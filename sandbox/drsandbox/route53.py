@@ -861,7 +861,13 @@ def _versioned_update(original):
         for child in self._get_param("ChildHealthChecks") or []:
             if child not in self.backend.health_checks:
                 raise InvalidInput(f"Invalid parameter: child health check {child} does not exist.")
+        # An element left out of UpdateHealthCheck is left as it is (API reference,
+        # UpdateHealthCheck: "specify only the elements you want to change"); moto empties
+        # ChildHealthChecks when the request does not name them.
+        kept_children = list(hc.children or []) if self._get_param("ChildHealthChecks") is None else None
         result = original(self)
+        if kept_children is not None:
+            hc.children = kept_children
         if alarm_config is not None:
             hc.alarm_identifier, hc.cloud_watch_alarm_configuration = dict(ident), alarm_config
         if status is not None:

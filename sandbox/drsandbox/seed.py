@@ -5,10 +5,12 @@ us-east-1 is the primary (production size), us-west-2 the warm standby:
 * per region: a VPC with two subnets; frontend and backend ALBs with target groups and an
   HTTP:80 listener; frontend and backend ASGs on launch templates (primary desired 2,
   standby desired 1, max 4) registered with the target groups;
-* RDS MySQL ``shop-db-use1`` with the cross-region read replica ``shop-db-usw2``; a private
-  zone ``shop.internal`` per region whose ``db`` CNAME points at that region's instance; in
-  both regions the DB parameter groups ``shop-mysql`` (read_only=0, used by the instances) and
-  ``shop-mysql-readonly`` (read_only=1, the fence);
+* RDS MySQL ``shop-db-use1`` with the cross-region read replica ``shop-db-usw2``, each
+  encrypted with its own region's KMS key (``alias/shop-db-<r>``), in its region's DB subnet
+  group ``shop-db-<r>`` (the two seeded subnets) with the region's seeded security group; a
+  private zone ``shop.internal`` per region whose ``db`` CNAME points at that region's
+  instance; in both regions the DB parameter groups ``shop-mysql`` (read_only=0, used by the
+  instances) and ``shop-mysql-readonly`` (read_only=1, the fence);
 * a public zone ``<domain>`` with failover alias records for ``api.<domain>`` (PRIMARY ->
   primary backend ALB with a health check on it, SECONDARY -> standby backend ALB);
 * a CloudFront distribution whose default behaviour targets an origin group (primary
@@ -173,6 +175,31 @@ def _parameter_groups(c: _Clients, region: str) -> dict:
         rds.modify_db_parameter_group(DBParameterGroupName=name, Parameters=[
             {"ParameterName": "read_only", "ParameterValue": value, "ApplyMethod": "immediate"}])
     return {"parameter_group": PARAMETER_GROUP, "readonly_parameter_group": READONLY_PARAMETER_GROUP}
+
+
+def _db_network(c: _Clients, region: str, net: dict) -> dict:
+    """What a production database of one region sits on: a KMS key of the region for its
+    storage (alias ``alias/<app>-db-<r>``) and a DB subnet group ``<app>-db-<r>`` over the
+    region's two subnets, with the region's security group.
+
+    A key per region because "KMS keys are specific to the AWS Region that they are created in,
+    and you can't use KMS keys from one AWS Region in another AWS Region": a cross-region
+    replica of an encrypted source must name a key of its own region (CreateDBInstanceReadReplica
+    API reference, KmsKeyId), and so must drctl when it builds one (drctl.yaml
+    ``database.kms_key_id``). A subnet group per region because without one "the new DB
+    instance isn't created in a VPC" (same page, DBSubnetGroupName); the instance's
+    VpcSecurityGroupIds must be groups of that subnet group's VPC."""
+    name = f"{APP}-db-{SHORT[region]}"
+    kms = c("kms", region)
+    key = kms.create_key(Description=f"{APP} database storage, {region}", KeyUsage="ENCRYPT_DECRYPT",
+                         Tags=[{"TagKey": "app", "TagValue": APP}])["KeyMetadata"]
+    alias = f"alias/{name}"
+    kms.create_alias(AliasName=alias, TargetKeyId=key["KeyId"])
+    c("rds", region).create_db_subnet_group(
+        DBSubnetGroupName=name, DBSubnetGroupDescription=f"{APP} database subnets, {region}",
+        SubnetIds=list(net["subnet_ids"]), Tags=[{"Key": "app", "Value": APP}])
+    return {"kms_key_id": key["Arn"], "kms_key_alias": alias, "subnet_group": name,
+            "security_group_ids": [net["security_group_id"]]}
 
 
 def _private_zone(c: _Clients, region: str, vpc: str, db_address: str) -> str:
@@ -457,14 +484,20 @@ def seed(endpoint: str, out_dir: str, domain: str = "example.test", reset: bool 
 
     # While the backup runs: the primary database and the DNS zones.
     groups = {r: _parameter_groups(c, r) for r in regions}
+    db_nets = {r: _db_network(c, r, regions[r]["network"]) for r in regions}
     rds1 = c("rds", PRIMARY)
+    # Encrypted with the region's key, in the region's DB subnet group (its VPC) with its
+    # security group, as a production database is.
     db1 = rds1.create_db_instance(
         DBInstanceIdentifier=f"{APP}-db-{SHORT[PRIMARY]}", Engine="mysql", EngineVersion=DB_ENGINE_VERSION,
         DBInstanceClass="db.t3.micro", MasterUsername="admin", MasterUserPassword="sandbox-password-1",
         AllocatedStorage=20, BackupRetentionPeriod=7, MultiAZ=False, AvailabilityZone=f"{PRIMARY}a",
-        DBParameterGroupName=groups[PRIMARY]["parameter_group"], Tags=[{"Key": "app", "Value": APP}])["DBInstance"]
+        DBParameterGroupName=groups[PRIMARY]["parameter_group"], StorageEncrypted=True,
+        KmsKeyId=db_nets[PRIMARY]["kms_key_id"], DBSubnetGroupName=db_nets[PRIMARY]["subnet_group"],
+        VpcSecurityGroupIds=db_nets[PRIMARY]["security_group_ids"],
+        Tags=[{"Key": "app", "Value": APP}])["DBInstance"]
     regions[PRIMARY]["database"] = {"instance_id": db1["DBInstanceIdentifier"], "arn": db1["DBInstanceArn"],
-                                    "role": "writer", "source": None, **groups[PRIMARY]}
+                                    "role": "writer", "source": None, **groups[PRIMARY], **db_nets[PRIMARY]}
 
     _wait("backup job", lambda: b1.describe_backup_job(BackupJobId=job["BackupJobId"])["State"] == "COMPLETED")
     copy = b1.start_copy_job(RecoveryPointArn=job["RecoveryPointArn"],
@@ -473,13 +506,18 @@ def seed(endpoint: str, out_dir: str, domain: str = "example.test", reset: bool 
 
     # While the copy runs: the read replica in the standby region.
     rds2 = c("rds", STANDBY)
-    # (A cross-region replica would get the default parameter group: name the region's own.)
+    # (A cross-region replica would get the default parameter group: name the region's own.
+    # Of an encrypted source it needs a key of its own region, and without a DB subnet group
+    # it would not be in a VPC: name the region's key, subnet group and security group.)
     db2 = rds2.create_db_instance_read_replica(
         DBInstanceIdentifier=f"{APP}-db-{SHORT[STANDBY]}", SourceDBInstanceIdentifier=db1["DBInstanceArn"],
         SourceRegion=PRIMARY, DBInstanceClass="db.t3.micro", AvailabilityZone=f"{STANDBY}a",
-        DBParameterGroupName=groups[STANDBY]["parameter_group"], Tags=[{"Key": "app", "Value": APP}])["DBInstance"]
+        DBParameterGroupName=groups[STANDBY]["parameter_group"], KmsKeyId=db_nets[STANDBY]["kms_key_id"],
+        DBSubnetGroupName=db_nets[STANDBY]["subnet_group"], VpcSecurityGroupIds=db_nets[STANDBY]["security_group_ids"],
+        Tags=[{"Key": "app", "Value": APP}])["DBInstance"]
     regions[STANDBY]["database"] = {"instance_id": db2["DBInstanceIdentifier"], "arn": db2["DBInstanceArn"],
-                                    "role": "replica", "source": db1["DBInstanceArn"], **groups[STANDBY]}
+                                    "role": "replica", "source": db1["DBInstanceArn"], **groups[STANDBY],
+                                    **db_nets[STANDBY]}
     for r in regions:
         d = regions[r]["database"]
         desc = _db_address(c, r, d["instance_id"])
@@ -622,7 +660,8 @@ def seed(endpoint: str, out_dir: str, domain: str = "example.test", reset: bool 
 def drctl_config(t: dict, state_backend: str = "file") -> dict:
     """The environment file, key for key in the shape of docs/drctl.yaml.example. Each
     database names the parameter group it uses (its own), where drctl's fence sets
-    read_only; the read-only group stays in topology.json for people fencing by hand."""
+    read_only (the read-only group stays in topology.json for people fencing by hand), and
+    the KMS key, DB subnet group and security groups of its region."""
     regions = {}
     for r, reg in t["regions"].items():
         regions[r] = {
@@ -634,7 +673,13 @@ def drctl_config(t: dict, state_backend: str = "file") -> dict:
             "database": {"instance_id": reg["database"]["instance_id"],
                          "private_zone_id": reg["database"]["private_zone_id"],
                          "record_name": reg["database"]["record_name"],
-                         "parameter_group": reg["database"]["parameter_group"]},
+                         "parameter_group": reg["database"]["parameter_group"],
+                         # What a replica drctl builds in this region needs (reprotect, failback):
+                         # the region's key (a cross-region replica of an encrypted source needs
+                         # one of its own region), its DB subnet group and security groups.
+                         "kms_key_id": reg["database"]["kms_key_id"],
+                         "subnet_group": reg["database"]["subnet_group"],
+                         "security_group_ids": list(reg["database"]["security_group_ids"])},
             "backup_vault": reg["backup_vault"]["name"],
         }
     probes = []

@@ -1,7 +1,8 @@
 """A read-only summary of the deployment as a DR operator sees it (``GET /_sandbox/state``).
 
 Per region: which database is the writer, each database's writability and parameter group,
-the replica links, the database the region's app uses (its private zone's ``db`` CNAME), the
+its network and encryption (``in_vpc``, ``db_subnet_group``, ``vpc_security_groups``,
+``storage_encrypted``, ``kms_key_id``: rds.py), the replica links, the database the region's app uses (its private zone's ``db`` CNAME), the
 ASGs' desired and InService counts, the EC2 launch templates and their versions, whether the
 region is dark; globally: Route 53's current answer for the public record, CloudFront's first
 origin and status, the writable databases user traffic can reach right now
@@ -66,7 +67,8 @@ def summary(sb) -> dict:
                             "parameter_group": rds.parameter_group_name(db),
                             "parameter_apply_status": rds.apply_status(db), "read_only": rds.read_only(db),
                             "address": db.address, "in_vpc": rds.in_vpc(db),
-                            "db_subnet_group": getattr(db, "_db_subnet_group_name", None) or None})
+                            "db_subnet_group": getattr(db, "_db_subnet_group_name", None) or None,
+                            **rds.encryption_and_groups(db)})
                 if role == "replica":
                     out["replica_links"].append({"replica": f"{region}/{db.db_instance_identifier}",
                                                  "source": db.source_db_instance_identifier})

@@ -59,6 +59,62 @@ def test_restored_instance_is_standalone_and_takes_time(seeded):
     assert state["app_database"] == topo["regions"][topo["standby_region"]]["database"]["instance_id"]
 
 
+def test_drill_restore_goes_into_the_sources_subnet_group_and_security_groups(seeded):
+    """What drctl's drill does (src/aws/drill.rs, ``restore``): describe the instance the snapshot
+    is of, then RestoreDBInstanceFromDBSnapshot with its DBSubnetGroupName and
+    VpcSecurityGroupIds. The restore is in the seeded us-west-2 subnet group and VPC with the
+    seeded security group, encrypted with the snapshot's key (the us-west-2 one), ``in_vpc``.
+    A security group of us-east-1 is unknown in us-west-2 (InvalidParameterValue) and one of
+    another VPC is InvalidParameterCombination; without VpcSecurityGroupIds the restore gets its
+    subnet group's VPC's default group (RestoreDBInstanceFromDBSnapshot API reference,
+    VpcSecurityGroupIds: "Default: The default EC2 VPC security group for the DB subnet group's
+    VPC"). Plain moto takes any group id and defaults to the default VPC's group."""
+    from botocore.exceptions import ClientError
+
+    sbx, topo, _ = seeded
+    region = topo["standby_region"]
+    reg = topo["regions"][region]
+    rds, ec2 = sbx.client("rds", region), sbx.client("ec2", region)
+    source = rds.describe_db_instances(DBInstanceIdentifier=reg["database"]["instance_id"])["DBInstances"][0]
+    subnet_group = source["DBSubnetGroup"]["DBSubnetGroupName"]
+    groups = [g["VpcSecurityGroupId"] for g in source["VpcSecurityGroups"]]
+    assert (subnet_group, groups) == (reg["database"]["subnet_group"], reg["database"]["security_group_ids"])
+    rds.create_db_snapshot(DBInstanceIdentifier=source["DBInstanceIdentifier"], DBSnapshotIdentifier="drill-src",
+                           Tags=TAG)
+
+    def restore(ident, **kw):
+        return rds.restore_db_instance_from_db_snapshot(DBInstanceIdentifier=ident, DBSnapshotIdentifier="drill-src",
+                                                        PubliclyAccessible=False, DBInstanceClass="db.t3.micro",
+                                                        Tags=TAG, **kw)["DBInstance"]
+
+    east_sg = topo["regions"][topo["primary_region"]]["network"]["security_group_id"]
+    other_vpc = ec2.create_vpc(CidrBlock="10.97.0.0/16")["Vpc"]["VpcId"]
+    other_sg = ec2.create_security_group(GroupName="elsewhere", Description="x", VpcId=other_vpc)["GroupId"]
+    for bad, code in ((east_sg, "InvalidParameterValue"), (other_sg, "InvalidParameterCombination")):
+        with pytest.raises(ClientError) as e:
+            restore("shop-drill-bad", DBSubnetGroupName=subnet_group, VpcSecurityGroupIds=[bad])
+        assert e.value.response["Error"]["Code"] == code
+    assert "shop-drill-bad" not in {d["DBInstanceIdentifier"] for d in rds.describe_db_instances()["DBInstances"]}
+
+    with sbx.paused():
+        db = restore("shop-drill-0001", DBSubnetGroupName=subnet_group, VpcSecurityGroupIds=groups)
+        plain = restore("shop-drill-0002", DBSubnetGroupName=subnet_group)
+        sbx.steps_until(lambda: _status(rds, "shop-drill-0001"), lambda s: s == "available")
+    assert (db["DBSubnetGroup"]["DBSubnetGroupName"], db["DBSubnetGroup"]["VpcId"]) == \
+        (subnet_group, reg["network"]["vpc_id"])
+    assert [g["VpcSecurityGroupId"] for g in db["VpcSecurityGroups"]] == groups
+    assert (db["StorageEncrypted"], db["KmsKeyId"]) == (True, reg["database"]["kms_key_id"])
+    default = ec2.describe_security_groups(Filters=[{"Name": "vpc-id", "Values": [reg["network"]["vpc_id"]]},
+                                                   {"Name": "group-name", "Values": ["default"]}])["SecurityGroups"][0]
+    assert [g["VpcSecurityGroupId"] for g in plain["VpcSecurityGroups"]] == [default["GroupId"]]
+    state = sbx.control("GET", "/_sandbox/state")[1]["regions"][region]
+    drill = next(d for d in state["databases"] if d["id"] == "shop-drill-0001")
+    assert (drill["role"], drill["in_vpc"], drill["db_subnet_group"], drill["vpc_security_groups"],
+            drill["storage_encrypted"], drill["kms_key_id"]) == \
+        ("writer", True, subnet_group, groups, True, reg["database"]["kms_key_id"])
+    assert state["app_database"] == reg["database"]["instance_id"]  # production untouched
+
+
 def test_load_balancer_serves_only_while_it_has_a_listener(sbx):
     """An ALB without an ELBv2 listener refuses connections (nothing listens on its port);
     CreateListener opens it, DeleteListener closes it again; the URL is known from creation.

@@ -412,7 +412,8 @@ def test_client_scoped_faults_on_aws_calls(sbx):
     status, body = sbx.control("POST", "/_sandbox/faults", {"region": "us-east-1", "kind": "outage", "client": "watch-b"})
     assert status == 200
     listed = sbx.control("GET", "/_sandbox/faults")[1]["faults"]
-    assert listed == [{"id": body["id"], "region": "us-east-1", "service": None, "kind": "outage", "client": "watch-b"}]
+    assert listed == [{"id": body["id"], "region": "us-east-1", "service": None, "kind": "outage",
+                       "control_planes": False, "client": "watch-b"}]
     a, anon = _ddb(sbx, app="watch-a"), _ddb(sbx)
     b_ua = _ddb(sbx, app="watch-b", read_timeout=1.0)
     b_hdr = _ddb(sbx, header="watch-b", read_timeout=1.0)

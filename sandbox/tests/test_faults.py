@@ -27,9 +27,10 @@ def test_fault_api_shapes(sbx):
     lid = sbx.fault(region="us-west-2", kind="latency", ms=200)
     status, body = sbx.control("GET", "/_sandbox/faults")
     assert body["faults"] == [
-        {"id": fid, "region": "us-east-1", "service": None, "kind": "outage"},
-        {"id": eid, "region": "us-west-2", "service": "rds", "kind": "errors", "rate": 0.3, "error": "throttle"},
-        {"id": lid, "region": "us-west-2", "service": None, "kind": "latency", "ms": 200},
+        {"id": fid, "region": "us-east-1", "service": None, "kind": "outage", "control_planes": True},
+        {"id": eid, "region": "us-west-2", "service": "rds", "kind": "errors", "control_planes": False, "rate": 0.3,
+         "error": "throttle"},
+        {"id": lid, "region": "us-west-2", "service": None, "kind": "latency", "control_planes": False, "ms": 200},
     ]
     status, _ = sbx.control("DELETE", "/_sandbox/faults?region=us-east-1")
     assert status == 200
@@ -101,9 +102,10 @@ def test_outage_client_gives_up(sbx):
 
 
 def test_outage_is_regional_and_spares_global_services(sbx):
-    """A us-east-1 outage leaves us-west-2 and the global Route 53 / CloudFront APIs alone
-    (they sign with us-east-1); naming the service faults them explicitly."""
-    sbx.fault(region="us-east-1", kind="outage")
+    """A us-east-1 outage sparing the control planes (``control_planes: false``; the default
+    takes them, test_control_planes.py) leaves us-west-2 and the global Route 53 / CloudFront
+    APIs alone (they sign with us-east-1); naming the service faults them explicitly."""
+    sbx.fault(region="us-east-1", kind="outage", control_planes=False)
     sbx.client("ec2", "us-west-2").describe_vpcs()
     sbx.client("route53").list_hosted_zones()
     sbx.client("cloudfront").list_distributions()

@@ -232,3 +232,19 @@ def test_new_health_check_types_round_trip(sbx):
     got = r53.get_health_check(HealthCheckId=hc)["HealthCheck"]
     assert got["HealthCheckConfig"]["InsufficientDataHealthStatus"] == "Unhealthy"
     assert got["HealthCheckVersion"] == 2
+
+
+def test_update_health_check_leaves_the_children_it_does_not_name(sbx):
+    """UpdateHealthCheck changes only the elements the request names (API reference,
+    UpdateHealthCheck); plain moto empties ChildHealthChecks when they are left out, so a
+    HealthThreshold change would silently orphan a calculated check."""
+    a, b = health_check(sbx, _tcp(9)), health_check(sbx, _tcp(9))
+    calc = health_check(sbx, _calculated([a, b], 2))
+    r53 = sbx.client("route53")
+    r53.update_health_check(HealthCheckId=calc, HealthThreshold=1)
+    cfg = r53.get_health_check(HealthCheckId=calc)["HealthCheck"]["HealthCheckConfig"]
+    assert cfg["HealthThreshold"] == 1
+    assert sorted(cfg["ChildHealthChecks"]) == sorted([a, b])
+    r53.update_health_check(HealthCheckId=calc, ChildHealthChecks=[a])
+    cfg = r53.get_health_check(HealthCheckId=calc)["HealthCheck"]["HealthCheckConfig"]
+    assert cfg["ChildHealthChecks"] == [a] and cfg["HealthThreshold"] == 1

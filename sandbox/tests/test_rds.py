@@ -8,6 +8,7 @@ ReplicaLag data and answers Aurora global failover with an HTML 500.
 import datetime
 
 import pytest
+import yaml
 from botocore.exceptions import ClientError
 
 from conftest import wait_for
@@ -561,6 +562,168 @@ def test_an_instance_without_a_db_subnet_group_is_not_in_a_vpc(sbx):
            for d in sbx.control("GET", "/_sandbox/state")[1]["regions"][r]["databases"]}
     assert {i: (dbs[i]["in_vpc"], dbs[i]["db_subnet_group"]) for i in ("db1", "bare", "outside", "inside")} == \
         {"db1": (True, "db-e"), "bare": (False, None), "outside": (False, None), "inside": (True, "db-w")}
+
+
+def _vpc_with_group(ec2, rds, region, cidr, name):
+    """A VPC with two subnets and a DB subnet group over them: (vpc id, its default sg id)."""
+    vpc = ec2.create_vpc(CidrBlock=f"{cidr}.0.0/16")["Vpc"]["VpcId"]
+    subnets = [ec2.create_subnet(VpcId=vpc, CidrBlock=f"{cidr}.{i}.0/24", AvailabilityZone=f"{region}{az}")
+               ["Subnet"]["SubnetId"] for i, az in enumerate("ab")]
+    rds.create_db_subnet_group(DBSubnetGroupName=name, DBSubnetGroupDescription=name, SubnetIds=subnets)
+    default = ec2.describe_security_groups(Filters=[{"Name": "vpc-id", "Values": [vpc]},
+                                                    {"Name": "group-name", "Values": ["default"]}])["SecurityGroups"]
+    return vpc, default[0]["GroupId"]
+
+
+def _vpc_groups(db) -> list[str]:
+    return [g["VpcSecurityGroupId"] for g in db["VpcSecurityGroups"]]
+
+
+def test_a_replicas_security_groups_must_be_of_its_subnet_groups_vpc(sbx):
+    """CreateDBInstanceReadReplica VpcSecurityGroupIds with DBSubnetGroupName: the replica gets
+    exactly the groups named, else "the default EC2 VPC security group for the DB subnet group's
+    VPC" (API reference). A group of another VPC is InvalidParameterCombination ("The DB instance
+    and EC2 security group are in different VPCs ..."), one of another region is unknown there
+    (InvalidParameterValue "Invalid security group , groupId= ..."), groups without a subnet
+    group (not in a VPC) InvalidParameterCombination; nothing is created. Plain moto creates all
+    of them, with whatever ids it is given, and gives a replica named no groups its source's."""
+    e1, w2 = sbx.client("rds", "us-east-1"), sbx.client("rds", "us-west-2")
+    ec2e, ec2w = sbx.client("ec2", "us-east-1"), sbx.client("ec2", "us-west-2")
+    vpc_e, default_e = _vpc_with_group(ec2e, e1, "us-east-1", "10.1", "db-e")
+    sg_e = ec2e.create_security_group(GroupName="db-e", Description="e", VpcId=vpc_e)["GroupId"]
+    src = _source(e1, DBSubnetGroupName="db-e", VpcSecurityGroupIds=[sg_e])
+    assert _vpc_groups(src) == [sg_e]
+    vpc_w, default_w = _vpc_with_group(ec2w, w2, "us-west-2", "10.2", "db-w")
+    sg_w = ec2w.create_security_group(GroupName="db-w", Description="w", VpcId=vpc_w)["GroupId"]
+    other = ec2w.create_vpc(CidrBlock="10.3.0.0/16")["Vpc"]["VpcId"]
+    sg_other = ec2w.create_security_group(GroupName="elsewhere", Description="x", VpcId=other)["GroupId"]
+
+    def refused(**kw):
+        with pytest.raises(ClientError) as e:
+            w2.create_db_instance_read_replica(DBInstanceIdentifier="r1", SourceDBInstanceIdentifier=src["DBInstanceArn"],
+                                               **kw)
+        return _code(e), e.value.response["Error"]["Message"]
+
+    assert refused(DBSubnetGroupName="db-w", VpcSecurityGroupIds=[sg_other]) == (
+        "InvalidParameterCombination", "The DB instance and EC2 security group are in different VPCs. The DB instance "
+        f"is in {vpc_w} and the EC2 security group is in {other}")
+    assert refused(DBSubnetGroupName="db-w", VpcSecurityGroupIds=[sg_w, sg_e]) == (
+        "InvalidParameterValue", f"Invalid security group , groupId= {sg_e}, groupName=.")
+    assert refused(VpcSecurityGroupIds=[sg_w]) == (
+        "InvalidParameterCombination", "VPC Security Groups cannot be associated with non-VPC DB Instances.")
+    assert w2.describe_db_instances()["DBInstances"] == []
+
+    named = w2.create_db_instance_read_replica(DBInstanceIdentifier="r1", SourceDBInstanceIdentifier=src["DBInstanceArn"],
+                                               DBSubnetGroupName="db-w", VpcSecurityGroupIds=[sg_w])["DBInstance"]
+    assert (named["DBSubnetGroup"]["VpcId"], _vpc_groups(named)) == (vpc_w, [sg_w])
+    default = w2.create_db_instance_read_replica(DBInstanceIdentifier="r2", SourceDBInstanceIdentifier=src["DBInstanceArn"],
+                                                 DBSubnetGroupName="db-w")["DBInstance"]
+    assert _vpc_groups(default) == [default_w]  # not the source's sg_e
+    same = e1.create_db_instance_read_replica(DBInstanceIdentifier="r-same", SourceDBInstanceIdentifier="db1",
+                                              DBSubnetGroupName="db-e")["DBInstance"]
+    assert _vpc_groups(same) == [default_e]  # the VPC's default group, not the source's
+    dbs = {d["id"]: d for r in ("us-east-1", "us-west-2")
+           for d in sbx.control("GET", "/_sandbox/state")[1]["regions"][r]["databases"]}
+    assert {i: (dbs[i]["in_vpc"], dbs[i]["vpc_security_groups"]) for i in ("db1", "r1", "r2")} == \
+        {"db1": (True, [sg_e]), "r1": (True, [sg_w]), "r2": (True, [default_w])}
+
+
+def test_create_instance_checks_its_security_groups_and_kms_key(sbx):
+    """CreateDBInstance: with DBSubnetGroupName and no VpcSecurityGroupIds the instance gets its
+    subnet group's VPC's default group (API reference, VpcSecurityGroupIds: "Default: The
+    default EC2 VPC security group for the DB subnet group's VPC"); groups of another VPC or
+    unknown ones are refused as for a replica. StorageEncrypted: KmsKeyId (id, ARN, alias) must
+    be an enabled key of the region (KMSKeyNotAccessibleFault) and describe shows its ARN;
+    without one the region's AWS managed key alias/aws/rds ("Amazon RDS uses your default KMS
+    key"). /_sandbox/state shows storage_encrypted, kms_key_id and vpc_security_groups. Plain
+    moto gives the default VPC's default group, takes any group id, stores KmsKeyId as given
+    (an alias, another region's key) and "default_kms_key_id" without one."""
+    e1, ec2 = sbx.client("rds", "us-east-1"), sbx.client("ec2", "us-east-1")
+    vpc, default = _vpc_with_group(ec2, e1, "us-east-1", "10.4", "db-e")
+    other = ec2.create_vpc(CidrBlock="10.5.0.0/16")["Vpc"]["VpcId"]
+    sg_other = ec2.create_security_group(GroupName="elsewhere", Description="x", VpcId=other)["GroupId"]
+    kms = sbx.client("kms", "us-east-1")
+    key = kms.create_key()["KeyMetadata"]["Arn"]
+    kms.create_alias(AliasName="alias/db", TargetKeyId=key)
+    key_west = sbx.client("kms", "us-west-2").create_key()["KeyMetadata"]["Arn"]
+
+    def refused(**kw):
+        with pytest.raises(ClientError) as e:
+            _source(e1, "x", **kw)
+        return _code(e)
+
+    assert refused(DBSubnetGroupName="db-e", VpcSecurityGroupIds=[sg_other]) == "InvalidParameterCombination"
+    assert refused(DBSubnetGroupName="db-e", VpcSecurityGroupIds=["sg-0123456789abcdef0"]) == "InvalidParameterValue"
+    assert refused(StorageEncrypted=True, KmsKeyId=key_west) == "KMSKeyNotAccessibleFault"
+    assert refused(StorageEncrypted=True, KmsKeyId="alias/nope") == "KMSKeyNotAccessibleFault"
+    assert [d["DBInstanceIdentifier"] for d in e1.describe_db_instances()["DBInstances"]] == []
+
+    placed = _source(e1, "placed", DBSubnetGroupName="db-e", StorageEncrypted=True, KmsKeyId="alias/db")
+    assert (placed["DBSubnetGroup"]["VpcId"], _vpc_groups(placed)) == (vpc, [default])
+    assert (placed["StorageEncrypted"], placed["KmsKeyId"]) == (True, key)
+    managed = _source(e1, "managed", StorageEncrypted=True)
+    aws_rds = kms.describe_key(KeyId="alias/aws/rds")["KeyMetadata"]["Arn"]
+    assert (managed["StorageEncrypted"], managed["KmsKeyId"]) == (True, aws_rds)
+    plain = _source(e1, "plain")
+    assert plain["StorageEncrypted"] is False and "KmsKeyId" not in plain
+    dbs = {d["id"]: d for d in sbx.control("GET", "/_sandbox/state")[1]["regions"]["us-east-1"]["databases"]}
+    assert {i: (dbs[i]["storage_encrypted"], dbs[i]["kms_key_id"], dbs[i]["vpc_security_groups"])
+            for i in ("placed", "managed", "plain")} == \
+        {"placed": (True, key, [default]), "managed": (True, aws_rds, []), "plain": (False, None, [])}
+
+
+def test_reprotect_replica_of_the_promoted_standby_needs_a_key_and_subnet_group_of_us_east_1(seeded):
+    """Reprotect as drctl does it after a failover: CreateDBInstanceReadReplica in us-east-1 with
+    SourceDBInstanceIdentifier = the promoted us-west-2 writer's ARN. The seeded writer is
+    encrypted, so without KmsKeyId it is InvalidParameterCombination ("Cannot create a cross
+    region unencrypted read replica from encrypted source."), with the us-west-2 key
+    KMSKeyNotAccessibleFault ("KMS keys are specific to the AWS Region that they are created
+    in"), with us-west-2's security group InvalidParameterValue (unknown in us-east-1); with the
+    us-east-1 key, subnet group and security group drctl.yaml names it is created, encrypted with
+    that key and in that VPC (``in_vpc``). Plain moto creates every one of these, with the
+    source's key, subnet group and security groups."""
+    sbx, topo, out = seeded
+    conf = yaml.safe_load((out / "drctl.yaml").read_text())["regions"]
+    e1, w2 = sbx.client("rds", "us-east-1"), sbx.client("rds", "us-west-2")
+    writer = topo["regions"]["us-west-2"]["database"]
+    with sbx.paused():
+        w2.promote_read_replica(DBInstanceIdentifier=writer["instance_id"])
+        sbx.steps_until(lambda: _db(w2, writer["instance_id"])["DBInstanceStatus"], lambda s: s == "available")
+    assert "ReadReplicaSourceDBInstanceIdentifier" not in _db(w2, writer["instance_id"])
+    east = conf["us-east-1"]["database"]
+
+    def refused(**kw):
+        with pytest.raises(ClientError) as e:
+            e1.create_db_instance_read_replica(DBInstanceIdentifier="shop-db-use1-new",
+                                               SourceDBInstanceIdentifier=writer["arn"], **kw)
+        return _code(e), e.value.response["Error"]["Message"]
+
+    assert refused(DBSubnetGroupName=east["subnet_group"], VpcSecurityGroupIds=east["security_group_ids"]) == \
+        ("InvalidParameterCombination", "Cannot create a cross region unencrypted read replica from encrypted source.")
+    assert refused(KmsKeyId=conf["us-west-2"]["database"]["kms_key_id"], DBSubnetGroupName=east["subnet_group"])[0] == \
+        "KMSKeyNotAccessibleFault"
+    assert refused(KmsKeyId=east["kms_key_id"], DBSubnetGroupName=east["subnet_group"],
+                   VpcSecurityGroupIds=conf["us-west-2"]["database"]["security_group_ids"])[0] == "InvalidParameterValue"
+    assert "shop-db-use1-new" not in {d["DBInstanceIdentifier"] for d in e1.describe_db_instances()["DBInstances"]}
+
+    with sbx.paused():
+        new = e1.create_db_instance_read_replica(
+            DBInstanceIdentifier="shop-db-use1-new", SourceDBInstanceIdentifier=writer["arn"],
+            DBParameterGroupName=east["parameter_group"], KmsKeyId=east["kms_key_id"],
+            DBSubnetGroupName=east["subnet_group"], VpcSecurityGroupIds=east["security_group_ids"])["DBInstance"]
+        assert new["DBInstanceStatus"] == "creating"
+        sbx.steps_until(lambda: _db(e1, "shop-db-use1-new")["DBInstanceStatus"], lambda s: s == "available")
+    live = _db(e1, "shop-db-use1-new")
+    assert live["ReadReplicaSourceDBInstanceIdentifier"] == writer["arn"]
+    assert (live["StorageEncrypted"], live["KmsKeyId"]) == (True, east["kms_key_id"])
+    assert (live["DBSubnetGroup"]["DBSubnetGroupName"], live["DBSubnetGroup"]["VpcId"]) == \
+        (east["subnet_group"], topo["regions"]["us-east-1"]["network"]["vpc_id"])
+    assert _vpc_groups(live) == east["security_group_ids"]
+    st = next(d for d in sbx.control("GET", "/_sandbox/state")[1]["regions"]["us-east-1"]["databases"]
+              if d["id"] == "shop-db-use1-new")
+    assert (st["role"], st["in_vpc"], st["db_subnet_group"], st["storage_encrypted"], st["kms_key_id"],
+            st["vpc_security_groups"]) == ("replica", True, east["subnet_group"], True, east["kms_key_id"],
+                                           east["security_group_ids"])
 
 
 def test_a_stopped_instance_is_started_again_after_seven_days(sbx):

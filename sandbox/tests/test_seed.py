@@ -40,16 +40,35 @@ def _keys_match(example, ours, path="") -> list[str]:
     return problems
 
 
+# Keys of regions.<r>.database that drctl's schema has (src/config/env.rs, `Database`) and that
+# docs/drctl.yaml.example may not show yet: tolerated only while the example lacks them (once
+# the example names them, they are compared like every other key).
+DATABASE_KEYS_AHEAD_OF_THE_EXAMPLE = ("kms_key_id", "subnet_group", "security_group_ids")
+
+
+def _with_keys_ahead(example: dict, ours: dict) -> dict:
+    """``example`` with the database keys seed writes ahead of it copied from ``ours``."""
+    example = json.loads(json.dumps(example))
+    for region, reg in (example.get("regions") or {}).items():
+        db, written = (reg or {}).get("database"), ((ours.get("regions") or {}).get(region) or {}).get("database")
+        if isinstance(db, dict) and isinstance(written, dict):
+            for key in DATABASE_KEYS_AHEAD_OF_THE_EXAMPLE:
+                if key not in db and key in written:
+                    db[key] = written[key]
+    return example
+
+
 def test_drctl_yaml_matches_example_layout(seeded):
     """drctl.yaml has exactly the keys of docs/drctl.yaml.example (the Rust side denies
-    unknown fields), filled with the seeded ids."""
+    unknown fields), filled with the seeded ids; the database keys drctl's schema already has
+    (DATABASE_KEYS_AHEAD_OF_THE_EXAMPLE) are allowed before the example shows them."""
     sbx, topo, out = seeded
     ours = yaml.safe_load((out / "drctl.yaml").read_text())
     example_path = os.path.join(REPO, "docs", "drctl.yaml.example")
     if os.path.exists(example_path):
         with open(example_path) as f:
             example = yaml.safe_load(f)
-        assert _keys_match(example, ours) == []
+        assert _keys_match(_with_keys_ahead(example, ours), ours) == []
     assert ours["aws"]["endpoint_url"] == sbx.url
     east = ours["regions"]["us-east-1"]
     assert east["database"]["instance_id"] == "shop-db-use1"
@@ -89,7 +108,8 @@ def test_topology_lists_every_id_and_listener(seeded):
 
 
 def test_done_when_outage_fails_over_dns(seeded):
-    """After `fault set outage --region us-east-1` the primary health check reports failure
+    """After `fault set outage --region us-east-1 --spare-control-planes` (the Route 53 API keeps
+    answering, so TestDNSAnswer can be asked) the primary health check reports failure
     within interval x threshold and `aws route53 test-dns-answer` returns the standby ALB;
     the public name then serves region=us-west-2. The bound is on the sandbox's clock: it is
     paused and stepped one probe interval at a time, so a slow machine cannot stretch it."""
@@ -102,7 +122,8 @@ def test_done_when_outage_fails_over_dns(seeded):
                                          RecordType="A")["RecordData"]
     with sbx.paused():
         assert answer() != [standby]
-        r = run_cli("fault", "set", "outage", "--region", "us-east-1", "--endpoint", sbx.url)
+        r = run_cli("fault", "set", "outage", "--region", "us-east-1", "--spare-control-planes", "--endpoint",
+                    sbx.url)
         assert r.returncode == 0, r.stderr
         intervals = 0
         while answer() != [standby]:
@@ -276,3 +297,49 @@ def test_split_brain_is_seen_and_ends_with_the_read_only_fence(seeded):
     old = next(d for d in st["regions"]["us-east-1"]["databases"] if d["id"] == "shop-db-use1")
     assert (old["parameter_group"], old["parameter_apply_status"], old["read_only"], old["writable"]) == \
         (fence, "in-sync", True, False)
+
+
+def test_seeded_databases_are_encrypted_in_their_subnet_groups_with_the_seeded_security_groups(seeded):
+    """Each seeded database is what a production one is: encrypted with a KMS key of its own
+    region (alias ``alias/shop-db-<r>``; a cross-region replica needs a key of its region,
+    CreateDBInstanceReadReplica API reference, KmsKeyId), in its region's DB subnet group
+    ``shop-db-<r>`` over the two seeded subnets (so in the seeded VPC: without a group "the new
+    DB instance isn't created in a VPC", same page, DBSubnetGroupName) with the region's seeded
+    security group. Describe, /_sandbox/state, topology.json and drctl.yaml agree. (Plain moto
+    cannot be seeded; its cross-region replica would keep the source's key, subnet group and
+    security groups.)"""
+    sbx, topo, out = seeded
+    written = yaml.safe_load((out / "drctl.yaml").read_text())
+    state = sbx.control("GET", "/_sandbox/state")[1]
+    short = {"us-east-1": "use1", "us-west-2": "usw2"}
+    keys = {}
+    for region, reg in topo["regions"].items():
+        db, net = reg["database"], reg["network"]
+        kms = sbx.client("kms", region)
+        key = kms.describe_key(KeyId=f"alias/shop-db-{short[region]}")["KeyMetadata"]
+        assert key["Arn"].startswith(f"arn:aws:kms:{region}:123456789012:key/") and key["KeyState"] == "Enabled"
+        keys[region] = key["Arn"]
+        assert (db["kms_key_id"], db["kms_key_alias"]) == (key["Arn"], f"alias/shop-db-{short[region]}")
+        assert (db["subnet_group"], db["security_group_ids"]) == (f"shop-db-{short[region]}", [net["security_group_id"]])
+
+        rds = sbx.client("rds", region)
+        group = rds.describe_db_subnet_groups(DBSubnetGroupName=db["subnet_group"])["DBSubnetGroups"][0]
+        assert group["VpcId"] == net["vpc_id"]
+        assert sorted(s["SubnetIdentifier"] for s in group["Subnets"]) == sorted(net["subnet_ids"])
+        live = rds.describe_db_instances(DBInstanceIdentifier=db["instance_id"])["DBInstances"][0]
+        assert (live["StorageEncrypted"], live["KmsKeyId"]) == (True, key["Arn"])
+        assert (live["DBSubnetGroup"]["DBSubnetGroupName"], live["DBSubnetGroup"]["VpcId"]) == \
+            (db["subnet_group"], net["vpc_id"])
+        assert [g["VpcSecurityGroupId"] for g in live["VpcSecurityGroups"]] == [net["security_group_id"]]
+
+        st = next(d for d in state["regions"][region]["databases"] if d["id"] == db["instance_id"])
+        assert (st["in_vpc"], st["db_subnet_group"], st["storage_encrypted"], st["kms_key_id"],
+                st["vpc_security_groups"]) == (True, db["subnet_group"], True, key["Arn"], [net["security_group_id"]])
+
+        conf = written["regions"][region]["database"]
+        assert (conf["kms_key_id"], conf["subnet_group"], conf["security_group_ids"]) == \
+            (key["Arn"], db["subnet_group"], [net["security_group_id"]])
+    assert keys["us-east-1"] != keys["us-west-2"]
+    # The replica is still the primary's replica (and still only that).
+    assert state["replica_links"] == [{"replica": "us-west-2/shop-db-usw2",
+                                       "source": topo["regions"]["us-east-1"]["database"]["arn"]}]

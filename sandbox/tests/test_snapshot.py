@@ -64,6 +64,11 @@ def observe(sbx: Sandbox, topo: dict, cfg: dict) -> dict:
         aws[f"backup {r}"] = sbx.client("backup", r).list_backup_jobs()["BackupJobs"]
         aws[f"points {r}"] = sbx.client("backup", r).list_recovery_points_by_backup_vault(
             BackupVaultName=topo["regions"][r]["backup_vault"]["name"])["RecoveryPoints"]
+        # The databases' network and keys (seeded per region): DB subnet groups, KMS keys, aliases.
+        aws[f"subnet groups {r}"] = rds.describe_db_subnet_groups()["DBSubnetGroups"]
+        kms = sbx.client("kms", r)
+        aws[f"kms keys {r}"] = [kms.describe_key(KeyId=k["KeyId"])["KeyMetadata"] for k in kms.list_keys()["Keys"]]
+        aws[f"kms aliases {r}"] = kms.list_aliases()["Aliases"]
     r53 = sbx.client("route53")
     zones = {"public": topo["route53"]["public_zone_id"],
              **{f"private {r}": topo["regions"][r]["database"]["private_zone_id"] for r in REGIONS}}
@@ -191,6 +196,13 @@ def _mutate_heavily(sbx: Sandbox, topo: dict, cfg: dict) -> threading.Thread:
              what="promotion")
     e1.modify_db_instance(DBInstanceIdentifier="shop-db-use1", DBParameterGroupName="shop-mysql-readonly",
                           ApplyImmediately=True)
+    # KMS and DB subnet groups: the standby's key disabled, the primary's alias gone, one more group.
+    # (By key id: moto 5.2.5's DisableKey fails with an HTML 500 on a key ARN.)
+    sbx.client("kms", "us-west-2").disable_key(
+        KeyId=topo["regions"]["us-west-2"]["database"]["kms_key_id"].split("/")[-1])
+    sbx.client("kms", "us-east-1").delete_alias(AliasName=topo["regions"]["us-east-1"]["database"]["kms_key_alias"])
+    w2.create_db_subnet_group(DBSubnetGroupName="after-the-save", DBSubnetGroupDescription="after the save",
+                              SubnetIds=topo["regions"]["us-west-2"]["network"]["subnet_ids"])
     # Route 53: the failover hold (roles swapped), the standby's db CNAME, a new health check.
     r53 = sbx.client("route53")
     zone = topo["route53"]["public_zone_id"]

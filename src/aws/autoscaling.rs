@@ -33,6 +33,10 @@ pub trait AutoScalingApi: Send + Sync {
         desired: i32,
         max: Option<i32>,
     ) -> AwsResult<()>;
+    /// Make the group launch from version `version` (a number, `$Latest` or `$Default`) of
+    /// launch template `template`.
+    async fn set_launch_template(&self, name: &str, template: &str, version: &str)
+        -> AwsResult<()>;
 }
 
 #[async_trait]
@@ -93,6 +97,31 @@ impl AutoScalingApi for SdkAutoScaling {
             .min_size(min)
             .desired_capacity(desired)
             .set_max_size(max)
+            .send()
+            .await
+            .map_err(sdk_err!(
+                "autoscaling",
+                "UpdateAutoScalingGroup",
+                self.region
+            ))?;
+        Ok(())
+    }
+
+    async fn set_launch_template(
+        &self,
+        name: &str,
+        template: &str,
+        version: &str,
+    ) -> AwsResult<()> {
+        self.c
+            .update_auto_scaling_group()
+            .auto_scaling_group_name(name)
+            .launch_template(
+                aws_sdk_autoscaling::types::LaunchTemplateSpecification::builder()
+                    .launch_template_id(template)
+                    .version(version)
+                    .build(),
+            )
             .send()
             .await
             .map_err(sdk_err!(

@@ -70,6 +70,9 @@ pub trait Ec2Api: Send + Sync {
         client_token: &str,
     ) -> AwsResult<i64>;
     async fn set_default_version(&self, id: &str, version: i64) -> AwsResult<()>;
+    /// The (number, AMI) of version `version` of template `id`: a number, `$Latest` or
+    /// `$Default` (DescribeLaunchTemplateVersions takes all three).
+    async fn version_image(&self, id: &str, version: &str) -> AwsResult<(i64, Option<String>)>;
 }
 
 #[async_trait]
@@ -182,6 +185,36 @@ impl Ec2Api for SdkEc2 {
                     "answer has no version number",
                 )
             })
+    }
+
+    async fn version_image(&self, id: &str, version: &str) -> AwsResult<(i64, Option<String>)> {
+        let out = self
+            .c
+            .describe_launch_template_versions()
+            .launch_template_id(id)
+            .versions(version)
+            .send()
+            .await
+            .map_err(sdk_err!(
+                "ec2",
+                "DescribeLaunchTemplateVersions",
+                self.region
+            ))?;
+        let v = out.launch_template_versions().first().ok_or_else(|| {
+            AwsError::local(
+                "ec2",
+                "DescribeLaunchTemplateVersions",
+                &self.region,
+                ErrorKind::NotFound,
+                format!("{id} has no version {version}"),
+            )
+        })?;
+        Ok((
+            v.version_number().unwrap_or(0),
+            v.launch_template_data()
+                .and_then(|d| d.image_id())
+                .map(String::from),
+        ))
     }
 
     async fn set_default_version(&self, id: &str, version: i64) -> AwsResult<()> {

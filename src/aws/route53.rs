@@ -52,12 +52,21 @@ pub enum ChangeKind {
     Upsert,
 }
 
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct HealthCheck {
     pub id: String,
     pub inverted: bool,
     pub disabled: bool,
     pub target: Option<String>,
+    /// HealthCheckConfig.Type: HTTP, HTTPS, CALCULATED, CLOUDWATCH_METRIC, RECOVERY_CONTROL, ...
+    pub kind: String,
+    /// A CALCULATED check's children and how many must be healthy.
+    pub children: Vec<String>,
+    pub threshold: Option<i32>,
+    /// A RECOVERY_CONTROL check's routing control.
+    pub routing_control_arn: Option<String>,
+    /// A CLOUDWATCH_METRIC check's alarm: (region, name).
+    pub alarm: Option<(String, String)>,
 }
 
 /// The public record's failover pair, found by the environment's set identifiers whatever
@@ -352,6 +361,17 @@ impl Route53Api for SdkRoute53 {
             target: cfg
                 .and_then(|c| c.fully_qualified_domain_name().or(c.ip_address()))
                 .map(String::from),
+            kind: cfg
+                .map(|c| c.r#type().as_str().to_string())
+                .unwrap_or_default(),
+            children: cfg
+                .map(|c| c.child_health_checks().to_vec())
+                .unwrap_or_default(),
+            threshold: cfg.and_then(|c| c.health_threshold()),
+            routing_control_arn: cfg.and_then(|c| c.routing_control_arn()).map(String::from),
+            alarm: cfg
+                .and_then(|c| c.alarm_identifier())
+                .map(|a| (a.region().as_str().to_string(), a.name().to_string())),
         })
     }
 

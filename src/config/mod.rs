@@ -13,6 +13,7 @@ pub mod state;
 pub mod template;
 pub mod validate;
 mod validate_gate;
+mod validate_state;
 
 use std::fmt;
 use std::path::{Path, PathBuf};

@@ -308,7 +308,7 @@ pub fn environment(src: &Source, env: &Environment) -> Vec<Diagnostic> {
     }
     // drill.schedules: cron, time zone, blackouts, names (config/schedule.rs).
     d.extend(super::schedule::diagnostics(src, &env.drill.schedules));
-    state(src, env, &mut d);
+    super::validate_state::state(src, env, &mut d);
     // Errors from serde carry positions; these structural ones point at the file.
     d.iter_mut().for_each(|x| {
         if x.hint.as_deref() == Some("") {
@@ -316,86 +316,6 @@ pub fn environment(src: &Source, env: &Environment) -> Vec<Diagnostic> {
         }
     });
     d
-}
-
-/// The `state:` section: a DynamoDB table needs a name and a region that is not the primary;
-/// so does STS (`aws.sts_region`).
-fn state(src: &Source, env: &Environment, d: &mut Vec<Diagnostic>) {
-    use super::state::{table_name_ok, StateBackend};
-    let st = &env.state;
-    let at = |path: &[&str], m: String, h: &str| Diagnostic::at_key(src, path, m).hint(h);
-    match &env.aws.sts_region {
-        Some(r) if *r == env.primary_region => d.push(at(&["aws", "sts_region"], format!("aws.sts_region `{r}` is the primary region: credentials from assumed roles would fail with it, when a failover needs them"), "use the standby region (the default)")),
-        Some(r) if !(super::AWS_REGIONS.contains(&r.as_str()) || env.aws.extra_regions.iter().any(|x| x == r)) => d.push(at(&["aws", "sts_region"], format!("aws.sts_region `{r}` is not an AWS region"), "use an AWS region name like us-west-2")),
-        _ => {}
-    }
-    if st.backend == StateBackend::Dynamodb {
-        match &st.table {
-            None => d.push(at(
-                &["state", "backend"],
-                "state.backend is `dynamodb` but state.table is missing".into(),
-                "name the table (`drctl state init` creates it), e.g. `table: drctl-state`",
-            )),
-            Some(t) if !table_name_ok(t) => d.push(at(
-                &["state", "table"],
-                format!("state.table `{t}` is not a DynamoDB table name"),
-                "use 3-255 letters, digits, `_`, `-` and `.`",
-            )),
-            Some(_) => {}
-        }
-        match &st.region {
-            None => d.push(at(&["state", "backend"], "state.backend is `dynamodb` but state.region is missing".into(), "put the table in the standby region or a third region, never the primary")),
-            Some(r) if *r == env.primary_region => d.push(at(&["state", "region"], format!("state.region `{r}` is the primary region: the table must outlive the primary's outage, which is when drctl needs it most"), "use the standby region or a third region")),
-            Some(r) if !(super::AWS_REGIONS.contains(&r.as_str()) || env.aws.extra_regions.iter().any(|x| x == r)) => d.push(at(&["state", "region"], format!("state.region `{r}` is not an AWS region"), "use an AWS region name like us-west-2")),
-            Some(_) => {}
-        }
-    } else {
-        for key in ["table", "region", "endpoint"] {
-            let set = match key {
-                "table" => st.table.is_some(),
-                "region" => st.region.is_some(),
-                _ => st.endpoint.is_some(),
-            };
-            if set {
-                d.push(at(&["state", key], format!("state.{key} is set but state.backend is `file`: the table would be ignored"), "add `backend: dynamodb`, or remove the key"));
-            }
-        }
-    }
-    if let Some(w) = env.probes.as_ref().map(|p| &p.watch) {
-        let path = |k: &'static str| ["probes", "watch", k];
-        if w.quorum == Some(0) {
-            d.push(at(
-                &path("quorum"),
-                "probes.watch.quorum is 0: no watcher would need to agree".into(),
-                "leave it out for a majority of the live watchers, or give a count such as 2",
-            ));
-        }
-        if w.heartbeat < std::time::Duration::from_millis(100) {
-            d.push(at(
-                &path("heartbeat"),
-                "probes.watch.heartbeat must be at least 100ms".into(),
-                "e.g. `heartbeat: 1s`",
-            ));
-        }
-        if w.peer_timeout < w.heartbeat * 2 {
-            d.push(at(&path("peer_timeout"), format!("probes.watch.peer_timeout ({}) is less than twice the heartbeat ({}): live watchers would flicker out of the quorum", humantime::format_duration(w.peer_timeout), humantime::format_duration(w.heartbeat)), "e.g. `peer_timeout: 5s` with `heartbeat: 1s`"));
-        }
-    }
-    for (key, v) in [("lease_ttl", st.lease_ttl), ("timeout", st.timeout)] {
-        if v < std::time::Duration::from_secs(1) {
-            d.push(at(
-                &["state", key],
-                format!("state.{key} must be at least 1s"),
-                "e.g. `lease_ttl: 60s`, `timeout: 10s`",
-            ));
-        }
-    }
-    if st.backend == StateBackend::Dynamodb
-        && st.lease_ttl < st.timeout * 3
-        && st.lease_ttl >= std::time::Duration::from_secs(1)
-    {
-        d.push(at(&["state", "lease_ttl"], format!("state.lease_ttl ({}) is less than 3 x state.timeout ({}): one slow renewal could let the lease lapse", humantime::format_duration(st.lease_ttl), humantime::format_duration(st.timeout)), "raise lease_ttl or lower timeout"));
-    }
 }
 
 /// The dependencies of each step, by index: `depends_on` if given, else the previous step.

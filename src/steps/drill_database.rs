@@ -259,6 +259,22 @@ impl Step for RestoreDatabase {
                 "rds:RestoreDBInstanceFromDBSnapshot",
                 arn("rds", region, "snapshot:*"),
             ),
+            // The restore goes in the source's DB subnet group, named in the request.
+            (
+                "rds:RestoreDBInstanceFromDBSnapshot",
+                arn(
+                    "rds",
+                    region,
+                    &format!(
+                        "subgrp:{}",
+                        env.resources(self.role)
+                            .database
+                            .as_ref()
+                            .and_then(|d| d.subnet_group.as_deref())
+                            .unwrap_or("*")
+                    ),
+                ),
+            ),
             // Tag on create: CreateDBSnapshot and the restore with Tags also need
             // AddTagsToResource on what they create (RDS User Guide, "Tagging Amazon RDS
             // resources": "Permissions for tagging on creation").

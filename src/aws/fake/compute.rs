@@ -63,6 +63,28 @@ impl AutoScalingApi for Handle {
         g.in_service = desired;
         Ok(())
     }
+
+    async fn set_launch_template(
+        &self,
+        name: &str,
+        template: &str,
+        version: &str,
+    ) -> AwsResult<()> {
+        self.f
+            .enter("autoscaling", "UpdateAutoScalingGroup", &self.region, true)
+            .await?;
+        let mut w = self.f.world();
+        let Some(g) = w.groups.get_mut(&self.key(name)) else {
+            return self.not_found(
+                "autoscaling",
+                "UpdateAutoScalingGroup",
+                format!("no Auto Scaling group {name}"),
+            );
+        };
+        g.launch_template_id = Some(template.into());
+        g.launch_template_version = Some(version.into());
+        Ok(())
+    }
 }
 
 #[async_trait]

@@ -107,4 +107,31 @@ impl Ec2Api for Handle {
         t.default_version = version;
         Ok(())
     }
+
+    async fn version_image(&self, id: &str, version: &str) -> AwsResult<(i64, Option<String>)> {
+        self.f
+            .enter("ec2", "DescribeLaunchTemplateVersions", &self.region, false)
+            .await?;
+        let w = self.f.world();
+        let Some(t) = w.templates.get(&self.key(id)) else {
+            return self.not_found(
+                "ec2",
+                "DescribeLaunchTemplateVersions",
+                format!("no launch template {id}"),
+            );
+        };
+        let n = match version {
+            "$Default" => t.default_version,
+            "$Latest" => t.versions.keys().copied().max().unwrap_or(1),
+            n => n.parse().unwrap_or(-1),
+        };
+        match t.versions.get(&n) {
+            Some(image) => Ok((n, Some(image.clone()))),
+            None => self.not_found(
+                "ec2",
+                "DescribeLaunchTemplateVersions",
+                format!("{id} has no version {version}"),
+            ),
+        }
+    }
 }

@@ -373,6 +373,8 @@ impl FakeAws {
                     inverted: false,
                     disabled: false,
                     target: Some(target.into()),
+                    kind: "HTTP".into(),
+                    ..Default::default()
                 },
                 endpoint_up: true,
             },

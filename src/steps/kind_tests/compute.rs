@@ -96,7 +96,7 @@ async fn update_launch_template_makes_a_new_default_version_and_undo_restores_th
     let (obs, result) = apply(&fx, &s, &cx).await;
     assert_eq!(
         obs.prior,
-        json!({"launch_template_id": lt, "default_version": 1})
+        json!({"launch_template_id": lt, "default_version": 1, "uses": "$Default", "latest_version": 1})
     );
     assert_eq!(result["version"], 2);
     assert_eq!(result["previous_version"], 1);
@@ -122,6 +122,114 @@ async fn update_launch_template_makes_a_new_default_version_and_undo_restores_th
     assert_eq!(fx.world().templates[&key(STANDBY, &lt)].versions.len(), 2);
     assert_eq!(fx.mutations().len(), 3);
     assert_same(&fx.snapshot(), &seeded);
+}
+
+/// The group's launch template version as the fake holds it.
+fn group_version(fx: &Fx, tier: &str) -> Option<String> {
+    fx.world().groups[&key(STANDBY, &asg_name(tier, STANDBY))]
+        .launch_template_version
+        .clone()
+}
+
+/// The AMI the group's instances launch from: its version of its template.
+fn launches(fx: &Fx, tier: &str) -> String {
+    let w = fx.world();
+    let g = &w.groups[&key(STANDBY, &asg_name(tier, STANDBY))];
+    let t = &w.templates[&key(STANDBY, g.launch_template_id.as_ref().unwrap())];
+    let v = match g.launch_template_version.as_deref() {
+        None | Some("$Default") => t.default_version,
+        Some("$Latest") => *t.versions.keys().max().unwrap(),
+        Some(n) => n.parse().unwrap(),
+    };
+    t.versions[&v].clone()
+}
+
+#[tokio::test(start_paused = true)]
+async fn update_launch_template_moves_a_group_pinned_to_a_version_and_undo_pins_it_back() {
+    let fx = Fx::new();
+    let cx = fx.cx();
+    let lt = lt_id("frontend", STANDBY);
+    fx.world()
+        .groups
+        .get_mut(&key(STANDBY, &asg_name("frontend", STANDBY)))
+        .unwrap()
+        .launch_template_version = Some("1".into());
+    let s = fx.step(
+        "ec2.update_launch_template",
+        &format!(
+            "{{ role: standby, asg: frontend, image_id: {AMI_COPY_NEW}, poll_interval: 100ms }}"
+        ),
+    );
+    let (obs, result) = apply(&fx, &s, &cx).await;
+    assert_eq!(obs.prior["uses"], "1");
+    // A new default would change nothing for a group pinned to version 1 (on AWS it keeps
+    // launching the old AMI): the group itself moves to the new version.
+    assert_eq!(group_version(&fx, "frontend").as_deref(), Some("2"));
+    assert_eq!(launches(&fx, "frontend"), AMI_COPY_NEW);
+    assert_eq!(
+        fx.template_image(STANDBY, &lt),
+        AMI_COPY_OLD,
+        "the default is untouched"
+    );
+    assert_eq!(
+        fx.mutations(),
+        [
+            "ec2:CreateLaunchTemplateVersion",
+            "autoscaling:UpdateAutoScalingGroup"
+        ]
+    );
+    assert_done(&fx, &s, &cx).await;
+    undo(&s, &cx, &obs, &result).await;
+    assert_eq!(group_version(&fx, "frontend").as_deref(), Some("1"));
+    assert_eq!(launches(&fx, "frontend"), AMI_COPY_OLD);
+}
+
+#[tokio::test(start_paused = true)]
+async fn update_launch_template_for_a_group_on_latest_adds_a_version_and_undo_adds_the_old_one_back(
+) {
+    let fx = Fx::new();
+    let cx = fx.cx();
+    let lt = lt_id("frontend", STANDBY);
+    fx.world()
+        .groups
+        .get_mut(&key(STANDBY, &asg_name("frontend", STANDBY)))
+        .unwrap()
+        .launch_template_version = Some("$Latest".into());
+    let s = fx.step(
+        "ec2.update_launch_template",
+        &format!(
+            "{{ role: standby, asg: frontend, image_id: {AMI_COPY_NEW}, poll_interval: 100ms }}"
+        ),
+    );
+    let (obs, result) = apply(&fx, &s, &cx).await;
+    assert_eq!(result["uses"], "$Latest");
+    assert_eq!(launches(&fx, "frontend"), AMI_COPY_NEW);
+    assert_eq!(fx.mutations(), ["ec2:CreateLaunchTemplateVersion"]);
+    assert_done(&fx, &s, &cx).await;
+    // Setting the default back would leave $Latest on the new AMI: a copy of version 1
+    // becomes the latest instead; undone twice, it is made once.
+    undo(&s, &cx, &obs, &result).await;
+    assert_eq!(launches(&fx, "frontend"), AMI_COPY_OLD);
+    undo(&s, &cx, &obs, &result).await;
+    assert_eq!(fx.world().templates[&key(STANDBY, &lt)].versions.len(), 3);
+    assert_eq!(
+        fx.template_image(STANDBY, &lt),
+        AMI_COPY_OLD,
+        "the default is untouched"
+    );
+
+    // Undo with no journaled result (drctl died right after creating it) finds it too.
+    let fx = Fx::new();
+    let cx = fx.cx();
+    fx.world()
+        .groups
+        .get_mut(&key(STANDBY, &asg_name("frontend", STANDBY)))
+        .unwrap()
+        .launch_template_version = Some("$Latest".into());
+    let (obs, _) = apply(&fx, &s, &cx).await;
+    assert_eq!(launches(&fx, "frontend"), AMI_COPY_NEW);
+    undo(&s, &cx, &obs, &serde_json::Value::Null).await;
+    assert_eq!(launches(&fx, "frontend"), AMI_COPY_OLD);
 }
 
 #[tokio::test(start_paused = true)]
