@@ -100,6 +100,16 @@ fn failover_with_the_control_planes_dark(gate: &str) {
     // The path to "served" called only us-west-2 (and the fence, off the path, us-east-1's
     // RDS): every call answered before `public_serves` succeeded.
     let served = step_time(&j, "public_serves");
+    // The report judges the RTO to that outside check, after the gate moved the traffic.
+    let out = common::run(drctl(&sb).args(["report", &run, "--format", "json"]));
+    let report: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", common::text(&out)));
+    assert_eq!(report["rto"]["to"], "public_serves", "{:#}", report["rto"]);
+    assert!(
+        report["rto"]["measured_ms"].as_u64().is_some(),
+        "{:#}",
+        report["rto"]
+    );
     let calls = sb.control("GET", "/_sandbox/calls", None);
     let before: Vec<&Value> = calls["calls"]
         .as_array()

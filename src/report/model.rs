@@ -22,6 +22,9 @@ pub const TRAFFIC_KINDS: &[&str] = &[
     "cloudfront.promote_origin",
     "route53.hold_failover",
     "route53.verify_failover",
+    // The gated (statically stable) runbooks move traffic with the gate, on the data plane.
+    "route53.set_gate",
+    "route53.verify_answers",
 ];
 /// A run with one of these (or a traffic step) recovers service: its RTO is judged.
 const RECOVERY_KINDS: &[&str] = &["rds.promote_replica"];
