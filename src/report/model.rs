@@ -17,18 +17,6 @@ use crate::journal::{Event, Measure, Outcome, Record, RunStatus};
 /// The schema id of the JSON report; bumped when a field changes meaning or goes away.
 pub const SCHEMA: &str = "drctl.report/v1";
 
-/// Step kinds that move users' traffic: an `http.check` after one of them checks from outside.
-pub const TRAFFIC_KINDS: &[&str] = &[
-    "cloudfront.promote_origin",
-    "route53.hold_failover",
-    "route53.verify_failover",
-    // The gated (statically stable) runbooks move traffic with the gate, on the data plane.
-    "route53.set_gate",
-    "route53.verify_answers",
-];
-/// A run with one of these (or a traffic step) recovers service: its RTO is judged.
-const RECOVERY_KINDS: &[&str] = &["rds.promote_replica"];
-
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq)]
 pub struct Report {
     /// Always `drctl.report/v1` for this shape.
@@ -512,10 +500,7 @@ pub fn build(i: &Inputs) -> Report {
 
 /// Whether a plan restores service: it promotes a database or moves traffic.
 pub fn is_recovery(plan: &Plan) -> bool {
-    plan.steps.iter().any(|s| {
-        let k = s.kind.value.as_str();
-        RECOVERY_KINDS.contains(&k) || TRAFFIC_KINDS.contains(&k)
-    })
+    plan.steps.iter().any(|s| s.spec.step().recovers_service())
 }
 
 /// The outside checks: `http.check` steps that come after a step that moves traffic.
@@ -525,9 +510,9 @@ pub fn outside_checks(plan: &Plan) -> Vec<usize> {
     let mut order: Vec<usize> = (0..n).collect();
     order.sort_by_key(|&i| plan.level[i]);
     for &i in &order {
-        after_traffic[i] = plan.deps[i].iter().any(|&d| {
-            after_traffic[d] || TRAFFIC_KINDS.contains(&plan.steps[d].kind.value.as_str())
-        });
+        after_traffic[i] = plan.deps[i]
+            .iter()
+            .any(|&d| after_traffic[d] || plan.steps[d].spec.step().moves_traffic());
     }
     (0..n)
         .filter(|&i| after_traffic[i] && plan.steps[i].kind.value == "http.check")

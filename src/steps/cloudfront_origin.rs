@@ -65,6 +65,10 @@ async fn wait_deployed(
 
 #[async_trait]
 impl Step for PromoteOrigin {
+    fn moves_traffic(&self) -> bool {
+        true
+    }
+
     async fn observe(&self, cx: &StepCx) -> Result<Observation, StepError> {
         let (s, origin) = self.settings(&cx.env)?;
         let g = cx

@@ -355,6 +355,17 @@ pub trait Step: Send + Sync {
         Ok(())
     }
     fn reversibility(&self) -> Reversibility;
+    /// Whether the kind moves users' traffic (DNS answers, the CDN's origin, the failover
+    /// gate): an `http.check` after it checks from outside, and a run with it recovers
+    /// service (its RTO is judged).
+    fn moves_traffic(&self) -> bool {
+        false
+    }
+    /// Whether the kind restores service by itself (a database promotion), without moving
+    /// traffic: a run with it has its RTO judged too.
+    fn recovers_service(&self) -> bool {
+        self.moves_traffic()
+    }
     /// Strings that may hold `${...}` references, for validation.
     fn templates(&self) -> Vec<&Spanned<String>> {
         Vec::new()

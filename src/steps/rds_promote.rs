@@ -256,6 +256,10 @@ impl PromoteReplica {
 
 #[async_trait]
 impl Step for PromoteReplica {
+    fn recovers_service(&self) -> bool {
+        true
+    }
+
     /// Read-only, and where the lag guard lives: a refusal here happens before any intent is
     /// journaled, so the run shows that nothing was attempted and a rollback does not stop at
     /// a promotion that never started.

@@ -55,6 +55,10 @@ impl VerifyAnswers {
 
 #[async_trait]
 impl Step for VerifyAnswers {
+    fn moves_traffic(&self) -> bool {
+        true
+    }
+
     async fn observe(&self, cx: &StepCx) -> Result<Observation, StepError> {
         let dns = self.dns(cx).await?;
         let (at, shown) = where_answers(&cx.env, dns.0.as_ref(), dns.1.as_deref()).await?;

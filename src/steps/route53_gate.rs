@@ -77,6 +77,10 @@ async fn set_and_wait(
 
 #[async_trait]
 impl Step for SetGate {
+    fn moves_traffic(&self) -> bool {
+        true
+    }
+
     async fn observe(&self, cx: &StepCx) -> Result<Observation, StepError> {
         let g = gate(&cx.env)?;
         let r = api(cx).await?.read().await?;

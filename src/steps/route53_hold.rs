@@ -98,6 +98,10 @@ impl HoldFailover {
 
 #[async_trait]
 impl Step for HoldFailover {
+    fn moves_traffic(&self) -> bool {
+        true
+    }
+
     async fn observe(&self, cx: &StepCx) -> Result<Observation, StepError> {
         let s = settings(&cx.env)?;
         let (p, st) = self.current(cx).await?;

@@ -61,6 +61,10 @@ impl VerifyFailover {
 
 #[async_trait]
 impl Step for VerifyFailover {
+    fn moves_traffic(&self) -> bool {
+        true
+    }
+
     async fn observe(&self, cx: &StepCx) -> Result<Observation, StepError> {
         let s = cx
             .env
