@@ -145,6 +145,21 @@ fn an_isolated_drill_proves_the_copy_serves_and_leaves_production_as_it_was() {
     let status_before = status(&sb);
     assert_eq!(status_before["phase"], "protected", "{status_before}");
 
+    // A runbook whose steps make drill resources only runs as a drill (preflight, guard,
+    // teardown): `drctl run` refuses it and makes no run.
+    let rb = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("runbooks/drill-isolated.yaml");
+    let o = common::run(drctl(&sb).arg("run").arg(&rb).arg("--yes"));
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        text(&o).contains("drctl drill --mode isolated"),
+        "{}",
+        text(&o)
+    );
+    assert!(
+        !sb.dir.path().join(".drctl/runs").exists(),
+        "no run was made"
+    );
+
     let o = drill(&sb, None);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     let d = ending(&o);

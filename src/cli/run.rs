@@ -417,7 +417,7 @@ pub async fn run(g: &Global, runbook: &Path, m: &Mutating) -> Result<i32> {
         .plan
         .steps
         .iter()
-        .any(|s| matches!(s.spec.kind(), "drill.restore_database" | "drill.serve_app"))
+        .any(|s| s.spec.step().makes_drill_resources())
     {
         return Err(Usage(format!(
             "{} makes drill resources: run it with `drctl drill --mode isolated`, which checks the environment first and always tears down",

@@ -125,6 +125,10 @@ impl ServeApp {
 
 #[async_trait]
 impl Step for ServeApp {
+    fn makes_drill_resources(&self) -> bool {
+        true
+    }
+
     async fn observe(&self, cx: &StepCx) -> Result<Observation, StepError> {
         let p = self.parts(cx).await?;
         let mine = leftovers::find(p.api.as_ref(), Self::scope(cx, p.lb_arn)).await?;

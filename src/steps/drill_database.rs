@@ -105,6 +105,10 @@ fn result(db: &crate::aws::rds::DbInstance, snapshot: Option<&Snapshot>) -> Valu
 
 #[async_trait]
 impl Step for RestoreDatabase {
+    fn makes_drill_resources(&self) -> bool {
+        true
+    }
+
     async fn observe(&self, cx: &StepCx) -> Result<Observation, StepError> {
         let id = instance_id(&cx.run_id);
         let prior = json!({"db_instance_id": id});

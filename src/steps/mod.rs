@@ -366,6 +366,11 @@ pub trait Step: Send + Sync {
     fn recovers_service(&self) -> bool {
         self.moves_traffic()
     }
+    /// Whether the kind makes drill resources beside production: only safe inside `drctl
+    /// drill` (its preflight, its guard on the primary and its teardown).
+    fn makes_drill_resources(&self) -> bool {
+        false
+    }
     /// Strings that may hold `${...}` references, for validation.
     fn templates(&self) -> Vec<&Spanned<String>> {
         Vec::new()
