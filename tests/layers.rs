@@ -1,6 +1,8 @@
-//! The architecture, checked: data flows one way (files -> config -> run -> engine -> steps ->
-//! aws), the engine carries the steps' context without naming AWS or HTTP, and no two files
-//! import each other. Reads the source tree; a new import against the grain fails here.
+//! The architecture, checked: every module's allowed arrows are listed (data flows one way:
+//! files -> config -> run -> engine -> steps -> aws), grouped imports included; the engine
+//! carries the steps' context without naming AWS or HTTP; and no two modules or files import
+//! each other. Reads the source tree; a new import against the grain fails here, and a test
+//! proves the checker catches a planted one.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -21,27 +23,51 @@ fn src() -> PathBuf {
 }
 
 /// Every `crate::NAME` a file mentions, outside comments.
+/// The first path segment after every `crate::`, including each item of a grouped import
+/// (`use crate::{aws, config::env::Role};` names `aws` and `config`).
 fn crate_refs(text: &str) -> BTreeSet<String> {
+    let ident = |s: &str| -> String {
+        s.trim_start()
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect()
+    };
     let mut out = BTreeSet::new();
-    for line in text.lines() {
-        let code = line.split("//").next().unwrap_or("");
-        let mut rest = code;
-        while let Some(i) = rest.find("crate::") {
-            let after = &rest[i + 7..];
-            let name: String = after
-                .chars()
-                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
-                .collect();
-            rest = &after[name.len()..];
-            if !name.is_empty() {
-                out.insert(name);
+    // Comments go first; a grouped import may span lines, so the rest is read as one text.
+    let code: String = text
+        .lines()
+        .map(|l| l.split("//").next().unwrap_or(""))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let mut rest = code.as_str();
+    while let Some(i) = rest.find("crate::") {
+        rest = &rest[i + 7..];
+        if let Some(group) = rest.strip_prefix('{') {
+            // Split the group's top level at commas (nested groups belong to their item).
+            let (mut depth, mut item) = (0usize, String::new());
+            for ch in group.chars() {
+                match ch {
+                    '{' => depth += 1,
+                    '}' if depth == 0 => break,
+                    '}' => depth -= 1,
+                    ',' if depth == 0 => {
+                        out.insert(ident(&item));
+                        item.clear();
+                        continue;
+                    }
+                    _ => {}
+                }
+                item.push(ch);
             }
+            out.insert(ident(&item));
+        } else {
+            out.insert(ident(rest));
         }
     }
+    out.remove("");
     out
 }
 
-/// The top-level module a file belongs to (`src/steps/rds_fence.rs` -> `steps`).
 fn module_of(p: &Path) -> Option<String> {
     let rel = p.strip_prefix(src()).ok()?;
     let first = rel
@@ -75,69 +101,144 @@ fn files_of(module: &str) -> Vec<(PathBuf, String)> {
         .collect()
 }
 
-#[test]
-fn arrows_point_one_way() {
-    let forbidden: &[(&str, &[&str])] = &[
-        (
-            "config",
-            &[
-                "steps",
-                "engine",
-                "journal",
-                "aws",
-                "run",
-                "topology",
-                "probe",
-                "readiness",
-            ],
-        ),
-        (
+/// The arrows each module of the library may draw (`use crate::X`): everything else is
+/// against the grain. Data flows one way: files -> config -> run -> engine -> steps -> aws.
+/// `cli` and `main` are the binary (they use `drctl::`), `lib` declares the modules.
+const ALLOWED: &[(&str, &[&str])] = &[
+    ("config", &[]),
+    ("exit", &[]),
+    ("retry", &[]),
+    ("schedule", &["config"]),
+    ("aws", &["config", "retry"]),
+    ("journal", &["config", "exit"]),
+    ("steps", &["aws", "config", "journal", "retry"]),
+    ("engine", &["config", "journal", "retry", "steps"]),
+    ("probe", &["config", "retry"]),
+    ("topology", &["aws", "config", "exit", "journal"]),
+    ("readiness", &["aws", "config", "topology"]),
+    // Reports read journals alone: no AWS, no runs, no observation; kind facts come through
+    // the engine's plan.
+    ("report", &["config", "engine", "journal"]),
+    // One file per user-facing command (issue 21): what a command decides, over the run.
+    (
+        "command",
+        &[
             "aws",
-            &[
-                "steps",
-                "engine",
-                "journal",
-                "run",
-                "topology",
-                "probe",
-                "readiness",
-            ],
-        ),
-        (
+            "config",
+            "engine",
+            "exit",
             "journal",
-            &["steps", "engine", "aws", "run", "topology", "probe"],
-        ),
-        (
-            "steps",
-            &["engine", "run", "topology", "probe", "readiness"],
-        ),
-        ("engine", &["aws", "run", "topology", "probe", "readiness"]),
-        (
             "probe",
-            &["steps", "engine", "run", "topology", "readiness"],
-        ),
-        ("topology", &["steps", "engine", "run", "probe"]),
-        // Reports read journals alone: no AWS, no runs, no observation.
-        (
+            "readiness",
             "report",
-            &["steps", "aws", "run", "topology", "probe", "readiness"],
-        ),
-    ];
-    let mut broken = vec![];
-    for (module, not) in forbidden {
-        for (path, text) in files_of(module) {
-            for r in crate_refs(&text) {
-                if not.contains(&r.as_str()) {
-                    broken.push(format!("{} imports crate::{r}", path.display()));
-                }
+            "retry",
+            "run",
+            "schedule",
+            "steps",
+            "topology",
+        ],
+    ),
+    (
+        "run",
+        &[
+            "aws",
+            "config",
+            "engine",
+            "exit",
+            "journal",
+            "probe",
+            "readiness",
+            "report",
+            "retry",
+            "schedule",
+            "steps",
+            "topology",
+        ],
+    ),
+];
+const BINARY: &[&str] = &["cli", "main", "lib"];
+
+/// What `files` ((module, source text)) draw against [`ALLOWED`]: an arrow to a module not
+/// allowed, a module with no place in the list, and a circle among the arrows drawn.
+fn violations(files: &[(String, String)]) -> Vec<String> {
+    let allowed: BTreeMap<&str, &[&str]> = ALLOWED.iter().copied().collect();
+    let mut out = vec![];
+    let mut graph: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for (module, text) in files {
+        if BINARY.contains(&module.as_str()) {
+            continue;
+        }
+        let Some(may) = allowed.get(module.as_str()) else {
+            out.push(format!("module `{module}` has no place in ALLOWED"));
+            continue;
+        };
+        // Only arrows to modules count (`crate::SCHEMA_VERSION` is an item of the root).
+        for r in crate_refs(text)
+            .into_iter()
+            .filter(|r| r != module && allowed.contains_key(r.as_str()))
+        {
+            if !may.contains(&r.as_str()) {
+                out.push(format!(
+                    "`{module}` imports crate::{r}, an arrow against the grain"
+                ));
             }
+            graph.entry(module.clone()).or_default().insert(r);
         }
     }
-    assert!(
-        broken.is_empty(),
-        "imports against the grain:\n{}",
-        broken.join("\n")
+    if let Some(c) = cycle(&graph) {
+        out.push(format!("a circle: {}", c.join(" -> ")));
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// Every library file's (module, text), tests left out.
+fn library() -> Vec<(String, String)> {
+    let mut files = vec![];
+    rust_files(&src(), &mut files);
+    files
+        .into_iter()
+        .filter(|p| !is_test_code(p))
+        .filter_map(|p| Some((module_of(&p)?, std::fs::read_to_string(&p).unwrap())))
+        .collect()
+}
+
+#[test]
+fn arrows_point_one_way() {
+    let v = violations(&library());
+    assert!(v.is_empty(), "imports against the grain:\n{}", v.join("\n"));
+}
+
+#[test]
+fn the_checker_reads_grouped_imports_and_catches_a_planted_arrow_and_circle() {
+    assert_eq!(
+        crate_refs("use crate::{aws, config::{env::Role, Source}};\nuse crate::journal::Event;"),
+        ["aws", "config", "journal"].map(String::from).into()
     );
+    let f = |m: &str, t: &str| (m.to_string(), t.to_string());
+    // An upward arrow hidden in a grouped import.
+    let v = violations(&[f("aws", "use crate::{config, steps::Step};")]);
+    assert_eq!(
+        v,
+        ["`aws` imports crate::steps, an arrow against the grain"],
+        "{v:?}"
+    );
+    // A circle: each arrow is against the grain, and the circle is named as such.
+    let v = violations(&[
+        f("schedule", "use crate::retry::x;"),
+        f("retry", "use crate::{schedule};"),
+    ]);
+    assert!(v.iter().any(|x| x.starts_with("a circle: ")), "{v:?}");
+    assert!(
+        v.contains(&"`retry` imports crate::schedule, an arrow against the grain".to_string()),
+        "{v:?}"
+    );
+    // A new module must be given its place.
+    let v = violations(&[f("fleet", "use crate::config;")]);
+    assert_eq!(v, ["module `fleet` has no place in ALLOWED"], "{v:?}");
+    // Nothing planted, nothing found.
+    assert!(violations(&[f("steps", "use crate::{aws, config};")]).is_empty());
 }
 
 #[test]
