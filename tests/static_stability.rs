@@ -68,6 +68,20 @@ fn step_time(journal: &[Value], step: &str) -> f64 {
 
 fn failover_with_the_control_planes_dark(gate: &str) {
     let sb = gated(gate);
+    if gate == "alarm" {
+        // As in production, where nobody has written the gate's metric for days: the alarm
+        // has no data, and Route 53 keeps the check's last known status.
+        wait_state(
+            &sb,
+            "the gate's alarm to have no data",
+            Duration::from_secs(60),
+            |_| {
+                sb.control("GET", "/_sandbox/health", None)["alarms"]
+                    .as_array()
+                    .is_some_and(|a| a.iter().any(|x| x["state"] == "INSUFFICIENT_DATA"))
+            },
+        );
+    }
     sb.control("DELETE", "/_sandbox/calls", None);
     sb.fault(json!({"region": "us-east-1", "kind": "outage", "control_planes": true}));
     wait_state(
@@ -100,6 +114,19 @@ fn failover_with_the_control_planes_dark(gate: &str) {
     // The path to "served" called only us-west-2 (and the fence, off the path, us-east-1's
     // RDS): every call answered before `public_serves` succeeded.
     let served = step_time(&j, "public_serves");
+    // The gate is closed once Route 53 can act on it: for an alarm, once it has evaluated the
+    // 0 drctl wrote (ALARM), never on the written value alone.
+    let closed = j
+        .iter()
+        .find(|r| r["type"] == "step_succeeded" && r["step"] == "close_gate")
+        .unwrap_or_else(|| panic!("close_gate did not succeed: {j:#?}"));
+    if gate == "alarm" {
+        let detail = closed["result"]["detail"].as_str().unwrap_or_default();
+        assert!(
+            detail.contains("is ALARM"),
+            "closed before the alarm evaluated: {closed}"
+        );
+    }
     // The report judges the RTO to that outside check, after the gate moved the traffic.
     let out = common::run(drctl(&sb).args(["report", &run, "--format", "json"]));
     let report: Value = serde_json::from_slice(&out.stdout)

@@ -39,6 +39,10 @@ impl fmt::Display for GateState {
 pub struct GateReading {
     pub state: GateState,
     pub detail: String,
+    /// When the state was last evaluated, for a state that is a last known status (an alarm
+    /// with no data: Route 53 keeps what its last evaluation said). `None`: the state is what
+    /// the data plane evaluates now.
+    pub last_known_since: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 #[async_trait]
@@ -92,6 +96,7 @@ impl GateApi for SdkRoutingControl {
                         _ => GateState::Unknown,
                     };
                     return Ok(GateReading {
+                        last_known_since: None,
                         state,
                         detail: format!(
                             "routing control {} is {} ({region} cluster endpoint)",
@@ -152,9 +157,9 @@ pub struct SdkAlarmGate {
 }
 
 impl SdkAlarmGate {
-    /// The newest value written to the gate's metric in the last day (its minute's Minimum:
-    /// a 0 anywhere in the minute closed the gate), and when.
-    async fn last_written(&self) -> AwsResult<Option<(chrono::DateTime<chrono::Utc>, f64)>> {
+    /// The values written to the gate's metric in the last day, oldest first: each minute's
+    /// Minimum (a 0 anywhere in the minute closed the gate), and the minute.
+    async fn written(&self) -> AwsResult<Vec<(chrono::DateTime<chrono::Utc>, f64)>> {
         use aws_sdk_cloudwatch::types::Statistic;
         let g = &self.gate;
         let now = std::time::SystemTime::now();
@@ -180,7 +185,7 @@ impl SdkAlarmGate {
             .send()
             .await
             .map_err(sdk_err!("cloudwatch", "GetMetricStatistics", g.region))?;
-        Ok(out
+        let mut points: Vec<_> = out
             .datapoints()
             .iter()
             .filter_map(|d| {
@@ -190,7 +195,9 @@ impl SdkAlarmGate {
                     d.minimum()?,
                 ))
             })
-            .max_by_key(|(at, _)| *at))
+            .collect();
+        points.sort_by_key(|(at, _)| *at);
+        Ok(points)
     }
 }
 
@@ -228,28 +235,55 @@ impl GateApi for SdkAlarmGate {
             g.region
         );
         if state != GateState::Unknown {
-            return Ok(GateReading { state, detail });
+            return Ok(GateReading {
+                state,
+                detail,
+                last_known_since: None,
+            });
         }
         // No data (drctl writes only when it changes the gate; missing data is `missing`):
         // Route 53 keeps the check's last known status (HealthCheckConfig
-        // InsufficientDataHealthStatus LastKnownStatus), which is what the last value written
-        // made it. So the gate is as that value says.
-        let last = self.last_written().await?;
-        Ok(match last {
-            Some((at, v)) => GateReading {
-                state: if v < 1.0 {
-                    GateState::Closed
-                } else {
-                    GateState::Open
-                },
-                detail: format!(
-                    "{detail}: no data since {}, Route 53 keeps its last known status ({}/{} = {v} then)",
-                    at.format("%H:%M UTC"),
-                    g.namespace,
-                    g.metric
-                ),
-            },
-            None => GateReading { state, detail },
+        // InsufficientDataHealthStatus LastKnownStatus): what the data the alarm evaluated
+        // before it went INSUFFICIENT_DATA made it. A value written after that has not been
+        // evaluated yet: Route 53 acts on it only after the alarm's next evaluation, so it
+        // does not move the gate until then (a close is not claimed before it holds).
+        let since = alarm
+            .state_updated_timestamp()
+            .and_then(|t| chrono::DateTime::from_timestamp(t.secs(), t.subsec_nanos()));
+        let points = self.written().await?;
+        let evaluated = points
+            .iter()
+            .rev()
+            .find(|(at, _)| since.is_none_or(|u| *at <= u));
+        let pending = points
+            .last()
+            .filter(|(at, _)| since.is_some_and(|u| *at > u));
+        let shown = |v: f64| {
+            if v < 1.0 {
+                GateState::Closed
+            } else {
+                GateState::Open
+            }
+        };
+        let mut detail = match evaluated {
+            Some((at, v)) => format!(
+                "{detail}: no data since {}, Route 53 keeps its last known status ({}/{} = {v} then)",
+                at.format("%H:%M UTC"),
+                g.namespace,
+                g.metric
+            ),
+            None => detail,
+        };
+        if let Some((at, v)) = pending {
+            detail.push_str(&format!(
+                "; {v} written at {} is not evaluated yet (Route 53 acts on it after the alarm's next evaluation)",
+                at.format("%H:%M UTC")
+            ));
+        }
+        Ok(GateReading {
+            state: evaluated.map_or(GateState::Unknown, |(_, v)| shown(*v)),
+            detail,
+            last_known_since: since,
         })
     }
 

@@ -64,12 +64,16 @@ async fn set_and_wait(
     want: GateState,
     poll: Duration,
 ) -> Result<(String, String), StepError> {
+    let written = chrono::Utc::now();
     let via = g.set(want).await?;
     cx.note(&format!("gate set {want} through {via}"));
+    // A last known status (an alarm with no data) counts only if it was evaluated after the
+    // write: before that, Route 53 still acts on what came before, whatever was written.
     let detail = cx
         .poll(&format!("the gate to read {want}"), poll, || async {
             let r = g.read().await?;
-            Ok((r.state == want).then_some(r.detail))
+            let settled = r.last_known_since.is_none_or(|t| t >= written);
+            Ok((r.state == want && settled).then_some(r.detail))
         })
         .await?;
     Ok((via, detail))
