@@ -118,6 +118,14 @@ impl UpdateLaunchTemplate {
     }
 }
 
+/// EC2's ClientToken for a version this step makes: the same run, step and request give the
+/// same token, so a resumed step gets its version back instead of a second one.
+fn client_token(cx: &StepCx, request: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let h = Sha256::digest(format!("{}|{}|{request}", cx.run_id, cx.step_id).as_bytes());
+    format!("drctl-{}", &hex::encode(h)[..32])
+}
+
 #[async_trait]
 impl Step for UpdateLaunchTemplate {
     async fn observe(&self, cx: &StepCx) -> Result<Observation, StepError> {
@@ -164,13 +172,7 @@ impl Step for UpdateLaunchTemplate {
         let (source, _) = ec2.version_image(&id, &uses.spec()).await?;
         // The same run, step and request give the same token: a resumed step that already
         // created its version gets that version back instead of a second one.
-        let token = {
-            use sha2::{Digest, Sha256};
-            let h = Sha256::digest(
-                format!("{}|{}|{id}|{image}|{source}", cx.run_id, cx.step_id).as_bytes(),
-            );
-            format!("drctl-{}", &hex::encode(h)[..32])
-        };
+        let token = client_token(cx, &format!("{id}|{image}|{source}"));
         let version = ec2
             .create_version(
                 &id,
@@ -247,13 +249,7 @@ impl Step for UpdateLaunchTemplate {
                 let (_, was) = ec2.version_image(id, &before.to_string()).await?;
                 let (_, now) = ec2.version_image(id, "$Latest").await?;
                 if now != was {
-                    let token = {
-                        use sha2::{Digest, Sha256};
-                        let h = Sha256::digest(
-                            format!("{}|{}|undo|{id}|{before}", cx.run_id, cx.step_id).as_bytes(),
-                        );
-                        format!("drctl-{}", &hex::encode(h)[..32])
-                    };
+                    let token = client_token(cx, &format!("undo|{id}|{before}"));
                     ec2.create_version(
                         id,
                         before,

@@ -131,6 +131,15 @@ fn group_version(fx: &Fx, tier: &str) -> Option<String> {
         .clone()
 }
 
+/// Make the standby's frontend group launch from `version` of its template.
+fn pin_frontend(fx: &Fx, version: &str) {
+    fx.world()
+        .groups
+        .get_mut(&key(STANDBY, &asg_name("frontend", STANDBY)))
+        .unwrap()
+        .launch_template_version = Some(version.into());
+}
+
 /// The AMI the group's instances launch from: its version of its template.
 fn launches(fx: &Fx, tier: &str) -> String {
     let w = fx.world();
@@ -149,11 +158,7 @@ async fn update_launch_template_moves_a_group_pinned_to_a_version_and_undo_pins_
     let fx = Fx::new();
     let cx = fx.cx();
     let lt = lt_id("frontend", STANDBY);
-    fx.world()
-        .groups
-        .get_mut(&key(STANDBY, &asg_name("frontend", STANDBY)))
-        .unwrap()
-        .launch_template_version = Some("1".into());
+    pin_frontend(&fx, "1");
     let s = fx.step(
         "ec2.update_launch_template",
         &format!(
@@ -190,11 +195,7 @@ async fn update_launch_template_for_a_group_on_latest_adds_a_version_and_undo_ad
     let fx = Fx::new();
     let cx = fx.cx();
     let lt = lt_id("frontend", STANDBY);
-    fx.world()
-        .groups
-        .get_mut(&key(STANDBY, &asg_name("frontend", STANDBY)))
-        .unwrap()
-        .launch_template_version = Some("$Latest".into());
+    pin_frontend(&fx, "$Latest");
     let s = fx.step(
         "ec2.update_launch_template",
         &format!(
@@ -221,11 +222,7 @@ async fn update_launch_template_for_a_group_on_latest_adds_a_version_and_undo_ad
     // Undo with no journaled result (drctl died right after creating it) finds it too.
     let fx = Fx::new();
     let cx = fx.cx();
-    fx.world()
-        .groups
-        .get_mut(&key(STANDBY, &asg_name("frontend", STANDBY)))
-        .unwrap()
-        .launch_template_version = Some("$Latest".into());
+    pin_frontend(&fx, "$Latest");
     let (obs, _) = apply(&fx, &s, &cx).await;
     assert_eq!(launches(&fx, "frontend"), AMI_COPY_NEW);
     undo(&s, &cx, &obs, &serde_json::Value::Null).await;
